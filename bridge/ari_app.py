@@ -1,0 +1,478 @@
+"""The thin adapter between Asterisk (ARI) and the sans-IO cores.
+
+ARI events become core events (``bridge.dialer``, ``bridge.volunteer``, ``callin.entry``); the cores'
+commands become ARI requests and store writes. Nothing here decides what happens to a call: that is the
+cores' job, tested with tables. Store writes happen as each fact is learned, so a killed controller loses
+nothing already reported; on restart the controller resyncs from ``GET /channels`` and ``GET /bridges``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from bridge import commands as c
+from bridge import dialer as d
+from bridge import volunteer as vol
+from bridge.ari import AriClient, AriError, AriNotFound, Event
+from callin import entry as en
+from store.contacts import mask_phone
+from store.db import Store
+
+log = structlog.get_logger(__name__)
+
+VOLUNTEER_BRIDGE_PREFIX = "pb-vol-"
+CALL_PREFIX = "pbc-"
+# Keypad key a volunteer presses to end the voter's call (their own line stays up).
+END_CALL_KEY = "*"
+# app_amd parameter order, as AMD() takes them.
+AMD_ARGS = ("initial_silence", "greeting", "after_greeting_silence", "total_analysis_time", "min_word_length",
+            "between_words_silence", "maximum_number_of_words", "silence_threshold", "maximum_word_length")
+AMD_DEFAULTS = {"initial_silence": 2500, "greeting": 1500, "after_greeting_silence": 800,
+                "total_analysis_time": 5000, "min_word_length": 100, "between_words_silence": 50,
+                "maximum_number_of_words": 3, "silence_threshold": 256, "maximum_word_length": 5000}
+
+
+def ari_time(event: Event) -> float:
+    """Asterisk's own timestamp of an event, as epoch seconds (falls back to now)."""
+    ts = event.get("timestamp")
+    if ts:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    return time.time()
+
+
+@dataclass
+class Leg:
+    """A volunteer's phone leg once it has joined a session."""
+
+    session_id: int
+    campaign_id: int
+    channel_id: str
+    bridge_id: str
+
+
+@dataclass
+class Controller:
+    ari: AriClient
+    store: Store
+    dial_template: str = "Local/{number}@pb-sim-pstn/n"
+    sounds_dir: str = ""  # Asterisk's view of the instance sounds dir (generated prompts)
+    tick_s: float = 0.5
+    campaign_refresh_s: float = 3.0
+    prompt_maker: Callable[[str, str], bool] | None = None  # (text, asterisk path without ext) -> made?
+    dialer: d.Dialer = field(default_factory=d.Dialer)
+    entries: dict[str, en.Entry] = field(default_factory=dict)
+    legs: dict[int, Leg] = field(default_factory=dict)  # session id -> leg
+    listeners: list[Callable[[dict[str, Any]], Awaitable[None] | None]] = field(default_factory=list)
+    _campaign_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _synced: bool = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.refresh_campaigns()
+        self._tasks.append(asyncio.create_task(self.ari.run_events(self.on_event, self.resync)))
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        await asyncio.wait_for(self.ari.connected.wait(), timeout=30)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        await self.ari.close()
+
+    async def _ticker(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                now = time.time()
+                if time.monotonic() - last_refresh >= self.campaign_refresh_s:
+                    last_refresh = time.monotonic()
+                    await self.run(self.refresh_campaigns())
+                for ch in list(self.entries):
+                    await self._entry_step(ch, en.Tick(), now)
+                await self.run(self.dialer.handle(d.Tick(), now))
+            except Exception:
+                log.exception("controller.tick_failed")
+
+    def refresh_campaigns(self) -> list[c.Command]:
+        """Reload campaign settings the store may have changed (CLI, panel)."""
+        out: list[c.Command] = []
+        for row in self.store.campaigns():
+            if self._campaign_rows.get(row["id"]) == row:
+                continue
+            self._campaign_rows[row["id"]] = row
+            self._ensure_prompts(row)
+            config = d.CampaignConfig(
+                campaign_id=row["id"], active=row["status"] == "active", dial_ratio=float(row["dial_ratio"]),
+                wrapup_limit=float(row["wrapup_limit_s"]),
+                voicemail=row["machine_action"] == "voicemail" and bool(row["voicemail_media"]))
+            out += self.dialer.handle(d.CampaignUpdated(config), time.time())
+        return out
+
+    def _ensure_prompts(self, row: dict[str, Any]) -> None:
+        """Campaigns without a recorded abandon message get one spoken from their name and call-back number."""
+        if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir:
+            return
+        text = (f"Sorry we missed you. This call was from {row['org_name'] or row['name']}. "
+                f"Please call us back at {' '.join(row['callback_number'])}. Goodbye.")
+        path = f"{self.sounds_dir}/abandon-{row['id']}"
+        if self.prompt_maker(text, path):
+            self.store.update_campaign(row["id"], abandon_media=path)
+            row["abandon_media"] = path
+
+    # ------------------------------------------------------------------ resync after (re)connect
+    async def resync(self) -> None:
+        channels = {ch["id"]: ch for ch in await self.ari.get("channels")}
+        bridges = await self.ari.get("bridges")
+        now = time.time()
+        if not self._synced:
+            self._synced = True
+            await self._restore_after_restart(channels, bridges, now)
+        # Anything we track whose channel vanished while we were not listening has ended.
+        for call_id in [cid for cid in self.dialer.calls if cid not in channels]:
+            self._record_call_end(call_id, {"cause": 0, "cause_txt": "lost during ARI reconnect"}, now)
+            await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now))
+        for leg in list(self.legs.values()):
+            if leg.channel_id not in channels:
+                await self._volunteer_leg_gone(leg, now)
+
+    async def _restore_after_restart(self, channels: dict[str, Event], bridges: list[Event], now: float) -> None:
+        live_calls = {row["id"]: row for row in self.store.live_calls()}
+        for b in bridges:
+            name = b.get("name", "")
+            if not name.startswith(VOLUNTEER_BRIDGE_PREFIX):
+                continue
+            sid = int(name[len(VOLUNTEER_BRIDGE_PREFIX):].split("-")[0])
+            session = self.store.session(sid)
+            members = [ch for ch in b.get("channels", []) if ch in channels]
+            vol_chan = next((ch for ch in members if ch == (session or {}).get("channel_id")), None)
+            if session is None or session["status"] != "open" or vol_chan is None:
+                await self._quietly(self.ari.delete(f"bridges/{b['id']}"))
+                for ch in members:
+                    await self._quietly(self.ari.delete(f"channels/{ch}"))
+                continue
+            leg = Leg(sid, session["campaign_id"], vol_chan, b["id"])
+            self.legs[sid] = leg
+            await self.run(self.dialer.handle(d.VolunteerJoined(sid, session["campaign_id"]), now))
+            voter = next((ch for ch in members if ch in live_calls), None)
+            if voter:
+                row = live_calls.pop(voter)
+                self.dialer.calls[voter] = d.Call(voter, row["campaign_id"], row["contact_id"],
+                                                  state=d.CState.CONNECTED, answered=True, session_id=sid)
+                await self.run(self.dialer.handle(d.VolunteerEvent(sid, vol.VoterConnected(voter)), now))
+            log.info("controller.volunteer_restored", session_id=sid, channel_id=vol_chan, voter=bool(voter))
+        for call_id, row in live_calls.items():
+            # A voter leg we no longer know what to do with: end it and record why.
+            if call_id in channels:
+                await self._quietly(self.ari.delete(f"channels/{call_id}"))
+            self.store.update_call(call_id, ended_at=now, hangup_cause_txt="controller restarted",
+                                   outcome=row["outcome"] or "lost")
+            if not row["outcome"]:
+                self.store.release_contact(row["contact_id"], "failed", now)
+        for s in self.store.open_sessions():
+            if s["id"] not in self.legs and s["state"] not in ("waiting_for_phone", "disconnected"):
+                self.store.update_session(s["id"], state="disconnected", state_reason="controller_restart")
+        reset = self.store.reset_stale_dialing()
+        log.info("controller.resynced", volunteers=len(self.legs), stale_contacts=reset)
+
+    # ------------------------------------------------------------------ ARI events
+    async def on_event(self, event: Event) -> None:
+        kind = event["type"]
+        chan = event.get("channel") or {}
+        ch_id = chan.get("id", "")
+        now = ari_time(event)
+        structlog.contextvars.bind_contextvars(channel_id=ch_id or None)
+        try:
+            if kind == "StasisStart":
+                await self._stasis_start(event, ch_id, now)
+            elif kind == "ChannelStateChange" and ch_id in self.dialer.calls:
+                await self._call_state(ch_id, chan.get("state", ""), now)
+            elif kind == "ChannelDtmfReceived":
+                await self._dtmf(ch_id, event.get("digit", ""), now)
+            elif kind == "ChannelEnteredBridge" and ch_id in self.dialer.calls:
+                self.store.update_call(ch_id, bridged_at=now)
+                self.store.update_leg(ch_id, bridged_at=now)
+                log.info("call.bridged", call_id=ch_id, bridge_id=event.get("bridge", {}).get("id"))
+                await self.run(self.dialer.handle(d.CallBridged(ch_id), now))
+            elif kind == "ChannelUserevent" and event.get("eventname") == "pb_voicemail_played":
+                self.store.update_call(ch_id, voicemail_left=1)
+            elif kind == "ChannelDestroyed":
+                await self._destroyed(ch_id, event, now)
+        finally:
+            structlog.contextvars.unbind_contextvars("channel_id")
+
+    async def _stasis_start(self, event: Event, ch_id: str, now: float) -> None:
+        args = event.get("args") or []
+        role = args[0] if args else ""
+        if role == "callin":
+            self.store.insert_leg(ch_id, "volunteer", now, name=event["channel"].get("name", ""))
+            self.entries[ch_id] = en.Entry(ch_id)
+            log.info("callin.answered")
+            await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
+            self.store.update_leg(ch_id, answered_at=time.time())
+            await self._entry_step(ch_id, en.Started(), now)
+        elif role == "outbound" and ch_id in self.dialer.calls:
+            status = args[1] if len(args) > 1 else "NOTSURE"
+            cause = args[2] if len(args) > 2 else ""
+            cmds = self.dialer.handle(d.AmdDecided(ch_id, status, cause), now)
+            # Bridge first, write after: the voter is waiting in silence.
+            await self.run(cmds)
+            self.store.update_call(ch_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
+            log.info("call.amd", call_id=ch_id, amd=status, amd_cause=cause)
+        elif role == "outbound":
+            # Not ours (any more): a leftover from before a restart.
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+
+    async def _call_state(self, call_id: str, state: str, now: float) -> None:
+        if state == "Ringing":
+            self.store.update_call(call_id, ringing_at=now)
+            await self.run(self.dialer.handle(d.CallRinging(call_id), now))
+        elif state == "Up":
+            self.store.update_call(call_id, answered_at=now)
+            self.store.update_leg(call_id, answered_at=now)
+            await self.run(self.dialer.handle(d.CallAnswered(call_id), now))
+
+    async def _dtmf(self, ch_id: str, digit: str, now: float) -> None:
+        if ch_id in self.entries:
+            await self._entry_step(ch_id, en.Digit(digit), now)
+            return
+        leg = self._leg_by_channel(ch_id)
+        if leg and digit == END_CALL_KEY:
+            await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.EndVoterCall()), now))
+
+    async def _destroyed(self, ch_id: str, event: Event, now: float) -> None:
+        cause = int(event.get("cause") or 0)
+        if ch_id in self.dialer.calls:
+            self._record_call_end(ch_id, event, now)
+            await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now))
+            return
+        if ch_id in self.entries:
+            del self.entries[ch_id]
+            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            log.info("callin.hangup_before_join")
+            return
+        leg = self._leg_by_channel(ch_id)
+        if leg:
+            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            await self._volunteer_leg_gone(leg, now)
+
+    def _record_call_end(self, call_id: str, event: Event, now: float) -> None:
+        self.store.update_call(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0),
+                               hangup_cause_txt=event.get("cause_txt", ""))
+        self.store.update_leg(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0))
+        log.info("call.ended", call_id=call_id, cause=event.get("cause"), cause_txt=event.get("cause_txt"))
+
+    async def _volunteer_leg_gone(self, leg: Leg, now: float) -> None:
+        self.legs.pop(leg.session_id, None)
+        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone()), now))
+        await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
+        session = self.store.session(leg.session_id)
+        if session and session["state"] != "ended":
+            self.store.update_session(leg.session_id, channel_id=None, bridge_id=None)
+        log.info("volunteer.leg_gone", session_id=leg.session_id)
+
+    def _leg_by_channel(self, ch_id: str) -> Leg | None:
+        return next((leg for leg in self.legs.values() if leg.channel_id == ch_id), None)
+
+    # ------------------------------------------------------------------ call-in
+    async def _entry_step(self, ch_id: str, event: en.EntryEvent, now: float) -> None:
+        entry = self.entries.get(ch_id)
+        if entry is None:
+            return
+        entry, cmds = en.step(entry, event, now)
+        self.entries[ch_id] = entry
+        for cmd in cmds:
+            match cmd:
+                case en.Play(channel_id, media):
+                    await self._quietly(self.ari.post(f"channels/{channel_id}/play", media=",".join(media)))
+                case en.CheckCode(channel_id, code):
+                    session = self.store.session_by_code(code)
+                    ok = session is not None and session["id"] not in self.legs
+                    log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok else None)
+                    await self._entry_step(channel_id, en.Validated(session["id"] if ok and session else None),
+                                           now)
+                case en.Join(channel_id, session_id):
+                    self.entries.pop(channel_id, None)
+                    await self._join(channel_id, session_id, now)
+                case en.Refuse(channel_id):
+                    self.entries.pop(channel_id, None)
+                    log.info("callin.refused")
+                    await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
+                                                      extension="goodbye", priority=1))
+
+    async def _join(self, ch_id: str, session_id: int, now: float) -> None:
+        session = self.store.session(session_id)
+        assert session is not None
+        bridge_id = f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            await self.ari.post("bridges", type="mixing", bridgeId=bridge_id,
+                                name=f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}")
+            await self.ari.post(f"bridges/{bridge_id}/addChannel", channel=ch_id)
+        except AriError as exc:
+            log.warning("volunteer.join_failed", session_id=session_id, error=str(exc))
+            await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
+            return
+        self.legs[session_id] = Leg(session_id, session["campaign_id"], ch_id, bridge_id)
+        self.store.update_session(session_id, channel_id=ch_id, bridge_id=bridge_id, joined_at=now)
+        self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
+        await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
+        log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
+        await self.run(self.dialer.handle(d.VolunteerJoined(session_id, session["campaign_id"]), now))
+
+    # ------------------------------------------------------------------ API entry points
+    async def volunteer_action(self, session_id: int, action: str) -> None:
+        events: dict[str, vol.VEvent] = {"hangup": vol.EndVoterCall(), "pause": vol.Pause(),
+                                         "resume": vol.Resume(), "stop": vol.Stop(), "disposed": vol.Disposed()}
+        now = time.time()
+        if action == "stop" and session_id not in self.dialer.volunteers:
+            self.store.update_session(session_id, status="ended", state="ended", ended_at=now)
+            leg = self.legs.pop(session_id, None)
+            if leg:
+                await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
+            return
+        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now))
+
+    def volunteer_state(self, session_id: int) -> vol.Volunteer | None:
+        return self.dialer.volunteers.get(session_id)
+
+    # ------------------------------------------------------------------ commands
+    async def run(self, cmds: list[c.Command]) -> None:
+        for cmd in cmds:
+            try:
+                await self._execute(cmd)
+            except AriError as exc:
+                log.warning("controller.command_failed", command=type(cmd).__name__, error=str(exc))
+
+    async def _execute(self, cmd: c.Command) -> None:
+        now = time.time()
+        match cmd:
+            case c.NeedContacts(campaign_id, count):
+                for contact in self.store.claim_contacts(campaign_id, count, now):
+                    call_id = f"{CALL_PREFIX}{uuid.uuid4().hex[:20]}"
+                    self.store.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
+                    await self.run(self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now))
+            case c.Originate(call_id, campaign_id, contact_id):
+                await self._originate(call_id, campaign_id, contact_id, now)
+            case c.Connect(call_id, session_id):
+                await self._connect(call_id, session_id)
+            case c.PlayAbandonMessage(call_id):
+                media = self._campaign_rows.get(self.dialer_campaign(call_id), {}).get("abandon_media", "")
+                await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
+            case c.DropVoicemail(call_id):
+                media = self._campaign_rows.get(self.dialer_campaign(call_id), {}).get("voicemail_media", "")
+                await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
+            case c.HangupCall(call_id, reason):
+                log.info("call.hangup", call_id=call_id, reason=reason)
+                await self._quietly(self.ari.delete(f"channels/{call_id}"))
+            case c.HangupVolunteer(session_id):
+                leg = self.legs.pop(session_id, None)
+                self.store.update_session(session_id, status="ended", ended_at=now)
+                if leg:
+                    await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
+                    await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
+            case c.RecordOutcome(call_id, outcome, abandoned):
+                call = self.store.call(call_id)
+                if call is None:
+                    return
+                values: dict[str, Any] = {"outcome": outcome}
+                if abandoned:
+                    values["abandoned"] = 1
+                self.store.update_call(call_id, **values)
+                self.store.release_contact(call["contact_id"], outcome, now)
+                log.info("call.outcome", call_id=call_id, outcome=outcome, campaign_id=call["campaign_id"])
+            case c.VolunteerChanged(session_id, state, reason, call_id):
+                values = {"state": state, "state_reason": reason, "current_call_id": call_id}
+                if state == "talking" and call_id:
+                    self.store.update_call(call_id, session_id=session_id)
+                self.store.update_session(session_id, **values)
+                log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
+                await self._notify({"type": "volunteer", "session_id": session_id, "state": state,
+                                    "reason": reason, "call_id": call_id})
+            case c.Log(event, fields):
+                log.info(event, **fields)
+
+    def dialer_campaign(self, call_id: str) -> int:
+        call = self.dialer.calls.get(call_id)
+        if call:
+            return call.campaign_id
+        row = self.store.call(call_id)
+        return int(row["campaign_id"]) if row else 0
+
+    async def _originate(self, call_id: str, campaign_id: int, contact_id: int, now: float) -> None:
+        campaign = self._campaign_rows.get(campaign_id) or self.store.campaign(campaign_id) or {}
+        contact = self.store.contact(contact_id)
+        assert contact is not None
+        e164 = contact["phone"]
+        params = {**AMD_DEFAULTS, **_amd_params(campaign.get("amd_params"))}
+        amd = ",".join(str(int(params[k])) for k in AMD_ARGS)
+        endpoint = self.dial_template.format(number=e164.lstrip("+"), e164=e164)
+        log.info("call.originate", call_id=call_id, campaign_id=campaign_id, contact_id=contact_id,
+                 number=mask_phone(e164))
+        try:
+            await self.ari.post(
+                f"channels/{call_id}", endpoint=endpoint, context="pb-outbound",
+                extension="amd" if campaign.get("amd_mode", "app_amd") == "app_amd" else "noamd", priority=1,
+                timeout=int(campaign.get("ring_timeout_s", 25)), callerId=campaign.get("caller_id") or None,
+                body={"variables": {"PB_CALL": call_id, "PB_AMD": amd}})
+        except AriError as exc:
+            log.warning("call.originate_failed", call_id=call_id, error=str(exc))
+            self.store.update_call(call_id, ended_at=time.time(), hangup_cause_txt=str(exc)[:200])
+            await self.run(self.dialer.handle(d.CallEnded(call_id, 0), time.time()))
+
+    async def _connect(self, call_id: str, session_id: int) -> None:
+        leg = self.legs.get(session_id)
+        if leg is None:
+            await self.run(self.dialer.handle(d.ConnectFailed(call_id), time.time()))
+            return
+        add = self.ari.post(f"bridges/{leg.bridge_id}/addChannel", channel=call_id)
+        beep = self.ari.post(f"channels/{leg.channel_id}/play", media="sound:beep")
+        added, _ = await asyncio.gather(add, beep, return_exceptions=True)
+        if isinstance(added, AriNotFound) and "bridge" in str(added).lower():
+            await self.run(self.dialer.handle(d.ConnectFailed(call_id), time.time()))
+        elif isinstance(added, Exception):
+            log.warning("call.connect_failed", call_id=call_id, session_id=session_id, error=str(added))
+        else:
+            log.info("call.connecting", call_id=call_id, session_id=session_id)
+        self.store.update_leg(call_id, session_id=session_id)
+
+    async def _to_dialplan(self, call_id: str, extension: str, variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            await self.ari.post(f"channels/{call_id}/variable", variable=name, value=value)
+        await self.ari.post(f"channels/{call_id}/continue", context="pb-outbound", extension=extension, priority=1)
+
+    async def _notify(self, message: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            res = listener(message)
+            if asyncio.iscoroutine(res):
+                await res
+
+    async def _quietly(self, aw: Awaitable[Any]) -> Any:
+        """For requests racing a hangup: a 404 only means the channel or bridge is already gone."""
+        try:
+            return await aw
+        except AriNotFound:
+            return None
+
+
+def _amd_params(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return {k: v for k, v in raw.items() if k in AMD_DEFAULTS}
+    if isinstance(raw, str) and raw:
+        import json
+
+        return _amd_params(json.loads(raw))
+    return {}

@@ -1,0 +1,76 @@
+"""What the sans-IO core asks the adapter to do. The adapter turns each into ARI requests and store writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Originate:
+    call_id: str
+    campaign_id: int
+    contact_id: int
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Put the voter's channel into the volunteer's bridge and beep the volunteer."""
+
+    call_id: str
+    session_id: int
+
+
+@dataclass(frozen=True)
+class PlayAbandonMessage:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class DropVoicemail:
+    call_id: str
+
+
+@dataclass(frozen=True)
+class HangupCall:
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class HangupVolunteer:
+    session_id: int
+
+
+@dataclass(frozen=True)
+class NeedContacts:
+    """The campaign wants ``count`` more lines: the adapter claims contacts and feeds CallPlaced back."""
+
+    campaign_id: int
+    count: int
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """A call's classification, once known (the adapter persists it and applies the retry rules)."""
+
+    call_id: str
+    outcome: str
+    abandoned: bool = False
+
+
+@dataclass(frozen=True)
+class VolunteerChanged:
+    session_id: int
+    state: str
+    reason: str = ""
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Log:
+    event: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+Command = (Originate | Connect | PlayAbandonMessage | DropVoicemail | HangupCall | HangupVolunteer | NeedContacts
+           | RecordOutcome | VolunteerChanged | Log)

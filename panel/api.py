@@ -1,0 +1,151 @@
+"""JSON API for volunteers' sessions (the panel builds on it).
+
+Loopback-only for now: authentication and roles come with the panel. Voter phone numbers never leave
+through this API unless the effort uses personal-phone dialing (the volunteer dials themselves).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from bridge.ari_app import Controller
+from store.db import StoreError
+
+CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
+CALLIN_NUMBER: web.AppKey[str] = web.AppKey("callin_number", str)
+ACTIONS = ("hangup", "pause", "resume", "stop")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {exc}"}),
+                                 content_type="application/json") from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
+                                 content_type="application/json")
+    return body
+
+
+def _session_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["sid"])
+    except ValueError as exc:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such session"}),
+                               content_type="application/json") from exc
+
+
+def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[str, Any] | None:
+    store = ctl.store
+    s = store.session(session_id)
+    if s is None:
+        return None
+    live = ctl.volunteer_state(session_id)
+    view: dict[str, Any] = {
+        "id": s["id"], "campaign_id": s["campaign_id"], "volunteer": s["volunteer_name"], "code": s["code"],
+        "callin_number": callin_number, "status": s["status"],
+        "state": live.state.value if live else s["state"], "state_reason": live.reason if live else s["state_reason"],
+        "phone_connected": session_id in ctl.legs, "contact": None,
+    }
+    call_id = live.call_id if live else s["current_call_id"]
+    if call_id:
+        call = store.call(call_id)
+        if call:
+            campaign = store.campaign(call["campaign_id"]) or {}
+            contact = store.contact(call["contact_id"]) or {}
+            view["call_id"] = call_id
+            view["contact"] = {k: contact.get(k) for k in ("id", "first_name", "last_name", "city", "state", "zip",
+                                                           "extra")}
+            if campaign.get("dial_mode") == "personal":
+                view["contact"]["phone"] = contact.get("phone")
+    if live and live.state.value == "wrapup":
+        view["wrapup_limit_s"] = live.wrapup_limit
+        view["wrapup_since"] = live.since
+    return view
+
+
+async def create_session(request: web.Request) -> web.Response:
+    ctl = request.app[CONTROLLER]
+    body = await _body(request)
+    try:
+        campaign_id = int(body.get("campaign_id", 0))
+    except (TypeError, ValueError):
+        return _error(400, "campaign_id must be a number")
+    try:
+        s = ctl.store.create_session(campaign_id, str(body.get("name", "")), str(body.get("email", "")),
+                                     str(body.get("phone", "")))
+    except StoreError as exc:
+        return _error(400, str(exc))
+    return web.json_response({"id": s["id"], "code": s["code"], "callin_number": request.app[CALLIN_NUMBER]},
+                             status=201)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    view = session_view(request.app[CONTROLLER], _session_id(request), request.app[CALLIN_NUMBER])
+    return web.json_response(view) if view else _error(404, "no such session")
+
+
+async def post_disposition(request: web.Request) -> web.Response:
+    ctl = request.app[CONTROLLER]
+    sid = _session_id(request)
+    body = await _body(request)
+    session = ctl.store.session(sid)
+    if session is None:
+        return _error(404, "no such session")
+    live = ctl.volunteer_state(sid)
+    call_id = body.get("call_id") or (live.call_id if live else session["current_call_id"])
+    call = ctl.store.call(call_id) if call_id else None
+    if call is None or call["session_id"] != sid:
+        return _error(409, "no call to disposition for this session")
+    answers = body.get("answers", {})
+    try:
+        saved = ctl.store.add_disposition(sid, call_id, call["contact_id"], str(body.get("code", "")),
+                                          str(body.get("notes", "")), answers)
+    except StoreError as exc:
+        return _error(400, str(exc))
+    if live and live.call_id == call_id:
+        await ctl.volunteer_action(sid, "disposed")
+    return web.json_response(saved, status=201)
+
+
+async def post_action(request: web.Request) -> web.Response:
+    ctl = request.app[CONTROLLER]
+    sid = _session_id(request)
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        return _error(404, f"unknown action; expected one of: {', '.join(ACTIONS)}")
+    if ctl.store.session(sid) is None:
+        return _error(404, "no such session")
+    await ctl.volunteer_action(sid, action)
+    return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER]))
+
+
+async def campaign_stats(request: web.Request) -> web.Response:
+    ctl = request.app[CONTROLLER]
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError:
+        return _error(404, "no such campaign")
+    if ctl.store.campaign(cid) is None:
+        return _error(404, "no such campaign")
+    return web.json_response(ctl.store.campaign_stats(cid))
+
+
+def make_app(ctl: Controller, callin_number: str) -> web.Application:
+    app = web.Application()
+    app[CONTROLLER] = ctl
+    app[CALLIN_NUMBER] = callin_number
+    app.router.add_post("/api/sessions", create_session)
+    app.router.add_get("/api/sessions/{sid}", get_session)
+    app.router.add_post("/api/sessions/{sid}/disposition", post_disposition)
+    app.router.add_post("/api/sessions/{sid}/{action}", post_action)
+    app.router.add_get("/api/campaigns/{cid}/stats", campaign_stats)
+    return app

@@ -1,0 +1,293 @@
+"""Provision and run the project's Asterisk.
+
+A system Asterisk >= 20 is used where one exists. Otherwise Debian 12 has none, so a Debian sid root with
+Asterisk 22 LTS is built once with debootstrap into the cache dir (outside the repo, reused across runs)
+and Asterisk runs chrooted there. The chroot shares the network, so ARI on loopback is reachable.
+
+Each instance (demo, one per test session) gets its own directory tree *inside* the root, at
+``/var/lib/phonebank/<instance>``; Asterisk sees that path, the controller sees it under the root
+(``host_path``). Recordings, prompts and simulated-network audio live there so both sides can read them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from phonebank.settings import REPO_ROOT, Settings
+
+log = structlog.get_logger(__name__)
+
+TEMPLATE_DIR = REPO_ROOT / "config" / "asterisk"
+CONFIG_FILES = (
+    "asterisk.conf",
+    "modules.conf",
+    "http.conf",
+    "ari.conf",
+    "rtp.conf",
+    "logger.conf",
+    "amd.conf",
+    "pjsip.conf",
+    "extensions.conf",
+    "indications.conf",
+    "cdr.conf",
+    "cel.conf",
+    "features.conf",
+    "acl.conf",
+    "udptl.conf",
+    "pjproject.conf",
+    "ccss.conf",
+    "websocket_client.conf",
+)
+SID_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en"
+MIN_SYSTEM_MAJOR = 20
+
+
+class AsteriskError(RuntimeError):
+    """Asterisk could not be provisioned, started or reached."""
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill ``{{name}}`` placeholders; ``${...}`` is Asterisk's own syntax and stays untouched."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise AsteriskError(f"template placeholder {{{{{key}}}}} has no value")
+        return values[key]
+
+    return re.sub(r"\{\{(\w+)\}\}", sub, template)
+
+
+def _system_asterisk_major() -> int | None:
+    exe = shutil.which("asterisk")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"Asterisk (\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+@dataclass
+class AsteriskRuntime:
+    settings: Settings
+    root: Path  # "/" for a system Asterisk
+
+    @property
+    def chrooted(self) -> bool:
+        return self.root != Path("/")
+
+    @property
+    def inst(self) -> str:
+        """The instance directory as Asterisk sees it."""
+        return f"/var/lib/phonebank/{self.settings.instance}"
+
+    def host_path(self, asterisk_path: str) -> Path:
+        """Where the controller finds a file Asterisk names ``asterisk_path``."""
+        return self.root / asterisk_path.lstrip("/")
+
+    @property
+    def conf(self) -> str:
+        return f"{self.inst}/etc/asterisk.conf"
+
+    @property
+    def sim_dir(self) -> str:
+        return f"{self.inst}/sim"
+
+    @property
+    def rec_dir(self) -> str:
+        return f"{self.inst}/rec"
+
+    @property
+    def sounds_dir(self) -> str:
+        return f"{self.inst}/sounds"
+
+    def command(self, *args: str) -> list[str]:
+        base = ["asterisk", "-C", self.conf, *args]
+        return ["chroot", str(self.root), *base] if self.chrooted else base
+
+    # ------------------------------------------------------------------ provisioning
+    @classmethod
+    def provision(cls, settings: Settings) -> AsteriskRuntime:
+        mode = settings.asterisk_mode
+        if mode in ("auto", "system"):
+            major = _system_asterisk_major()
+            if major is not None and major >= MIN_SYSTEM_MAJOR:
+                return cls(settings, Path("/"))
+            if mode == "system":
+                raise AsteriskError(f"no system Asterisk >= {MIN_SYSTEM_MAJOR} (found {major})")
+        return cls(settings, ensure_sid_root(settings.cache_dir))
+
+    def _moddir(self) -> str:
+        for cand in ("usr/lib/x86_64-linux-gnu/asterisk/modules", "usr/lib/aarch64-linux-gnu/asterisk/modules",
+                     "usr/lib/asterisk/modules", "usr/lib64/asterisk/modules"):
+            if (self.root / cand / "app_stasis.so").exists():
+                return "/" + cand
+        raise AsteriskError(f"no Asterisk modules directory under {self.root}")
+
+    def render_config(self) -> None:
+        s = self.settings
+        user, password = s.ari_credentials()
+        values = {
+            "inst": self.inst,
+            "moddir": self._moddir(),
+            "app": s.app,
+            "ari_bind": s.ari_bind,
+            "ari_port": str(s.ari_port),
+            "ari_user": user,
+            "ari_password": password,
+            "sip_bind": s.sip_bind,
+            "sip_port": str(s.sip_port),
+            "rtp_start": str(s.rtp_start),
+            "rtp_end": str(s.rtp_end),
+            "sim_dir": self.sim_dir,
+            "rec_dir": self.rec_dir,
+            "trunk": trunk_section(s),
+        }
+        etc = self.host_path(f"{self.inst}/etc")
+        for sub in ("etc", "lib", "spool", "run", "log", "sim", "sim/vm", "rec", "sounds"):
+            self.host_path(f"{self.inst}/{sub}").mkdir(parents=True, exist_ok=True)
+        for name in CONFIG_FILES:
+            (etc / name).write_text(render((TEMPLATE_DIR / name).read_text(), values))
+            if name == "ari.conf":
+                (etc / name).chmod(0o600)
+        sim_numbers = etc / "pb_sim_numbers.conf"
+        if not sim_numbers.exists():
+            sim_numbers.write_text("; no simulated numbers loaded yet (phonebank sim load)\n")
+        if self.chrooted:
+            # Sounds: Asterisk looks under sounds/<language>; sid installs en_US_f_Allison with an en link,
+            # but make sure "en" resolves.
+            en = self.root / "usr/share/asterisk/sounds/en"
+            if not (en.exists() or en.is_symlink()):
+                en.symlink_to("en_US_f_Allison")
+
+    # ------------------------------------------------------------------ lifecycle
+    def running(self) -> bool:
+        try:
+            res = subprocess.run(self.command("-rx", "core show version"), capture_output=True, text=True,
+                                 timeout=10)
+        except subprocess.TimeoutExpired:
+            return False
+        return res.returncode == 0 and "Asterisk" in res.stdout
+
+    def up(self, timeout: float = 60.0) -> None:
+        self.render_config()
+        if self.running():
+            self.cli("core reload")
+            log.info("asterisk.reloaded", instance=self.settings.instance)
+        else:
+            res = subprocess.run(self.command(), capture_output=True, text=True, timeout=60)
+            if res.returncode != 0:
+                raise AsteriskError(f"asterisk failed to start: {res.stderr.strip() or res.stdout.strip()}")
+            log.info("asterisk.started", instance=self.settings.instance, root=str(self.root))
+        self.wait_ari(timeout)
+
+    def down(self, timeout: float = 30.0) -> None:
+        if not self.running():
+            return
+        subprocess.run(self.command("-rx", "core stop now"), capture_output=True, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                log.info("asterisk.stopped", instance=self.settings.instance)
+                return
+            time.sleep(0.2)
+        raise AsteriskError("asterisk did not stop")
+
+    def cli(self, command: str) -> str:
+        res = subprocess.run(self.command("-rx", command), capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise AsteriskError(f"asterisk -rx {command!r} failed: {res.stderr.strip()}")
+        return res.stdout
+
+    def ari_url(self) -> str:
+        return f"http://{self.settings.ari_bind}:{self.settings.ari_port}/ari"
+
+    def wait_ari(self, timeout: float) -> dict[str, object]:
+        user, password = self.settings.ari_credentials()
+        req = urllib.request.Request(f"{self.ari_url()}/asterisk/info")
+        req.add_header("Authorization", "Basic " + b64encode(f"{user}:{password}".encode()).decode())
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    import json
+
+                    return json.loads(resp.read())
+            except (urllib.error.URLError, OSError) as exc:
+                last = exc
+                time.sleep(0.3)
+        raise AsteriskError(f"ARI not reachable at {self.ari_url()}: {last}")
+
+    def status(self) -> str:
+        if not self.running():
+            return f"instance {self.settings.instance}: stopped (root {self.root})"
+        uptime = self.cli("core show uptime").strip()
+        return f"instance {self.settings.instance}: running (root {self.root}); ARI {self.ari_url()}\n{uptime}"
+
+
+def trunk_section(s: Settings) -> str:
+    t = s.trunk
+    if not t.configured:
+        return "; no carrier trunk configured: outbound calls go to the simulated network (pb-sim-pstn)"
+    lines = [
+        "[trunk](trunk-endpoint)",
+        "aors = trunk",
+        f"from_user = {t.from_user or t.username}" if (t.from_user or t.username) else "",
+        "outbound_auth = trunk-auth" if t.username else "",
+        "",
+        "[trunk]",
+        "type = aor",
+        f"contact = sip:{t.host}:{t.port}",
+        "qualify_frequency = 60",
+        "",
+        "[trunk-identify]",
+        "type = identify",
+        "endpoint = trunk",
+        f"match = {t.host}",
+    ]
+    if t.username:
+        lines += ["", "[trunk-auth]", "type = auth", "auth_type = userpass",
+                  f"username = {t.username}", f"password = {t.password}"]
+    if t.register and t.username:
+        lines += ["", "[trunk-reg]", "type = registration", "outbound_auth = trunk-auth",
+                  f"server_uri = sip:{t.host}:{t.port}", f"client_uri = sip:{t.username}@{t.host}",
+                  "retry_interval = 60"]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def ensure_sid_root(cache_dir: Path) -> Path:
+    """The Debian sid root with Asterisk, built once and reused."""
+    root = cache_dir / "asterisk-sid"
+    if (root / "usr/sbin/asterisk").exists():
+        return root
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("debootstrap"):
+        log.info("asterisk.installing_debootstrap")
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], check=True, capture_output=True)
+    tmp = cache_dir / "asterisk-sid.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    log.info("asterisk.debootstrap", root=str(root))
+    res = subprocess.run(
+        ["debootstrap", "--variant=minbase", f"--include={SID_PACKAGES}", "sid", str(tmp)],
+        capture_output=True, text=True,
+    )
+    if res.returncode != 0 or not (tmp / "usr/sbin/asterisk").exists():
+        raise AsteriskError(f"debootstrap of Debian sid with Asterisk failed: {res.stderr[-2000:]}")
+    tmp.rename(root)
+    return root

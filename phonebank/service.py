@@ -1,0 +1,55 @@
+"""The controller process: ARI app + dialer + JSON API in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from bridge.ari import AriClient
+from bridge.ari_app import Controller
+from panel.api import make_app
+from phonebank import prompts
+from phonebank.asterisk import AsteriskRuntime
+from phonebank.settings import Settings
+from store.db import Store
+
+log = structlog.get_logger(__name__)
+
+
+def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> Controller:
+    user, password = settings.ari_credentials()
+    ari = AriClient(rt.ari_url(), user, password, settings.app)
+
+    def make_prompt(text: str, asterisk_path: str) -> bool:
+        return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
+
+    return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
+                      prompt_maker=make_prompt)
+
+
+async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None = None) -> None:
+    store = Store(settings.db_path)
+    ctl = build_controller(settings, rt, store)
+    await ctl.start()
+    runner = web.AppRunner(make_app(ctl, settings.callin_number))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.api_bind, settings.api_port)
+    await site.start()
+    log.info("service.ready", api=f"http://{settings.api_bind}:{settings.api_port}", ari=rt.ari_url())
+    if ready_file:
+        await asyncio.to_thread(ready_file.write_text, "ready\n")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await ctl.stop()
+        store.close()
+        log.info("service.stopped")

@@ -1,0 +1,484 @@
+"""The phone bank's store: SQLite in WAL mode through sqlite-utils, schema by numbered migrations.
+
+Every write commits at once (autocommit): a controller killed mid-call loses nothing it had already
+recorded. Times are Unix epoch seconds (float) so durations are plain subtraction.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: the call path
+    """
+    CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        org_name TEXT NOT NULL DEFAULT '',
+        callback_number TEXT NOT NULL DEFAULT '',
+        caller_id TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('draft','active','paused','closed')),
+        dial_mode TEXT NOT NULL DEFAULT 'power' CHECK (dial_mode IN ('preview','power','predictive','personal')),
+        dial_ratio REAL NOT NULL DEFAULT 1.0,
+        max_attempts INTEGER NOT NULL DEFAULT 3,
+        recycle_busy_s INTEGER NOT NULL DEFAULT 600,
+        recycle_noanswer_s INTEGER NOT NULL DEFAULT 3600,
+        recycle_machine_s INTEGER NOT NULL DEFAULT 7200,
+        recycle_abandon_s INTEGER NOT NULL DEFAULT 600,
+        ring_timeout_s INTEGER NOT NULL DEFAULT 25,
+        wrapup_limit_s INTEGER NOT NULL DEFAULT 60,
+        amd_mode TEXT NOT NULL DEFAULT 'app_amd' CHECK (amd_mode IN ('app_amd','off')),
+        amd_params TEXT NOT NULL DEFAULT '{}',
+        machine_action TEXT NOT NULL DEFAULT 'hangup' CHECK (machine_action IN ('hangup','voicemail')),
+        voicemail_media TEXT NOT NULL DEFAULT '',
+        abandon_media TEXT NOT NULL DEFAULT '',
+        household_once INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        first_name TEXT NOT NULL DEFAULT '',
+        last_name TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL,
+        city TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT '',
+        zip TEXT NOT NULL DEFAULT '',
+        extra TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending','dialing','connected','done','removed','exhausted')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_outcome TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX contacts_next ON contacts(campaign_id, status, next_attempt_at);
+    CREATE TABLE volunteers (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        volunteer_id INTEGER NOT NULL REFERENCES volunteers(id),
+        code TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','ended')),
+        state TEXT NOT NULL DEFAULT 'waiting_for_phone',
+        state_reason TEXT NOT NULL DEFAULT '',
+        channel_id TEXT,
+        bridge_id TEXT,
+        current_call_id TEXT,
+        created_at REAL NOT NULL,
+        joined_at REAL,
+        ended_at REAL
+    );
+    CREATE UNIQUE INDEX sessions_open_code ON sessions(code) WHERE status = 'open';
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        contact_id INTEGER NOT NULL REFERENCES contacts(id),
+        attempt_no INTEGER NOT NULL,
+        channel_id TEXT NOT NULL,
+        session_id INTEGER REFERENCES sessions(id),
+        originated_at REAL NOT NULL,
+        ringing_at REAL,
+        answered_at REAL,
+        amd_status TEXT,
+        amd_cause TEXT,
+        amd_decided_at REAL,
+        bridged_at REAL,
+        ended_at REAL,
+        hangup_cause INTEGER,
+        hangup_cause_txt TEXT,
+        outcome TEXT,
+        abandoned INTEGER NOT NULL DEFAULT 0,
+        voicemail_left INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX calls_campaign ON calls(campaign_id, originated_at);
+    CREATE TABLE legs (
+        id INTEGER PRIMARY KEY,
+        channel_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('voter','volunteer')),
+        call_id TEXT REFERENCES calls(id),
+        session_id INTEGER REFERENCES sessions(id),
+        name TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        answered_at REAL,
+        bridged_at REAL,
+        ended_at REAL,
+        hangup_cause INTEGER
+    );
+    CREATE TABLE dispositions (
+        id INTEGER PRIMARY KEY,
+        call_id TEXT REFERENCES calls(id),
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        contact_id INTEGER NOT NULL REFERENCES contacts(id),
+        code TEXT NOT NULL,
+        notes TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE survey_answers (
+        id INTEGER PRIMARY KEY,
+        disposition_id INTEGER NOT NULL REFERENCES dispositions(id),
+        question TEXT NOT NULL,
+        answer TEXT NOT NULL
+    );
+    CREATE TABLE dispositions_catalog (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        code TEXT NOT NULL,
+        label TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('contact','no_contact','remove')),
+        PRIMARY KEY (campaign_id, code)
+    );
+    """,
+]
+
+DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
+    ("talked", "Talked to correct person", "contact"),
+    ("supporter", "Supporter", "contact"),
+    ("undecided", "Undecided", "contact"),
+    ("opposed", "Opposed", "contact"),
+    ("not_home", "Not home", "no_contact"),
+    ("busy", "Busy", "no_contact"),
+    ("refused", "Refused", "no_contact"),
+    ("voicemail", "Left voicemail", "no_contact"),
+    ("disconnected", "Disconnected", "remove"),
+    ("wrong_number", "Wrong number", "remove"),
+    ("moved", "Moved", "remove"),
+    ("deceased", "Deceased", "remove"),
+    ("hostile", "Hostile", "remove"),
+]
+
+CAMPAIGN_FIELDS = {
+    "name", "org_name", "callback_number", "caller_id", "status", "dial_mode", "dial_ratio", "max_attempts",
+    "recycle_busy_s", "recycle_noanswer_s", "recycle_machine_s", "recycle_abandon_s", "ring_timeout_s",
+    "wrapup_limit_s", "amd_mode", "amd_params", "machine_action", "voicemail_media", "abandon_media",
+    "household_once",
+}
+# Compliance: never give up on a ringing phone before 15 s (4 rings).
+MIN_RING_TIMEOUT_S = 15
+
+
+class StoreError(ValueError):
+    """Bad input to the store; nothing was written."""
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        self.db = sqlite_utils.Database(conn)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self.migrate()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> int:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+        return len(MIGRATIONS)
+
+    # ------------------------------------------------------------------ helpers
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        row = self.conn.execute(sql, tuple(params)).fetchone()
+        return dict(row) if row else None
+
+    def _all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(sql, tuple(params)).fetchall()]
+
+    def _update(self, table: str, key: str, key_value: Any, values: dict[str, Any]) -> None:
+        if not values:
+            return
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE {table} SET {cols} WHERE {key} = ?", (*values.values(), key_value))
+
+    # ------------------------------------------------------------------ campaigns
+    def create_campaign(self, name: str, **fields: Any) -> dict[str, Any]:
+        if not name.strip():
+            raise StoreError("campaign name is required")
+        unknown = set(fields) - CAMPAIGN_FIELDS
+        if unknown:
+            raise StoreError(f"unknown campaign settings: {', '.join(sorted(unknown))}")
+        values = _check_campaign_fields({"name": name.strip(), **fields})
+        values["created_at"] = time.time()
+        cur = self.conn.execute(
+            f"INSERT INTO campaigns ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            tuple(values.values()),
+        )
+        cid = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO dispositions_catalog (campaign_id, code, label, kind) VALUES (?, ?, ?, ?)",
+            [(cid, c, label, kind) for c, label, kind in DEFAULT_DISPOSITIONS],
+        )
+        campaign = self.campaign(cid)
+        assert campaign is not None
+        return campaign
+
+    def update_campaign(self, campaign_id: int, **fields: Any) -> dict[str, Any]:
+        if self.campaign(campaign_id) is None:
+            raise StoreError(f"no campaign {campaign_id}")
+        unknown = set(fields) - CAMPAIGN_FIELDS
+        if unknown:
+            raise StoreError(f"unknown campaign settings: {', '.join(sorted(unknown))}")
+        self._update("campaigns", "id", campaign_id, _check_campaign_fields(fields))
+        campaign = self.campaign(campaign_id)
+        assert campaign is not None
+        return campaign
+
+    def campaign(self, campaign_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+        if row:
+            row["amd_params"] = json.loads(row["amd_params"] or "{}")
+        return row
+
+    def campaigns(self, status: str | None = None) -> list[dict[str, Any]]:
+        if status:
+            return self._all("SELECT * FROM campaigns WHERE status = ? ORDER BY id", (status,))
+        return self._all("SELECT * FROM campaigns ORDER BY id")
+
+    def disposition_codes(self, campaign_id: int) -> list[dict[str, Any]]:
+        return self._all("SELECT code, label, kind FROM dispositions_catalog WHERE campaign_id = ? ORDER BY rowid",
+                         (campaign_id,))
+
+    # ------------------------------------------------------------------ contacts
+    def add_contacts(self, campaign_id: int, rows: list[dict[str, Any]]) -> int:
+        """Insert already-validated rows in one transaction: all or nothing."""
+        now = time.time()
+        with self.db.atomic():
+            self.conn.executemany(
+                "INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, state, zip, extra, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(campaign_id, r.get("first_name", ""), r.get("last_name", ""), r["phone"], r.get("city", ""),
+                  r.get("state", ""), r.get("zip", ""), json.dumps(r.get("extra", {})), now) for r in rows],
+            )
+        return len(rows)
+
+    def contact(self, contact_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT * FROM contacts WHERE id = ?", (contact_id,))
+        if row:
+            row["extra"] = json.loads(row["extra"] or "{}")
+        return row
+
+    def contacts(self, campaign_id: int) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM contacts WHERE campaign_id = ? ORDER BY id", (campaign_id,))
+
+    def claim_contacts(self, campaign_id: int, n: int, now: float) -> list[dict[str, Any]]:
+        """Take the next ``n`` dialable contacts and mark them dialing, so no number is dialled twice."""
+        if n <= 0:
+            return []
+        with self.db.atomic():
+            rows = self._all(
+                "SELECT c.* FROM contacts c JOIN campaigns k ON k.id = c.campaign_id "
+                "WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? "
+                "AND c.attempts < k.max_attempts "
+                "AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.phone = c.phone AND o.status IN "
+                "('dialing','connected')) "
+                "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
+                (campaign_id, now, n),
+            )
+            seen: set[str] = set()
+            picked = []
+            for r in rows:
+                if r["phone"] in seen:
+                    continue
+                seen.add(r["phone"])
+                picked.append(r)
+            for r in picked:
+                self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
+                                  (r["id"],))
+                r["attempts"] += 1
+        return picked
+
+    def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
+        """Put a contact back after an attempt, by the campaign's retry rules."""
+        c = self._one("SELECT c.attempts, k.* FROM contacts c JOIN campaigns k ON k.id = c.campaign_id "
+                      "WHERE c.id = ?", (contact_id,))
+        if c is None:
+            return
+        recycle = {
+            "busy": c["recycle_busy_s"], "congestion": c["recycle_busy_s"], "failed": c["recycle_busy_s"],
+            "no_answer": c["recycle_noanswer_s"], "machine": c["recycle_machine_s"],
+            "voicemail_left": c["recycle_machine_s"], "abandoned": c["recycle_abandon_s"],
+            "hangup_before_connect": c["recycle_abandon_s"],
+        }
+        if outcome == "unallocated":
+            status, next_at = "removed", 0.0
+        elif outcome == "connected":
+            status, next_at = "connected", 0.0
+        elif outcome in recycle:
+            status = "pending" if c["attempts"] < c["max_attempts"] else "exhausted"
+            next_at = now + recycle[outcome]
+        else:
+            status, next_at = "done", 0.0
+        self.conn.execute("UPDATE contacts SET status = ?, next_attempt_at = ?, last_outcome = ? WHERE id = ?",
+                          (status, next_at, outcome, contact_id))
+
+    def reset_stale_dialing(self) -> int:
+        """After a controller restart: contacts stuck in 'dialing' with no live call go back to the queue."""
+        cur = self.conn.execute(
+            "UPDATE contacts SET status = 'pending' WHERE status = 'dialing' AND id NOT IN "
+            "(SELECT contact_id FROM calls WHERE ended_at IS NULL)")
+        return cur.rowcount
+
+    # ------------------------------------------------------------------ volunteers and sessions
+    def create_session(self, campaign_id: int, name: str, email: str = "", phone: str = "") -> dict[str, Any]:
+        campaign = self.campaign(campaign_id)
+        if campaign is None:
+            raise StoreError(f"no campaign {campaign_id}")
+        if campaign["status"] not in ("active", "paused"):
+            raise StoreError(f"campaign {campaign_id} is {campaign['status']}, not open for volunteers")
+        if not name.strip():
+            raise StoreError("volunteer name is required")
+        now = time.time()
+        with self.db.atomic():
+            vid = self.conn.execute("INSERT INTO volunteers (name, email, phone, created_at) VALUES (?, ?, ?, ?)",
+                                    (name.strip(), email.strip(), phone.strip(), now)).lastrowid
+            for _ in range(20):
+                code = f"{secrets.randbelow(900000) + 100000}"
+                try:
+                    sid = self.conn.execute(
+                        "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at) VALUES (?, ?, ?, ?)",
+                        (campaign_id, vid, code, now)).lastrowid
+                    break
+                except sqlite3.IntegrityError:
+                    continue
+            else:  # pragma: no cover - a million codes would have to be open at once
+                raise StoreError("could not allocate a session code")
+        session = self.session(int(sid or 0))
+        assert session is not None
+        return session
+
+    def session(self, session_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT s.*, v.name AS volunteer_name FROM sessions s JOIN volunteers v "
+                         "ON v.id = s.volunteer_id WHERE s.id = ?", (session_id,))
+
+    def session_by_code(self, code: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM sessions WHERE code = ? AND status = 'open'", (code,))
+
+    def open_sessions(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM sessions WHERE status = 'open' ORDER BY id")
+
+    def update_session(self, session_id: int, **values: Any) -> None:
+        self._update("sessions", "id", session_id, values)
+
+    # ------------------------------------------------------------------ calls and legs
+    def insert_call(self, call_id: str, campaign_id: int, contact_id: int, attempt_no: int, channel_id: str,
+                    now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO calls (id, campaign_id, contact_id, attempt_no, channel_id, originated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (call_id, campaign_id, contact_id, attempt_no, channel_id, now))
+        self.insert_leg(channel_id, "voter", now, call_id=call_id)
+
+    def update_call(self, call_id: str, **values: Any) -> None:
+        self._update("calls", "id", call_id, values)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM calls WHERE id = ?", (call_id,))
+
+    def calls(self, campaign_id: int) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM calls WHERE campaign_id = ? ORDER BY originated_at", (campaign_id,))
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM calls WHERE ended_at IS NULL")
+
+    def insert_leg(self, channel_id: str, kind: str, now: float, *, name: str = "", call_id: str | None = None,
+                   session_id: int | None = None) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO legs (channel_id, kind, call_id, session_id, name, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (channel_id, kind, call_id, session_id, name, now))
+
+    def update_leg(self, channel_id: str, **values: Any) -> None:
+        self._update("legs", "channel_id", channel_id, values)
+
+    def legs(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM legs ORDER BY id")
+
+    # ------------------------------------------------------------------ dispositions
+    def add_disposition(self, session_id: int, call_id: str | None, contact_id: int, code: str, notes: str,
+                        answers: dict[str, str]) -> dict[str, Any]:
+        session = self.session(session_id)
+        if session is None:
+            raise StoreError(f"no session {session_id}")
+        codes = {d["code"]: d for d in self.disposition_codes(session["campaign_id"])}
+        if code not in codes:
+            raise StoreError(f"unknown disposition {code!r}; expected one of: {', '.join(codes)}")
+        if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in answers.items()):
+            raise StoreError("answers must map question to answer text")
+        now = time.time()
+        with self.db.atomic():
+            did = self.conn.execute(
+                "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (call_id, session_id, contact_id, code, notes, now)).lastrowid
+            self.conn.executemany("INSERT INTO survey_answers (disposition_id, question, answer) VALUES (?, ?, ?)",
+                                  [(did, q, a) for q, a in answers.items()])
+            kind = codes[code]["kind"]
+            status = {"contact": "done", "remove": "removed"}.get(kind)
+            if status:
+                self.conn.execute("UPDATE contacts SET status = ?, last_outcome = ? WHERE id = ?",
+                                  (status, code, contact_id))
+            else:
+                self.conn.execute(
+                    "UPDATE contacts SET status = CASE WHEN attempts < (SELECT max_attempts FROM campaigns "
+                    "WHERE id = contacts.campaign_id) THEN 'pending' ELSE 'exhausted' END, "
+                    "next_attempt_at = ?, last_outcome = ? WHERE id = ?",
+                    (now + 3600, code, contact_id))
+        return {"id": did, "code": code, "created_at": now}
+
+    def dispositions(self, campaign_id: int) -> list[dict[str, Any]]:
+        return self._all("SELECT d.* FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
+                         "WHERE c.campaign_id = ? ORDER BY d.id", (campaign_id,))
+
+    def answers(self, disposition_id: int) -> dict[str, str]:
+        return {r["question"]: r["answer"] for r in self._all(
+            "SELECT question, answer FROM survey_answers WHERE disposition_id = ?", (disposition_id,))}
+
+    def campaign_stats(self, campaign_id: int) -> dict[str, Any]:
+        row = self._one(
+            "SELECT COUNT(*) AS attempts, SUM(answered_at IS NOT NULL) AS answered, "
+            "SUM(amd_status = 'MACHINE') AS machines, SUM(bridged_at IS NOT NULL) AS connected, "
+            "SUM(abandoned) AS abandoned, SUM(ended_at IS NULL) AS in_flight FROM calls WHERE campaign_id = ?",
+            (campaign_id,)) or {}
+        stats = {k: int(v or 0) for k, v in row.items()}
+        live = stats["connected"] + stats["abandoned"]
+        stats["abandon_rate"] = round(stats["abandoned"] / live, 4) if live else 0.0
+        by_status = self._all("SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status",
+                              (campaign_id,))
+        stats["contacts"] = {r["status"]: r["n"] for r in by_status}
+        return stats
+
+
+def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "amd_params" in out and not isinstance(out["amd_params"], str):
+        out["amd_params"] = json.dumps(out["amd_params"])
+    if "ring_timeout_s" in out and int(out["ring_timeout_s"]) < MIN_RING_TIMEOUT_S:
+        raise StoreError(f"ring timeout must be at least {MIN_RING_TIMEOUT_S} s (compliance: 4 rings / 15 s)")
+    for key in ("max_attempts", "wrapup_limit_s"):
+        if key in out and int(out[key]) < 1:
+            raise StoreError(f"{key} must be at least 1")
+    if "dial_ratio" in out and not 0 < float(out["dial_ratio"]) <= 5:
+        raise StoreError("dial_ratio must be in (0, 5]")
+    return out
