@@ -7,6 +7,7 @@ channel are never reordered while slow handling of one call does not hold up the
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
@@ -56,7 +57,8 @@ class AriClient:
     def __init__(self, base_url: str, user: str, password: str, app: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
-        self._auth = aiohttp.BasicAuth(user, password)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._auth_header = {"Authorization": f"Basic {token}"}
         self._session: aiohttp.ClientSession | None = None
         self._queues: dict[str, asyncio.Queue[Event | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -73,7 +75,7 @@ class AriClient:
 
     async def open(self) -> None:
         if self._session is None:
-            self._session = aiohttp.ClientSession(auth=self._auth, timeout=aiohttp.ClientTimeout(total=15))
+            self._session = aiohttp.ClientSession(headers=self._auth_header, timeout=aiohttp.ClientTimeout(total=15))
 
     async def close(self) -> None:
         workers = list(self._workers.values())

@@ -165,15 +165,13 @@ class Controller:
                 for ch in members:
                     await self._quietly(self.ari.delete(f"channels/{ch}"))
                 continue
-            leg = Leg(sid, session["campaign_id"], vol_chan, b["id"])
-            self.legs[sid] = leg
-            await self.run(self.dialer.handle(d.VolunteerJoined(sid, session["campaign_id"]), now))
+            self.legs[sid] = Leg(sid, session["campaign_id"], vol_chan, b["id"])
             voter = next((ch for ch in members if ch in live_calls), None)
+            call = None
             if voter:
                 row = live_calls.pop(voter)
-                self.dialer.calls[voter] = d.Call(voter, row["campaign_id"], row["contact_id"],
-                                                  state=d.CState.CONNECTED, answered=True, session_id=sid)
-                await self.run(self.dialer.handle(d.VolunteerEvent(sid, vol.VoterConnected(voter)), now))
+                call = d.Call(voter, row["campaign_id"], row["contact_id"])
+            await self.run(self.dialer.restore(sid, session["campaign_id"], now, call))
             log.info("controller.volunteer_restored", session_id=sid, channel_id=vol_chan, voter=bool(voter))
         for call_id, row in live_calls.items():
             # A voter leg we no longer know what to do with: end it and record why.
@@ -261,9 +259,9 @@ class Controller:
             await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now))
             return
         if ch_id in self.entries:
-            del self.entries[ch_id]
+            entry = self.entries.pop(ch_id)
             self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
-            log.info("callin.hangup_before_join")
+            log.info("callin.ended", entry_state=entry.state.value, tries=entry.tries)
             return
         leg = self._leg_by_channel(ch_id)
         if leg:
@@ -309,7 +307,7 @@ class Controller:
                     self.entries.pop(channel_id, None)
                     await self._join(channel_id, session_id, now)
                 case en.Refuse(channel_id):
-                    self.entries.pop(channel_id, None)
+                    # The entry stays until the channel is gone, so its hangup is recorded on the leg.
                     log.info("callin.refused")
                     await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
                                                       extension="goodbye", priority=1))

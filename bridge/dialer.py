@@ -24,6 +24,7 @@ from bridge.commands import (
     Originate,
     PlayAbandonMessage,
     RecordOutcome,
+    VolunteerChanged,
 )
 
 
@@ -162,6 +163,20 @@ class Dialer:
     def in_flight(self, campaign_id: int) -> int:
         return sum(1 for c in self.calls.values() if c.campaign_id == campaign_id and c.state in IN_FLIGHT)
 
+    def restore(self, session_id: int, campaign_id: int, now: float, voter: Call | None = None) -> list[Command]:
+        """After a controller restart: a volunteer found in their bridge, maybe with a voter. Restored
+        without pacing, so no line is dialled before the whole picture is back."""
+        limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
+        v = vol.Volunteer(session_id, campaign_id, since=now, wrapup_limit=limit)
+        cmds: list[Command] = []
+        if voter is not None:
+            self.calls[voter.call_id] = replace(voter, state=CState.CONNECTED, answered=True, session_id=session_id)
+            v, cmds = vol.step(v, vol.VoterConnected(voter.call_id), now)
+        else:
+            cmds = [VolunteerChanged(session_id, v.state.value, "restored")]
+        self.volunteers[session_id] = v
+        return cmds
+
     # ------------------------------------------------------------------ the one entry point
     def handle(self, event: Event, now: float) -> list[Command]:
         cmds = self._handle(event, now)
@@ -179,7 +194,7 @@ class Dialer:
                 limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
                 v = vol.Volunteer(session_id, campaign_id, since=now, wrapup_limit=limit)
                 self.volunteers[session_id] = v
-                return [vol.VolunteerChanged(session_id, v.state.value, "joined")]
+                return [VolunteerChanged(session_id, v.state.value, "joined")]
             case VolunteerEvent(session_id, vevent):
                 return self._volunteer_step(session_id, vevent, now)
             case CallPlaced(call_id, campaign_id, contact_id):

@@ -1,0 +1,46 @@
+# The two commands: `make demo` and `make test`. Both install what they need (Python deps in .venv,
+# Debian packages, and Asterisk: the system's if >= 20, else a Debian sid root built once with debootstrap).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := espeak-ng sox debootstrap
+
+.PHONY: deps system-deps asterisk test unit lint demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+deps: $(STAMP) system-deps
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+# Build (or find) the Asterisk the project runs on; fails loudly if it cannot.
+asterisk: deps
+	$(BIN)/python -c "from phonebank.settings import Settings; from phonebank.asterisk import AsteriskRuntime as A; print('asterisk root:', A.provision(Settings.from_env()).root)"
+
+lint: deps
+	$(BIN)/ruff check .
+
+unit: deps
+	$(BIN)/pytest -q -m "not asterisk"
+
+test: deps asterisk lint
+	$(BIN)/pytest -v -rA --durations=10
+
+demo: deps asterisk
+	$(BIN)/phonebank demo
+
+bench: deps asterisk
+	$(BIN)/python bench/connect_latency.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,308 @@
+"""Answering-machine detector: decisions, beep timing, streaming/rate handling, and the classify CLI.
+
+Audio is synthesised here: a "voice" is a harmonic series on a wandering fundamental, shaped by moving
+formants and chopped into syllables, which WebRTC's VAD takes for speech and which is not a tone; beeps and
+special-information tones are sine waves; everything sits on low line noise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.amd import FRAME_MS, AmdDetector, AmdParams, Event, classify_pcm
+from bridge.amd_cli import classify_main
+
+
+def voice(rate: int, ms: float, seed: int, f0: float = 120.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = int(rate * ms / 1000)
+    t = np.arange(n) / rate
+    pitch = f0 * (1 + 0.12 * np.sin(2 * np.pi * 1.3 * t + rng.uniform(0, 6)) + 0.03 * rng.standard_normal())
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    f1 = 500 + 200 * np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6))
+    f2 = 1500 + 500 * np.sin(2 * np.pi * 2.3 * t + rng.uniform(0, 6))
+    x = np.zeros(n)
+    for k in range(1, int(3400 / f0)):
+        fk = k * pitch
+        amp = np.exp(-(((fk - f1) / 150) ** 2)) + 0.6 * np.exp(-(((fk - f2) / 200) ** 2)) + 0.05
+        x += amp * np.sin(k * phase)
+    # Syllables at ~4 per second, with short dips between them as in running speech.
+    syl = np.clip(np.sin(np.pi * 4.2 * t + rng.uniform(0, 1)) ** 2 * 1.6, 0.08, 1.0)
+    ramp = np.minimum(1, np.minimum(t, t[-1] - t) / 0.02)
+    x = x * syl * ramp
+    return x / np.sqrt(np.mean(x**2)) * 0.08
+
+
+def sine(rate: int, hz: float, ms: float, level: float = 0.15) -> np.ndarray:
+    t = np.arange(int(rate * ms / 1000)) / rate
+    return level * np.sin(2 * np.pi * hz * t)
+
+
+def gap(rate: int, ms: float) -> np.ndarray:
+    return np.zeros(int(rate * ms / 1000))
+
+
+def render(rate: int, parts: list[np.ndarray], seed: int = 0) -> bytes:
+    x = np.concatenate(parts)
+    x = x + np.random.default_rng(seed + 99).standard_normal(len(x)) * 0.002  # about -54 dBFS of line hiss
+    return np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tobytes()
+
+
+def run(pcm: bytes, rate: int, chunk_bytes: int | None = None, params: AmdParams | None = None) -> list[Event]:
+    det = AmdDetector(rate, params)
+    step = chunk_bytes or rate * FRAME_MS // 1000 * 2
+    for i in range(0, len(pcm), step):
+        det.feed(pcm[i : i + step])
+    det.finish()
+    return det.events
+
+
+def kinds(events: list[Event]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def human_clip(rate: int = 8000, speech_ms: float = 500, seed: int = 1) -> tuple[bytes, int]:
+    """Answer, 400 ms of nothing, "Hello?", then waiting; returns the audio and where the greeting ends."""
+    pcm = render(rate, [gap(rate, 400), voice(rate, speech_ms, seed), gap(rate, 2500)], seed)
+    return pcm, int(400 + speech_ms)
+
+
+def machine_clip(rate: int = 8000, beep_hz: float | None = 1000.0, seed: int = 2) -> tuple[bytes, int, int]:
+    """A 4.5 s greeting in three sentences, then a 500 ms beep; returns audio, beep start and end (ms)."""
+    parts = [gap(rate, 300), voice(rate, 1800, seed), gap(rate, 250), voice(rate, 1200, seed + 1, 180)]
+    parts += [gap(rate, 300), voice(rate, 1500, seed + 2), gap(rate, 400)]
+    start = 300 + 1800 + 250 + 1200 + 300 + 1500 + 400
+    if beep_hz is not None:
+        parts.append(sine(rate, beep_hz, 500))
+    parts.append(gap(rate, 1500))
+    return render(rate, parts, seed), start, start + 500
+
+
+# -- decisions ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("speech_ms", [300, 500, 650])
+def test_short_hello_is_human_soon_after_it_ends(speech_ms: int) -> None:
+    pcm, greeting_end = human_clip(speech_ms=speech_ms, seed=speech_ms)
+    events = run(pcm, 8000)
+    assert kinds(events) == ["human"]
+    delay = events[0].at_ms - greeting_end
+    # Needs the configured 300 ms of silence, and must not leave the person in dead air much longer.
+    assert 280 <= delay <= 400, delay
+
+
+def test_long_greeting_with_beep_is_machine_and_message_starts_just_after_the_beep() -> None:
+    pcm, beep_start, beep_end = machine_clip()
+    events = run(pcm, 8000)
+    assert kinds(events) == ["machine", "beep"]
+    machine, beep = events
+    assert machine.reason == "long_turn"
+    assert 3000 <= machine.at_ms <= 3800  # 300 ms in + 3.2 s of talking, give or take a frame or two
+    assert abs(beep.start_ms - beep_start) <= 40 and abs(beep.end_ms - beep_end) <= 40
+    assert 0 <= beep.at_ms - beep_end <= 300
+
+
+def test_greeting_without_beep_ends_after_long_silence() -> None:
+    pcm, greeting_end, _ = machine_clip(beep_hz=None)
+    greeting_end -= 400  # machine_clip's start-of-beep includes the 400 ms pause before it
+    events = run(pcm, 8000)
+    assert kinds(events) == ["machine", "greeting_end"]
+    end = events[1]
+    assert abs(end.end_ms - greeting_end) <= 60
+    assert end.at_ms - greeting_end == pytest.approx(AmdParams().greeting_end_silence_ms, abs=60)
+
+
+def test_short_greeting_followed_quickly_by_beep_is_machine() -> None:
+    rate = 8000
+    pcm = render(rate, [gap(rate, 300), voice(rate, 800, 5), gap(rate, 150), sine(rate, 850, 400), gap(rate, 1000)])
+    events = run(pcm, rate)
+    assert kinds(events) == ["machine", "beep"]
+    assert events[0].reason == "tone"
+    # Decided while the tone is still sounding, once it has lasted beep_min_ms.
+    assert 1250 + AmdParams().beep_min_ms <= events[0].at_ms <= 1250 + 260
+    assert 0 <= events[1].at_ms - 1650 <= 300
+
+
+def test_special_information_tones_mean_machine_and_no_beep() -> None:
+    rate = 8000
+    sit = [sine(rate, 913.8, 276), sine(rate, 1370.6, 276), sine(rate, 1776.7, 380)]
+    pcm = render(rate, [gap(rate, 200), *sit, gap(rate, 300), voice(rate, 3000, 7), gap(rate, 2000)])
+    events = run(pcm, rate)
+    assert kinds(events) == ["machine", "greeting_end"]
+    assert events[0].at_ms < 200 + 276 + 100  # the first tone alone is enough
+
+
+def test_silence_after_answer_is_a_waiting_human() -> None:
+    rate = 8000
+    events = run(render(rate, [gap(rate, 5000)]), rate)
+    assert kinds(events) == ["human"]
+    assert events[0].reason == "initial_silence"
+    assert events[0].at_ms == AmdParams().initial_silence_ms
+
+
+def test_human_bias_moves_the_longest_human_turn() -> None:
+    rate = 8000
+    pcm = render(rate, [gap(rate, 300), voice(rate, 2800, 11), gap(rate, 2500)])
+    assert kinds(run(pcm, rate))[0] == "human"
+    assert kinds(run(pcm, rate, params=AmdParams(human_bias=-1.0)))[0] == "machine"
+    assert kinds(run(pcm, rate, params=AmdParams(human_bias=1.0)))[0] == "human"
+
+
+def test_same_audio_same_events() -> None:
+    pcm, _, _ = machine_clip(seed=4)
+    assert run(pcm, 8000) == run(pcm, 8000)
+
+
+# -- streaming, frame sizes and sample rates ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_ms", [10, 20, 30, 60])
+def test_any_chunk_size_gives_the_same_events(chunk_ms: int) -> None:
+    pcm, _, _ = machine_clip(seed=3)
+    assert run(pcm, 8000, chunk_bytes=8 * chunk_ms * 2) == run(pcm, 8000)
+
+
+def test_odd_byte_chunks_are_reassembled() -> None:
+    pcm, _ = human_clip(seed=8)
+    assert run(pcm, 8000, chunk_bytes=7) == run(pcm, 8000)
+
+
+def test_16khz_decides_like_8khz() -> None:
+    for make in (human_clip, machine_clip):
+        ev8 = run(make(8000)[0], 8000)
+        ev16 = run(make(16000)[0], 16000)
+        assert kinds(ev8) == kinds(ev16)
+        for a, b in zip(ev8, ev16, strict=True):
+            assert abs(a.at_ms - b.at_ms) <= 2 * FRAME_MS
+
+
+def test_lost_packets_keep_the_call_clock() -> None:
+    rate = 8000
+    pcm, greeting_end = human_clip()
+    frame = rate * FRAME_MS // 1000 * 2
+    det = AmdDetector(rate)
+    events: list[Event] = []
+    for i, pos in enumerate(range(0, len(pcm), frame)):
+        if 60 <= i < 65:  # five packets of the silence after "hello" never arrive
+            continue
+        events += det.feed(pcm[pos : pos + frame], now_ms=i * FRAME_MS)
+    assert kinds(events) == ["human"]
+    assert 280 <= events[0].at_ms - greeting_end <= 400
+
+
+def test_unsupported_rate_is_refused() -> None:
+    with pytest.raises(ValueError, match="8000 or 16000"):
+        AmdDetector(44100)
+
+
+def test_classify_pcm_matches_streaming() -> None:
+    pcm, _, _ = machine_clip(seed=6)
+    assert classify_pcm(pcm, 8000) == run(pcm, 8000)
+
+
+def test_one_core_runs_well_over_100_channels() -> None:
+    pcm, _, _ = machine_clip(seed=9)
+    frame = 8000 * FRAME_MS // 1000 * 2
+    dets = [AmdDetector(8000) for _ in range(20)]
+    frames = 0
+    t0 = time.process_time()
+    for pos in range(0, len(pcm), frame):
+        for det in dets:
+            det.feed(pcm[pos : pos + frame])
+            frames += 1
+    per_frame = (time.process_time() - t0) / frames
+    # 100 channels in real time needs < 200 µs per 20 ms frame; leave room for a loaded CI machine.
+    assert per_frame < 200e-6 / 2, per_frame
+
+
+# -- command line ------------------------------------------------------------------------------------------
+
+
+def write_wav(path: Path, pcm: bytes, rate: int, channels: int = 1, width: int = 2) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return path
+
+
+def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hpcm, _ = human_clip(rate=16000)
+    mpcm, _, beep_end = machine_clip()
+    h = write_wav(tmp_path / "human.wav", hpcm, 16000)
+    m = write_wav(tmp_path / "machine.wav", mpcm, 8000)
+    assert classify_main([str(h), str(m)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = [json.loads(line) for line in out.splitlines()]
+    expected_human = run(hpcm, 16000)[0]
+    assert lines[0] == {"file": str(h), "decision": "human", "decision_ms": expected_human.at_ms, "beep_ms": None}
+    assert list(lines[1]) == ["file", "decision", "decision_ms", "beep_ms"]
+    assert lines[1]["file"] == str(m) and lines[1]["decision"] == "machine"
+    assert isinstance(lines[1]["decision_ms"], int) and isinstance(lines[1]["beep_ms"], int)
+    assert 0 <= lines[1]["beep_ms"] - beep_end <= 300
+
+
+def test_cli_reports_bad_files_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write_wav(tmp_path / "good.wav", human_clip()[0], 8000)
+    stereo = write_wav(tmp_path / "stereo.wav", b"\0\0" * 16000, 8000, channels=2)
+    eight_bit = write_wav(tmp_path / "8bit.wav", b"\x80" * 8000, 8000, width=1)
+    cd_rate = write_wav(tmp_path / "cd.wav", b"\0\0" * 44100, 44100)
+    text = tmp_path / "notes.wav"
+    text.write_text("not audio")
+    missing = tmp_path / "missing.wav"
+    files = [str(p) for p in (missing, stereo, good, eight_bit, cd_rate, text)]
+    assert classify_main(files) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["file"] for line in out.splitlines()] == [str(good)]
+    errors = err.splitlines()
+    assert len(errors) == 5
+    for path, why in zip(
+        (missing, stereo, eight_bit, cd_rate, text),
+        ("no such file", "need mono", "need 16-bit", "need 8000 or 16000", "not a PCM WAV"),
+        strict=True,
+    ):
+        line = next(e for e in errors if f": {path}: " in e)
+        assert line.startswith("phonebank amd classify: ") and why in line
+
+
+def test_cli_without_files_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert classify_main([]) == 2
+    assert "usage: phonebank amd classify" in capsys.readouterr().err
+
+
+# -- real speech, when espeak-ng is there ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng, sox")
+def test_espeak_hello_and_voicemail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def speak(name: str, text: str, tail_ms: int) -> Path:
+        raw = tmp_path / f"{name}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(raw), text], check=True)
+        out = tmp_path / f"{name}-8k.wav"
+        subprocess.run(
+            ["sox", str(raw), "-r", "8000", "-b", "16", "-c", "1", str(out), "pad", "0.3", f"{tail_ms / 1000}"],
+            check=True,
+        )
+        return out
+
+    hello = speak("hello", "Hello?", 2500)
+    greeting = speak(
+        "greeting", "Hi, you've reached Dave Miller. I can't come to the phone right now, please leave a message.", 0
+    )
+    with wave.open(str(greeting)) as w:
+        pcm = w.readframes(w.getnframes())
+    write_wav(greeting, pcm + render(8000, [gap(8000, 300), sine(8000, 1000, 600), gap(8000, 1500)]), 8000)
+    assert classify_main([str(hello), str(greeting)]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["decision"] for r in results] == ["human", "machine"]
+    assert results[0]["beep_ms"] is None and results[1]["beep_ms"] is not None

@@ -1,0 +1,184 @@
+"""The dialer core driven by event tables: what each AMD verdict, hangup cause and volunteer change does."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge import volunteer as vol
+from bridge.commands import (
+    Connect,
+    DropVoicemail,
+    HangupCall,
+    NeedContacts,
+    Originate,
+    PlayAbandonMessage,
+    RecordOutcome,
+    VolunteerChanged,
+)
+from bridge.dialer import (
+    AmdDecided,
+    CallAnswered,
+    CallBridged,
+    CallEnded,
+    CallPlaced,
+    CallRinging,
+    CampaignConfig,
+    CampaignUpdated,
+    ConnectFailed,
+    CState,
+    Dialer,
+    Tick,
+    VolunteerEvent,
+    VolunteerJoined,
+    unanswered_outcome,
+)
+
+
+def dialer(volunteers: int = 1, **config: object) -> Dialer:
+    d = Dialer()
+    d.handle(CampaignUpdated(CampaignConfig(1, **config)), 0)  # type: ignore[arg-type]
+    for sid in range(1, volunteers + 1):
+        d.handle(VolunteerJoined(sid, 1), float(sid))
+    return d
+
+
+def answered(d: Dialer, call_id: str, now: float = 10.0) -> None:
+    d.handle(CallPlaced(call_id, 1, 100), now)
+    d.handle(CallRinging(call_id), now)
+    d.handle(CallAnswered(call_id), now + 1)
+
+
+def kinds(cmds: list[object]) -> list[type]:
+    return [type(c) for c in cmds]
+
+
+def test_idle_volunteer_gets_one_line_and_originates() -> None:
+    d = Dialer()
+    assert d.handle(CampaignUpdated(CampaignConfig(1)), 0) == []
+    cmds = d.handle(VolunteerJoined(1, 1), 0)
+    assert NeedContacts(1, 1) in cmds
+    assert d.handle(CallPlaced("c1", 1, 100), 0) == [Originate("c1", 1, 100)]
+    # The line is out: no more until it resolves.
+    assert not [c for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]
+
+
+@pytest.mark.parametrize(
+    ("ratio", "idle", "in_flight", "want"),
+    [(1.0, 1, 0, 1), (1.0, 3, 1, 2), (3.0, 2, 0, 6), (3.0, 2, 5, 1), (1.5, 1, 0, 2), (1.0, 0, 0, 0)],
+)
+def test_power_pacing(ratio: float, idle: int, in_flight: int, want: int) -> None:
+    d = dialer(idle, dial_ratio=ratio)
+    for i in range(in_flight):
+        d.handle(CallPlaced(f"c{i}", 1, i), 0)
+    asked = [c.count for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]
+    assert asked == ([want] if want else [])
+
+
+def test_inactive_campaign_does_not_dial() -> None:
+    d = dialer(2, active=False)
+    assert not [c for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]
+
+
+@pytest.mark.parametrize(
+    ("status", "voicemail", "expected", "outcome", "state"),
+    [
+        ("HUMAN", False, Connect, None, CState.CONNECTING),
+        ("NOTSURE", False, Connect, None, CState.CONNECTING),
+        ("MACHINE", False, HangupCall, "machine", CState.MACHINE),
+        ("MACHINE", True, DropVoicemail, "voicemail_left", CState.MACHINE),
+        ("HANGUP", False, HangupCall, "hangup_before_connect", CState.MACHINE),
+    ],
+)
+def test_amd_verdicts(status: str, voicemail: bool, expected: type, outcome: str | None, state: CState) -> None:
+    d = dialer(1, voicemail=voicemail)
+    answered(d, "c1")
+    cmds = d.handle(AmdDecided("c1", status, "x"), 12)
+    assert isinstance(cmds[0], expected)
+    assert d.calls["c1"].state is state
+    outcomes = [c.outcome for c in cmds if isinstance(c, RecordOutcome)]
+    assert outcomes == ([outcome] if outcome else [])
+    if expected is Connect:
+        assert cmds[0] == Connect("c1", 1)
+        assert d.volunteers[1].state is vol.VState.TALKING
+
+
+def test_human_with_nobody_free_is_abandoned_and_recorded() -> None:
+    d = dialer(1, dial_ratio=3.0)
+    answered(d, "c1")
+    answered(d, "c2")
+    assert isinstance(d.handle(AmdDecided("c1", "HUMAN"), 12)[0], Connect)
+    cmds = d.handle(AmdDecided("c2", "HUMAN"), 12.1)
+    assert cmds[0] == PlayAbandonMessage("c2")
+    assert RecordOutcome("c2", "abandoned", abandoned=True) in cmds
+    # The abandon does not get re-recorded when the line clears.
+    assert [c for c in d.handle(CallEnded("c2", 16), 20) if isinstance(c, RecordOutcome)] == []
+
+
+def test_longest_idle_volunteer_gets_the_call() -> None:
+    d = dialer(3)  # joined at t=1, 2, 3
+    answered(d, "c1")
+    assert d.handle(AmdDecided("c1", "HUMAN"), 12)[0] == Connect("c1", 1)
+    answered(d, "c2")
+    assert d.handle(AmdDecided("c2", "HUMAN"), 13)[0] == Connect("c2", 2)
+
+
+@pytest.mark.parametrize(
+    ("cause", "outcome"),
+    [(17, "busy"), (21, "busy"), (19, "no_answer"), (18, "no_answer"), (0, "no_answer"), (1, "unallocated"),
+     (3, "unallocated"), (34, "congestion"), (38, "congestion"), (127, "failed")],
+)
+def test_unanswered_causes(cause: int, outcome: str) -> None:
+    assert unanswered_outcome(cause) == outcome
+    d = dialer(1)
+    d.handle(CallPlaced("c1", 1, 100), 0)
+    cmds = d.handle(CallEnded("c1", cause), 15)
+    assert RecordOutcome("c1", outcome) in cmds
+    assert "c1" not in d.calls
+    assert NeedContacts(1, 1) in cmds  # the volunteer is still idle: dial the next one
+
+
+def test_full_live_call_cycle() -> None:
+    d = dialer(1)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallBridged("c1"), 12.01)
+    assert d.calls["c1"].state is CState.CONNECTED
+    cmds = d.handle(CallEnded("c1", 16), 40)
+    assert RecordOutcome("c1", "connected") in cmds
+    assert VolunteerChanged(1, "wrapup", "", "c1") in cmds
+    assert not [c for c in cmds if isinstance(c, NeedContacts)], "no dialing for a volunteer in wrap-up"
+    cmds = d.handle(VolunteerEvent(1, vol.Disposed()), 50)
+    assert VolunteerChanged(1, "idle", "", None) in cmds and NeedContacts(1, 1) in cmds
+
+
+def test_answered_then_gone_during_amd() -> None:
+    d = dialer(1)
+    answered(d, "c1")
+    assert RecordOutcome("c1", "hangup_before_connect") in d.handle(CallEnded("c1", 16), 13)
+
+
+def test_volunteer_phone_drops_mid_call() -> None:
+    d = dialer(1)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    cmds = d.handle(VolunteerEvent(1, vol.LegGone()), 20)
+    assert HangupCall("c1", "volunteer_left") in cmds
+    assert 1 not in d.volunteers
+    assert not [c for c in d.handle(Tick(), 21) if isinstance(c, NeedContacts)]
+
+
+def test_connect_failure_goes_to_next_volunteer() -> None:
+    d = dialer(2)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    cmds = d.handle(ConnectFailed("c1"), 12.1)
+    assert Connect("c1", 2) in cmds
+    assert 1 not in d.volunteers
+
+
+def test_wrapup_limit_from_campaign() -> None:
+    d = dialer(1, wrapup_limit=5)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallEnded("c1", 16), 20)
+    assert VolunteerChanged(1, "paused", "wrapup_timeout", "c1") in d.handle(Tick(), 25)

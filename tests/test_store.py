@@ -1,0 +1,154 @@
+"""The store: migrations, contact import, claiming for dialing, retry rules, dispositions, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store.contacts import mask_phone, normalize_phone, parse_csv
+from store.db import MIGRATIONS, Store, StoreError
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "pb.db")
+
+
+def campaign(store: Store, **kw: object) -> int:
+    return int(store.create_campaign("Test", org_name="Org", **kw)["id"])
+
+
+def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
+    s = Store(tmp_path / "a.db")
+    assert s.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.close()
+    again = Store(tmp_path / "a.db")  # reopening migrates nothing twice
+    assert again.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("202-555-0101", "+12025550101"), ("(202) 555 0101", "+12025550101"), ("+44 20 7946 0958", "+442079460958"),
+     ("1 202 555 0101", "+12025550101")],
+)
+def test_normalize_phone(raw: str, expected: str) -> None:
+    assert normalize_phone(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "reason"), [("", "missing"), ("12345", "not a valid"), ("hello", "not a phone")])
+def test_bad_phones_say_why(raw: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        normalize_phone(raw)
+
+
+def test_mask_phone_keeps_only_last_digits() -> None:
+    assert mask_phone("+12025550101") == "+1********01"
+    assert "555" not in mask_phone("+12025550101")
+
+
+def test_parse_csv_reports_each_bad_row_and_keeps_extras() -> None:
+    text = ("First Name,Last,Phone,City,Ward\nAda,Lovelace,202-555-0101,DC,3\nBad,Number,12,DC,1\n"
+            "No,Phone,,DC,2\nGrace,Hopper,+1 202 555 0102,DC,\n")
+    result = parse_csv(text)
+    assert [r["phone"] for r in result.rows] == ["+12025550101", "+12025550102"]
+    assert result.rows[0]["first_name"] == "Ada" and result.rows[0]["extra"] == {"Ward": "3"}
+    assert [(e.line, e.reason.split(":")[0]) for e in result.errors] == [(3, "not a valid phone number"),
+                                                                        (4, "missing phone number")]
+
+
+def test_parse_csv_without_phone_column() -> None:
+    result = parse_csv("name,city\nAda,DC\n")
+    assert not result.rows and "no phone column" in result.errors[0].reason
+
+
+def test_campaign_validation_writes_nothing(store: Store) -> None:
+    with pytest.raises(StoreError, match="at least 15"):
+        store.create_campaign("X", ring_timeout_s=10)
+    with pytest.raises(StoreError, match="unknown campaign settings"):
+        store.create_campaign("X", colour="red")
+    with pytest.raises(StoreError, match="name is required"):
+        store.create_campaign("  ")
+    assert store.campaigns() == []
+
+
+def test_claim_marks_dialing_and_never_dials_a_number_twice(store: Store) -> None:
+    cid = campaign(store)
+    other = campaign(store)
+    store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550101"}, {"phone": "+12025550102"}])
+    store.add_contacts(other, [{"phone": "+12025550102"}])
+    first = store.claim_contacts(cid, 5, now=100)
+    assert sorted(c["phone"] for c in first) == ["+12025550101", "+12025550102"]
+    assert all(c["attempts"] == 1 for c in first)
+    # The same number in another effort waits while it is being dialled.
+    assert store.claim_contacts(other, 5, now=100) == []
+    assert store.claim_contacts(cid, 5, now=100) == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "delay"),
+    [("busy", "pending", 600), ("no_answer", "pending", 3600), ("machine", "pending", 7200),
+     ("abandoned", "pending", 600), ("unallocated", "removed", None), ("connected", "connected", None)],
+)
+def test_retry_rules(store: Store, outcome: str, status: str, delay: int | None) -> None:
+    cid = campaign(store)
+    store.add_contacts(cid, [{"phone": "+12025550101"}])
+    (c,) = store.claim_contacts(cid, 1, now=100)
+    store.release_contact(c["id"], outcome, now=100)
+    after = store.contact(c["id"])
+    assert after is not None and after["status"] == status and after["last_outcome"] == outcome
+    if delay is not None:
+        assert after["next_attempt_at"] == 100 + delay
+        assert store.claim_contacts(cid, 1, now=100 + delay - 1) == []
+        assert len(store.claim_contacts(cid, 1, now=100 + delay)) == 1
+
+
+def test_max_attempts_exhausts(store: Store) -> None:
+    cid = campaign(store, max_attempts=2)
+    store.add_contacts(cid, [{"phone": "+12025550101"}])
+    for now in (0, 10_000):
+        (c,) = store.claim_contacts(cid, 1, now=now)
+        store.release_contact(c["id"], "busy", now=now)
+    assert store.contact(c["id"])["status"] == "exhausted"  # type: ignore[index]
+    assert store.claim_contacts(cid, 1, now=10**9) == []
+
+
+def test_sessions_have_unique_open_codes(store: Store) -> None:
+    cid = campaign(store)
+    codes = {store.create_session(cid, f"V{i}")["code"] for i in range(50)}
+    assert len(codes) == 50 and all(len(c) == 6 and c.isdigit() for c in codes)
+    with pytest.raises(StoreError, match="no campaign"):
+        store.create_session(999, "X")
+    with pytest.raises(StoreError, match="name is required"):
+        store.create_session(cid, "")
+
+
+def test_disposition_with_answers_and_bad_codes(store: Store) -> None:
+    cid = campaign(store)
+    store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550102"}])
+    sid = store.create_session(cid, "Vera")["id"]
+    a, b = store.claim_contacts(cid, 2, now=0)
+    store.insert_call("call-a", cid, a["id"], 1, "call-a", now=0)
+    with pytest.raises(StoreError, match="unknown disposition"):
+        store.add_disposition(sid, "call-a", a["id"], "nonsense", "", {})
+    with pytest.raises(StoreError, match="answers"):
+        store.add_disposition(sid, "call-a", a["id"], "supporter", "", {"q": 3})  # type: ignore[dict-item]
+    assert store.dispositions(cid) == []
+    saved = store.add_disposition(sid, "call-a", a["id"], "supporter", "nice", {"Vote?": "Yes"})
+    assert store.answers(saved["id"]) == {"Vote?": "Yes"}
+    assert store.contact(a["id"])["status"] == "done"  # type: ignore[index]
+    store.add_disposition(sid, None, b["id"], "wrong_number", "", {})
+    assert store.contact(b["id"])["status"] == "removed"  # type: ignore[index]
+
+
+def test_stats_count_abandon_rate(store: Store) -> None:
+    cid = campaign(store)
+    store.add_contacts(cid, [{"phone": f"+1202555{100 + i:04d}"} for i in range(4)])
+    for i, c in enumerate(store.claim_contacts(cid, 4, now=0)):
+        store.insert_call(f"k{i}", cid, c["id"], 1, f"k{i}", now=0)
+    store.update_call("k0", bridged_at=1.0, answered_at=0.5)
+    store.update_call("k1", bridged_at=1.0, answered_at=0.5)
+    store.update_call("k2", abandoned=1, answered_at=0.5)
+    stats = store.campaign_stats(cid)
+    assert stats["connected"] == 2 and stats["abandoned"] == 1 and stats["abandon_rate"] == round(1 / 3, 4)
