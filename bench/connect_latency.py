@@ -1,0 +1,112 @@
+"""How fast a live answer reaches a volunteer, on the real Asterisk and the simulated network.
+
+Runs an isolated instance, drills N volunteers in, dials M simulated people, answers every wrap-up at once,
+and reports from Asterisk's own event timestamps (stored per call):
+  * AMD decision → voter in the volunteer's bridge (our controller's reaction: ARI event in, addChannel out)
+  * answer → bridge (includes app_amd's listening time)
+  * answer → AMD decision (app_amd alone)
+
+    python bench/connect_latency.py [--volunteers 6] [--voters 60] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bridge.ari import AriClient  # noqa: E402
+from callin import drill  # noqa: E402
+from phonebank.harness import ControllerProcess, Pbx, wait_until  # noqa: E402
+from phonebank.sim import SimNumber  # noqa: E402
+from store.db import Store  # noqa: E402
+
+
+def stats_ms(values: list[float]) -> dict[str, float]:
+    arr = np.array(values) * 1000.0
+    return {"n": len(arr), "p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
+            "max": float(arr.max())}
+
+
+def run(volunteers: int, voters: int) -> dict[str, dict[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        pbx = Pbx.start(Path(tmp) / "data", instance="bench")
+        ctl = ControllerProcess(pbx, Path(tmp) / "controller.log")
+        try:
+            numbers = [SimNumber(f"+1202555{3000 + i}", "human", ring_s=1, talk_s=1, tone_hz=500 + i)
+                       for i in range(voters)]
+            pbx.load_sim(numbers)
+            store = Store(pbx.settings.db_path)
+            cid = store.create_campaign("Latency bench", ring_timeout_s=15)["id"]
+            store.update_campaign(cid, status="paused")
+            store.add_contacts(cid, [{"phone": n.number} for n in numbers])
+            ctl.start()
+            sessions = [ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"B{i}"})[1]
+                        for i in range(volunteers)]
+            user, password = pbx.ari_credentials()
+
+            async def join() -> None:
+                async with AriClient(pbx.rt.ari_url(), user, password, "bench") as ari:
+                    for s in sessions:
+                        await drill.volunteer(ari, pbx.rt, s["code"], stay_s=1800)
+
+            asyncio.run(join())
+            wait_until(lambda: all(ctl.call("GET", f"/api/sessions/{s['id']}")[1]["phone_connected"]
+                                   for s in sessions), 30, what="volunteers to join")
+            store.update_campaign(cid, status="active")
+            stop = threading.Event()
+
+            def dispose() -> None:
+                while not stop.is_set():
+                    for s in sessions:
+                        view = ctl.call("GET", f"/api/sessions/{s['id']}")[1]
+                        if view["state"] == "wrapup":
+                            ctl.call("POST", f"/api/sessions/{s['id']}/disposition", {"code": "talked"})
+                    time.sleep(0.1)
+
+            worker = threading.Thread(target=dispose, daemon=True)
+            worker.start()
+            wait_until(lambda: sum(1 for c in store.calls(cid) if c["ended_at"]) >= voters, 60 + voters * 10 / volunteers,
+                       interval=1, what="all voters called")
+            stop.set()
+            worker.join()
+            calls = [c for c in store.calls(cid) if c["bridged_at"]]
+            store.close()
+            return {
+                "amd_decision_to_bridge_ms": stats_ms([c["bridged_at"] - c["amd_decided_at"] for c in calls]),
+                "answer_to_bridge_ms": stats_ms([c["bridged_at"] - c["answered_at"] for c in calls]),
+                "answer_to_amd_decision_ms": stats_ms([c["amd_decided_at"] - c["answered_at"] for c in calls]),
+            }
+        finally:
+            ctl.stop()
+            pbx.stop()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--volunteers", type=int, default=6)
+    p.add_argument("--voters", type=int, default=60)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    result = run(args.volunteers, args.voters)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"connect latency, {args.voters} simulated people answering, {args.volunteers} drilled volunteers")
+    print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+    for name, s in result.items():
+        print(f"{name:32} {s['n']:>4} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['max']:>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
