@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.ari import AriClient  # noqa: E402
-from callin import drill  # noqa: E402
-from phonebank.harness import ControllerProcess, Pbx, wait_until  # noqa: E402
-from phonebank.sim import SimNumber  # noqa: E402
-from store.db import Store  # noqa: E402
+from bridge.ari import AriClient
+from callin import drill
+from phonebank.harness import ControllerProcess, Pbx, wait_until
+from phonebank.sim import SimNumber
+from store.db import Store
 
 
 def stats_ms(values: list[float]) -> dict[str, float]:
@@ -75,13 +75,19 @@ def run(volunteers: int, voters: int) -> dict[str, dict[str, float]]:
 
             worker = threading.Thread(target=dispose, daemon=True)
             worker.start()
-            wait_until(lambda: sum(1 for c in store.calls(cid) if c["ended_at"]) >= voters, 60 + voters * 10 / volunteers,
-                       interval=1, what="all voters called")
+            wait_until(lambda: sum(1 for c in store.calls(cid) if c["ended_at"]) >= voters,
+                       60 + voters * 10 / volunteers, interval=1, what="all voters called")
             stop.set()
             worker.join()
-            calls = [c for c in store.calls(cid) if c["bridged_at"]]
+            all_calls = store.calls(cid)
+            calls = [c for c in all_calls if c["bridged_at"]]
             store.close()
+            outcomes: dict[str, int] = {}
+            for c in all_calls:
+                key = f"{c['outcome']}/{c['amd_status']}"
+                outcomes[key] = outcomes.get(key, 0) + 1
             return {
+                "outcomes": outcomes,  # type: ignore[dict-item]
                 "amd_decision_to_bridge_ms": stats_ms([c["bridged_at"] - c["amd_decided_at"] for c in calls]),
                 "answer_to_bridge_ms": stats_ms([c["bridged_at"] - c["answered_at"] for c in calls]),
                 "answer_to_amd_decision_ms": stats_ms([c["amd_decided_at"] - c["answered_at"] for c in calls]),
@@ -103,6 +109,7 @@ def main() -> int:
         return 0
     print(f"connect latency, {args.voters} simulated people answering, {args.volunteers} drilled volunteers")
     print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+    print("outcomes (outcome/AMD verdict):", result.pop("outcomes"))
     for name, s in result.items():
         print(f"{name:32} {s['n']:>4} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['max']:>9.1f}")
     return 0

@@ -358,11 +358,16 @@ class Controller:
     async def _execute(self, cmd: c.Command) -> None:
         now = time.time()
         match cmd:
-            case c.NeedContacts(campaign_id, count):
-                for contact in self.store.claim_contacts(campaign_id, count, now):
+            case c.NeedContacts(campaign_id, _):
+                # Count afresh and place every claimed call with the dialer before the first await: a
+                # request computed earlier may be stale, and another task could otherwise dial the same
+                # idle volunteers again while we wait for Asterisk.
+                placed: list[c.Command] = []
+                for contact in self.store.claim_contacts(campaign_id, self.dialer.lines_wanted(campaign_id), now):
                     call_id = f"{CALL_PREFIX}{uuid.uuid4().hex[:20]}"
                     self.store.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
-                    await self.run(self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now))
+                    placed += self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now)
+                await self.run(placed)
             case c.Originate(call_id, campaign_id, contact_id):
                 await self._originate(call_id, campaign_id, contact_id, now)
             case c.Connect(call_id, session_id):

@@ -307,11 +307,17 @@ class Dialer:
         Predictive pacing (issue 4) replaces this rule in ``bridge.predictive``; the seam is the count.
         """
         out: list[Command] = []
-        for cid, config in self.campaigns.items():
-            if not config.active:
-                continue
-            idle = len(self.idle_volunteers(cid))
-            want = math.ceil(idle * config.dial_ratio) - self.in_flight(cid)
+        for cid in self.campaigns:
+            want = self.lines_wanted(cid)
             if want > 0:
                 out.append(NeedContacts(cid, want))
         return out
+
+    def lines_wanted(self, campaign_id: int) -> int:
+        """New lines this campaign should place right now (the adapter asks again when it acts on a
+        NeedContacts, since other events may have been handled in between)."""
+        config = self.campaigns.get(campaign_id)
+        if config is None or not config.active:
+            return 0
+        idle = len(self.idle_volunteers(campaign_id))
+        return max(0, math.ceil(idle * config.dial_ratio) - self.in_flight(campaign_id))

@@ -1,0 +1,65 @@
+"""Edge cases of the adapter against a fake ARI (the real-Asterisk tests cover the normal path)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bridge import dialer as d
+from bridge.ari_app import Controller
+from bridge.commands import NeedContacts
+from store.db import Store
+
+
+class FakeAri:
+    """Records REST calls; originates take a while, as on a loaded PBX."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        self.calls.append(("POST", path, params))
+        if path.startswith("channels/") and path.count("/") == 1:
+            await asyncio.sleep(0.05)
+        return {}
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return []
+
+    async def delete(self, path: str, **params: Any) -> Any:
+        self.calls.append(("DELETE", path, params))
+
+
+async def test_concurrent_dial_requests_never_exceed_the_ratio(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Race")["id"]
+    store.add_contacts(cid, [{"phone": f"+1202555{1000 + i}"} for i in range(20)])
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    for sid in range(1, 4):
+        ctl.dialer.volunteers[sid] = d.vol.Volunteer(sid, cid, since=float(sid))
+    # Three requests computed at the same moment (events and the ticker racing): each is stale by the
+    # time it runs, and originates yield to the loop.
+    await asyncio.gather(*(ctl.run([NeedContacts(cid, 3)]) for _ in range(3)))
+    originates = [c for c in ari.calls if c[0] == "POST" and c[1].startswith("channels/pbc-")]
+    assert len(originates) == 3
+    assert len(store.calls(cid)) == 3
+    assert sum(1 for c in store.contacts(cid) if c["status"] == "dialing") == 3
+
+
+async def test_originate_params_carry_campaign_amd_and_ring_time(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Params", ring_timeout_s=22, caller_id="+12025550100",
+                                amd_params={"greeting": 1800, "bogus": 1})["id"]
+    store.add_contacts(cid, [{"phone": "+12025551000"}])
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store, dial_template="PJSIP/{e164}@trunk")  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    ctl.dialer.volunteers[1] = d.vol.Volunteer(1, cid)
+    await ctl.run([NeedContacts(cid, 1)])
+    (_, _, params) = next(c for c in ari.calls if c[1].startswith("channels/pbc-"))
+    assert params["endpoint"] == "PJSIP/+12025551000@trunk"
+    assert params["timeout"] == 22 and params["callerId"] == "+12025550100"
+    assert params["extension"] == "amd" and params["context"] == "pb-outbound"
