@@ -83,6 +83,9 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
                       audio="human-hello-1") for i in range(4)]
     phase_one = humans + machines + busy + noanswer + unallocated
     pbx.load_sim(phase_one + rush)
+    # A recording named after a number is what that number says when it answers.
+    sim_dir = pbx.rt.host_path(pbx.rt.sim_dir)
+    (sim_dir / f"{humans[1].digits}.wav").write_bytes((sim_dir / "human-hello-3.wav").read_bytes())
 
     store = Store(pbx.settings.db_path)
     voicemail = stage_file(pbx.rt, pbx.rt.host_path(pbx.rt.sim_dir) / "voicemail-demo.wav", "vm-e2e.wav")
@@ -164,6 +167,9 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
     assert all(c["outcome"] == "abandoned" and c["session_id"] is None for c in abandoned)
     for c in connected:
         assert c["bridged_at"] - c["amd_decided_at"] < 2.0, "compliance: connect within 2 s"
+    asterisk_log = pbx.rt.host_path(f"{pbx.rt.inst}/log/messages.log").read_text(errors="replace")
+    assert f"Playing '{pbx.rt.sounds_dir}/abandon-{cid}." in asterisk_log, "abandon message not played"
+    assert f"Playing '{pbx.rt.sim_dir}/{humans[1].digits}." in asterisk_log, "per-number recording not used"
     stats = store.campaign_stats(cid)
     assert stats["abandoned"] == len(abandoned) and stats["connected"] == len(connected)
 
