@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -373,10 +374,10 @@ class Controller:
             case c.Connect(call_id, session_id):
                 await self._connect(call_id, session_id)
             case c.PlayAbandonMessage(call_id):
-                media = self._campaign_rows.get(self.dialer_campaign(call_id), {}).get("abandon_media", "")
+                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
                 await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
             case c.DropVoicemail(call_id):
-                media = self._campaign_rows.get(self.dialer_campaign(call_id), {}).get("voicemail_media", "")
+                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
                 await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
             case c.HangupCall(call_id, reason):
                 log.info("call.hangup", call_id=call_id, reason=reason)
@@ -408,7 +409,7 @@ class Controller:
             case c.Log(event, fields):
                 log.info(event, **fields)
 
-    def dialer_campaign(self, call_id: str) -> int:
+    def _campaign_of(self, call_id: str) -> int:
         call = self.dialer.calls.get(call_id)
         if call:
             return call.campaign_id
@@ -475,7 +476,5 @@ def _amd_params(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return {k: v for k, v in raw.items() if k in AMD_DEFAULTS}
     if isinstance(raw, str) and raw:
-        import json
-
         return _amd_params(json.loads(raw))
     return {}

@@ -11,6 +11,7 @@ Each instance (demo, one per test session) gets its own directory tree *inside* 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -224,8 +225,6 @@ class AsteriskRuntime:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(req, timeout=5) as resp:
-                    import json
-
                     return json.loads(resp.read())
             except (urllib.error.URLError, OSError) as exc:
                 last = exc
