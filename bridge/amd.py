@@ -4,7 +4,11 @@ Feed the audio an answered call hears, as it arrives (8 or 16 kHz, 16-bit signed
 chunks of any size; 20 ms RTP payloads are typical), and get events back, each stamped with its time from
 answer in ms of audio:
 
-- ``human`` or ``machine``: the decision, exactly once;
+- ``human`` or ``machine``: the decision;
+- a *late correction*: after ``human``, the detector keeps listening for ``late_window_ms``; a beep, or the
+  speaker going straight on into a long second sentence, emits a second decision, ``machine`` (reason
+  ``late_tone``, ``late_sit`` or ``late_speech``). The live path pulls such a call back from the volunteer and
+  treats it as a machine. There is never more than one correction, and never one from machine to human;
 - for machines, then exactly one of ``beep`` (the tone has ended: a voicemail message can start now) or
   ``greeting_end`` (the greeting has been followed by a long silence and no beep: start the message now).
 
@@ -51,7 +55,7 @@ class AmdParams:
     short_turn_ms: int = 700
     short_silence_ms: int = 300
     long_turn_ms: int = 2000
-    long_silence_ms: int = 650
+    long_silence_ms: int = 550
     # A turn longer than this is a machine (people answering rarely talk this long before pausing).
     max_human_turn_ms: int = 3200
     # Speech must last this long to count (clicks and pops do not).
@@ -77,6 +81,13 @@ class AmdParams:
     vad_mode: int = 2
     speech_margin_db: float = 9.0
     min_speech_dbfs: float = -55.0
+    # Late correction: after a ``human`` decision, keep listening for late_window_ms. A steady tone (a beep) in
+    # that time, or the speaker going straight on (a second turn starting within late_gap_ms of the end of the
+    # first and lasting late_turn_ms) means it was a machine after all: a second decision, ``machine``, follows
+    # (then ``beep`` or ``greeting_end`` as for any machine). 0 turns it off.
+    late_window_ms: int = 10000
+    late_gap_ms: int = 1000
+    late_turn_ms: int = 900
 
     def effective(self) -> AmdParams:
         """Thresholds after applying human_bias (each moves by up to 30%)."""
@@ -153,6 +164,11 @@ class AmdDetector:
         self._tone: _Tone | None = None
         self._tone_miss = 0
         self._sit = False
+        self.first_decision: Event | None = None
+        self._watch_until = 0  # while deciding "human" is open to a late correction (ms of audio)
+        self._first_end: int | None = None  # end of the first turn, at the human decision
+        self._t2_start: int | None = None  # start of the second turn, while watching
+        self._t2_dead = False  # the second turn came too late or ended too short: only tones can correct
 
     # -- input ---------------------------------------------------------------------------------------------
 
@@ -266,6 +282,8 @@ class AmdDetector:
             self._speech_run = 0
         if self.decision is None:
             out += self._decide_rules()
+        elif self.decision.kind == "human":
+            out += self._watch()
         elif self.decision.kind == "machine" and self._tone is None:
             last = self._last_speech_end if self._last_speech_end is not None else self.decision.at_ms
             if now - last >= p.greeting_end_silence_ms or now >= p.max_greeting_ms:
@@ -299,9 +317,9 @@ class AmdDetector:
             else:
                 out += self._end_tone()
                 self._tone = _Tone(now - FRAME_MS, now, hz, db, [hz])
-            if self.decision is None and self._tone is not None and self._tone_long_enough(self._tone):
+            if self._open() and self._tone is not None and self._tone_long_enough(self._tone):
                 # A steady tone this long is itself proof of a machine; decide without waiting for it to end.
-                out.append(self._decide("machine", "tone"))
+                out.append(self._decide("machine", "tone" if self.decision is None else "late_tone"))
             return out
         if t is None:
             return out
@@ -323,8 +341,9 @@ class AmdDetector:
         out: list[Event] = []
         if t is None or not self._tone_long_enough(t):
             return out
-        if self.decision is None:
-            out.append(self._decide("machine", "sit" if self._sit else "tone"))
+        if self._open():
+            late = self.decision is not None
+            out.append(self._decide("machine", ("late_" if late else "") + ("sit" if self._sit else "tone")))
         if self._sit:
             # Intercept tones are not a voicemail beep: nothing to leave a message on.
             self._sit = False
@@ -333,6 +352,35 @@ class AmdDetector:
             out.append(self._emit(Event("beep", self.now_ms, "tone", t.start_ms, t.last_ms)))
             self.done = True
         return out
+
+    def _open(self) -> bool:
+        """Undecided, or decided human and still open to a late correction."""
+        return self.decision is None or (self.decision.kind == "human" and not self.done)
+
+    def _watch(self) -> list[Event]:
+        """After "human": the speaker going straight on into a long second turn is a machine's next sentence."""
+        p = self._p
+        now = self.now_ms
+        if now >= self._watch_until:
+            self.done = True
+            return []
+        if self._t2_dead or self._first_end is None:
+            return []
+        last = self._last_speech_end
+        if self._t2_start is None:
+            if last is not None and last > self._first_end and self._speech_run * FRAME_MS >= p.min_speech_ms:
+                self._t2_start = now - self._speech_run * FRAME_MS
+                if self._t2_start - self._first_end > p.late_gap_ms:
+                    self._t2_dead = True
+            elif now - self._first_end > p.late_gap_ms:
+                self._t2_dead = True
+            return []
+        assert last is not None
+        if last - self._t2_start >= p.late_turn_ms:
+            return [self._decide("machine", "late_speech")]
+        if now - last >= p.short_silence_ms:
+            self._t2_dead = True  # a short second turn ("Hello? ... Hello?"): a person
+        return []
 
     def _turn_len(self) -> int | None:
         if self._turn_start is None or self._last_speech_end is None:
@@ -374,8 +422,14 @@ class AmdDetector:
     def _decide(self, kind: EventKind, reason: str) -> Event:
         ev = self._emit(Event(kind, self.now_ms, reason))
         self.decision = ev
+        if self.first_decision is None:
+            self.first_decision = ev
         if kind == "human":
-            self.done = True
+            if self._p.late_window_ms > 0:
+                self._watch_until = self.now_ms + self._p.late_window_ms
+                self._first_end = self._last_speech_end
+            else:
+                self.done = True
         return ev
 
     def _emit(self, ev: Event) -> Event:

@@ -3,7 +3,9 @@
 One JSON object per line per file, in the order given:
 ``{"file": "<path as given>", "decision": "human" | "machine", "decision_ms": <int>, "beep_ms": <int or null>}``
 
-Times are ms from the start of the file (the moment of answer). ``beep_ms`` is when the detector reported the
+Times are ms from the start of the file (the moment of answer). ``decision`` is the final decision: for a
+call first decided human and then corrected to machine (see bridge/amd.py), "machine", with ``decision_ms``
+the time of the correction. ``beep_ms`` is when the detector reported the
 beep, i.e. when it saw the tone end and a voicemail message would start; null when it heard no beep (humans,
 machines without a beep). The file is read 20 ms at a time and fed to the same ``AmdDetector.feed`` the live
 call path uses. A file that cannot be read (missing, not a WAV, not mono 16-bit 8/16 kHz) gets an error on

@@ -20,7 +20,7 @@ from phonebank.asterisk import AsteriskRuntime
 from phonebank.settings import REPO_ROOT
 
 AUDIO_DIR = REPO_ROOT / "data" / "sim" / "audio"
-BEHAVIOURS = ("human", "machine", "busy", "noanswer", "unallocated", "congestion")
+BEHAVIOURS = ("human", "machine", "busy", "noanswer", "unallocated", "congestion", "clip")
 HUMAN_GREETINGS = ("human-hello-1", "human-hello-2", "human-hello-3")
 MACHINE_GREETINGS = ("machine-greeting-1", "machine-greeting-2")
 FAIL_CAUSES = {"busy": 17, "unallocated": 1, "congestion": 34}
@@ -80,6 +80,9 @@ def dialplan(numbers: list[SimNumber]) -> str:
             lines.append(f" same => n,Gosub(pb-sim-machine,s,1({n.ring_s:g},{greeting},1))")
         elif n.behaviour == "noanswer":
             lines.append(" same => n,Gosub(pb-sim-noanswer,s,1)")
+        elif n.behaviour == "clip":
+            # Benchmarks (bench/amd.py): answer at once, play exactly this recording, then silence.
+            lines.append(f" same => n,Gosub(pb-sim-clip,s,1(${{PB_SIM}}/{n.audio or n.digits}))")
         else:
             lines.append(f" same => n,Gosub(pb-sim-fail,s,1({n.ring_s:g},{FAIL_CAUSES[n.behaviour]}))")
     return "\n".join(lines) + "\n"

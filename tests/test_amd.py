@@ -8,7 +8,6 @@ special-information tones are sine waves; everything sits on low line noise.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import wave
@@ -156,6 +155,59 @@ def test_human_bias_moves_the_longest_human_turn() -> None:
     assert kinds(run(pcm, rate, params=AmdParams(human_bias=1.0)))[0] == "human"
 
 
+def test_greeting_that_goes_straight_on_after_a_pause_is_corrected_to_machine() -> None:
+    # "Hi, this is Maria." - a 450 ms pause, long enough to look like a person waiting - "I can't come to the
+    # phone right now, please leave a message...": human first, then the late correction, then the beep.
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 600, 21), gap(rate, 450), voice(rate, 2500, 22), gap(rate, 400)]
+    parts += [sine(rate, 1000, 500), gap(rate, 1500)]
+    events = run(render(rate, parts, 21), rate)
+    assert kinds(events) == ["human", "machine", "beep"]
+    human, machine, beep = events
+    assert human.reason == "short_turn" and machine.reason == "late_speech"
+    second_start = 300 + 600 + 450
+    assert abs(machine.at_ms - (second_start + AmdParams().late_turn_ms)) <= 100
+    assert 0 <= beep.at_ms - (second_start + 2500 + 400 + 500) <= 300
+
+
+def test_beep_after_a_short_greeting_and_a_pause_is_corrected_to_machine() -> None:
+    # "Leave a message." then 700 ms of silence then the beep: it looks like a person until the beep.
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 700, 23), gap(rate, 700), sine(rate, 850, 400), gap(rate, 1500)]
+    events = run(render(rate, parts, 23), rate)
+    assert kinds(events) == ["human", "machine", "beep"]
+    assert events[1].reason == "late_tone"
+    assert 0 <= events[2].at_ms - (300 + 700 + 700 + 400) <= 300
+
+
+@pytest.mark.parametrize("pause_ms", [900, 1500])
+def test_hello_pause_hello_stays_human(pause_ms: int) -> None:
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 450, 31), gap(rate, pause_ms), voice(rate, 500, 32), gap(rate, 3000)]
+    parts += [voice(rate, 2500, 33), gap(rate, 2000)]  # ...and later talks at length, as people do
+    events = run(render(rate, parts, 31), rate)
+    assert kinds(events) == ["human"]
+
+
+def test_late_correction_can_be_turned_off() -> None:
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 700, 23), gap(rate, 700), sine(rate, 850, 400), gap(rate, 1500)]
+    pcm = render(rate, parts, 23)
+    det = AmdDetector(rate, AmdParams(late_window_ms=0))
+    events = det.feed(pcm)
+    assert kinds(events) == ["human"] and det.done
+
+
+def test_watching_ends_after_the_late_window() -> None:
+    rate = 8000
+    pcm, _ = human_clip()
+    det = AmdDetector(rate)
+    det.feed(pcm)
+    assert det.decision is not None and det.decision.kind == "human" and not det.done
+    det.feed(render(rate, [gap(rate, AmdParams().late_window_ms)]))
+    assert det.done and det.first_decision is det.decision
+
+
 def test_same_audio_same_events() -> None:
     pcm, _, _ = machine_clip(seed=4)
     assert run(pcm, 8000) == run(pcm, 8000)
@@ -252,6 +304,16 @@ def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.
     assert 0 <= lines[1]["beep_ms"] - beep_end <= 300
 
 
+def test_cli_reports_the_final_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 700, 23), gap(rate, 700), sine(rate, 850, 400), gap(rate, 1500)]
+    f = write_wav(tmp_path / "late.wav", render(rate, parts, 23), rate)
+    assert classify_main([str(f)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    events = run(render(rate, parts, 23), rate)
+    assert line == {"file": str(f), "decision": "machine", "decision_ms": events[1].at_ms, "beep_ms": events[2].at_ms}
+
+
 def test_cli_reports_bad_files_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write_wav(tmp_path / "good.wav", human_clip()[0], 8000)
     stereo = write_wav(tmp_path / "stereo.wav", b"\0\0" * 16000, 8000, channels=2)
@@ -280,10 +342,9 @@ def test_cli_without_files_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
     assert "usage: phonebank amd classify" in capsys.readouterr().err
 
 
-# -- real speech, when espeak-ng is there ------------------------------------------------------------------
+# -- real speech (espeak-ng and sox are installed by make test) ----------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng, sox")
 def test_espeak_hello_and_voicemail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def speak(name: str, text: str, tail_ms: int) -> Path:
         raw = tmp_path / f"{name}.wav"
@@ -306,3 +367,22 @@ def test_espeak_hello_and_voicemail(tmp_path: Path, capsys: pytest.CaptureFixtur
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["decision"] for r in results] == ["human", "machine"]
     assert results[0]["beep_ms"] is None and results[1]["beep_ms"] is not None
+
+
+# -- the simulated network's "clip" behaviour (bench/amd.py plays each corpus clip through it) ---------------
+
+
+def test_sim_clip_behaviour_renders_an_immediate_answer_and_the_clip() -> None:
+    from phonebank import sim
+
+    text = sim.dialplan([sim.SimNumber("+19990000007", "clip", audio="amd-h0007"), sim.SimNumber("+1999", "clip")])
+    assert text.splitlines()[1:] == [
+        "exten => 19990000007,1,Set(EXTEN_DIALED=${EXTEN})",
+        " same => n,Gosub(pb-sim-clip,s,1(${PB_SIM}/amd-h0007))",
+        "exten => 1999,1,Set(EXTEN_DIALED=${EXTEN})",
+        " same => n,Gosub(pb-sim-clip,s,1(${PB_SIM}/1999))",
+    ]
+    assert sim.read_csv("number,behaviour\n+1999,clip\n")[0].behaviour == "clip"
+    conf = (Path(__file__).resolve().parents[1] / "config/asterisk/extensions.conf").read_text()
+    ctx = conf.split("[pb-sim-clip]", 1)[1]
+    assert "Answer(,i)" in ctx and "Ringing" not in ctx and "PlayTones" not in ctx
