@@ -1,0 +1,284 @@
+"""Who to call next: a pure function of the contact list, the effort's rules and the current time.
+
+Rules enforced here, in this order for every contact:
+
+* do-not-call / remove-number requests, from any effort, exclude the number everywhere;
+* a number already being dialled (by any effort) is not dialled again, nor twice in one batch;
+* final outcomes (conversation done, refused, wrong or disconnected number) end the contact;
+* a scheduled callback waits until it is due and then goes first (it bypasses the attempt limit: they asked);
+* otherwise at most ``max_attempts`` dials, and the next one only after the recycle interval of the last outcome
+  (busy comes back sooner than no-answer);
+* calling hours, 8am–9pm in the contact's local time. The time zone comes from the number
+  (``phonenumbers.timezone``); when the number spans zones, or the address has a zone of its own, the call must fit
+  every one of them, i.e. the narrower window;
+* households: when the effort says so, contacts sharing a number are one dialable unit: one call for all of them,
+  attempts counted together, finished when any of them finished.
+
+No clock is read: ``now`` is an argument and must be timezone-aware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+__all__ = [
+    "FINAL_OUTCOMES",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "Contact",
+    "EffortRules",
+    "Pick",
+    "Skip",
+    "eligibility",
+    "in_calling_hours",
+    "next_contacts",
+    "zones_for",
+]
+
+
+class AttemptOutcome(StrEnum):
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    MACHINE = "machine"
+    # A live answer we could not connect in time; they heard the recorded message.
+    ABANDONED = "abandoned"
+    # Spoke; asked to be called again at Contact.callback_at.
+    CALLBACK = "callback"
+    CONTACTED = "contacted"
+    REFUSED = "refused"
+    WRONG_NUMBER = "wrong_number"
+    DISCONNECTED = "disconnected"
+    # Remove-number request: ends this contact here and, through the caller's do-not-call list, everywhere.
+    DO_NOT_CALL = "do_not_call"
+
+
+FINAL_OUTCOMES = frozenset(
+    {
+        AttemptOutcome.CONTACTED,
+        AttemptOutcome.REFUSED,
+        AttemptOutcome.WRONG_NUMBER,
+        AttemptOutcome.DISCONNECTED,
+        AttemptOutcome.DO_NOT_CALL,
+    }
+)
+
+
+class Skip(StrEnum):
+    """Why a contact is not dialable now."""
+
+    DO_NOT_CALL = "do_not_call"
+    DIALING = "dialing"
+    DONE = "done"
+    CALLBACK_PENDING = "callback_pending"
+    MAX_ATTEMPTS = "max_attempts"
+    RECYCLE = "recycle"
+    OUTSIDE_HOURS = "outside_hours"
+    UNKNOWN_ZONE = "unknown_zone"
+    HOUSEHOLD = "household"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    at: datetime
+    outcome: AttemptOutcome
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    # E.164, e.g. "+12025550123".
+    phone: str
+    # IANA zone of the postal address, when known (e.g. from the ZIP code).
+    address_tz: str | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
+    callback_at: datetime | None = None
+
+
+def _default_recycle() -> dict[AttemptOutcome, timedelta]:
+    return {
+        AttemptOutcome.BUSY: timedelta(minutes=10),
+        AttemptOutcome.NO_ANSWER: timedelta(hours=3),
+        AttemptOutcome.MACHINE: timedelta(hours=4),
+        # They picked up and heard a recorded message: give them a day before trying again.
+        AttemptOutcome.ABANDONED: timedelta(days=1),
+        AttemptOutcome.CALLBACK: timedelta(0),
+    }
+
+
+@dataclass(frozen=True)
+class EffortRules:
+    max_attempts: int = 3
+    recycle: Mapping[AttemptOutcome, timedelta] = field(default_factory=_default_recycle)
+    one_call_per_household: bool = False
+    calling_start: time = time(8, 0)
+    calling_end: time = time(21, 0)
+    # Stop starting calls this long before calling_end, so a conversation does not run past it.
+    last_call_margin: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    contact_id: str
+    phone: str
+    # Every contact reached by this call: the one picked, plus its household when households are on.
+    household: tuple[str, ...]
+    reason: str  # "callback", "fresh" or "retry"
+
+
+@lru_cache(maxsize=65536)
+def zones_for(phone: str, address_tz: str | None = None) -> tuple[str, ...]:
+    """Time zones the callee may be in: the number's (one or several) plus the address's."""
+    zones: list[str] = []
+    try:
+        num = phonenumbers.parse(phone, None)
+        zones = [z for z in pn_timezone.time_zones_for_number(num) if z != "Etc/Unknown"]
+    except phonenumbers.NumberParseException:
+        zones = []
+    if address_tz and address_tz not in zones:
+        zones.append(address_tz)
+    return tuple(zones)
+
+
+def in_calling_hours(zones: Iterable[str], now: datetime, rules: EffortRules) -> bool:
+    """True when ``now`` is inside the calling window in every zone (the narrower window wins)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    end = datetime.combine(datetime.min, rules.calling_end) - rules.last_call_margin
+    end_t = end.time()
+    found = False
+    for z in zones:
+        try:
+            local = now.astimezone(ZoneInfo(z)).time()
+        except (ZoneInfoNotFoundError, ValueError):
+            return False
+        found = True
+        if not (rules.calling_start <= local < end_t):
+            return False
+    return found
+
+
+def _attempt_state(
+    attempts: Iterable[AttemptRecord], callback_at: datetime | None, rules: EffortRules, now: datetime
+) -> tuple[Skip | None, str]:
+    ordered = sorted(attempts, key=lambda a: a.at)
+    if any(a.outcome in FINAL_OUTCOMES for a in ordered):
+        return Skip.DONE, ""
+    if callback_at is not None:
+        if callback_at > now:
+            return Skip.CALLBACK_PENDING, ""
+        # A callback is due unless we already called after it fell due.
+        if not ordered or ordered[-1].at < callback_at:
+            return None, "callback"
+    if len(ordered) >= rules.max_attempts:
+        return Skip.MAX_ATTEMPTS, ""
+    if ordered:
+        last = ordered[-1]
+        if now < last.at + rules.recycle.get(last.outcome, timedelta(0)):
+            return Skip.RECYCLE, ""
+        return None, "retry"
+    return None, "fresh"
+
+
+def eligibility(
+    contact: Contact,
+    rules: EffortRules,
+    now: datetime,
+    *,
+    do_not_call: Collection[str] = (),
+    dialing: Collection[str] = (),
+) -> tuple[Skip | None, str]:
+    """(None, reason) when dialable now (reason: "callback", "fresh", "retry"); (Skip, "") when not.
+
+    Households are not considered here: see next_contacts.
+    """
+    if contact.phone in do_not_call:
+        return Skip.DO_NOT_CALL, ""
+    if contact.phone in dialing:
+        return Skip.DIALING, ""
+    skip, reason = _attempt_state(contact.attempts, contact.callback_at, rules, now)
+    if skip is not None:
+        return skip, ""
+    zones = zones_for(contact.phone, contact.address_tz)
+    if not zones:
+        return Skip.UNKNOWN_ZONE, ""
+    if not in_calling_hours(zones, now, rules):
+        return Skip.OUTSIDE_HOURS, ""
+    return None, reason
+
+
+def _sort_key(c: Contact, reason: str) -> tuple[int, float, int, float, str]:
+    last = max((a.at.timestamp() for a in c.attempts), default=float("-inf"))
+    cb = c.callback_at.timestamp() if (reason == "callback" and c.callback_at) else float("inf")
+    # Callbacks first (earliest due first), then fewest attempts, then the longest since the last one.
+    return (0 if reason == "callback" else 1, cb, len(c.attempts), last, c.id)
+
+
+def next_contacts(
+    contacts: Iterable[Contact],
+    rules: EffortRules,
+    now: datetime,
+    *,
+    limit: int,
+    do_not_call: Collection[str] = (),
+    dialing: Collection[str] = (),
+) -> list[Pick]:
+    """Up to ``limit`` contacts to dial now, best first, never two with the same number.
+
+    ``do_not_call``: E.164 numbers suppressed across every effort. ``dialing``: numbers with a call in progress in
+    any effort.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    dnc = set(do_not_call)
+    busy = set(dialing)
+    candidates: list[tuple[tuple[int, float, int, float, str], Pick]] = []
+    if rules.one_call_per_household:
+        groups: dict[str, list[Contact]] = {}
+        for c in contacts:
+            groups.setdefault(c.phone, []).append(c)
+        for phone, members in groups.items():
+            members.sort(key=lambda m: m.id)
+            merged = Contact(
+                id=members[0].id,
+                phone=phone,
+                address_tz=next((m.address_tz for m in members if m.address_tz), None),
+                attempts=tuple(a for m in members for a in m.attempts),
+                callback_at=min((m.callback_at for m in members if m.callback_at), default=None),
+            )
+            # A contact who asked for the callback is the one to ask for.
+            if merged.callback_at is not None:
+                merged = Contact(
+                    next(m.id for m in members if m.callback_at == merged.callback_at),
+                    phone,
+                    merged.address_tz,
+                    merged.attempts,
+                    merged.callback_at,
+                )
+            skip, reason = eligibility(merged, rules, now, do_not_call=dnc, dialing=busy)
+            if skip is None:
+                pick = Pick(merged.id, phone, tuple(m.id for m in members), reason)
+                candidates.append((_sort_key(merged, reason), pick))
+    else:
+        for c in contacts:
+            skip, reason = eligibility(c, rules, now, do_not_call=dnc, dialing=busy)
+            if skip is None:
+                candidates.append((_sort_key(c, reason), Pick(c.id, c.phone, (c.id,), reason)))
+    candidates.sort(key=lambda kv: kv[0])
+    out: list[Pick] = []
+    taken: set[str] = set()
+    for _, pick in candidates:
+        if len(out) >= limit:
+            break
+        if pick.phone in taken:
+            continue
+        taken.add(pick.phone)
+        out.append(pick)
+    return out

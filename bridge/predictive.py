@@ -1,0 +1,604 @@
+"""Pacing engine: how many new calls to place now.
+
+Pure and sans-IO: every function takes the campaign's live state and recent history as plain values and returns
+a decision. Nothing here reads a clock, touches the network or draws random numbers, so the live dialer and the
+simulator in ``bridge/pacing_sim.py`` run exactly the same code.
+
+Modes:
+
+* ``preview``: one line per volunteer who asked for a call, never more.
+* ``power``: ``power_ratio`` lines per idle volunteer.
+* ``predictive``: place as many calls as keep volunteers busy while the *marginal* expected abandon rate of each
+  extra call stays under the governor's allowance. The expected number of abandons is computed from a short-horizon
+  model: calls ringing or in answering-machine detection produce live humans at times given by the measured ring-time
+  distribution, busy volunteers come free at times given by the measured talk and wrap-up distributions conditioned on
+  how long they have been busy, and a human who finds nobody free within the grace period is abandoned. With thin data
+  the engine falls back to 1:1 (one line per idle volunteer, which can never abandon).
+
+The abandon governor spends a budget: the rolling 30-day abandon count may grow to ``target × live answers``; the
+per-call risk allowance shrinks linearly to zero as the remaining budget shrinks, so dialing is trimmed as the rate
+approaches the target and is 1:1 once it is reached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property, lru_cache
+
+import numpy as np
+
+__all__ = [
+    "AbandonCounts",
+    "AbandonLedger",
+    "Attempt",
+    "Call",
+    "CallStatus",
+    "Decision",
+    "HistoryStats",
+    "HistoryWindow",
+    "LiveState",
+    "Mode",
+    "Outcome",
+    "PacingConfig",
+    "Volunteer",
+    "VolunteerStatus",
+    "governor_allowance",
+    "plan",
+]
+
+# Time grid of the forecast, in seconds. One second is finer than any decision the dialer can act on.
+BIN_S = 1.0
+# Talk times beyond this are treated as this long when tabulating; only the tail probability matters there.
+MAX_TALK_S = 3600
+
+
+class Mode(StrEnum):
+    PREVIEW = "preview"
+    POWER = "power"
+    PREDICTIVE = "predictive"
+
+
+class VolunteerStatus(StrEnum):
+    IDLE = "idle"
+    TALKING = "talking"
+    WRAPUP = "wrapup"
+
+
+class CallStatus(StrEnum):
+    RINGING = "ringing"
+    # Answered, answering-machine detection still running.
+    AMD = "amd"
+    # Detected as a live human, waiting (at most the grace period) for a volunteer.
+    WAITING = "waiting"
+
+
+class Outcome(StrEnum):
+    HUMAN = "human"
+    MACHINE = "machine"
+    # Busy, no answer, unallocated, congestion: the call ended without being answered.
+    NO_ANSWER = "no_answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Volunteer:
+    status: VolunteerStatus
+    # Seconds spent in the current status.
+    elapsed_s: float = 0.0
+    # Preview mode only: the volunteer clicked "call".
+    wants_call: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    status: CallStatus
+    # Seconds in the current status (ringing time for RINGING, time since answer for AMD, since detection for WAITING).
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    volunteers: tuple[Volunteer, ...] = ()
+    calls: tuple[Call, ...] = ()
+
+    @property
+    def idle(self) -> int:
+        return sum(1 for v in self.volunteers if v.status is VolunteerStatus.IDLE)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.calls)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One finished dial, as the history keeps it."""
+
+    ring_s: float
+    outcome: Outcome
+    # Answer to AMD decision (HUMAN or MACHINE); 0 for unanswered calls.
+    detect_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class HistoryStats:
+    """Recent history of one campaign, the engine's only view of the past."""
+
+    ring_timeout_s: float
+    # Per one-second ring bin: probability that a dial is answered by a human in that second.
+    human_ring_pmf: tuple[float, ...]
+    # Per one-second ring bin: probability that a dial ends any other way in that second (machine, busy, timeout…).
+    end_ring_pmf: tuple[float, ...]
+    attempts: int
+    human_share: float
+    human_detect_s: float
+    machine_detect_s: float
+    talk_samples: tuple[float, ...]
+    wrap_samples: tuple[float, ...]
+
+    @classmethod
+    def from_records(
+        cls,
+        attempts: Sequence[Attempt],
+        conversations: Sequence[tuple[float, float]],
+        *,
+        ring_timeout_s: float,
+    ) -> HistoryStats:
+        """Summarise finished dials and (talk_s, wrap_s) pairs of finished conversations."""
+        nbins = math.ceil(ring_timeout_s / BIN_S) + 1
+        human = np.zeros(nbins)
+        end = np.zeros(nbins)
+        humans = machines = 0
+        hdet: list[float] = []
+        mdet: list[float] = []
+        for a in attempts:
+            b = min(int(a.ring_s / BIN_S), nbins - 1)
+            if a.outcome is Outcome.HUMAN:
+                human[b] += 1
+                humans += 1
+                hdet.append(a.detect_s)
+            else:
+                end[b] += 1
+                if a.outcome is Outcome.MACHINE:
+                    machines += 1
+                    mdet.append(a.detect_s)
+        n = max(len(attempts), 1)
+        answered = humans + machines
+        return cls(
+            ring_timeout_s=ring_timeout_s,
+            human_ring_pmf=tuple((human / n).tolist()),
+            end_ring_pmf=tuple((end / n).tolist()),
+            attempts=len(attempts),
+            human_share=humans / answered if answered else 0.0,
+            human_detect_s=float(np.mean(hdet)) if hdet else 2.0,
+            machine_detect_s=float(np.mean(mdet)) if mdet else 4.0,
+            talk_samples=tuple(t for t, _ in conversations),
+            wrap_samples=tuple(w for _, w in conversations),
+        )
+
+    @property
+    def human_rate(self) -> float:
+        """Share of dials that reach a live human."""
+        return float(sum(self.human_ring_pmf))
+
+    # The tables below depend only on the history, so they are built once per HistoryStats and reused by every
+    # decision until the controller refreshes its history.
+
+    @cached_property
+    def _detect_bins(self) -> int:
+        return round(self.human_detect_s / BIN_S)
+
+    @cached_property
+    def horizon(self) -> int:
+        """Number of bins after which no call placed now can still produce a human."""
+        return len(self.human_ring_pmf) + self._detect_bins + 1
+
+    @cached_property
+    def ringing_table(self) -> np.ndarray:
+        """[age, k]: probability that a call ringing for ``age`` bins yields a detected human in bin k from now."""
+        h = np.asarray(self.human_ring_pmf)
+        e = np.asarray(self.end_ring_pmf)
+        nring = len(h)
+        hz = self.horizon
+        d = self._detect_bins
+        alive = 1.0 - np.concatenate(([0.0], np.cumsum(h + e)[:-1]))
+        table = np.zeros((nring, hz))
+        for age in range(nring):
+            if alive[age] <= 1e-9:
+                continue
+            seg = h[age:] / alive[age]
+            table[age, d : d + len(seg)] = seg[: hz - d]
+        return table
+
+    @cached_property
+    def new_call_pmf(self) -> np.ndarray:
+        return self.ringing_table[0]
+
+    def _cond_free_table(self, samples: Sequence[float], then: np.ndarray | None) -> np.ndarray:
+        """[elapsed, k]: P(free by the end of bin k | busy for ``elapsed`` s in a phase whose length has
+        distribution ``samples``), followed by a phase with CDF ``then`` (None: nothing follows)."""
+        hz = self.horizon
+        if not samples:
+            return np.zeros((1, hz))
+        top = int(min(max(samples), MAX_TALK_S)) + 1
+        hist = np.bincount(np.minimum(np.asarray(samples, dtype=float), top - 1).astype(int), minlength=top)
+        hist = hist.astype(float)
+        tail = np.cumsum(hist[::-1])[::-1]  # tail[a] = count of samples >= a
+        padded = np.concatenate((hist, np.zeros(hz)))
+        # win[a, j] = count of samples equal to a + j
+        win = np.lib.stride_tricks.sliding_window_view(padded, hz)[:top]
+        if then is None:
+            conv = np.tril(np.ones((hz, hz)))  # finish in bin j <= k
+        else:
+            idx = np.arange(hz)
+            diff = idx[None, :] - idx[:, None]  # k - j
+            conv = np.where(diff >= 0, then[np.clip(diff, 0, hz - 1)], 0.0)
+        num = win @ conv
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table = np.where(tail[:, None] > 0, num / tail[:, None], 0.0)
+        # Past the longest sample nobody is known to have talked that long: assume a memoryless remainder with the
+        # mean of the longest fifth, so very long calls still free up now and then.
+        longest = np.sort(np.asarray(samples))[-max(1, len(samples) // 5) :]
+        rate = 1.0 / max(float(np.mean(longest)), 1.0)
+        tail_row = 1.0 - np.exp(-rate * (np.arange(hz) + 1) * BIN_S)
+        if then is not None:
+            tail_row = tail_row * then
+        return np.vstack((table, tail_row))
+
+    @cached_property
+    def wrap_cdf(self) -> np.ndarray:
+        """P(wrap-up shorter than k+1 bins)."""
+        hz = self.horizon
+        if not self.wrap_samples:
+            return np.ones(hz)
+        w = np.sort(np.asarray(self.wrap_samples))
+        return np.searchsorted(w, (np.arange(hz) + 1) * BIN_S, side="right") / len(w)
+
+    @cached_property
+    def talk_free_table(self) -> np.ndarray:
+        return self._cond_free_table(self.talk_samples, self.wrap_cdf)
+
+    @cached_property
+    def wrap_free_table(self) -> np.ndarray:
+        return self._cond_free_table(self.wrap_samples, None)
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonCounts:
+    """What the governor needs: abandons and live answers, rolling 30 days and today."""
+
+    abandoned: int = 0
+    live_answers: int = 0
+    abandoned_today: int = 0
+    live_answers_today: int = 0
+
+
+@dataclass(frozen=True)
+class PacingConfig:
+    mode: Mode = Mode.PREDICTIVE
+    # Power mode: lines per idle volunteer.
+    power_ratio: float = 1.0
+    # Abandoned ÷ live answers over the rolling 30 days.
+    abandon_target: float = 0.03
+    # While the budget is comfortable the governor lets each extra call carry a marginal abandon risk of
+    # ``target × risk_share``. The marginal risk of the last call is well above the average risk of all calls,
+    # so this is more than 1; the budget feedback pulls it down if the realised rate gets close to the target.
+    risk_share: float = 2.0
+    # Allowance once the budget is spent (see governor_allowance).
+    min_risk_share: float = 0.1
+    # Remaining budget (in abandons) below which the allowance shrinks: max(cushion_abandons, cushion_share × live).
+    cushion_abandons: float = 1.0
+    cushion_share: float = 0.01
+    # Also keep each day under the target (with one abandon of grace), not just the 30-day window.
+    daily_guard: bool = True
+    # Seconds a detected human may wait for a volunteer: 2 s after the greeting, less AMD's 0.8 s of silence.
+    grace_s: float = 1.2
+    max_lines_per_volunteer: float = 40.0
+    # Trunk limit on concurrent dialing lines; None: no limit.
+    max_lines: int | None = None
+    # Most new calls per decision; the next decision a second later can add more.
+    max_new_per_decision: int = 48
+    # Seconds per step of the abandon forecast: 2 s halves the cost of a decision and moves the expected abandons
+    # by a few percent.
+    chain_bin_s: int = 2
+    # Thin data: 1:1 below any of these.
+    min_attempts: int = 50
+    min_humans: int = 5
+    min_conversations: int = 5
+
+
+@dataclass(frozen=True)
+class Decision:
+    new_calls: int
+    reason: str
+    # Per-call abandon risk the governor allowed (predictive mode).
+    allowed_risk: float = 0.0
+    # Expected abandons among calls in flight after placing new_calls (predictive mode, forecast horizon).
+    expected_abandons: float = 0.0
+    # Expected live humans from calls in flight after placing new_calls (predictive mode, forecast horizon).
+    expected_humans: float = 0.0
+
+
+def governor_allowance(cfg: PacingConfig, counts: AbandonCounts) -> float:
+    """Per-call probability of abandoning that may be spent now.
+
+    ``budget = target × live − abandoned`` is how many more abandons the 30-day window can absorb. At or above
+    the cushion the full allowance applies; below it the allowance falls linearly to ``min_risk_share``: a
+    marginal risk far below the target, so the rolling rate keeps falling while dialing stays well above 1:1.
+    Before the campaign has enough live answers to afford a single abandon, the allowance is 0: strict 1:1.
+    """
+
+    def scale(abandoned: int, live: int, grace: float) -> float:
+        budget = cfg.abandon_target * live - abandoned + grace
+        cushion = max(cfg.cushion_abandons, cfg.cushion_share * live)
+        return min(max(budget / cushion, 0.0), 1.0)
+
+    if cfg.abandon_target * counts.live_answers < 1.0:
+        return cfg.abandon_target * cfg.risk_share * scale(counts.abandoned, counts.live_answers, 0.0)
+    s = scale(counts.abandoned, counts.live_answers, 0.0)
+    if cfg.daily_guard:
+        s = min(s, scale(counts.abandoned_today, counts.live_answers_today, 1.0))
+    return cfg.abandon_target * (cfg.min_risk_share + (cfg.risk_share - cfg.min_risk_share) * s)
+
+
+def _power(state: LiveState, ratio: float) -> int:
+    return max(0, math.floor(ratio * state.idle + 1e-9) - state.in_flight)
+
+
+def _line_cap(cfg: PacingConfig, state: LiveState) -> int:
+    cap = math.floor(cfg.max_lines_per_volunteer * len(state.volunteers))
+    if cfg.max_lines is not None:
+        cap = min(cap, cfg.max_lines)
+    return max(0, cap - state.in_flight)
+
+
+def plan(
+    cfg: PacingConfig, state: LiveState, stats: HistoryStats | None, counts: AbandonCounts | None = None
+) -> Decision:
+    """How many new calls to place now.
+
+    ``stats`` is the recent history (None before any); ``counts`` the abandon ledger (None: nothing yet, which
+    leaves no abandon budget, so predictive mode dials 1:1).
+    """
+    if not state.volunteers:
+        return Decision(0, "no volunteers")
+    if cfg.mode is Mode.PREVIEW:
+        asking = sum(1 for v in state.volunteers if v.status is VolunteerStatus.IDLE and v.wants_call)
+        return Decision(max(0, min(asking - state.in_flight, _line_cap(cfg, state))), "preview")
+    if cfg.mode is Mode.POWER:
+        return Decision(min(_power(state, cfg.power_ratio), _line_cap(cfg, state)), "power")
+    floor = min(_power(state, 1.0), _line_cap(cfg, state))
+    if stats is None or thin_data(cfg, stats):
+        return Decision(floor, "thin data: 1:1")
+    allowed = governor_allowance(cfg, counts or AbandonCounts())
+    if allowed <= 0.0:
+        return Decision(floor, "abandon budget spent: 1:1")
+    return _predictive(cfg, state, stats, allowed, floor)
+
+
+def thin_data(cfg: PacingConfig, stats: HistoryStats) -> bool:
+    humans = stats.human_rate * stats.attempts
+    return (
+        stats.attempts < cfg.min_attempts
+        or humans < cfg.min_humans - 1e-9
+        or len(stats.talk_samples) < cfg.min_conversations
+    )
+
+
+def _arrivals_and_frees(
+    cfg: PacingConfig, state: LiveState, stats: HistoryStats
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Expected detected humans per bin from calls in flight, expected volunteers coming free per bin,
+    volunteers idle now and humans already waiting."""
+    hz = stats.horizon
+    ring = stats.ringing_table
+    lam = np.zeros(hz)
+    ages = np.zeros(ring.shape[0])
+    waiting = 0
+    for c in state.calls:
+        if c.status is CallStatus.RINGING:
+            ages[min(int(c.elapsed_s / BIN_S), ring.shape[0] - 1)] += 1
+        elif c.status is CallStatus.AMD:
+            # A human is decided about human_detect_s after answering; still undecided well past that, it is a
+            # machine. Between the two, the chance fades linearly.
+            left = stats.human_detect_s - c.elapsed_s
+            if left > -1.0:
+                p = stats.human_share * min(1.0, 1.0 + left) if left < 0 else stats.human_share
+                lam[min(max(math.ceil(left / BIN_S), 0), hz - 1)] += p
+        else:
+            waiting += 1
+    lam += ages @ ring
+    talk_t = stats.talk_free_table
+    wrap_t = stats.wrap_free_table
+    cdf = np.zeros(hz)
+    idle = 0
+    for v in state.volunteers:
+        if v.status is VolunteerStatus.IDLE:
+            idle += 1
+        elif v.status is VolunteerStatus.TALKING:
+            cdf += talk_t[min(int(v.elapsed_s), talk_t.shape[0] - 1)]
+        else:
+            cdf += wrap_t[min(int(v.elapsed_s), wrap_t.shape[0] - 1)]
+    # The grace period lets a human detected in bin k take a volunteer freed up to grace_s later. The chain lets a
+    # volunteer freed anywhere in a bin serve any human of that bin, worth about half a bin of grace already.
+    shift = max(0, round((cfg.grace_s - cfg.chain_bin_s / 2) / BIN_S))
+    if shift:
+        cdf = np.concatenate((cdf[shift:], np.full(shift, cdf[-1])))
+    mu = np.diff(np.concatenate(([0.0], cdf)))
+    return lam, np.maximum(mu, 0.0), idle, waiting
+
+
+def _poisson_pmf(lam: np.ndarray, jmax: int) -> np.ndarray:
+    """[c, j] Poisson pmf for j = 0..jmax-1, the tail mass folded into the last column."""
+    ratios = lam[:, None] / _ARANGE1[1:jmax][None, :]
+    out = np.empty((len(lam), jmax))
+    out[:, 0] = 1.0
+    np.cumprod(ratios, axis=1, out=out[:, 1:])
+    out *= np.exp(-lam)[:, None]
+    out[:, -1] += np.maximum(0.0, 1.0 - out.sum(axis=1))
+    return out
+
+
+_ARANGE1 = np.arange(4096, dtype=float)
+
+
+@lru_cache(maxsize=64)
+def _chain_indices(k1: int, jmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    f = np.arange(k1)
+    up = f[None, :] - f[:, None]  # [f, g] = g - f
+    up_idx = np.clip(up, 0, k1)
+    up_mask = (up >= 0).astype(float)
+    down = -up
+    down_idx = np.clip(down, 0, jmax - 1)
+    down_mask = ((down >= 0) & (down < jmax)).astype(float)
+    down_mask[:, 0] = 0.0
+    fcap = np.minimum(f, jmax)
+    return up_idx, up_mask, down_idx, down_mask, fcap
+
+
+def expected_abandons(
+    lam: np.ndarray, q_new: np.ndarray, n: np.ndarray, mu: np.ndarray, idle: int, kmax: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected abandons and humans over the horizon for each candidate count ``n`` of extra calls.
+
+    A Markov chain on the number of free volunteers, one bin at a time: volunteers come free (Poisson with mean
+    ``mu[k]``), then humans arrive (Poisson with mean ``lam[k] + n·q_new[k]``) and each takes a free volunteer
+    or is abandoned.
+    """
+    c = len(n)
+    k1 = kmax + 1
+    p = np.zeros((c, k1))
+    p[:, min(idle, kmax)] = 1.0
+    ab = np.zeros(c)
+    lam_all = lam[None, :] + n[:, None] * q_new[None, :]
+    humans = lam_all.sum(axis=1)
+    tops = lam_all.max(axis=0)
+    jmax = min(int(tops.max() + 5.0 * math.sqrt(tops.max()) + 3), 4 * k1 + 8)
+    up_idx, up_mask, down_idx, down_mask, fcap = _chain_indices(k1, jmax)
+    zeros = np.zeros((c, 1))
+    for k in range(len(lam)):
+        m = float(mu[k])
+        if m > 1e-6:
+            pf = np.empty(k1 + 1)
+            term = math.exp(-m)
+            for j in range(k1 + 1):
+                pf[j] = term
+                term *= m / (j + 1)
+            t = pf[up_idx] * up_mask
+            t[:, -1] += 1.0 - t.sum(axis=1)  # more free than tracked: stay at the top
+            p = p @ t
+        if tops[k] <= 1e-9:
+            continue
+        pa = _poisson_pmf(lam_all[:, k], jmax)
+        cdf = np.cumsum(pa, axis=1)
+        # E[(a - f)^+] = E[a] - sum_{j < f} P(a > j): abandons in this bin with f volunteers free.
+        csurv = np.cumsum(np.concatenate((zeros, 1.0 - cdf), axis=1), axis=1)
+        excess = csurv[:, -1:] - csurv[:, fcap]
+        ab += (p * np.maximum(excess, 0.0)).sum(axis=1)
+        # New free count g = max(f - a, 0); g = 0 takes every a >= f.
+        t = pa[:, down_idx] * down_mask
+        t[:, :, 0] = 1.0 - t.sum(axis=2)
+        p = np.einsum("cf,cfg->cg", p, t)
+    return ab, humans
+
+
+def _coarsen(x: np.ndarray, step: int) -> np.ndarray:
+    pad = (-len(x)) % step
+    return np.concatenate((x, np.zeros(pad))).reshape(-1, step).sum(axis=1)
+
+
+def _predictive(cfg: PacingConfig, state: LiveState, stats: HistoryStats, allowed: float, floor: int) -> Decision:
+    cap = min(_line_cap(cfg, state), floor + cfg.max_new_per_decision)
+    lam, mu, idle, waiting = _arrivals_and_frees(cfg, state, stats)
+    idle_eff = max(0, idle - waiting)
+    q_new = stats.new_call_pmf
+    p_h = float(q_new.sum())
+    if cap <= floor or p_h <= 0:
+        return Decision(floor, "predictive: at line cap", allowed)
+    total_free = float(mu.sum())
+    kmax = min(len(state.volunteers), idle_eff + int(total_free + 5 * math.sqrt(total_free) + 2))
+    step = max(1, int(cfg.chain_bin_s / BIN_S))
+    if step > 1:
+        lam, mu, q_new = (_coarsen(x, step) for x in (lam, mu, q_new))
+    # Most decisions add a handful of calls: try a small batch first, the full range only if all of it passes.
+    for top in (min(cap, floor + 11), cap):
+        n = np.arange(floor, top + 1, dtype=float)
+        ab, humans = expected_abandons(lam, q_new, n, mu, idle_eff, max(kmax, 1))
+        over = np.nonzero(np.diff(ab) > allowed * p_h)[0]
+        if len(over) or top == cap:
+            break
+    extra = int(over[0]) if len(over) else len(n) - 1
+    return Decision(
+        floor + extra,
+        "predictive",
+        allowed,
+        float(ab[extra]),
+        float(humans[extra]),
+    )
+
+
+@dataclass
+class AbandonLedger:
+    """Abandons and live answers per day; the governor reads the last ``window_days``."""
+
+    window_days: int = 30
+    days: dict[int, list[int]] = field(default_factory=dict)
+
+    def record(self, day: int, *, abandoned: int = 0, live: int = 0) -> None:
+        row = self.days.setdefault(day, [0, 0])
+        row[0] += abandoned
+        row[1] += live
+
+    def totals(self, today: int) -> tuple[int, int]:
+        ab = live = 0
+        for day, (a, lv) in self.days.items():
+            if today - self.window_days < day <= today:
+                ab += a
+                live += lv
+        return ab, live
+
+    def counts(self, today: int) -> AbandonCounts:
+        ab, live = self.totals(today)
+        ab_t, live_t = self.days.get(today, (0, 0))
+        return AbandonCounts(ab, live, ab_t, live_t)
+
+
+@dataclass
+class HistoryWindow:
+    """Rolling record of recent dials and conversations, turned into HistoryStats on demand.
+
+    Keeps the last ``max_attempts`` dials and ``max_conversations`` conversations: recent enough to follow a list
+    whose answer rate drifts through the evening, large enough for stable estimates.
+    """
+
+    ring_timeout_s: float
+    max_attempts: int = 3000
+    max_conversations: int = 400
+    attempts: deque[Attempt] = field(default_factory=deque)
+    conversations: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        if len(self.attempts) > self.max_attempts:
+            self.attempts.popleft()
+
+    def add_conversation(self, talk_s: float, wrap_s: float) -> None:
+        self.conversations.append((talk_s, wrap_s))
+        if len(self.conversations) > self.max_conversations:
+            self.conversations.popleft()
+
+    def stats(self) -> HistoryStats:
+        return HistoryStats.from_records(
+            list(self.attempts), list(self.conversations), ring_timeout_s=self.ring_timeout_s
+        )
+
+
+def summarize(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and 90th percentile; (0, 0) for nothing."""
+    arr = np.asarray(list(values), dtype=float)
+    if not len(arr):
+        return 0.0, 0.0
+    return float(arr.mean()), float(np.percentile(arr, 90))
