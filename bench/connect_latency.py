@@ -108,8 +108,8 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     print(f"connect latency, {args.voters} simulated people answering, {args.volunteers} drilled volunteers")
-    print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
     print("outcomes (outcome/AMD verdict):", result.pop("outcomes"))
+    print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
     for name, s in result.items():
         print(f"{name:32} {s['n']:>4} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['max']:>9.1f}")
     return 0
