@@ -22,6 +22,7 @@ import structlog
 
 from bridge import commands as c
 from bridge import dialer as d
+from bridge import predictive as pr
 from bridge import volunteer as vol
 from bridge.ari import AriClient, AriError, AriNotFound, Event
 from callin import entry as en
@@ -115,13 +116,23 @@ class Controller:
         for row in self.store.campaigns():
             if self._campaign_rows.get(row["id"]) == row:
                 continue
+            first_sight = row["id"] not in self._campaign_rows
             self._campaign_rows[row["id"]] = row
             self._ensure_prompts(row)
+            pacing = pr.PacingConfig(mode=pr.Mode.PREDICTIVE, abandon_target=float(row["abandon_target"]),
+                                     **json.loads(row["pacing_params"] or "{}"))
             config = d.CampaignConfig(
                 campaign_id=row["id"], active=row["status"] == "active", dial_ratio=float(row["dial_ratio"]),
                 wrapup_limit=float(row["wrapup_limit_s"]),
-                voicemail=row["machine_action"] == "voicemail" and bool(row["voicemail_media"]))
-            out += self.dialer.handle(d.CampaignUpdated(config), time.time())
+                voicemail=row["machine_action"] == "voicemail" and bool(row["voicemail_media"]),
+                mode=row["dial_mode"], pacing=pacing, ring_timeout=float(row["ring_timeout_s"]))
+            now = time.time()
+            out += self.dialer.handle(d.CampaignUpdated(config), now)
+            if first_sight:
+                # The 30-day abandon governor and the pacing history outlive a restart.
+                loaded = d.history_from_rows(self.store.pacing_history(row["id"], now - 30 * d.DAY_S))
+                if loaded:
+                    out += self.dialer.handle(loaded, now)
         return out
 
     def _ensure_prompts(self, row: dict[str, Any]) -> None:
@@ -364,7 +375,8 @@ class Controller:
                 # request computed earlier may be stale, and another task could otherwise dial the same
                 # idle volunteers again while we wait for Asterisk.
                 placed: list[c.Command] = []
-                for contact in self.store.claim_contacts(campaign_id, self.dialer.lines_wanted(campaign_id), now):
+                wanted = self.dialer.lines_wanted(campaign_id, now)
+                for contact in self.store.claim_contacts(campaign_id, wanted, now):
                     call_id = f"{CALL_PREFIX}{uuid.uuid4().hex[:20]}"
                     self.store.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
                     placed += self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now)

@@ -10,9 +10,11 @@ out its commands, and the tests drive it with tables.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from bridge import predictive as pr
 from bridge import volunteer as vol
 from bridge.commands import (
     Command,
@@ -60,6 +62,9 @@ def unanswered_outcome(cause: int) -> str:
     return "failed"
 
 
+DAY_S = 86400.0
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     campaign_id: int
@@ -67,6 +72,10 @@ class CampaignConfig:
     dial_ratio: float = 1.0
     wrapup_limit: float = 60.0
     voicemail: bool = False  # drop a message on machines (else hang up)
+    # "power": dial_ratio lines per idle volunteer; "predictive": bridge.predictive decides.
+    mode: str = "power"
+    pacing: pr.PacingConfig = field(default_factory=pr.PacingConfig)
+    ring_timeout: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,42 @@ class Call:
     answered: bool = False
     session_id: int | None = None
     outcome: str | None = None
+    placed_at: float = 0.0
+    answered_at: float | None = None
+    decided_at: float | None = None
+    bridged_at: float | None = None
+    verdict: str = ""  # HUMAN / MACHINE as AMD said
+
+
+@dataclass
+class CampaignHistory:
+    """What the predictive engine learns from: recent dials and conversations, and the abandon ledger."""
+
+    window: pr.HistoryWindow
+    ledger: pr.AbandonLedger = field(default_factory=pr.AbandonLedger)
+    talk_s: dict[int, float] = field(default_factory=dict)  # session -> its last conversation, until wrap-up ends
+    _stats: pr.HistoryStats | None = None
+    _stats_size: tuple[int, int] = (-1, -1)
+
+    def stats(self) -> pr.HistoryStats:
+        # Rebuilt only when the history has grown: decisions run every tick.
+        size = (len(self.window.attempts), len(self.window.conversations))
+        if self._stats is None or size != self._stats_size:
+            self._stats, self._stats_size = self.window.stats(), size
+        return self._stats
+
+
+def attempt_of(call: Call, ended_at: float) -> pr.Attempt:
+    """A finished dial as the pacing history records it."""
+    ring = (call.answered_at if call.answered_at is not None else ended_at) - call.placed_at
+    if call.verdict in ("HUMAN", "NOTSURE"):
+        outcome = pr.Outcome.HUMAN
+    elif call.answered_at is not None or call.answered:
+        outcome = pr.Outcome.MACHINE
+    else:
+        outcome = pr.Outcome.NO_ANSWER
+    detect = (call.decided_at - call.answered_at) if call.decided_at and call.answered_at else 0.0
+    return pr.Attempt(ring_s=max(ring, 0.0), outcome=outcome, detect_s=max(detect, 0.0))
 
 
 # ---------------------------------------------------------------- events
@@ -145,8 +190,18 @@ class Tick:
     pass
 
 
+@dataclass(frozen=True)
+class HistoryLoaded:
+    """A campaign's past from the store, so pacing and the 30-day abandon governor survive restarts."""
+
+    campaign_id: int
+    attempts: tuple[pr.Attempt, ...] = ()
+    conversations: tuple[tuple[float, float], ...] = ()
+    days: tuple[tuple[int, int, int], ...] = ()  # (day number, abandoned, live answers)
+
+
 Event = (CampaignUpdated | VolunteerJoined | VolunteerEvent | CallPlaced | CallRinging | CallAnswered | AmdDecided
-         | CallBridged | ConnectFailed | CallEnded | Tick)
+         | CallBridged | ConnectFailed | CallEnded | Tick | HistoryLoaded)
 
 
 class Dialer:
@@ -154,6 +209,14 @@ class Dialer:
         self.campaigns: dict[int, CampaignConfig] = {}
         self.volunteers: dict[int, vol.Volunteer] = {}
         self.calls: dict[str, Call] = {}
+        self.history: dict[int, CampaignHistory] = {}
+
+    def _history(self, campaign_id: int) -> CampaignHistory:
+        h = self.history.get(campaign_id)
+        if h is None:
+            ring = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).ring_timeout
+            h = self.history[campaign_id] = CampaignHistory(pr.HistoryWindow(ring_timeout_s=ring))
+        return h
 
     # ------------------------------------------------------------------ queries
     def idle_volunteers(self, campaign_id: int) -> list[vol.Volunteer]:
@@ -180,7 +243,7 @@ class Dialer:
     # ------------------------------------------------------------------ the one entry point
     def handle(self, event: Event, now: float) -> list[Command]:
         cmds = self._handle(event, now)
-        return [*cmds, *self._pace()]
+        return [*cmds, *self._pace(now, tick=isinstance(event, Tick))]
 
     def _handle(self, event: Event, now: float) -> list[Command]:
         match event:
@@ -198,21 +261,21 @@ class Dialer:
             case VolunteerEvent(session_id, vevent):
                 return self._volunteer_step(session_id, vevent, now)
             case CallPlaced(call_id, campaign_id, contact_id):
-                self.calls[call_id] = Call(call_id, campaign_id, contact_id)
+                self.calls[call_id] = Call(call_id, campaign_id, contact_id, placed_at=now)
                 return [Originate(call_id, campaign_id, contact_id)]
             case CallRinging(call_id):
                 return self._set(call_id, CState.RINGING, only_from=(CState.DIALING,))
             case CallAnswered(call_id):
                 call = self.calls.get(call_id)
                 if call and call.state in (CState.DIALING, CState.RINGING):
-                    self.calls[call_id] = replace(call, state=CState.AMD, answered=True)
+                    self.calls[call_id] = replace(call, state=CState.AMD, answered=True, answered_at=now)
                 return []
             case AmdDecided(call_id, status, cause):
                 return self._amd_decided(call_id, status.upper(), cause, now)
             case CallBridged(call_id):
                 call = self.calls.get(call_id)
                 if call and call.state is CState.CONNECTING:
-                    self.calls[call_id] = replace(call, state=CState.CONNECTED)
+                    self.calls[call_id] = replace(call, state=CState.CONNECTED, bridged_at=now)
                 return []
             case ConnectFailed(call_id):
                 return self._connect_failed(call_id, now)
@@ -223,6 +286,15 @@ class Dialer:
                 for sid in list(self.volunteers):
                     out += self._volunteer_step(sid, vol.Tick(), now)
                 return out
+            case HistoryLoaded(campaign_id, attempts, conversations, days):
+                h = self._history(campaign_id)
+                for a in attempts:
+                    h.window.add_attempt(a)
+                for talk, wrap in conversations:
+                    h.window.add_conversation(talk, wrap)
+                for day, abandoned, live in days:
+                    h.ledger.record(day, abandoned=abandoned, live=live)
+                return []
         return []
 
     # ------------------------------------------------------------------ calls
@@ -236,9 +308,12 @@ class Dialer:
         call = self.calls.get(call_id)
         if call is None or call.state not in (CState.AMD, CState.RINGING, CState.DIALING):
             return []
-        call = replace(call, answered=True)
+        call = replace(call, answered=True, decided_at=now, verdict=status,
+                       answered_at=call.answered_at if call.answered_at is not None else now)
+        ledger = self._history(call.campaign_id).ledger
         if status in ("HUMAN", "NOTSURE"):
             idle = self.idle_volunteers(call.campaign_id)
+            ledger.record(int(now // DAY_S), abandoned=0 if idle else 1, live=1)
             if idle:
                 v = idle[0]
                 self.calls[call_id] = replace(call, state=CState.CONNECTING, session_id=v.session_id)
@@ -275,6 +350,10 @@ class Dialer:
         call = self.calls.pop(call_id, None)
         if call is None:
             return []
+        h = self._history(call.campaign_id)
+        h.window.add_attempt(attempt_of(call, now))
+        if call.session_id is not None and call.state in (CState.CONNECTING, CState.CONNECTED):
+            h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         out: list[Command] = []
         if call.outcome is None:
             if call.state in (CState.CONNECTING, CState.CONNECTED):
@@ -294,6 +373,11 @@ class Dialer:
         if v is None:
             return []
         nv, cmds = vol.step(v, event, now)
+        if v.state is vol.VState.WRAPUP and nv.state is not vol.VState.WRAPUP:
+            h = self._history(v.campaign_id)
+            talk = h.talk_s.pop(session_id, None)
+            if talk is not None:
+                h.window.add_conversation(talk, now - v.since)
         if nv.state is vol.VState.ENDED or nv.state is vol.VState.DISCONNECTED:
             del self.volunteers[session_id]
         else:
@@ -301,23 +385,76 @@ class Dialer:
         return cmds
 
     # ------------------------------------------------------------------ pacing
-    def _pace(self) -> list[Command]:
-        """Lines to add per campaign: dial_ratio lines per idle volunteer, minus calls already out.
-
-        Predictive pacing (issue 4) replaces this rule in ``bridge.predictive``; the seam is the count.
-        """
+    def _pace(self, now: float, tick: bool) -> list[Command]:
+        """Lines to add per campaign. Power campaigns react to every event; predictive ones decide on the
+        tick (twice a second), which keeps the engine's forecast off the path of an answered call."""
         out: list[Command] = []
-        for cid in self.campaigns:
-            want = self.lines_wanted(cid)
+        for cid, config in self.campaigns.items():
+            if config.mode == "predictive" and not tick:
+                continue
+            want = self.lines_wanted(cid, now)
             if want > 0:
                 out.append(NeedContacts(cid, want))
         return out
 
-    def lines_wanted(self, campaign_id: int) -> int:
+    def lines_wanted(self, campaign_id: int, now: float) -> int:
         """New lines this campaign should place right now (the adapter asks again when it acts on a
         NeedContacts, since other events may have been handled in between)."""
         config = self.campaigns.get(campaign_id)
         if config is None or not config.active:
             return 0
+        if config.mode == "predictive":
+            return self.plan(campaign_id, now).new_calls
+        if config.mode != "power":
+            return 0  # preview and personal-phone efforts: the volunteer starts each call
         idle = len(self.idle_volunteers(campaign_id))
         return max(0, math.ceil(idle * config.dial_ratio) - self.in_flight(campaign_id))
+
+    def plan(self, campaign_id: int, now: float) -> pr.Decision:
+        """The predictive engine's decision for this campaign, from the live state and its history."""
+        config = self.campaigns.get(campaign_id, CampaignConfig(campaign_id))
+        h = self._history(campaign_id)
+        return pr.plan(config.pacing, self.live_state(campaign_id, now), h.stats(), h.ledger.counts(int(now // DAY_S)))
+
+    def live_state(self, campaign_id: int, now: float) -> pr.LiveState:
+        status = {vol.VState.IDLE: pr.VolunteerStatus.IDLE, vol.VState.TALKING: pr.VolunteerStatus.TALKING,
+                  vol.VState.WRAPUP: pr.VolunteerStatus.WRAPUP}
+        volunteers = tuple(pr.Volunteer(status[v.state], max(now - v.since, 0.0))
+                           for v in self.volunteers.values() if v.campaign_id == campaign_id and v.state in status)
+        calls = []
+        for c in self.calls.values():
+            if c.campaign_id != campaign_id:
+                continue
+            if c.state in (CState.DIALING, CState.RINGING):
+                calls.append(pr.Call(pr.CallStatus.RINGING, max(now - c.placed_at, 0.0)))
+            elif c.state is CState.AMD:
+                calls.append(pr.Call(pr.CallStatus.AMD, max(now - (c.answered_at or now), 0.0)))
+        return pr.LiveState(volunteers, tuple(calls))
+
+
+def history_from_rows(rows: Iterable[dict[str, object]]) -> HistoryLoaded | None:
+    """Rebuild a campaign's pacing history from its stored calls (oldest first)."""
+    attempts: list[pr.Attempt] = []
+    conversations: list[tuple[float, float]] = []
+    days: dict[int, list[int]] = {}
+    cid = 0
+    for r in rows:
+        cid = int(r["campaign_id"])  # type: ignore[arg-type]
+        if r["ended_at"] is None:
+            continue
+        call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),  # type: ignore[arg-type]
+                    answered_at=r["answered_at"], decided_at=r["amd_decided_at"],  # type: ignore[arg-type]
+                    verdict=str(r["amd_status"] or ""), answered=r["answered_at"] is not None)
+        attempts.append(attempt_of(call, float(r["ended_at"])))  # type: ignore[arg-type]
+        if call.verdict in ("HUMAN", "NOTSURE"):
+            day = days.setdefault(int(float(r["amd_decided_at"] or r["ended_at"]) // DAY_S), [0, 0])  # type: ignore[arg-type]
+            day[0] += int(bool(r["abandoned"]))
+            day[1] += 1
+        if r["bridged_at"] is not None and r.get("disposed_at") is not None:
+            talk = float(r["ended_at"]) - float(r["bridged_at"])  # type: ignore[arg-type]
+            wrap = float(r["disposed_at"]) - float(r["ended_at"])  # type: ignore[arg-type]
+            conversations.append((max(talk, 0.0), max(wrap, 0.0)))
+    if not cid:
+        return None
+    return HistoryLoaded(cid, tuple(attempts), tuple(conversations),
+                         tuple((d, a, lv) for d, (a, lv) in sorted(days.items())))

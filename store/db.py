@@ -142,6 +142,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (campaign_id, code)
     );
     """,
+    # 2: predictive pacing settings per effort
+    """
+    ALTER TABLE campaigns ADD COLUMN abandon_target REAL NOT NULL DEFAULT 0.03;
+    ALTER TABLE campaigns ADD COLUMN pacing_params TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -164,8 +169,10 @@ CAMPAIGN_FIELDS = {
     "name", "org_name", "callback_number", "caller_id", "status", "dial_mode", "dial_ratio", "max_attempts",
     "recycle_busy_s", "recycle_noanswer_s", "recycle_machine_s", "recycle_abandon_s", "ring_timeout_s",
     "wrapup_limit_s", "amd_mode", "amd_params", "machine_action", "voicemail_media", "abandon_media",
-    "household_once",
+    "household_once", "abandon_target", "pacing_params",
 }
+# The law's ceiling: an effort may aim lower, never higher.
+MAX_ABANDON_TARGET = 0.03
 # Compliance: never give up on a ringing phone before 15 s (4 rings).
 MIN_RING_TIMEOUT_S = 15
 
@@ -251,6 +258,7 @@ class Store:
         row = self._one("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
         if row:
             row["amd_params"] = json.loads(row["amd_params"] or "{}")
+            row["pacing_params"] = json.loads(row["pacing_params"] or "{}")
         return row
 
     def campaigns(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -400,6 +408,13 @@ class Store:
     def calls(self, campaign_id: int) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM calls WHERE campaign_id = ? ORDER BY originated_at", (campaign_id,))
 
+    def pacing_history(self, campaign_id: int, since: float) -> list[dict[str, Any]]:
+        """Finished calls since ``since``, oldest first, with when the volunteer saved the disposition."""
+        return self._all(
+            "SELECT c.*, (SELECT MIN(d.created_at) FROM dispositions d WHERE d.call_id = c.id) AS disposed_at "
+            "FROM calls c WHERE c.campaign_id = ? AND c.originated_at >= ? AND c.ended_at IS NOT NULL "
+            "ORDER BY c.originated_at", (campaign_id, since))
+
     def live_calls(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM calls WHERE ended_at IS NULL")
 
@@ -470,10 +485,28 @@ class Store:
         return stats
 
 
+PACING_KEYS = {"risk_share", "min_risk_share", "cushion_abandons", "cushion_share", "daily_guard", "grace_s",
+               "max_lines_per_volunteer", "max_lines", "max_new_per_decision", "min_attempts", "min_humans",
+               "min_conversations"}
+
+
+def _check_pacing_params(params: Any) -> None:
+    if not isinstance(params, dict):
+        raise StoreError("pacing_params must be an object")
+    unknown = set(params) - PACING_KEYS
+    if unknown:
+        raise StoreError(f"unknown pacing settings: {', '.join(sorted(unknown))}")
+
+
 def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
-    if "amd_params" in out and not isinstance(out["amd_params"], str):
-        out["amd_params"] = json.dumps(out["amd_params"])
+    for key in ("amd_params", "pacing_params"):
+        if key in out and not isinstance(out[key], str):
+            out[key] = json.dumps(out[key])
+    if "pacing_params" in out:
+        _check_pacing_params(json.loads(out["pacing_params"]))
+    if "abandon_target" in out and not 0 < float(out["abandon_target"]) <= MAX_ABANDON_TARGET:
+        raise StoreError(f"abandon_target must be in (0, {MAX_ABANDON_TARGET}]: the legal limit is 3%")
     if "ring_timeout_s" in out and int(out["ring_timeout_s"]) < MIN_RING_TIMEOUT_S:
         raise StoreError(f"ring timeout must be at least {MIN_RING_TIMEOUT_S} s (compliance: 4 rings / 15 s)")
     for key in ("max_attempts", "wrapup_limit_s"):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from bridge import predictive as pr
 from bridge import volunteer as vol
 from bridge.commands import (
     Connect,
@@ -27,9 +30,11 @@ from bridge.dialer import (
     ConnectFailed,
     CState,
     Dialer,
+    HistoryLoaded,
     Tick,
     VolunteerEvent,
     VolunteerJoined,
+    history_from_rows,
     unanswered_outcome,
 )
 
@@ -182,3 +187,111 @@ def test_wrapup_limit_from_campaign() -> None:
     d.handle(AmdDecided("c1", "HUMAN"), 12)
     d.handle(CallEnded("c1", 16), 20)
     assert VolunteerChanged(1, "paused", "wrapup_timeout", "c1") in d.handle(Tick(), 25)
+
+
+# ---------------------------------------------------------------- predictive pacing wired in
+
+
+def rich_history(cid: int = 1, n: int = 300) -> HistoryLoaded:
+    """A campaign where a third of dials reach a person after 3-12 s of ringing; the rest are busy at once
+    or ring out at 25 s."""
+    rng = random.Random(4)
+    attempts = []
+    for i in range(n):
+        if i % 3 == 0:
+            attempts.append(pr.Attempt(rng.uniform(3, 12), pr.Outcome.HUMAN, 2.0))
+        elif i % 3 == 1:
+            attempts.append(pr.Attempt(rng.uniform(1, 3), pr.Outcome.NO_ANSWER))
+        else:
+            attempts.append(pr.Attempt(25.0, pr.Outcome.NO_ANSWER))
+    talks = tuple((rng.uniform(30, 90), rng.uniform(5, 15)) for _ in range(40))
+    return HistoryLoaded(cid, tuple(attempts), talks, ((0, 0, 400),))
+
+
+def predictive_dialer(volunteers: int, **pacing: object) -> Dialer:
+    d = dialer(volunteers, mode="predictive", pacing=pr.PacingConfig(**pacing))  # type: ignore[arg-type]
+    return d
+
+
+def test_predictive_waits_for_the_tick_and_starts_one_to_one() -> None:
+    d = predictive_dialer(3)
+    cmds = d.handle(VolunteerEvent(1, vol.Pause()), 5)
+    assert not [c for c in cmds if isinstance(c, NeedContacts)], "predictive decides on the tick only"
+    asked = [c.count for c in d.handle(Tick(), 5) if isinstance(c, NeedContacts)]
+    assert asked == [2], "thin data: one line per idle volunteer"
+    assert d.plan(1, 5).reason == "thin data: 1:1"
+
+
+def test_predictive_with_history_dials_ahead_within_the_abandon_budget() -> None:
+    d = predictive_dialer(10)
+    d.handle(rich_history(), 5)
+    assert d.plan(1, 5).reason == "predictive"
+    placed = 0
+    for tick in range(5):  # the engine adds lines over successive ticks, as calls age
+        for c in d.handle(Tick(), 5 + tick):
+            if isinstance(c, NeedContacts):
+                for _ in range(c.count):
+                    d.handle(CallPlaced(f"p{placed}", 1, placed), 5 + tick)
+                    placed += 1
+    assert d.in_flight(1) > 10, "a third of dials reach a person: more lines than idle volunteers"
+    decision = d.plan(1, 10)
+    # The governor's contract: the forecast abandon risk stays within the allowance it granted.
+    assert decision.new_calls == 0 and decision.expected_abandons <= decision.allowed_risk * decision.expected_humans
+
+
+def test_predictive_budget_spent_falls_back_to_one_to_one() -> None:
+    d = predictive_dialer(10)
+    history = rich_history()
+    d.handle(HistoryLoaded(1, history.attempts, history.conversations, ((0, 30, 400),)), 5)
+    for tick in range(5):
+        for c in d.handle(Tick(), 5 + tick):
+            if isinstance(c, NeedContacts):
+                for i in range(c.count):
+                    d.handle(CallPlaced(f"q{tick}-{i}", 1, i), 5 + tick)
+    assert d.in_flight(1) <= 10, "30 abandons in 400 live answers: 3% spent, no dialing ahead"
+
+
+def test_ledger_counts_live_answers_and_abandons() -> None:
+    d = dialer(1, dial_ratio=3.0)
+    answered(d, "c1")
+    answered(d, "c2")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(AmdDecided("c2", "HUMAN"), 12)
+    assert d.history[1].ledger.counts(0) == pr.AbandonCounts(1, 2, 1, 2)
+
+
+def test_history_learns_attempts_and_conversations() -> None:
+    d = dialer(1)
+    answered(d, "c1", now=10)
+    d.handle(AmdDecided("c1", "HUMAN"), 13)
+    d.handle(CallBridged("c1"), 13)
+    d.handle(CallEnded("c1", 16), 73)
+    d.handle(VolunteerEvent(1, vol.Disposed()), 83)
+    d.handle(CallPlaced("c2", 1, 101), 90)
+    d.handle(CallEnded("c2", 17), 95)
+    h = d.history[1]
+    assert list(h.window.attempts) == [pr.Attempt(1.0, pr.Outcome.HUMAN, 2.0), pr.Attempt(5.0, pr.Outcome.NO_ANSWER)]
+    assert list(h.window.conversations) == [(60.0, 10.0)]
+
+
+def test_personal_phone_efforts_are_never_dialled() -> None:
+    d = dialer(2, mode="personal")
+    assert not [c for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]
+
+
+def test_history_from_stored_rows() -> None:
+    rows = [
+        {"id": "a", "campaign_id": 1, "originated_at": 0.0, "answered_at": 4.0, "amd_decided_at": 6.0,
+         "amd_status": "HUMAN", "bridged_at": 6.0, "ended_at": 66.0, "abandoned": 0, "disposed_at": 70.0},
+        {"id": "b", "campaign_id": 1, "originated_at": 10.0, "answered_at": 12.0, "amd_decided_at": 14.0,
+         "amd_status": "HUMAN", "bridged_at": None, "ended_at": 20.0, "abandoned": 1, "disposed_at": None},
+        {"id": "c", "campaign_id": 1, "originated_at": 20.0, "answered_at": None, "amd_decided_at": None,
+         "amd_status": None, "bridged_at": None, "ended_at": 45.0, "abandoned": 0, "disposed_at": None},
+    ]
+    loaded = history_from_rows(rows)
+    assert loaded is not None
+    assert [a.outcome for a in loaded.attempts] == [pr.Outcome.HUMAN, pr.Outcome.HUMAN, pr.Outcome.NO_ANSWER]
+    assert loaded.attempts[2].ring_s == 25.0
+    assert loaded.conversations == ((60.0, 4.0),)
+    assert loaded.days == ((0, 1, 2),)
+    assert history_from_rows([]) is None

@@ -152,3 +152,27 @@ def test_stats_count_abandon_rate(store: Store) -> None:
     store.update_call("k2", abandoned=1, answered_at=0.5)
     stats = store.campaign_stats(cid)
     assert stats["connected"] == 2 and stats["abandoned"] == 1 and stats["abandon_rate"] == round(1 / 3, 4)
+
+
+def test_pacing_settings_are_validated(store: Store) -> None:
+    with pytest.raises(StoreError, match="legal limit"):
+        store.create_campaign("X", abandon_target=0.05)
+    with pytest.raises(StoreError, match="unknown pacing settings"):
+        store.create_campaign("X", pacing_params={"turbo": 1})
+    cid = campaign(store, dial_mode="predictive", abandon_target=0.02, pacing_params={"min_attempts": 20})
+    row = store.campaign(cid)
+    assert row is not None and row["pacing_params"] == {"min_attempts": 20} and row["abandon_target"] == 0.02
+
+
+def test_pacing_history_lists_finished_calls_with_disposition_time(store: Store) -> None:
+    cid = campaign(store)
+    store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550102"}])
+    sid = store.create_session(cid, "V")["id"]
+    a, b = store.claim_contacts(cid, 2, now=0)
+    store.insert_call("ka", cid, a["id"], 1, "ka", now=100)
+    store.insert_call("kb", cid, b["id"], 1, "kb", now=200)
+    store.update_call("ka", ended_at=160.0, bridged_at=110.0)
+    store.add_disposition(sid, "ka", a["id"], "talked", "", {})
+    rows = store.pacing_history(cid, since=0)
+    assert [r["id"] for r in rows] == ["ka"] and rows[0]["disposed_at"] is not None
+    assert store.pacing_history(cid, since=150) == []
