@@ -77,6 +77,7 @@ class Controller:
     listeners: list[Callable[[dict[str, Any]], Awaitable[None] | None]] = field(default_factory=list)
     _campaign_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _prompting: set[int] = field(default_factory=set)
     _synced: bool = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -136,15 +137,28 @@ class Controller:
         return out
 
     def _ensure_prompts(self, row: dict[str, Any]) -> None:
-        """Campaigns without a recorded abandon message get one spoken from their name and call-back number."""
-        if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir:
+        """Campaigns without a recorded abandon message get one spoken from their name and call-back number.
+
+        Speech synthesis runs in a thread: it takes a few hundred milliseconds the event loop cannot spare.
+        Until it is there, an abandoned call hears Asterisk's generic "all circuits busy" prompt."""
+        if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir or row["id"] in self._prompting:
             return
         text = (f"Sorry we missed you. This call was from {row['org_name'] or row['name']}. "
                 f"Please call us back at {' '.join(row['callback_number'])}. Goodbye.")
-        path = f"{self.sounds_dir}/abandon-{row['id']}"
-        if self.prompt_maker(text, path):
-            self.store.update_campaign(row["id"], abandon_media=path)
-            row["abandon_media"] = path
+        self._prompting.add(row["id"])
+        self._tasks.append(asyncio.create_task(self._make_abandon_prompt(row["id"], text)))
+
+    async def _make_abandon_prompt(self, campaign_id: int, text: str) -> None:
+        path = f"{self.sounds_dir}/abandon-{campaign_id}"
+        try:
+            assert self.prompt_maker is not None
+            if await asyncio.to_thread(self.prompt_maker, text, path):
+                # The next campaign refresh picks the new row up.
+                self.store.update_campaign(campaign_id, abandon_media=path)
+        except Exception:
+            log.exception("controller.prompt_failed", campaign_id=campaign_id)
+        finally:
+            self._prompting.discard(campaign_id)
 
     # ------------------------------------------------------------------ resync after (re)connect
     async def resync(self) -> None:
