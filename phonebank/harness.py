@@ -3,6 +3,7 @@ its own data dir, and the controller as a real child process (so a test can kill
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -140,6 +141,7 @@ class ControllerProcess:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -148,6 +150,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+async def until(predicate: Callable[[], Any], limit_s: float, what: str, interval: float = 0.25) -> Any:
+    """``wait_until`` for async tests: sleeps without blocking the event loop."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit_s}s waiting for {what}")
+        await asyncio.sleep(interval)
 
 
 def read_wav_samples(path: Path) -> tuple[np.ndarray, int]:

@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, db_rows, read_wav_samples, tone_ratio
+from phonebank.harness import ControllerProcess, Pbx, db_rows, read_wav_samples, tone_ratio, until
 from phonebank.sim import SimNumber, stage_file
 from store.db import Store
 
 pytestmark = pytest.mark.asterisk
-
-
-async def until(predicate: Callable[[], Any], limit_s: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + limit_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit_s}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 class Volunteers:

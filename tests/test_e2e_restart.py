@@ -10,10 +10,9 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, db_rows
+from phonebank.harness import ControllerProcess, Pbx, db_rows, until
 from phonebank.sim import SimNumber
 from store.db import Store
-from tests.test_e2e_call_path import until
 
 pytestmark = pytest.mark.asterisk
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from phonebank.harness import ControllerProcess, Pbx, free_port
+from phonebank.harness import ControllerProcess, Pbx, free_port, until
 from store.db import Store
-from tests.test_e2e_call_path import until
 
 pytestmark = pytest.mark.asterisk
 

@@ -7,10 +7,9 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx
+from phonebank.harness import ControllerProcess, Pbx, until
 from phonebank.sim import SimNumber
 from store.db import Store
-from tests.test_e2e_call_path import until
 
 pytestmark = pytest.mark.asterisk
 
