@@ -1,11 +1,13 @@
-"""A volunteer calls in from a real SIP phone (SIPp over UDP, RFC 4733 keypad), joins with the session
-code, stays on the line, and hangs up: the SIP side of the PBX config and the session's pause on hang-up."""
+"""A volunteer calls in from a real SIP phone (SIPp over UDP; keypad in the media or as SIP INFO), joins with
+the session code, stays on the line, and hangs up: the SIP side of the PBX config and the session's pause on
+hang-up."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import socket
+import struct
 from pathlib import Path
 
 import pytest
@@ -96,18 +98,49 @@ Duration=160
 """
 
 
-def scenario(code: str, stay_ms: int) -> str:
-    """Keys go as SIP INFO (RFC 2976 dtmf-relay): SIPp's canned RFC 4733 captures all carry the same RTP
-    timestamp, which a real PBX rightly drops as repeats of the first key."""
-    keys = "".join(INFO.format(cseq=2 + i, digit=d) for i, d in enumerate(code))
-    return SCENARIO_HEAD + keys + SCENARIO_TAIL.format(stay_ms=stay_ms, bye_cseq=2 + len(code))
+def rfc4733_pcap(path: Path, digit: str, index: int) -> None:
+    """One key press as RFC 4733 telephone-events (payload type 101) in a pcap SIPp can play. Each key gets
+    its own RTP timestamp and sequence numbers: SIPp's canned captures all share one timestamp, which a real
+    PBX rightly drops as repeats of the first key."""
+    event = "0123456789*#".index(digit)
+    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(10):  # 7 updates every 20 ms, then the end packet three times
+        end = i >= 7
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, (min(i, 6) + 1) * 160)
+        rtp = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, 1000 + 20 * index + i,
+                          24000 * (index + 1), 0x1234ABCD) + payload
+        udp = struct.pack("!HHHH", 6000, 6002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]),
+                         bytes([127, 0, 0, 1]))
+        total = sum(struct.unpack("!10H", ip))
+        total = (total >> 16) + (total & 0xFFFF)
+        ip = ip[:10] + struct.pack("!H", ~(total + (total >> 16)) & 0xFFFF) + ip[12:]
+        frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
+        records.append(struct.pack("<IIII", 0, 20000 * i, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(records))
 
 
-async def test_volunteer_calls_in_over_sip(pbx: Pbx, controller: ControllerProcess, tmp_path: Path) -> None:
+def scenario(code: str, stay_ms: int, keypad: str, workdir: Path) -> str:
+    """The call-in with the code keyed as SIP INFO (RFC 2976 dtmf-relay) or in the media (RFC 4733)."""
+    if keypad == "info":
+        keys = "".join(INFO.format(cseq=2 + i, digit=d) for i, d in enumerate(code))
+        return SCENARIO_HEAD + keys + SCENARIO_TAIL.format(stay_ms=stay_ms, bye_cseq=2 + len(code))
+    keys = ""
+    for i, d in enumerate(code):
+        pcap = workdir / f"key{i}.pcap"
+        rfc4733_pcap(pcap, d, i)
+        keys += (f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+                 '  <pause milliseconds="400"/>\n')
+    return SCENARIO_HEAD + keys + SCENARIO_TAIL.format(stay_ms=stay_ms, bye_cseq=2)
+
+
+@pytest.mark.parametrize("keypad", ["rfc4733", "info"])
+async def test_volunteer_calls_in_over_sip(pbx: Pbx, controller: ControllerProcess, tmp_path: Path,
+                                           keypad: str) -> None:
     assert shutil.which("sipp"), "SIPp (Debian sip-tester) is installed by make test"
     # A softphone endpoint from the shipped template, identified by its address, as ops would add one.
     local = pbx.rt.host_path(f"{pbx.rt.inst}/etc/pjsip_local.conf")
-    local.write_text("[sipp](softphone-endpoint)\ndtmf_mode = info\n\n"
+    local.write_text(f"[sipp](softphone-endpoint)\ndtmf_mode = {keypad}\n\n"
                      "[sipp-identify]\ntype = identify\nendpoint = sipp\nmatch = 127.0.0.1\n")
     pbx.rt.cli("module reload res_pjsip.so")
     store = Store(pbx.settings.db_path)
@@ -115,7 +148,7 @@ async def test_volunteer_calls_in_over_sip(pbx: Pbx, controller: ControllerProce
     status, session = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Sam"})
     assert status == 201
     xml = tmp_path / "callin.xml"
-    xml.write_text(scenario(session["code"], stay_ms=6000))
+    xml.write_text(scenario(session["code"], 6000, keypad, tmp_path))
     sipp = await asyncio.create_subprocess_exec(
         "sipp", "-sf", str(xml), "-s", "callin", "-m", "1", "-l", "1", "-i", "127.0.0.1",
          "-p", str(free_port(socket.SOCK_DGRAM)), "-mi", "127.0.0.1",
