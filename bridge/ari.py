@@ -159,6 +159,11 @@ class AriClient:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
 
+    def inject(self, event: Event) -> None:
+        """Queue an event of the application's own (e.g. a detector's verdict) behind the channel's ARI events,
+        so one handler sees everything about a channel in order."""
+        self._dispatch(event)
+
     def _dispatch(self, event: Event) -> None:
         key = event_key(event)
         queue = self._queues.get(key)

@@ -20,11 +20,14 @@ from typing import Any
 
 import structlog
 
+from bridge import amd_live
 from bridge import commands as c
 from bridge import dialer as d
 from bridge import predictive as pr
 from bridge import volunteer as vol
-from bridge.ari import AriClient, AriError, AriNotFound, Event
+from bridge.amd import AmdParams
+from bridge.amd import Event as AmdEvent
+from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
 from callin import entry as en
 from store.contacts import mask_phone
 from store.db import Store
@@ -79,9 +82,19 @@ class Controller:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _prompting: set[int] = field(default_factory=set)
     _synced: bool = False
+    amd_server: amd_live.AmdRtpServer | None = None
+    # call id -> (snoop channel, external media channel, bridge) feeding our detector
+    _amd_taps: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    _amd_tapped_at: dict[str, float] = field(default_factory=dict)
+    # No verdict this long after the tap (no audio reached us): treat as NOTSURE, i.e. a person.
+    amd_timeout_s: float = 6.0
+    # call id -> voicemail message waiting for the detector's beep (or end of greeting)
+    _vm_pending: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        self.amd_server = amd_live.AmdRtpServer(on_event=self._on_detector_event)
+        await self.amd_server.start()
         self.refresh_campaigns()
         self._tasks.append(asyncio.create_task(self.ari.run_events(self.on_event, self.resync)))
         self._tasks.append(asyncio.create_task(self._ticker()))
@@ -94,6 +107,8 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+        if self.amd_server is not None:
+            self.amd_server.close()
         await self.ari.close()
 
     async def _ticker(self) -> None:
@@ -107,6 +122,13 @@ class Controller:
                     await self.run(self.refresh_campaigns())
                 for ch in list(self.entries):
                     await self._entry_step(ch, en.Tick(), now)
+                for call_id, at in list(self._amd_tapped_at.items()):
+                    call = self.dialer.calls.get(call_id)
+                    if time.monotonic() - at > self.amd_timeout_s and call and call.state is d.CState.AMD:
+                        log.warning("amd.no_verdict", call_id=call_id)
+                        self._amd_tapped_at.pop(call_id, None)
+                        self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id},
+                                         "event": AmdEvent("human", 0, "timeout")})
                 await self.run(self.dialer.handle(d.Tick(), now))
             except Exception:
                 log.exception("controller.tick_failed")
@@ -234,6 +256,13 @@ class Controller:
                 await self.run(self.dialer.handle(d.CallBridged(ch_id), now))
             elif kind == "ChannelUserevent" and event.get("eventname") == "pb_voicemail_played":
                 self.store.update_call(ch_id, voicemail_left=1)
+            elif kind == "PhonebankAmd":
+                await self._detector_event(ch_id, event["event"], now)
+            elif kind == "PlaybackFinished" and event["playback"]["id"].startswith("vm-"):
+                call_id = event["playback"]["id"][3:]
+                self.store.update_call(call_id, voicemail_left=1)
+                log.info("call.voicemail_left", call_id=call_id)
+                await self._quietly(self.ari.delete(f"channels/{call_id}"))
             elif kind == "ChannelDestroyed":
                 await self._destroyed(ch_id, event, now)
         finally:
@@ -250,14 +279,11 @@ class Controller:
             self.store.update_leg(ch_id, answered_at=time.time())
             await self._entry_step(ch_id, en.Started(), now)
         elif role == "outbound" and ch_id in self.dialer.calls:
-            status = args[1] if len(args) > 1 else "NOTSURE"
-            cause = args[2] if len(args) > 2 else ""
-            cmds = self.dialer.handle(d.AmdDecided(ch_id, status, cause), now)
-            # Bridge first, write after: the voter is waiting in silence.
-            await self.run(cmds)
-            self.store.update_call(ch_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
-            log.info("call.amd", call_id=ch_id, amd=status, amd_cause=cause)
-        elif role == "outbound":
+            await self._amd_verdict(ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "",
+                                    now)
+        elif role == "outbound-ours" and ch_id in self.dialer.calls:
+            await self._tap_for_detector(ch_id)
+        elif role in ("outbound", "outbound-ours"):
             # Not ours (any more): a leftover from before a restart.
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
 
@@ -280,6 +306,9 @@ class Controller:
 
     async def _destroyed(self, ch_id: str, event: Event, now: float) -> None:
         cause = int(event.get("cause") or 0)
+        if ch_id in self._amd_taps or ch_id in self._vm_pending:
+            self._vm_pending.pop(ch_id, None)
+            await self._untap(ch_id)
         if ch_id in self.dialer.calls:
             self._record_call_end(ch_id, event, now)
             await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now))
@@ -357,6 +386,78 @@ class Controller:
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
         await self.run(self.dialer.handle(d.VolunteerJoined(session_id, session["campaign_id"]), now))
 
+    # ------------------------------------------------------------------ answering-machine detection
+    async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
+        """The one seam every detector drives: app_amd via the dialplan, or ours via RTP."""
+        cmds = self.dialer.handle(d.AmdDecided(call_id, status, cause), now)
+        # Bridge first, write after: the voter is waiting in silence.
+        await self.run(cmds)
+        self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
+        log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause)
+
+    async def _tap_for_detector(self, call_id: str) -> None:
+        """Let our detector hear the answered voter: snoop their audio into a bridge with an external-media
+        channel that streams it to the controller's RTP socket."""
+        assert self.amd_server is not None
+        snoop, ext, bridge = f"amds-{call_id}", f"amdx-{call_id}", f"amdb-{call_id}"
+        self._amd_taps[call_id] = (snoop, ext, bridge)
+        self._amd_tapped_at[call_id] = time.monotonic()
+        campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
+        bias = float(json.loads(campaign.get("amd_params") or "{}").get("human_bias", 0.0))
+        try:
+            await self.ari.post(f"channels/{call_id}/snoop", spy="in", app=self.ari.app, appArgs="amd-tap",
+                                snoopId=snoop)
+            media = await self.ari.post("channels/externalMedia", app=self.ari.app, channelId=ext,
+                                        external_host=self.amd_server.address, format="slin16")
+            self.amd_server.register(int(media["channelvars"]["UNICASTRTP_LOCAL_PORT"]), call_id,
+                                     AmdParams(human_bias=bias))
+            await self.ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
+            # New snoop and external-media channels enter the app a moment after the request returns.
+            for _ in range(50):
+                try:
+                    await self.ari.post(f"bridges/{bridge}/addChannel", channel=f"{snoop},{ext}")
+                    break
+                except AriConflict:
+                    await asyncio.sleep(0.01)
+            else:
+                raise AriConflict("POST", f"bridges/{bridge}/addChannel", 422, "tap channels never entered the app")
+        except (AriError, KeyError, ValueError) as exc:
+            # The voter hung up while we set up, or Asterisk refused: never leave a call unjudged; NOTSURE
+            # puts it through to a volunteer, the cheaper mistake.
+            log.warning("amd.tap_failed", call_id=call_id, error=str(exc))
+            await self._untap(call_id)
+            if call_id in self.dialer.calls:
+                await self._amd_verdict(call_id, "NOTSURE", "TAP-FAILED", time.time())
+
+    def _on_detector_event(self, call_id: str, event: AmdEvent) -> None:
+        """From the RTP socket: queue the verdict behind the call's own ARI events."""
+        self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id}, "event": event})
+
+    async def _detector_event(self, call_id: str, event: AmdEvent, now: float) -> None:
+        if event.kind in ("human", "machine") and call_id in self.dialer.calls:
+            status = "HUMAN" if event.kind == "human" else "MACHINE"
+            await self._amd_verdict(call_id, status, f"OURS-{event.reason}-{event.at_ms}", now)
+            if call_id not in self._vm_pending:
+                await self._untap(call_id)
+        elif event.kind in ("beep", "greeting_end") and call_id in self._vm_pending:
+            media = self._vm_pending.pop(call_id)
+            log.info("call.voicemail_cue", call_id=call_id, cue=event.kind, at_ms=event.at_ms)
+            await self._quietly(self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}",
+                                              playbackId=f"vm-{call_id}"))
+            await self._untap(call_id)
+
+    async def _untap(self, call_id: str) -> None:
+        tap = self._amd_taps.pop(call_id, None)
+        self._amd_tapped_at.pop(call_id, None)
+        if self.amd_server is not None:
+            self.amd_server.unregister(call_id)
+        if tap is None:
+            return
+        snoop, ext, bridge = tap
+        for path in (f"channels/{snoop}", f"channels/{ext}", f"bridges/{bridge}"):
+            with contextlib.suppress(AriError):
+                await self.ari.delete(path)
+
     # ------------------------------------------------------------------ API entry points
     async def volunteer_action(self, session_id: int, action: str) -> None:
         events: dict[str, vol.VEvent] = {"hangup": vol.EndVoterCall(), "pause": vol.Pause(),
@@ -403,8 +504,13 @@ class Controller:
                 media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
                 await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
             case c.DropVoicemail(call_id):
-                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
-                await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
+                campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
+                media = campaign.get("voicemail_media", "")
+                if call_id in self._amd_taps:
+                    # Our detector is still listening: the message starts on its beep (or end of greeting).
+                    self._vm_pending[call_id] = media
+                else:
+                    await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
             case c.HangupCall(call_id, reason):
                 log.info("call.hangup", call_id=call_id, reason=reason)
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
@@ -452,10 +558,15 @@ class Controller:
         endpoint = self.dial_template.format(number=e164.lstrip("+"), e164=e164)
         log.info("call.originate", call_id=call_id, campaign_id=campaign_id, contact_id=contact_id,
                  number=mask_phone(e164))
+        mode = campaign.get("amd_mode", "ours")
+        if mode == "ours":
+            # Straight into the app on answer: the controller taps the audio for its own detector.
+            route: dict[str, Any] = {"app": self.ari.app, "appArgs": "outbound-ours"}
+        else:
+            route = {"context": "pb-outbound", "extension": "amd" if mode == "app_amd" else "noamd", "priority": 1}
         try:
             await self.ari.post(
-                f"channels/{call_id}", endpoint=endpoint, context="pb-outbound",
-                extension="amd" if campaign.get("amd_mode", "app_amd") == "app_amd" else "noamd", priority=1,
+                f"channels/{call_id}", endpoint=endpoint, **route,
                 timeout=int(campaign.get("ring_timeout_s", 25)), callerId=campaign.get("caller_id") or None,
                 body={"variables": {"PB_CALL": call_id, "PB_AMD": amd}})
         except AriError as exc:

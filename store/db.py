@@ -35,7 +35,7 @@ MIGRATIONS: list[str] = [
         recycle_abandon_s INTEGER NOT NULL DEFAULT 600,
         ring_timeout_s INTEGER NOT NULL DEFAULT 25,
         wrapup_limit_s INTEGER NOT NULL DEFAULT 60,
-        amd_mode TEXT NOT NULL DEFAULT 'app_amd' CHECK (amd_mode IN ('app_amd','off')),
+        amd_mode TEXT NOT NULL DEFAULT 'ours' CHECK (amd_mode IN ('ours','app_amd','off')),
         amd_params TEXT NOT NULL DEFAULT '{}',
         machine_action TEXT NOT NULL DEFAULT 'hangup' CHECK (machine_action IN ('hangup','voicemail')),
         voicemail_media TEXT NOT NULL DEFAULT '',

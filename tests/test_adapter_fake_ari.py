@@ -15,11 +15,13 @@ from store.db import Store
 class FakeAri:
     """Records REST calls; originates take a while, as on a loaded PBX."""
 
+    app = "phonebank"
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        self.calls.append(("POST", path, params))
+        self.calls.append(("POST", path, {**params, "body": body}))
         if path.startswith("channels/") and path.count("/") == 1:
             await asyncio.sleep(0.05)
         return {}
@@ -51,7 +53,7 @@ async def test_concurrent_dial_requests_never_exceed_the_ratio(tmp_path: Path) -
 
 async def test_originate_params_carry_campaign_amd_and_ring_time(tmp_path: Path) -> None:
     store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Params", ring_timeout_s=22, caller_id="+12025550100",
+    cid = store.create_campaign("Params", ring_timeout_s=22, caller_id="+12025550100", amd_mode="app_amd",
                                 amd_params={"greeting": 1800, "bogus": 1})["id"]
     store.add_contacts(cid, [{"phone": "+12025551000"}])
     ari = FakeAri()
@@ -63,3 +65,19 @@ async def test_originate_params_carry_campaign_amd_and_ring_time(tmp_path: Path)
     assert params["endpoint"] == "PJSIP/+12025551000@trunk"
     assert params["timeout"] == 22 and params["callerId"] == "+12025550100"
     assert params["extension"] == "amd" and params["context"] == "pb-outbound"
+    # app_amd gets the campaign's AMD() arguments, unknown keys dropped.
+    assert params["body"]["variables"]["PB_AMD"] == "2500,1800,800,5000,100,50,3,256,5000"
+
+
+async def test_our_detector_is_the_default_route(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Default")["id"]
+    store.add_contacts(cid, [{"phone": "+12025551000"}])
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    ctl.dialer.volunteers[1] = d.vol.Volunteer(1, cid)
+    await ctl.run([NeedContacts(cid, 1)])
+    (_, _, params) = next(c for c in ari.calls if c[1].startswith("channels/pbc-"))
+    assert params["app"] == "phonebank" and params["appArgs"] == "outbound-ours"
+    assert "context" not in params

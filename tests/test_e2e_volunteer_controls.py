@@ -18,7 +18,8 @@ async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: 
     voters = [SimNumber(f"+1202555{4100 + i}", "human", ring_s=1, talk_s=40, tone_hz=700 + 40 * i) for i in range(3)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
-    cid = store.create_campaign("Controls", ring_timeout_s=15, wrapup_limit_s=2)["id"]
+    # app_amd stays selectable per effort: this effort uses it, so it runs live here too.
+    cid = store.create_campaign("Controls", ring_timeout_s=15, wrapup_limit_s=2, amd_mode="app_amd")["id"]
     store.add_contacts(cid, [{"first_name": f"C{i}", "phone": n.number} for i, n in enumerate(voters)])
     status, session = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Lee"})
     assert status == 201
@@ -36,7 +37,7 @@ async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: 
     first = await until(lambda: state_is("talking"), 30, "the first voter")
     await until(lambda: state_is("wrapup"), 25, "the keypad * to end the call")
     call = store.call(str(first["call_id"]))
-    assert call is not None and call["outcome"] == "connected"
+    assert call is not None and call["outcome"] == "connected" and call["amd_cause"].startswith("HUMAN-")
     assert call["ended_at"] - call["bridged_at"] < 30, "ended by the volunteer, not by the voter's 40 s"
 
     # No disposition: after the 2 s wrap-up limit the volunteer is paused, and still on the line.
