@@ -3,10 +3,10 @@
 Runs an isolated instance, drills N volunteers in, dials M simulated people, answers every wrap-up at once,
 and reports from Asterisk's own event timestamps (stored per call):
   * AMD decision → voter in the volunteer's bridge (our controller's reaction: ARI event in, addChannel out)
-  * answer → bridge (includes app_amd's listening time)
-  * answer → AMD decision (app_amd alone)
+  * answer → bridge (includes the detector's listening time)
+  * answer → AMD decision (the detector alone)
 
-    python bench/connect_latency.py [--volunteers 6] [--voters 60] [--json]
+    python bench/connect_latency.py [--volunteers 6] [--voters 60] [--amd ours|app_amd ...] [--json]
 """
 
 from __future__ import annotations
@@ -37,16 +37,16 @@ def stats_ms(values: list[float]) -> dict[str, float]:
             "max": float(arr.max())}
 
 
-def run(volunteers: int, voters: int) -> dict[str, dict[str, float]]:
+def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         pbx = Pbx.start(Path(tmp) / "data", instance="bench")
         ctl = ControllerProcess(pbx, Path(tmp) / "controller.log")
         try:
-            numbers = [SimNumber(f"+1202555{3000 + i}", "human", ring_s=1, talk_s=1, tone_hz=500 + i)
+            numbers = [SimNumber(f"+1202555{3000 + i}", "human", ring_s=1, talk_s=1, tone_hz=2700 + 10 * (i % 60))
                        for i in range(voters)]
             pbx.load_sim(numbers)
             store = Store(pbx.settings.db_path)
-            cid = store.create_campaign("Latency bench", ring_timeout_s=15)["id"]
+            cid = store.create_campaign("Latency bench", ring_timeout_s=15, amd_mode=amd_mode)["id"]
             store.update_campaign(cid, status="paused")
             store.add_contacts(cid, [{"phone": n.number} for n in numbers])
             ctl.start()
@@ -85,6 +85,8 @@ def run(volunteers: int, voters: int) -> dict[str, dict[str, float]]:
             outcomes: dict[str, int] = {}
             for c in all_calls:
                 key = f"{c['outcome']}/{c['amd_status']}"
+                if c["amd_status"] == "NOTSURE":
+                    key += f"/{c['amd_cause']}"
                 outcomes[key] = outcomes.get(key, 0) + 1
             return {
                 "outcomes": outcomes,  # type: ignore[dict-item]
@@ -101,17 +103,22 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--volunteers", type=int, default=6)
     p.add_argument("--voters", type=int, default=60)
+    p.add_argument("--amd", nargs="+", default=["ours", "app_amd"], choices=["ours", "app_amd"],
+                   help="detectors to compare, one run each (default: both)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    result = run(args.volunteers, args.voters)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"connect latency, {args.voters} simulated people answering, {args.volunteers} drilled volunteers")
-    print("outcomes (outcome/AMD verdict):", result.pop("outcomes"))
-    print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
-    for name, s in result.items():
-        print(f"{name:32} {s['n']:>4} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['max']:>9.1f}")
+    for mode in args.amd:
+        result = run(args.volunteers, args.voters, mode)
+        if args.json:
+            print(json.dumps({"amd": mode, **result}))
+            continue
+        print(f"connect latency, detector {mode}: {args.voters} simulated people answering, "
+              f"{args.volunteers} drilled volunteers")
+        print("outcomes (outcome/AMD verdict):", result.pop("outcomes"))
+        print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+        for name, s in result.items():
+            print(f"{name:32} {s['n']:>4} {s['p50']:>9.1f} {s['p95']:>9.1f} {s['max']:>9.1f}")
+        print()
     return 0
 
 

@@ -88,6 +88,9 @@ class Controller:
     _amd_tapped_at: dict[str, float] = field(default_factory=dict)
     # No verdict this long after the tap (no audio reached us): treat as NOTSURE, i.e. a person.
     amd_timeout_s: float = 6.0
+    # How long the detector keeps listening to a voter put through as a person (its late-correction window
+    # is 10 s of audio after the verdict).
+    amd_listen_s: float = 16.0
     # call id -> voicemail message waiting for the detector's beep (or end of greeting)
     _vm_pending: dict[str, str] = field(default_factory=dict)
 
@@ -124,11 +127,14 @@ class Controller:
                     await self._entry_step(ch, en.Tick(), now)
                 for call_id, at in list(self._amd_tapped_at.items()):
                     call = self.dialer.calls.get(call_id)
-                    if time.monotonic() - at > self.amd_timeout_s and call and call.state is d.CState.AMD:
+                    age = time.monotonic() - at
+                    if age > self.amd_timeout_s and call and call.state is d.CState.AMD:
                         log.warning("amd.no_verdict", call_id=call_id)
                         self._amd_tapped_at.pop(call_id, None)
                         self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id},
                                          "event": AmdEvent("human", 0, "timeout")})
+                    elif age > self.amd_listen_s and call_id not in self._vm_pending:
+                        await self._untap(call_id)  # the late-correction window is over
                 await self.run(self.dialer.handle(d.Tick(), now))
             except Exception:
                 log.exception("controller.tick_failed")
@@ -200,6 +206,13 @@ class Controller:
 
     async def _restore_after_restart(self, channels: dict[str, Event], bridges: list[Event], now: float) -> None:
         live_calls = {row["id"]: row for row in self.store.live_calls()}
+        # Detector taps of the previous run: nobody is listening to them any more.
+        for ch in channels:
+            if ch.startswith(("amds-", "amdx-")):
+                await self._quietly(self.ari.delete(f"channels/{ch}"))
+        for b in bridges:
+            if b["id"].startswith("amdb-"):
+                await self._quietly(self.ari.delete(f"bridges/{b['id']}"))
         for b in bridges:
             name = b.get("name", "")
             if not name.startswith(VOLUNTEER_BRIDGE_PREFIX):
@@ -434,9 +447,18 @@ class Controller:
         self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id}, "event": event})
 
     async def _detector_event(self, call_id: str, event: AmdEvent, now: float) -> None:
-        if event.kind in ("human", "machine") and call_id in self.dialer.calls:
-            status = "HUMAN" if event.kind == "human" else "MACHINE"
-            await self._amd_verdict(call_id, status, f"OURS-{event.reason}-{event.at_ms}", now)
+        call = self.dialer.calls.get(call_id)
+        cause = f"OURS-{event.reason}-{event.at_ms}"
+        if event.kind in ("human", "machine") and call is not None and call.state is d.CState.AMD:
+            await self._amd_verdict(call_id, "HUMAN" if event.kind == "human" else "MACHINE", cause, now)
+            # After "human" the detector keeps listening for a while (late correction); the tap stays up.
+            if event.kind == "machine" and call_id not in self._vm_pending:
+                await self._untap(call_id)
+        elif event.kind == "machine" and call is not None and call.state in (d.CState.CONNECTING,
+                                                                               d.CState.CONNECTED):
+            log.info("call.machine_pulled_back", call_id=call_id, amd_cause=cause, session_id=call.session_id)
+            await self.run(self.dialer.handle(d.LateMachine(call_id, cause), now))
+            self.store.update_call(call_id, amd_status="MACHINE", amd_cause=cause)
             if call_id not in self._vm_pending:
                 await self._untap(call_id)
         elif event.kind in ("beep", "greeting_end") and call_id in self._vm_pending:
@@ -500,6 +522,10 @@ class Controller:
                 await self._originate(call_id, campaign_id, contact_id, now)
             case c.Connect(call_id, session_id):
                 await self._connect(call_id, session_id)
+            case c.PullBack(call_id, session_id):
+                leg = self.legs.get(session_id)
+                if leg:
+                    await self._quietly(self.ari.post(f"bridges/{leg.bridge_id}/removeChannel", channel=call_id))
             case c.PlayAbandonMessage(call_id):
                 media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
                 await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})

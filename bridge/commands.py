@@ -21,6 +21,14 @@ class Connect:
 
 
 @dataclass(frozen=True)
+class PullBack:
+    """Take a voter's channel back out of the volunteer's bridge (a machine caught late)."""
+
+    call_id: str
+    session_id: int
+
+
+@dataclass(frozen=True)
 class PlayAbandonMessage:
     call_id: str
 
@@ -72,5 +80,5 @@ class Log:
     fields: dict[str, object] = field(default_factory=dict)
 
 
-Command = (Originate | Connect | PlayAbandonMessage | DropVoicemail | HangupCall | HangupVolunteer | NeedContacts
-           | RecordOutcome | VolunteerChanged | Log)
+Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | HangupCall | HangupVolunteer
+           | NeedContacts | RecordOutcome | VolunteerChanged | Log)

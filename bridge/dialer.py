@@ -25,6 +25,7 @@ from bridge.commands import (
     NeedContacts,
     Originate,
     PlayAbandonMessage,
+    PullBack,
     RecordOutcome,
     VolunteerChanged,
 )
@@ -170,6 +171,14 @@ class AmdDecided:
 
 
 @dataclass(frozen=True)
+class LateMachine:
+    """The detector, still listening after its "human" verdict, heard a beep or a machine's monologue."""
+
+    call_id: str
+    cause: str = ""
+
+
+@dataclass(frozen=True)
 class CallBridged:
     call_id: str
 
@@ -201,7 +210,7 @@ class HistoryLoaded:
 
 
 Event = (CampaignUpdated | VolunteerJoined | VolunteerEvent | CallPlaced | CallRinging | CallAnswered | AmdDecided
-         | CallBridged | ConnectFailed | CallEnded | Tick | HistoryLoaded)
+         | LateMachine | CallBridged | ConnectFailed | CallEnded | Tick | HistoryLoaded)
 
 
 class Dialer:
@@ -272,6 +281,8 @@ class Dialer:
                 return []
             case AmdDecided(call_id, status, cause):
                 return self._amd_decided(call_id, status.upper(), cause, now)
+            case LateMachine(call_id, _):
+                return self._late_machine(call_id, now)
             case CallBridged(call_id):
                 call = self.calls.get(call_id)
                 if call and call.state is CState.CONNECTING:
@@ -333,6 +344,21 @@ class Dialer:
         # HANGUP or anything unknown: the far end is gone or unusable.
         self.calls[call_id] = replace(call, state=CState.MACHINE, outcome="hangup_before_connect")
         return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, "hangup_before_connect")]
+
+    def _late_machine(self, call_id: str, now: float) -> list[Command]:
+        call = self.calls.get(call_id)
+        if call is None or call.state not in (CState.CONNECTING, CState.CONNECTED) or call.session_id is None:
+            return []
+        # It was counted as a live answer; it was not one.
+        self._history(call.campaign_id).ledger.record(int(now // DAY_S), live=-1)
+        config = self.campaigns.get(call.campaign_id, CampaignConfig(call.campaign_id))
+        outcome = "voicemail_left" if config.voicemail else "machine"
+        self.calls[call_id] = replace(call, state=CState.MACHINE, verdict="MACHINE", outcome=outcome)
+        out: list[Command] = [PullBack(call_id, call.session_id)]
+        out += self._volunteer_step(call.session_id, vol.VoterWasMachine(call_id), now)
+        out.append(DropVoicemail(call_id) if config.voicemail else HangupCall(call_id, "machine_late"))
+        out.append(RecordOutcome(call_id, outcome))
+        return out
 
     def _connect_failed(self, call_id: str, now: float) -> list[Command]:
         call = self.calls.get(call_id)

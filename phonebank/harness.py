@@ -175,8 +175,9 @@ def read_wav_samples(path: Path) -> tuple[np.ndarray, int]:
 
 
 def tone_ratio(samples: np.ndarray, rate: int, freq: float) -> float:
-    """How far a frequency stands above the speech band's median (power ratio): a voter's signature tone
-    heard for seconds scores in the thousands; an absent one scores near 1."""
+    """How far a frequency stands above the speech band's median (power ratio). Measured on drill recordings:
+    a voter's signature tone heard for a few seconds scores around 10^7; frequencies nobody played score up
+    to a few hundred (prompts' and greetings' formants), typically under 10."""
     if samples.size < rate // 2:
         return 0.0
     spectrum = np.abs(np.fft.rfft(samples)) ** 2

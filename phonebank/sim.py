@@ -63,8 +63,10 @@ def write_csv(numbers: list[SimNumber]) -> str:
 
 
 def signature_tone(index: int) -> int:
-    """Distinct, non-harmonic tones per voter so a recording tells which voter was heard."""
-    return 450 + 37 * (index % 60)
+    """Distinct tones per voter so a recording tells which voter was heard. Above 2.6 kHz: a steady tone in
+    the voice band is what an answering machine's beep looks like, and would (rightly) make the detector take
+    a simulated person for a machine."""
+    return 2700 + 23 * (index % 30)
 
 
 def dialplan(numbers: list[SimNumber]) -> str:
@@ -73,7 +75,7 @@ def dialplan(numbers: list[SimNumber]) -> str:
         lines.append(f"exten => {n.digits},1,Set(EXTEN_DIALED=${{EXTEN}})")
         if n.behaviour == "human":
             greeting = f"${{PB_SIM}}/{n.audio or HUMAN_GREETINGS[0]}"
-            args = f"{n.ring_s:g},{greeting},{n.tone_hz or 700},{n.talk_s:g}"
+            args = f"{n.ring_s:g},{greeting},{n.tone_hz or 2700},{n.talk_s:g}"
             lines.append(f" same => n,Gosub(pb-sim-human,s,1({args}))")
         elif n.behaviour == "machine":
             greeting = f"${{PB_SIM}}/{n.audio or MACHINE_GREETINGS[0]}"

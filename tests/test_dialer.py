@@ -15,6 +15,7 @@ from bridge.commands import (
     NeedContacts,
     Originate,
     PlayAbandonMessage,
+    PullBack,
     RecordOutcome,
     VolunteerChanged,
 )
@@ -31,6 +32,7 @@ from bridge.dialer import (
     CState,
     Dialer,
     HistoryLoaded,
+    LateMachine,
     Tick,
     VolunteerEvent,
     VolunteerJoined,
@@ -295,3 +297,30 @@ def test_history_from_stored_rows() -> None:
     assert loaded.conversations == ((60.0, 4.0),)
     assert loaded.days == ((0, 1, 2),)
     assert history_from_rows([]) is None
+
+
+@pytest.mark.parametrize(("voicemail", "then"), [(True, DropVoicemail), (False, HangupCall)])
+def test_late_machine_is_pulled_back_from_the_volunteer(voicemail: bool, then: type) -> None:
+    d = dialer(1, voicemail=voicemail)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallBridged("c1"), 12.01)
+    assert d.history[1].ledger.counts(0).live_answers == 1
+    cmds = d.handle(LateMachine("c1", "OURS-late_speech"), 13.5)
+    assert cmds[0] == PullBack("c1", 1)
+    assert VolunteerChanged(1, "idle", "machine_pulled_back", None) in cmds
+    assert any(isinstance(c, then) for c in cmds)
+    assert RecordOutcome("c1", "voicemail_left" if voicemail else "machine") in cmds
+    assert d.history[1].ledger.counts(0).live_answers == 0, "a machine is not a live answer"
+    # The line ends later: no second outcome, no wrap-up for the volunteer.
+    cmds = d.handle(CallEnded("c1", 16), 30)
+    assert not [c for c in cmds if isinstance(c, RecordOutcome)]
+    assert d.volunteers[1].state is vol.VState.IDLE
+    assert list(d.history[1].window.attempts)[-1].outcome is pr.Outcome.MACHINE
+
+
+def test_late_machine_for_a_call_not_put_through_is_ignored() -> None:
+    d = dialer(1)
+    answered(d, "c1")  # still in AMD: a late correction cannot apply
+    assert not [c for c in d.handle(LateMachine("c1"), 12) if not isinstance(c, NeedContacts)]
+    assert d.calls["c1"].state is CState.AMD

@@ -40,7 +40,7 @@ def assert_kept(before: dict[str, dict[Any, dict[str, Any]]], after: dict[str, d
 
 
 async def test_kill_controller_mid_call(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    voters = [SimNumber(f"+1202555{2100 + i}", "human", ring_s=1, talk_s=14, tone_hz=600 + 50 * i) for i in range(2)]
+    voters = [SimNumber(f"+1202555{2100 + i}", "human", ring_s=1, talk_s=14, tone_hz=2700 + 50 * i) for i in range(2)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
     cid = store.create_campaign("Restart", ring_timeout_s=15)["id"]

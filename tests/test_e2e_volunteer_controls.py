@@ -15,7 +15,7 @@ pytestmark = pytest.mark.asterisk
 
 
 async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    voters = [SimNumber(f"+1202555{4100 + i}", "human", ring_s=1, talk_s=40, tone_hz=700 + 40 * i) for i in range(3)]
+    voters = [SimNumber(f"+1202555{4100 + i}", "human", ring_s=1, talk_s=40, tone_hz=2800 + 40 * i) for i in range(3)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
     # app_amd stays selectable per effort: this effort uses it, so it runs live here too.

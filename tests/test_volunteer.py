@@ -16,6 +16,7 @@ from bridge.volunteer import (
     Volunteer,
     VoterConnected,
     VoterGone,
+    VoterWasMachine,
     VState,
     step,
 )
@@ -35,6 +36,10 @@ CASES = [
     ("voter hangs up: wrap-up", v(VState.TALKING, "c1"), VoterGone("c1"), T0 + 5, VState.WRAPUP,
      [VolunteerChanged(7, "wrapup", "", "c1")]),
     ("a stale voter-gone is ignored", v(VState.TALKING, "c2"), VoterGone("c1"), T0 + 5, VState.TALKING, []),
+    ("a machine caught late: back to idle, no wrap-up", v(VState.TALKING, "c1"), VoterWasMachine("c1"), T0 + 2,
+     VState.IDLE, [VolunteerChanged(7, "idle", "machine_pulled_back", None)]),
+    ("late machine, pause requested: paused", v(VState.TALKING, "c1", pause_after_call=True),
+     VoterWasMachine("c1"), T0 + 2, VState.PAUSED, [VolunteerChanged(7, "paused", "paused_by_volunteer", None)]),
     ("volunteer ends the voter's call", v(VState.TALKING, "c1"), EndVoterCall(), T0 + 5, VState.TALKING,
      [HangupCall("c1", "volunteer_ended")]),
     ("end-call key when idle does nothing", v(VState.IDLE), EndVoterCall(), T0, VState.IDLE, []),
