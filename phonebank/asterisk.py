@@ -187,6 +187,7 @@ class AsteriskRuntime:
         self.render_config()
         if self.running():
             self.cli("core reload")
+            self._load_new_modules()
             log.info("asterisk.reloaded", instance=self.settings.instance)
         else:
             res = subprocess.run(self.command(), capture_output=True, text=True, timeout=60)
@@ -194,6 +195,16 @@ class AsteriskRuntime:
                 raise AsteriskError(f"asterisk failed to start: {res.stderr.strip() or res.stdout.strip()}")
             log.info("asterisk.started", instance=self.settings.instance, root=str(self.root))
         self.wait_ari(timeout)
+
+    def _load_new_modules(self) -> None:
+        """`core reload` does not load modules added to modules.conf since start: load those by name."""
+        wanted = re.findall(r"^load\s*=>\s*(\S+)", (TEMPLATE_DIR / "modules.conf").read_text(), re.M)
+        loaded = set(re.findall(r"^(\S+\.so)\s", self.cli("module show"), re.M))
+        for module in wanted:
+            if module not in loaded:
+                res = subprocess.run(self.command("-rx", f"module load {module}"), capture_output=True, text=True,
+                                     timeout=30)
+                log.info("asterisk.module_loaded", module=module, ok=res.returncode == 0)
 
     def down(self, timeout: float = 30.0) -> None:
         if not self.running():
