@@ -439,7 +439,8 @@ class Controller:
             # puts it through to a volunteer, the cheaper mistake.
             log.warning("amd.tap_failed", call_id=call_id, error=str(exc))
             await self._untap(call_id)
-            if call_id in self.dialer.calls:
+            # 404: the voter is gone already; their hang-up settles the call.
+            if call_id in self.dialer.calls and not isinstance(exc, AriNotFound):
                 await self._amd_verdict(call_id, "NOTSURE", "TAP-FAILED", time.time())
 
     def _on_detector_event(self, call_id: str, event: AmdEvent) -> None:

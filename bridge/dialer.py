@@ -355,7 +355,7 @@ class Dialer:
         outcome = "voicemail_left" if config.voicemail else "machine"
         self.calls[call_id] = replace(call, state=CState.MACHINE, verdict="MACHINE", outcome=outcome)
         out: list[Command] = [PullBack(call_id, call.session_id)]
-        out += self._volunteer_step(call.session_id, vol.VoterWasMachine(call_id), now)
+        out += self._volunteer_step(call.session_id, vol.VoterWithdrawn(call_id, "machine_pulled_back"), now)
         out.append(DropVoicemail(call_id) if config.voicemail else HangupCall(call_id, "machine_late"))
         out.append(RecordOutcome(call_id, outcome))
         return out
@@ -378,11 +378,11 @@ class Dialer:
             return []
         h = self._history(call.campaign_id)
         h.window.add_attempt(attempt_of(call, now))
-        if call.session_id is not None and call.state in (CState.CONNECTING, CState.CONNECTED):
+        if call.session_id is not None and call.state is CState.CONNECTED:
             h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         out: list[Command] = []
         if call.outcome is None:
-            if call.state in (CState.CONNECTING, CState.CONNECTED):
+            if call.state is CState.CONNECTED:
                 outcome = "connected"
             elif call.answered:
                 outcome = "hangup_before_connect"
@@ -390,7 +390,10 @@ class Dialer:
                 outcome = unanswered_outcome(cause)
             out.append(RecordOutcome(call_id, outcome))
         if call.session_id is not None and call.session_id in self.volunteers:
-            out += self._volunteer_step(call.session_id, vol.VoterGone(call_id), now)
+            # Gone before it reached the bridge: the volunteer never heard anyone, so no wrap-up.
+            gone = (vol.VoterWithdrawn(call_id, "voter_hung_up_before_connect") if call.state is CState.CONNECTING
+                    else vol.VoterGone(call_id))
+            out += self._volunteer_step(call.session_id, gone, now)
         return out
 
     # ------------------------------------------------------------------ volunteers

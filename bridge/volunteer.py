@@ -45,10 +45,12 @@ class VoterGone:
 
 
 @dataclass(frozen=True)
-class VoterWasMachine:
-    """The detector corrected itself: the "voter" is an answering machine, taken back from the volunteer."""
+class VoterWithdrawn:
+    """The voter never was one for the volunteer: a machine the detector caught late, or a person who hung up
+    before reaching the bridge. Nothing to write up."""
 
     call_id: str
+    reason: str = "machine_pulled_back"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class Tick:
     pass
 
 
-VEvent = VoterConnected | VoterGone | VoterWasMachine | Disposed | EndVoterCall | Pause | Resume | LegGone | Stop | Tick
+VEvent = VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall | Pause | Resume | LegGone | Stop | Tick
 
 
 def _to(v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: object) -> tuple[Volunteer,
@@ -114,11 +116,11 @@ def step(v: Volunteer, event: VEvent, now: float) -> tuple[Volunteer, list[Comma
             return _to(v, VState.TALKING, now, call_id=call_id)
         case VoterGone(call_id) if s is VState.TALKING and call_id == v.call_id:
             return _to(v, VState.WRAPUP, now)
-        case VoterWasMachine(call_id) if s is VState.TALKING and call_id == v.call_id:
-            # Nothing to write up about a machine: straight back to waiting (or to the pause they asked for).
+        case VoterWithdrawn(call_id, reason) if s is VState.TALKING and call_id == v.call_id:
+            # Straight back to waiting (or to the pause they asked for).
             if v.pause_after_call:
                 return _to(v, VState.PAUSED, now, reason="paused_by_volunteer", call_id=None, pause_after_call=False)
-            return _to(v, VState.IDLE, now, reason="machine_pulled_back", call_id=None)
+            return _to(v, VState.IDLE, now, reason=reason, call_id=None)
         case EndVoterCall() if s is VState.TALKING and v.call_id:
             return v, [HangupCall(v.call_id, "volunteer_ended")]
         case Disposed() if s is VState.TALKING:

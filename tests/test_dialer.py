@@ -187,6 +187,7 @@ def test_wrapup_limit_from_campaign() -> None:
     d = dialer(1, wrapup_limit=5)
     answered(d, "c1")
     d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallBridged("c1"), 12.01)
     d.handle(CallEnded("c1", 16), 20)
     assert VolunteerChanged(1, "paused", "wrapup_timeout", "c1") in d.handle(Tick(), 25)
 
@@ -324,3 +325,13 @@ def test_late_machine_for_a_call_not_put_through_is_ignored() -> None:
     answered(d, "c1")  # still in AMD: a late correction cannot apply
     assert not [c for c in d.handle(LateMachine("c1"), 12) if not isinstance(c, NeedContacts)]
     assert d.calls["c1"].state is CState.AMD
+
+
+def test_voter_gone_before_reaching_the_bridge() -> None:
+    d = dialer(1)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)  # Connect issued, ChannelEnteredBridge never comes
+    cmds = d.handle(CallEnded("c1", 16), 12.2)
+    assert RecordOutcome("c1", "hangup_before_connect") in cmds
+    assert VolunteerChanged(1, "idle", "voter_hung_up_before_connect", None) in cmds
+    assert NeedContacts(1, 1) in cmds
