@@ -77,7 +77,6 @@ class Controller:
     dialer: d.Dialer = field(default_factory=d.Dialer)
     entries: dict[str, en.Entry] = field(default_factory=dict)
     legs: dict[int, Leg] = field(default_factory=dict)  # session id -> leg
-    listeners: list[Callable[[dict[str, Any]], Awaitable[None] | None]] = field(default_factory=list)
     _campaign_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _prompting: set[int] = field(default_factory=set)
@@ -563,8 +562,6 @@ class Controller:
                     self.store.update_call(call_id, session_id=session_id)
                 self.store.update_session(session_id, **values)
                 log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
-                await self._notify({"type": "volunteer", "session_id": session_id, "state": state,
-                                    "reason": reason, "call_id": call_id})
             case c.Log(event, fields):
                 log.info(event, **fields)
 
@@ -609,7 +606,9 @@ class Controller:
         add = self.ari.post(f"bridges/{leg.bridge_id}/addChannel", channel=call_id)
         beep = self.ari.post(f"channels/{leg.channel_id}/play", media="sound:beep")
         added, _ = await asyncio.gather(add, beep, return_exceptions=True)
-        if isinstance(added, AriNotFound) and "bridge" in str(added).lower():
+        # ARI answers addChannel with 404 only for a missing bridge (a missing channel is 400/422): the
+        # volunteer's leg is gone, so the voter goes to someone else.
+        if isinstance(added, AriNotFound):
             await self.run(self.dialer.handle(d.ConnectFailed(call_id), time.time()))
         elif isinstance(added, Exception):
             log.warning("call.connect_failed", call_id=call_id, session_id=session_id, error=str(added))
@@ -621,12 +620,6 @@ class Controller:
         for name, value in variables.items():
             await self.ari.post(f"channels/{call_id}/variable", variable=name, value=value)
         await self.ari.post(f"channels/{call_id}/continue", context="pb-outbound", extension=extension, priority=1)
-
-    async def _notify(self, message: dict[str, Any]) -> None:
-        for listener in list(self.listeners):
-            res = listener(message)
-            if asyncio.iscoroutine(res):
-                await res
 
     async def _quietly(self, aw: Awaitable[Any]) -> Any:
         """For requests racing a hangup: a 404 only means the channel or bridge is already gone."""
