@@ -261,9 +261,7 @@ class Store:
             row["pacing_params"] = json.loads(row["pacing_params"] or "{}")
         return row
 
-    def campaigns(self, status: str | None = None) -> list[dict[str, Any]]:
-        if status:
-            return self._all("SELECT * FROM campaigns WHERE status = ? ORDER BY id", (status,))
+    def campaigns(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM campaigns ORDER BY id")
 
     def disposition_codes(self, campaign_id: int) -> list[dict[str, Any]]:
@@ -426,9 +424,6 @@ class Store:
 
     def update_leg(self, channel_id: str, **values: Any) -> None:
         self._update("legs", "channel_id", channel_id, values)
-
-    def legs(self) -> list[dict[str, Any]]:
-        return self._all("SELECT * FROM legs ORDER BY id")
 
     # ------------------------------------------------------------------ dispositions
     def add_disposition(self, session_id: int, call_id: str | None, contact_id: int, code: str, notes: str,
