@@ -92,6 +92,16 @@ class Controller:
     amd_listen_s: float = 16.0
     # call id -> voicemail message waiting for the detector's beep (or end of greeting)
     _vm_pending: dict[str, str] = field(default_factory=dict)
+    # Told (session id or None, campaign id) whenever a volunteer's or a campaign's live state changes: the
+    # panel pushes fresh views to browsers from here. Observers must not block.
+    observers: list[Callable[[int | None, int], None]] = field(default_factory=list)
+
+    def _notify(self, session_id: int | None, campaign_id: int) -> None:
+        for observer in self.observers:
+            try:
+                observer(session_id, campaign_id)
+            except Exception:
+                log.exception("controller.observer_failed")
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -141,7 +151,11 @@ class Controller:
     def refresh_campaigns(self) -> list[c.Command]:
         """Reload campaign settings the store may have changed (CLI, panel)."""
         out: list[c.Command] = []
+        now = time.time()
         for row in self.store.campaigns():
+            # Scheduled efforts dial only inside their window; personal-phone efforts never (callers dial).
+            row["_dials"] = (row["status"] == "active" and row["dial_mode"] != "personal"
+                             and (row.get("start_at") or 0) <= now < (row.get("end_at") or float("inf")))
             if self._campaign_rows.get(row["id"]) == row:
                 continue
             first_sight = row["id"] not in self._campaign_rows
@@ -150,11 +164,10 @@ class Controller:
             pacing = pr.PacingConfig(mode=pr.Mode.PREDICTIVE, abandon_target=float(row["abandon_target"]),
                                      **json.loads(row["pacing_params"] or "{}"))
             config = d.CampaignConfig(
-                campaign_id=row["id"], active=row["status"] == "active", dial_ratio=float(row["dial_ratio"]),
+                campaign_id=row["id"], active=row["_dials"], dial_ratio=float(row["dial_ratio"]),
                 wrapup_limit=float(row["wrapup_limit_s"]),
                 voicemail=row["machine_action"] == "voicemail" and bool(row["voicemail_media"]),
                 mode=row["dial_mode"], pacing=pacing, ring_timeout=float(row["ring_timeout_s"]))
-            now = time.time()
             out += self.dialer.handle(d.CampaignUpdated(config), now)
             if first_sight:
                 # The 30-day abandon governor and the pacing history outlive a restart.
@@ -396,7 +409,8 @@ class Controller:
         self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
         await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
-        await self.run(self.dialer.handle(d.VolunteerJoined(session_id, session["campaign_id"]), now))
+        await self.run(self.dialer.handle(
+            d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"])), now))
 
     # ------------------------------------------------------------------ answering-machine detection
     async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
@@ -556,12 +570,16 @@ class Controller:
                 self.store.update_call(call_id, **values)
                 self.store.release_contact(call["contact_id"], outcome, now)
                 log.info("call.outcome", call_id=call_id, outcome=outcome, campaign_id=call["campaign_id"])
+                self._notify(None, call["campaign_id"])
             case c.VolunteerChanged(session_id, state, reason, call_id):
                 values = {"state": state, "state_reason": reason, "current_call_id": call_id}
                 if state == "talking" and call_id:
                     self.store.update_call(call_id, session_id=session_id)
                 self.store.update_session(session_id, **values)
                 log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
+                v = self.dialer.volunteers.get(session_id)
+                if v:
+                    self._notify(session_id, v.campaign_id)
             case c.Log(event, fields):
                 log.info(event, **fields)
 

@@ -136,6 +136,8 @@ class CampaignUpdated:
 class VolunteerJoined:
     session_id: int
     campaign_id: int
+    # Joined from the panel: wait for the volunteer's "Start calling" before dialing for them.
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,11 +264,13 @@ class Dialer:
                     if v.campaign_id == config.campaign_id:
                         self.volunteers[sid] = replace(v, wrapup_limit=config.wrapup_limit)
                 return []
-            case VolunteerJoined(session_id, campaign_id):
+            case VolunteerJoined(session_id, campaign_id, paused):
                 limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
-                v = vol.Volunteer(session_id, campaign_id, since=now, wrapup_limit=limit)
+                state = vol.VState.PAUSED if paused else vol.VState.IDLE
+                reason = "ready_to_start" if paused else "joined"
+                v = vol.Volunteer(session_id, campaign_id, state=state, since=now, wrapup_limit=limit, reason=reason)
                 self.volunteers[session_id] = v
-                return [VolunteerChanged(session_id, v.state.value, "joined")]
+                return [VolunteerChanged(session_id, v.state.value, reason)]
             case VolunteerEvent(session_id, vevent):
                 return self._volunteer_step(session_id, vevent, now)
             case CallPlaced(call_id, campaign_id, contact_id):

@@ -1,7 +1,8 @@
-"""JSON API for volunteers' sessions (the panel builds on it).
+"""JSON API for volunteers' sessions: what the caller's screen and scripts drive the controller with.
 
-Loopback-only for now: authentication and roles come with the panel. Voter phone numbers never leave
-through this API unless the effort uses personal-phone dialing (the volunteer dials themselves).
+Every route needs a login (cookie, with CSRF on writes) or the API bearer token. A caller reaches only their own
+sessions; managers and the token reach all. Voter phone numbers never leave through this API unless the effort
+uses personal-phone dialing (the volunteer dials themselves).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ari_app import Controller
+from panel.web import CALLIN_NUMBER, CONTROLLER, USER, require
 from store.db import StoreError
 
-CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
-CALLIN_NUMBER: web.AppKey[str] = web.AppKey("callin_number", str)
 ACTIONS = ("hangup", "pause", "resume", "stop")
 
 
@@ -36,11 +36,18 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _session_id(request: web.Request) -> int:
+    """The session in the path, if this user may reach it (404 otherwise: no hint that it exists)."""
+    not_found = web.HTTPNotFound(text=json.dumps({"error": "no such session"}), content_type="application/json")
     try:
-        return int(request.match_info["sid"])
+        sid = int(request.match_info["sid"])
     except ValueError as exc:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no such session"}),
-                               content_type="application/json") from exc
+        raise not_found from exc
+    user = request[USER]
+    if "manage_efforts" not in user["permissions"]:
+        session = request.app[CONTROLLER].store.session(sid)
+        if session is None or session["user_id"] is None or session["user_id"] != user["id"]:
+            raise not_found
+    return sid
 
 
 def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[str, Any] | None:
@@ -72,6 +79,7 @@ def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[s
     return view
 
 
+@require("make_calls")
 async def create_session(request: web.Request) -> web.Response:
     ctl = request.app[CONTROLLER]
     body = await _body(request)
@@ -79,20 +87,30 @@ async def create_session(request: web.Request) -> web.Response:
         campaign_id = int(body.get("campaign_id", 0))
     except (TypeError, ValueError):
         return _error(400, "campaign_id must be a number")
+    user = request[USER]
+    manager = "manage_efforts" in user["permissions"]
+    if not manager and user.get("campaign_id") not in (None, campaign_id):
+        return _error(403, "your login is for another effort")
     try:
-        s = ctl.store.create_session(campaign_id, str(body.get("name", "")), str(body.get("email", "")),
-                                     str(body.get("phone", "")))
+        # A logged-in caller is the volunteer; scripts with the API token name one in the body.
+        me = user if user["id"] is not None else {}
+        s = ctl.store.create_session(campaign_id, str(body.get("name", "") or me.get("name", "")),
+                                     str(body.get("email", "") or me.get("email", "")),
+                                     str(body.get("phone", "") or me.get("phone", "")),
+                                     user_id=user["id"], start_on_click=bool(body.get("start_on_click", False)))
     except StoreError as exc:
         return _error(400, str(exc))
     return web.json_response({"id": s["id"], "code": s["code"], "callin_number": request.app[CALLIN_NUMBER]},
                              status=201)
 
 
+@require("make_calls")
 async def get_session(request: web.Request) -> web.Response:
     view = session_view(request.app[CONTROLLER], _session_id(request), request.app[CALLIN_NUMBER])
     return web.json_response(view) if view else _error(404, "no such session")
 
 
+@require("make_calls")
 async def post_disposition(request: web.Request) -> web.Response:
     ctl = request.app[CONTROLLER]
     sid = _session_id(request)
@@ -116,6 +134,7 @@ async def post_disposition(request: web.Request) -> web.Response:
     return web.json_response(saved, status=201)
 
 
+@require("make_calls")
 async def post_action(request: web.Request) -> web.Response:
     ctl = request.app[CONTROLLER]
     sid = _session_id(request)
@@ -128,6 +147,7 @@ async def post_action(request: web.Request) -> web.Response:
     return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER]))
 
 
+@require("view_results")
 async def campaign_stats(request: web.Request) -> web.Response:
     ctl = request.app[CONTROLLER]
     try:
@@ -139,13 +159,9 @@ async def campaign_stats(request: web.Request) -> web.Response:
     return web.json_response(ctl.store.campaign_stats(cid))
 
 
-def make_app(ctl: Controller, callin_number: str) -> web.Application:
-    app = web.Application()
-    app[CONTROLLER] = ctl
-    app[CALLIN_NUMBER] = callin_number
+def setup(app: web.Application) -> None:
     app.router.add_post("/api/sessions", create_session)
     app.router.add_get("/api/sessions/{sid}", get_session)
     app.router.add_post("/api/sessions/{sid}/disposition", post_disposition)
     app.router.add_post("/api/sessions/{sid}/{action}", post_action)
     app.router.add_get("/api/campaigns/{cid}/stats", campaign_stats)
-    return app

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
-from panel.api import make_app
+from panel.web import make_app
 from phonebank import prompts
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.settings import Settings
@@ -35,7 +35,7 @@ async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None
     store = Store(settings.db_path)
     ctl = build_controller(settings, rt, store)
     await ctl.start()
-    runner = web.AppRunner(make_app(ctl, settings.callin_number))
+    runner = web.AppRunner(make_app(ctl, settings.callin_number, settings.api_token()))
     await runner.setup()
     site = web.TCPSite(runner, settings.api_bind, settings.api_port)
     await site.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class Settings:
     api_port: int = 8080
     # The number volunteers dial (the DID on the trunk); shown to volunteers with their code.
     callin_number: str = "callin"
+    # Where the panel is reached from volunteers' browsers (printed links).
+    public_url: str = ""
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     # "auto": a system Asterisk >= 20 if present, else the Debian sid root; "system" or "chroot" to force.
     asterisk_mode: str = "auto"
@@ -75,6 +78,7 @@ class Settings:
             api_bind=_env("API_BIND", "127.0.0.1"),
             api_port=int(_env("API_PORT", "8080")),
             callin_number=_env("CALLIN_NUMBER", "callin"),
+            public_url=_env("PUBLIC_URL", ""),
             trunk=trunk,
             asterisk_mode=_env("ASTERISK", "auto"),
         )
@@ -87,17 +91,28 @@ class Settings:
     def secrets_path(self) -> Path:
         return self.data_dir / "secrets.json"
 
-    def ari_credentials(self) -> tuple[str, str]:
-        """The ARI user and password, generated on first use and kept in the data dir (mode 0600)."""
+    def _secret(self, key: str, make: Callable[[], str]) -> str:
+        """A secret generated on first use and kept in the data dir (mode 0600)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.secrets_path
         stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-        if "ari_password" not in stored:
-            stored["ari_user"] = "phonebank"
-            stored["ari_password"] = secrets.token_urlsafe(24)
+        if key not in stored:
+            stored[key] = make()
             path.write_text(json.dumps(stored, indent=2))
             path.chmod(0o600)
-        return stored["ari_user"], stored["ari_password"]
+        return stored[key]
+
+    def ari_credentials(self) -> tuple[str, str]:
+        """The ARI user and password."""
+        return "phonebank", self._secret("ari_password", lambda: secrets.token_urlsafe(24))
+
+    def api_token(self) -> str:
+        """Bearer token for the JSON API from scripts and ops tools (the panel's users log in instead)."""
+        return _env("API_TOKEN", "") or self._secret("api_token", lambda: secrets.token_urlsafe(32))
+
+    def admin_password(self) -> str:
+        """The first admin's password, made for ``make demo`` and printed by it."""
+        return self._secret("admin_password", lambda: secrets.token_urlsafe(12))
 
     @property
     def dial_template(self) -> str:

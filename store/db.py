@@ -147,6 +147,74 @@ MIGRATIONS: list[str] = [
     ALTER TABLE campaigns ADD COLUMN abandon_target REAL NOT NULL DEFAULT 0.03;
     ALTER TABLE campaigns ADD COLUMN pacing_params TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: the panel — efforts as admins build them, users and roles, login sessions, feedback, do-not-call
+    """
+    ALTER TABLE campaigns ADD COLUMN description TEXT NOT NULL DEFAULT '';
+    -- The code callers join with (ABCDEFG-1234567); NULL until the effort gets one.
+    ALTER TABLE campaigns ADD COLUMN join_code TEXT;
+    -- An effort is built as a draft and becomes callable when finished; scheduled efforts are finished and
+    -- active but dial only between start_at and end_at (NULL: no bound).
+    ALTER TABLE campaigns ADD COLUMN finished_at REAL;
+    ALTER TABLE campaigns ADD COLUMN start_at REAL;
+    ALTER TABLE campaigns ADD COLUMN end_at REAL;
+    ALTER TABLE campaigns ADD COLUMN script TEXT NOT NULL DEFAULT '';
+    -- [{"id": "q1", "text": ..., "kind": "dropdown|choice|text", "options": [...],
+    --   "show_if": {"question": "q0", "answer": "Yes"} | null}]
+    ALTER TABLE campaigns ADD COLUMN survey TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE campaigns ADD COLUMN voicemail_instructions TEXT NOT NULL DEFAULT '';
+    ALTER TABLE campaigns ADD COLUMN abandon_message TEXT NOT NULL DEFAULT '';
+    -- Local time of the contact, HH:MM, 24 h clock.
+    ALTER TABLE campaigns ADD COLUMN calling_hours_start TEXT NOT NULL DEFAULT '08:00';
+    ALTER TABLE campaigns ADD COLUMN calling_hours_end TEXT NOT NULL DEFAULT '21:00';
+    CREATE UNIQUE INDEX campaigns_join_code ON campaigns(join_code) WHERE join_code IS NOT NULL;
+
+    CREATE TABLE roles (
+        name TEXT PRIMARY KEY,
+        permissions TEXT NOT NULL DEFAULT '[]',
+        builtin INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL REFERENCES roles(name),
+        -- A shift login made at sign-in (ThruTalk style): tied to one effort and expiring.
+        campaign_id INTEGER REFERENCES campaigns(id),
+        expires_at REAL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE auth_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        csrf TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    ALTER TABLE sessions ADD COLUMN user_id INTEGER REFERENCES users(id);
+    -- 1: the volunteer joins paused and starts calling with the panel's "Start calling".
+    ALTER TABLE sessions ADD COLUMN start_on_click INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER REFERENCES campaigns(id),
+        session_id INTEGER REFERENCES sessions(id),
+        user_id INTEGER REFERENCES users(id),
+        kind TEXT NOT NULL DEFAULT 'problem' CHECK (kind IN ('problem','script')),
+        text TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        resolved_at REAL
+    );
+    -- Numbers never to call again, from any effort (Remove-number dispositions, unallocated, requests).
+    CREATE TABLE do_not_call (
+        phone TEXT PRIMARY KEY,
+        reason TEXT NOT NULL DEFAULT '',
+        campaign_id INTEGER,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -169,7 +237,9 @@ CAMPAIGN_FIELDS = {
     "name", "org_name", "callback_number", "caller_id", "status", "dial_mode", "dial_ratio", "max_attempts",
     "recycle_busy_s", "recycle_noanswer_s", "recycle_machine_s", "recycle_abandon_s", "ring_timeout_s",
     "wrapup_limit_s", "amd_mode", "amd_params", "machine_action", "voicemail_media", "abandon_media",
-    "household_once", "abandon_target", "pacing_params",
+    "household_once", "abandon_target", "pacing_params", "description", "join_code", "finished_at", "start_at",
+    "end_at", "script", "survey", "voicemail_instructions", "abandon_message", "calling_hours_start",
+    "calling_hours_end",
 }
 # The law's ceiling: an effort may aim lower, never higher.
 MAX_ABANDON_TARGET = 0.03
@@ -259,6 +329,7 @@ class Store:
         if row:
             row["amd_params"] = json.loads(row["amd_params"] or "{}")
             row["pacing_params"] = json.loads(row["pacing_params"] or "{}")
+            row["survey"] = json.loads(row["survey"] or "[]")
         return row
 
     def campaigns(self) -> list[dict[str, Any]]:
@@ -349,7 +420,8 @@ class Store:
         return cur.rowcount
 
     # ------------------------------------------------------------------ volunteers and sessions
-    def create_session(self, campaign_id: int, name: str, email: str = "", phone: str = "") -> dict[str, Any]:
+    def create_session(self, campaign_id: int, name: str, email: str = "", phone: str = "", *,
+                       user_id: int | None = None, start_on_click: bool = False) -> dict[str, Any]:
         campaign = self.campaign(campaign_id)
         if campaign is None:
             raise StoreError(f"no campaign {campaign_id}")
@@ -365,8 +437,9 @@ class Store:
                 code = f"{secrets.randbelow(900000) + 100000}"
                 try:
                     sid = self.conn.execute(
-                        "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at) VALUES (?, ?, ?, ?)",
-                        (campaign_id, vid, code, now)).lastrowid
+                        "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at, user_id, start_on_click) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (campaign_id, vid, code, now, user_id, int(start_on_click))).lastrowid
                     break
                 except sqlite3.IntegrityError:
                     continue
@@ -495,7 +568,7 @@ def _check_pacing_params(params: Any) -> None:
 
 def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
-    for key in ("amd_params", "pacing_params"):
+    for key in ("amd_params", "pacing_params", "survey"):
         if key in out and not isinstance(out[key], str):
             out[key] = json.dumps(out[key])
     if "pacing_params" in out:

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.ari import AriClient
 from phonebank.harness import ControllerProcess, Pbx
+from tests.fakes import PanelKit, start_panel
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +52,16 @@ async def ari(pbx: Pbx) -> AsyncIterator[AriClient]:
                 pass
         await asyncio.sleep(0.5)
         await client.close()
+
+
+@pytest.fixture
+async def panel(tmp_path: Path) -> AsyncIterator[PanelKit]:
+    """The panel on a fake-ARI controller: pages, API and push without Asterisk (see tests/fakes.py)."""
+    kit = await start_panel(tmp_path)
+    try:
+        yield kit
+    finally:
+        await kit.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

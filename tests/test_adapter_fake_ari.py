@@ -4,33 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from bridge import dialer as d
 from bridge.ari_app import Controller
 from bridge.commands import NeedContacts
 from store.db import Store
-
-
-class FakeAri:
-    """Records REST calls; originates take a while, as on a loaded PBX."""
-
-    app = "phonebank"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        self.calls.append(("POST", path, {**params, "body": body}))
-        if path.startswith("channels/") and path.count("/") == 1:
-            await asyncio.sleep(0.05)
-        return {}
-
-    async def get(self, path: str, **params: Any) -> Any:
-        return []
-
-    async def delete(self, path: str, **params: Any) -> Any:
-        self.calls.append(("DELETE", path, params))
+from tests.fakes import FakeAri
 
 
 async def test_concurrent_dial_requests_never_exceed_the_ratio(tmp_path: Path) -> None:

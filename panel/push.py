@@ -1,0 +1,124 @@
+"""Live updates pushed to browsers over WebSockets (no polling).
+
+The controller tells the hub when a volunteer's or an effort's state changes; the hub wakes every socket
+watching that session or effort, which then sends a fresh view. Views are built by the same code the JSON API
+uses, so a voter's phone number reaches a caller's browser only for personal-phone efforts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from panel.web import CALLIN_NUMBER, CONTROLLER, STORE, json_error, require
+
+log = structlog.get_logger(__name__)
+
+# Coalesce bursts (a call ending touches the volunteer and the effort within milliseconds).
+PUSH_DEBOUNCE_S = 0.05
+# Dashboards also refresh on a clock: durations (talk time, time waiting) grow without any event.
+DASHBOARD_REFRESH_S = 5.0
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def publish(self, session_id: int | None, campaign_id: int) -> None:
+        keys = [f"campaign:{campaign_id}"] + ([f"session:{session_id}"] if session_id is not None else [])
+        for key in keys:
+            for wake in self._watchers.get(key, ()):
+                wake.set()
+
+    @contextlib.contextmanager
+    def watch(self, key: str) -> Any:
+        wake = asyncio.Event()
+        self._watchers[key].add(wake)
+        try:
+            yield wake
+        finally:
+            self._watchers[key].discard(wake)
+            if not self._watchers[key]:
+                del self._watchers[key]
+
+
+HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+
+
+async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[dict[str, Any] | None]],
+                 refresh_s: float | None = None) -> web.WebSocketResponse:
+    """Send ``view()`` now and after every change to ``key`` (and every ``refresh_s``) until the socket closes."""
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+
+    async def drain() -> None:  # the browser sends nothing we need; reading notices it closing
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+
+    reader = asyncio.create_task(drain())
+    with hub.watch(key) as wake:
+        try:
+            while not ws.closed and not reader.done():
+                wake.clear()
+                payload = await view()
+                if payload is None:
+                    break
+                await ws.send_json(payload)
+                waiter = asyncio.create_task(wake.wait())
+                await asyncio.wait({waiter, reader}, timeout=refresh_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                await asyncio.sleep(PUSH_DEBOUNCE_S)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the browser went away mid-send
+        finally:
+            reader.cancel()
+            await ws.close()
+    return ws
+
+
+@require("make_calls")
+async def session_socket(request: web.Request) -> web.StreamResponse:
+    from panel.api import _session_id, session_view
+
+    sid = _session_id(request)
+    ctl = request.app[CONTROLLER]
+
+    async def view() -> dict[str, Any] | None:
+        v = session_view(ctl, sid, request.app[CALLIN_NUMBER])
+        return {"type": "session", "session": v} if v else None
+
+    return await stream(request, f"session:{sid}", view)
+
+
+@require("view_results")
+async def campaign_socket(request: web.Request) -> web.StreamResponse:
+    from panel import results
+
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError:
+        return json_error(404, "no such effort")
+    if request.app[STORE].campaign(cid) is None:
+        return json_error(404, "no such effort")
+
+    async def view() -> dict[str, Any]:
+        return {"type": "dashboard", "dashboard": results.dashboard_data(request.app, cid)}
+
+    return await stream(request, f"campaign:{cid}", view, refresh_s=DASHBOARD_REFRESH_S)
+
+
+def setup(app: web.Application) -> None:
+    hub = Hub()
+    app[HUB] = hub
+    app[CONTROLLER].observers.append(hub.publish)
+    app.router.add_get("/ws/session/{sid}", session_socket)
+    app.router.add_get("/ws/campaign/{cid}", campaign_socket)

@@ -1,0 +1,178 @@
+"""Users, roles and login sessions for the panel.
+
+Passwords are hashed with Argon2id (argon2-cffi). Login tokens are random and only their SHA-256 is stored,
+so a copy of the database does not let anyone in. Each login session carries its own CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import string
+import time
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from store.db import Store, StoreError
+
+# What a role may do. The seeds' custom-role permissions are the first four.
+PERMISSIONS: dict[str, str] = {
+    "view_profiles": "View profiles (the voter's About pane)",
+    "view_script": "View scripts",
+    "view_forms": "View forms (survey questions)",
+    "make_calls": "Make calls",
+    "manage_efforts": "Create and run phone-bank efforts",
+    "view_results": "View results and export",
+    "manage_users": "Manage users and roles",
+}
+CALLER_PERMISSIONS = ["view_profiles", "view_script", "view_forms", "make_calls"]
+BUILTIN_ROLES: dict[str, list[str]] = {
+    "admin": list(PERMISSIONS),
+    "manager": [*CALLER_PERMISSIONS, "manage_efforts", "view_results"],
+    "caller": CALLER_PERMISSIONS,
+}
+LOGIN_TTL_S = 12 * 3600
+SHIFT_LOGIN_TTL_S = 12 * 3600
+MIN_PASSWORD = 8
+
+_hasher = PasswordHasher()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_roles(store: Store) -> None:
+    for name, perms in BUILTIN_ROLES.items():
+        store.conn.execute("INSERT INTO roles (name, permissions, builtin) VALUES (?, ?, 1) ON CONFLICT(name) "
+                           "DO UPDATE SET permissions = excluded.permissions", (name, json.dumps(perms)))
+
+
+def roles(store: Store) -> list[dict[str, Any]]:
+    ensure_roles(store)
+    return [{**r, "permissions": json.loads(r["permissions"])}
+            for r in store._all("SELECT * FROM roles ORDER BY builtin DESC, name")]
+
+
+def save_role(store: Store, name: str, permissions: list[str]) -> dict[str, Any]:
+    name = name.strip().lower()
+    if not name or not all(ch in string.ascii_lowercase + string.digits + "_-" for ch in name):
+        raise StoreError("role name: letters, digits, '-' and '_' only")
+    if name in BUILTIN_ROLES:
+        raise StoreError(f"{name} is a built-in role and cannot be changed")
+    unknown = set(permissions) - set(PERMISSIONS)
+    if unknown:
+        raise StoreError(f"unknown permissions: {', '.join(sorted(unknown))}")
+    store.conn.execute("INSERT INTO roles (name, permissions) VALUES (?, ?) ON CONFLICT(name) "
+                       "DO UPDATE SET permissions = excluded.permissions", (name, json.dumps(sorted(permissions))))
+    return {"name": name, "permissions": sorted(permissions), "builtin": 0}
+
+
+def role_permissions(store: Store, role: str) -> set[str]:
+    row = store._one("SELECT permissions FROM roles WHERE name = ?", (role,))
+    return set(json.loads(row["permissions"])) if row else set()
+
+
+def create_user(store: Store, username: str, password: str, role: str, *, name: str = "", email: str = "",
+                phone: str = "", campaign_id: int | None = None, expires_at: float | None = None) -> dict[str, Any]:
+    ensure_roles(store)
+    username = username.strip().lower()
+    if not username:
+        raise StoreError("username is required")
+    if len(password) < MIN_PASSWORD:
+        raise StoreError(f"password must be at least {MIN_PASSWORD} characters")
+    if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
+        raise StoreError(f"no role {role!r}")
+    try:
+        uid = store.conn.execute(
+            "INSERT INTO users (username, name, email, phone, password_hash, role, campaign_id, expires_at, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (username, name.strip(), email.strip(), phone.strip(), _hasher.hash(password), role, campaign_id,
+             expires_at, time.time())).lastrowid
+    except sqlite3.IntegrityError as exc:
+        raise StoreError(f"username {username!r} is taken") from exc
+    user = user_by_id(store, int(uid or 0))
+    assert user is not None
+    return user
+
+
+def create_shift_login(store: Store, campaign_id: int, name: str, email: str, phone: str) -> tuple[dict[str, Any],
+                                                                                                  str]:
+    """A temporary caller login for one effort (sign in with name, email, phone). Returns (user, password)."""
+    if not name.strip():
+        raise StoreError("your name is required")
+    if "@" not in email:
+        raise StoreError("a valid email address is required")
+    if len([ch for ch in phone if ch.isdigit()]) < 7:
+        raise StoreError("a valid phone number is required")
+    alphabet = string.ascii_lowercase + string.digits
+    for _ in range(20):
+        username = "shift-" + "".join(secrets.choice(alphabet) for _ in range(6))
+        if store._one("SELECT 1 FROM users WHERE username = ?", (username,)) is None:
+            break
+    password = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+    user = create_user(store, username, password, "caller", name=name, email=email, phone=phone,
+                       campaign_id=campaign_id, expires_at=time.time() + SHIFT_LOGIN_TTL_S)
+    return user, password
+
+
+def user_by_id(store: Store, user_id: int) -> dict[str, Any] | None:
+    return store._one("SELECT id, username, name, email, phone, role, campaign_id, expires_at, disabled, created_at "
+                      "FROM users WHERE id = ?", (user_id,))
+
+
+def users(store: Store) -> list[dict[str, Any]]:
+    return store._all("SELECT id, username, name, email, role, campaign_id, expires_at, disabled, created_at "
+                      "FROM users ORDER BY id")
+
+
+def set_role(store: Store, user_id: int, role: str) -> None:
+    if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
+        raise StoreError(f"no role {role!r}")
+    store.conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
+
+
+def authenticate(store: Store, username: str, password: str) -> dict[str, Any] | None:
+    row = store._one("SELECT * FROM users WHERE username = ?", (username.strip().lower(),))
+    if row is None:
+        _hasher.hash(password)  # same work either way: no timing hint that the username exists
+        return None
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row["disabled"] or (row["expires_at"] is not None and row["expires_at"] < time.time()):
+        return None
+    return user_by_id(store, row["id"])
+
+
+def start_login(store: Store, user_id: int, ttl_s: float = LOGIN_TTL_S) -> tuple[str, str]:
+    """Returns (cookie token, csrf token)."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = time.time()
+    store.conn.execute("INSERT INTO auth_sessions (token_hash, user_id, csrf, created_at, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (_token_hash(token), user_id, csrf, now, now + ttl_s))
+    return token, csrf
+
+
+def login_for_token(store: Store, token: str) -> dict[str, Any] | None:
+    """The user behind a cookie token, with ``csrf`` and ``permissions``; None if unknown or expired."""
+    row = store._one(
+        "SELECT a.csrf, a.expires_at AS login_expires_at, u.id, u.username, u.name, u.email, u.phone, u.role, "
+        "u.campaign_id, u.expires_at, u.disabled FROM auth_sessions a JOIN users u ON u.id = a.user_id "
+        "WHERE a.token_hash = ?", (_token_hash(token),))
+    now = time.time()
+    if row is None or row["login_expires_at"] < now or row["disabled"]:
+        return None
+    if row["expires_at"] is not None and row["expires_at"] < now:
+        return None
+    row["permissions"] = role_permissions(store, row["role"])
+    return row
+
+
+def end_login(store: Store, token: str) -> None:
+    store.conn.execute("DELETE FROM auth_sessions WHERE token_hash = ?", (_token_hash(token),))
