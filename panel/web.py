@@ -220,7 +220,7 @@ async def home(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------------------------------------- the app
 def make_app(ctl: Controller, callin_number: str, api_token: str) -> web.Application:
     """The whole panel: login, admin screens, caller screens, live push, JSON API."""
-    from panel import admin, api, caller, push, results  # each adds its own routes
+    from panel import admin, api, caller, feedback, push, results  # each adds its own routes
 
     app = web.Application(middlewares=[security_headers, auth_middleware, csrf_middleware],
                           client_max_size=64 * 1024 * 1024)
@@ -236,6 +236,6 @@ def make_app(ctl: Controller, callin_number: str, api_token: str) -> web.Applica
     app.router.add_post("/login", login_post)
     app.router.add_post("/logout", logout)
     app.router.add_static("/static", HERE / "static")
-    for module in (api, push, admin, caller, results):
+    for module in (api, push, admin, caller, results, feedback):
         module.setup(app)
     return app
