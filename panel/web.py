@@ -35,6 +35,10 @@ CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
 CALLIN_NUMBER: web.AppKey[str] = web.AppKey("callin_number", str)
 API_TOKEN: web.AppKey[str] = web.AppKey("api_token", str)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
+# Puts an uploaded recording (a WAV file on this machine) where Asterisk can play it and returns the name
+# Asterisk plays it by; the service wires it to the running instance.
+StageMedia = Callable[[Path, str], str]
+STAGE_MEDIA: web.AppKey[StageMedia] = web.AppKey("stage_media", object)  # type: ignore[arg-type]
 # Who is asking (None: nobody) and how they proved it ("cookie", "token" or None).
 USER: web.RequestKey[dict[str, Any] | None] = web.RequestKey("user", dict)  # type: ignore[arg-type]
 VIA: web.RequestKey[str | None] = web.RequestKey("via", str)  # type: ignore[arg-type]
@@ -218,7 +222,20 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- the app
-def make_app(ctl: Controller, callin_number: str, api_token: str) -> web.Application:
+def _stage_beside_store(store: Store) -> StageMedia:
+    """Without a PBX (tests, previews): keep uploads in the data dir."""
+
+    def stage(src: Path, name: str) -> str:
+        dest = store.path.parent / "media" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+        return str(dest.with_suffix(""))
+
+    return stage
+
+
+def make_app(ctl: Controller, callin_number: str, api_token: str,
+             stage_media: StageMedia | None = None) -> web.Application:
     """The whole panel: login, admin screens, caller screens, live push, JSON API."""
     from panel import admin, api, caller, feedback, push, results  # each adds its own routes
 
@@ -229,6 +246,7 @@ def make_app(ctl: Controller, callin_number: str, api_token: str) -> web.Applica
     app[CALLIN_NUMBER] = callin_number
     app[API_TOKEN] = api_token
     app[TEMPLATES] = make_templates()
+    app[STAGE_MEDIA] = stage_media or _stage_beside_store(ctl.store)
     u.ensure_roles(ctl.store)
     app.router.add_get("/", home)
     app.router.add_get("/account", account)

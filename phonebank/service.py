@@ -12,7 +12,7 @@ from aiohttp import web
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
 from panel.web import make_app
-from phonebank import prompts
+from phonebank import prompts, sim
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.settings import Settings
 from store.db import Store
@@ -35,7 +35,8 @@ async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None
     store = Store(settings.db_path)
     ctl = build_controller(settings, rt, store)
     await ctl.start()
-    runner = web.AppRunner(make_app(ctl, settings.callin_number, settings.api_token()))
+    runner = web.AppRunner(make_app(ctl, settings.callin_number, settings.api_token(),
+                                    stage_media=lambda src, name: sim.stage_file(rt, src, name)))
     await runner.setup()
     site = web.TCPSite(runner, settings.api_bind, settings.api_port)
     await site.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,30 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.ari_app import Controller
 from panel.web import make_app
+from phonebank.offline import FakeAri
 from store import users as u
 from store.db import Store
-
-
-class FakeAri:
-    """Records REST calls; originates take a while, as on a loaded PBX."""
-
-    app = "phonebank"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        self.calls.append(("POST", path, {**params, "body": body}))
-        if path.startswith("channels/") and path.count("/") == 1:
-            await asyncio.sleep(0.05)
-        return {}
-
-    async def get(self, path: str, **params: Any) -> Any:
-        return []
-
-    async def delete(self, path: str, **params: Any) -> Any:
-        self.calls.append(("DELETE", path, params))
-
 
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
 API_TOKEN = "test-api-token"

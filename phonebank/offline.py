@@ -1,0 +1,30 @@
+"""The panel without a PBX: an ARI stand-in that records requests and places no calls.
+
+Unit tests run the whole panel on it, and ``make screenshots`` renders the screens from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+class FakeAri:
+    """Records REST calls; originates take a while, as on a loaded PBX."""
+
+    app = "phonebank"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        self.calls.append(("POST", path, {**params, "body": body}))
+        if path.startswith("channels/") and path.count("/") == 1:
+            await asyncio.sleep(0.05)
+        return {}
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return []
+
+    async def delete(self, path: str, **params: Any) -> Any:
+        self.calls.append(("DELETE", path, params))
