@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng sox debootstrap sip-tester chromium fonts-dejavu-core
 
-.PHONY: deps system-deps asterisk test unit lint demo bench clean
+.PHONY: deps system-deps asterisk test unit lint demo bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: deps asterisk lint
 
 demo: deps asterisk
 	$(BIN)/phonebank demo
+
+# The panel's main screens as PNG in docs/screenshots (offline: no PBX needed).
+screenshots: deps
+	$(BIN)/phonebank screenshots --out docs/screenshots
 
 bench: deps asterisk
 	$(BIN)/python bench/connect_latency.py

@@ -129,6 +129,38 @@ def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from store import users as u
+    from store.db import Store, StoreError
+
+    store = Store(settings.db_path)
+    if args.action == "list":
+        for row in u.users(store):
+            print(json.dumps({k: row[k] for k in ("id", "username", "name", "role", "expires_at", "disabled")}))
+        return 0
+    if not args.username:
+        print("error: --username is required", file=sys.stderr)
+        return 2
+    # The password comes from the environment or the terminal, never the command line (shell history).
+    password = os.environ.get("PHONEBANK_NEW_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    try:
+        user = u.create_user(store, args.username, password, args.role, name=args.name or "", email=args.email or "")
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"id": user["id"], "username": user["username"], "role": user["role"]}))
+    return 0
+
+
+def cmd_screenshots(args: argparse.Namespace, settings: Settings) -> int:
+    from phonebank import screenshots
+
+    return asyncio.run(screenshots.main(Path(args.out)))
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from phonebank.service import serve
 
@@ -189,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--code", required=True)
     dr.add_argument("--stay", type=int, default=3600, help="seconds to stay on the line")
     dr.set_defaults(func=cmd_drill)
+
+    us = sub.add_parser("user", help="panel users (admins, managers, callers)")
+    us.add_argument("action", choices=["create", "list"])
+    us.add_argument("--username")
+    us.add_argument("--role", default="admin", help="admin, manager, caller or a custom role")
+    us.add_argument("--name")
+    us.add_argument("--email")
+    us.set_defaults(func=cmd_user)
+
+    sc = sub.add_parser("screenshots", help="render the panel's main screens to PNG (offline, no PBX)")
+    sc.add_argument("--out", default="docs/screenshots")
+    sc.set_defaults(func=cmd_screenshots)
 
     r = sub.add_parser("run", help="run the controller and the API (Asterisk must be up)")
     r.add_argument("--ready-file", help=argparse.SUPPRESS)
