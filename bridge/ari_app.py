@@ -96,6 +96,13 @@ class Controller:
     # panel pushes fresh views to browsers from here. Observers must not block.
     observers: list[Callable[[int | None, int], None]] = field(default_factory=list)
 
+    def _notify_session(self, session_id: int) -> None:
+        # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
+        v = self.dialer.volunteers.get(session_id)
+        campaign_id = v.campaign_id if v else (self.store.session(session_id) or {}).get("campaign_id")
+        if campaign_id is not None:
+            self._notify(session_id, int(campaign_id))
+
     def _notify(self, session_id: int | None, campaign_id: int) -> None:
         for observer in self.observers:
             try:
@@ -504,6 +511,7 @@ class Controller:
             leg = self.legs.pop(session_id, None)
             if leg:
                 await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
+            self._notify_session(session_id)
             return
         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now))
 
@@ -577,9 +585,7 @@ class Controller:
                     self.store.update_call(call_id, session_id=session_id)
                 self.store.update_session(session_id, **values)
                 log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
-                v = self.dialer.volunteers.get(session_id)
-                if v:
-                    self._notify(session_id, v.campaign_id)
+                self._notify_session(session_id)
             case c.Log(event, fields):
                 log.info(event, **fields)
 

@@ -1,9 +1,268 @@
-"""Placeholder: filled in by the panel work."""
+"""The caller's side of the panel: join by effort code, shift logins, audio choice, the live calling screen.
+
+Flow (as on OpenVPB / ThruTalk): ``/join`` (enter the effort code) → ``/join/{code}`` (the effort; sign in with
+name, email and phone to get a temporary login, shown once, then log in with it) → ``/call/{cid}`` (choose audio)
+→ ``/call/{cid}/s/{sid}`` (one page driven by the session's WebSocket: call in, Start calling, voters, wrap-up,
+Thank-you). Personal-phone efforts skip the dialer: ``/api/personal/{sid}/…`` hands out one contact at a time,
+with its number, and records the caller's result.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+from urllib.parse import quote
+
+import structlog
 from aiohttp import web
+
+from panel.api import _body, _error, _session_id, session_view
+from panel.web import CALLIN_NUMBER, CONTROLLER, STORE, USER, render, require
+from store import caller as sc
+from store import users as u
+from store.db import StoreError
+
+log = structlog.get_logger(__name__)
+SIGNIN_FIELDS = ("name", "email", "phone")
+
+
+def _no_store(resp: web.Response) -> web.Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# ---------------------------------------------------------------------------------------------- joining
+async def join_page(request: web.Request) -> web.StreamResponse:
+    """Enter your effort code (``?code=`` from this form goes to the effort's page)."""
+    raw = request.query.get("code")
+    if raw is None:
+        return render(request, "caller/join.html", error="", code="")
+    campaign = sc.campaign_by_join_code(request.app[STORE], raw)
+    if campaign is None:
+        return render(request, "caller/join.html", status=404, code=raw,
+                      error="We could not find a phone bank with that code. Check it against the link you were "
+                            "sent: it looks like ABCDEFG-1234567.")
+    raise web.HTTPFound(f"/join/{quote(sc.normalize_join_code(raw))}")
+
+
+def _effort_or_error(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+    raw = request.match_info["code"]
+    campaign = sc.campaign_by_join_code(request.app[STORE], raw)
+    if campaign is None:
+        return None, render(request, "caller/join.html", status=404, code=raw,
+                            error="We could not find a phone bank with that code. Check it against the link you "
+                                  "were sent: it looks like ABCDEFG-1234567.")
+    refusal = sc.join_refusal(campaign)
+    if refusal:
+        return None, render(request, "caller/closed.html", status=403, campaign=campaign, message=refusal)
+    return campaign, None
+
+
+async def effort_page(request: web.Request) -> web.StreamResponse:
+    campaign, error = _effort_or_error(request)
+    if error is not None:
+        return error
+    assert campaign is not None
+    return render(request, "caller/effort.html", campaign=campaign, error="", form=dict.fromkeys(SIGNIN_FIELDS, ""))
+
+
+async def effort_signin(request: web.Request) -> web.StreamResponse:
+    """Sign in with name, email and phone → a temporary login for this effort, shown once (as on ThruTalk)."""
+    campaign, error = _effort_or_error(request)
+    if error is not None:
+        return error
+    assert campaign is not None
+    form = await request.post()
+    values = {k: str(form.get(k, "")).strip() for k in SIGNIN_FIELDS}
+    try:
+        user, password = u.create_shift_login(request.app[STORE], campaign["id"], values["name"], values["email"],
+                                              values["phone"])
+    except StoreError as exc:
+        return render(request, "caller/effort.html", status=400, campaign=campaign, error=str(exc), form=values)
+    log.info("caller.shift_login_created", user_id=user["id"], campaign_id=campaign["id"])
+    return _no_store(render(request, "caller/your_login.html", campaign=campaign, login_id=user["username"],
+                            password=password, expires_at=user["expires_at"], next=f"/call/{campaign['id']}"))
+
+
+# ---------------------------------------------------------------------------------------------- audio choice
+def _campaign_for_caller(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+    """The effort in the path, if this login may call for it."""
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError:
+        cid = 0
+    campaign = request.app[STORE].campaign(cid) if cid else None
+    if campaign is None:
+        return None, render(request, "error.html", status=404, title="No such phone bank",
+                            message="This phone bank does not exist. Open the link your organiser sent you.")
+    user = request[USER]
+    if user.get("campaign_id") not in (None, cid) and "manage_efforts" not in user["permissions"]:
+        return None, render(request, "error.html", status=403, title="Another phone bank",
+                            message="Your login is for another phone bank. Sign in again from this phone bank's "
+                                    "link to get a login for it.")
+    return campaign, None
+
+
+@require("make_calls")
+async def audio_page(request: web.Request) -> web.StreamResponse:
+    campaign, error = _campaign_for_caller(request)
+    if error is not None:
+        return error
+    assert campaign is not None
+    user = request[USER]
+    existing = sc.open_session_for(request.app[STORE], user["id"], campaign["id"]) if user["id"] else None
+    return render(request, "caller/audio.html", campaign=campaign, refusal=sc.join_refusal(campaign),
+                  existing=existing, callin_number=request.app[CALLIN_NUMBER], error="")
+
+
+@require("make_calls")
+async def audio_post(request: web.Request) -> web.StreamResponse:
+    campaign, error = _campaign_for_caller(request)
+    if error is not None:
+        return error
+    assert campaign is not None
+    store = request.app[STORE]
+    user = request[USER]
+    form = await request.post()
+    audio = str(form.get("audio", "phone"))
+    refusal = sc.join_refusal(campaign)
+    if audio not in ("phone", "sip") and campaign["dial_mode"] != "personal":
+        refusal = "Computer audio is coming soon: call in by phone for now."
+    if refusal or user["id"] is None:
+        return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=refusal or "log in first",
+                      existing=None, callin_number=request.app[CALLIN_NUMBER], error=refusal)
+    session = sc.open_session_for(store, user["id"], campaign["id"])
+    if session is None:
+        try:
+            session = store.create_session(campaign["id"], user.get("name") or user["username"],
+                                           user.get("email") or "", user.get("phone") or "", user_id=user["id"],
+                                           start_on_click=True)
+        except StoreError as exc:
+            return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=str(exc),
+                          existing=None, callin_number=request.app[CALLIN_NUMBER], error=str(exc))
+        log.info("caller.session_created", session_id=session["id"], campaign_id=campaign["id"], audio=audio)
+    raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}")
+
+
+# ---------------------------------------------------------------------------------------------- the calling screen
+def _owned_session(request: web.Request, campaign_id: int) -> dict[str, Any] | None:
+    try:
+        sid = int(request.match_info["sid"])
+    except ValueError:
+        return None
+    session = request.app[STORE].session(sid)
+    if session is None or session["campaign_id"] != campaign_id:
+        return None
+    user = request[USER]
+    if "manage_efforts" not in user["permissions"] and session["user_id"] != user["id"]:
+        return None
+    return session
+
+
+@require("make_calls")
+async def session_page(request: web.Request) -> web.StreamResponse:
+    campaign, error = _campaign_for_caller(request)
+    if error is not None:
+        return error
+    assert campaign is not None
+    session = _owned_session(request, campaign["id"])
+    if session is None:
+        return render(request, "error.html", status=404, title="No such session",
+                      message="This calling session does not exist or is not yours.")
+    store = request.app[STORE]
+    user = request[USER]
+    perms = user["permissions"]
+    config = {
+        "session_id": session["id"], "campaign_id": campaign["id"], "code": session["code"],
+        "callin_number": request.app[CALLIN_NUMBER], "personal": campaign["dial_mode"] == "personal",
+        "script": campaign["script"] if "view_script" in perms else "",
+        "survey": campaign["survey"] if "view_forms" in perms else [],
+        "show_about": "view_profiles" in perms,
+        "dispositions": store.disposition_codes(campaign["id"]),
+        "wrapup_limit_s": campaign["wrapup_limit_s"],
+        "ended": session["status"] == "ended",
+        "server_now": time.time(),
+    }
+    return _no_store(render(request, "caller/session.html", campaign=campaign, session=session, config=config,
+                            callin_number=request.app[CALLIN_NUMBER],
+                            contact_kinds=[d for d in config["dispositions"] if d["kind"] == "contact"],
+                            no_contact=[d for d in config["dispositions"] if d["kind"] == "no_contact"],
+                            remove=[d for d in config["dispositions"] if d["kind"] == "remove"]))
+
+
+# ---------------------------------------------------------------------------------------------- personal phone API
+def _personal_session(request: web.Request) -> tuple[int, web.Response | None]:
+    sid = _session_id(request)  # 404 unless it is this caller's
+    store = request.app[STORE]
+    session = store.session(sid)
+    campaign = store.campaign(session["campaign_id"]) if session else None
+    if session is None or campaign is None:
+        return sid, _error(404, "no such session")
+    if campaign["dial_mode"] != "personal":
+        return sid, _error(409, "this effort dials for you: use the session API")
+    return sid, None
+
+
+def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response:
+    view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER]) or {}
+    return web.json_response({**view, **extra})
+
+
+@require("make_calls")
+async def personal_next(request: web.Request) -> web.Response:
+    """The contact to dial now: the one this session holds, else the next one in the list."""
+    sid, error = _personal_session(request)
+    if error is not None:
+        return error
+    try:
+        call = sc.personal_claim_next(request.app[STORE], sid)
+    except StoreError as exc:
+        return _error(409, str(exc))
+    if call is not None:
+        log.info("caller.personal_claimed", session_id=sid, contact_id=call["contact_id"])
+    return _personal_view(request, sid, list_done=call is None)
+
+
+@require("make_calls")
+async def personal_disposition(request: web.Request) -> web.Response:
+    """Save the result of the held contact (and claim the next unless ``stop`` is true)."""
+    sid, error = _personal_session(request)
+    if error is not None:
+        return error
+    body = await _body(request)
+    answers = body.get("answers") or {}
+    store = request.app[STORE]
+    try:
+        saved = sc.personal_save(store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers)
+    except StoreError as exc:
+        return _error(400, str(exc))
+    if body.get("stop"):
+        return _personal_view(request, sid, saved=saved, list_done=False)
+    try:
+        call = sc.personal_claim_next(store, sid)
+    except StoreError as exc:
+        return _error(409, str(exc))
+    return _personal_view(request, sid, saved=saved, list_done=call is None)
+
+
+@require("make_calls")
+async def personal_stop(request: web.Request) -> web.Response:
+    """Stop making calls: give back an unsaved contact and end the session."""
+    sid, error = _personal_session(request)
+    if error is not None:
+        return error
+    sc.personal_release(request.app[STORE], sid)
+    await request.app[CONTROLLER].volunteer_action(sid, "stop")
+    return _personal_view(request, sid)
 
 
 def setup(app: web.Application) -> None:
-    pass
+    app.router.add_get("/join", join_page)
+    app.router.add_get("/join/{code}", effort_page)
+    app.router.add_post("/join/{code}", effort_signin)
+    app.router.add_get("/call/{cid}", audio_page)
+    app.router.add_post("/call/{cid}", audio_post)
+    app.router.add_get("/call/{cid}/s/{sid}", session_page)
+    app.router.add_post("/api/personal/{sid}/next", personal_next)
+    app.router.add_post("/api/personal/{sid}/disposition", personal_disposition)
+    app.router.add_post("/api/personal/{sid}/stop", personal_stop)

@@ -1,0 +1,575 @@
+/* The caller's screen: one page driven by the session's WebSocket (no polling, no reloads).
+ *
+ * Contact data is only ever put into the page as text (textContent / text nodes), never as HTML.
+ * The server sends the voter's phone number only for personal-phone efforts; this script adds none.
+ */
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.content : "";
+
+  // ------------------------------------------------------------------ copy buttons (your login page)
+  document.querySelectorAll("button.copy[data-copy]").forEach((btn) => {
+    btn.addEventListener("click", async () => {
+      const el = $(btn.dataset.copy);
+      if (!el) return;
+      const text = el.textContent.trim();
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch (e) {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+      }
+      const was = btn.textContent;
+      btn.textContent = "Copied";
+      setTimeout(() => { btn.textContent = was; }, 1500);
+    });
+  });
+
+  const cfgEl = $("caller-config");
+  if (!cfgEl) return;
+  const cfg = JSON.parse(cfgEl.textContent);
+  const sid = cfg.session_id;
+  const personal = !!cfg.personal;
+  // Server clock minus ours (wrap-up times are the server's). Under 2 s it is mostly page-load time: ignore it.
+  const rawSkew = cfg.server_now - Date.now() / 1000;
+  const skew = Math.abs(rawSkew) > 2 ? rawSkew : 0;
+  const codes = {};
+  (cfg.dispositions || []).forEach((d) => { codes[d.code] = d; });
+
+  // ------------------------------------------------------------------ helpers
+  function show(id, on) {
+    const el = $(id);
+    if (el) el.hidden = !on;
+  }
+
+  function setError(id, message) {
+    const el = $(id);
+    if (!el) return;
+    el.textContent = message || "";
+    el.hidden = !message;
+  }
+
+  async function request(method, path, body) {
+    const opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    if (method !== "GET") {
+      opts.headers["Content-Type"] = "application/json";
+      opts.headers["X-CSRF-Token"] = csrf;
+      opts.body = JSON.stringify(body || {});
+    }
+    const resp = await fetch(path, opts);
+    let data = null;
+    try { data = await resp.json(); } catch (e) { data = null; }
+    if (!resp.ok) {
+      if (resp.status === 401) throw new Error("Your login has expired: log in again.");
+      throw new Error((data && data.error) || ("The server said " + resp.status));
+    }
+    return data;
+  }
+  const post = (path, body) => request("POST", path, body);
+
+  // ------------------------------------------------------------------ the beep (WebAudio, no file)
+  let audioCtx = null;
+  function unlockAudio() {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!audioCtx) audioCtx = new Ctx();
+    if (audioCtx.state === "suspended") audioCtx.resume();
+  }
+  document.addEventListener("click", unlockAudio, { capture: true });
+  function beep() {
+    try {
+      unlockAudio();
+      if (!audioCtx) return;
+      const osc = audioCtx.createOscillator();
+      const gain = audioCtx.createGain();
+      osc.type = "sine";
+      osc.frequency.value = 440;
+      gain.gain.value = 0.2;
+      osc.connect(gain);
+      gain.connect(audioCtx.destination);
+      const t = audioCtx.currentTime;
+      osc.start(t);
+      osc.stop(t + 0.25);
+    } catch (e) { /* no audio: the screen still changes */ }
+  }
+
+  // ------------------------------------------------------------------ survey (with branching)
+  const survey = cfg.survey || [];
+  const surveyBox = $("survey");
+  const qNodes = {};
+
+  function buildSurvey() {
+    if (!surveyBox) return;
+    survey.forEach((q, i) => {
+      const wrap = document.createElement("div");
+      wrap.className = "question";
+      wrap.dataset.qid = q.id;
+      const inputId = "q-" + i;
+      const title = document.createElement(q.kind === "choice" ? "p" : "label");
+      title.className = "q-text";
+      title.textContent = q.text;
+      if (q.kind !== "choice") title.htmlFor = inputId;
+      wrap.appendChild(title);
+      let field;
+      if (q.kind === "dropdown") {
+        field = document.createElement("select");
+        field.id = inputId;
+        const blank = document.createElement("option");
+        blank.value = "";
+        blank.textContent = "—";
+        field.appendChild(blank);
+        (q.options || []).forEach((opt) => {
+          const o = document.createElement("option");
+          o.value = String(opt);
+          o.textContent = String(opt);
+          field.appendChild(o);
+        });
+        wrap.appendChild(field);
+      } else if (q.kind === "choice") {
+        field = document.createElement("div");
+        field.className = "choices";
+        field.setAttribute("role", "radiogroup");
+        (q.options || []).forEach((opt, j) => {
+          const lab = document.createElement("label");
+          lab.className = "check";
+          const r = document.createElement("input");
+          r.type = "radio";
+          r.name = inputId;
+          r.value = String(opt);
+          r.id = inputId + "-" + j;
+          lab.appendChild(r);
+          lab.appendChild(document.createTextNode(" " + String(opt)));
+          field.appendChild(lab);
+        });
+        wrap.appendChild(field);
+      } else {
+        field = document.createElement("textarea");
+        field.id = inputId;
+        field.rows = 2;
+        field.maxLength = 2000;
+        wrap.appendChild(field);
+      }
+      wrap.addEventListener("change", updateBranching);
+      wrap.addEventListener("input", updateBranching);
+      surveyBox.appendChild(wrap);
+      qNodes[q.id] = { q: q, wrap: wrap, inputId: inputId };
+    });
+    updateBranching();
+  }
+
+  function answerOf(qid) {
+    const n = qNodes[qid];
+    if (!n) return "";
+    if (n.q.kind === "choice") {
+      const checked = n.wrap.querySelector("input[type=radio]:checked");
+      return checked ? checked.value : "";
+    }
+    const el = $(n.inputId);
+    return el ? el.value.trim() : "";
+  }
+
+  function visibleMap() {
+    const vis = {};
+    survey.forEach((q) => {
+      const cond = q.show_if;
+      vis[q.id] = !cond || (!!vis[cond.question] && answerOf(cond.question) === String(cond.answer));
+    });
+    return vis;
+  }
+
+  function updateBranching() {
+    const vis = visibleMap();
+    Object.keys(qNodes).forEach((qid) => { qNodes[qid].wrap.hidden = !vis[qid]; });
+  }
+
+  function answers() {
+    const vis = visibleMap();
+    const out = {};
+    survey.forEach((q) => {
+      if (!vis[q.id]) return;
+      const a = answerOf(q.id);
+      if (a) out[q.id] = a;
+    });
+    return out;
+  }
+
+  // ------------------------------------------------------------------ the voter on screen
+  let formCallId = null;     // the call the form is for
+  const saved = new Set();   // calls whose result was saved (the view may lag behind)
+  let lastBeeped = null;
+  let reachOpen = false;
+
+  function setReach(open) {
+    reachOpen = open;
+    show("reach-reasons", open);
+    const tc = $("term-codes");
+    if (tc) {
+      tc.disabled = open;
+      tc.classList.toggle("muted-box", open);
+    }
+    if (!open && $("no-contact-code")) $("no-contact-code").value = "";
+    if (open && $("no-contact-code")) $("no-contact-code").focus();
+  }
+
+  function currentCode() {
+    if (reachOpen) return $("no-contact-code").value;
+    const checked = document.querySelector('#term-codes input[name="code"]:checked');
+    return checked ? checked.value : "";
+  }
+
+  function resetForm() {
+    const form = $("call-form");
+    if (form) form.reset();
+    setReach(false);
+    setError("form-error", "");
+    updateBranching();
+  }
+
+  function contactFields(c) {
+    const f = { first_name: c.first_name || "", last_name: c.last_name || "", city: c.city || "",
+                state: c.state || "", zip: c.zip || "" };
+    const extra = c.extra || {};
+    Object.keys(extra).forEach((k) => { if (!(k in f)) f[k] = extra[k] == null ? "" : String(extra[k]); });
+    return f;
+  }
+
+  function renderScript(c) {
+    const box = $("script");
+    if (!box) return;
+    const fields = contactFields(c);
+    box.textContent = "";
+    const text = cfg.script || "";
+    const re = /\{([^{}\n]{1,60})\}/g;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      box.appendChild(document.createTextNode(text.slice(last, m.index)));
+      const key = m[1].trim();
+      if (Object.prototype.hasOwnProperty.call(fields, key)) {
+        const mark = document.createElement("mark");
+        mark.textContent = fields[key];
+        box.appendChild(mark);
+      } else {
+        box.appendChild(document.createTextNode(m[0]));
+      }
+      last = re.lastIndex;
+    }
+    box.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderAbout(c) {
+    const dl = $("about");
+    const card = $("about-card");
+    if (!dl || !card) return;
+    card.hidden = !cfg.show_about;
+    dl.textContent = "";
+    const rows = [];
+    if (c.phone) rows.push(["Phone", c.phone]);
+    rows.push(["City", c.city], ["State", c.state], ["ZIP", c.zip]);
+    const extra = c.extra || {};
+    Object.keys(extra).forEach((k) => rows.push([k, extra[k]]));
+    rows.forEach(([k, v]) => {
+      if (v == null || v === "") return;
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = String(v);
+      dl.appendChild(dt);
+      dl.appendChild(dd);
+    });
+  }
+
+  function showContact(view) {
+    const c = view.contact;
+    const name = [c.first_name, c.last_name].filter(Boolean).join(" ") || "this person";
+    $("voter-name").textContent = name;
+    $("reach-name").textContent = c.first_name || name;
+    const tel = $("voter-phone");
+    if (tel) {
+      tel.textContent = c.phone || "";
+      tel.href = c.phone ? "tel:" + c.phone : "#";
+    }
+    renderAbout(c);
+    renderScript(c);
+  }
+
+  // ------------------------------------------------------------------ rendering a view
+  let view = null;
+  let countdownTimer = null;
+  let listDone = false;
+  let breakAfterCall = false; // "Take a break" during a call: the pause starts when the call is done
+
+  function statusText(v) {
+    if (v.status === "ended" || v.state === "ended") return "Session ended";
+    if (personal) {
+      if (v.contact) return "Call " + ((v.contact.first_name || "the person on screen")) + " from your phone";
+      return listDone ? "Nobody left to call right now" : "Finding the next person to call…";
+    }
+    const r = v.state_reason;
+    switch (v.state) {
+      case "waiting_for_phone": return "Waiting for your phone to connect";
+      case "paused":
+        if (r === "ready_to_start") return "Phone connected: ready when you are";
+        if (r === "wrapup_timeout") return "Paused: the call result wasn't saved in time";
+        return "On a break";
+      case "idle": return "Looking for your next voter…";
+      case "talking": return "On a call" + (v.contact && v.contact.first_name ? " with " + v.contact.first_name : "");
+      case "wrapup": return "Call ended: save the result";
+      case "disconnected": return "Your phone is disconnected";
+      default: return v.state;
+    }
+  }
+
+  function tickCountdown() {
+    const el = $("wrapup-countdown");
+    if (!view || view.state !== "wrapup" || !el) return;
+    const limit = Number(view.wrapup_limit_s || cfg.wrapup_limit_s || 60);
+    const since = Number(view.wrapup_since || (Date.now() / 1000 + skew));
+    const left = Math.max(0, Math.ceil(limit - (Date.now() / 1000 + skew - since)));
+    el.textContent = String(left);
+    el.classList.toggle("urgent", left <= 10);
+  }
+
+  function render(v) {
+    if (!v) return;
+    view = v;
+    const ended = v.status === "ended" || v.state === "ended";
+    if (v.state !== "talking" && v.state !== "wrapup") breakAfterCall = false;
+    $("status-line").textContent = statusText(v) + (breakAfterCall ? " (break after this call)" : "");
+    $("live-dot").className = "dot " + (ended ? "off" : v.state);
+
+    const contact = !ended && v.contact && !saved.has(v.call_id) ? v.contact : null;
+    if (contact) {
+      if (v.call_id !== formCallId) {
+        formCallId = v.call_id;
+        resetForm();
+        showContact(v);
+      }
+    } else {
+      formCallId = null;
+    }
+
+    if (ended) {
+      ["phone-panel", "disconnected-panel", "start-panel", "waiting-panel", "paused-panel", "call-panel",
+       "session-actions", "list-done-panel", "pause-calls", "resume-calls"].forEach((id) => show(id, false));
+      show("thank-you", true);
+      stopCountdown();
+      closeSocket();
+      return;
+    }
+    show("thank-you", false);
+
+    if (personal) {
+      show("call-panel", !!contact);
+      show("wrapup-banner", false);
+      show("list-done-panel", !contact && listDone);
+      show("session-actions", true);
+      show("paused-panel", false);
+      return;
+    }
+
+    const phoneUp = !!v.phone_connected;
+    const s = v.state;
+    const r = v.state_reason;
+    const ps = $("phone-status");
+    ps.textContent = phoneUp ? "connected" : "waiting for your call…";
+    ps.dataset.connected = phoneUp ? "true" : "false";
+    ps.className = "pill " + (phoneUp ? "connected" : "waiting");
+
+    show("phone-panel", !phoneUp && s !== "disconnected");
+    show("disconnected-panel", s === "disconnected");
+    show("start-panel", phoneUp && s === "paused" && r === "ready_to_start");
+    show("waiting-panel", phoneUp && s === "idle" && !contact);
+    const onBreak = s === "paused" && r !== "ready_to_start";
+    show("paused-panel", onBreak);
+    if (onBreak) {
+      if (r === "wrapup_timeout") {
+        $("paused-title").textContent = "You were paused because the call result wasn't saved in time";
+        $("paused-message").textContent = contact
+          ? "You can still save the last call's result below. Then resume to get your next call."
+          : "Resume when you are ready for your next call.";
+      } else {
+        $("paused-title").textContent = "You are on a break";
+        $("paused-message").textContent = "No calls will come through until you resume.";
+      }
+    }
+    show("call-panel", !!contact);
+    show("end-call", s === "talking");
+    show("wrapup-banner", s === "wrapup" && !!contact);
+    show("session-actions", true);
+    show("pause-calls", phoneUp && (s === "idle" || s === "talking" || s === "wrapup"));
+    show("resume-calls", false);
+
+    if (s === "talking" && v.call_id && v.call_id !== lastBeeped) {
+      lastBeeped = v.call_id;
+      beep();
+    }
+    if (s === "wrapup") startCountdown(); else stopCountdown();
+  }
+
+  function startCountdown() {
+    tickCountdown();
+    if (!countdownTimer) countdownTimer = setInterval(tickCountdown, 250);
+  }
+
+  function stopCountdown() {
+    if (countdownTimer) clearInterval(countdownTimer);
+    countdownTimer = null;
+  }
+
+  // ------------------------------------------------------------------ live updates (WebSocket)
+  let ws = null;
+  let wsRetry = 500;
+  let wsWanted = !personal;
+
+  function openSocket() {
+    if (!wsWanted) return;
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    ws = new WebSocket(proto + "//" + location.host + "/ws/session/" + sid);
+    ws.addEventListener("open", () => { wsRetry = 500; });
+    ws.addEventListener("message", (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg && msg.type === "session") render(msg.session);
+    });
+    ws.addEventListener("close", () => {
+      ws = null;
+      if (!wsWanted) return;
+      $("status-line").textContent = "Reconnecting to the server…";
+      setTimeout(openSocket, wsRetry);
+      wsRetry = Math.min(wsRetry * 2, 10000);
+    });
+  }
+
+  function closeSocket() {
+    wsWanted = false;
+    if (ws) ws.close();
+  }
+
+  // ------------------------------------------------------------------ actions
+  async function act(fn) {
+    setError("page-error", "");
+    try {
+      return await fn();
+    } catch (e) {
+      setError("page-error", e.message);
+      return null;
+    }
+  }
+
+  async function refresh() {
+    render(await request("GET", "/api/sessions/" + sid));
+  }
+
+  async function action(name) {
+    return act(async () => render(await post("/api/sessions/" + sid + "/" + name)));
+  }
+
+  async function personalNext() {
+    return act(async () => {
+      const v = await post("/api/personal/" + sid + "/next");
+      listDone = !!v.list_done;
+      render(v);
+    });
+  }
+
+  async function saveResult(stopAfter) {
+    setError("form-error", "");
+    const code = currentCode();
+    if (!code) {
+      setError("form-error", reachOpen
+        ? "Choose why you couldn't reach them (or Cancel)."
+        : "Choose a call result: a \"Talked to correct person\" option, or \"I couldn't reach…\" and a reason.");
+      return false;
+    }
+    const callId = formCallId;
+    const body = { code: code, notes: $("notes").value, answers: answers(), call_id: callId };
+    const btn = $("save-next");
+    btn.disabled = true;
+    try {
+      if (personal) {
+        body.stop = !!stopAfter;
+        const v = await post("/api/personal/" + sid + "/disposition", body);
+        saved.add(callId);
+        listDone = !!v.list_done;
+        render(v);
+      } else {
+        await post("/api/sessions/" + sid + "/disposition", body);
+        saved.add(callId);
+        if (!stopAfter) await refresh();
+      }
+      return true;
+    } catch (e) {
+      setError("form-error", "Not saved: " + e.message);
+      return false;
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  async function stopCalling() {
+    // A result chosen for the call on screen is saved first; without one the call simply ends unsaved.
+    if (formCallId && view && view.contact && currentCode()) {
+      if (!(await saveResult(true))) return;
+    }
+    await act(async () => {
+      const path = personal ? "/api/personal/" + sid + "/stop" : "/api/sessions/" + sid + "/stop";
+      render(await post(path));
+    });
+  }
+
+  function on(id, event, fn) {
+    const el = $(id);
+    if (el) el.addEventListener(event, fn);
+  }
+
+  on("start-calling", "click", () => { unlockAudio(); action("resume"); });
+  on("resume", "click", () => action("resume"));
+  on("resume-calls", "click", () => action("resume"));
+  on("pause-calls", "click", () => {
+    breakAfterCall = !!view && (view.state === "talking" || view.state === "wrapup");
+    action("pause");
+  });
+  on("end-call", "click", () => action("hangup"));
+  on("couldnt-reach", "click", () => setReach(true));
+  on("cancel-reach", "click", () => setReach(false));
+  on("call-form", "submit", (ev) => { ev.preventDefault(); saveResult(false); });
+  on("stop-calling", "click", stopCalling);
+  on("check-again", "click", personalNext);
+  on("feedback", "submit", async (ev) => {
+    ev.preventDefault();
+    const result = $("feedback-result");
+    const text = $("feedback-text").value.trim();
+    if (!text) {
+      result.textContent = "Write what happened first.";
+      result.className = "error";
+      result.hidden = false;
+      return;
+    }
+    try {
+      await post("/api/feedback", { session_id: sid, kind: $("feedback-kind").value, text: text });
+      $("feedback-text").value = "";
+      result.textContent = "Thank you: the organisers have it.";
+      result.className = "ok";
+    } catch (e) {
+      result.textContent = "Not sent: " + e.message;
+      result.className = "error";
+    }
+    result.hidden = false;
+  });
+
+  buildSurvey();
+  if (cfg.ended) {
+    render({ status: "ended", state: "ended", contact: null });
+  } else if (personal) {
+    personalNext();
+  } else {
+    openSocket();
+  }
+})();
