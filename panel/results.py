@@ -1,15 +1,452 @@
-"""Placeholder: filled in by the panel work."""
+"""Results: the live dashboard of an effort, each contact's activity history, and the CSV exports.
+
+The dashboard is server-rendered (right numbers with scripts off) and kept live by ``static/results.js`` from the
+effort's WebSocket (``panel/push.py`` sends ``dashboard_data`` on every change and every few seconds). Charts are
+inline SVG drawn from specs computed here, so the first paint and the live updates draw the same thing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+import math
+import time
+from typing import Any
+
 from aiohttp import web
+
+from bridge.dialer import CState
+from panel.web import CONTROLLER, STORE, render, require
+from store import results as r
+from store.contacts import mask_phone
+from store.db import MAX_ABANDON_TARGET, Store
+
+PER_PAGE = 50
+TALKING_STATES = ("idle", "talking", "wrapup", "paused")  # a volunteer in these has a phone leg
+STATE_LABELS = {
+    "idle": "Waiting for a call", "talking": "Talking", "wrapup": "Wrap-up", "paused": "Paused",
+    "waiting_for_phone": "Calling in", "disconnected": "Phone disconnected", "ended": "Left",
+}
+STATE_COLORS = {
+    "idle": "#1f5fbf", "talking": "#1e7b34", "wrapup": "#e0a100", "paused": "#8a93a3",
+    "waiting_for_phone": "#9ec1f0", "disconnected": "#b3261e", "ended": "#c0c6d0",
+}
+CALL_STATE_LABELS = {
+    CState.DIALING: "dialing", CState.RINGING: "ringing", CState.AMD: "detecting", CState.CONNECTING: "connecting",
+    CState.CONNECTED: "talking", CState.MACHINE: "machine", CState.ABANDONING: "abandoning",
+}
+# Outcome groups for the attempts chart, in stacking order (bottom first).
+OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
+    ("connected", "Talked", "#1e7b34", ("connected",)),
+    ("machine", "Machine", "#7a5af8", ("machine", "voicemail_left", "voicemail")),
+    ("no_answer", "No answer", "#9aa3b2", ("no_answer", "not_home")),
+    ("busy", "Busy / failed", "#e0a100", ("busy", "congestion", "failed")),
+    ("hangup", "Hung up early", "#f28b30", ("hangup_before_connect",)),
+    ("abandoned", "Abandoned", "#b3261e", ("abandoned",)),
+    ("bad_number", "Bad number", "#5b6475", ("unallocated",)),
+    ("other", "Other", "#c0c6d0", ()),
+    ("in_progress", "In progress", "#1f5fbf", (None,)),
+]
+_GROUP_OF = {o: g[0] for g in OUTCOME_GROUPS for o in g[3]}
+# Personal-phone attempts record the caller's disposition code as their outcome: grouped by its kind.
+_GROUP_OF_KIND = {"contact": "connected", "no_contact": "no_answer", "remove": "bad_number"}
+DISPOSITION_COLORS = {"contact": "#1e7b34", "no_contact": "#8a93a3", "remove": "#b3261e"}
+ANSWER_COLOR = "#1f5fbf"
+CHART_W = 640
+MIN_RATE_S = 600  # contacts per hour once a caller has been on for 10 minutes
+SUMMARY_CACHE: web.AppKey[dict[int, tuple[Any, dict[str, Any], float, float]]] = web.AppKey("results_summary_cache",
+                                                                                            dict)
+SUMMARY_SLOW_S = 0.05
+SUMMARY_MAX_LAG_S = 30.0
+CALL_FIGURES: web.AppKey[r.CallFigures] = web.AppKey("results_call_figures", r.CallFigures)
+
+
+# ---------------------------------------------------------------------------------------------- formatting
+def pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def duration(seconds: float) -> str:
+    s = max(round(seconds or 0), 0)
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 60}m {s % 60:02d}s"
+
+
+def _short(text: str, n: int = 26) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------- charts
+def _nice_max(v: float) -> int:
+    if v <= 4:
+        return 4
+    mag = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= v:
+            return math.ceil(m * mag)
+    return int(v)
+
+
+def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = None) -> dict[str, Any]:
+    """Attempts per 15-minute bucket, stacked by outcome group (``kinds``: disposition code -> kind)."""
+    h, left, bottom, top = 220, 40, 26, 10
+    counts: dict[int, dict[str, int]] = {}
+    for row in buckets:
+        g = _GROUP_OF.get(row["outcome"]) or _GROUP_OF_KIND.get((kinds or {}).get(row["outcome"] or "", ""), "other")
+        per = counts.setdefault(int(row["bucket"]), {})
+        per[g] = per.get(g, 0) + int(row["n"])
+    spec: dict[str, Any] = {"w": CHART_W, "h": h, "items": [], "legend": [], "empty": not counts}
+    if not counts:
+        spec["items"].append({"t": "text", "x": CHART_W / 2, "y": h / 2, "text": "No calls yet", "anchor": "middle"})
+        return spec
+    first, last = min(counts), max(counts)
+    n = last - first + 1
+    ymax = _nice_max(max(sum(c.values()) for c in counts.values()))
+    plot_w, plot_h = CHART_W - left - 8, h - bottom - top
+    slot = plot_w / n
+    bar_w = max(slot * 0.8, 1)
+    items = spec["items"]
+    for frac in (0, 0.5, 1):
+        y = top + plot_h * (1 - frac)
+        items.append({"t": "line", "x1": left, "y1": y, "x2": CHART_W - 8, "y2": y})
+        items.append({"t": "text", "x": left - 4, "y": y + 4, "text": f"{ymax * frac:g}", "anchor": "end"})
+    label_every = max(1, math.ceil(n / 8))
+    used: set[str] = set()
+    for i in range(n):
+        b = first + i
+        x = left + i * slot + (slot - bar_w) / 2
+        y = top + plot_h
+        per = counts.get(b, {})
+        total = sum(per.values())
+        for key, label, color, _ in OUTCOME_GROUPS:
+            k = per.get(key, 0)
+            if not k:
+                continue
+            used.add(key)
+            bh = plot_h * k / ymax
+            y -= bh
+            items.append({"t": "rect", "x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1),
+                          "h": round(bh, 1), "fill": color,
+                          "title": f"{time.strftime('%H:%M', time.localtime(b * r.BUCKET_S))}: {k} {label.lower()}"
+                                   f" of {total}"})
+        if i % label_every == 0:
+            items.append({"t": "text", "x": round(left + i * slot + slot / 2, 1), "y": h - 8, "anchor": "middle",
+                          "text": time.strftime("%H:%M", time.localtime(b * r.BUCKET_S))})
+    spec["legend"] = [{"label": label, "fill": color} for key, label, color, _ in OUTCOME_GROUPS if key in used]
+    return spec
+
+
+def hbars(rows: list[tuple[str, int, str]], empty: str = "Nothing yet", width: int = CHART_W,
+          label_w: int = 190) -> dict[str, Any]:
+    """Horizontal bars: (label, count, colour) each, with the count and share written after the bar."""
+    row_h, value_w = 24, 90
+    h = max(len(rows), 1) * row_h + 6
+    spec: dict[str, Any] = {"w": width, "h": h, "items": [], "legend": [], "empty": not rows}
+    if not rows:
+        spec["items"].append({"t": "text", "x": 8, "y": 18, "text": empty, "anchor": "start"})
+        return spec
+    total = sum(n for _, n, _ in rows) or 1
+    top = max(n for _, n, _ in rows) or 1
+    bar_max = width - label_w - value_w
+    for i, (label, n, color) in enumerate(rows):
+        y = 3 + i * row_h
+        w = round(bar_max * n / top, 1)
+        spec["items"] += [
+            {"t": "text", "x": label_w - 8, "y": y + 16, "text": _short(label, label_w // 7), "anchor": "end",
+             "title": label},
+            {"t": "rect", "x": label_w, "y": y + 3, "w": max(w, 1 if n else 0), "h": row_h - 6, "fill": color,
+             "title": f"{label}: {n}"},
+            {"t": "text", "x": label_w + w + 6, "y": y + 16, "text": f"{n} · {pct(n / total)}", "anchor": "start"},
+        ]
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- the dashboard
+def _summary(app: web.Application, store: Store, campaign_id: int, survey: list[dict[str, Any]]) -> dict[str, Any]:
+    """Disposition aggregates, recomputed only when a disposition was saved (or the survey changed).
+
+    On a very large effort (the aggregates take more than ``SUMMARY_SLOW_S``) a busy shift saves dispositions
+    faster than it is worth rescanning them: there the figures may lag by up to 20 times their cost (at most
+    ``SUMMARY_MAX_LAG_S``)."""
+    cache = app[SUMMARY_CACHE]
+    key = (r.dispositions_version(store), repr(survey), tuple(d["code"] for d in store.disposition_codes(campaign_id)))
+    hit = cache.get(campaign_id)
+    now = time.monotonic()
+    if hit and (hit[0] == key or (hit[3] > SUMMARY_SLOW_S and now - hit[2] < min(20 * hit[3], SUMMARY_MAX_LAG_S))):
+        return hit[1]
+    summary = r.disposition_summary(store, campaign_id)
+    cache[campaign_id] = (key, summary, now, time.monotonic() - now)
+    return summary
+
+
+def _volunteers(app: web.Application, campaign_id: int, sessions: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Each session's state now: the controller's live view when it has one, else what the store last recorded."""
+    ctl = app[CONTROLLER]
+    out = {}
+    for s in sessions:
+        live = ctl.dialer.volunteers.get(s["id"])
+        if live is not None and live.campaign_id == campaign_id:
+            state, since = live.state.value, live.since
+        elif s["status"] == "open":
+            state, since = s["state"], s["joined_at"] or s["created_at"]
+        else:
+            state, since = "ended", s["ended_at"] or s["created_at"]
+        on_line = s["id"] in ctl.legs or (live is not None and state in TALKING_STATES)
+        out[s["id"]] = {"state": state, "since": since, "on_line": on_line}
+    return out
+
+
+def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
+    """Everything the dashboard shows, JSON-ready: tiles, per-caller table, chart specs. SQL aggregates only."""
+    store = app[STORE]
+    campaign = store.campaign(campaign_id)
+    if campaign is None:
+        return {}
+    now = time.time()
+    per_session_calls, buckets = app[CALL_FIGURES].get(store, campaign_id, now)
+    totals: dict[str, float] = {}
+    for row in per_session_calls:
+        for k, v in row.items():
+            if k != "session_id":
+                totals[k] = totals.get(k, 0) + (v or 0)
+    attempts, answered = int(totals.get("attempts", 0)), int(totals.get("answered", 0))
+    machines, abandoned = int(totals.get("machines", 0)), int(totals.get("abandoned", 0))
+    live_answers, bridged = int(totals.get("live_answers", 0)), int(totals.get("bridged", 0))
+    by_status = r.contact_status_counts(store, campaign_id)
+    total_contacts = sum(by_status.values())
+    completed = sum(by_status.get(s, 0) for s in r.FINAL_STATUSES)
+    summary = _summary(app, store, campaign_id, campaign["survey"])
+    sessions = r.sessions(store, campaign_id)
+    vols = _volunteers(app, campaign_id, sessions)
+
+    # Volunteers: on line now, and every open session by state.
+    open_states: dict[str, int] = {}
+    for s in sessions:
+        v = vols[s["id"]]
+        if v["state"] != "ended":
+            open_states[v["state"]] = open_states.get(v["state"], 0) + 1
+    on_line = sum(1 for v in vols.values() if v["on_line"])
+    state_order = [s for s in STATE_LABELS if s != "ended"] + sorted(set(open_states) - set(STATE_LABELS))
+
+    # Calls in flight: the controller's live calls (personal phone: the attempts callers hold open).
+    call_states: dict[str, int] = {}
+    if campaign["dial_mode"] == "personal":
+        in_flight = int(totals.get("open_calls", 0))
+        if in_flight:
+            call_states["on a caller's phone"] = in_flight
+    else:
+        live_calls = [c for c in app[CONTROLLER].dialer.calls.values()
+                      if c.campaign_id == campaign_id and c.state is not CState.ENDED]
+        in_flight = len(live_calls)
+        for c in live_calls:
+            name = CALL_STATE_LABELS.get(c.state, c.state.value)
+            call_states[name] = call_states.get(name, 0) + 1
+
+    machine_rate = machines / answered if answered else 0.0
+    abandon_rate = abandoned / live_answers if live_answers else 0.0
+    target = float(campaign.get("abandon_target") or MAX_ABANDON_TARGET)
+    over = abandon_rate > target
+    tiles = [
+        {"id": "volunteers", "label": "Volunteers on line", "value": str(on_line),
+         "sub": " · ".join(f"{open_states[s]} {STATE_LABELS.get(s, s).lower()}" for s in state_order
+                           if open_states.get(s)) or "nobody yet", "alert": False},
+        {"id": "in-flight", "label": "Calls in flight", "value": str(in_flight),
+         "sub": " · ".join(f"{n} {k}" for k, n in sorted(call_states.items())) or "none", "alert": False},
+        {"id": "attempts", "label": "Attempts", "value": str(attempts), "sub": f"{answered} answered",
+         "alert": False},
+        {"id": "completed", "label": "Completed", "value": str(completed),
+         "sub": f"of {total_contacts} contacts · {pct(completed / total_contacts) if total_contacts else '0.0%'}",
+         "alert": False},
+        {"id": "contacts", "label": "Contacts made", "value": str(summary["contacts_made"]),
+         "sub": f"{bridged} conversations", "alert": False},
+        {"id": "machine-rate", "label": "Machine rate", "value": pct(machine_rate),
+         "sub": f"{machines} of {answered} answered", "alert": False},
+        {"id": "abandon-rate", "label": "Abandon rate", "value": pct(abandon_rate),
+         "sub": f"{abandoned} of {live_answers} live answers · limit {pct(MAX_ABANDON_TARGET)}"
+                + (f", target {pct(target)}" if target < MAX_ABANDON_TARGET else ""),
+         "alert": over},
+    ]
+
+    # Per caller: a login's sessions together (a shift login rejoining is still one caller).
+    calls_by_session = {row["session_id"]: row for row in per_session_calls if row["session_id"] is not None}
+    callers: dict[Any, dict[str, Any]] = {}
+    for s in sessions:
+        key = ("u", s["user_id"]) if s["user_id"] is not None else ("s", s["id"])
+        c = callers.setdefault(key, {"name": s["name"], "state": "ended", "since": 0.0, "calls": 0,
+                                     "contacts": 0, "talk_s": 0.0, "wrap_s": 0.0, "online_s": 0.0, "last": 0})
+        v = vols[s["id"]]
+        calls = calls_by_session.get(s["id"], {})
+        disp = summary["per_session"].get(s["id"], {})
+        c["calls"] += int(calls.get("attempts") or 0)
+        c["talk_s"] += float(calls.get("talk_s") or 0)
+        c["contacts"] += int(disp.get("contacts") or 0)
+        c["wrap_s"] += float(disp.get("wrap_s") or 0)
+        end = s["ended_at"] if s["status"] == "ended" and s["ended_at"] else now
+        c["online_s"] += max(end - s["created_at"], 0)
+        if s["id"] > c["last"] and (v["state"] != "ended" or c["state"] == "ended"):
+            c.update(name=s["name"], state=v["state"], since=v["since"], last=s["id"])
+    caller_rows = []
+    for c in sorted(callers.values(), key=lambda c: (c["state"] == "ended", -c["contacts"], c["name"].lower())):
+        hours = c["online_s"] / 3600
+        caller_rows.append({
+            "name": c["name"], "state": c["state"], "state_label": STATE_LABELS.get(c["state"], c["state"]),
+            "state_for": duration(now - c["since"]) if c["state"] != "ended" and c["since"] else "",
+            "calls": c["calls"], "contacts": c["contacts"],
+            # Too early to say (a rate over two minutes would read thousands an hour): no figure yet.
+            "contacts_per_hour": round(c["contacts"] / hours, 1) if c["online_s"] >= MIN_RATE_S else None,
+            "talk_s": round(c["talk_s"]), "talk": duration(c["talk_s"]),
+            "wrap_s": round(c["wrap_s"]), "wrap": duration(c["wrap_s"]),
+            "online": duration(c["online_s"]),
+        })
+
+    # Charts.
+    catalog = {d["code"]: d for d in store.disposition_codes(campaign_id)}
+    results_charts = [{"title": "Results (latest disposition per contact)", "spec": hbars(
+        [((catalog.get(d["code"]) or {}).get("label", d["code"]), int(d["n"]),
+          DISPOSITION_COLORS.get((catalog.get(d["code"]) or {}).get("kind", ""), "#8a93a3"))
+         for d in summary["by_code"]], "No dispositions yet")}]
+    answers_by_q: dict[str, list[tuple[str, int, str]]] = {}
+    for a in summary["answers"]:
+        answers_by_q.setdefault(a["question"], []).append((a["answer"], int(a["n"]), ANSWER_COLOR))
+    for q in campaign["survey"]:
+        qid = str(q.get("id"))
+        rows = answers_by_q.get(qid, [])
+        if q.get("kind") == "text":
+            n = sum(x[1] for x in rows)
+            results_charts.append({"title": str(q.get("text") or qid), "spec": hbars(
+                [("Answered", n, ANSWER_COLOR)] if n else [], "No answers yet")})
+        else:  # every option in the survey's order (none chosen yet shows as an empty bar), then any others
+            counts = {label: n for label, n, _ in rows}
+            options = [str(o) for o in q.get("options") or []]
+            ordered = [(o, counts.get(o, 0), ANSWER_COLOR) for o in options]
+            ordered += [row for row in rows if row[0] not in options]
+            results_charts.append({"title": str(q.get("text") or qid),
+                                   "spec": hbars(ordered[:12] if any(n for _, n, _ in ordered) else [],
+                                                 "No answers yet")})
+    volunteer_chart = hbars([(STATE_LABELS.get(s, s), open_states[s], STATE_COLORS.get(s, "#c0c6d0"))
+                             for s in state_order if open_states.get(s)],
+                            "Nobody on this effort now", width=360, label_w=140)
+
+    return {
+        "campaign": {"id": campaign_id, "name": campaign["name"], "status": campaign["status"],
+                     "abandon_target": target},
+        "updated_at": now,
+        "updated": time.strftime("%H:%M:%S", time.localtime(now)),
+        "tiles": tiles,
+        "stats": {"attempts": attempts, "answered": answered, "machines": machines, "bridged": bridged,
+                  "abandoned": abandoned, "live_answers": live_answers, "in_flight": in_flight,
+                  "completed": completed, "contacts_made": summary["contacts_made"], "on_line": on_line,
+                  "machine_rate": round(machine_rate, 4), "abandon_rate": round(abandon_rate, 4),
+                  "abandon_over": over, "contacts_total": total_contacts, "contact_status": by_status,
+                  "volunteers_by_state": open_states, "calls_by_state": call_states},
+        "callers": caller_rows,
+        "charts": {"attempts": stacked_bars(buckets,
+                                            {code: d["kind"] for code, d in catalog.items()}),
+                   "volunteers": volunteer_chart, "results": results_charts},
+    }
+
+
+# ---------------------------------------------------------------------------------------------- pages
+def _campaign(request: web.Request) -> dict[str, Any]:
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError as exc:
+        raise web.HTTPNotFound(text="No such effort.") from exc
+    campaign = request.app[STORE].campaign(cid)
+    if campaign is None:
+        raise web.HTTPNotFound(text="No such effort.")
+    return campaign
+
+
+def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
+    q = request.query.get("q", "")[:100]
+    status = request.query.get("status", "")
+    if status not in r.CONTACT_STATUSES:
+        status = ""
+    try:
+        page = max(int(request.query.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    rows, total = r.search_contacts(request.app[STORE], campaign_id, q, status, page, PER_PAGE)
+    for row in rows:
+        row["phone_masked"] = mask_phone(row["phone"])
+    pages = max(math.ceil(total / PER_PAGE), 1)
+    return {"rows": rows, "total": total, "q": q, "status": status, "page": min(page, pages), "pages": pages,
+            "statuses": r.CONTACT_STATUSES}
+
+
+@require("view_results")
+async def dashboard_page(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    data = dashboard_data(request.app, campaign["id"])
+    return render(request, "results/dashboard.html", campaign=campaign, d=data,
+                  contacts=_contact_list(request, campaign["id"]), list_path=request.path)
+
+
+@require("view_results")
+async def contact_page(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    store = request.app[STORE]
+    try:
+        contact = store.contact(int(request.match_info["contact_id"]))
+    except ValueError:
+        contact = None
+    if contact is None or contact["campaign_id"] != campaign["id"]:
+        raise web.HTTPNotFound(text="No such contact in this effort.")
+    history = r.contact_history(store, contact["id"])
+    texts = {str(q.get("id")): str(q.get("text") or q.get("id")) for q in campaign["survey"]}
+    for d in history["dispositions"]:
+        for a in d["answers"]:
+            a["text"] = texts.get(a["question"], a["question"])
+    for a in history["attempts"]:
+        a["talk"] = duration(a["talk_s"]) if a["talk_s"] is not None else ""
+    return render(request, "results/contact.html", campaign=campaign, contact=contact, history=history)
+
+
+async def _stream_csv(request: web.Request, filename: str, batches: r.Batches) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    })
+    await resp.prepare(request)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    try:
+        # Batches are read in a worker thread (the export has its own connection): a big effort's sorts and
+        # pages never stall the controller, which shares this event loop with live calls.
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            writer.writerows(batch)
+            await resp.write(buf.getvalue().encode("utf-8"))
+            buf.seek(0)
+            buf.truncate()
+    finally:
+        await asyncio.to_thread(batches.close)
+    await resp.write_eof()
+    return resp
+
+
+@require("view_results")
+async def export_contacts(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    return await _stream_csv(request, f"effort-{campaign['id']}-contacts.csv",
+                             r.contacts_export(request.app[STORE], campaign["id"], campaign["survey"]))
+
+
+@require("view_results")
+async def export_attempts(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    return await _stream_csv(request, f"effort-{campaign['id']}-attempts.csv",
+                             r.attempts_export(request.app[STORE], campaign["id"]))
 
 
 def setup(app: web.Application) -> None:
-    pass
-
-
-def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, object]:
-    from panel.web import STORE
-
-    return app[STORE].campaign_stats(campaign_id)
+    app[SUMMARY_CACHE] = {}
+    app[CALL_FIGURES] = r.CallFigures()
+    app.router.add_get("/admin/efforts/{cid}/results", dashboard_page)
+    app.router.add_get("/admin/efforts/{cid}/contacts/{contact_id}", contact_page)
+    app.router.add_get("/admin/efforts/{cid}/export/contacts.csv", export_contacts)
+    app.router.add_get("/admin/efforts/{cid}/export/attempts.csv", export_attempts)
