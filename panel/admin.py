@@ -1,9 +1,614 @@
-"""Placeholder: filled in by the panel work."""
+"""The admin side of the panel: efforts (a step-by-step draft, review, finish, pause/resume/close), contact lists
+(CSV upload, column mapping, per-row report, all-or-nothing import), scripts and surveys, dispositions, call
+settings, and users and roles.
+
+Every page is server-rendered and every form posts back to the page it came from; a form with problems comes
+back with the input kept and the problems beside it, and nothing is saved.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import functools
+import io
+import itertools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
 from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from panel.web import STAGE_MEDIA, STORE, USER, Handler, render, require
+from store import efforts as ef
+from store import users as u
+from store.db import Store, StoreError
+
+log = structlog.get_logger(__name__)
+
+STEPS = [("edit", "Details"), ("list", "List"), ("script", "Script & survey"), ("settings", "Call settings"),
+         ("review", "Review")]
+MESSAGES = {
+    "created": "Draft created. Work through the steps, then finish it on the Review step.",
+    "saved": "Saved.",
+    "imported": "List imported.",
+    "cleared": "The list was cleared.",
+    "finished": "Finished: the effort is live (or scheduled) and its list is now frozen.",
+    "paused": "Paused: no new calls are placed.",
+    "resumed": "Resumed.",
+    "closed": "Closed.",
+    "user_created": "User created.",
+    "role_changed": "Role changed.",
+    "role_saved": "Role saved.",
+}
+ERRORS_SHOWN = 500
 
 
+# ---------------------------------------------------------------------------------------------- helpers
+def require_any(*permissions: str) -> Callable[[Handler], Handler]:
+    """The route needs a user holding at least one of ``permissions``."""
+
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            user = request[USER]
+            if user is not None and not any(p in user["permissions"] for p in permissions):
+                return render(request, "error.html", status=403, title="Not allowed",
+                              message=f"Your role ({user['role']}) cannot do this: it needs one of "
+                                      f"{', '.join(u.PERMISSIONS[p].lower() for p in permissions)}.")
+            return await require()(fn)(request)
+
+        return guarded
+
+    return wrap
+
+
+def _store(request: web.Request) -> Store:
+    return request.app[STORE]
+
+
+def _effort(request: web.Request) -> dict[str, Any]:
+    campaign = _store(request).campaign(int(request.match_info["id"]))
+    if campaign is None:
+        raise web.HTTPNotFound(text="No such effort.")
+    return campaign
+
+
+def _fields(form: MultiDictProxy[Any]) -> dict[str, str]:
+    """A posted form as plain text fields (files and the CSRF token left out)."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "_csrf"}
+
+
+def _message(request: web.Request) -> str:
+    msg = MESSAGES.get(request.query.get("msg", ""), "")
+    if msg and request.query.get("n", "").isdigit():
+        msg = f"{msg} {int(request.query['n']):,} contacts added."
+    return msg
+
+
+def _step_page(request: web.Request, template: str, effort: dict[str, Any], step: str, status: int = 200,
+               **ctx: Any) -> web.Response:
+    store = _store(request)
+    ctx.setdefault("message", _message(request))
+    return render(request, template, status=status, effort=effort, step=step, steps=STEPS,
+                  display_status=ef.effort_status(effort), status_labels=ef.STATUS_LABELS,
+                  frozen=ef.is_frozen(effort), count=ef.contact_count(store, effort["id"]), **ctx)
+
+
+def _go(effort_id: int, step: str, msg: str = "", n: int | None = None) -> web.HTTPFound:
+    url = f"/admin/efforts/{effort_id}/{step}"
+    if msg:
+        url += f"?msg={msg}" + (f"&n={n}" if n is not None else "")
+    return web.HTTPFound(url)
+
+
+def _conflict(request: web.Request, message: str, title: str = "Not possible now") -> web.Response:
+    return render(request, "error.html", status=409, title=title, message=message)
+
+
+FROZEN_MESSAGE = ("This effort has been launched, so its list is frozen: contacts can no longer be added or "
+                  "changed. Create a new effort to call a different list. The script and call settings can "
+                  "still be edited.")
+
+
+# ---------------------------------------------------------------------------------------------- efforts
+@require_any("manage_efforts", "view_results")
+async def efforts_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "admin/efforts.html", efforts=ef.efforts(_store(request)),
+                  status_labels=ef.STATUS_LABELS, message=_message(request), origin=str(request.url.origin()))
+
+
+@require("manage_efforts")
+async def new_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "admin/new.html", form={"title": "", "description": ""}, errors={})
+
+
+@require("manage_efforts")
+async def new_post(request: web.Request) -> web.StreamResponse:
+    form = _fields(await request.post())
+    title, description = form.get("title", "").strip(), form.get("description", "").strip()
+    errors = {}
+    if not title:
+        errors["title"] = "A title is required."
+    elif len(title) > 200:
+        errors["title"] = "Keep the title under 200 characters."
+    if errors:
+        return render(request, "admin/new.html", status=400, form=form, errors=errors)
+    effort = ef.create_effort(_store(request), title, description)
+    log.info("admin.effort_created", campaign_id=effort["id"], user_id=request[USER]["id"])
+    raise _go(effort["id"], "edit", "created")
+
+
+def _details_form(effort: dict[str, Any]) -> dict[str, str]:
+    return {"title": effort["name"], "description": effort["description"],
+            "launch": "schedule" if effort["start_at"] else "now",
+            "start_at": ef.format_local_datetime(effort["start_at"]),
+            "end_at": ef.format_local_datetime(effort["end_at"])}
+
+
+@require("manage_efforts")
+async def edit_page(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    return _step_page(request, "admin/edit.html", effort, "edit", form=_details_form(effort), errors={})
+
+
+@require("manage_efforts")
+async def edit_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    form = _fields(await request.post())
+    values, errors = ef.check_details(form)
+    if effort["status"] == "closed":
+        errors["launch"] = "This effort is closed."
+    if errors:
+        return _step_page(request, "admin/edit.html", effort, "edit", status=400, form=form, errors=errors)
+    _store(request).update_campaign(effort["id"], **values)
+    raise _go(effort["id"], "list" if form.get("next") else "edit", "saved")
+
+
+# ---------------------------------------------------------------------------------------------- lists
+def _list_ctx(store: Store, effort: dict[str, Any]) -> dict[str, Any]:
+    preview = store._all("SELECT first_name, last_name, city, state, zip, extra FROM contacts "
+                         "WHERE campaign_id = ? ORDER BY id LIMIT 10", (effort["id"],))
+    for p in preview:
+        p["extra"] = json.loads(p["extra"] or "{}")
+    return {"preview": preview, "household": "once" if effort["household_once"] else "each",
+            "choices": ef.MAP_CHOICES, "upload_error": "", "mapping": None, "report": None}
+
+
+def _read_upload(store: Store, effort_id: int, token: str) -> str | None:
+    path = ef.upload_path(store, effort_id, token)
+    return ef.decode_csv(path.read_bytes()) if path else None
+
+
+def _mapping_ctx(text: str, token: str, mapping: list[str] | None = None) -> dict[str, Any]:
+    headers = ef.csv_headers(text)
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    sample = list(itertools.islice(reader, 5))
+    if not mapping or len(mapping) != len(headers):
+        mapping = ef.guess_mapping(headers)
+    return {"token": token, "headers": headers, "mapping": mapping, "sample": sample, "problems": [],
+            "rows_in_file": len(sample) + sum(1 for _ in reader)}
+
+
+@require("manage_efforts")
+async def list_page(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    store = _store(request)
+    ctx = _list_ctx(store, effort)
+    token = request.query.get("upload", "")
+    if token and not ef.is_frozen(effort):
+        text = _read_upload(store, effort["id"], token)
+        if text is None:
+            ctx["upload_error"] = "That upload is gone (it was imported or expired): upload the file again."
+        else:
+            # Check the file at once under the guessed columns: the report shows before anything is imported.
+            ctx["mapping"] = _mapping_ctx(text, token)
+            report = await asyncio.to_thread(ef.check_list, text, ctx["mapping"]["mapping"],
+                                             ef.existing_people(store, effort["id"]))
+            ctx["report"], ctx["errors_shown"] = report, report.errors[:ERRORS_SHOWN]
+    return _step_page(request, "admin/list.html", effort, "list", **ctx)
+
+
+@require("manage_efforts")
+async def list_upload(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    if ef.is_frozen(effort):
+        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    store = _store(request)
+    form = await request.post()
+    upload = form.get("file")
+    data = upload.file.read() if isinstance(upload, web.FileField) else b""
+    problem = ""
+    if not data.strip():
+        problem = "Choose a CSV file to upload."
+    elif not any(h.strip() for h in ef.csv_headers(ef.decode_csv(data[:65536]))):
+        problem = "The file has no header row: the first line must name the columns."
+    if problem:
+        ctx = _list_ctx(store, effort)
+        ctx["upload_error"] = problem
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    token = ef.save_upload(store, effort["id"], data)
+    log.info("admin.list_uploaded", campaign_id=effort["id"], bytes=len(data))
+    raise web.HTTPFound(f"/admin/efforts/{effort['id']}/list?upload={token}")
+
+
+@require("manage_efforts")
+async def list_import(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    if ef.is_frozen(effort):
+        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    store = _store(request)
+    form = await request.post()
+    token = str(form.get("token", ""))
+    mapping = [str(m) for m in form.getall("map", [])]
+    household = str(form.get("household", ""))
+    skip_bad = form.get("skip_bad") == "1"
+    ctx = _list_ctx(store, effort)
+    text = _read_upload(store, effort["id"], token)
+    if text is None:
+        ctx["upload_error"] = "That upload is gone (it was imported or expired): upload the file again."
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    ctx["mapping"] = _mapping_ctx(text, token, mapping)
+    if household in ("once", "each"):
+        ctx["household"] = household
+    else:
+        ctx["mapping"]["problems"] = ["Choose how to call people who share a phone number."]
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    existing = ef.existing_people(store, effort["id"])
+    report = await asyncio.to_thread(ef.check_list, text, mapping, existing)
+    ctx["report"] = report
+    ctx["errors_shown"] = report.errors[:ERRORS_SHOWN]
+    if report.problems:
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    expected = str(form.get("expect_valid", ""))
+    if report.errors and (not skip_bad or expected != str(report.valid)):
+        # Show the report; nothing is imported until the admin says "import the good rows".
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    if report.valid == 0:
+        ctx["upload_error"] = "There are no valid rows to import."
+        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
+    n = ef.import_list(store, effort["id"], report, skip_bad=skip_bad, household_once=household == "once")
+    ef.delete_upload(store, effort["id"], token)
+    log.info("admin.list_imported", campaign_id=effort["id"], rows=n, skipped=report.invalid)
+    raise _go(effort["id"], "list", "imported", n)
+
+
+@require("manage_efforts")
+async def list_clear(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    if ef.is_frozen(effort):
+        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    store = _store(request)
+    try:
+        with store.db.atomic():
+            store.conn.execute("DELETE FROM contacts WHERE campaign_id = ?", (effort["id"],))
+    except Exception:
+        return _conflict(request, "Some of these contacts already have calls recorded; the list cannot be cleared.")
+    raise _go(effort["id"], "list", "cleared")
+
+
+@require("manage_efforts")
+async def household_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    form = await request.post()
+    household = form.get("household")
+    if household in ("once", "each"):
+        _store(request).update_campaign(effort["id"], household_once=int(household == "once"))
+    raise _go(effort["id"], "list", "saved")
+
+
+# ---------------------------------------------------------------------------------------------- script and survey
+def _survey_from_form(form: MultiDictProxy[Any]) -> list[dict[str, Any]]:
+    questions = []
+    try:
+        n = min(int(str(form.get("q_count", "0"))), 200)
+    except ValueError:
+        n = 0
+    for i in range(n):
+        questions.append(_question(form, f"q{i}_", str(form.get(f"q{i}_id", ""))))
+    return questions
+
+
+def _question(form: MultiDictProxy[Any], prefix: str, qid: str) -> dict[str, Any]:
+    kind = str(form.get(f"{prefix}kind", "text"))
+    show = str(form.get(f"{prefix}show_if", ""))
+    show_if = None
+    if "::" in show:
+        q, a = show.split("::", 1)
+        show_if = {"question": q, "answer": a}
+    options = ef.parse_options(str(form.get(f"{prefix}options", ""))) if kind in ("dropdown", "choice") else []
+    return {"id": qid, "text": str(form.get(f"{prefix}text", "")).strip(), "kind": kind, "options": options,
+            "show_if": show_if}
+
+
+def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200, **ctx: Any) -> web.Response:
+    store = _store(request)
+    ctx.setdefault("script", effort["script"])
+    ctx.setdefault("questions", effort["survey"])
+    ctx.setdefault("new", {"text": "", "kind": "choice", "options": "", "show_if": ""})
+    ctx.setdefault("survey_errors", [])
+    ctx.setdefault("disp_error", "")
+    ctx.setdefault("disp_new", {"label": "", "kind": "contact"})
+    return _step_page(request, "admin/script.html", effort, "script", status=status, kinds=ef.KINDS,
+                      merge_fields=ef.merge_fields(store, effort["id"]),
+                      dispositions=store.disposition_codes(effort["id"]), disposition_kinds=ef.DISPOSITION_KINDS,
+                      **ctx)
+
+
+@require("manage_efforts")
+async def script_page(request: web.Request) -> web.StreamResponse:
+    return _script_page(request, _effort(request))
+
+
+@require("manage_efforts")
+async def script_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    store = _store(request)
+    form = await request.post()
+    script = str(form.get("script", ""))
+    posted = _survey_from_form(form)
+    new = {k: str(form.get(f"new_{k}", "")) for k in ("text", "kind", "options", "show_if")}
+    op = str(form.get("op", "save"))
+    questions = [dict(q) for q in posted]
+    errors: list[str] = []
+    if op.startswith(("delete-", "up-", "down-")):
+        action, _, index = op.partition("-")
+        i = int(index) if index.isdigit() else -1
+        if not 0 <= i < len(questions):
+            errors.append("That question is no longer there.")
+        elif action == "delete":
+            gone = questions.pop(i)
+            needing = [q for q in questions if (q.get("show_if") or {}).get("question") == gone["id"]]
+            if needing:
+                errors.append(f"{gone['id']} cannot be deleted: {', '.join(q['id'] for q in needing)} "
+                              "only show(s) depending on its answer. Change those first.")
+        else:
+            j = i - 1 if action == "up" else i + 1
+            if 0 <= j < len(questions):
+                questions[i], questions[j] = questions[j], questions[i]
+    if op == "add" or new["text"].strip():
+        if not new["text"].strip():
+            errors.append("Type the new question's text first.")
+        else:
+            fake = MultiDictProxy(MultiDict({f"n_{k}": v for k, v in new.items()}))
+            questions.append(_question(fake, "n_", ef.next_question_id(store, effort["id"], questions)))
+    errors += ef.check_survey(questions)
+    if errors:
+        return _script_page(request, effort, status=400, script=script, questions=posted, new=new,
+                            survey_errors=errors)
+    store.update_campaign(effort["id"], script=script.replace("\r\n", "\n"), survey=questions)
+    raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#survey")
+
+
+@require("manage_efforts")
+async def dispositions_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    store = _store(request)
+    form = _fields(await request.post())
+    op = form.get("op", "")
+    try:
+        if op == "add":
+            ef.add_disposition(store, effort["id"], form.get("label", ""), form.get("kind", ""))
+        elif op == "rename":
+            ef.rename_disposition(store, effort["id"], form.get("code", ""), form.get("label", ""))
+        elif op == "delete":
+            ef.delete_disposition(store, effort["id"], form.get("code", ""))
+        else:
+            raise StoreError("unknown action")
+    except StoreError as exc:
+        disp_new = {"label": form.get("label", ""), "kind": form.get("kind", "contact")} if op == "add" else None
+        return _script_page(request, effort, status=400, disp_error=f"Not saved: {exc}.",
+                            **({"disp_new": disp_new} if disp_new else {}))
+    raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#dispositions")
+
+
+# ---------------------------------------------------------------------------------------------- call settings
+def _voicemail_file(store: Store, effort: dict[str, Any]) -> Path | None:
+    media = effort["voicemail_media"]
+    if not media:
+        return None
+    path = ef.media_dir(store) / f"{Path(media).name}.wav"
+    return path if path.is_file() else None
+
+
+def _settings_page(request: web.Request, effort: dict[str, Any], form: dict[str, str], errors: dict[str, str],
+                   status: int = 200) -> web.Response:
+    store = _store(request)
+    return _step_page(request, "admin/settings.html", effort, "settings", status=status, form=form, errors=errors,
+                      has_voicemail=_voicemail_file(store, effort) is not None or bool(effort["voicemail_media"]),
+                      legal=(ef.LEGAL_START, ef.LEGAL_END))
+
+
+@require("manage_efforts")
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    return _settings_page(request, effort, ef.settings_form(effort), {})
+
+
+@require("manage_efforts")
+async def settings_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    store = _store(request)
+    raw = await request.post()
+    form = _fields(raw)
+    upload = raw.get("voicemail_file")
+    data = upload.file.read() if isinstance(upload, web.FileField) else b""
+    errors: dict[str, str] = {}
+    if data:
+        problem = ef.check_wav(data)
+        if problem:
+            errors["voicemail_file"] = problem
+    values, more = ef.check_settings(form, effort, has_new_voicemail=bool(data) and not errors)
+    errors = {**more, **errors}
+    if errors:
+        if data and "voicemail_file" not in errors:
+            errors["voicemail_file"] = "Nothing was saved: choose the WAV file again."
+        return _settings_page(request, effort, form, errors, status=400)
+    if data:
+        values["voicemail_media"] = await asyncio.to_thread(ef.stage_voicemail, store, effort["id"], data,
+                                                            request.app[STAGE_MEDIA])
+        log.info("admin.voicemail_staged", campaign_id=effort["id"], media=values["voicemail_media"])
+    try:
+        ef.save_settings(store, effort, values)
+    except StoreError as exc:
+        return _settings_page(request, effort, form, {"general": str(exc)}, status=400)
+    raise _go(effort["id"], "review" if form.get("next") else "settings", "saved")
+
+
+@require("manage_efforts")
+async def voicemail_audio(request: web.Request) -> web.StreamResponse:
+    path = _voicemail_file(_store(request), _effort(request))
+    if path is None:
+        raise web.HTTPNotFound(text="No recorded message.")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+
+# ---------------------------------------------------------------------------------------------- review, lifecycle
+def _warnings(store: Store, effort: dict[str, Any], count: int) -> list[str]:
+    out = []
+    if count == 0:
+        out.append("No contacts yet: import a list (the effort cannot be finished without one).")
+    if not effort["script"].strip():
+        out.append("No script: callers will have nothing to read.")
+    if not effort["survey"]:
+        out.append("No survey questions: only the disposition will be recorded.")
+    if effort["dial_mode"] != "personal" and not effort["caller_id"]:
+        out.append("No caller ID: the computer dialer will show the trunk's default number.")
+    if effort["machine_action"] == "voicemail" and not effort["voicemail_media"]:
+        out.append("Voicemail is on but no message is recorded.")
+    if effort["start_at"] and effort["start_at"] < time.time() and not ef.is_frozen(effort):
+        out.append("The scheduled start is in the past: the effort starts calling as soon as it is finished.")
+    if effort["end_at"] and effort["end_at"] < time.time():
+        out.append("The end date has passed: no calls will be placed.")
+    return out
+
+
+@require("manage_efforts")
+async def review_page(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    store = _store(request)
+    count = ef.contact_count(store, effort["id"])
+    return _step_page(request, "admin/review.html", effort, "review", warnings=_warnings(store, effort, count),
+                      dispositions=store.disposition_codes(effort["id"]), disposition_kinds=ef.DISPOSITION_KINDS,
+                      kinds=ef.KINDS, origin=str(request.url.origin()), error="")
+
+
+@require("manage_efforts")
+async def finish_post(request: web.Request) -> web.StreamResponse:
+    effort = _effort(request)
+    try:
+        ef.finish(_store(request), effort["id"])
+    except StoreError as exc:
+        return _conflict(request, f"Not finished: {exc}.")
+    log.info("admin.effort_finished", campaign_id=effort["id"], user_id=request[USER]["id"])
+    raise _go(effort["id"], "review", "finished")
+
+
+def _lifecycle(action: str) -> Handler:
+    @require("manage_efforts")
+    async def handler(request: web.Request) -> web.StreamResponse:
+        effort = _effort(request)
+        try:
+            ef.change_status(_store(request), effort["id"], action)
+        except StoreError as exc:
+            return _conflict(request, f"Not done: {exc}.")
+        log.info(f"admin.effort_{action}", campaign_id=effort["id"], user_id=request[USER]["id"])
+        form = await request.post()
+        back = "list" if form.get("back") == "list" else "review"
+        raise _go(effort["id"], back, {"pause": "paused", "resume": "resumed", "close": "closed"}[action])
+
+    handler.__name__ = f"{action}_post"
+    return handler
+
+
+# ---------------------------------------------------------------------------------------------- users and roles
+def _users_page(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
+    store = _store(request)
+    ctx.setdefault("new_user", {"username": "", "name": "", "email": "", "role": "caller"})
+    ctx.setdefault("user_error", "")
+    ctx.setdefault("role_error", "")
+    ctx.setdefault("new_role", {"name": "", "perms": []})
+    ctx.setdefault("message", _message(request))
+    return render(request, "admin/users.html", status=status, users=u.users(store), roles=u.roles(store),
+                  permissions=u.PERMISSIONS, **ctx)
+
+
+@require("manage_users")
+async def users_page(request: web.Request) -> web.StreamResponse:
+    return _users_page(request)
+
+
+@require("manage_users")
+async def users_post(request: web.Request) -> web.StreamResponse:
+    store = _store(request)
+    raw = await request.post()
+    form = _fields(raw)
+    op = form.get("op", "")
+    me = request[USER]
+    if op == "create_user":
+        try:
+            created = u.create_user(store, form.get("username", ""), form.get("password", ""), form.get("role", ""),
+                                    name=form.get("name", ""), email=form.get("email", ""))
+        except StoreError as exc:
+            keep = {k: form.get(k, "") for k in ("username", "name", "email", "role")}
+            return _users_page(request, status=400, new_user=keep, user_error=f"Not created: {exc}.")
+        log.info("admin.user_created", user_id=created["id"], role=created["role"], by=me["id"])
+        raise web.HTTPFound("/admin/users?msg=user_created")
+    if op == "set_role":
+        try:
+            target = int(form.get("user_id", ""))
+        except ValueError:
+            target = -1
+        if u.user_by_id(store, target) is None:
+            return _users_page(request, status=400, user_error="No such user.")
+        if target == me["id"]:
+            return _users_page(request, status=400,
+                               user_error="You cannot change your own role (ask another administrator).")
+        try:
+            u.set_role(store, target, form.get("role", ""))
+        except StoreError as exc:
+            return _users_page(request, status=400, user_error=f"Not changed: {exc}.")
+        log.info("admin.role_changed", user_id=target, role=form.get("role"), by=me["id"])
+        raise web.HTTPFound("/admin/users?msg=role_changed")
+    if op == "save_role":
+        perms = [str(p) for p in raw.getall("perm", [])]
+        try:
+            u.save_role(store, form.get("role_name", ""), perms)
+        except StoreError as exc:
+            return _users_page(request, status=400, role_error=f"Not saved: {exc}.",
+                               new_role={"name": form.get("role_name", ""), "perms": perms})
+        raise web.HTTPFound("/admin/users?msg=role_saved#roles")
+    return _users_page(request, status=400, user_error="Unknown action.")
+
+
+# ---------------------------------------------------------------------------------------------- routes
 def setup(app: web.Application) -> None:
-    pass
+    r = app.router
+    r.add_get("/admin/efforts", efforts_page)
+    r.add_get("/admin/efforts/new", new_page)
+    r.add_post("/admin/efforts/new", new_post)
+    base = "/admin/efforts/{id:\\d+}"
+    r.add_get(f"{base}/edit", edit_page)
+    r.add_post(f"{base}/edit", edit_post)
+    r.add_get(f"{base}/list", list_page)
+    r.add_post(f"{base}/list/upload", list_upload)
+    r.add_post(f"{base}/list/import", list_import)
+    r.add_post(f"{base}/list/clear", list_clear)
+    r.add_post(f"{base}/household", household_post)
+    r.add_get(f"{base}/script", script_page)
+    r.add_post(f"{base}/script", script_post)
+    r.add_post(f"{base}/dispositions", dispositions_post)
+    r.add_get(f"{base}/settings", settings_page)
+    r.add_post(f"{base}/settings", settings_post)
+    r.add_get(f"{base}/voicemail.wav", voicemail_audio)
+    r.add_get(f"{base}/review", review_page)
+    r.add_post(f"{base}/finish", finish_post)
+    for action in ("pause", "resume", "close"):
+        r.add_post(f"{base}/{action}", _lifecycle(action))
+    r.add_get("/admin/users", users_page)
+    r.add_post("/admin/users", users_post)

@@ -1,0 +1,786 @@
+"""Phone-bank efforts as admins build them: drafts, lists, scripts and surveys, dispositions, call settings.
+
+Plain functions over a :class:`store.db.Store`. Everything that checks admin input returns the problems it found
+(field -> message) instead of raising, so a page can show them next to the form with the input kept; nothing is
+written unless every check passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import shutil
+import sqlite3
+import string
+import subprocess
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from phonenumbers import PhoneNumber
+
+from store.contacts import ALIASES, RowError, normalize_phone
+from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
+
+# ---------------------------------------------------------------------------------------------- efforts
+JOIN_LETTERS = string.ascii_uppercase
+JOIN_CODE_RE = re.compile(r"^[A-Z]{7}-\d{7}$")
+STATUS_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "active": "Active", "paused": "Paused",
+                 "closed": "Closed"}
+
+
+def new_join_code() -> str:
+    """ABCDEFG-1234567: 7 uppercase letters, a dash, 7 digits (about 2^56 codes)."""
+    letters = "".join(secrets.choice(JOIN_LETTERS) for _ in range(7))
+    digits = "".join(secrets.choice(string.digits) for _ in range(7))
+    return f"{letters}-{digits}"
+
+
+def create_effort(store: Store, title: str, description: str = "") -> dict[str, Any]:
+    """A new draft effort with its own join code (and the default dispositions)."""
+    if not title.strip():
+        raise StoreError("a title is required")
+    for _ in range(20):
+        try:
+            return store.create_campaign(title.strip(), description=description.strip(), status="draft",
+                                         join_code=new_join_code())
+        except sqlite3.IntegrityError:  # pragma: no cover - a join code collision
+            continue
+    raise StoreError("could not allocate a join code")  # pragma: no cover
+
+
+def effort_status(campaign: dict[str, Any], now: float | None = None) -> str:
+    """draft / scheduled (finished, active, start in the future) / active / paused / closed."""
+    now = time.time() if now is None else now
+    status = str(campaign["status"])
+    if status == "active" and campaign.get("start_at") and campaign["start_at"] > now:
+        return "scheduled"
+    return status
+
+
+def is_frozen(campaign: dict[str, Any]) -> bool:
+    """The target list is frozen once the effort is finished (launched)."""
+    return campaign.get("finished_at") is not None
+
+
+def contact_counts(store: Store) -> dict[int, int]:
+    return {r["campaign_id"]: r["n"] for r in store._all(
+        "SELECT campaign_id, COUNT(*) AS n FROM contacts GROUP BY campaign_id")}
+
+
+def contact_count(store: Store, campaign_id: int) -> int:
+    row = store._one("SELECT COUNT(*) AS n FROM contacts WHERE campaign_id = ?", (campaign_id,))
+    return int(row["n"]) if row else 0
+
+
+def efforts(store: Store, now: float | None = None) -> list[dict[str, Any]]:
+    """Every effort, newest first, with its display status and contact count."""
+    counts = contact_counts(store)
+    rows = store._all("SELECT * FROM campaigns ORDER BY id DESC")
+    for r in rows:
+        r["display_status"] = effort_status(r, now)
+        r["contacts"] = counts.get(r["id"], 0)
+    return rows
+
+
+def parse_local_datetime(text: str) -> float | None:
+    """A ``datetime-local`` input (server local time) as epoch seconds; '' is None; ValueError if malformed."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return time.mktime(datetime.strptime(text, fmt).timetuple())
+        except ValueError:
+            continue
+    raise ValueError("use the date and time picker (YYYY-MM-DDTHH:MM)")
+
+
+def format_local_datetime(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M", time.localtime(ts)) if ts else ""
+
+
+def check_details(form: dict[str, str], now: float | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Title, description and launch (now or a start/end window). Returns (values, errors)."""
+    now = time.time() if now is None else now
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    title = form.get("title", "").strip()
+    if not title:
+        errors["title"] = "A title is required."
+    elif len(title) > 200:
+        errors["title"] = "Keep the title under 200 characters."
+    values["name"] = title
+    values["description"] = form.get("description", "").strip()
+    launch = form.get("launch", "now")
+    if launch not in ("now", "schedule"):
+        errors["launch"] = "Choose Activate now or Schedule."
+    start = end = None
+    try:
+        start = parse_local_datetime(form.get("start_at", ""))
+    except ValueError as exc:
+        errors["start_at"] = f"Start: {exc}."
+    try:
+        end = parse_local_datetime(form.get("end_at", ""))
+    except ValueError as exc:
+        errors["end_at"] = f"End: {exc}."
+    if launch == "schedule" and start is None and "start_at" not in errors:
+        errors["start_at"] = "A scheduled effort needs a start date and time."
+    if launch == "now":
+        start = None
+    if end is not None and "end_at" not in errors:
+        if start is not None and end <= start:
+            errors["end_at"] = "The end must be after the start."
+        elif end <= now:
+            errors["end_at"] = "The end is in the past."
+    values["start_at"], values["end_at"] = start, end
+    return values, errors
+
+
+def finish(store: Store, campaign_id: int, now: float | None = None) -> dict[str, Any]:
+    """Launch a draft: active (dialling from its start, if scheduled), list frozen."""
+    campaign = store.campaign(campaign_id)
+    if campaign is None:
+        raise StoreError(f"no effort {campaign_id}")
+    if is_frozen(campaign):
+        raise StoreError("this effort is already finished")
+    if contact_count(store, campaign_id) == 0:
+        raise StoreError("import a list of contacts before finishing: an effort without contacts cannot call")
+    return store.update_campaign(campaign_id, status="active", finished_at=time.time() if now is None else now)
+
+
+TRANSITIONS = {"pause": ({"active"}, "paused"), "resume": ({"paused"}, "active"),
+               "close": ({"active", "paused"}, "closed")}
+
+
+def change_status(store: Store, campaign_id: int, action: str) -> dict[str, Any]:
+    """pause (active -> paused), resume (paused -> active), close (active/paused -> closed)."""
+    campaign = store.campaign(campaign_id)
+    if campaign is None:
+        raise StoreError(f"no effort {campaign_id}")
+    if action not in TRANSITIONS:
+        raise StoreError(f"unknown action {action!r}")
+    allowed, target = TRANSITIONS[action]
+    if campaign["status"] not in allowed:
+        raise StoreError(f"cannot {action} an effort that is {STATUS_LABELS[effort_status(campaign)].lower()}")
+    return store.update_campaign(campaign_id, status=target)
+
+
+# ---------------------------------------------------------------------------------------------- lists
+MAP_CHOICES: dict[str, str] = {
+    "first_name": "First name", "last_name": "Last name", "phone": "Phone", "phone2": "Second phone",
+    "address": "Address", "city": "City", "state": "State", "zip": "ZIP", "extra": "Extra (About pane)",
+    "ignore": "Ignore",
+}
+SINGLE_TARGETS = ("first_name", "last_name", "phone", "phone2", "address", "city", "state", "zip")
+GUESSES = {
+    **ALIASES,
+    "fname": "first_name", "given_name": "first_name", "lname": "last_name", "surname": "last_name",
+    "family_name": "last_name", "name_first": "first_name", "name_last": "last_name",
+    "phone1": "phone", "phone_1": "phone", "primary_phone": "phone", "mobile": "phone", "cell": "phone",
+    "cell_phone": "phone", "home_phone": "phone", "tel": "phone",
+    "phone2": "phone2", "phone_2": "phone2", "second_phone": "phone2", "alt_phone": "phone2",
+    "alternate_phone": "phone2", "other_phone": "phone2", "work_phone": "phone2",
+    "address": "address", "address1": "address", "address_1": "address", "street": "address",
+    "street_address": "address", "addr": "address", "town": "city", "st": "state", "province": "state",
+    "postcode": "zip", "zip5": "zip",
+}
+UPLOAD_NAME_RE = re.compile(r"^(\d+)-([A-Za-z0-9_-]{16,64})$")
+UPLOAD_TTL_S = 24 * 3600
+
+
+def decode_csv(data: bytes) -> str:
+    """Spreadsheet exports: UTF-8 (with or without BOM), else Windows-1252 / Latin-1."""
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1", errors="replace")  # pragma: no cover - latin-1 decodes anything
+
+
+def csv_headers(text: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text))
+    return [h.strip() for h in next(reader, [])]
+
+
+def guess_mapping(headers: list[str]) -> list[str]:
+    """A target for every header by its name; each known target used once, the rest go to the About pane."""
+    out: list[str] = []
+    used: set[str] = set()
+    for h in headers:
+        key = h.strip().lower()
+        guess = GUESSES.get(key) or GUESSES.get(key.replace(" ", "_")) or key.replace(" ", "_")
+        if guess == "phone" and "phone" in used:
+            guess = "phone2"
+        if guess in SINGLE_TARGETS and guess not in used:
+            used.add(guess)
+            out.append(guess)
+        elif not h.strip():
+            out.append("ignore")
+        else:
+            out.append("extra")
+    return out
+
+
+def check_mapping(headers: list[str], mapping: list[str]) -> list[str]:
+    """Problems with a column mapping (an empty list: fine)."""
+    problems = []
+    if len(mapping) != len(headers):
+        return ["The column mapping does not match the file: upload it again."]
+    bad = [m for m in mapping if m not in MAP_CHOICES]
+    if bad:
+        problems.append(f"Unknown column type: {bad[0]}.")
+    for target in SINGLE_TARGETS:
+        if mapping.count(target) > 1:
+            problems.append(f"Only one column can be {MAP_CHOICES[target]}.")
+    if "phone" not in mapping:
+        problems.append("Choose the column that holds the phone number.")
+    if "first_name" not in mapping and "last_name" not in mapping:
+        problems.append("Choose the column(s) that hold the name (first and/or last name).")
+    return problems
+
+
+_PLAIN_PHONE = re.compile(r"^\+?[0-9 \t().\-]+$")
+_PUNCTUATION = str.maketrans("", "", "+ \t().-")
+
+
+def fast_phone(raw: str, region: str = "US") -> str:
+    """``normalize_phone`` with a shortcut for plain North American numbers.
+
+    phonenumbers.parse is most of the import time; a number that is only digits and punctuation, in a NANP
+    region, is turned into a PhoneNumber directly and checked with the same ``is_valid_number``. Anything else
+    (letters, extensions, other countries) takes the full parser, so the results are the same."""
+    text = (raw or "").strip()
+    if region == "US" and _PLAIN_PHONE.match(text):
+        digits = text.translate(_PUNCTUATION)
+        national = ""
+        if text.startswith("+"):
+            if len(digits) == 11 and digits[0] == "1":
+                national = digits[1:]
+        elif len(digits) == 10:
+            national = digits
+        elif len(digits) == 11 and digits[0] == "1":
+            national = digits[1:]
+        if national and national[0] not in "01":
+            number = PhoneNumber(country_code=1, national_number=int(national))
+            # Valid for the US is valid (and half the work: is_valid_number first looks for the region).
+            if phonenumbers.is_valid_number_for_region(number, "US") or phonenumbers.is_valid_number(number):
+                return "+1" + national
+            raise ValueError("not a valid phone number")
+    return normalize_phone(text, region)
+
+
+@dataclass
+class ListReport:
+    """A checked list: the rows ready to insert, and every rejected row with its line and reason."""
+
+    headers: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    total: int = 0
+    shared_numbers: int = 0  # phone numbers held by more than one (different) person: households
+    problems: list[str] = field(default_factory=list)  # file-level: nothing can be imported
+
+    @property
+    def valid(self) -> int:
+        return len(self.rows)
+
+    @property
+    def invalid(self) -> int:
+        return len(self.errors)
+
+
+def _why(exc: ValueError) -> str:
+    text = str(exc)
+    return "not a phone number" if text.startswith("not a phone number") else text
+
+
+def _name_key(first: str, last: str) -> str:
+    return f"{first.strip().casefold()}\x1f{last.strip().casefold()}"
+
+
+def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str]] | None = None,
+               region: str = "US") -> ListReport:
+    """Validate every row of a CSV under ``mapping`` (one target per header, see MAP_CHOICES).
+
+    A row is rejected for a bad or missing phone, a bad second phone, a missing name, a wrong cell count, or
+    for being a duplicate: the same phone AND the same name as an earlier row (or a contact already in the
+    effort, ``existing`` = (phone, first, last)). The same phone with different names is a household, not an
+    error."""
+    report = ListReport()
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        report.problems.append("The file is empty: expected a header row and then one contact per row.")
+        return report
+    report.headers = [h.strip() for h in header]
+    report.problems = check_mapping(report.headers, mapping)
+    if report.problems:
+        return report
+    ncols = len(header)
+    idx = {t: mapping.index(t) if t in mapping else -1 for t in SINGLE_TARGETS}
+    i_first, i_last, i_phone, i_phone2 = idx["first_name"], idx["last_name"], idx["phone"], idx["phone2"]
+    i_address, i_city, i_state, i_zip = idx["address"], idx["city"], idx["state"], idx["zip"]
+    extra_cols = [(i, report.headers[i]) for i, m in enumerate(mapping) if m == "extra"]
+    seen: dict[tuple[str, str], int] = {}  # (phone, name key) -> line
+    phones: dict[str, str] = {}  # phone -> the first name key seen with it
+    shared: set[str] = set()
+    for phone, first, last in existing or []:
+        seen[(phone, _name_key(first, last))] = 0
+        phones.setdefault(phone, _name_key(first, last))
+    errors = report.errors
+    end = reader.line_num
+    for cells in reader:
+        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report where the row starts
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        report.total += 1
+        if len(cells) != ncols:
+            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns"))
+            continue
+        cells.append("")  # index -1: the columns the mapping does not use
+        first, last = cells[i_first].strip(), cells[i_last].strip()
+        raw_phone = cells[i_phone].strip()
+        if not raw_phone:
+            errors.append(RowError(line, "missing phone number"))
+            continue
+        try:
+            phone = fast_phone(raw_phone, region)
+        except ValueError as exc:
+            errors.append(RowError(line, f"bad phone number {raw_phone[:40]!r}: {_why(exc)}"))
+            continue
+        if not first and not last:
+            errors.append(RowError(line, "missing name"))
+            continue
+        extra: dict[str, str] = {}
+        raw2 = cells[i_phone2].strip()
+        if raw2:
+            try:
+                extra["phone2"] = fast_phone(raw2, region)
+            except ValueError as exc:
+                errors.append(RowError(line, f"bad second phone number {raw2[:40]!r}: {_why(exc)}"))
+                continue
+        key = _name_key(first, last)
+        earlier = seen.get((phone, key))
+        if earlier is not None:
+            where = f"line {earlier}" if earlier else "a contact already in this effort's list"
+            errors.append(RowError(line, f"duplicate: same person and phone as {where}"))
+            continue
+        seen[(phone, key)] = line
+        owner = phones.setdefault(phone, key)
+        if owner != key:
+            shared.add(phone)
+        address = cells[i_address].strip()
+        if address:
+            extra["address"] = address
+        for i, name in extra_cols:
+            value = cells[i].strip()
+            if value and name:
+                extra[name] = value
+        report.rows.append({"first_name": first, "last_name": last, "phone": phone, "city": cells[i_city].strip(),
+                            "state": cells[i_state].strip(), "zip": cells[i_zip].strip(), "extra": extra})
+    report.shared_numbers = len(shared)
+    return report
+
+
+def existing_people(store: Store, campaign_id: int) -> list[tuple[str, str, str]]:
+    return [(r["phone"], r["first_name"], r["last_name"]) for r in store._all(
+        "SELECT phone, first_name, last_name FROM contacts WHERE campaign_id = ?", (campaign_id,))]
+
+
+def import_list(store: Store, campaign_id: int, report: ListReport, *, skip_bad: bool = False,
+                household_once: bool | None = None) -> int:
+    """Insert a checked list, all rows in one transaction. With errors, only if ``skip_bad`` says so."""
+    campaign = store.campaign(campaign_id)
+    if campaign is None:
+        raise StoreError(f"no effort {campaign_id}")
+    if is_frozen(campaign):
+        raise StoreError("the list is frozen: this effort has been launched")
+    if report.problems:
+        raise StoreError(report.problems[0])
+    if report.errors and not skip_bad:
+        raise StoreError(f"{len(report.errors)} rows have errors: fix the file or choose to skip them")
+    if household_once is not None:
+        store.update_campaign(campaign_id, household_once=int(household_once))
+    return store.add_contacts(campaign_id, report.rows)
+
+
+def uploads_dir(store: Store) -> Path:
+    return Path(store.path).parent / "uploads"
+
+
+def save_upload(store: Store, campaign_id: int, data: bytes) -> str:
+    """Keep an uploaded CSV between the upload and the mapping steps; returns its token."""
+    folder = uploads_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - UPLOAD_TTL_S
+    for old in folder.glob("*.csv"):  # uploads nobody went on to import
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass
+    name = f"{campaign_id}-{secrets.token_urlsafe(18)}"
+    (folder / f"{name}.csv").write_bytes(data)
+    return name
+
+
+def upload_path(store: Store, campaign_id: int, token: str) -> Path | None:
+    """The kept CSV for a token, only if it belongs to this effort and still exists."""
+    m = UPLOAD_NAME_RE.match(token or "")
+    if not m or int(m.group(1)) != campaign_id:
+        return None
+    path = uploads_dir(store) / f"{token}.csv"
+    return path if path.is_file() else None
+
+
+def delete_upload(store: Store, campaign_id: int, token: str) -> None:
+    path = upload_path(store, campaign_id, token)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def merge_fields(store: Store, campaign_id: int) -> list[str]:
+    """The {fields} a script can use: the standard ones plus the extra columns of this effort's list."""
+    rows = store._all("SELECT extra FROM contacts WHERE campaign_id = ? AND extra != '{}' LIMIT 2000",
+                      (campaign_id,))
+    extra: dict[str, None] = {}
+    for r in rows:
+        for k in json.loads(r["extra"] or "{}"):
+            extra.setdefault(k, None)
+    return ["first_name", "last_name", "city", "state", "zip", *extra]
+
+
+# ---------------------------------------------------------------------------------------------- surveys
+KINDS = {"dropdown": "Dropdown", "choice": "Multiple choice", "text": "Free text"}
+QID_RE = re.compile(r"^q(\d+)$")
+
+
+def check_survey(questions: list[dict[str, Any]]) -> list[str]:
+    """Problems with a survey (empty: fine). Branches must point to an EARLIER question and one of its options."""
+    problems: list[str] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for n, q in enumerate(questions, start=1):
+        label = f"Question {n}"
+        qid = q.get("id", "")
+        if not isinstance(qid, str) or not QID_RE.match(qid):
+            problems.append(f"{label}: bad id {qid!r}.")
+        elif qid in seen:
+            problems.append(f"{label}: id {qid} is used twice.")
+        if not str(q.get("text", "")).strip():
+            problems.append(f"{label}: the question text is empty.")
+        kind = q.get("kind")
+        options = q.get("options") or []
+        if kind not in KINDS:
+            problems.append(f"{label}: choose dropdown, multiple choice or free text.")
+        elif kind in ("dropdown", "choice"):
+            if len(options) < 2:
+                problems.append(f"{label}: a {KINDS[kind].lower()} question needs at least two options "
+                                "(one per line).")
+            if len({o.casefold() for o in options}) != len(options):
+                problems.append(f"{label}: the same option is listed twice.")
+        show_if = q.get("show_if")
+        if show_if:
+            target = seen.get(show_if.get("question", ""))
+            if target is None:
+                problems.append(f"{label}: it can only depend on an earlier question.")
+            elif show_if.get("answer") not in (target.get("options") or []):
+                problems.append(f"{label}: {show_if.get('answer')!r} is not an answer of the question it "
+                                "depends on.")
+        if isinstance(qid, str):
+            seen[qid] = q
+    return problems
+
+
+def next_question_id(store: Store, campaign_id: int, questions: list[dict[str, Any]]) -> str:
+    """q<n> above every id this effort has used, saved or answered: an id is never given to a new question."""
+    used = {q.get("id", "") for q in questions}
+    campaign = store.campaign(campaign_id)
+    if campaign:
+        used |= {q.get("id", "") for q in campaign["survey"]}
+    used |= {r["question"] for r in store._all(
+        "SELECT DISTINCT a.question FROM survey_answers a JOIN dispositions d ON d.id = a.disposition_id "
+        "JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ?", (campaign_id,))}
+    top = max((int(m.group(1)) for u in used if (m := QID_RE.match(str(u)))), default=0)
+    return f"q{top + 1}"
+
+
+def parse_options(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- dispositions
+DISPOSITION_KINDS = {"contact": "Talked to correct person", "no_contact": "No contact", "remove": "Remove number"}
+
+
+def slugify(label: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", label.strip().lower()).strip("_")
+    return slug[:40] or "disposition"
+
+
+def add_disposition(store: Store, campaign_id: int, label: str, kind: str) -> dict[str, str]:
+    label = label.strip()
+    if not label:
+        raise StoreError("a label is required")
+    if kind not in DISPOSITION_KINDS:
+        raise StoreError("choose what kind of outcome it is")
+    codes = {d["code"] for d in store.disposition_codes(campaign_id)}
+    if label.casefold() in {d["label"].casefold() for d in store.disposition_codes(campaign_id)}:
+        raise StoreError(f"there is already a disposition labelled {label!r}")
+    base = code = slugify(label)
+    n = 2
+    while code in codes:
+        code = f"{base}_{n}"
+        n += 1
+    store.conn.execute("INSERT INTO dispositions_catalog (campaign_id, code, label, kind) VALUES (?, ?, ?, ?)",
+                       (campaign_id, code, label, kind))
+    return {"code": code, "label": label, "kind": kind}
+
+
+def rename_disposition(store: Store, campaign_id: int, code: str, label: str) -> None:
+    label = label.strip()
+    if not label:
+        raise StoreError("a label is required")
+    rows = store.disposition_codes(campaign_id)
+    if code not in {d["code"] for d in rows}:
+        raise StoreError(f"no disposition {code!r}")
+    if any(d["label"].casefold() == label.casefold() and d["code"] != code for d in rows):
+        raise StoreError(f"there is already a disposition labelled {label!r}")
+    store.conn.execute("UPDATE dispositions_catalog SET label = ? WHERE campaign_id = ? AND code = ?",
+                       (label, campaign_id, code))
+
+
+def delete_disposition(store: Store, campaign_id: int, code: str) -> None:
+    rows = store.disposition_codes(campaign_id)
+    target = next((d for d in rows if d["code"] == code), None)
+    if target is None:
+        raise StoreError(f"no disposition {code!r}")
+    if sum(1 for d in rows if d["kind"] == target["kind"]) <= 1:
+        raise StoreError(f"keep at least one {DISPOSITION_KINDS[target['kind']].lower()} disposition")
+    used = store._one("SELECT COUNT(*) AS n FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
+                      "WHERE c.campaign_id = ? AND d.code = ?", (campaign_id, code))
+    if used and used["n"]:
+        raise StoreError(f"{target['label']!r} is already recorded on {used['n']} calls: rename it instead")
+    store.conn.execute("DELETE FROM dispositions_catalog WHERE campaign_id = ? AND code = ?", (campaign_id, code))
+
+
+# ---------------------------------------------------------------------------------------------- call settings
+HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+LEGAL_START, LEGAL_END = "08:00", "21:00"
+
+
+def _e164_or_error(text: str, what: str, errors: dict[str, str], key: str, required: bool = False) -> str:
+    text = text.strip()
+    if not text:
+        if required:
+            errors[key] = f"{what} is required."
+        return ""
+    try:
+        return normalize_phone(text)
+    except ValueError as exc:
+        errors[key] = f"{what}: {exc}."
+        return ""
+
+
+def _int_field(form: dict[str, str], key: str, label: str, lo: int, hi: int, errors: dict[str, str]) -> int:
+    raw = form.get(key, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[key] = f"{label}: enter a whole number."
+        return 0
+    if not lo <= value <= hi:
+        errors[key] = f"{label}: between {lo} and {hi}."
+    return value
+
+
+def check_settings(form: dict[str, str], campaign: dict[str, Any], *,
+                   has_new_voicemail: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+    """The call settings form as campaign fields, and the problems (field -> message)."""
+    errors: dict[str, str] = {}
+    v: dict[str, Any] = {}
+    method = form.get("call_method", "")
+    if method == "personal":
+        v["dial_mode"] = "personal"
+    elif method == "computer":
+        mode = form.get("dial_mode", "power")
+        if mode not in ("power", "predictive"):
+            errors["dial_mode"] = "Choose power or predictive dialling."
+        v["dial_mode"] = mode
+        if mode == "power":
+            try:
+                ratio = float(form.get("dial_ratio", "1") or "1")
+                if not 1 <= ratio <= 3:
+                    errors["dial_ratio"] = "Lines per caller: between 1 and 3."
+                v["dial_ratio"] = ratio
+            except ValueError:
+                errors["dial_ratio"] = "Lines per caller: enter a number such as 1 or 1.5."
+    else:
+        errors["call_method"] = "Choose personal phone or computer dial."
+    amd = form.get("amd_mode", "")
+    if amd not in ("ours", "app_amd", "off"):
+        errors["amd_mode"] = "Choose how answering machines are detected."
+    v["amd_mode"] = amd
+    household = form.get("household", "")
+    if household not in ("once", "each"):
+        errors["household"] = "Choose how to call people who share a phone number."
+    v["household_once"] = int(household == "once")
+    action = form.get("machine_action", "")
+    if action not in ("hangup", "voicemail"):
+        errors["machine_action"] = "Choose what to do on an answering machine."
+    elif action == "voicemail" and not (has_new_voicemail or campaign.get("voicemail_media")):
+        errors["voicemail_file"] = "Upload the voicemail message (a WAV file) or choose no voicemail."
+    v["machine_action"] = action
+    v["voicemail_instructions"] = form.get("voicemail_instructions", "").strip()
+    v["org_name"] = form.get("org_name", "").strip()
+    v["callback_number"] = _e164_or_error(form.get("callback_number", ""), "Call-back number", errors,
+                                          "callback_number")
+    v["abandon_message"] = form.get("abandon_message", "").strip()
+    v["caller_id"] = _e164_or_error(form.get("caller_id", ""), "Caller ID", errors, "caller_id")
+    start, end = form.get("calling_hours_start", "").strip(), form.get("calling_hours_end", "").strip()
+    for key, val in (("calling_hours_start", start), ("calling_hours_end", end)):
+        if not HHMM_RE.match(val):
+            errors[key] = "Use the 24-hour clock, HH:MM."
+    if "calling_hours_start" not in errors and "calling_hours_end" not in errors:
+        if start >= end:
+            errors["calling_hours_end"] = "The calling hours must end after they start."
+        elif start < LEGAL_START or end > LEGAL_END:
+            errors["calling_hours_start"] = (f"Calls are allowed only between {LEGAL_START} and {LEGAL_END} "
+                                             "in the contact's local time.")
+    v["calling_hours_start"], v["calling_hours_end"] = start, end
+    v["max_attempts"] = _int_field(form, "max_attempts", "Max attempts", 1, 20, errors)
+    for key in ("busy", "noanswer", "machine"):
+        minutes = _int_field(form, f"recycle_{key}_min", "Retry after", 1, 7 * 24 * 60, errors)
+        v[f"recycle_{key}_s"] = minutes * 60
+    v["wrapup_limit_s"] = _int_field(form, "wrapup_limit_s", "Wrap-up limit", 5, 3600, errors)
+    v["ring_timeout_s"] = _int_field(form, "ring_timeout_s", "Ring timeout", MIN_RING_TIMEOUT_S, 120, errors)
+    if "ring_timeout_s" in errors and v["ring_timeout_s"] and v["ring_timeout_s"] < MIN_RING_TIMEOUT_S:
+        errors["ring_timeout_s"] = f"Ring timeout: at least {MIN_RING_TIMEOUT_S} s (4 rings), the legal minimum."
+    return v, errors
+
+
+def settings_form(campaign: dict[str, Any]) -> dict[str, str]:
+    """A campaign's settings as the form shows them."""
+    mode = campaign["dial_mode"]
+    return {
+        "call_method": "personal" if mode == "personal" else "computer",
+        "dial_mode": mode if mode in ("power", "predictive") else "power",
+        "dial_ratio": f"{float(campaign['dial_ratio']):g}",
+        "amd_mode": campaign["amd_mode"],
+        "household": "once" if campaign["household_once"] else "each",
+        "machine_action": campaign["machine_action"],
+        "voicemail_instructions": campaign["voicemail_instructions"],
+        "org_name": campaign["org_name"],
+        "callback_number": campaign["callback_number"],
+        "abandon_message": campaign["abandon_message"],
+        "caller_id": campaign["caller_id"],
+        "calling_hours_start": campaign["calling_hours_start"],
+        "calling_hours_end": campaign["calling_hours_end"],
+        "max_attempts": str(campaign["max_attempts"]),
+        "recycle_busy_min": str(int(campaign["recycle_busy_s"]) // 60),
+        "recycle_noanswer_min": str(int(campaign["recycle_noanswer_s"]) // 60),
+        "recycle_machine_min": str(int(campaign["recycle_machine_s"]) // 60),
+        "wrapup_limit_s": str(campaign["wrapup_limit_s"]),
+        "ring_timeout_s": str(campaign["ring_timeout_s"]),
+    }
+
+
+def save_settings(store: Store, campaign: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Store checked settings. A generated abandon prompt is dropped when what it says changes, so the
+    controller speaks a fresh one."""
+    cid = int(campaign["id"])
+    media = str(campaign.get("abandon_media") or "")
+    if media.endswith(f"/abandon-{cid}") and any(
+            values.get(k) != campaign.get(k) for k in ("org_name", "callback_number", "abandon_message")):
+        values = {**values, "abandon_media": ""}
+    return store.update_campaign(cid, **values)
+
+
+# ---------------------------------------------------------------------------------------------- voicemail audio
+MAX_WAV_BYTES = 20 * 1024 * 1024
+MAX_WAV_SECONDS = 120
+
+
+def check_wav(data: bytes) -> str:
+    """'' if ``data`` is a playable PCM WAV of sensible length, else why not."""
+    if len(data) > MAX_WAV_BYTES:
+        return "The file is too large (20 MB at most)."
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
+    except (wave.Error, EOFError) as exc:
+        return f"That is not a WAV file we can read ({exc}). Export it as WAV (PCM)."
+    if rate <= 0 or frames == 0:
+        return "The WAV file holds no sound."
+    if width not in (1, 2, 3, 4):
+        return "Unsupported WAV sample size."
+    if frames / rate > MAX_WAV_SECONDS:
+        return f"The message is longer than {MAX_WAV_SECONDS} seconds."
+    return ""
+
+
+def _convert_with_python(data: bytes, dest: Path) -> None:
+    """8 kHz mono 16-bit without sox (numpy: mix down, linear resample)."""
+    import numpy as np
+
+    with wave.open(io.BytesIO(data)) as w:
+        ch, width, rate, raw = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.readframes(w.getnframes())
+    if width == 1:
+        samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128) / 128
+    elif width == 3:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+        ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16))
+        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+        samples = ints / float(1 << 23)
+    else:
+        dtype = {2: np.int16, 4: np.int32}[width]
+        samples = np.frombuffer(raw, dtype=dtype).astype(np.float64) / float(np.iinfo(dtype).max)
+    samples = samples.reshape(-1, ch).mean(axis=1)
+    if rate != 8000:
+        n = max(1, int(len(samples) * 8000 / rate))
+        samples = np.interp(np.linspace(0, len(samples) - 1, n), np.arange(len(samples)), samples)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    with wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(pcm)
+
+
+def convert_wav(data: bytes, dest: Path) -> None:
+    """Write ``data`` (a checked WAV) to ``dest`` as 8 kHz mono 16-bit PCM, as Asterisk plays it best."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("sox"):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "in.wav"
+            src.write_bytes(data)
+            res = subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
+                                  str(dest)], capture_output=True)
+            if res.returncode == 0:
+                return
+    _convert_with_python(data, dest)
+
+
+def media_dir(store: Store) -> Path:
+    return Path(store.path).parent / "media"
+
+
+def stage_voicemail(store: Store, campaign_id: int, data: bytes, stage: Callable[[Path, str], str]) -> str:
+    """Keep an uploaded voicemail message and return the name Asterisk plays it by (path without extension).
+
+    The converted file always lands in the data dir (``media/voicemail-<effort>-<random>.wav``, which the
+    settings page plays back); ``stage`` then puts it where the running Asterisk can play it."""
+    name = f"voicemail-{campaign_id}-{secrets.token_hex(6)}"
+    dest = media_dir(store) / f"{name}.wav"
+    convert_wav(data, dest)
+    return stage(dest, f"{name}.wav")
