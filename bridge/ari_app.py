@@ -184,13 +184,15 @@ class Controller:
         return out
 
     def _ensure_prompts(self, row: dict[str, Any]) -> None:
-        """Campaigns without a recorded abandon message get one spoken from their name and call-back number.
+        """Campaigns without a recorded abandon message get one spoken: the admin's text if any, always followed
+        by who called and the number to call back (the law's safe harbour asks for both).
 
         Speech synthesis runs in a thread: it takes a few hundred milliseconds the event loop cannot spare.
         Until it is there, an abandoned call hears Asterisk's generic "all circuits busy" prompt."""
         if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir or row["id"] in self._prompting:
             return
-        text = (f"Sorry we missed you. This call was from {row['org_name'] or row['name']}. "
+        custom = (row.get("abandon_message") or "").strip()
+        text = (f"{custom or 'Sorry we missed you.'} This call was from {row['org_name'] or row['name']}. "
                 f"Please call us back at {' '.join(row['callback_number'])}. Goodbye.")
         self._prompting.add(row["id"])
         self._tasks.append(asyncio.create_task(self._make_abandon_prompt(row["id"], text)))

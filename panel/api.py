@@ -8,6 +8,7 @@ uses personal-phone dialing (the volunteer dials themselves).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -50,6 +51,19 @@ def _session_id(request: web.Request) -> int:
     return sid
 
 
+PHONE_NAME = re.compile(r"phone|cell|mobile|tel\b|fax", re.IGNORECASE)
+POSTAL_NAME = re.compile(r"zip|postal|postcode", re.IGNORECASE)
+PHONE_VALUE = re.compile(r"^\+?[\d\s().-]{7,}$")
+
+
+def about_fields(extra: dict[str, Any]) -> dict[str, Any]:
+    """The list's extra columns fit for the caller's About pane: other numbers (phone2, "Cell", a column of
+    digits under any name) are as personal as the dialled one and stay on the server."""
+    return {k: v for k, v in extra.items()
+            if not PHONE_NAME.search(k) and (POSTAL_NAME.search(k) or not (
+                isinstance(v, str) and PHONE_VALUE.match(v.strip()) and sum(ch.isdigit() for ch in v) >= 7))}
+
+
 def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[str, Any] | None:
     store = ctl.store
     s = store.session(session_id)
@@ -73,6 +87,8 @@ def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[s
                                                            "extra")}
             if campaign.get("dial_mode") == "personal":
                 view["contact"]["phone"] = contact.get("phone")
+            else:
+                view["contact"]["extra"] = about_fields(contact.get("extra") or {})
     if live and live.state.value == "wrapup":
         view["wrapup_limit_s"] = live.wrapup_limit
         view["wrapup_since"] = live.since

@@ -227,8 +227,9 @@ def _stage_beside_store(store: Store) -> StageMedia:
 
     def stage(src: Path, name: str) -> str:
         dest = store.path.parent / "media" / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(src.read_bytes())
+        if dest != src:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read_bytes())
         return str(dest.with_suffix(""))
 
     return stage
