@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from phonebank import sim
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.service import serve
 from phonebank.settings import Settings
+from store import efforts
+from store import users as u
 from store.db import Store
 
 DEMO_NAME = "Demo effort: Get out the vote"
+DEMO_SCRIPT = ("Hi, is this {first_name}? I'm a volunteer with Fair Votes here in {city}. Early voting starts "
+               "Saturday — can we count on you to vote?")
+DEMO_SURVEY = [
+    {"id": "q1", "text": "Will you vote early?", "kind": "choice", "options": ["Yes", "No", "Not sure"],
+     "show_if": None},
+    {"id": "q2", "text": "Which day works for you?", "kind": "dropdown", "options": ["Saturday", "Sunday", "Monday"],
+     "show_if": {"question": "q1", "answer": "Yes"}},
+]
 
 
-def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[int, list[dict[str, object]]]:
+def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Idempotent: reuses the demo effort and its sessions when run again."""
     rt.up()
     numbers = sim.demo_network(count)
@@ -23,46 +35,59 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[int, l
         existing = [c for c in store.campaigns() if c["name"] == DEMO_NAME]
         if existing:
             cid = int(existing[0]["id"])
+            if not existing[0]["join_code"]:  # made before the panel existed
+                store.update_campaign(cid, join_code=efforts.new_join_code(), script=DEMO_SCRIPT,
+                                      survey=DEMO_SURVEY, finished_at=time.time())
         else:
             voicemail = sim.stage_file(rt, sim.AUDIO_DIR / "voicemail-demo.wav", "voicemail-demo.wav")
             cid = int(store.create_campaign(
                 DEMO_NAME, org_name="Fair Votes", callback_number="2025550100", ring_timeout_s=20,
-                machine_action="voicemail", voicemail_media=voicemail, max_attempts=3)["id"])
+                machine_action="voicemail", voicemail_media=voicemail, max_attempts=3,
+                description="Remind our supporters that early voting starts Saturday.",
+                join_code=efforts.new_join_code(), finished_at=time.time(), script=DEMO_SCRIPT,
+                survey=DEMO_SURVEY)["id"])
             first = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo")
             store.add_contacts(cid, [
                 {"first_name": first[i % len(first)], "last_name": f"Voter{i + 1}", "phone": n.number,
                  "city": "Washington", "state": "DC", "zip": f"200{i % 10:02d}", "extra": {"ward": str(1 + i % 8)}}
                 for i, n in enumerate(numbers)])
+        if u.authenticate(store, "admin", settings.admin_password()) is None:
+            u.create_user(store, "admin", settings.admin_password(), "admin", name="Demo admin")
         sessions = [s for s in store.open_sessions() if s["campaign_id"] == cid]
         while len(sessions) < 2:
             store.create_session(cid, f"Demo volunteer {len(sessions) + 1}")
             sessions = [s for s in store.open_sessions() if s["campaign_id"] == cid]
-        return cid, sessions
+        campaign = store.campaign(cid)
+        assert campaign is not None
+        return campaign, sessions
     finally:
         store.close()
 
 
 def main(settings: Settings, rt: AsteriskRuntime, count: int = 50) -> int:
-    cid, sessions = prepare(settings, rt, count)
-    api = f"http://{settings.api_bind}:{settings.api_port}"
+    campaign, sessions = prepare(settings, rt, count)
+    cid = campaign["id"]
+    panel = settings.public_url or f"http://{settings.api_bind}:{settings.api_port}"
     codes = "\n".join(f"    session {s['id']}: code {s['code']}" for s in sessions)
     print(f"""
 Phone bank demo is up.
   Asterisk instance '{settings.instance}' (root {rt.root}), ARI {rt.ari_url()}
   Effort {cid}: "{DEMO_NAME}" — {count} simulated voters (people, machines, busy, no answer, disconnected)
 
-Join as a volunteer — call in, enter your code, stay on the line:
+The panel: {panel}/
+  Admin login:  admin / {settings.admin_password()}     (build efforts, watch results: {panel}/admin/efforts)
+  Caller link:  {panel}/join/{campaign['join_code']}     (sign in with name, email and phone; choose "call in")
+
+A volunteer's phone, from this machine (a simulated phone that keys the session code shown on the caller's
+screen, stays on the line and records what it hears):
+    .venv/bin/phonebank drill volunteer --code CODE
+  Ready-made sessions for scripts (they start dialing as soon as the phone is in):
 {codes}
-  From this machine (a simulated phone that keys the code and records what it hears):
-    .venv/bin/phonebank drill volunteer --code {sessions[0]['code']}
   From a SIP softphone: add an endpoint from the softphone-endpoint template (docs/OPERATIONS.md)
   and dial any number; SIP listens on {settings.sip_bind}:{settings.sip_port}.
 
-Watch and work the calls:
-  curl {api}/api/sessions/{sessions[0]['id']}         (state and current voter)
-  curl -XPOST {api}/api/sessions/{sessions[0]['id']}/disposition -d '{{"code":"supporter"}}'
-  curl {api}/api/campaigns/{cid}/stats
-  .venv/bin/phonebank asterisk cli            (the Asterisk console)
+The JSON API (token kept in {settings.secrets_path}):
+  curl -H "Authorization: Bearer {settings.api_token()}" {panel}/api/campaigns/{cid}/stats
 
 Ctrl-C stops the controller; `.venv/bin/phonebank asterisk down` stops Asterisk.
 """, flush=True)

@@ -56,6 +56,8 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
          "phone": f"+1202555{2000 + i}", "city": "Washington", "state": "DC", "zip": f"2000{i % 9}",
          "extra": {"ward": "3", "party": rng.choice(["D", "I", "U"])}} for i in range(120)])
     volunteers = [store.create_session(cid, name)["id"] for name in ("Sam Volunteer", "Priya N.", "Tom K.")]
+    store.conn.execute("UPDATE sessions SET created_at = ?, joined_at = ? WHERE campaign_id = ?",
+                       (now - 3 * 3600, now - 3 * 3600, cid))
     contacts = store.contacts(cid)
     start = now - 3 * 3600
     outcomes = ["connected"] * 5 + ["machine"] * 4 + ["no_answer"] * 5 + ["busy", "unallocated"]
@@ -66,19 +68,23 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
         sid = volunteers[i % 3] if outcome == "connected" else None
         store.insert_call(call_id, cid, contact["id"], 1, call_id, t)
         answered = t + 8 if outcome in ("connected", "machine") else None
-        abandoned = outcome == "connected" and i == 40
+        abandoned = outcome == "connected" and i % 37 == 5
         store.update_call(call_id, ringing_at=t + 1, answered_at=answered,
                           amd_status="MACHINE" if outcome == "machine" else ("HUMAN" if answered else None),
                           bridged_at=t + 10 if sid and not abandoned else None, ended_at=t + rng.uniform(20, 200),
                           outcome="abandoned" if abandoned else outcome, abandoned=int(abandoned),
                           session_id=None if abandoned else sid)
+        store.conn.execute("UPDATE contacts SET attempts = 1 WHERE id = ?", (contact["id"],))
         store.release_contact(contact["id"], "abandoned" if abandoned else outcome, t + 60)
         if sid and not abandoned:
             code = rng.choice(["supporter", "supporter", "undecided", "opposed", "not_home"])
             answers = {"q1": rng.choice(["Yes", "Yes", "No", "Not sure"])}
             if answers["q1"] == "Yes":
                 answers["q2"] = rng.choice(["Saturday", "Sunday", "Monday"])
-            store.add_disposition(sid, call_id, contact["id"], code, "", answers)
+            saved = store.add_disposition(sid, call_id, contact["id"], code, "", answers)
+            ended = store.call(call_id)["ended_at"]  # type: ignore[index]
+            store.conn.execute("UPDATE dispositions SET created_at = ? WHERE id = ?",
+                               (ended + rng.uniform(10, 45), saved["id"]))
     # Sam is on a call with the first contact right now.
     talking = contacts[0]
     call_id = f"pb-{uuid.uuid4().hex[:20]}"
@@ -110,7 +116,7 @@ async def main(out: Path) -> int:
         ctl = Controller(ari=FakeAri(), store=store)  # type: ignore[arg-type]
         app = make_app(ctl, "+1 202 555 0100", "preview-token")
         ids = seed(store, ctl)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
