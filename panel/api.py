@@ -53,18 +53,30 @@ def _session_id(request: web.Request) -> int:
 
 PHONE_NAME = re.compile(r"phone|cell|mobile|tel\b|fax", re.IGNORECASE)
 POSTAL_NAME = re.compile(r"zip|postal|postcode", re.IGNORECASE)
-PHONE_VALUE = re.compile(r"^\+?[\d\s().-]{7,}$")
+SEPARATORS = re.compile(r"[\s().\-/+]")
+DIGIT_RUN = re.compile(r"\d{7,}")
+DATE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})$")
+
+
+def _has_number(value: Any) -> bool:
+    """Seven digits in a row once separators are dropped: "home 202-555-0100", "202/555/0100 ext 12"."""
+    if not isinstance(value, str) or DATE.match(value.strip()):
+        return False
+    return bool(DIGIT_RUN.search(SEPARATORS.sub("", value)))
 
 
 def about_fields(extra: dict[str, Any]) -> dict[str, Any]:
-    """The list's extra columns fit for the caller's About pane: other numbers (phone2, "Cell", a column of
-    digits under any name) are as personal as the dialled one and stay on the server."""
+    """The list's extra columns fit for the caller's About pane: other numbers (phone2, "Cell", a number written
+    into any column) are as personal as the dialled one and stay on the server. ZIP+4 codes are kept."""
     return {k: v for k, v in extra.items()
-            if not PHONE_NAME.search(k) and (POSTAL_NAME.search(k) or not (
-                isinstance(v, str) and PHONE_VALUE.match(v.strip()) and sum(ch.isdigit() for ch in v) >= 7))}
+            if not PHONE_NAME.search(k) and (not _has_number(v) or (POSTAL_NAME.search(k) and len(
+                [ch for ch in str(v) if ch.isdigit()]) <= 9))}
 
 
-def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[str, Any] | None:
+def session_view(ctl: Controller, session_id: int, callin_number: str,
+                 permissions: set[str] | None = None) -> dict[str, Any] | None:
+    """What a caller's screen shows. ``permissions``: the viewer's; without "view_profiles" the About pane
+    (address and the list's extra columns) stays on the server."""
     store = ctl.store
     s = store.session(session_id)
     if s is None:
@@ -89,6 +101,10 @@ def session_view(ctl: Controller, session_id: int, callin_number: str) -> dict[s
                 view["contact"]["phone"] = contact.get("phone")
             else:
                 view["contact"]["extra"] = about_fields(contact.get("extra") or {})
+            if permissions is not None and "view_profiles" not in permissions:
+                for key in ("city", "state", "zip"):
+                    view["contact"][key] = ""
+                view["contact"]["extra"] = {}
     if live and live.state.value == "wrapup":
         view["wrapup_limit_s"] = live.wrapup_limit
         view["wrapup_since"] = live.since
@@ -108,11 +124,11 @@ async def create_session(request: web.Request) -> web.Response:
     if not manager and user.get("campaign_id") not in (None, campaign_id):
         return _error(403, "your login is for another effort")
     try:
-        # A logged-in caller is the volunteer; scripts with the API token name one in the body.
-        me = user if user["id"] is not None else {}
-        s = ctl.store.create_session(campaign_id, str(body.get("name", "") or me.get("name", "")),
-                                     str(body.get("email", "") or me.get("email", "")),
-                                     str(body.get("phone", "") or me.get("phone", "")),
+        # A logged-in caller is the volunteer (no signing in under another name); scripts with the API token
+        # name one in the body.
+        who = body if user["id"] is None else user
+        s = ctl.store.create_session(campaign_id, str(who.get("name", "")), str(who.get("email", "")),
+                                     str(who.get("phone", "")),
                                      user_id=user["id"], start_on_click=bool(body.get("start_on_click", False)))
     except StoreError as exc:
         return _error(400, str(exc))
@@ -122,7 +138,8 @@ async def create_session(request: web.Request) -> web.Response:
 
 @require("make_calls")
 async def get_session(request: web.Request) -> web.Response:
-    view = session_view(request.app[CONTROLLER], _session_id(request), request.app[CALLIN_NUMBER])
+    view = session_view(request.app[CONTROLLER], _session_id(request), request.app[CALLIN_NUMBER],
+                        request[USER]["permissions"])
     return web.json_response(view) if view else _error(404, "no such session")
 
 
@@ -160,7 +177,7 @@ async def post_action(request: web.Request) -> web.Response:
     if ctl.store.session(sid) is None:
         return _error(404, "no such session")
     await ctl.volunteer_action(sid, action)
-    return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER]))
+    return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"]))
 
 
 @require("view_results")

@@ -9,6 +9,7 @@ with its number, and records the caller's result.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import quote
@@ -17,13 +18,15 @@ import structlog
 from aiohttp import web
 
 from panel.api import _body, _error, _session_id, session_view
-from panel.web import CALLIN_NUMBER, CONTROLLER, STORE, USER, render, require
+from panel.web import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE, USER, client_ip, render, require
 from store import caller as sc
 from store import users as u
 from store.db import StoreError
 
 log = structlog.get_logger(__name__)
 SIGNIN_FIELDS = ("name", "email", "phone")
+# Shift logins one network address may make per hour (a phone-bank party shares one).
+SHIFT_LOGINS_PER_IP_HOUR = 200
 
 
 def _no_store(resp: web.Response) -> web.Response:
@@ -74,9 +77,16 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
     assert campaign is not None
     form = await request.post()
     values = {k: str(form.get(k, "")).strip() for k in SIGNIN_FIELDS}
+    if not request.app[LIMITER].allow(f"shift-login:{client_ip(request)}", SHIFT_LOGINS_PER_IP_HOUR, 3600):
+        log.warning("caller.shift_login_throttled", campaign_id=campaign["id"])
+        return render(request, "caller/effort.html", status=429, campaign=campaign, form=values,
+                      error="Too many sign-ins from your network in the last hour: ask your organiser for help.")
     try:
+        u.check_shift_signin(values["name"], values["email"], values["phone"])
+        password = u.shift_password()
+        password_hash = await asyncio.to_thread(u.hash_password, password)
         user, password = u.create_shift_login(request.app[STORE], campaign["id"], values["name"], values["email"],
-                                              values["phone"])
+                                              values["phone"], password=password, password_hash=password_hash)
     except StoreError as exc:
         return render(request, "caller/effort.html", status=400, campaign=campaign, error=str(exc), form=values)
     log.info("caller.shift_login_created", user_id=user["id"], campaign_id=campaign["id"])
@@ -204,7 +214,8 @@ def _personal_session(request: web.Request) -> tuple[int, web.Response | None]:
 
 
 def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response:
-    view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER]) or {}
+    view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER],
+                        request[USER]["permissions"]) or {}
     return web.json_response({**view, **extra})
 
 

@@ -12,11 +12,13 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import WSMsgType, web
 
-from panel.web import CALLIN_NUMBER, CONTROLLER, STORE, json_error, require
+from panel.web import CALLIN_NUMBER, CONTROLLER, COOKIE, PUBLIC_URL, STORE, USER, VIA, json_error, require
+from store.users import login_for_token
 
 log = structlog.get_logger(__name__)
 
@@ -51,9 +53,31 @@ class Hub:
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
 
 
+def same_origin(request: web.Request) -> bool:
+    """Browsers send Origin on WebSocket handshakes; a page elsewhere must not read our pushes with the
+    volunteer's cookie. Scripts without an Origin (the API token, tests) pass."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    public = request.app[PUBLIC_URL]
+    return origin == f"{request.scheme}://{request.host}" or (bool(public) and origin == public) \
+        or urlsplit(origin).netloc == request.host
+
+
+def still_logged_in(request: web.Request) -> bool:
+    if request[VIA] != "cookie":
+        return True
+    return login_for_token(request.app[STORE], request.cookies.get(COOKIE, "")) is not None
+
+
 async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[dict[str, Any] | None]],
                  refresh_s: float | None = None) -> web.WebSocketResponse:
-    """Send ``view()`` now and after every change to ``key`` (and every ``refresh_s``) until the socket closes."""
+    """Send ``view()`` now and after every change to ``key`` (and every ``refresh_s``) until the socket closes
+    or the login behind it ends (logged out, expired, disabled)."""
+    if not same_origin(request):
+        log.warning("push.cross_origin_refused", origin=request.headers.get("Origin", ""), path=request.path)
+        return web.Response(status=403, text="cross-origin WebSocket refused")
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     hub = request.app[HUB]
@@ -68,6 +92,9 @@ async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[di
         try:
             while not ws.closed and not reader.done():
                 wake.clear()
+                if not still_logged_in(request):
+                    await ws.close(code=4401, message=b"logged out")
+                    break
                 payload = await view()
                 if payload is None:
                     break
@@ -93,7 +120,7 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
     ctl = request.app[CONTROLLER]
 
     async def view() -> dict[str, Any] | None:
-        v = session_view(ctl, sid, request.app[CALLIN_NUMBER])
+        v = session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"])
         return {"type": "session", "session": v} if v else None
 
     return await stream(request, f"session:{sid}", view)

@@ -9,14 +9,18 @@ which a browser never sends on its own, so it needs no CSRF token.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import json
+import re
+import secrets
 import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 import structlog
@@ -42,7 +46,18 @@ STAGE_MEDIA: web.AppKey[StageMedia] = web.AppKey("stage_media", object)  # type:
 # Who is asking (None: nobody) and how they proved it ("cookie", "token" or None).
 USER: web.RequestKey[dict[str, Any] | None] = web.RequestKey("user", dict)  # type: ignore[arg-type]
 VIA: web.RequestKey[str | None] = web.RequestKey("via", str)  # type: ignore[arg-type]
+# Before login, forms carry a token matched against this cookie (double submit): no login CSRF.
+PRE_COOKIE = "pb_pre"
+PRE_CSRF: web.RequestKey[str] = web.RequestKey("pre_csrf", str)
+PUBLIC_URL: web.AppKey[str] = web.AppKey("public_url", str)
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", object)  # type: ignore[arg-type]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Failed logins per minute before the form says "wait a minute" (a room of volunteers may share one address).
+LOGIN_FAILURES_PER_IP = 30
+LOGIN_FAILURES_PER_USER = 8
+# Bodies beyond this are refused except on the routes that take uploads (lists, recordings).
+MAX_BODY = 1024 * 1024
+UPLOAD_PATHS = re.compile(r"^/admin/efforts/\d+/(list/upload|settings)$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,11 +89,49 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if user is not None:
             request[USER] = user
             request[VIA] = "cookie"
+    if request[USER] is not None:
+        return await handler(request)
+    pre = request.cookies.get(PRE_COOKIE, "")
+    fresh = not pre
+    request[PRE_CSRF] = pre or secrets.token_urlsafe(24)
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        if fresh:
+            _set_pre_cookie(exc, request)
+        raise
+    if fresh and not resp.prepared:
+        _set_pre_cookie(resp, request)
+    return resp
+
+
+def _set_pre_cookie(resp: web.StreamResponse, request: web.Request) -> None:
+    resp.set_cookie(PRE_COOKIE, request[PRE_CSRF], httponly=True, samesite="Lax", secure=_secure(request),
+                    path="/")
+
+
+def _secure(request: web.Request) -> bool:
+    """Cookies are Secure over HTTPS, also behind a TLS proxy (then the public URL says https)."""
+    return request.secure or request.app[PUBLIC_URL].startswith("https://")
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (request.content_length or 0) > MAX_BODY and not UPLOAD_PATHS.match(request.path):
+        return json_error(413, f"request body over {MAX_BODY // 1024} KiB")
     return await handler(request)
 
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method not in SAFE_METHODS and request[VIA] is None and not _is_api(request):
+        # Anonymous forms (log in, get a shift login): the token must match the pre-login cookie.
+        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
+                                                                 "multipart/form-data") else {}
+        sent, cookie = str(form.get("_csrf", "")), request.cookies.get(PRE_COOKIE, "")
+        if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+            log.warning("panel.csrf_rejected", path=request.path, user_id=None)
+            raise web.HTTPForbidden(text="This form has expired: reload the page and try again.")
     if request.method not in SAFE_METHODS and request[VIA] == "cookie":
         sent = request.headers.get("X-CSRF-Token", "")
         if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -92,16 +145,53 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; media-src 'self' data: blob:; frame-ancestors 'none'",
+}
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    resp = await handler(request)
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Referrer-Policy", "same-origin")
-    resp.headers.setdefault("Content-Security-Policy",
-                            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                            "connect-src 'self'; media-src 'self' data: blob:; frame-ancestors 'none'")
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:  # redirects and errors raised by handlers get them too
+        for k, v in SECURITY_HEADERS.items():
+            exc.headers.setdefault(k, v)
+        raise
+    if not resp.prepared:
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
     return resp
+
+
+class RateLimiter:
+    """Sliding-window counts in memory: slows password guessing and sign-up floods, which would otherwise
+    also take the event loop the calls run on (each Argon2 check costs ~0.1 s of CPU)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str, limit: int, window_s: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        hits = self._hits[key]
+        while hits and hits[0] <= now - window_s:
+            hits.popleft()
+        if len(hits) >= limit:
+            return False
+        hits.append(now)
+        return True
+
+    def count(self, key: str, window_s: float, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        return sum(1 for t in self._hits.get(key, ()) if t > now - window_s)
+
+
+def client_ip(request: web.Request) -> str:
+    return request.remote or "?"
 
 
 # ---------------------------------------------------------------------------------------------- access control
@@ -141,7 +231,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     env = request.app[TEMPLATES]
     user = request[USER]
     html = env.get_template(template).render(
-        request=request, user=user, csrf=(user or {}).get("csrf", ""),
+        request=request, user=user, csrf=user["csrf"] if user else request.get(PRE_CSRF, ""),
         can=lambda p: can(request, p), **context)
     return web.Response(text=html, status=status, content_type="text/html")
 
@@ -159,15 +249,19 @@ def make_templates() -> jinja2.Environment:
 
 
 def set_login_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.secure, path="/",
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=_secure(request), path="/",
                         max_age=u.LOGIN_TTL_S)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
     """Only same-site paths: a login link must not bounce anyone to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    if not target or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return default  # browsers and URL libraries drop tabs and newlines: "/\t/evil" would become "//evil"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//") \
+            or "\\" in target:
+        return default
+    return target
 
 
 # ---------------------------------------------------------------------------------------------- login
@@ -182,8 +276,16 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     store = request.app[STORE]
-    user = u.authenticate(store, username, password)
+    limiter = request.app[LIMITER]
+    ip_key, user_key = f"login-ip:{client_ip(request)}", f"login-user:{username.strip().lower()}"
+    if limiter.count(ip_key, 60) >= LOGIN_FAILURES_PER_IP or limiter.count(user_key, 60) >= LOGIN_FAILURES_PER_USER:
+        log.warning("panel.login_throttled")
+        return render(request, "login.html", status=429, next=target, username=username,
+                      error="Too many failed attempts: wait a minute and try again.")
+    user = await asyncio.to_thread(u.authenticate, store, username, password)
     if user is None:
+        limiter.allow(ip_key, 10**6, 60)
+        limiter.allow(user_key, 10**6, 60)
         log.info("panel.login_failed")
         return render(request, "login.html", status=401, next=target, username=username,
                       error="That login and password do not match (or the login has expired).")
@@ -236,12 +338,14 @@ def _stage_beside_store(store: Store) -> StageMedia:
 
 
 def make_app(ctl: Controller, callin_number: str, api_token: str,
-             stage_media: StageMedia | None = None) -> web.Application:
+             stage_media: StageMedia | None = None, public_url: str = "") -> web.Application:
     """The whole panel: login, admin screens, caller screens, live push, JSON API."""
     from panel import admin, api, caller, feedback, push, results  # each adds its own routes
 
-    app = web.Application(middlewares=[security_headers, auth_middleware, csrf_middleware],
+    app = web.Application(middlewares=[security_headers, body_limit, auth_middleware, csrf_middleware],
                           client_max_size=64 * 1024 * 1024)
+    app[PUBLIC_URL] = public_url.rstrip("/")
+    app[LIMITER] = RateLimiter()
     app[CONTROLLER] = ctl
     app[STORE] = ctl.store
     app[CALLIN_NUMBER] = callin_number

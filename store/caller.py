@@ -84,6 +84,10 @@ def personal_claim_next(store: Store, session_id: int, now: float | None = None)
     s = store.session(session_id)
     if s is None or s["status"] != "open":
         raise StoreError("this session has ended")
+    campaign = store.campaign(s["campaign_id"])
+    if campaign is None or campaign["status"] != "active" or join_refusal(campaign):
+        # Closed, paused or past its window: no more numbers handed out (what is held can still be saved).
+        raise StoreError((campaign and join_refusal(campaign)) or "This phone bank is paused: no new calls for now.")
     now = clock() if now is None else now
     claimed = store.claim_contacts(s["campaign_id"], 1, now)
     if not claimed:

@@ -77,21 +77,30 @@ def role_permissions(store: Store, role: str) -> set[str]:
     return set(json.loads(row["permissions"])) if row else set()
 
 
+def hash_password(password: str) -> str:
+    """Argon2id; ~0.1 s of CPU on purpose — callers on an event loop run it in a thread."""
+    return _hasher.hash(password)
+
+
 def create_user(store: Store, username: str, password: str, role: str, *, name: str = "", email: str = "",
-                phone: str = "", campaign_id: int | None = None, expires_at: float | None = None) -> dict[str, Any]:
+                phone: str = "", campaign_id: int | None = None, expires_at: float | None = None,
+                password_hash: str | None = None) -> dict[str, Any]:
+    """``password_hash``: already made from ``password`` by ``hash_password`` (off the event loop)."""
     ensure_roles(store)
     username = username.strip().lower()
     if not username:
         raise StoreError("username is required")
     if len(password) < MIN_PASSWORD:
         raise StoreError(f"password must be at least {MIN_PASSWORD} characters")
+    if password_hash is None:
+        password_hash = hash_password(password)
     if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
         raise StoreError(f"no role {role!r}")
     try:
         uid = store.conn.execute(
             "INSERT INTO users (username, name, email, phone, password_hash, role, campaign_id, expires_at, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (username, name.strip(), email.strip(), phone.strip(), _hasher.hash(password), role, campaign_id,
+            (username, name.strip(), email.strip(), phone.strip(), password_hash, role, campaign_id,
              expires_at, time.time())).lastrowid
     except sqlite3.IntegrityError as exc:
         raise StoreError(f"username {username!r} is taken") from exc
@@ -100,23 +109,36 @@ def create_user(store: Store, username: str, password: str, role: str, *, name: 
     return user
 
 
-def create_shift_login(store: Store, campaign_id: int, name: str, email: str, phone: str) -> tuple[dict[str, Any],
-                                                                                                  str]:
-    """A temporary caller login for one effort (sign in with name, email, phone). Returns (user, password)."""
+def check_shift_signin(name: str, email: str, phone: str) -> None:
     if not name.strip():
         raise StoreError("your name is required")
     if "@" not in email:
         raise StoreError("a valid email address is required")
     if len([ch for ch in phone if ch.isdigit()]) < 7:
         raise StoreError("a valid phone number is required")
+
+
+def shift_password() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+def create_shift_login(store: Store, campaign_id: int, name: str, email: str, phone: str, *,
+                       password: str | None = None, password_hash: str | None = None) -> tuple[dict[str, Any], str]:
+    """A temporary caller login for one effort (sign in with name, email, phone). Returns (user, password).
+
+    Pass ``password`` and its ``password_hash`` (from ``shift_password`` and ``hash_password``) to keep the
+    hashing off the event loop."""
+    check_shift_signin(name, email, phone)
     alphabet = string.ascii_lowercase + string.digits
     for _ in range(20):
         username = "shift-" + "".join(secrets.choice(alphabet) for _ in range(6))
         if store._one("SELECT 1 FROM users WHERE username = ?", (username,)) is None:
             break
-    password = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+    password = password or shift_password()
     user = create_user(store, username, password, "caller", name=name, email=email, phone=phone,
-                       campaign_id=campaign_id, expires_at=time.time() + SHIFT_LOGIN_TTL_S)
+                       campaign_id=campaign_id, expires_at=time.time() + SHIFT_LOGIN_TTL_S,
+                       password_hash=password_hash)
     return user, password
 
 

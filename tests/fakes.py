@@ -44,14 +44,22 @@ class PanelKit:
 
     async def login(self, username: str, password: str) -> tuple[TestClient, str]:
         client = await self.anonymous()
-        resp = await client.post("/login", data={"username": username, "password": password},
-                                 allow_redirects=False)
+        resp = await client.post("/login", data={"username": username, "password": password,
+                                                 "_csrf": await self.pre_csrf(client)}, allow_redirects=False)
         assert resp.status == 302, await resp.text()
         return client, await self.csrf(client)
 
     async def client(self, role: str, **fields: Any) -> tuple[TestClient, str]:
         user, password = self.make_user(role, **fields)
         return await self.login(user["username"], password)
+
+    @staticmethod
+    async def pre_csrf(client: TestClient) -> str:
+        """Before logging in, forms carry a token tied to a cookie the first page sets."""
+        resp = await client.get("/login")
+        match = CSRF_RE.search(await resp.text())
+        assert match, "no csrf meta tag on the login page"
+        return match.group(1)
 
     @staticmethod
     async def csrf(client: TestClient) -> str:

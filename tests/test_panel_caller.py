@@ -88,7 +88,8 @@ async def test_join_by_code_good_bad_and_inactive(panel: PanelKit) -> None:
     draft = await anon.get(f"/join/{CODE}")
     assert draft.status == 403 and "not open yet" in await draft.text()
     panel.store.update_campaign(cid, status="closed")
-    closed = await anon.post(f"/join/{CODE}", data={"name": "A", "email": "a@example.org", "phone": "2025550123"})
+    closed = await anon.post(f"/join/{CODE}", data={"name": "A", "email": "a@example.org", "phone": "2025550123",
+                                                    "_csrf": await panel.pre_csrf(anon)})
     assert closed.status == 403 and "has closed" in await closed.text()
     assert panel.store._one("SELECT COUNT(*) AS n FROM users")["n"] == 0
 
@@ -96,10 +97,14 @@ async def test_join_by_code_good_bad_and_inactive(panel: PanelKit) -> None:
 async def test_shift_login_is_shown_then_logs_in_to_the_effort(panel: PanelKit) -> None:
     cid = _effort(panel)
     anon = await panel.anonymous()
-    missing = await anon.post(f"/join/{CODE}", data={"name": "Sam", "email": "not-an-email", "phone": "202555"})
+    pre = await panel.pre_csrf(anon)
+    forged = await anon.post(f"/join/{CODE}", data={"name": "Sam", "email": "sam@example.org", "phone": "2025550199"})
+    assert forged.status == 403  # no pre-login token: a cross-site form cannot make logins
+    missing = await anon.post(f"/join/{CODE}", data={"name": "Sam", "email": "not-an-email", "phone": "202555",
+                                                     "_csrf": pre})
     assert missing.status == 400 and "valid email" in await missing.text()
     resp = await anon.post(f"/join/{CODE}", data={"name": "Sam Volunteer", "email": "sam@example.org",
-                                                  "phone": "+1 202 555 0199"})
+                                                  "phone": "+1 202 555 0199", "_csrf": pre})
     html = await resp.text()
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
     login_id = re.search(r'id="login-id" class="cred-value">([^<]+)<', html).group(1)
@@ -107,8 +112,9 @@ async def test_shift_login_is_shown_then_logs_in_to_the_effort(panel: PanelKit) 
     assert f'value="{login_id}"' in html  # the login form is pre-filled with the login ID
     user = panel.store._one("SELECT * FROM users WHERE username = ?", (login_id,))
     assert user["campaign_id"] == cid and user["role"] == "caller" and user["expires_at"] > time.time()
-    login = await anon.post("/login", data={"username": login_id, "password": password, "next": f"/call/{cid}"},
-                            allow_redirects=False)
+    assert f'name="_csrf" value="{pre}"' in html  # the shown login form carries the pre-login token
+    login = await anon.post("/login", data={"username": login_id, "password": password, "next": f"/call/{cid}",
+                                            "_csrf": pre}, allow_redirects=False)
     assert login.status == 302 and login.headers["Location"] == f"/call/{cid}"
     audio = await anon.get(f"/call/{cid}")
     text = await audio.text()

@@ -11,8 +11,10 @@ from tests.fakes import PanelKit
 
 def test_about_fields_drop_other_numbers_keep_the_rest() -> None:
     extra = {"ward": "3", "phone2": "+12025550100", "Cell": "yes", "Contact": "(202) 555-0100",
-             "zip4": "20001-1234", "Precinct": "12", "Mobile number": "2025550101"}
-    assert about_fields(extra) == {"ward": "3", "zip4": "20001-1234", "Precinct": "12"}
+             "zip4": "20001-1234", "Precinct": "12", "Mobile number": "2025550101",
+             "Notes": "home 202-555-0100", "Alt": "202/555/0100 ext 12", "Postal": "202-555-0100",
+             "Born": "1950-03-04"}
+    assert about_fields(extra) == {"ward": "3", "zip4": "20001-1234", "Precinct": "12", "Born": "1950-03-04"}
 
 
 async def test_session_view_shows_a_number_only_for_personal_phone(panel: PanelKit) -> None:
