@@ -215,6 +215,23 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     );
     """,
+    # 4: messages recorded by phone; indexes the results screens need (dispositions have no campaign id)
+    """
+    CREATE TABLE recording_requests (
+        code TEXT PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        kind TEXT NOT NULL DEFAULT 'voicemail' CHECK (kind IN ('voicemail')),
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        recorded_at REAL,
+        media TEXT
+    );
+    CREATE INDEX dispositions_contact ON dispositions(contact_id);
+    CREATE INDEX dispositions_call ON dispositions(call_id);
+    CREATE INDEX dispositions_session ON dispositions(session_id);
+    CREATE INDEX survey_answers_disposition ON survey_answers(disposition_id);
+    CREATE INDEX calls_session ON calls(session_id);
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
