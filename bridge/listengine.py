@@ -37,9 +37,11 @@ __all__ = [
     "EffortRules",
     "Pick",
     "Skip",
+    "effort_window",
     "eligibility",
     "in_calling_hours",
     "next_contacts",
+    "next_window_start",
     "zones_for",
 ]
 
@@ -163,6 +165,53 @@ def in_calling_hours(zones: Iterable[str], now: datetime, rules: EffortRules) ->
         if not (rules.calling_start <= local < end_t):
             return False
     return found
+
+
+# The legal window, in the callee's local time: an effort may narrow it, never widen it.
+LEGAL_START = time(8, 0)
+LEGAL_END = time(21, 0)
+
+
+def _parse_hhmm(text: str | None) -> time | None:
+    try:
+        hh, mm = str(text).strip().split(":")
+        return time(int(hh), int(mm))
+    except (ValueError, TypeError):
+        return None
+
+
+def effort_window(start: str | None, end: str | None) -> tuple[time, time]:
+    """An effort's calling hours ('HH:MM' strings) clamped to 8:00–21:00; unreadable values mean the legal window."""
+    s = _parse_hhmm(start) or LEGAL_START
+    e = _parse_hhmm(end) or LEGAL_END
+    return max(s, LEGAL_START), min(e, LEGAL_END)
+
+
+def next_window_start(zones: Iterable[str], now: datetime, rules: EffortRules) -> datetime | None:
+    """The first moment at or after ``now`` that is inside the calling window in every zone; None when there is
+    none in the next two days (windows that never overlap, unknown zones)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    zs = tuple(zones)
+    if not zs:
+        return None
+    if in_calling_hours(zs, now, rules):
+        return now
+    candidates: list[datetime] = []
+    for z in zs:
+        try:
+            tz = ZoneInfo(z)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+        local = now.astimezone(tz)
+        for days in range(3):
+            day = (local + timedelta(days=days)).date()
+            # fold=0: in a DST gap or overlap, take the earlier reading; the check below has the last word.
+            candidates.append(datetime.combine(day, rules.calling_start, tzinfo=tz).astimezone(now.tzinfo))
+    for t in sorted(c for c in candidates if c > now):
+        if in_calling_hours(zs, t, rules):
+            return t
+    return None
 
 
 def _attempt_state(

@@ -31,9 +31,13 @@ __all__ = [
     "POLICIES",
     "Result",
     "Scenario",
+    "WarmStart",
+    "conversation_lengths",
+    "dial_fates",
     "forecast_main",
     "main",
     "make_policy",
+    "run_engine",
     "run_policy",
     "run_scenario",
 ]
@@ -74,6 +78,8 @@ class Scenario:
     # Volunteers: share joining late (first half of the day) and share leaving early (second half).
     late_join_share: float = 0.2
     early_leave_share: float = 0.25
+    # Volunteers who log in on time do so within this many seconds of the start of the day.
+    login_spread_s: float = 300.0
     # Dialers decide once a second.
     tick_s: float = 1.0
     # No new dials this long before the planned end of a day (every policy), so no call is stranded by the end.
@@ -219,7 +225,7 @@ def volunteer_schedule(sc: Scenario) -> list[tuple[float, float]]:
             if rng.random() < sc.late_join_share:
                 join = start + rng.uniform(0.0, length / 2)
             else:
-                join = start + rng.uniform(0.0, min(300.0, length / 4))
+                join = start + rng.uniform(0.0, min(sc.login_spread_s, length / 4))
             if rng.random() < sc.early_leave_share:
                 leave = start + rng.uniform(max(length / 2, join - start + 60.0), length)
             else:
@@ -410,8 +416,20 @@ POLICIES: dict[str, Callable[[Scenario], Policy]] = {
 # ----------------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """What an effort already knows when the simulated shift starts: earlier dials and conversations, and the
+    abandon ledger's counts so far (recorded as today's). Lets the simulator start where a live effort with a
+    history does."""
+
+    attempts: tuple[pe.Attempt, ...] = ()
+    conversations: tuple[tuple[float, float], ...] = ()
+    abandoned: int = 0
+    live_answers: int = 0
+
+
 class _Sim:
-    def __init__(self, sc: Scenario, policy: Policy) -> None:
+    def __init__(self, sc: Scenario, policy: Policy, warm: WarmStart | None = None) -> None:
         self.sc = sc
         self.policy = policy
         self.now = 0.0
@@ -441,6 +459,12 @@ class _Sim:
         self.line_sum = 0.0
         self.logged_sum = 0.0
         self._live_cache: tuple[float, pe.LiveState] | None = None
+        if warm is not None:
+            for a in warm.attempts:
+                self.history.add_attempt(a)
+            for talk, wrap in warm.conversations:
+                self.history.add_conversation(talk, wrap)
+            self.ledger.record(0, abandoned=warm.abandoned, live=warm.live_answers)
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 
@@ -691,6 +715,35 @@ def make_policy(sc: Scenario, name: str) -> Policy:
 def run_policy(sc: Scenario, name: str) -> Result:
     """Simulate one scenario under one policy."""
     return _Sim(sc, make_policy(sc, name)).run()
+
+
+def run_engine(sc: Scenario, cfg: pe.PacingConfig, name: str = "ours", warm: WarmStart | None = None) -> Result:
+    """Simulate one scenario under our engine with a given configuration (e.g. an effort's pacing settings),
+    optionally starting from an effort's history."""
+    return _Sim(sc, EnginePolicy(name, cfg), warm).run()
+
+
+def dial_fates(sc: Scenario, n: int) -> list[tuple[str, float, float]]:
+    """The first ``n`` dial fates the simulator would draw for ``sc``: (kind, ring_s, answer→verdict s) with kind
+    "human", "machine", "fast_fail" (busy, unallocated, congestion) or "no_answer". For building a live network
+    with the same statistics (phonebank.sim.network_for_scenario)."""
+    fates = _Fates(sc, [sc.seed, 1])
+    out = []
+    for _ in range(n):
+        kind, ring, det, _ = fates.next()
+        if kind == _HUMAN:
+            out.append(("human", ring, det))
+        elif kind == _MACHINE:
+            out.append(("machine", ring, det))
+        else:
+            out.append(("fast_fail" if ring < sc.ring_timeout_s else "no_answer", ring, 0.0))
+    return out
+
+
+def conversation_lengths(sc: Scenario, n: int) -> list[tuple[float, float]]:
+    """The first ``n`` (talk_s, wrap_s) the simulator would draw for ``sc``."""
+    talks = _Talks(sc, [sc.seed, 2])
+    return [talks.next() for _ in range(n)]
 
 
 def run_scenario(sc: Scenario, policies: Sequence[str] | None = None) -> list[Result]:

@@ -304,6 +304,9 @@ class PacingConfig:
     # Seconds per step of the abandon forecast: 2 s halves the cost of a decision and moves the expected abandons
     # by a few percent.
     chain_bin_s: int = 2
+    # Up to this many calls out (ringing plus candidates), live answers are modelled as sums of Bernoulli trials
+    # (expected_abandons_few); above it as a Poisson stream, which is what many independent calls converge to.
+    few_calls_max: int = 64
     # Thin data: 1:1 below any of these.
     min_attempts: int = 50
     min_humans: int = 5
@@ -390,12 +393,16 @@ def thin_data(cfg: PacingConfig, stats: HistoryStats) -> bool:
 
 def _arrivals_and_frees(
     cfg: PacingConfig, state: LiveState, stats: HistoryStats
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Expected detected humans per bin from calls in flight, expected volunteers coming free per bin,
-    volunteers idle now and humans already waiting."""
+) -> tuple[np.ndarray, int, list[list[float]], np.ndarray, int, int]:
+    """What the calls in flight and the busy volunteers are expected to do over the horizon.
+
+    Returns the expected detected humans per bin from ringing calls and how many calls are ringing, the human
+    probability of each call in AMD by the bin its verdict is due, the expected volunteers coming free per bin,
+    the volunteers idle now and the humans already waiting.
+    """
     hz = stats.horizon
     ring = stats.ringing_table
-    lam = np.zeros(hz)
+    amd: list[list[float]] = [[] for _ in range(hz)]
     ages = np.zeros(ring.shape[0])
     waiting = 0
     for c in state.calls:
@@ -407,10 +414,10 @@ def _arrivals_and_frees(
             left = stats.human_detect_s - c.elapsed_s
             if left > -1.0:
                 p = stats.human_share * min(1.0, 1.0 + left) if left < 0 else stats.human_share
-                lam[min(max(math.ceil(left / BIN_S), 0), hz - 1)] += p
+                amd[min(max(math.ceil(left / BIN_S), 0), hz - 1)].append(p)
         else:
             waiting += 1
-    lam += ages @ ring
+    lam_ring = ages @ ring
     talk_t = stats.talk_free_table
     wrap_t = stats.wrap_free_table
     cdf = np.zeros(hz)
@@ -428,7 +435,7 @@ def _arrivals_and_frees(
     if shift:
         cdf = np.concatenate((cdf[shift:], np.full(shift, cdf[-1])))
     mu = np.diff(np.concatenate(([0.0], cdf)))
-    return lam, np.maximum(mu, 0.0), idle, waiting
+    return lam_ring, int(ages.sum()), amd, np.maximum(mu, 0.0), idle, waiting
 
 
 def _poisson_pmf(lam: np.ndarray, jmax: int) -> np.ndarray:
@@ -505,6 +512,141 @@ def expected_abandons(
     return ab, humans
 
 
+def _free_matrix(m: float, k1: int) -> np.ndarray:
+    """[f, g]: from f free volunteers to g after Poisson(m) more come free (capped at the top state)."""
+    up_idx, up_mask = _chain_indices(k1, 1)[:2]
+    pf = np.empty(k1 + 1)
+    term = math.exp(-m)
+    for j in range(k1 + 1):
+        pf[j] = term
+        term *= m / (j + 1)
+    t = pf[up_idx] * up_mask
+    t[:, -1] += 1.0 - t.sum(axis=1)  # more free than tracked: stay at the top
+    return t
+
+
+@lru_cache(maxsize=16)
+def _comb_table(r1: int, a1: int) -> np.ndarray:
+    """[r, a] = C(r, a) for r < r1, a < a1."""
+    out = np.zeros((r1, a1))
+    for r in range(r1):
+        for a in range(min(r, a1 - 1) + 1):
+            out[r, a] = math.comb(r, a)
+    return out
+
+
+def _binomial_arrivals(h: np.ndarray, out_now: np.ndarray, a1: int) -> np.ndarray:
+    """[c, m, a]: P(a humans in this bin) when ``out_now[c, m]`` calls are out and each turns into a human with
+    probability ``h[c]``; the tail beyond a1 - 1 is folded into the last possible count (a pessimistic rounding:
+    more humans at once)."""
+    r = out_now.astype(int)
+    a = np.arange(a1, dtype=float)
+    hh = np.clip(h, 0.0, 1.0)[:, None, None]
+    expo = np.clip(r[:, :, None] - a[None, None, :], 0.0, None)
+    comb = _comb_table(int(r.max()) + 1, a1)[r]
+    out = comb * hh ** a[None, None, :] * (1.0 - hh) ** expo
+    out *= a[None, None, :] <= r[:, :, None]
+    left = np.maximum(0.0, 1.0 - out.sum(axis=2))
+    ci, mi = np.indices(r.shape)
+    out[ci, mi, np.minimum(r, a1 - 1)] += left
+    return out
+
+
+def _arrive(p: np.ndarray, w: np.ndarray, consume: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of arrivals on the (candidate, humans so far, free volunteers) chain.
+
+    ``w[c, m, a]`` is the probability of ``a`` humans in state ``m``; each takes a free volunteer or is
+    abandoned. ``consume``: they count towards the humans so far (capped at the last state, which then keeps
+    more calls out than there are: pessimistic). Returns the new state and the expected abandons per candidate.
+    """
+    c, m1, k1 = p.shape
+    out = np.zeros_like(p)
+    ab = np.zeros(c)
+    fidx = np.arange(k1)
+    for a in range(w.shape[2]):
+        q = p * w[:, :, a, None]
+        if a:
+            ab += q.sum(axis=1) @ np.maximum(a - fidx, 0).astype(float)
+        # Free volunteers after the arrivals: max(f - a, 0).
+        moved = np.zeros_like(q)
+        moved[:, :, 0] = q[:, :, : a + 1].sum(axis=2)
+        if a + 1 < k1:
+            moved[:, :, 1 : k1 - a] = q[:, :, a + 1 :]
+        if consume and a:
+            if a < m1:
+                out[:, a:, :] += moved[:, : m1 - a, :]
+            out[:, m1 - 1, :] += moved[:, max(m1 - a, 0) :, :].sum(axis=1)
+        else:
+            out += moved
+    return out, ab
+
+
+def _bernoulli_sum_pmf(probs: Sequence[float]) -> np.ndarray:
+    """Distribution of the number of successes of independent trials (Poisson-binomial), by convolution."""
+    pmf = np.ones(1)
+    for q in probs:
+        pmf = np.concatenate((pmf * (1.0 - q), [0.0])) + np.concatenate(([0.0], pmf * q))
+    return pmf
+
+
+def expected_abandons_few(
+    lam_ring: np.ndarray,
+    n_ring: int,
+    amd: Sequence[Sequence[float]],
+    q_new: np.ndarray,
+    n: np.ndarray,
+    mu: np.ndarray,
+    idle: int,
+    kmax: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``expected_abandons`` for a handful of calls: live answers as sums of Bernoulli trials, not Poisson.
+
+    Each call reaches at most one human. Poisson arrivals ignore that and, with few calls out, overstate the
+    chance of two humans at once: a single call alone would already risk an abandon. Here the chain also counts
+    the calls still out (``r``): in bin ``k`` each of them turns into a human with the hazard
+    ``h_k = λ_k ÷ S_k``, where ``λ_k`` is the expected humans in bin ``k`` from the ringing and new calls and
+    ``S_k`` the expected calls not yet answered by a human at its start (the chain's state is the number of humans
+    so far, ``m``, so ``r`` is the calls placed less ``m``). That is exact when the calls are alike
+    (only new calls out) and keeps every bin's expected humans exact otherwise; pooling calls of different ages
+    gives the count the largest variance a sum of Bernoullis with that mean can have, so it errs on the side of
+    more abandons. Calls in AMD have their own probability in the bin their verdict is due (``amd[k]``): their
+    count per bin is an exact Poisson-binomial.
+    """
+    c = len(n)
+    k1 = kmax + 1
+    total = n_ring + n
+    lam_all = lam_ring[None, :] + n[:, None] * q_new[None, :]
+    before = np.cumsum(lam_all, axis=1) - lam_all
+    out_k = total[:, None] - before
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hazard = np.where(out_k > 1e-9, lam_all / np.maximum(out_k, 1e-9), 0.0)
+    humans = lam_all.sum(axis=1) + sum(sum(b) for b in amd)
+    # The chain tracks m, the humans the ringing and new calls have produced so far (calls out: total - m). Its
+    # mass stays near the expected count; states beyond the cap are merged into the last one.
+    top_h = float(lam_all.sum(axis=1).max())
+    m1 = int(min(total.max(), math.ceil(top_h + 5.0 * math.sqrt(top_h) + 3))) + 1
+    out_now = np.maximum(total[:, None] - np.arange(m1)[None, :], 0)
+    p = np.zeros((c, m1, k1))
+    p[:, 0, min(idle, kmax)] = 1.0
+    ab = np.zeros(c)
+    for k in range(len(mu)):
+        m = float(mu[k])
+        if m > 1e-6:
+            p = p @ _free_matrix(m, k1)
+        if k < len(amd) and amd[k]:
+            pm = _bernoulli_sum_pmf(amd[k])
+            p, a = _arrive(p, np.broadcast_to(pm, (c, m1, len(pm))), consume=False)
+            ab += a
+        top = float(lam_all[:, k].max())
+        if top > 1e-12:
+            # Enough counts for the humans of one bin (r·h is at most about 1.2 λ: few calls end as humans);
+            # the rest of the tail is folded in pessimistically.
+            a1 = int(min(total.max() + 1, int(1.2 * top + 5.0 * math.sqrt(1.2 * top) + 3)))
+            p, a = _arrive(p, _binomial_arrivals(hazard[:, k], out_now, a1), consume=True)
+            ab += a
+    return ab, humans
+
+
 def _coarsen(x: np.ndarray, step: int) -> np.ndarray:
     pad = (-len(x)) % step
     return np.concatenate((x, np.zeros(pad))).reshape(-1, step).sum(axis=1)
@@ -512,21 +654,29 @@ def _coarsen(x: np.ndarray, step: int) -> np.ndarray:
 
 def _predictive(cfg: PacingConfig, state: LiveState, stats: HistoryStats, allowed: float, floor: int) -> Decision:
     cap = min(_line_cap(cfg, state), floor + cfg.max_new_per_decision)
-    lam, mu, idle, waiting = _arrivals_and_frees(cfg, state, stats)
+    lam_ring, n_ring, amd, mu, idle, waiting = _arrivals_and_frees(cfg, state, stats)
     idle_eff = max(0, idle - waiting)
     q_new = stats.new_call_pmf
     p_h = float(q_new.sum())
     if cap <= floor or p_h <= 0:
         return Decision(floor, "predictive: at line cap", allowed)
     total_free = float(mu.sum())
-    kmax = min(len(state.volunteers), idle_eff + int(total_free + 5 * math.sqrt(total_free) + 2))
+    kmax = max(1, min(len(state.volunteers), idle_eff + int(total_free + 5 * math.sqrt(total_free) + 2)))
     step = max(1, int(cfg.chain_bin_s / BIN_S))
     if step > 1:
-        lam, mu, q_new = (_coarsen(x, step) for x in (lam, mu, q_new))
+        lam_ring, mu, q_new = (_coarsen(x, step) for x in (lam_ring, mu, q_new))
+        amd = [[q for b in amd[i : i + step] for q in b] for i in range(0, len(amd), step)]
     # Most decisions add a handful of calls: try a small batch first, the full range only if all of it passes.
     for top in (min(cap, floor + 11), cap):
         n = np.arange(floor, top + 1, dtype=float)
-        ab, humans = expected_abandons(lam, q_new, n, mu, idle_eff, max(kmax, 1))
+        if n_ring + top <= cfg.few_calls_max:
+            ab, humans = expected_abandons_few(lam_ring, n_ring, amd, q_new, n, mu, idle_eff, kmax)
+        else:
+            # Many calls out: their humans are a Poisson stream to a good approximation, and far cheaper.
+            lam = lam_ring.copy()
+            for k, probs in enumerate(amd):
+                lam[k] += sum(probs)
+            ab, humans = expected_abandons(lam, q_new, n, mu, idle_eff, kmax)
         over = np.nonzero(np.diff(ab) > allowed * p_h)[0]
         if len(over) or top == cap:
             break

@@ -13,6 +13,7 @@ import csv
 import io
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,9 +103,11 @@ def load(rt: AsteriskRuntime, numbers: list[SimNumber], reload: bool = True) -> 
         rt.cli("dialplan reload")
 
 
-def demo_network(count: int = 50, seed: int = 7, area: str = "202") -> list[SimNumber]:
+def demo_network(count: int = 50, seed: int = 7, prefix: str | None = None) -> list[SimNumber]:
     """A realistic mix for the demo: about a third people, a quarter machines, the rest busy, never
-    answered or disconnected."""
+    answered or disconnected. Numbers start with ``prefix`` (default: a region where it is calling hours now,
+    since the dialer calls nobody outside 8am-9pm local)."""
+    prefix = prefix or daytime_prefix(margin_s=3600)
     rng = random.Random(seed)
     mix = (["human"] * 34 + ["machine"] * 26 + ["busy"] * 12 + ["noanswer"] * 14 + ["unallocated"] * 10
            + ["congestion"] * 4)
@@ -112,7 +115,7 @@ def demo_network(count: int = 50, seed: int = 7, area: str = "202") -> list[SimN
     for i in range(count):
         behaviour = rng.choice(mix)
         out.append(SimNumber(
-            number=f"+1{area}555{(100 + i) % 10000:04d}",
+            number=f"{prefix}{(100 + i) % 10000:04d}",
             behaviour=behaviour,
             ring_s=round(rng.uniform(2, 9), 1),
             talk_s=round(rng.uniform(20, 60), 0),
@@ -129,3 +132,56 @@ def stage_file(rt: AsteriskRuntime, src: Path, name: str) -> str:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return f"{rt.sounds_dir}/{Path(name).with_suffix('')}"
+
+
+# Simulated numbers by region: a prefix that 4 more digits make a valid number, and the zone phonenumbers gives
+# it. Between them some region is always inside 8:00–21:00 local, so a test on the simulated network can dial at
+# any hour without bending the calling-hours rule (the dialer checks every number's local time).
+DAYTIME_REGIONS: tuple[tuple[str, str], ...] = (
+    ("+1202555", "America/New_York"),
+    ("+1787555", "America/Puerto_Rico"),
+    ("+1808555", "Pacific/Honolulu"),
+    ("+1671555", "Pacific/Guam"),
+    ("+44207946", "Europe/London"),
+)
+
+
+def daytime_prefix(now: float | None = None, margin_s: float = 900.0) -> str:
+    """A number prefix whose local time is inside calling hours from ``now`` until ``margin_s`` later. Complete
+    it with 4 digits, e.g. ``prefix + "0123"``."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    for prefix, zone in DAYTIME_REGIONS:
+        start = moment.astimezone(ZoneInfo(zone))
+        end = (moment + timedelta(seconds=margin_s)).astimezone(ZoneInfo(zone))
+        if start.hour >= 8 and (end.hour < 21 and end.date() == start.date()):
+            return prefix
+    raise RuntimeError("no simulated region is inside calling hours now")
+
+
+def network_from_fates(fates: list[tuple[str, float, float]], talks: list[float], prefix: str,
+                       talk_offset_s: float = 2.2, seed: int = 11) -> list[SimNumber]:
+    """Simulated numbers that behave as ``bridge.pacing_sim.dial_fates`` drew: the n-th number answers (or not)
+    the way the simulator's n-th dial does. ``talks`` are the conversation lengths of the humans in turn; each
+    simulated person talks that long after being put through (``talk_offset_s``: from our human verdict to the
+    end of their "hello" pause, which the person's ``talk_s`` does not include)."""
+    rng = random.Random(seed)
+    out: list[SimNumber] = []
+    humans = 0
+    for i, (kind, ring, _det) in enumerate(fates):
+        number = f"{prefix}{i % 10000:04d}"
+        if kind == "human":
+            talk = talks[humans % len(talks)] if talks else 10.0
+            humans += 1
+            out.append(SimNumber(number, "human", ring_s=round(ring, 1), talk_s=round(max(1.0, talk - talk_offset_s)),
+                                 tone_hz=signature_tone(i), audio=rng.choice(HUMAN_GREETINGS)))
+        elif kind == "machine":
+            out.append(SimNumber(number, "machine", ring_s=round(ring, 1), audio=rng.choice(MACHINE_GREETINGS)))
+        elif kind == "fast_fail":
+            out.append(SimNumber(number, rng.choice(("busy", "busy", "unallocated", "congestion")),
+                                 ring_s=round(ring, 1)))
+        else:
+            out.append(SimNumber(number, "noanswer"))
+    return out

@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX survey_answers_disposition ON survey_answers(disposition_id);
     CREATE INDEX calls_session ON calls(session_id);
     """,
+    # 5: claims look numbers up across efforts (dialled now? already reached?)
+    """
+    CREATE INDEX contacts_phone ON contacts(phone, status);
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -379,36 +384,59 @@ class Store:
         return self._all("SELECT * FROM contacts WHERE campaign_id = ? ORDER BY id", (campaign_id,))
 
     def claim_contacts(self, campaign_id: int, n: int, now: float) -> list[dict[str, Any]]:
-        """Take the next ``n`` dialable contacts and mark them dialing, so no number is dialled twice."""
+        """Take the next ``n`` dialable contacts and mark them dialing, so no number is dialled twice.
+
+        SQL narrows the effort's list to contacts whose retry time has come, with attempts left, whose number is
+        on no do-not-call list, not being dialled by any effort and (households) not already reached through
+        another contact; bridge.listengine then checks calling hours in each number's local time on a bounded
+        batch. A contact outside its hours is put off until its window opens, so it does not sit at the head of
+        the queue and the next claim looks further down the list.
+        """
         if n <= 0:
             return []
+        effort = self._one("SELECT max_attempts, household_once, calling_hours_start, calling_hours_end "
+                           "FROM campaigns WHERE id = ?", (campaign_id,))
+        if effort is None:
+            return []
+        rules = self._calling_rules(effort)
+        picked: list[dict[str, Any]] = []
+        scanned = 0
         with self.db.atomic():
-            rows = self._all(
-                "SELECT c.* FROM contacts c JOIN campaigns k ON k.id = c.campaign_id "
-                "WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? "
-                "AND c.attempts < k.max_attempts "
-                "AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.phone = c.phone AND o.status IN "
-                "('dialing','connected')) "
-                "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
-                (campaign_id, now, n),
-            )
-            seen: set[str] = set()
-            picked = []
-            for r in rows:
-                if r["phone"] in seen:
-                    continue
-                seen.add(r["phone"])
-                picked.append(r)
-            for r in picked:
-                self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
-                                  (r["id"],))
-                r["attempts"] += 1
+            while len(picked) < n and scanned < self._CLAIM_SCAN_MAX:
+                batch = max(4 * (n - len(picked)), 50)
+                rows = self._all(
+                    "SELECT c.* FROM contacts c WHERE c.campaign_id = ? AND c.status = 'pending' "
+                    "AND c.next_attempt_at <= ? AND c.attempts < ? "
+                    "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
+                    "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
+                    "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
+                    "AND status IN ('done','connected'))) "
+                    "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
+                    (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
+                scanned += len(rows)
+                for r in rows:
+                    wait_until = self._calling_hours_wait(r["phone"], now, rules)
+                    if wait_until is not None:
+                        # Outside its hours (or no known zone: never guess): not before its window opens.
+                        self.conn.execute("UPDATE contacts SET next_attempt_at = MAX(next_attempt_at, ?) "
+                                          "WHERE id = ?", (wait_until, r["id"]))
+                        continue
+                    if len(picked) >= n or any(p["phone"] == r["phone"] for p in picked):
+                        continue
+                    self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
+                                      (r["id"],))
+                    r["attempts"] += 1
+                    r["status"] = "dialing"
+                    picked.append(r)
+                if len(rows) < batch:
+                    break
         return picked
 
     def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
-        """Put a contact back after an attempt, by the campaign's retry rules."""
-        c = self._one("SELECT c.attempts, k.* FROM contacts c JOIN campaigns k ON k.id = c.campaign_id "
-                      "WHERE c.id = ?", (contact_id,))
+        """Put a contact back after an attempt, by the campaign's retry rules. A number that does not exist
+        (unallocated) goes on the do-not-call list, for every effort."""
+        c = self._one("SELECT c.attempts, c.phone, k.*, k.id AS effort_id FROM contacts c "
+                      "JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?", (contact_id,))
         if c is None:
             return
         recycle = {
@@ -419,6 +447,7 @@ class Store:
         }
         if outcome == "unallocated":
             status, next_at = "removed", 0.0
+            self._do_not_call(c["phone"], "unallocated", c["effort_id"], now)
         elif outcome == "connected":
             status, next_at = "connected", 0.0
         elif outcome in recycle:
@@ -435,6 +464,35 @@ class Store:
             "UPDATE contacts SET status = 'pending' WHERE status = 'dialing' AND id NOT IN "
             "(SELECT contact_id FROM calls WHERE ended_at IS NULL)")
         return cur.rowcount
+
+    # Most contacts one claim looks at. Contacts outside their hours are put off as they are seen, so a list
+    # whose head is all asleep is worked through over successive claims instead of in one long one.
+    _CLAIM_SCAN_MAX = 2000
+
+    def _do_not_call(self, phone: str, reason: str, campaign_id: int | None, now: float) -> None:
+        """Never call this number again, from any effort (the first reason recorded stays)."""
+        self.conn.execute("INSERT OR IGNORE INTO do_not_call (phone, reason, campaign_id, created_at) "
+                          "VALUES (?, ?, ?, ?)", (phone, reason, campaign_id, now))
+
+    @staticmethod
+    def _calling_rules(effort: dict[str, Any]) -> Any:
+        from bridge.listengine import EffortRules, effort_window
+
+        start, end = effort_window(effort.get("calling_hours_start"), effort.get("calling_hours_end"))
+        return EffortRules(calling_start=start, calling_end=end)
+
+    @staticmethod
+    def _calling_hours_wait(phone: str, now: float, rules: Any) -> float | None:
+        """None when ``phone`` may be called at ``now`` (epoch s); else when to look at it again."""
+        from bridge.listengine import in_calling_hours, next_window_start, zones_for
+
+        when = datetime.fromtimestamp(now, UTC)
+        zones = zones_for(phone)
+        if zones and in_calling_hours(zones, when, rules):
+            return None
+        opens = next_window_start(zones, when, rules) if zones else None
+        # No zone, or windows that never meet: look again tomorrow rather than guess.
+        return opens.timestamp() if opens is not None else now + 86400.0
 
     # ------------------------------------------------------------------ volunteers and sessions
     def create_session(self, campaign_id: int, name: str, email: str = "", phone: str = "", *,
@@ -535,6 +593,11 @@ class Store:
             self.conn.executemany("INSERT INTO survey_answers (disposition_id, question, answer) VALUES (?, ?, ?)",
                                   [(did, q, a) for q, a in answers.items()])
             kind = codes[code]["kind"]
+            if kind == "remove":
+                # Remove-number: honoured across every effort, not just this one.
+                phone = self._one("SELECT phone FROM contacts WHERE id = ?", (contact_id,))
+                if phone:
+                    self._do_not_call(phone["phone"], code, session["campaign_id"], now)
             status = {"contact": "done", "remove": "removed"}.get(kind)
             if status:
                 self.conn.execute("UPDATE contacts SET status = ?, last_outcome = ? WHERE id = ?",

@@ -242,16 +242,25 @@ def test_predictive_with_history_dials_ahead_within_the_abandon_budget() -> None
     assert decision.new_calls == 0 and decision.expected_abandons <= decision.allowed_risk * decision.expected_humans
 
 
-def test_predictive_budget_spent_falls_back_to_one_to_one() -> None:
-    d = predictive_dialer(10)
-    history = rich_history()
-    d.handle(HistoryLoaded(1, history.attempts, history.conversations, ((0, 30, 400),)), 5)
-    for tick in range(5):
-        for c in d.handle(Tick(), 5 + tick):
-            if isinstance(c, NeedContacts):
-                for i in range(c.count):
-                    d.handle(CallPlaced(f"q{tick}-{i}", 1, i), 5 + tick)
-    assert d.in_flight(1) <= 10, "30 abandons in 400 live answers: 3% spent, no dialing ahead"
+def test_predictive_budget_spent_trims_dialing_ahead() -> None:
+    """30 abandons in 400 live answers: the 3% is spent, the governor's allowance drops to its floor and the
+    dialer places fewer lines ahead than with the budget intact."""
+
+    def lines(days: tuple[tuple[int, int, int], ...]) -> tuple[int, pr.Decision]:
+        d = predictive_dialer(10)
+        history = rich_history()
+        d.handle(HistoryLoaded(1, history.attempts, history.conversations, days), 5)
+        for tick in range(5):
+            for c in d.handle(Tick(), 5 + tick):
+                if isinstance(c, NeedContacts):
+                    for i in range(c.count):
+                        d.handle(CallPlaced(f"q{tick}-{i}", 1, i), 5 + tick)
+        return d.in_flight(1), d.plan(1, 10)
+
+    spent, decision = lines(((0, 30, 400),))
+    intact, _ = lines(((0, 0, 400),))
+    assert decision.allowed_risk == pytest.approx(0.03 * pr.PacingConfig().min_risk_share)
+    assert 10 <= spent < intact
 
 
 def test_ledger_counts_live_answers_and_abandons() -> None:

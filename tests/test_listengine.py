@@ -13,9 +13,11 @@ from bridge.listengine import (
     Contact,
     EffortRules,
     Skip,
+    effort_window,
     eligibility,
     in_calling_hours,
     next_contacts,
+    next_window_start,
     zones_for,
 )
 
@@ -244,3 +246,44 @@ def test_custom_window() -> None:
     rules = EffortRules(calling_start=time(10, 0), calling_end=time(20, 0))
     assert eligibility(contact(), rules, at(NY, 9, 59))[0] is Skip.OUTSIDE_HOURS
     assert eligibility(contact(), rules, at(NY, 10, 0))[0] is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "window"),
+    [
+        ("08:00", "21:00", (time(8), time(21))),
+        ("09:30", "17:00", (time(9, 30), time(17))),
+        ("06:00", "23:00", (time(8), time(21))),  # an effort may narrow the legal window, never widen it
+        ("nonsense", None, (time(8), time(21))),
+        ("25:00", "7:5", (time(8), time(7, 5))),  # ends before it starts: an empty window, no calls
+    ],
+)
+def test_effort_window_is_clamped_to_the_legal_one(start: str, end: str | None, window: tuple[time, time]) -> None:
+    assert effort_window(start, end) == window
+
+
+@pytest.mark.parametrize(
+    ("phone", "now", "opens"),
+    [
+        (NYC, at(NY, 12), at(NY, 12)),  # already open
+        (NYC, at(NY, 6, 30), at(NY, 8)),
+        (NYC, at(NY, 21, 15), at(NY, 8, day=4)),
+        (SFO, at(NY, 9), at(LA, 8)),
+        (HNL, at(NY, 6), at(ZoneInfo("Pacific/Honolulu"), 8)),
+        ("+19075550100", at(NY, 12), at(ZoneInfo("America/Adak"), 8)),  # Alaska: the later of its two zones
+    ],
+)
+def test_next_window_start(phone: str, now: datetime, opens: datetime) -> None:
+    got = next_window_start(zones_for(phone), now, RULES)
+    assert got == opens
+    assert got is not None and in_calling_hours(zones_for(phone), got, RULES)
+
+
+def test_next_window_start_without_zone_or_overlap() -> None:
+    assert next_window_start((), at(NY, 12), RULES) is None
+    # 9:00-17:00 in New York and in Tokyo never overlap.
+    office = EffortRules(calling_start=time(9), calling_end=time(17))
+    assert next_window_start(("America/New_York", "Asia/Tokyo"), at(NY, 12), office) is None
+    assert not in_calling_hours(("America/New_York", "Asia/Tokyo"), at(NY, 12), office)
+    with pytest.raises(ValueError):
+        next_window_start(("America/New_York",), datetime(2026, 11, 3, 12), RULES)

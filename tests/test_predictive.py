@@ -239,3 +239,99 @@ def test_abandon_ledger_rolls_over_thirty_days() -> None:
     assert led.totals(29) == (6, 250)
     assert led.totals(30) == (1, 150)  # day 0 fell out of the window
     assert led.counts(10) == AbandonCounts(6, 250, 1, 150)
+
+
+def _true_abandons(pmfs: list[np.ndarray], amd: list[list[float]], mu: np.ndarray, idle: int, kmax: int,
+                   rng: np.random.Generator, runs: int = 60000) -> float:
+    """Monte Carlo of what really happens: each call reaches at most one human, in the bin its own pmf says."""
+    h = len(mu)
+    arr = np.zeros((runs, h))
+    for pm in pmfs:
+        k = np.searchsorted(np.cumsum(pm), rng.random(runs), side="right")
+        ok = k < h
+        arr[np.nonzero(ok)[0], k[ok]] += 1
+    for k, probs in enumerate(amd):
+        for q in probs:
+            arr[:, k] += rng.random(runs) < q
+    free = np.full(runs, idle)
+    tot = np.zeros(runs)
+    for k in range(h):
+        free = np.minimum(free + rng.poisson(mu[k], runs), kmax)
+        tot += np.maximum(arr[:, k] - free, 0)
+        free = np.maximum(free - arr[:, k], 0)
+    return float(tot.mean())
+
+
+@pytest.mark.parametrize(
+    ("ring_ages", "amd_p", "idle", "free_rate"),
+    [
+        ((), (), 1, 0.0),  # new calls only: the chain is exact
+        ((), (), 2, 0.05),
+        ((2, 4), (0.6,), 1, 0.05),  # calls of several ages and one in AMD
+        ((0, 1, 3, 5), (0.6, 0.3), 2, 0.1),
+        ((1,), (), 0, 0.2),  # nobody free now, volunteers about to be
+    ],
+)
+def test_few_calls_model_matches_monte_carlo(
+    ring_ages: tuple[int, ...], amd_p: tuple[float, ...], idle: int, free_rate: float
+) -> None:
+    """Sums of Bernoulli trials, checked against a simulation where every call has its own fate."""
+    rng = np.random.default_rng(1)
+    h, kmax = 12, 6
+    q = np.zeros(h)
+    q[3:9] = 0.12 / 6
+    pmfs = [np.concatenate((q[age:], np.zeros(age))) for age in ring_ages]
+    lam_ring = np.sum(pmfs, axis=0) if pmfs else np.zeros(h)
+    amd: list[list[float]] = [[] for _ in range(h)]
+    amd[1] = list(amd_p)
+    mu = np.full(h, free_rate)
+    n = np.arange(0, 5, dtype=float)
+    ab, humans = pe.expected_abandons_few(lam_ring, len(ring_ages), amd, q, n, mu, idle, kmax)
+    lam = lam_ring.copy()
+    lam[1] += sum(amd_p)
+    ab_poisson, _ = pe.expected_abandons(lam, q, n, mu, idle, kmax)
+    for i, extra in enumerate(n.astype(int)):
+        truth = _true_abandons(pmfs + [q] * extra, amd, mu, idle, kmax, rng)
+        assert ab[i] == pytest.approx(truth, rel=0.06, abs=0.002)
+        # Poisson arrivals overstate the risk of a few calls: never less than the Bernoulli model.
+        assert ab_poisson[i] >= ab[i] - 1e-9
+    assert humans[-1] == pytest.approx(lam.sum() + 4 * 0.12)
+
+
+def test_one_call_per_idle_volunteer_cannot_abandon() -> None:
+    """The small-count error Poisson made: one call and one free volunteer can never abandon."""
+    h = 12
+    q = np.zeros(h)
+    q[3:9] = 0.3 / 6
+    amd: list[list[float]] = [[] for _ in range(h)]
+    ab, _ = pe.expected_abandons_few(np.zeros(h), 0, amd, q, np.array([1.0, 2.0]), np.zeros(h), 1, 3)
+    assert ab[0] == pytest.approx(0.0, abs=1e-12)
+    assert ab[1] > 0
+    ab_p, _ = pe.expected_abandons(np.zeros(h), q, np.array([1.0]), np.zeros(h), 1, 3)
+    assert ab_p[0] > 0.03  # Poisson: P(two humans from one call) > 0
+
+
+@pytest.mark.parametrize(
+    ("volunteers", "calls"),
+    [
+        (vols(idle=1, talking=2, talk_elapsed=100.0), ()),
+        (vols(idle=2, talking=2, talk_elapsed=100.0), ()),
+        (vols(idle=4), ()),
+        (vols(idle=2, talking=1, wrap=1), ringing(2, 3.0)),
+    ],
+)
+def test_small_teams_dial_at_least_as_far_ahead_as_with_poisson(
+    volunteers: tuple[Volunteer, ...], calls: tuple[Call, ...]
+) -> None:
+    st = LiveState(volunteers, calls)
+    few = plan(PacingConfig(), st, RICH, COMFY)
+    poisson = plan(PacingConfig(few_calls_max=0), st, RICH, COMFY)
+    assert few.new_calls >= poisson.new_calls
+    assert few.new_calls >= st.idle - len(calls)
+
+
+def test_small_team_dials_ahead_of_idle_volunteers() -> None:
+    """Four idle volunteers and a list where one dial in eight reaches a person: more than 1:1."""
+    st = LiveState(vols(idle=4), ())
+    assert plan(PacingConfig(), st, RICH, COMFY).new_calls > plan(PacingConfig(few_calls_max=0), st, RICH,
+                                                                  COMFY).new_calls

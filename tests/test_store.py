@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +15,10 @@ from store.db import MIGRATIONS, Store, StoreError
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "pb.db")
+
+
+# Claims honour calling hours in the number's local time: these tests dial Washington DC numbers at 10:00 there.
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
 
 
 def campaign(store: Store, **kw: object) -> int:
@@ -78,12 +84,12 @@ def test_claim_marks_dialing_and_never_dials_a_number_twice(store: Store) -> Non
     other = campaign(store)
     store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550101"}, {"phone": "+12025550102"}])
     store.add_contacts(other, [{"phone": "+12025550102"}])
-    first = store.claim_contacts(cid, 5, now=100)
+    first = store.claim_contacts(cid, 5, now=T0)
     assert sorted(c["phone"] for c in first) == ["+12025550101", "+12025550102"]
     assert all(c["attempts"] == 1 for c in first)
     # The same number in another effort waits while it is being dialled.
-    assert store.claim_contacts(other, 5, now=100) == []
-    assert store.claim_contacts(cid, 5, now=100) == []
+    assert store.claim_contacts(other, 5, now=T0) == []
+    assert store.claim_contacts(cid, 5, now=T0) == []
 
 
 @pytest.mark.parametrize(
@@ -94,24 +100,24 @@ def test_claim_marks_dialing_and_never_dials_a_number_twice(store: Store) -> Non
 def test_retry_rules(store: Store, outcome: str, status: str, delay: int | None) -> None:
     cid = campaign(store)
     store.add_contacts(cid, [{"phone": "+12025550101"}])
-    (c,) = store.claim_contacts(cid, 1, now=100)
-    store.release_contact(c["id"], outcome, now=100)
+    (c,) = store.claim_contacts(cid, 1, now=T0)
+    store.release_contact(c["id"], outcome, now=T0)
     after = store.contact(c["id"])
     assert after is not None and after["status"] == status and after["last_outcome"] == outcome
     if delay is not None:
-        assert after["next_attempt_at"] == 100 + delay
-        assert store.claim_contacts(cid, 1, now=100 + delay - 1) == []
-        assert len(store.claim_contacts(cid, 1, now=100 + delay)) == 1
+        assert after["next_attempt_at"] == T0 + delay
+        assert store.claim_contacts(cid, 1, now=T0 + delay - 1) == []
+        assert len(store.claim_contacts(cid, 1, now=T0 + delay)) == 1
 
 
 def test_max_attempts_exhausts(store: Store) -> None:
     cid = campaign(store, max_attempts=2)
     store.add_contacts(cid, [{"phone": "+12025550101"}])
-    for now in (0, 10_000):
+    for now in (T0, T0 + 10_000):
         (c,) = store.claim_contacts(cid, 1, now=now)
         store.release_contact(c["id"], "busy", now=now)
     assert store.contact(c["id"])["status"] == "exhausted"  # type: ignore[index]
-    assert store.claim_contacts(cid, 1, now=10**9) == []
+    assert store.claim_contacts(cid, 1, now=T0 + 20_000) == []
 
 
 def test_sessions_have_unique_open_codes(store: Store) -> None:
@@ -128,7 +134,7 @@ def test_disposition_with_answers_and_bad_codes(store: Store) -> None:
     cid = campaign(store)
     store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550102"}])
     sid = store.create_session(cid, "Vera")["id"]
-    a, b = store.claim_contacts(cid, 2, now=0)
+    a, b = store.claim_contacts(cid, 2, now=T0)
     store.insert_call("call-a", cid, a["id"], 1, "call-a", now=0)
     with pytest.raises(StoreError, match="unknown disposition"):
         store.add_disposition(sid, "call-a", a["id"], "nonsense", "", {})
@@ -145,7 +151,7 @@ def test_disposition_with_answers_and_bad_codes(store: Store) -> None:
 def test_stats_count_abandon_rate(store: Store) -> None:
     cid = campaign(store)
     store.add_contacts(cid, [{"phone": f"+1202555{100 + i:04d}"} for i in range(4)])
-    for i, c in enumerate(store.claim_contacts(cid, 4, now=0)):
+    for i, c in enumerate(store.claim_contacts(cid, 4, now=T0)):
         store.insert_call(f"k{i}", cid, c["id"], 1, f"k{i}", now=0)
     store.update_call("k0", bridged_at=1.0, answered_at=0.5)
     store.update_call("k1", bridged_at=1.0, answered_at=0.5)
@@ -168,7 +174,7 @@ def test_pacing_history_lists_finished_calls_with_disposition_time(store: Store)
     cid = campaign(store)
     store.add_contacts(cid, [{"phone": "+12025550101"}, {"phone": "+12025550102"}])
     sid = store.create_session(cid, "V")["id"]
-    a, b = store.claim_contacts(cid, 2, now=0)
+    a, b = store.claim_contacts(cid, 2, now=T0)
     store.insert_call("ka", cid, a["id"], 1, "ka", now=100)
     store.insert_call("kb", cid, b["id"], 1, "kb", now=200)
     store.update_call("ka", ended_at=160.0, bridged_at=110.0)
