@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, wait_until
+from phonebank.harness import ControllerProcess, Pbx, day_number, wait_until
 from phonebank.sim import SimNumber
 from store.db import Store
 
@@ -42,7 +42,7 @@ def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, floa
         pbx = Pbx.start(Path(tmp) / "data", instance="bench")
         ctl = ControllerProcess(pbx, Path(tmp) / "controller.log")
         try:
-            numbers = [SimNumber(f"+1202555{3000 + i}", "human", ring_s=1, talk_s=1, tone_hz=2700 + 10 * (i % 60))
+            numbers = [SimNumber(day_number(3000 + i), "human", ring_s=1, talk_s=1, tone_hz=2700 + 10 * (i % 60))
                        for i in range(voters)]
             pbx.load_sim(numbers)
             store = Store(pbx.settings.db_path)

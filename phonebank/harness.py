@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -139,6 +140,18 @@ class ControllerProcess:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
+
+
+@functools.cache
+def _day_prefix() -> str:
+    # Chosen once per test run, with room for the whole run: the dialer calls nobody outside 8am-9pm in the
+    # number's time zone, and the simulated network is no exception.
+    return sim.daytime_prefix(margin_s=2 * 3600)
+
+
+def day_number(suffix: int) -> str:
+    """A simulated number (``suffix``: 4 digits) in a region where it is calling hours now."""
+    return f"{_day_prefix()}{suffix:04d}"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "") -> Any:

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Page, WebSocket, async_playwright, exp
 from bridge.ari import AriClient
 from callin import drill
 from phonebank import browser as pb_browser
-from phonebank.harness import ControllerProcess, Pbx, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, until
 from phonebank.sim import SimNumber
 from store import users as u
 from store.db import Store
@@ -29,7 +29,7 @@ from store.db import Store
 pytestmark = pytest.mark.asterisk
 
 ADMIN_PASSWORD = "admin-e2e-password"
-VOTERS = [SimNumber(f"+1202555{1700 + i}", "human", ring_s=2, talk_s=90, tone_hz=2900 + 70 * i,
+VOTERS = [SimNumber(day_number(1700 + i), "human", ring_s=2, talk_s=90, tone_hz=2900 + 70 * i,
                     audio="human-hello-1") for i in range(2)]
 CSV_TEXT = (
     "First Name,Last Name,Phone,City,State,Zip,Ward\n"

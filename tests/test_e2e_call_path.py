@@ -11,7 +11,7 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, db_rows, read_wav_samples, tone_ratio, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, db_rows, read_wav_samples, tone_ratio, until
 from phonebank.sim import SimNumber, stage_file
 from store.db import Store
 
@@ -59,15 +59,15 @@ def make_campaign(store: Store, name: str, numbers: list[SimNumber], **settings:
 
 
 async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    humans = [SimNumber(f"+1202555{1100 + i}", "human", ring_s=2, talk_s=5, tone_hz=2700 + 70 * i,
+    humans = [SimNumber(day_number(1100 + i), "human", ring_s=2, talk_s=5, tone_hz=2700 + 70 * i,
                         audio="human-hello-1" if i % 2 else "human-hello-2") for i in range(5)]
-    machines = [SimNumber(f"+1202555{1200 + i}", "machine", ring_s=2, audio="machine-greeting-2")
+    machines = [SimNumber(day_number(1200 + i), "machine", ring_s=2, audio="machine-greeting-2")
                 for i in range(3)]
-    busy = [SimNumber(f"+1202555{1300 + i}", "busy", ring_s=1) for i in range(2)]
-    noanswer = [SimNumber(f"+1202555{1400 + i}", "noanswer") for i in range(2)]
-    unallocated = [SimNumber(f"+1202555{1500 + i}", "unallocated") for i in range(2)]
+    busy = [SimNumber(day_number(1300 + i), "busy", ring_s=1) for i in range(2)]
+    noanswer = [SimNumber(day_number(1400 + i), "noanswer") for i in range(2)]
+    unallocated = [SimNumber(day_number(1500 + i), "unallocated") for i in range(2)]
     # Phase two: more live answers at once than volunteers, to force abandons.
-    rush = [SimNumber(f"+1202555{1600 + i}", "human", ring_s=2, talk_s=4, tone_hz=3100 + 70 * i,
+    rush = [SimNumber(day_number(1600 + i), "human", ring_s=2, talk_s=4, tone_hz=3100 + 70 * i,
                       audio="human-hello-1") for i in range(4)]
     phase_one = humans + machines + busy + noanswer + unallocated
     pbx.load_sim(phase_one + rush)
@@ -179,7 +179,7 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
     for c in machine_calls:
         assert c["amd_status"] == "MACHINE" and c["bridged_at"] is None and c["session_id"] is None
         assert c["outcome"] == "voicemail_left" and c["voicemail_left"] == 1
-    tapes = list((pbx.rt.host_path(pbx.rt.sim_dir) / "vm").glob("12025551*.wav"))
+    tapes = list((pbx.rt.host_path(pbx.rt.sim_dir) / "vm").glob(f"{day_number(1)[1:-4]}1*.wav"))
     assert len([t for t in tapes if t.stat().st_size > 8000 * 2 * 3]) >= len(machines)
 
     # Busy and no answer: recorded and scheduled for retry; unallocated: removed.

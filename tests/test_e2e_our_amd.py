@@ -13,7 +13,7 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, read_wav_samples, tone_ratio, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, read_wav_samples, tone_ratio, until
 from phonebank.sim import SimNumber, stage_file
 from store.db import Store
 from tests.test_e2e_call_path import Volunteers
@@ -42,11 +42,11 @@ def late_machine_greeting(sim_dir: Path, dest: Path) -> None:
 
 
 async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    humans = [SimNumber(f"+1202555{6100 + i}", "human", ring_s=1, talk_s=5, tone_hz=2750 + 70 * i, audio=audio)
+    humans = [SimNumber(day_number(6100 + i), "human", ring_s=1, talk_s=5, tone_hz=2750 + 70 * i, audio=audio)
               for i, audio in enumerate(GREETING_S)]
-    machines = [SimNumber(f"+1202555{6200 + i}", "machine", ring_s=1, audio=audio)
+    machines = [SimNumber(day_number(6200 + i), "machine", ring_s=1, audio=audio)
                 for i, audio in enumerate(("machine-greeting-1", "machine-greeting-2"))]
-    tricky = SimNumber("+12025556300", "machine", ring_s=1)
+    tricky = SimNumber(day_number(6300), "machine", ring_s=1)
     pbx.load_sim([*humans, *machines, tricky])
     sim_dir = pbx.rt.host_path(pbx.rt.sim_dir)
     late_machine_greeting(sim_dir, sim_dir / f"{tricky.digits}.wav")

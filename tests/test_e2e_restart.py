@@ -10,7 +10,7 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, db_rows, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, db_rows, until
 from phonebank.sim import SimNumber
 from store.db import Store
 
@@ -40,7 +40,7 @@ def assert_kept(before: dict[str, dict[Any, dict[str, Any]]], after: dict[str, d
 
 
 async def test_kill_controller_mid_call(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    voters = [SimNumber(f"+1202555{2100 + i}", "human", ring_s=1, talk_s=14, tone_hz=2700 + 50 * i) for i in range(2)]
+    voters = [SimNumber(day_number(2100 + i), "human", ring_s=1, talk_s=14, tone_hz=2700 + 50 * i) for i in range(2)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
     cid = store.create_campaign("Restart", ring_timeout_s=15)["id"]

@@ -7,7 +7,7 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
-from phonebank.harness import ControllerProcess, Pbx, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, until
 from phonebank.sim import SimNumber
 from store.db import Store
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.asterisk
 
 
 async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    voters = [SimNumber(f"+1202555{4100 + i}", "human", ring_s=1, talk_s=40, tone_hz=2800 + 40 * i) for i in range(3)]
+    voters = [SimNumber(day_number(4100 + i), "human", ring_s=1, talk_s=40, tone_hz=2800 + 40 * i) for i in range(3)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
     # app_amd stays selectable per effort: this effort uses it, so it runs live here too.
