@@ -29,6 +29,7 @@ from bridge.amd import AmdParams
 from bridge.amd import Event as AmdEvent
 from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
 from callin import entry as en
+from store import recordings
 from store.contacts import mask_phone
 from store.db import Store
 
@@ -95,6 +96,9 @@ class Controller:
     # Told (session id or None, campaign id) whenever a volunteer's or a campaign's live state changes: the
     # panel pushes fresh views to browsers from here. Observers must not block.
     observers: list[Callable[[int | None, int], None]] = field(default_factory=list)
+    # Asterisk's view of where ARI recordings land (messages recorded by phone).
+    recordings_dir: str = ""
+    _recordings: dict[str, tuple[str, str]] = field(default_factory=dict)  # recording name -> (code, channel)
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -297,6 +301,8 @@ class Controller:
                 self.store.update_call(call_id, voicemail_left=1)
                 log.info("call.voicemail_left", call_id=call_id)
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
+            elif kind in ("RecordingFinished", "RecordingFailed"):
+                await self._recording_done(event, now)
             elif kind == "ChannelDestroyed":
                 await self._destroyed(ch_id, event, now)
         finally:
@@ -389,9 +395,16 @@ class Controller:
                 case en.CheckCode(channel_id, code):
                     session = self.store.session_by_code(code)
                     ok = session is not None and session["id"] not in self.legs
+                    if not ok and session is None and recordings.pending(self.store, code) is not None:
+                        log.info("callin.recording_code")
+                        await self._entry_step(channel_id, en.RecordingCode(code), now)
+                        continue
                     log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok else None)
                     await self._entry_step(channel_id, en.Validated(session["id"] if ok and session else None),
                                            now)
+                case en.StartRecording(channel_id, code):
+                    self.entries.pop(channel_id, None)
+                    await self._record_message(channel_id, code)
                 case en.Join(channel_id, session_id):
                     self.entries.pop(channel_id, None)
                     await self._join(channel_id, session_id, now)
@@ -400,6 +413,35 @@ class Controller:
                     log.info("callin.refused")
                     await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
                                                       extension="goodbye", priority=1))
+
+    async def _record_message(self, ch_id: str, code: str) -> None:
+        """An admin records the effort's voicemail: beep, speak, # (or hang up) to finish."""
+        name = f"pb-rec-{code}-{uuid.uuid4().hex[:8]}"
+        self._recordings[name] = (code, ch_id)
+        try:
+            await self.ari.post(f"channels/{ch_id}/record", name=name, format="wav", maxDurationSeconds=180,
+                                maxSilenceSeconds=10, beep="true", terminateOn="#", ifExists="overwrite")
+        except AriError as exc:
+            self._recordings.pop(name, None)
+            log.warning("recording.failed_to_start", error=str(exc))
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+
+    async def _recording_done(self, event: Event, now: float) -> None:
+        rec = event.get("recording") or {}
+        code_ch = self._recordings.pop(rec.get("name", ""), None)
+        if code_ch is None:
+            return
+        code, ch_id = code_ch
+        if event["type"] == "RecordingFinished" and float(rec.get("duration") or 0) >= 1:
+            media = f"{self.recordings_dir}/{rec['name']}"
+            recordings.complete(self.store, code, media, now)
+            log.info("recording.saved", duration_s=rec.get("duration"))
+            extension = "saved"
+        else:
+            log.warning("recording.not_saved", kind=event["type"], cause=rec.get("cause"), duration=rec.get("duration"))
+            extension = "goodbye"
+        await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin", extension=extension,
+                                          priority=1))
 
     async def _join(self, ch_id: str, session_id: int, now: float) -> None:
         session = self.store.session(session_id)

@@ -24,9 +24,10 @@ class Drill:
 
 async def volunteer(ari: AriClient, rt: AsteriskRuntime, code: str, *, stay_s: int = 3600,
                     delay_s: float = 1.5, drill_id: str | None = None, later_keys: str = "",
-                    later_keys_after_s: float = 0.0) -> Drill:
+                    later_keys_after_s: float = 0.0, say: str = "") -> Drill:
     """Place a simulated volunteer call-in that keys ``code`` then stays on the line for ``stay_s``
-    (pressing ``later_keys`` ``later_keys_after_s`` seconds after the code, if given)."""
+    (pressing ``later_keys`` ``later_keys_after_s`` seconds after the code, if given, after playing the
+    recording ``say`` — an Asterisk path without extension — if given)."""
     drill_id = drill_id or f"drill-{uuid.uuid4().hex[:10]}"
     heard = f"{rt.rec_dir}/{drill_id}-heard.wav"
     both = f"{rt.rec_dir}/{drill_id}-both.wav"
@@ -36,5 +37,5 @@ async def volunteer(ari: AriClient, rt: AsteriskRuntime, code: str, *, stay_s: i
         priority=1, timeout=30, callerId=f'"Drill" <{drill_id[-6:]}>',
         body={"variables": {"PB_DRILL_CODE": code, "PB_DRILL_DELAY": str(delay_s), "PB_DRILL_STAY": str(stay_s),
                             "PB_DRILL_HEARD": heard, "PB_DRILL_BOTH": both, "PB_DRILL_KEYS": later_keys,
-                            "PB_DRILL_KEYS_AT": str(later_keys_after_s)}})
+                            "PB_DRILL_KEYS_AT": str(later_keys_after_s), "PB_DRILL_SAY": say}})
     return Drill(drill_id, channel_id, rt.host_path(heard), rt.host_path(both))

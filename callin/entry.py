@@ -24,6 +24,7 @@ class EState(StrEnum):
     COLLECTING = "collecting"
     VALIDATING = "validating"
     JOINED = "joined"
+    RECORDING = "recording"  # the code was an admin's: record the effort's voicemail message
     REFUSED = "refused"
 
 
@@ -53,11 +54,18 @@ class Validated:
 
 
 @dataclass(frozen=True)
+class RecordingCode:
+    """No session has the code, but an admin asked to record a message with it."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class Tick:
     pass
 
 
-EntryEvent = Started | Digit | Validated | Tick
+EntryEvent = Started | Digit | Validated | RecordingCode | Tick
 
 
 # commands
@@ -86,7 +94,13 @@ class Refuse:
     channel_id: str
 
 
-EntryCommand = Play | CheckCode | Join | Refuse
+@dataclass(frozen=True)
+class StartRecording:
+    channel_id: str
+    code: str
+
+
+EntryCommand = Play | CheckCode | Join | Refuse | StartRecording
 
 
 def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryCommand]]:
@@ -106,6 +120,8 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             if session_id is not None:
                 return replace(e, state=EState.JOINED), [Join(e.channel_id, session_id)]
             return _wrong(e, now)
+        case RecordingCode(code) if e.state is EState.VALIDATING:
+            return replace(e, state=EState.RECORDING), [StartRecording(e.channel_id, code)]
         case Tick() if e.state is EState.COLLECTING and now >= e.deadline:
             # Silence counts as a try, so a forgotten phone does not hold a line for ever.
             return _wrong(e, now)

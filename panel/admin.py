@@ -23,8 +23,9 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from panel.web import STAGE_MEDIA, STORE, USER, Handler, render, require
+from panel.web import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler, render, require
 from store import efforts as ef
+from store import recordings
 from store import users as u
 from store.db import Store, StoreError
 
@@ -421,7 +422,17 @@ def _settings_page(request: web.Request, effort: dict[str, Any], form: dict[str,
     store = _store(request)
     return _step_page(request, "admin/settings.html", effort, "settings", status=status, form=form, errors=errors,
                       has_voicemail=_voicemail_file(store, effort) is not None or bool(effort["voicemail_media"]),
-                      legal=(ef.LEGAL_START, ef.LEGAL_END))
+                      legal=(ef.LEGAL_START, ef.LEGAL_END), recording=recordings.latest(store, effort["id"]),
+                      now=time.time(), callin_number=request.app[CALLIN_NUMBER])
+
+
+@require("manage_efforts")
+async def record_by_phone(request: web.Request) -> web.StreamResponse:
+    """A code the admin keys in after calling the call-in number; what they say becomes the voicemail."""
+    effort = _effort(request)
+    req = recordings.request(_store(request), effort["id"])
+    log.info("admin.recording_requested", campaign_id=effort["id"], expires_at=req["expires_at"])
+    raise web.HTTPFound(f"/admin/efforts/{effort['id']}/settings#record-by-phone")
 
 
 @require("manage_efforts")
@@ -606,6 +617,7 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{base}/settings", settings_page)
     r.add_post(f"{base}/settings", settings_post)
     r.add_get(f"{base}/voicemail.wav", voicemail_audio)
+    r.add_post(f"{base}/voicemail/record", record_by_phone)
     r.add_get(f"{base}/review", review_page)
     r.add_post(f"{base}/finish", finish_post)
     for action in ("pause", "resume", "close"):

@@ -158,7 +158,7 @@ class AsteriskRuntime:
             "trunk": trunk_section(s),
         }
         etc = self.host_path(f"{self.inst}/etc")
-        for sub in ("etc", "lib", "spool", "run", "log", "sim", "sim/vm", "rec", "sounds"):
+        for sub in ("etc", "lib", "spool", "spool/recording", "run", "log", "sim", "sim/vm", "rec", "sounds"):
             self.host_path(f"{self.inst}/{sub}").mkdir(parents=True, exist_ok=True)
         for name in CONFIG_FILES:
             (etc / name).write_text(render((TEMPLATE_DIR / name).read_text(), values))

@@ -28,7 +28,7 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
         return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
 
     return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
-                      prompt_maker=make_prompt)
+                      prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording")
 
 
 async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None = None) -> None:

@@ -15,8 +15,10 @@ from callin.entry import (
     EState,
     Join,
     Play,
+    RecordingCode,
     Refuse,
     Started,
+    StartRecording,
     Tick,
     Validated,
     step,
@@ -79,4 +81,23 @@ def test_wrong_code_reprompts_then_refuses_after_three() -> None:
 def test_digits_after_refusal_are_ignored() -> None:
     e, _ = run("...")
     e2, cmds = step(e, Digit("1"), 100.0)
+    assert e2 == e and cmds == []
+
+
+@pytest.mark.parametrize(
+    ("event", "state", "command"),
+    [
+        (RecordingCode("654321"), EState.RECORDING, StartRecording("ch", "654321")),
+        (Validated(7), EState.JOINED, Join("ch", 7)),
+    ],
+)
+def test_a_recording_code_records_instead_of_joining(event: object, state: EState, command: object) -> None:
+    e, _ = step(Entry("ch"), Started(), 0.0)
+    for d in "654321":
+        e, cmds = step(e, Digit(d), 1.0)
+    assert cmds == [CheckCode("ch", "654321")]
+    e, cmds = step(e, event, 1.1)  # type: ignore[arg-type]
+    assert e.state is state and cmds == [command]
+    # Keys pressed while recording (# ends the recording in Asterisk) are not code digits.
+    e2, cmds = step(e, Digit("#"), 2.0)
     assert e2 == e and cmds == []

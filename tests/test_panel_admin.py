@@ -15,6 +15,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 
 from store import efforts as ef
+from store import recordings
 from store.contacts import parse_csv
 from store.db import StoreError
 from tests.fakes import PanelKit
@@ -585,3 +586,20 @@ async def test_users_and_roles(panel: PanelKit) -> None:
     builtin = await admin.post("/admin/users", data={"_csrf": csrf, "op": "save_role", "role_name": "admin",
                                                      "perm": "make_calls"})
     assert builtin.status == 400 and "built-in" in await builtin.text()
+
+
+async def test_record_by_phone_gives_a_code_on_the_settings_page(panel: PanelKit) -> None:
+    cid = ef.create_effort(panel.store, "Recorded by phone")["id"]
+    admin, csrf = await panel.client("admin")
+    page = await (await admin.get(f"/admin/efforts/{cid}/settings")).text()
+    assert 'id="record-by-phone-button"' in page
+    resp = await admin.post(f"/admin/efforts/{cid}/voicemail/record", data={"_csrf": csrf}, allow_redirects=False)
+    assert resp.status == 302
+    page = await (await admin.get(f"/admin/efforts/{cid}/settings")).text()
+    code = re.search(r'id="recording-code">(\d{6})<', page)
+    assert code and "+12025550100" in page  # the call-in number and the code to key
+    req = recordings.pending(panel.store, code.group(1))
+    assert req is not None and req["campaign_id"] == cid
+    caller, caller_csrf = await panel.client("caller")
+    denied = await caller.post(f"/admin/efforts/{cid}/voicemail/record", data={"_csrf": caller_csrf})
+    assert denied.status == 403
