@@ -36,6 +36,17 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def callback_at(body: dict[str, Any]) -> float | None:
+    """The callback time a disposition asks for (epoch seconds), if any."""
+    raw = body.get("callback_at")
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError) as exc:
+        raise StoreError("callback_at must be a time in epoch seconds") from exc
+
+
 def _session_id(request: web.Request) -> int:
     """The session in the path, if this user may reach it (404 otherwise: no hint that it exists)."""
     not_found = web.HTTPNotFound(text=json.dumps({"error": "no such session"}), content_type="application/json")
@@ -159,7 +170,7 @@ async def post_disposition(request: web.Request) -> web.Response:
     answers = body.get("answers", {})
     try:
         saved = ctl.store.add_disposition(sid, call_id, call["contact_id"], str(body.get("code", "")),
-                                          str(body.get("notes", "")), answers)
+                                          str(body.get("notes", "")), answers, callback_at(body))
     except StoreError as exc:
         return _error(400, str(exc))
     if live and live.call_id == call_id:

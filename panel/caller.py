@@ -17,7 +17,7 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
-from panel.api import _body, _error, _session_id, session_view
+from panel.api import _body, _error, _session_id, callback_at, session_view
 from panel.web import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE, USER, client_ip, render, require
 from store import caller as sc
 from store import users as u
@@ -244,7 +244,8 @@ async def personal_disposition(request: web.Request) -> web.Response:
     answers = body.get("answers") or {}
     store = request.app[STORE]
     try:
-        saved = sc.personal_save(store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers)
+        saved = sc.personal_save(store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers,
+                                 callback_at=callback_at(body))
     except StoreError as exc:
         return _error(400, str(exc))
     if body.get("stop"):

@@ -237,6 +237,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX contacts_phone ON contacts(phone, status);
     """,
+    # 6: scheduled callbacks, a term code every effort gets
+    """
+    INSERT OR IGNORE INTO dispositions_catalog (campaign_id, code, label, kind)
+        SELECT id, 'callback', 'Asked to be called back', 'no_contact' FROM campaigns;
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -247,6 +252,7 @@ DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
     ("not_home", "Not home", "no_contact"),
     ("busy", "Busy", "no_contact"),
     ("refused", "Refused", "no_contact"),
+    ("callback", "Asked to be called back", "no_contact"),
     ("voicemail", "Left voicemail", "no_contact"),
     ("disconnected", "Disconnected", "remove"),
     ("wrong_number", "Wrong number", "remove"),
@@ -263,6 +269,8 @@ CAMPAIGN_FIELDS = {
     "end_at", "script", "survey", "voicemail_instructions", "abandon_message", "calling_hours_start",
     "calling_hours_end",
 }
+# How far ahead a callback may be scheduled.
+MAX_CALLBACK_S = 30 * 86400
 # The law's ceiling: an effort may aim lower, never higher.
 MAX_ABANDON_TARGET = 0.03
 # Compliance: never give up on a ringing phone before 15 s (4 rings).
@@ -575,7 +583,9 @@ class Store:
 
     # ------------------------------------------------------------------ dispositions
     def add_disposition(self, session_id: int, call_id: str | None, contact_id: int, code: str, notes: str,
-                        answers: dict[str, str]) -> dict[str, Any]:
+                        answers: dict[str, str], callback_at: float | None = None) -> dict[str, Any]:
+        """Record a call's result. ``callback_at`` (epoch s): the person asked to be called back then — the
+        contact is not dialled before it (calling hours still apply when it comes)."""
         session = self.session(session_id)
         if session is None:
             raise StoreError(f"no session {session_id}")
@@ -586,6 +596,13 @@ class Store:
                                                     for k, v in answers.items()):
             raise StoreError("answers must map question to answer text")
         now = time.time()
+        if code == "callback" and callback_at is None:
+            raise StoreError("a callback needs the time to call back (callback_at)")
+        if callback_at is not None:
+            if codes[code]["kind"] != "no_contact":
+                raise StoreError("only a no-contact result can schedule a callback")
+            if not now < float(callback_at) <= now + MAX_CALLBACK_S:
+                raise StoreError("the callback time must be in the future and within 30 days")
         with self.db.atomic():
             did = self.conn.execute(
                 "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) "
@@ -602,6 +619,12 @@ class Store:
             if status:
                 self.conn.execute("UPDATE contacts SET status = ?, last_outcome = ? WHERE id = ?",
                                   (status, code, contact_id))
+            elif callback_at is not None:
+                # An appointment, not a retry: it gets its call even if the attempts are used up.
+                self.conn.execute(
+                    "UPDATE contacts SET status = 'pending', next_attempt_at = ?, last_outcome = ?, "
+                    "attempts = MIN(attempts, (SELECT max_attempts FROM campaigns WHERE id = contacts.campaign_id)"
+                    " - 1) WHERE id = ?", (float(callback_at), code, contact_id))
             else:
                 self.conn.execute(
                     "UPDATE contacts SET status = CASE WHEN attempts < (SELECT max_attempts FROM campaigns "

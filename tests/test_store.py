@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -182,3 +183,48 @@ def test_pacing_history_lists_finished_calls_with_disposition_time(store: Store)
     rows = store.pacing_history(cid, since=0)
     assert [r["id"] for r in rows] == ["ka"] and rows[0]["disposed_at"] is not None
     assert store.pacing_history(cid, since=150) == []
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay_s", "ok", "attempts_after"),
+    [
+        (1, 2 * 3600, True, 1),
+        (3, 2 * 3600, True, 2),  # attempts used up: the appointment still gets its call
+        (1, -60, False, 1),  # in the past
+        (1, 31 * 86400, False, 1),  # too far ahead
+    ],
+)
+def test_callback_is_an_appointment(tmp_path: Path, attempts: int, delay_s: float, ok: bool,
+                                    attempts_after: int) -> None:
+    store = Store(tmp_path / "cb.db")
+    cid = store.create_campaign("Callbacks", max_attempts=3)["id"]
+    store.add_contacts(cid, [{"first_name": "Cal", "phone": "+12025550177"}])
+    contact = store.contacts(cid)[0]
+    store.conn.execute("UPDATE contacts SET attempts = ?, status = 'connected' WHERE id = ?",
+                       (attempts, contact["id"]))
+    sid = store.create_session(cid, "Vol")["id"]
+    when = time.time() + delay_s
+    if not ok:
+        with pytest.raises(StoreError):
+            store.add_disposition(sid, None, contact["id"], "callback", "", {}, callback_at=when)
+        assert store.dispositions(cid) == []
+        return
+    store.add_disposition(sid, None, contact["id"], "callback", "call after 6", {}, callback_at=when)
+    after = store.contacts(cid)[0]
+    assert after["status"] == "pending" and after["next_attempt_at"] == pytest.approx(when)
+    assert after["attempts"] == attempts_after and after["last_outcome"] == "callback"
+    # Not before its time; when it comes, calling hours still decide (see tests/test_claim.py).
+    assert store.claim_contacts(cid, 5, when - 60) == []
+
+
+def test_callback_needs_a_time_and_a_no_contact_code(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cb2.db")
+    cid = store.create_campaign("Callbacks")["id"]
+    store.add_contacts(cid, [{"phone": "+12025550178"}])
+    contact = store.contacts(cid)[0]
+    sid = store.create_session(cid, "Vol")["id"]
+    with pytest.raises(StoreError, match="callback_at"):
+        store.add_disposition(sid, None, contact["id"], "callback", "", {})
+    with pytest.raises(StoreError, match="no-contact"):
+        store.add_disposition(sid, None, contact["id"], "supporter", "", {}, callback_at=time.time() + 3600)
+    assert "callback" in {d["code"] for d in store.disposition_codes(cid)}

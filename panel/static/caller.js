@@ -215,7 +215,15 @@
     }
     if (!open && $("no-contact-code")) $("no-contact-code").value = "";
     if (open && $("no-contact-code")) $("no-contact-code").focus();
+    showCallbackTime();
   }
+
+  // "Asked to be called back": when, in the caller's own clock (sent as epoch seconds).
+  function showCallbackTime() {
+    const box = $("callback-when");
+    if (box) box.hidden = !(reachOpen && $("no-contact-code").value === "callback");
+  }
+  if ($("no-contact-code")) $("no-contact-code").addEventListener("change", showCallbackTime);
 
   function currentCode() {
     if (reachOpen) return $("no-contact-code").value;
@@ -490,6 +498,14 @@
     }
     const callId = formCallId;
     const body = { code: code, notes: $("notes").value, answers: answers(), call_id: callId };
+    if (code === "callback") {
+      const when = $("callback-at") ? $("callback-at").value : "";
+      if (!when) {
+        setError("form-error", "Choose when to call them back.");
+        return false;
+      }
+      body.callback_at = new Date(when).getTime() / 1000;
+    }
     const btn = $("save-next");
     btn.disabled = true;
     try {
