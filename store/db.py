@@ -419,7 +419,7 @@ class Store:
                     "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
                     "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
                     "AND status IN ('done','connected'))) "
-                    "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
+                    "ORDER BY c.last_outcome IS NOT 'callback', c.attempts, c.next_attempt_at, c.id LIMIT ?",
                     (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
                 scanned += len(rows)
                 for r in rows:

@@ -228,3 +228,17 @@ def test_callback_needs_a_time_and_a_no_contact_code(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no-contact"):
         store.add_disposition(sid, None, contact["id"], "supporter", "", {}, callback_at=time.time() + 3600)
     assert "callback" in {d["code"] for d in store.disposition_codes(cid)}
+
+
+def test_a_due_callback_goes_ahead_of_the_queue(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cb3.db")
+    cid = store.create_campaign("Callbacks first", calling_hours_start="08:00", calling_hours_end="21:00")["id"]
+    store.add_contacts(cid, [{"first_name": n, "phone": f"+1202555{1300 + i}"} for i, n in enumerate("ABC")])
+    c = store.contacts(cid)[2]
+    sid = store.create_session(cid, "Vol")["id"]
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    store.conn.execute("UPDATE contacts SET attempts = 1 WHERE id = ?", (c["id"],))
+    store.add_disposition(sid, None, c["id"], "callback", "", {}, callback_at=time.time() + 60)
+    store.conn.execute("UPDATE contacts SET next_attempt_at = ? WHERE id = ?", (noon - 60, c["id"]))
+    picked = store.claim_contacts(cid, 1, noon)
+    assert [p["first_name"] for p in picked] == ["C"]
