@@ -129,6 +129,7 @@ async def main(out: Path) -> int:
             (ADMIN, "effort-settings-step", f"/admin/efforts/{cid}/settings"),
             (ADMIN, "dashboard", f"/admin/efforts/{cid}/results"),
             (ADMIN, "contact-history", f"/admin/efforts/{cid}/contacts/{ids['contact_id']}"),
+            (ADMIN, "plan", f"/admin/forecast?effort={cid}"),
             (None, "join", "/join/FAIRVTE-2026110"),
             (CALLER, "caller-on-call", f"/call/{cid}/s/{sid}"),
         ]
