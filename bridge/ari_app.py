@@ -257,8 +257,20 @@ class Controller:
             if voter:
                 row = live_calls.pop(voter)
                 call = d.Call(voter, row["campaign_id"], row["contact_id"])
-            await self.run(self.dialer.restore(sid, session["campaign_id"], now, call))
+            await self.run(self.dialer.restore(sid, session["campaign_id"], now, call, stored_state=session["state"],
+                                               stored_reason=session["state_reason"],
+                                               stored_call_id=session["current_call_id"]))
             log.info("controller.volunteer_restored", session_id=sid, channel_id=vol_chan, voter=bool(voter))
+        bridged = {ch for b in bridges for ch in b.get("channels", [])}
+        for ch_id, ch in channels.items():
+            plan = ch.get("dialplan") or {}
+            if plan.get("context") == "pb-callin" and plan.get("app_name") == "Stasis" and ch_id not in bridged:
+                # Someone was keying a code when we went down: ask again rather than leave them in silence.
+                # (An admin recording a message then hears the prompt: that recording is not kept, see
+                # _recording_done.)
+                self.entries[ch_id] = en.Entry(ch_id)
+                await self._entry_step(ch_id, en.Started(), now)
+                log.info("callin.prompt_again_after_restart")
         for call_id, row in live_calls.items():
             # A voter leg we no longer know what to do with: end it and record why.
             if call_id in channels:
@@ -428,7 +440,18 @@ class Controller:
 
     async def _recording_done(self, event: Event, now: float) -> None:
         rec = event.get("recording") or {}
-        code_ch = self._recordings.pop(rec.get("name", ""), None)
+        name = rec.get("name", "")
+        code_ch = self._recordings.pop(name, None)
+        target = rec.get("target_uri", "")
+        if code_ch is None and name.startswith("pb-rec-") and target.startswith("channel:"):
+            # Started before a restart, and the restart prompted the caller for a code over it: not a clean
+            # message. The code stays good; the admin records again.
+            ch_id = target[len("channel:"):]
+            self.entries.pop(ch_id, None)
+            log.warning("recording.interrupted_by_restart")
+            await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin",
+                                              extension="goodbye", priority=1))
+            return
         if code_ch is None:
             return
         code, ch_id = code_ch

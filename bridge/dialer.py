@@ -237,15 +237,26 @@ class Dialer:
     def in_flight(self, campaign_id: int) -> int:
         return sum(1 for c in self.calls.values() if c.campaign_id == campaign_id and c.state in IN_FLIGHT)
 
-    def restore(self, session_id: int, campaign_id: int, now: float, voter: Call | None = None) -> list[Command]:
-        """After a controller restart: a volunteer found in their bridge, maybe with a voter. Restored
-        without pacing, so no line is dialled before the whole picture is back."""
+    def restore(self, session_id: int, campaign_id: int, now: float, voter: Call | None = None, *,
+                stored_state: str = "idle", stored_reason: str = "", stored_call_id: str | None = None
+                ) -> list[Command]:
+        """After a controller restart: a volunteer found in their bridge, maybe with a voter, in the state the
+        store last had for them — a pause (on a break, timed out, or not yet started from the panel) stays a
+        pause, and a result still to write keeps its call. Restored without pacing, so no line is dialled
+        before the whole picture is back."""
         limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
         v = vol.Volunteer(session_id, campaign_id, since=now, wrapup_limit=limit)
         cmds: list[Command] = []
         if voter is not None:
             self.calls[voter.call_id] = replace(voter, state=CState.CONNECTED, answered=True, session_id=session_id)
             v, cmds = vol.step(v, vol.VoterConnected(voter.call_id), now)
+        elif stored_state == vol.VState.PAUSED:
+            v = replace(v, state=vol.VState.PAUSED, reason=stored_reason, call_id=stored_call_id)
+            cmds = [VolunteerChanged(session_id, v.state.value, stored_reason, stored_call_id)]
+        elif stored_state in (vol.VState.WRAPUP, vol.VState.TALKING) and stored_call_id:
+            # The voter left while we were down: the volunteer still owes the result (wrap-up starts over).
+            v = replace(v, state=vol.VState.WRAPUP, call_id=stored_call_id)
+            cmds = [VolunteerChanged(session_id, v.state.value, "restored", stored_call_id)]
         else:
             cmds = [VolunteerChanged(session_id, v.state.value, "restored")]
         self.volunteers[session_id] = v

@@ -108,10 +108,10 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
             view["call_id"] = call_id
             view["contact"] = {k: contact.get(k) for k in ("id", "first_name", "last_name", "city", "state", "zip",
                                                            "extra")}
+            # Other numbers from the list stay on the server even when the caller dials this one themselves.
+            view["contact"]["extra"] = about_fields(contact.get("extra") or {})
             if campaign.get("dial_mode") == "personal":
                 view["contact"]["phone"] = contact.get("phone")
-            else:
-                view["contact"]["extra"] = about_fields(contact.get("extra") or {})
             if permissions is not None and "view_profiles" not in permissions:
                 for key in ("city", "state", "zip"):
                     view["contact"][key] = ""

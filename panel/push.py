@@ -26,6 +26,8 @@ log = structlog.get_logger(__name__)
 PUSH_DEBOUNCE_S = 0.05
 # Dashboards also refresh on a clock: durations (talk time, time waiting) grow without any event.
 DASHBOARD_REFRESH_S = 5.0
+# A caller's socket also re-checks the login this often when nothing happens (logged out elsewhere, expired).
+SESSION_REFRESH_S = 30.0
 
 
 class Hub:
@@ -123,7 +125,7 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         v = session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"])
         return {"type": "session", "session": v} if v else None
 
-    return await stream(request, f"session:{sid}", view)
+    return await stream(request, f"session:{sid}", view, refresh_s=SESSION_REFRESH_S)
 
 
 @require("view_results")

@@ -31,9 +31,13 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
     store = Store(settings.db_path)
     try:
         existing = [c for c in store.campaigns() if c["name"] == DEMO_NAME]
-        # Run again, the network must answer the numbers the effort already has.
-        known = store.contacts(int(existing[0]["id"])) if existing else []
-        numbers = sim.demo_network(count, prefix=known[0]["phone"][:-4] if known else None)
+        prefix = sim.daytime_prefix(margin_s=3600)
+        if existing:
+            # Run again (maybe at another hour): the demo's voters move to where it is calling hours now.
+            store.conn.execute("UPDATE contacts SET phone = ? || substr(phone, -4), next_attempt_at = 0 "
+                               "WHERE campaign_id = ? AND substr(phone, 1, length(phone) - 4) != ?",
+                               (prefix, existing[0]["id"], prefix))
+        numbers = sim.demo_network(count, prefix=prefix)
         sim.load(rt, numbers)
         if existing:
             cid = int(existing[0]["id"])
@@ -53,7 +57,7 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
                 {"first_name": first[i % len(first)], "last_name": f"Voter{i + 1}", "phone": n.number,
                  "city": "Washington", "state": "DC", "zip": f"200{i % 10:02d}", "extra": {"ward": str(1 + i % 8)}}
                 for i, n in enumerate(numbers)])
-        if u.authenticate(store, "admin", settings.admin_password()) is None:
+        if store._one("SELECT 1 FROM users WHERE username = 'admin'") is None:
             u.create_user(store, "admin", settings.admin_password(), "admin", name="Demo admin")
         sessions = [s for s in store.open_sessions() if s["campaign_id"] == cid]
         while len(sessions) < 2:
@@ -69,6 +73,12 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
 def main(settings: Settings, rt: AsteriskRuntime, count: int = 50) -> int:
     campaign, sessions = prepare(settings, rt, count)
     cid = campaign["id"]
+    store = Store(settings.db_path)
+    try:
+        fresh = u.authenticate(store, "admin", settings.admin_password()) is not None
+    finally:
+        store.close()
+    admin_password = settings.admin_password() if fresh else "(the password you set)"
     panel = settings.public_url or f"http://{settings.api_bind}:{settings.api_port}"
     codes = "\n".join(f"    session {s['id']}: code {s['code']}" for s in sessions)
     print(f"""
@@ -77,7 +87,7 @@ Phone bank demo is up.
   Effort {cid}: "{DEMO_NAME}" — {count} simulated voters (people, machines, busy, no answer, disconnected)
 
 The panel: {panel}/
-  Admin login:  admin / {settings.admin_password()}     (build efforts, watch results: {panel}/admin/efforts)
+  Admin login:  admin / {admin_password}     (build efforts, watch results: {panel}/admin/efforts)
   Caller link:  {panel}/join/{campaign['join_code']}     (sign in with name, email and phone; choose "call in")
 
 A volunteer's phone, from this machine (a simulated phone that keys the session code shown on the caller's

@@ -457,7 +457,11 @@ class Store:
             status, next_at = "removed", 0.0
             self._do_not_call(c["phone"], "unallocated", c["effort_id"], now)
         elif outcome == "connected":
-            status, next_at = "connected", 0.0
+            # The volunteer may have saved the result before the voter hung up (Save & Next while talking):
+            # that result stands.
+            self.conn.execute("UPDATE contacts SET status = 'connected', next_attempt_at = 0, last_outcome = ? "
+                              "WHERE id = ? AND status = 'dialing'", (outcome, contact_id))
+            return
         elif outcome in recycle:
             status = "pending" if c["attempts"] < c["max_attempts"] else "exhausted"
             next_at = now + recycle[outcome]
@@ -596,7 +600,7 @@ class Store:
                                                     for k, v in answers.items()):
             raise StoreError("answers must map question to answer text")
         now = time.time()
-        if code == "callback" and callback_at is None:
+        if code == "callback" and codes[code]["kind"] == "no_contact" and callback_at is None:
             raise StoreError("a callback needs the time to call back (callback_at)")
         if callback_at is not None:
             if codes[code]["kind"] != "no_contact":

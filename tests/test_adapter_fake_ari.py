@@ -61,3 +61,36 @@ async def test_our_detector_is_the_default_route(tmp_path: Path) -> None:
     (_, _, params) = next(c for c in ari.calls if c[1].startswith("channels/pbc-"))
     assert params["app"] == "phonebank" and params["appArgs"] == "outbound-ours"
     assert "context" not in params
+
+
+async def test_restart_prompts_callers_who_were_keying_a_code(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    channels = {"keying": {"id": "keying", "dialplan": {"context": "pb-callin", "app_name": "Stasis"}},
+                "elsewhere": {"id": "elsewhere", "dialplan": {"context": "pb-sim-pstn", "app_name": "Wait"}}}
+    await ctl._restore_after_restart(channels, [], 100.0)
+    assert set(ctl.entries) == {"keying"}
+    assert ("POST", "channels/keying/play", {"media": "sound:agent-pass", "body": None}) in ari.calls
+
+
+async def test_a_recording_cut_by_a_restart_is_not_kept(tmp_path: Path) -> None:
+    from store import recordings
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Rec", machine_action="hangup")["id"]
+    code = recordings.request(store, cid)["code"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store, recordings_dir="/spool/recording")  # type: ignore[arg-type]
+    event = {"type": "RecordingFinished", "recording": {"name": f"pb-rec-{code}-0a1b2c3d", "duration": 9,
+                                                        "target_uri": "channel:admin-leg"}}
+    await ctl._recording_done(event, 100.0)
+    assert store.campaign(cid)["voicemail_media"] == ""  # type: ignore[index]
+    assert recordings.pending(store, code) is not None  # the admin can record again with the same code
+    assert ari.calls[-1][1] == "channels/admin-leg/continue" and ari.calls[-1][2]["extension"] == "goodbye"
+    # The normal path: a recording this controller started is kept.
+    ctl._recordings["pb-rec-x"] = (code, "admin-leg")
+    await ctl._recording_done({"type": "RecordingFinished", "recording": {"name": "pb-rec-x", "duration": 4}},
+                              101.0)
+    assert store.campaign(cid)["voicemail_media"] == "/spool/recording/pb-rec-x"  # type: ignore[index]
+    assert ari.calls[-1][2]["extension"] == "saved"

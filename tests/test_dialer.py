@@ -344,3 +344,28 @@ def test_voter_gone_before_reaching_the_bridge() -> None:
     assert RecordOutcome("c1", "hangup_before_connect") in cmds
     assert VolunteerChanged(1, "idle", "voter_hung_up_before_connect", None) in cmds
     assert NeedContacts(1, 1) in cmds
+
+
+@pytest.mark.parametrize(
+    ("stored", "reason", "call_id", "state", "kept_call"),
+    [
+        ("idle", "joined", None, vol.VState.IDLE, None),
+        ("paused", "ready_to_start", None, vol.VState.PAUSED, None),  # panel session not started yet
+        ("paused", "paused_by_volunteer", None, vol.VState.PAUSED, None),
+        ("paused", "wrapup_timeout", "pb-old", vol.VState.PAUSED, "pb-old"),  # result still to save
+        ("wrapup", "", "pb-old", vol.VState.WRAPUP, "pb-old"),
+        ("talking", "", "pb-old", vol.VState.WRAPUP, "pb-old"),  # the voter left while we were down
+    ],
+)
+def test_restart_restores_the_stored_state(stored: str, reason: str, call_id: str | None, state: vol.VState,
+                                           kept_call: str | None) -> None:
+    d = Dialer()
+    d.handle(CampaignUpdated(CampaignConfig(1)), 0)
+    cmds = d.restore(7, 1, 100.0, stored_state=stored, stored_reason=reason, stored_call_id=call_id)
+    v = d.volunteers[7]
+    assert v.state is state and v.call_id == kept_call
+    changed = [c for c in cmds if isinstance(c, VolunteerChanged)]
+    assert changed and changed[0].state == state.value
+    # Nothing is dialled for a paused or writing-up volunteer after the restart.
+    if state is not vol.VState.IDLE:
+        assert d.lines_wanted(1, 101.0) == 0

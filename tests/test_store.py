@@ -242,3 +242,20 @@ def test_a_due_callback_goes_ahead_of_the_queue(tmp_path: Path) -> None:
     store.conn.execute("UPDATE contacts SET next_attempt_at = ? WHERE id = ?", (noon - 60, c["id"]))
     picked = store.claim_contacts(cid, 1, noon)
     assert [p["first_name"] for p in picked] == ["C"]
+
+
+def test_a_result_saved_while_talking_survives_the_hangup(tmp_path: Path) -> None:
+    """Save & Next while the voter is still on: the disposition lands first, then the call ends."""
+    store = Store(tmp_path / "order.db")
+    cid = store.create_campaign("Order")["id"]
+    store.add_contacts(cid, [{"phone": "+12025550188"}, {"phone": "+12025550189"}])
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    first, second = store.claim_contacts(cid, 2, noon)
+    sid = store.create_session(cid, "Vol")["id"]
+    store.add_disposition(sid, None, first["id"], "callback", "", {}, callback_at=time.time() + 600)
+    store.add_disposition(sid, None, second["id"], "supporter", "", {})
+    for c in (first, second):
+        store.release_contact(c["id"], "connected", noon + 30)
+    after = {c["id"]: c for c in store.contacts(cid)}
+    assert after[first["id"]]["status"] == "pending" and after[first["id"]]["last_outcome"] == "callback"
+    assert after[second["id"]]["status"] == "done" and after[second["id"]]["last_outcome"] == "supporter"
