@@ -484,19 +484,12 @@ def expected_abandons(
     humans = lam_all.sum(axis=1)
     tops = lam_all.max(axis=0)
     jmax = min(int(tops.max() + 5.0 * math.sqrt(tops.max()) + 3), 4 * k1 + 8)
-    up_idx, up_mask, down_idx, down_mask, fcap = _chain_indices(k1, jmax)
+    _, _, down_idx, down_mask, fcap = _chain_indices(k1, jmax)
     zeros = np.zeros((c, 1))
     for k in range(len(lam)):
         m = float(mu[k])
         if m > 1e-6:
-            pf = np.empty(k1 + 1)
-            term = math.exp(-m)
-            for j in range(k1 + 1):
-                pf[j] = term
-                term *= m / (j + 1)
-            t = pf[up_idx] * up_mask
-            t[:, -1] += 1.0 - t.sum(axis=1)  # more free than tracked: stay at the top
-            p = p @ t
+            p = p @ _free_matrix(m, k1)
         if tops[k] <= 1e-9:
             continue
         pa = _poisson_pmf(lam_all[:, k], jmax)
