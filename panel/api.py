@@ -14,14 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ari_app import Controller
-from panel.web import CALLIN_NUMBER, CONTROLLER, USER, require
+from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, require
 from store.db import StoreError
 
 ACTIONS = ("hangup", "pause", "resume", "stop")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -129,11 +125,11 @@ async def create_session(request: web.Request) -> web.Response:
     try:
         campaign_id = int(body.get("campaign_id", 0))
     except (TypeError, ValueError):
-        return _error(400, "campaign_id must be a number")
+        return json_error(400, "campaign_id must be a number")
     user = request[USER]
     manager = "manage_efforts" in user["permissions"]
     if not manager and user.get("campaign_id") not in (None, campaign_id):
-        return _error(403, "your login is for another effort")
+        return json_error(403, "your login is for another effort")
     try:
         # A logged-in caller is the volunteer (no signing in under another name); scripts with the API token
         # name one in the body.
@@ -142,7 +138,7 @@ async def create_session(request: web.Request) -> web.Response:
                                      str(who.get("phone", "")),
                                      user_id=user["id"], start_on_click=bool(body.get("start_on_click", False)))
     except StoreError as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     return web.json_response({"id": s["id"], "code": s["code"], "callin_number": request.app[CALLIN_NUMBER]},
                              status=201)
 
@@ -151,7 +147,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     view = session_view(request.app[CONTROLLER], _session_id(request), request.app[CALLIN_NUMBER],
                         request[USER]["permissions"])
-    return web.json_response(view) if view else _error(404, "no such session")
+    return web.json_response(view) if view else json_error(404, "no such session")
 
 
 @require("make_calls")
@@ -161,18 +157,18 @@ async def post_disposition(request: web.Request) -> web.Response:
     body = await _body(request)
     session = ctl.store.session(sid)
     if session is None:
-        return _error(404, "no such session")
+        return json_error(404, "no such session")
     live = ctl.volunteer_state(sid)
     call_id = body.get("call_id") or (live.call_id if live else session["current_call_id"])
     call = ctl.store.call(call_id) if call_id else None
     if call is None or call["session_id"] != sid:
-        return _error(409, "no call to disposition for this session")
+        return json_error(409, "no call to disposition for this session")
     answers = body.get("answers", {})
     try:
         saved = ctl.store.add_disposition(sid, call_id, call["contact_id"], str(body.get("code", "")),
                                           str(body.get("notes", "")), answers, callback_at(body))
     except StoreError as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     if live and live.call_id == call_id:
         await ctl.volunteer_action(sid, "disposed")
     return web.json_response(saved, status=201)
@@ -184,9 +180,9 @@ async def post_action(request: web.Request) -> web.Response:
     sid = _session_id(request)
     action = request.match_info["action"]
     if action not in ACTIONS:
-        return _error(404, f"unknown action; expected one of: {', '.join(ACTIONS)}")
+        return json_error(404, f"unknown action; expected one of: {', '.join(ACTIONS)}")
     if ctl.store.session(sid) is None:
-        return _error(404, "no such session")
+        return json_error(404, "no such session")
     await ctl.volunteer_action(sid, action)
     return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"]))
 
@@ -197,9 +193,9 @@ async def campaign_stats(request: web.Request) -> web.Response:
     try:
         cid = int(request.match_info["cid"])
     except ValueError:
-        return _error(404, "no such campaign")
+        return json_error(404, "no such campaign")
     if ctl.store.campaign(cid) is None:
-        return _error(404, "no such campaign")
+        return json_error(404, "no such campaign")
     return web.json_response(ctl.store.campaign_stats(cid))
 
 

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
-from panel.api import _body, _error, _session_id, callback_at, session_view
-from panel.web import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE, USER, client_ip, render, require
+from panel.api import _body, _session_id, callback_at, session_view
+from panel.web import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE, USER, client_ip, json_error, render, require
 from store import caller as sc
 from store import users as u
 from store.db import StoreError
@@ -207,9 +207,9 @@ def _personal_session(request: web.Request) -> tuple[int, web.Response | None]:
     session = store.session(sid)
     campaign = store.campaign(session["campaign_id"]) if session else None
     if session is None or campaign is None:
-        return sid, _error(404, "no such session")
+        return sid, json_error(404, "no such session")
     if campaign["dial_mode"] != "personal":
-        return sid, _error(409, "this effort dials for you: use the session API")
+        return sid, json_error(409, "this effort dials for you: use the session API")
     return sid, None
 
 
@@ -228,7 +228,7 @@ async def personal_next(request: web.Request) -> web.Response:
     try:
         call = sc.personal_claim_next(request.app[STORE], sid)
     except StoreError as exc:
-        return _error(409, str(exc))
+        return json_error(409, str(exc))
     if call is not None:
         log.info("caller.personal_claimed", session_id=sid, contact_id=call["contact_id"])
     return _personal_view(request, sid, list_done=call is None)
@@ -247,13 +247,13 @@ async def personal_disposition(request: web.Request) -> web.Response:
         saved = sc.personal_save(store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers,
                                  callback_at=callback_at(body))
     except StoreError as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     if body.get("stop"):
         return _personal_view(request, sid, saved=saved, list_done=False)
     try:
         call = sc.personal_claim_next(store, sid)
     except StoreError as exc:
-        return _error(409, str(exc))
+        return json_error(409, str(exc))
     return _personal_view(request, sid, saved=saved, list_done=call is None)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from panel.api import _body, _error
-from panel.web import STORE, USER, render, require
+from panel.api import _body
+from panel.web import STORE, USER, json_error, render, require
 from store import caller as sc
 from store.db import StoreError
 
@@ -40,19 +40,19 @@ async def post_feedback(request: web.Request) -> web.Response:
     if session_id is not None:
         session = store.session(session_id)
         if session is None or (not manager and session["user_id"] != user["id"]):
-            return _error(404, "no such session")
+            return json_error(404, "no such session")
         campaign_id = session["campaign_id"]
     elif campaign_id is None:
         campaign_id = user.get("campaign_id")
     if campaign_id is not None and store.campaign(campaign_id) is None:
-        return _error(404, "no such effort")
+        return json_error(404, "no such effort")
     if campaign_id is not None and not manager and user.get("campaign_id") not in (None, campaign_id):
-        return _error(403, "your login is for another effort")
+        return json_error(403, "your login is for another effort")
     try:
         row = sc.add_feedback(store, kind=str(body.get("kind", "problem")), text=str(body.get("text", "")),
                               user_id=user["id"], campaign_id=campaign_id, session_id=session_id)
     except StoreError as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     log.info("feedback.received", feedback_id=row["id"], campaign_id=campaign_id, kind=row["kind"])
     return web.json_response({"id": row["id"], "kind": row["kind"], "created_at": row["created_at"]}, status=201)
 
