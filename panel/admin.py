@@ -23,7 +23,7 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from panel.web import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler, render, require
+from panel.web import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler, page_refusal, render, require
 from store import efforts as ef
 from store import recordings
 from store import users as u
@@ -109,6 +109,14 @@ def _go(effort_id: int, step: str, msg: str = "", n: int | None = None) -> web.H
 
 def _conflict(request: web.Request, message: str, title: str = "Not possible now") -> web.Response:
     return render(request, "error.html", status=409, title=title, message=message)
+
+
+def _unfrozen_effort(request: web.Request) -> dict[str, Any]:
+    """The effort in the path, while its list may still change (409 page once it is launched)."""
+    effort = _effort(request)
+    if ef.is_frozen(effort):
+        raise page_refusal(request, "error.html", 409, title="The list is frozen", message=FROZEN_MESSAGE)
+    return effort
 
 
 FROZEN_MESSAGE = ("This effort has been launched, so its list is frozen: contacts can no longer be added or "
@@ -217,9 +225,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
 
 @require("manage_efforts")
 async def list_upload(request: web.Request) -> web.StreamResponse:
-    effort = _effort(request)
-    if ef.is_frozen(effort):
-        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    effort = _unfrozen_effort(request)
     store = _store(request)
     form = await request.post()
     upload = form.get("file")
@@ -240,9 +246,7 @@ async def list_upload(request: web.Request) -> web.StreamResponse:
 
 @require("manage_efforts")
 async def list_import(request: web.Request) -> web.StreamResponse:
-    effort = _effort(request)
-    if ef.is_frozen(effort):
-        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    effort = _unfrozen_effort(request)
     store = _store(request)
     form = await request.post()
     token = str(form.get("token", ""))
@@ -281,9 +285,7 @@ async def list_import(request: web.Request) -> web.StreamResponse:
 
 @require("manage_efforts")
 async def list_clear(request: web.Request) -> web.StreamResponse:
-    effort = _effort(request)
-    if ef.is_frozen(effort):
-        return _conflict(request, FROZEN_MESSAGE, "The list is frozen")
+    effort = _unfrozen_effort(request)
     store = _store(request)
     try:
         with store.db.atomic():

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ari_app import Controller
-from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, require
+from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, json_refusal, require
 from store.db import StoreError
 
 ACTIONS = ("hangup", "pause", "resume", "stop")
@@ -24,11 +24,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {exc}"}),
-                                 content_type="application/json") from exc
+        raise json_refusal(400, f"body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
-                                 content_type="application/json")
+        raise json_refusal(400, "body must be a JSON object")
     return body
 
 
@@ -45,7 +43,7 @@ def callback_at(body: dict[str, Any]) -> float | None:
 
 def _session_id(request: web.Request) -> int:
     """The session in the path, if this user may reach it (404 otherwise: no hint that it exists)."""
-    not_found = web.HTTPNotFound(text=json.dumps({"error": "no such session"}), content_type="application/json")
+    not_found = json_refusal(404, "no such session")
     try:
         sid = int(request.match_info["sid"])
     except ValueError as exc:

@@ -18,7 +18,19 @@ import structlog
 from aiohttp import web
 
 from panel.api import _body, _session_id, callback_at, session_view
-from panel.web import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE, USER, client_ip, json_error, render, require
+from panel.web import (
+    CALLIN_NUMBER,
+    CONTROLLER,
+    LIMITER,
+    STORE,
+    USER,
+    client_ip,
+    json_error,
+    json_refusal,
+    page_refusal,
+    render,
+    require,
+)
 from store import caller as sc
 from store import users as u
 from store.db import StoreError
@@ -48,33 +60,27 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/join/{quote(sc.normalize_join_code(raw))}")
 
 
-def _effort_or_error(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+def _joinable_effort(request: web.Request) -> dict[str, Any]:
     raw = request.match_info["code"]
     campaign = sc.campaign_by_join_code(request.app[STORE], raw)
     if campaign is None:
-        return None, render(request, "caller/join.html", status=404, code=raw,
-                            error="We could not find a phone bank with that code. Check it against the link you "
-                                  "were sent: it looks like ABCDEFG-1234567.")
+        raise page_refusal(request, "caller/join.html", 404, code=raw,
+                           error="We could not find a phone bank with that code. Check it against the link you "
+                                 "were sent: it looks like ABCDEFG-1234567.")
     refusal = sc.join_refusal(campaign)
     if refusal:
-        return None, render(request, "caller/closed.html", status=403, campaign=campaign, message=refusal)
-    return campaign, None
+        raise page_refusal(request, "caller/closed.html", 403, campaign=campaign, message=refusal)
+    return campaign
 
 
 async def effort_page(request: web.Request) -> web.StreamResponse:
-    campaign, error = _effort_or_error(request)
-    if error is not None:
-        return error
-    assert campaign is not None
+    campaign = _joinable_effort(request)
     return render(request, "caller/effort.html", campaign=campaign, error="", form=dict.fromkeys(SIGNIN_FIELDS, ""))
 
 
 async def effort_signin(request: web.Request) -> web.StreamResponse:
     """Sign in with name, email and phone → a temporary login for this effort, shown once (as on ThruTalk)."""
-    campaign, error = _effort_or_error(request)
-    if error is not None:
-        return error
-    assert campaign is not None
+    campaign = _joinable_effort(request)
     form = await request.post()
     values = {k: str(form.get(k, "")).strip() for k in SIGNIN_FIELDS}
     if not request.app[LIMITER].allow(f"shift-login:{client_ip(request)}", SHIFT_LOGINS_PER_IP_HOUR, 3600):
@@ -95,7 +101,7 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- audio choice
-def _campaign_for_caller(request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
     """The effort in the path, if this login may call for it."""
     try:
         cid = int(request.match_info["cid"])
@@ -103,22 +109,19 @@ def _campaign_for_caller(request: web.Request) -> tuple[dict[str, Any] | None, w
         cid = 0
     campaign = request.app[STORE].campaign(cid) if cid else None
     if campaign is None:
-        return None, render(request, "error.html", status=404, title="No such phone bank",
-                            message="This phone bank does not exist. Open the link your organiser sent you.")
+        raise page_refusal(request, "error.html", 404, title="No such phone bank",
+                           message="This phone bank does not exist. Open the link your organiser sent you.")
     user = request[USER]
     if user.get("campaign_id") not in (None, cid) and "manage_efforts" not in user["permissions"]:
-        return None, render(request, "error.html", status=403, title="Another phone bank",
-                            message="Your login is for another phone bank. Sign in again from this phone bank's "
-                                    "link to get a login for it.")
-    return campaign, None
+        raise page_refusal(request, "error.html", 403, title="Another phone bank",
+                           message="Your login is for another phone bank. Sign in again from this phone bank's "
+                                   "link to get a login for it.")
+    return campaign
 
 
 @require("make_calls")
 async def audio_page(request: web.Request) -> web.StreamResponse:
-    campaign, error = _campaign_for_caller(request)
-    if error is not None:
-        return error
-    assert campaign is not None
+    campaign = _campaign_for_caller(request)
     user = request[USER]
     existing = sc.open_session_for(request.app[STORE], user["id"], campaign["id"]) if user["id"] else None
     return render(request, "caller/audio.html", campaign=campaign, refusal=sc.join_refusal(campaign),
@@ -127,10 +130,7 @@ async def audio_page(request: web.Request) -> web.StreamResponse:
 
 @require("make_calls")
 async def audio_post(request: web.Request) -> web.StreamResponse:
-    campaign, error = _campaign_for_caller(request)
-    if error is not None:
-        return error
-    assert campaign is not None
+    campaign = _campaign_for_caller(request)
     store = request.app[STORE]
     user = request[USER]
     form = await request.post()
@@ -171,10 +171,7 @@ def _owned_session(request: web.Request, campaign_id: int) -> dict[str, Any] | N
 
 @require("make_calls")
 async def session_page(request: web.Request) -> web.StreamResponse:
-    campaign, error = _campaign_for_caller(request)
-    if error is not None:
-        return error
-    assert campaign is not None
+    campaign = _campaign_for_caller(request)
     session = _owned_session(request, campaign["id"])
     if session is None:
         return render(request, "error.html", status=404, title="No such session",
@@ -201,16 +198,16 @@ async def session_page(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API
-def _personal_session(request: web.Request) -> tuple[int, web.Response | None]:
+def _personal_session(request: web.Request) -> int:
     sid = _session_id(request)  # 404 unless it is this caller's
     store = request.app[STORE]
     session = store.session(sid)
     campaign = store.campaign(session["campaign_id"]) if session else None
     if session is None or campaign is None:
-        return sid, json_error(404, "no such session")
+        raise json_refusal(404, "no such session")
     if campaign["dial_mode"] != "personal":
-        return sid, json_error(409, "this effort dials for you: use the session API")
-    return sid, None
+        raise json_refusal(409, "this effort dials for you: use the session API")
+    return sid
 
 
 def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response:
@@ -222,9 +219,7 @@ def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response
 @require("make_calls")
 async def personal_next(request: web.Request) -> web.Response:
     """The contact to dial now: the one this session holds, else the next one in the list."""
-    sid, error = _personal_session(request)
-    if error is not None:
-        return error
+    sid = _personal_session(request)
     try:
         call = sc.personal_claim_next(request.app[STORE], sid)
     except StoreError as exc:
@@ -237,9 +232,7 @@ async def personal_next(request: web.Request) -> web.Response:
 @require("make_calls")
 async def personal_disposition(request: web.Request) -> web.Response:
     """Save the result of the held contact (and claim the next unless ``stop`` is true)."""
-    sid, error = _personal_session(request)
-    if error is not None:
-        return error
+    sid = _personal_session(request)
     body = await _body(request)
     answers = body.get("answers") or {}
     store = request.app[STORE]
@@ -260,9 +253,7 @@ async def personal_disposition(request: web.Request) -> web.Response:
 @require("make_calls")
 async def personal_stop(request: web.Request) -> web.Response:
     """Stop making calls: give back an unsaved contact and end the session."""
-    sid, error = _personal_session(request)
-    if error is not None:
-        return error
+    sid = _personal_session(request)
     sc.personal_release(request.app[STORE], sid)
     await request.app[CONTROLLER].volunteer_action(sid, "stop")
     return _personal_view(request, sid)

@@ -70,6 +70,21 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+_HTTP_ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}
+
+
+def json_refusal(status: int, message: str) -> web.HTTPException:
+    """``json_error`` to raise: a lookup helper can stop the handler instead of returning (value, error)."""
+    return _HTTP_ERRORS[status](text=json.dumps({"error": message}), content_type="application/json")
+
+
+def page_refusal(request: web.Request, template: str, status: int, **context: Any) -> web.HTTPException:
+    """A rendered page to raise, as ``json_refusal`` for the JSON API."""
+    return _HTTP_ERRORS[status](text=render(request, template, status=status, **context).text,
+                                content_type="text/html")
+
+
 # ---------------------------------------------------------------------------------------------- middlewares
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
