@@ -277,6 +277,11 @@ MAX_ABANDON_TARGET = 0.03
 MIN_RING_TIMEOUT_S = 15
 
 
+def new_code() -> str:
+    """A six-digit keypad code (sessions, recording requests): callers key it in after calling in."""
+    return f"{secrets.randbelow(900000) + 100000}"
+
+
 class StoreError(ValueError):
     """Bad input to the store; nothing was written."""
 
@@ -521,7 +526,7 @@ class Store:
             vid = self.conn.execute("INSERT INTO volunteers (name, email, phone, created_at) VALUES (?, ?, ?, ?)",
                                     (name.strip(), email.strip(), phone.strip(), now)).lastrowid
             for _ in range(20):
-                code = f"{secrets.randbelow(900000) + 100000}"
+                code = new_code()
                 try:
                     sid = self.conn.execute(
                         "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at, user_id, start_on_click) "

@@ -6,11 +6,10 @@ it is good for 30 minutes and for one recording.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
-from store.db import Store, StoreError
+from store.db import Store, StoreError, new_code
 
 CODE_TTL_S = 30 * 60
 
@@ -20,7 +19,7 @@ def request(store: Store, campaign_id: int, now: float | None = None) -> dict[st
     if store.campaign(campaign_id) is None:
         raise StoreError(f"no campaign {campaign_id}")
     for _ in range(50):
-        code = f"{secrets.randbelow(900000) + 100000}"
+        code = new_code()
         if store.session_by_code(code) is not None or pending(store, code, now) is not None:
             continue
         store.conn.execute("INSERT OR REPLACE INTO recording_requests (code, campaign_id, created_at, expires_at) "
