@@ -53,7 +53,7 @@ def ensure_roles(store: Store) -> None:
 
 
 def roles(store: Store) -> list[dict[str, Any]]:
-    ensure_roles(store)
+    """Every role (the panel seeds the built-in ones when it starts)."""
     return [{**r, "permissions": json.loads(r["permissions"])}
             for r in store._all("SELECT * FROM roles ORDER BY builtin DESC, name")]
 
@@ -86,7 +86,6 @@ def create_user(store: Store, username: str, password: str, role: str, *, name: 
                 phone: str = "", campaign_id: int | None = None, expires_at: float | None = None,
                 password_hash: str | None = None) -> dict[str, Any]:
     """``password_hash``: already made from ``password`` by ``hash_password`` (off the event loop)."""
-    ensure_roles(store)
     username = username.strip().lower()
     if not username:
         raise StoreError("username is required")
@@ -95,7 +94,9 @@ def create_user(store: Store, username: str, password: str, role: str, *, name: 
     if password_hash is None:
         password_hash = hash_password(password)
     if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
-        raise StoreError(f"no role {role!r}")
+        if role not in BUILTIN_ROLES:
+            raise StoreError(f"no role {role!r}")
+        ensure_roles(store)  # a store the panel never opened (the command line's first admin)
     try:
         uid = store.conn.execute(
             "INSERT INTO users (username, name, email, phone, password_hash, role, campaign_id, expires_at, "
