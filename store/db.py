@@ -242,6 +242,13 @@ MIGRATIONS: list[str] = [
     INSERT OR IGNORE INTO dispositions_catalog (campaign_id, code, label, kind)
         SELECT id, 'callback', 'Asked to be called back', 'no_contact' FROM campaigns;
     """,
+    # 7: claims without sorting the list: the queue's order as an index, due callbacks apart, numbers in a call
+    """
+    CREATE INDEX contacts_queue ON contacts(campaign_id, status, attempts, next_attempt_at, id);
+    CREATE INDEX contacts_callbacks ON contacts(campaign_id, next_attempt_at)
+        WHERE status = 'pending' AND last_outcome = 'callback';
+    CREATE INDEX contacts_status_phone ON contacts(status, phone);
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -415,35 +422,43 @@ class Store:
         picked: list[dict[str, Any]] = []
         scanned = 0
         with self.db.atomic():
-            while len(picked) < n and scanned < self._CLAIM_SCAN_MAX:
-                batch = max(4 * (n - len(picked)), 50)
-                rows = self._all(
-                    "SELECT c.* FROM contacts c WHERE c.campaign_id = ? AND c.status = 'pending' "
-                    "AND c.next_attempt_at <= ? AND c.attempts < ? "
-                    "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
-                    "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
-                    "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
-                    "AND status IN ('done','connected'))) "
-                    "ORDER BY c.last_outcome IS NOT 'callback', c.attempts, c.next_attempt_at, c.id LIMIT ?",
-                    (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
-                scanned += len(rows)
-                for r in rows:
-                    wait_until = self._calling_hours_wait(r["phone"], now, rules)
-                    if wait_until is not None:
-                        # Outside its hours (or no known zone: never guess): not before its window opens.
-                        self.conn.execute("UPDATE contacts SET next_attempt_at = MAX(next_attempt_at, ?) "
-                                          "WHERE id = ?", (wait_until, r["id"]))
-                        continue
-                    if len(picked) >= n or any(p["phone"] == r["phone"] for p in picked):
-                        continue
-                    self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
-                                      (r["id"],))
-                    r["attempts"] += 1
-                    r["status"] = "dialing"
-                    picked.append(r)
-                if len(rows) < batch:
-                    break
+            # Due callbacks first, then the queue; each pass reads in index order (no sort of the list).
+            for source, only in (("contacts c INDEXED BY contacts_callbacks", "AND c.last_outcome = 'callback' "),
+                                 ("contacts c", "")):
+                scanned = self._claim_pass(campaign_id, n, now, effort, rules, picked, scanned, source, only)
         return picked
+
+    def _claim_pass(self, campaign_id: int, n: int, now: float, effort: dict[str, Any], rules: Any,
+                    picked: list[dict[str, Any]], scanned: int, source: str, only: str) -> int:
+        while len(picked) < n and scanned < self._CLAIM_SCAN_MAX:
+            batch = max(4 * (n - len(picked)), 50)
+            rows = self._all(
+                f"SELECT c.* FROM {source} WHERE c.campaign_id = ? AND c.status = 'pending' "
+                "AND c.next_attempt_at <= ? AND c.attempts < ? " + only +
+                "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
+                "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
+                "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
+                "AND status IN ('done','connected'))) "
+                "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
+                (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
+            scanned += len(rows)
+            for r in rows:
+                wait_until = self._calling_hours_wait(r["phone"], now, rules)
+                if wait_until is not None:
+                    # Outside its hours (or no known zone: never guess): not before its window opens.
+                    self.conn.execute("UPDATE contacts SET next_attempt_at = MAX(next_attempt_at, ?) "
+                                      "WHERE id = ?", (wait_until, r["id"]))
+                    continue
+                if len(picked) >= n or any(p["phone"] == r["phone"] for p in picked):
+                    continue
+                self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
+                                  (r["id"],))
+                r["attempts"] += 1
+                r["status"] = "dialing"
+                picked.append(r)
+            if len(rows) < batch:
+                break
+        return scanned
 
     def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
         """Put a contact back after an attempt, by the campaign's retry rules. A number that does not exist
