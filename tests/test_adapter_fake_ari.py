@@ -94,3 +94,22 @@ async def test_a_recording_cut_by_a_restart_is_not_kept(tmp_path: Path) -> None:
                               101.0)
     assert store.campaign(cid)["voicemail_media"] == "/spool/recording/pb-rec-x"  # type: ignore[index]
     assert ari.calls[-1][2]["extension"] == "saved"
+
+
+async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Prompt", org_name="Fair Votes", callback_number="2025550100",
+                                abandon_message="Sorry, all our volunteers are busy.")["id"]
+    spoken: list[tuple[str, str]] = []
+
+    def make(text: str, path: str) -> bool:
+        spoken.append((text, path))
+        return True
+
+    ctl = Controller(ari=FakeAri(), store=store, sounds_dir="/snd", prompt_maker=make)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    await asyncio.gather(*ctl._tasks)
+    (text, path), = spoken
+    assert text.startswith("Sorry, all our volunteers are busy.")
+    assert "Fair Votes" in text and "2 0 2 5 5 5 0 1 0 0" in text  # the law's safe harbour: who, and a number
+    assert store.campaign(cid)["abandon_media"] == path == f"/snd/abandon-{cid}"  # type: ignore[index]
