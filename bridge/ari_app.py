@@ -31,7 +31,7 @@ from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
 from callin import entry as en
 from store import recordings
 from store.contacts import mask_phone
-from store.db import Store
+from store.db import Store, calling_now
 
 log = structlog.get_logger(__name__)
 
@@ -165,8 +165,7 @@ class Controller:
         now = time.time()
         for row in self.store.campaigns():
             # Scheduled efforts dial only inside their window; personal-phone efforts never (callers dial).
-            row["_dials"] = (row["status"] == "active" and row["dial_mode"] != "personal"
-                             and (row.get("start_at") or 0) <= now < (row.get("end_at") or float("inf")))
+            row["_dials"] = row["dial_mode"] != "personal" and calling_now(row, now)
             if self._campaign_rows.get(row["id"]) == row:
                 continue
             first_sight = row["id"] not in self._campaign_rows

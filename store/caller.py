@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from store.db import Store, StoreError
+from store.db import Store, StoreError, calling_now
 
 PERSONAL_CALL_PREFIX = "pp-"
 # ABCDEFG-1234567 (letters/digits, a dash, letters/digits); be lenient on length, strict on characters.
@@ -85,10 +85,12 @@ def personal_claim_next(store: Store, session_id: int, now: float | None = None)
     if s is None or s["status"] != "open":
         raise StoreError("this session has ended")
     campaign = store.campaign(s["campaign_id"])
-    if campaign is None or campaign["status"] != "active" or join_refusal(campaign):
-        # Closed, paused or past its window: no more numbers handed out (what is held can still be saved).
-        raise StoreError((campaign and join_refusal(campaign)) or "This phone bank is paused: no new calls for now.")
     now = clock() if now is None else now
+    if campaign is None or not calling_now(campaign, now):
+        # Closed, paused or outside its window: claims hand out nothing; say why (what is held can still be saved).
+        if campaign and campaign["status"] == "active" and (campaign.get("start_at") or 0) > now:
+            raise StoreError("This phone bank has not started yet: calls open at its scheduled start.")
+        raise StoreError((campaign and join_refusal(campaign)) or "This phone bank is paused: no new calls for now.")
     claimed = store.claim_contacts(s["campaign_id"], 1, now)
     if not claimed:
         store.update_session(session_id, current_call_id=None, state="idle", state_reason="no_contacts_left")

@@ -284,6 +284,12 @@ MAX_ABANDON_TARGET = 0.03
 MIN_RING_TIMEOUT_S = 15
 
 
+def calling_now(campaign: dict[str, Any], now: float) -> bool:
+    """An effort hands out contacts only while active and inside its scheduled window (if any)."""
+    return campaign["status"] == "active" and (campaign.get("start_at") or 0) <= now < (
+        campaign.get("end_at") or float("inf"))
+
+
 def new_code() -> str:
     """A six-digit keypad code (sessions, recording requests): callers key it in after calling in."""
     return f"{secrets.randbelow(900000) + 100000}"
@@ -414,9 +420,9 @@ class Store:
         """
         if n <= 0:
             return []
-        effort = self._one("SELECT max_attempts, household_once, calling_hours_start, calling_hours_end "
-                           "FROM campaigns WHERE id = ?", (campaign_id,))
-        if effort is None:
+        effort = self._one("SELECT status, start_at, end_at, max_attempts, household_once, calling_hours_start, "
+                           "calling_hours_end FROM campaigns WHERE id = ?", (campaign_id,))
+        if effort is None or not calling_now(effort, now):
             return []
         rules = self._calling_rules(effort)
         picked: list[dict[str, Any]] = []

@@ -209,3 +209,25 @@ def test_claim_is_fast_on_a_large_list(store: Store) -> None:
     elapsed = time.perf_counter() - t0
     assert len(got) == 20 and not any(int(p[-6:]) % 7 == 0 for p in phones(got))  # type: ignore[index]
     assert elapsed < 0.5, f"claim took {elapsed:.3f} s"
+
+
+@pytest.mark.parametrize(
+    ("status", "start_in", "end_in", "claims"),
+    [
+        ("active", None, None, True),
+        ("paused", None, None, False),
+        ("closed", None, None, False),
+        ("draft", None, None, False),
+        ("active", 3600, None, False),  # scheduled, not started yet
+        ("active", -3600, -60, False),  # its window is over
+        ("active", -3600, 3600, True),
+    ],
+)
+def test_only_an_effort_calling_now_hands_out_contacts(tmp_path: Path, status: str, start_in: float | None,
+                                                        end_in: float | None, claims: bool) -> None:
+    store = Store(tmp_path / "window.db")
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    cid = store.create_campaign("Window", status=status, start_at=noon + start_in if start_in is not None else None,
+                                end_at=noon + end_in if end_in is not None else None)["id"]
+    store.add_contacts(cid, [{"phone": "+12025550160"}])
+    assert bool(store.claim_contacts(cid, 1, noon)) is claims
