@@ -98,7 +98,7 @@ class Controller:
     observers: list[Callable[[int | None, int], None]] = field(default_factory=list)
     # Asterisk's view of where ARI recordings land (messages recorded by phone).
     recordings_dir: str = ""
-    _recordings: dict[str, tuple[str, str]] = field(default_factory=dict)  # recording name -> (code, channel)
+    _recordings: set[str] = field(default_factory=set)  # names of the recordings this run started
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -428,40 +428,36 @@ class Controller:
     async def _record_message(self, ch_id: str, code: str) -> None:
         """An admin records the effort's voicemail: beep, speak, # (or hang up) to finish."""
         name = f"pb-rec-{code}-{uuid.uuid4().hex[:8]}"
-        self._recordings[name] = (code, ch_id)
+        self._recordings.add(name)
         try:
             await self.ari.post(f"channels/{ch_id}/record", name=name, format="wav", maxDurationSeconds=180,
                                 maxSilenceSeconds=10, beep="true", terminateOn="#", ifExists="overwrite")
         except AriError as exc:
-            self._recordings.pop(name, None)
+            self._recordings.discard(name)
             log.warning("recording.failed_to_start", error=str(exc))
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
 
     async def _recording_done(self, event: Event, now: float) -> None:
         rec = event.get("recording") or {}
-        name = rec.get("name", "")
-        code_ch = self._recordings.pop(name, None)
-        target = rec.get("target_uri", "")
-        if code_ch is None and name.startswith("pb-rec-") and target.startswith("channel:"):
+        name, target = rec.get("name", ""), rec.get("target_uri", "")
+        if not name.startswith("pb-rec-") or not target.startswith("channel:"):
+            return
+        # The name carries the code (pb-rec-<code>-<random>), the target the admin's channel.
+        code, ch_id = name.split("-")[2], target[len("channel:"):]
+        if name not in self._recordings:
             # Started before a restart, and the restart prompted the caller for a code over it: not a clean
             # message. The code stays good; the admin records again.
-            ch_id = target[len("channel:"):]
             self.entries.pop(ch_id, None)
             log.warning("recording.interrupted_by_restart")
-            await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin",
-                                              extension="goodbye", priority=1))
-            return
-        if code_ch is None:
-            return
-        code, ch_id = code_ch
-        if event["type"] == "RecordingFinished" and float(rec.get("duration") or 0) >= 1:
-            media = f"{self.recordings_dir}/{rec['name']}"
-            recordings.complete(self.store, code, media, now)
+            extension = "goodbye"
+        elif event["type"] == "RecordingFinished" and float(rec.get("duration") or 0) >= 1:
+            recordings.complete(self.store, code, f"{self.recordings_dir}/{name}", now)
             log.info("recording.saved", duration_s=rec.get("duration"))
             extension = "saved"
         else:
             log.warning("recording.not_saved", kind=event["type"], cause=rec.get("cause"), duration=rec.get("duration"))
             extension = "goodbye"
+        self._recordings.discard(name)
         await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin", extension=extension,
                                           priority=1))
 

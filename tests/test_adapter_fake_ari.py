@@ -89,10 +89,10 @@ async def test_a_recording_cut_by_a_restart_is_not_kept(tmp_path: Path) -> None:
     assert recordings.pending(store, code) is not None  # the admin can record again with the same code
     assert ari.calls[-1][1] == "channels/admin-leg/continue" and ari.calls[-1][2]["extension"] == "goodbye"
     # The normal path: a recording this controller started is kept.
-    ctl._recordings["pb-rec-x"] = (code, "admin-leg")
-    await ctl._recording_done({"type": "RecordingFinished", "recording": {"name": "pb-rec-x", "duration": 4}},
-                              101.0)
-    assert store.campaign(cid)["voicemail_media"] == "/spool/recording/pb-rec-x"  # type: ignore[index]
+    ctl._recordings.add(f"pb-rec-{code}-00ff00ff")
+    await ctl._recording_done({"type": "RecordingFinished", "recording": {
+        "name": f"pb-rec-{code}-00ff00ff", "duration": 4, "target_uri": "channel:admin-leg"}}, 101.0)
+    assert store.campaign(cid)["voicemail_media"] == f"/spool/recording/pb-rec-{code}-00ff00ff"  # type: ignore[index]
     assert ari.calls[-1][2]["extension"] == "saved"
 
 
