@@ -249,7 +249,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 CONTACT_FIXED = ["contact_id", "first_name", "last_name", "phone", "city", "state", "zip"]
 CONTACT_RESULT = ["status", "attempts", "last_outcome", "last_disposition", "last_disposition_label",
-                  "last_disposition_notes", "last_disposition_at"]
+                  "last_disposition_notes", "last_disposition_at", "callback_at"]
 
 
 class _Follow:
@@ -318,7 +318,10 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
                 row += [extra.get(k, "") for k in extra_keys]
                 row += [c["status"], c["attempts"], c["last_outcome"] or "",
                         d["code"] if d else "", (d["label"] or "") if d else "", d["notes"] if d else "",
-                        iso_utc(d["created_at"]) if d else ""]
+                        iso_utc(d["created_at"]) if d else "",
+                        # A callback still to make: when the voter asked to be called (UTC, as every time here).
+                        iso_utc(c["next_attempt_at"]) if c["last_outcome"] == "callback"
+                        and c["status"] in ("pending", "dialing") else ""]
                 row += [a.get(q, "") for q in questions]
                 batch.append([csv_safe(v) for v in row])
             yield batch

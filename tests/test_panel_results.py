@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -164,6 +165,23 @@ def test_dashboard_data_is_json_and_consistent(panel: PanelKit) -> None:
     assert carl["id"] and rows["Alice"]["contacts_per_hour"] == 2.0  # 2 contacts (with the one just saved) in 1 h
 
 
+def test_contacts_per_hour_from_the_real_time_on_line(panel: PanelKit) -> None:
+    """Two contacts in four minutes read 30 an hour (not "—"); under two minutes on line there is no figure."""
+    cid = panel.store.create_campaign("Quick")["id"]
+    panel.store.add_contacts(cid, [{"first_name": f"V{i}", "phone": f"+1202555{3000 + i}"} for i in range(3)])
+    ids = [c["id"] for c in panel.store.contacts(cid)]
+    fast = panel.store.create_session(cid, "Fast")
+    fresh = panel.store.create_session(cid, "Fresh")
+    panel.store.update_session(fast["id"], created_at=time.time() - 240)
+    panel.store.update_session(fresh["id"], created_at=time.time() - 60)
+    panel.store.add_disposition(fast["id"], None, ids[0], "talked", "", {})
+    panel.store.add_disposition(fast["id"], None, ids[1], "supporter", "", {})
+    panel.store.add_disposition(fresh["id"], None, ids[2], "talked", "", {})
+    rows = {c["name"]: c for c in dashboard_data(panel.server.app, cid)["callers"]}
+    assert 29.5 <= rows["Fast"]["contacts_per_hour"] <= 30.0
+    assert rows["Fresh"]["contacts_per_hour"] is None and rows["Fresh"]["contacts"] == 1
+
+
 async def test_websocket_pushes_dashboard(panel: PanelKit) -> None:
     s = seed(panel)
     admin, _ = await panel.client("manager")
@@ -263,7 +281,9 @@ async def read_csv(client: Any, path: str) -> tuple[list[dict[str, str]], list[s
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/csv")
     assert resp.headers["Content-Disposition"].startswith("attachment;")
-    text = (await resp.read()).decode("utf-8")
+    body = await resp.read()
+    assert body.startswith(codecs.BOM_UTF8) and not body[3:].startswith(codecs.BOM_UTF8)  # what Excel reads as UTF-8
+    text = body.decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     rows = list(reader)
     return rows, list(reader.fieldnames or [])
@@ -324,8 +344,33 @@ async def test_exports_stream_large_efforts(panel: PanelKit) -> None:
     admin, _ = await panel.client("admin")
     resp = await admin.get(f"/admin/efforts/{cid}/export/contacts.csv")
     assert resp.headers.get("Transfer-Encoding") == "chunked"  # streamed, not built whole
-    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode())))
-    assert len(rows) == n and rows[-1]["first_name"] == f"P{n - 1}"
+    rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert len(rows) == n and rows[-1]["first_name"] == f"P{n - 1}" and "contact_id" in rows[0]
+
+
+async def test_exports_open_in_excel_and_carry_callbacks(panel: PanelKit) -> None:
+    """Accented names survive a spreadsheet that needs the BOM; a scheduled callback's time is exported."""
+    cid = panel.store.create_campaign("Acentos")["id"]
+    panel.store.add_contacts(cid, [{"first_name": "José", "last_name": "Núñez", "phone": "+12025550111"},
+                                   {"first_name": "=Zoë", "last_name": "Ngụyễn", "phone": "+12025550112"}])
+    ids = [c["id"] for c in panel.store.contacts(cid)]
+    sid = panel.store.create_session(cid, "Åsa")["id"]
+    when = time.time() + 2 * 86400
+    panel.store.add_disposition(sid, None, ids[0], "callback", "after work", {}, callback_at=when)
+    admin, _ = await panel.client("admin")
+    rows, header = await read_csv(admin, f"/admin/efforts/{cid}/export/contacts.csv")
+    assert header[0] == "contact_id" and "callback_at" in header
+    jose, zoe = rows
+    assert (jose["first_name"], jose["last_name"]) == ("José", "Núñez")
+    assert jose["callback_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    assert jose["last_disposition"] == "callback" and zoe["callback_at"] == ""
+    assert zoe["first_name"] == "'=Zoë" and zoe["last_name"] == "Ngụyễn"  # the formula guard still holds
+    attempts, _ = await read_csv(admin, f"/admin/efforts/{cid}/export/attempts.csv")
+    assert attempts == []
+    # Once the callback has been made and answered for good, no time is left in the column.
+    panel.store.add_disposition(sid, None, ids[0], "talked", "", {})
+    rows, _ = await read_csv(admin, f"/admin/efforts/{cid}/export/contacts.csv")
+    assert rows[0]["callback_at"] == ""
 
 
 def test_csv_safe() -> None:
