@@ -14,7 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-deps: $(STAMP) system-deps
+# Browser libraries the panel serves (JsSIP for computer audio), bundled from the pinned lockfile; the panel
+# never fetches code at run time. Debian's npm only if the machine has none (a NodeSource nodejs brings its own).
+JSSIP := node_modules/.phonebank/jssip.min.js
+
+$(JSSIP): package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }
+	npm ci
+	npm run --silent build
+
+deps: $(STAMP) system-deps $(JSSIP)
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -47,4 +56,4 @@ bench: deps asterisk
 	$(BIN)/python bench/connect_latency.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache

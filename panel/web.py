@@ -355,7 +355,7 @@ def _stage_beside_store(store: Store) -> StageMedia:
 def make_app(ctl: Controller, callin_number: str, api_token: str,
              stage_media: StageMedia | None = None, public_url: str = "") -> web.Application:
     """The whole panel: login, admin screens, caller screens, live push, JSON API."""
-    from panel import admin, api, caller, feedback, forecast, push, results  # each adds its own routes
+    from panel import admin, api, caller, feedback, forecast, push, results, webphone  # each adds its own routes
 
     app = web.Application(middlewares=[security_headers, body_limit, auth_middleware, csrf_middleware],
                           client_max_size=64 * 1024 * 1024)
@@ -374,6 +374,6 @@ def make_app(ctl: Controller, callin_number: str, api_token: str,
     app.router.add_post("/login", login_post)
     app.router.add_post("/logout", logout)
     app.router.add_static("/static", HERE / "static")
-    for module in (api, push, admin, caller, results, feedback, forecast):
+    for module in (api, push, admin, caller, results, feedback, forecast, webphone):
         module.setup(app)
     return app
