@@ -17,6 +17,8 @@ from typing import Any
 
 import sqlite_utils
 
+from store.textfold import search_text
+
 MIGRATIONS: list[str] = [
     # 1: the call path
     """
@@ -249,6 +251,11 @@ MIGRATIONS: list[str] = [
         WHERE status = 'pending' AND last_outcome = 'callback';
     CREATE INDEX contacts_status_phone ON contacts(status, phone);
     """,
+    # 8: search as people type ("garcia" finds "García"): each contact's name and city folded (store.textfold)
+    """
+    ALTER TABLE contacts ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+    UPDATE contacts SET search_text = pb_search_text(first_name, last_name, city);
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -310,6 +317,7 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.create_function("pb_search_text", 3, search_text, deterministic=True)  # migration 8 fills the column
         self.migrate()
 
     @property
@@ -394,9 +402,10 @@ class Store:
         with self.db.atomic():
             self.conn.executemany(
                 "INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, state, zip, extra, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(campaign_id, r.get("first_name", ""), r.get("last_name", ""), r["phone"], r.get("city", ""),
-                  r.get("state", ""), r.get("zip", ""), json.dumps(r.get("extra", {})), now) for r in rows],
+                  r.get("state", ""), r.get("zip", ""), json.dumps(r.get("extra", {})), now,
+                  search_text(r.get("first_name"), r.get("last_name"), r.get("city"))) for r in rows],
             )
         return len(rows)
 

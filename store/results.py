@@ -17,6 +17,7 @@ from contextlib import closing
 from typing import Any
 
 from store.db import Store
+from store.textfold import SEPARATOR, fold
 
 BUCKET_S = 900  # 15-minute buckets for the attempts-over-time chart
 CHART_WINDOW_S = 24 * 3600  # the chart shows the last day of dialing
@@ -156,6 +157,10 @@ def sessions(store: Store, campaign_id: int) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- contacts
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _search_clause(campaign_id: int, query: str, status: str) -> tuple[str, list[Any]]:
     where, params = ["campaign_id = ?"], [campaign_id]
     if status:
@@ -163,10 +168,11 @@ def _search_clause(campaign_id: int, query: str, status: str) -> tuple[str, list
         params.append(status)
     q = query.strip()
     if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        parts = ["first_name || ' ' || last_name LIKE ? ESCAPE '\\'", "city LIKE ? ESCAPE '\\'",
-                 "zip LIKE ? ESCAPE '\\'", "last_outcome LIKE ? ESCAPE '\\'"]
-        params += [like] * 4
+        # Names and cities are matched folded (no case, no accents: "JOSÉ" finds "José"), through the column
+        # every contact keeps folded; the separator between name and city is dropped so no query spans the two.
+        folded = " ".join(fold(q).replace(SEPARATOR, " ").split())
+        parts = ["search_text LIKE ? ESCAPE '\\'", "zip LIKE ? ESCAPE '\\'", "last_outcome LIKE ? ESCAPE '\\'"]
+        params += [_like(folded), _like(q), _like(q)]
         digits = re.sub(r"\D", "", q)
         if digits and len(digits) >= 3:
             parts.append("phone LIKE ?")

@@ -276,6 +276,57 @@ async def test_contact_search_and_pages(panel: PanelKit) -> None:
     assert (await admin.get(base, params={"q": "%", "status": "bogus", "page": "x"})).status == 200
 
 
+async def test_contact_search_ignores_case_and_accents(panel: PanelKit) -> None:
+    """What people type: "Garcia", "nguyen", "JOSÉ", "sao paulo" find García, Nguyễn, José, São Paulo."""
+    cid = panel.store.create_campaign("Accents")["id"]
+    panel.store.add_contacts(cid, [
+        {"first_name": "José", "last_name": "García", "phone": "+12025550121", "city": "São Paulo"},
+        {"first_name": "Thi", "last_name": "Nguyễn", "phone": "+12025550122", "city": "Houston"},
+        {"first_name": "Łukasz", "last_name": "STRAßE", "phone": "+12025550123", "city": "Chicago"},
+        {"first_name": "Jose_", "last_name": "100%", "phone": "+12025550124", "city": "Austin"},
+    ])
+    admin, _ = await panel.client("admin")
+    base = f"/admin/efforts/{cid}/results"
+
+    async def names(q: str) -> set[str]:
+        html = await (await admin.get(base, params={"q": q})).text()
+        table = re.search(r'<table id="contacts">.*?</table>', html, re.S).group(0)
+        return {n for n in ("García", "Nguyễn", "STRAßE", "100%") if n in table}
+
+    assert await names("Garcia") == {"García"}
+    assert await names("garcía") == {"García"}
+    assert await names("nguyen") == {"Nguyễn"}
+    assert await names("NGUYỄN") == {"Nguyễn"}
+    assert await names("JOSÉ") == {"García", "100%"}  # José García and Jose_ 100%
+    assert await names("josé  garcia") == {"García"}  # first and last name together, however spaced
+    assert await names("sao paulo") == {"García"}
+    assert await names("lukasz strasse") == {"STRAßE"}
+    assert await names("jose_") == {"100%"} and await names("100%") == {"100%"}  # LIKE wildcards are literal
+    assert await names("paulo thi") == set()  # a query never runs from one contact field into the next
+
+
+def test_search_column_is_filled_for_contacts_stored_before_it(tmp_path: Any) -> None:
+    """Migration 8 folds the names of an existing database's contacts (not only of new imports)."""
+    import sqlite3
+
+    from store.db import MIGRATIONS, Store
+
+    store = Store(tmp_path / "old.db")
+    cid = store.create_campaign("Old")["id"]
+    store.add_contacts(cid, [{"first_name": "Zoë", "last_name": "Müller", "phone": "+12025550131"}])
+    store.close()
+    conn = sqlite3.connect(tmp_path / "old.db")  # as a database from before migration 8 would be
+    conn.execute("UPDATE contacts SET search_text = ''")
+    conn.execute("ALTER TABLE contacts DROP COLUMN search_text")
+    conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(next(m for m in MIGRATIONS if 'search_text' in m))}")
+    conn.commit()
+    conn.close()
+    store = Store(tmp_path / "old.db")
+    rows, total = r.search_contacts(store, cid, "zoe muller")
+    assert total == 1 and rows[0]["last_name"] == "Müller"
+    store.close()
+
+
 async def read_csv(client: Any, path: str) -> tuple[list[dict[str, str]], list[str]]:
     resp = await client.get(path)
     assert resp.status == 200
