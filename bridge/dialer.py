@@ -3,8 +3,12 @@
 It owns the calls in flight and the volunteers on line, decides how many lines each campaign dials, and
 what happens to an answered call once AMD has judged it: a live answer goes to the volunteer who has
 waited longest, or is abandoned (message, hang-up, recorded) when nobody is free; a machine gets the
-voicemail drop or a hang-up. No clocks, no sockets: the adapter (``ari_app``) feeds it events and carries
-out its commands, and the tests drive it with tables.
+voicemail drop or a hang-up. When a volunteer leaves the pool (stop, phone gone, pause), the lines still
+ringing beyond what the pacing would dial for the volunteers left are hung up, newest first ("cancelled":
+the contact goes straight back to the queue), so no answer rings into nobody.
+
+No clocks, no sockets: the adapter (``ari_app``) feeds it events and carries out its commands, and the tests
+drive it with tables.
 """
 
 from __future__ import annotations
@@ -39,10 +43,18 @@ class CState(StrEnum):
     CONNECTED = "connected"
     MACHINE = "machine"
     ABANDONING = "abandoning"
+    # Hung up by us while still ringing: its volunteer left and nobody else would take an answer.
+    CANCELLED = "cancelled"
     ENDED = "ended"
 
 
 IN_FLIGHT = (CState.DIALING, CState.RINGING, CState.AMD)
+# Lines that can still be withdrawn without anyone having heard us.
+UNANSWERED = (CState.DIALING, CState.RINGING)
+# Volunteers who will take a voter now or soon: the pool the pacing dials for.
+IN_POOL = (vol.VState.IDLE, vol.VState.TALKING, vol.VState.WRAPUP)
+# A call we hung up while it rang: the contact goes straight back to the queue (no attempt, no recycle delay).
+CANCELLED_OUTCOME = "cancelled"
 
 # Q.850 causes as the trunk (or the simulated network) reports them for calls never answered.
 BUSY_CAUSES = {17, 21}
@@ -392,7 +404,9 @@ class Dialer:
         if call is None:
             return []
         h = self._history(call.campaign_id)
-        h.window.add_attempt(attempt_of(call, now))
+        if call.state is not CState.CANCELLED:
+            # A line we withdrew says nothing about how this list answers.
+            h.window.add_attempt(attempt_of(call, now))
         if call.session_id is not None and call.state is CState.CONNECTED:
             h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         out: list[Command] = []
@@ -426,7 +440,47 @@ class Dialer:
             del self.volunteers[session_id]
         else:
             self.volunteers[session_id] = nv
+        if v.state in IN_POOL and nv.state not in IN_POOL:
+            # Stop, phone gone, pause: the lines dialled for them must not ring into nobody.
+            cmds = [*cmds, *self._cancel_excess(v.campaign_id, now)]
         return cmds
+
+    def _cancel_excess(self, campaign_id: int, now: float) -> list[Command]:
+        """Hang up the ringing lines the pacing would not place for the volunteers left, newest first.
+
+        Only never-answered lines: hanging up an answered one would itself be an abandon. Answers from the
+        lines kept go to any idle volunteer of the effort, as always."""
+        ours = [c for c in self.calls.values() if c.campaign_id == campaign_id and c.state in UNANSWERED
+                and not c.answered]
+        # Newest first; placed at the same moment, the later placed (dict order) goes first.
+        ringing = [c for _, c in sorted(enumerate(ours), key=lambda ic: (ic[1].placed_at, ic[0]), reverse=True)]
+        if not ringing:
+            return []
+        out: list[Command] = []
+        for call in ringing[:self.excess_lines(campaign_id, now, ringing)]:
+            self.calls[call.call_id] = replace(call, state=CState.CANCELLED, outcome=CANCELLED_OUTCOME)
+            out += [HangupCall(call.call_id, CANCELLED_OUTCOME), RecordOutcome(call.call_id, CANCELLED_OUTCOME),
+                    Log("call.cancelled", {"call_id": call.call_id, "campaign_id": campaign_id})]
+        return out
+
+    def excess_lines(self, campaign_id: int, now: float, ringing: list[Call]) -> int:
+        """How many of ``ringing`` (newest first) the volunteers still in the pool cannot take, by the pacing
+        rule of the effort's mode: the line count it would dial for them now."""
+        config = self.campaigns.get(campaign_id, CampaignConfig(campaign_id))
+        pool = [v for v in self.volunteers.values() if v.campaign_id == campaign_id and v.state in IN_POOL]
+        if not pool:
+            return len(ringing)
+        if config.mode == "predictive":
+            # The engine is asked, not second-guessed: a ringing line is worth keeping when, without it (and
+            # the newer ones), the engine would dial again.
+            for kept in range(len(ringing)):
+                without = frozenset(c.call_id for c in ringing[:kept + 1])
+                if self.plan(campaign_id, now, without=without).new_calls >= 1:
+                    return kept
+            return len(ringing)
+        idle = len(self.idle_volunteers(campaign_id))
+        over = self.in_flight(campaign_id) - math.ceil(idle * config.dial_ratio)
+        return min(max(over, 0), len(ringing))
 
     # ------------------------------------------------------------------ pacing
     def _pace(self, now: float, tick: bool) -> list[Command]:
@@ -454,20 +508,22 @@ class Dialer:
         idle = len(self.idle_volunteers(campaign_id))
         return max(0, math.ceil(idle * config.dial_ratio) - self.in_flight(campaign_id))
 
-    def plan(self, campaign_id: int, now: float) -> pr.Decision:
-        """The predictive engine's decision for this campaign, from the live state and its history."""
+    def plan(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.Decision:
+        """The predictive engine's decision for this campaign, from the live state and its history (``without``:
+        as if these calls were not out)."""
         config = self.campaigns.get(campaign_id, CampaignConfig(campaign_id))
         h = self._history(campaign_id)
-        return pr.plan(config.pacing, self.live_state(campaign_id, now), h.stats(), h.ledger.counts(int(now // DAY_S)))
+        return pr.plan(config.pacing, self.live_state(campaign_id, now, without), h.stats(),
+                       h.ledger.counts(int(now // DAY_S)))
 
-    def live_state(self, campaign_id: int, now: float) -> pr.LiveState:
+    def live_state(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.LiveState:
         status = {vol.VState.IDLE: pr.VolunteerStatus.IDLE, vol.VState.TALKING: pr.VolunteerStatus.TALKING,
                   vol.VState.WRAPUP: pr.VolunteerStatus.WRAPUP}
         volunteers = tuple(pr.Volunteer(status[v.state], max(now - v.since, 0.0))
                            for v in self.volunteers.values() if v.campaign_id == campaign_id and v.state in status)
         calls = []
         for c in self.calls.values():
-            if c.campaign_id != campaign_id:
+            if c.campaign_id != campaign_id or c.call_id in without:
                 continue
             if c.state in (CState.DIALING, CState.RINGING):
                 calls.append(pr.Call(pr.CallStatus.RINGING, max(now - c.placed_at, 0.0)))
@@ -484,7 +540,7 @@ def history_from_rows(rows: Iterable[dict[str, object]]) -> HistoryLoaded | None
     cid = 0
     for r in rows:
         cid = int(r["campaign_id"])  # type: ignore[arg-type]
-        if r["ended_at"] is None:
+        if r["ended_at"] is None or r.get("outcome") == CANCELLED_OUTCOME:
             continue
         call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),  # type: ignore[arg-type]
                     answered_at=r["answered_at"], decided_at=r["amd_decided_at"],  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ Rules enforced here, in this order for every contact:
 * final outcomes (conversation done, refused, wrong or disconnected number) end the contact;
 * a scheduled callback waits until it is due and then goes first (it bypasses the attempt limit: they asked);
 * otherwise at most ``max_attempts`` dials, and the next one only after the recycle interval of the last outcome
-  (busy comes back sooner than no-answer);
+  (busy comes back sooner than no-answer); a call we cancelled while it rang counts for nothing;
 * calling hours, 8am–9pm in the contact's local time. The time zone comes from the number
   (``phonenumbers.timezone``); when the number spans zones, or the address has a zone of its own, the call must fit
   every one of them, i.e. the narrower window;
@@ -60,6 +60,8 @@ class AttemptOutcome(StrEnum):
     DISCONNECTED = "disconnected"
     # Remove-number request: ends this contact here and, through the caller's do-not-call list, everywhere.
     DO_NOT_CALL = "do_not_call"
+    # We hung up while it rang (its volunteer left): not an attempt, no recycle delay (store.db.release_contact).
+    CANCELLED = "cancelled"
 
 
 FINAL_OUTCOMES = frozenset(
@@ -217,7 +219,7 @@ def next_window_start(zones: Iterable[str], now: datetime, rules: EffortRules) -
 def _attempt_state(
     attempts: Iterable[AttemptRecord], callback_at: datetime | None, rules: EffortRules, now: datetime
 ) -> tuple[Skip | None, str]:
-    ordered = sorted(attempts, key=lambda a: a.at)
+    ordered = sorted((a for a in attempts if a.outcome is not AttemptOutcome.CANCELLED), key=lambda a: a.at)
     if any(a.outcome in FINAL_OUTCOMES for a in ordered):
         return Skip.DONE, ""
     if callback_at is not None:
@@ -264,10 +266,11 @@ def eligibility(
 
 
 def _sort_key(c: Contact, reason: str) -> tuple[int, float, int, float, str]:
-    last = max((a.at.timestamp() for a in c.attempts), default=float("-inf"))
+    counted = [a for a in c.attempts if a.outcome is not AttemptOutcome.CANCELLED]
+    last = max((a.at.timestamp() for a in counted), default=float("-inf"))
     cb = c.callback_at.timestamp() if (reason == "callback" and c.callback_at) else float("inf")
     # Callbacks first (earliest due first), then fewest attempts, then the longest since the last one.
-    return (0 if reason == "callback" else 1, cb, len(c.attempts), last, c.id)
+    return (0 if reason == "callback" else 1, cb, len(counted), last, c.id)
 
 
 def next_contacts(

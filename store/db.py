@@ -488,6 +488,12 @@ class Store:
             "voicemail_left": c["recycle_machine_s"], "abandoned": c["recycle_abandon_s"],
             "hangup_before_connect": c["recycle_abandon_s"],
         }
+        if outcome == "cancelled":
+            # We hung up before anyone answered (its volunteer left): the claim is undone — no attempt spent, no
+            # recycle delay, and the last real outcome (a due callback stays one) is kept.
+            self.conn.execute("UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
+                              "WHERE id = ? AND status = 'dialing'", (contact_id,))
+            return
         if outcome == "unallocated":
             status, next_at = "removed", 0.0
             self._do_not_call(c["phone"], "unallocated", c["effort_id"], now)

@@ -231,3 +231,32 @@ def test_only_an_effort_calling_now_hands_out_contacts(tmp_path: Path, status: s
                                 end_at=noon + end_in if end_in is not None else None)["id"]
     store.add_contacts(cid, [{"phone": "+12025550160"}])
     assert bool(store.claim_contacts(cid, 1, noon)) is claims
+
+
+@pytest.mark.parametrize("before", ["fresh", "no_answer", "callback"])
+def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: str) -> None:
+    """Hung up by us while it rang (its volunteer left): the claim is undone — no attempt, no recycle delay, the
+    last real outcome kept (a due callback stays first in line). bridge.listengine agrees (test_listengine)."""
+    cid = effort(store, max_attempts=2)
+    store.add_contacts(cid, [{"phone": DC}])
+    t = at(12, 0)
+    (c,) = store.claim_contacts(cid, 1, t)
+    if before == "no_answer":
+        store.release_contact(c["id"], "no_answer", t)
+        (c,) = store.claim_contacts(cid, 1, t + 3600)
+        t += 3600
+    elif before == "callback":
+        # As add_disposition leaves a callback asked for (it checks against the wall clock, this test runs at noon).
+        store.conn.execute("UPDATE contacts SET status = 'pending', last_outcome = 'callback', next_attempt_at = ? "
+                           "WHERE id = ?", (t + 60, c["id"]))
+        t += 120
+        (c,) = store.claim_contacts(cid, 1, t)
+    kept = store.contact(c["id"])
+    assert kept is not None
+    store.release_contact(c["id"], "cancelled", t + 1)
+    back = store.contact(c["id"])
+    assert back is not None and back["status"] == "pending"
+    assert back["attempts"] == kept["attempts"] - 1, "no attempt spent"
+    assert back["last_outcome"] == kept["last_outcome"] and back["next_attempt_at"] == kept["next_attempt_at"]
+    again = store.claim_contacts(cid, 1, t + 2)
+    assert phones(again) == [DC] and again[0]["attempts"] == kept["attempts"], "straight back, same attempt"

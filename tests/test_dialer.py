@@ -369,3 +369,137 @@ def test_restart_restores_the_stored_state(stored: str, reason: str, call_id: st
     # Nothing is dialled for a paused or writing-up volunteer after the restart.
     if state is not vol.VState.IDLE:
         assert d.lines_wanted(1, 101.0) == 0
+
+
+# ---------------------------------------------------------------- a volunteer leaving the pool
+
+
+def ringing(d: Dialer, call_id: str, now: float, contact: int = 100) -> None:
+    d.handle(CallPlaced(call_id, 1, contact), now)
+    d.handle(CallRinging(call_id), now + 0.5)
+
+
+def cancelled(cmds: list[object]) -> list[str]:
+    return [c.call_id for c in cmds if isinstance(c, RecordOutcome) and c.outcome == "cancelled"]
+
+
+@pytest.mark.parametrize("leaves", [vol.Stop(), vol.LegGone(), vol.Pause()])
+def test_the_last_volunteer_leaving_cancels_the_line_dialled_for_them(leaves: vol.VEvent) -> None:
+    """Save & Next, the next voter rings, Stop: the ringing line is hung up and recorded as cancelled (the
+    contact goes back to the queue), so an answer 9 s later is not abandoned."""
+    d = dialer(1)
+    ringing(d, "c1", 10)
+    cmds = d.handle(VolunteerEvent(1, leaves), 12)
+    assert HangupCall("c1", "cancelled") in cmds and cancelled(cmds) == ["c1"]
+    assert d.calls["c1"].state is CState.CANCELLED and d.in_flight(1) == 0
+    # The voter answers in the moment before the hang-up lands: nothing is put through, nothing abandoned.
+    later = d.handle(CallAnswered("c1"), 12.1) + d.handle(AmdDecided("c1", "HUMAN"), 13)
+    assert not [c for c in later if isinstance(c, (PlayAbandonMessage, Connect, RecordOutcome))]
+    assert d._history(1).ledger.counts(0) == pr.AbandonCounts()
+    assert d.handle(CallEnded("c1", 16), 13.5) == [], "outcome already recorded; not a dial the pacing learns from"
+    assert not d._history(1).window.attempts
+
+
+def test_an_answered_call_is_never_cancelled() -> None:
+    """Hanging up on someone who answered would be an abandon itself: it goes to the detector and then to
+    whoever is free, or to the abandon message."""
+    d = dialer(2)
+    answered(d, "c1")
+    cmds = d.handle(VolunteerEvent(1, vol.Stop()), 11.5)
+    assert cancelled(cmds) == [] and d.calls["c1"].state is CState.AMD
+    assert Connect("c1", 2) in d.handle(AmdDecided("c1", "HUMAN"), 12), "to the volunteer still idle"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "volunteers", "lines", "stopping", "cancel"),
+    [
+        (1.0, 2, 1, 1, []),  # one line, one volunteer left: it stays, its answer goes to them
+        (1.0, 2, 2, 1, ["c1"]),  # the newest goes
+        (2.0, 2, 4, 1, ["c3", "c2"]),  # ceil(1 × 2) = 2 kept
+        (1.5, 2, 3, 1, ["c2"]),  # ceil(1 × 1.5) = 2 kept
+        (3.0, 1, 3, 1, ["c2", "c1", "c0"]),  # nobody left: every ringing line
+    ],
+)
+def test_power_keeps_what_the_ratio_gives_the_volunteers_left(ratio: float, volunteers: int, lines: int,
+                                                              stopping: int, cancel: list[str]) -> None:
+    d = dialer(volunteers, dial_ratio=ratio)
+    for i in range(lines):
+        ringing(d, f"c{i}", 10 + i, contact=100 + i)
+    cmds = d.handle(VolunteerEvent(stopping, vol.Stop()), 20)
+    assert cancelled(cmds) == cancel
+    assert [c.call_id for c in cmds if isinstance(c, HangupCall)] == cancel
+    assert d.in_flight(1) == lines - len(cancel)
+
+
+def test_the_answer_goes_to_the_volunteer_still_there() -> None:
+    d = dialer(2)
+    ringing(d, "c1", 10)
+    assert cancelled(d.handle(VolunteerEvent(2, vol.Stop()), 11)) == []
+    d.handle(CallAnswered("c1"), 19)
+    cmds = d.handle(AmdDecided("c1", "HUMAN"), 21)
+    assert Connect("c1", 1) in cmds and not [c for c in cmds if isinstance(c, PlayAbandonMessage)]
+
+
+def test_a_volunteer_busy_with_a_voter_keeps_no_ringing_line_under_power() -> None:
+    """Power dials for idle volunteers only: with the idle one gone, a line left ringing could only be abandoned
+    unless the talker happened to finish in time."""
+    d = dialer(2)
+    answered(d, "c0")
+    d.handle(AmdDecided("c0", "HUMAN"), 12)  # volunteer 1 talking
+    ringing(d, "c1", 13)  # dialled for volunteer 2
+    assert cancelled(d.handle(VolunteerEvent(2, vol.Pause()), 14)) == ["c1"]
+
+
+def test_pause_after_the_call_also_returns_the_lines_when_they_leave() -> None:
+    d = dialer(2)
+    answered(d, "c0")
+    d.handle(AmdDecided("c0", "HUMAN"), 12)  # volunteer 1 talking, asks to pause after the call
+    d.handle(CallBridged("c0"), 12.1)
+    d.handle(VolunteerEvent(1, vol.Pause()), 12.5)
+    ringing(d, "c1", 13)
+    ringing(d, "c2", 13)
+    d.handle(CallEnded("c0", 16), 20)
+    cmds = d.handle(VolunteerEvent(1, vol.Disposed()), 22)
+    assert VolunteerChanged(1, "paused", "paused_by_volunteer", None) in cmds
+    assert cancelled(cmds) == ["c2"], "volunteer 2 is idle: one line kept; placed together, the later one goes"
+
+
+def test_predictive_asks_the_engine_which_lines_to_keep() -> None:
+    """Thin data: the engine keeps one line per idle volunteer; with history it keeps lines ahead as it would
+    dial them, and none once nobody is left."""
+    d = predictive_dialer(3)
+    for i in range(3):
+        ringing(d, f"c{i}", 10 + i, contact=100 + i)
+    assert cancelled(d.handle(VolunteerEvent(3, vol.Stop()), 20)) == ["c2"]
+    assert d.plan(1, 20).new_calls == 0 and d.in_flight(1) == 2
+
+    rich = predictive_dialer(10)
+    rich.handle(rich_history(), 5)
+    placed = 0
+    for tick in range(5):
+        for c in rich.handle(Tick(), 5 + tick):
+            if isinstance(c, NeedContacts):
+                for _ in range(c.count):
+                    rich.handle(CallPlaced(f"p{placed}", 1, placed), 5 + tick)
+                    placed += 1
+    out = rich.in_flight(1)
+    assert out > 10
+    gone = cancelled(rich.handle(VolunteerEvent(10, vol.Stop()), 10))
+    assert gone == [f"p{i}" for i in range(out - 1, out - 1 - len(gone), -1)], "newest first"
+    assert 0 < len(gone) < out, "lines ahead kept for the nine left"
+    kept = frozenset(c for c in rich.calls if rich.calls[c].state is not CState.CANCELLED)
+    assert rich.plan(1, 10).new_calls == 0, "no more than the engine would dial"
+    newest_kept = max(kept, key=lambda c: int(c[1:]))
+    assert rich.plan(1, 10, without=frozenset({newest_kept})).new_calls >= 1, "and no fewer"
+    for sid in range(1, 10):
+        rich.handle(VolunteerEvent(sid, vol.Stop()), 11)
+    assert rich.in_flight(1) == 0, "nobody left: every ringing line cancelled"
+
+
+def test_cancelled_calls_do_not_teach_the_pacing() -> None:
+    rows = [{"id": "x", "campaign_id": 1, "originated_at": 0.0, "answered_at": None, "amd_decided_at": None,
+             "amd_status": None, "bridged_at": None, "ended_at": 2.0, "abandoned": 0, "outcome": "cancelled"},
+            {"id": "y", "campaign_id": 1, "originated_at": 5.0, "answered_at": None, "amd_decided_at": None,
+             "amd_status": None, "bridged_at": None, "ended_at": 30.0, "abandoned": 0, "outcome": "no_answer"}]
+    loaded = history_from_rows(rows)
+    assert loaded is not None and len(loaded.attempts) == 1

@@ -287,3 +287,21 @@ def test_next_window_start_without_zone_or_overlap() -> None:
     assert not in_calling_hours(("America/New_York", "Asia/Tokyo"), at(NY, 12), office)
     with pytest.raises(ValueError):
         next_window_start(("America/New_York",), datetime(2026, 11, 3, 12), RULES)
+
+
+def test_a_cancelled_call_counts_for_nothing() -> None:
+    """Hung up by us while it rang (its volunteer left): no attempt spent, no recycle wait, the callback stands —
+    the same as store.db.release_contact does to the stored contact (tests/test_claim.py)."""
+    max_two = EffortRules(max_attempts=2)
+    cancelled = (AttemptOutcome.CANCELLED, NOON - timedelta(seconds=5))
+    once = tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(days=1)), cancelled)
+    assert eligibility(contact(attempts=once), max_two, NOON) == (None, "retry")
+    assert eligibility(contact(attempts=tries(cancelled)), RULES, NOON) == (None, "fresh")
+    due = tries((AttemptOutcome.CALLBACK, NOON - timedelta(hours=1)), cancelled)
+    assert eligibility(contact(attempts=due, callback_at=NOON - timedelta(minutes=10)), RULES, NOON) == (
+        None, "callback")
+    # Fewest attempts first: a cancelled call does not push a contact down the queue.
+    fresh = contact("a", NYC, attempts=tries(cancelled, cancelled))
+    tried = contact("b", SFO, attempts=tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(days=1))))
+    picks = next_contacts([tried, fresh], RULES, at(NY, 14), limit=2)
+    assert [p.contact_id for p in picks] == ["a", "b"]
