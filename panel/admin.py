@@ -27,6 +27,7 @@ from panel.web import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler, page_ref
 from store import efforts as ef
 from store import recordings
 from store import users as u
+from store.contacts import FileRefused, table_text
 from store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
@@ -231,15 +232,21 @@ async def list_upload(request: web.Request) -> web.StreamResponse:
     upload = form.get("file")
     data = upload.file.read() if isinstance(upload, web.FileField) else b""
     problem = ""
-    if not data.strip():
+    text = ""
+    if not isinstance(upload, web.FileField):
         problem = "Choose a CSV file to upload."
-    elif not any(h.strip() for h in ef.csv_headers(ef.decode_csv(data[:65536]))):
-        problem = "The file has no header row: the first line must name the columns."
+    else:
+        try:
+            # Spreadsheets, images, other encodings and delimiters: the kept upload is plain UTF-8 CSV.
+            text = await asyncio.to_thread(table_text, data)
+        except FileRefused as exc:
+            problem = str(exc)
     if problem:
+        log.info("admin.list_refused", campaign_id=effort["id"], bytes=len(data), reason=problem[:80])
         ctx = _list_ctx(store, effort)
         ctx["upload_error"] = problem
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    token = ef.save_upload(store, effort["id"], data)
+    token = ef.save_upload(store, effort["id"], text.encode())
     log.info("admin.list_uploaded", campaign_id=effort["id"], bytes=len(data))
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/list?upload={token}")
 

@@ -74,7 +74,7 @@ def cmd_campaign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
-    from store.contacts import parse_csv
+    from store.contacts import FileRefused, parse_csv, table_text
     from store.db import Store
 
     store = Store(settings.db_path)
@@ -82,9 +82,13 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: no campaign {args.campaign}", file=sys.stderr)
         return 2
     try:
-        text = Path(args.file).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        # The panel's reading of files: encodings, delimiters, spreadsheets refused with what to do instead.
+        text = table_text(Path(args.file).read_bytes())
+    except OSError as exc:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    except FileRefused as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
     result = parse_csv(text, region=args.region)
     for err in result.errors:

@@ -1,9 +1,13 @@
-"""Contact list import: CSV rows to validated contacts, with a reason for every rejected row."""
+"""Contact list import: CSV rows to validated contacts, with a reason for every rejected row.
+
+Also the file handling both importers (this CLI one and the panel's, store/efforts.py) share: what kind of file
+an upload is, its text encoding and its delimiter (:func:`table_text`)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,7 @@ ALIASES = {
 class RowError:
     line: int  # 1-based line in the file, header is line 1
     reason: str
+    name: str = ""  # the person on that row, when the row names one: admins look for names, not line numbers
 
 
 @dataclass
@@ -47,6 +52,149 @@ def normalize_phone(raw: str, region: str = "US") -> str:
 def mask_phone(e164: str) -> str:
     """For logs: numbers are personal data, keep only the last two digits."""
     return (e164[:2] + "*" * max(0, len(e164) - 4) + e164[-2:]) if len(e164) > 4 else "***"
+
+
+# ---------------------------------------------------------------------------------------------- reading files
+class FileRefused(ValueError):
+    """A file that is not a contact list we can read; the message says what it is and what to do instead."""
+
+
+SAVE_AS_CSV = "Open it in your spreadsheet program and save it as CSV (File → Save as → CSV), then upload that."
+# Magic numbers of what organisers upload by mistake: (prefix, what it is).
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"), (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"), (b"{\\rtf", "a rich-text (RTF) document"),
+]
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and old .doc) files
+DELIMITERS = ",;\t|"
+MAX_COLUMNS = 500
+MAX_HEADER_CELL = 500
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _refuse_binary(data: bytes) -> None:
+    """FileRefused for spreadsheets, documents, images and archives: the CSV reader would make junk of them."""
+    if data.startswith(b"PK\x03\x04"):
+        if b"xl/" in data:
+            raise FileRefused("This is an Excel workbook (.xlsx), not a CSV file. " + SAVE_AS_CSV)
+        if b"opendocument.spreadsheet" in data[:200]:
+            raise FileRefused("This is an OpenDocument spreadsheet (.ods), not a CSV file. " + SAVE_AS_CSV)
+        raise FileRefused("This is a ZIP archive, not a CSV file. Unpack it and upload the CSV file inside.")
+    if data.startswith(OLE2):
+        raise FileRefused("This is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file. "
+                          + SAVE_AS_CSV)
+    for magic, what in MAGIC:
+        if data.startswith(magic):
+            raise FileRefused(f"This is not a CSV file: it is {what}. Upload the contact list as a CSV file.")
+
+
+def _utf16(data: bytes) -> str | None:
+    """Excel's "Unicode text" is UTF-16 (tab-delimited), with a byte-order mark, sometimes without one."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        # Mostly-ASCII text in UTF-16: nearly every odd byte is 0 (little-endian) or every even one (big), and
+        # hardly any of the others; binary data with many NULs has them anywhere.
+        head = data[:4096]
+        even, odd = head[0::2], head[1::2]
+        if len(head) < 4:
+            return None
+        if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+            encoding = "utf-16-le"
+        elif even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+            encoding = "utf-16-be"
+        else:
+            return None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_text(data: bytes) -> str:
+    """Spreadsheet exports as text: UTF-8 (with or without BOM), UTF-16, else Windows-1252 / Latin-1.
+    FileRefused for files that are not text at all."""
+    _refuse_binary(data)
+    text = _utf16(data)
+    if text is None:
+        text = next((t for t in (_try_decode(data, e) for e in ("utf-8-sig", "cp1252")) if t is not None), None)
+        if text is None:
+            text = data.decode("latin-1")  # decodes any byte: the last resort for old exports
+    text = text.lstrip("\ufeff").rstrip("\x00")  # some tools pad files with NULs
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        what = "NUL bytes" if bad.group() == "\x00" else "control characters"
+        raise FileRefused(f"This is not a CSV file: it holds binary data ({what} on line {line:,}), not text. "
+                          "Upload the contact list as a CSV file.")
+    return text
+
+
+def _try_decode(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+
+
+def sniff_delimiter(text: str) -> str:
+    """Comma, semicolon (European Excel), tab (VAN's .txt exports, Excel's Unicode text) or pipe.
+
+    csv.Sniffer weighs how consistently a character splits the first lines; its guess is kept only if the
+    header row holds it, else the character the header holds most wins (a single-column file: comma)."""
+    lines = text[:16384].splitlines()
+    header = next((ln for ln in lines if ln.strip()), "")
+    sample = "\n".join(lines[:20])
+    try:
+        guess = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        guess = ""
+    if guess and guess in header:
+        return guess
+    best = max(DELIMITERS, key=header.count)
+    return best if header.count(best) else ","
+
+
+def table_text(data: bytes) -> str:
+    """An uploaded contact list as UTF-8 comma-separated text, the one form both importers read.
+
+    Refuses (FileRefused, with what to do instead) anything that is not a readable table: spreadsheets and
+    other binary files, an empty file, a header row alone, a cell too long for a contact list. Rows keep their
+    line numbers (blank lines and quoted line breaks are kept), so the per-row report points into the file the
+    admin has."""
+    if not data.strip():
+        raise FileRefused("The file is empty: expected a header row and then one contact per row.")
+    text = decode_text(data)
+    if not text.strip():
+        raise FileRefused("The file is empty: expected a header row and then one contact per row.")
+    delimiter = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    rows = 0
+    try:
+        header = next(reader, [])
+        if not any(h.strip() for h in header):
+            raise FileRefused("The file has no header row: the first line must name the columns.")
+        if len(header) > MAX_COLUMNS:
+            raise FileRefused(f"The first line has {len(header):,} columns: a contact list has a header row "
+                              "naming its columns (phone, first name…). Is this the right file?")
+        if max(len(h) for h in header) > MAX_HEADER_CELL:
+            raise FileRefused("The first line is not a header row (a column name is longer than "
+                              f"{MAX_HEADER_CELL} characters): the first line must name the columns.")
+        writer.writerow(header)
+        for row in reader:
+            writer.writerow(row)
+            rows += any(c.strip() for c in row)
+    except csv.Error as exc:
+        # The csv module's own words ("field larger than field limit (131072)") mean nothing to an admin.
+        why = "a cell is far too long" if "field limit" in str(exc) else "it cannot be read as CSV"
+        raise FileRefused(f"Line {reader.line_num:,} of the file: {why}. Is this the right file? "
+                          "Save the list as CSV and upload it again.") from exc
+    if rows == 0:
+        raise FileRefused("The file has a header row but no contacts under it: nothing to import.")
+    return out.getvalue()
 
 
 def parse_csv(text: str, region: str = "US") -> ImportResult:

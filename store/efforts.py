@@ -28,7 +28,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumber
 
-from store.contacts import ALIASES, RowError, normalize_phone
+from store.contacts import ALIASES, RowError, decode_text, normalize_phone
 from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
 
 # ---------------------------------------------------------------------------------------------- efforts
@@ -199,13 +199,9 @@ UPLOAD_TTL_S = 24 * 3600
 
 
 def decode_csv(data: bytes) -> str:
-    """Spreadsheet exports: UTF-8 (with or without BOM), else Windows-1252 / Latin-1."""
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1", errors="replace")  # pragma: no cover - latin-1 decodes anything
+    """Spreadsheet exports as text (store.contacts.decode_text: UTF-8, UTF-16, Windows-1252); FileRefused if the
+    bytes are not text. Uploads are kept as :func:`store.contacts.table_text` made them (UTF-8, commas)."""
+    return decode_text(data)
 
 
 def csv_headers(text: str) -> list[str]:
