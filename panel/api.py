@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bridge.ari_app import Controller
 from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, json_refusal, require
+from store.contacts import PHONE_EXT
 from store.db import StoreError
 
 ACTIONS = ("hangup", "pause", "resume", "stop")
@@ -104,6 +105,8 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
                                                            "extra")}
             # Other numbers from the list stay on the server even when the caller dials this one themselves.
             view["contact"]["extra"] = about_fields(contact.get("extra") or {})
+            # An extension reaches nobody without the number: every caller sees it (to dial, or to ask for).
+            view["contact"]["phone_ext"] = str((contact.get("extra") or {}).get(PHONE_EXT, ""))
             if campaign.get("dial_mode") == "personal":
                 view["contact"]["phone"] = contact.get("phone")
             if permissions is not None and "view_profiles" not in permissions:

@@ -49,6 +49,19 @@ def normalize_phone(raw: str, region: str = "US") -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Where an extension written after a contact's number is kept (in ``extra``): E.164 cannot hold one. Callers of
+# a personal-phone effort see and dial it; callers of computer-dial efforts are told to ask for it.
+PHONE_EXT = "phone_ext"
+
+
+def phone_extension(raw: str, region: str = "US") -> str:
+    """The extension written after a number ("202-555-0100 ext 4", "x12", ";ext=7"), '' if none."""
+    try:
+        return phonenumbers.parse((raw or "").strip(), region).extension or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
 def mask_phone(e164: str) -> str:
     """For logs: numbers are personal data, keep only the last two digits."""
     return (e164[:2] + "*" * max(0, len(e164) - 4) + e164[-2:]) if len(e164) > 4 else "***"

@@ -28,7 +28,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumber
 
-from store.contacts import ALIASES, RowError, decode_text, normalize_phone
+from store.contacts import ALIASES, PHONE_EXT, RowError, decode_text, normalize_phone, phone_extension
 from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
 
 # ---------------------------------------------------------------------------------------------- efforts
@@ -286,6 +286,7 @@ class ListReport:
     total: int = 0
     shared_numbers: int = 0  # phone numbers held by more than one (different) person: households
     problems: list[str] = field(default_factory=list)  # file-level: nothing can be imported
+    notes: list[RowError] = field(default_factory=list)  # imported rows with something the admin should know
 
     @property
     def valid(self) -> int:
@@ -341,36 +342,43 @@ def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str
         if not any(c.strip() for c in cells):
             continue  # blank line
         report.total += 1
+        first = cells[i_first].strip() if 0 <= i_first < len(cells) else ""
+        last = cells[i_last].strip() if 0 <= i_last < len(cells) else ""
+        name = f"{first} {last}".strip()[:80]
         if len(cells) != ncols:
-            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns"))
+            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns", name))
             continue
         cells.append("")  # index -1: the columns the mapping does not use
-        first, last = cells[i_first].strip(), cells[i_last].strip()
         raw_phone = cells[i_phone].strip()
         if not raw_phone:
-            errors.append(RowError(line, "missing phone number"))
+            errors.append(RowError(line, "missing phone number", name))
             continue
         try:
             phone = fast_phone(raw_phone, region)
         except ValueError as exc:
-            errors.append(RowError(line, f"bad phone number {raw_phone[:40]!r}: {_why(exc)}"))
+            errors.append(RowError(line, f"bad phone number {raw_phone[:40]!r}: {_why(exc)}", name))
             continue
         if not first and not last:
-            errors.append(RowError(line, "missing name"))
+            errors.append(RowError(line, "missing name", name))
             continue
         extra: dict[str, str] = {}
+        # "202-555-0100 ext 4": E.164 has no room for it, so it is kept beside the number (see PHONE_EXT).
+        ext = "" if _PLAIN_PHONE.match(raw_phone) else phone_extension(raw_phone, region)
+        if ext:
+            extra[PHONE_EXT] = ext
+            report.notes.append(RowError(line, f"extension {ext} kept", name))
         raw2 = cells[i_phone2].strip()
         if raw2:
             try:
                 extra["phone2"] = fast_phone(raw2, region)
             except ValueError as exc:
-                errors.append(RowError(line, f"bad second phone number {raw2[:40]!r}: {_why(exc)}"))
+                errors.append(RowError(line, f"bad second phone number {raw2[:40]!r}: {_why(exc)}", name))
                 continue
         key = _name_key(first, last)
         earlier = seen.get((phone, key))
         if earlier is not None:
             where = f"line {earlier}" if earlier else "a contact already in this effort's list"
-            errors.append(RowError(line, f"duplicate: same person and phone as {where}"))
+            errors.append(RowError(line, f"duplicate: same person and phone as {where}", name))
             continue
         seen[(phone, key)] = line
         owner = phones.setdefault(phone, key)
@@ -386,6 +394,8 @@ def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str
         report.rows.append({"first_name": first, "last_name": last, "phone": phone, "city": cells[i_city].strip(),
                             "state": cells[i_state].strip(), "zip": cells[i_zip].strip(), "extra": extra})
     report.shared_numbers = len(shared)
+    if report.total == 0:
+        report.problems.append("The file has a header row but no contacts under it: nothing to import.")
     return report
 
 

@@ -175,8 +175,12 @@ async def test_bad_rows_are_reported_and_imported_only_on_explicit_confirm(panel
     assert resp.status == 400
     report = await resp.text()
     assert 'id="row-errors"' in report and 'id="import-valid"' in report
-    rows = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td></tr>", report))
+    found = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", report)
+    rows = {line: reason for line, _, reason in found}
     assert set(rows) == {"3", "4", "6", "7", "8"}
+    # Each problem row names its person: admins look for people, not line numbers.
+    assert {line: name for line, name, _ in found} == {"3": "Bob Smith", "4": "Ada Lovelace", "6": "",
+                                                       "7": "Cy Young", "8": "Di Prince"}
     assert "bad phone number" in rows["3"] and "duplicate" in rows["4"] and "line 2" in rows["4"]
     assert "missing name" in rows["6"] and "missing phone" in rows["7"] and "cells" in rows["8"]
     assert "Import 3 valid rows, skip 5" in report

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -130,3 +131,58 @@ def test_cli_import_reads_files_like_the_panel(tmp_path: Path, capsys: pytest.Ca
     assert json.loads(out)["imported"] == 1 and contacts[0]["first_name"] == "José"
     rc, out, err, contacts = _cli(tmp_path / "png", PNG, capsys)
     assert rc == 2 and "PNG image" in err and contacts == []
+
+
+def test_header_only_and_blank_lists_are_a_problem_not_all_0_rows_ready() -> None:
+    for text in ("first_name,phone\n", "first_name,phone\n\n,\n"):
+        report = ef.check_list(text, ["first_name", "phone"])
+        assert report.valid == 0 and report.problems == [
+            "The file has a header row but no contacts under it: nothing to import."]
+
+
+async def test_header_only_upload_says_so(panel: PanelKit) -> None:
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    resp = await _upload(admin, csrf, cid, "First Name,Last Name,Phone\r\n")
+    page = await resp.text()
+    assert resp.status == 400 and "no contacts under it" in page
+    assert "rows are ready to import" not in page and 'id="report-ok"' not in page
+
+
+EXT_CSV = ("first_name,last_name,phone\n"
+           "Ada,Lovelace,202-555-0101 ext 4\n"
+           "Ben,Okafor,(202) 555-0102 x12\n"
+           "Cleo,Jones,2025550103\n"
+           "Di,Prince,nope\n")
+
+
+async def test_extensions_are_kept_reported_and_shown_to_callers(panel: PanelKit) -> None:
+    from bridge import dialer as d
+    from panel.api import session_view
+
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    resp = await _upload(admin, csrf, cid, EXT_CSV)
+    token = resp.headers["Location"].split("upload=")[1]
+    page = await _page(admin, resp.headers["Location"])
+    # The per-row report says which rows have an extension, by line and name, and that it is kept.
+    assert 'id="row-notes"' in page and "2 phone numbers have an extension" in page
+    assert "<tr><td>2</td><td>Ada Lovelace</td><td>extension 4 kept</td></tr>" in page
+    assert "<tr><td>3</td><td>Ben Okafor</td><td>extension 12 kept</td></tr>" in page
+    assert "<tr><td>5</td><td>Di Prince</td><td>bad phone number" in page  # problem rows name the person too
+    ok = await _import(admin, csrf, cid, token, _selected_mapping(page), skip_bad="1", expect_valid="3")
+    assert ok.status == 302, await ok.text()
+    by_name = {c["first_name"]: c for c in panel.store.contacts(cid)}
+    assert by_name["Ada"]["phone"] == "+12025550101" and json.loads(by_name["Ada"]["extra"]) == {"phone_ext": "4"}
+    assert json.loads(by_name["Cleo"]["extra"]) == {}
+    # Callers see it: with the number (personal phone), or as "ask for extension" (computer dial, no number).
+    for mode in ("personal", "power"):
+        panel.store.update_campaign(cid, dial_mode=mode, status="active")
+        sid = panel.store.create_session(cid, "Vol")["id"]
+        call_id = f"pb-ext-{mode}"
+        panel.store.insert_call(call_id, cid, by_name["Ada"]["id"], 1, call_id, time.time())
+        panel.ctl.dialer.volunteers[sid] = d.vol.Volunteer(sid, cid, state=d.vol.VState.TALKING, call_id=call_id)
+        view = session_view(panel.ctl, sid, "+12025550100")
+        assert view is not None and view["contact"]["phone_ext"] == "4"
+        assert ("2025550101" in repr(view)) is (mode == "personal")
+        assert "phone_ext" not in view["contact"]["extra"]  # not twice, not as an About line

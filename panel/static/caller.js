@@ -298,10 +298,18 @@
     const name = [c.first_name, c.last_name].filter(Boolean).join(" ") || "this person";
     $("voter-name").textContent = name;
     $("reach-name").textContent = c.first_name || name;
+    const ext = c.phone_ext || "";
     const tel = $("voter-phone");
     if (tel) {
-      tel.textContent = c.phone || "";
-      tel.href = c.phone ? "tel:" + c.phone : "#";
+      tel.textContent = c.phone ? c.phone + (ext ? " ext. " + ext : "") : "";
+      // A comma is a pause: the phone dials the extension once the call connects.
+      tel.href = c.phone ? "tel:" + c.phone + (ext ? "," + ext : "") : "#";
+    } else if (ext) {
+      const ask = document.createElement("span");
+      ask.className = "muted small";
+      ask.id = "voter-ext";
+      ask.textContent = " · ask for extension " + ext;
+      $("voter-name").appendChild(ask);
     }
     renderAbout(c);
     renderScript(c);
@@ -347,6 +355,8 @@
   function render(v) {
     if (!v) return;
     view = v;
+    // Computer audio (webphone.js) follows the session too: it hangs up when it ends.
+    document.dispatchEvent(new CustomEvent("pb:session", { detail: v }));
     const ended = v.status === "ended" || v.state === "ended";
     if (v.state !== "talking" && v.state !== "wrapup") breakAfterCall = false;
     $("status-line").textContent = statusText(v) + (breakAfterCall ? " (break after this call)" : "");
