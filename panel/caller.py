@@ -17,6 +17,7 @@ from urllib.parse import quote
 import structlog
 from aiohttp import web
 
+from panel import webphone
 from panel.api import _body, _session_id, callback_at, session_view
 from panel.web import (
     CALLIN_NUMBER,
@@ -125,7 +126,8 @@ async def audio_page(request: web.Request) -> web.StreamResponse:
     user = request[USER]
     existing = sc.open_session_for(request.app[STORE], user["id"], campaign["id"]) if user["id"] else None
     return render(request, "caller/audio.html", campaign=campaign, refusal=sc.join_refusal(campaign),
-                  existing=existing, callin_number=request.app[CALLIN_NUMBER], error="")
+                  existing=existing, callin_number=request.app[CALLIN_NUMBER], error="",
+                  computer_unavailable=webphone.available(request.app))
 
 
 @require("make_calls")
@@ -136,8 +138,10 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     audio = str(form.get("audio", "phone"))
     refusal = sc.join_refusal(campaign)
-    if audio not in ("phone", "sip") and campaign["dial_mode"] != "personal":
-        refusal = "Computer audio is coming soon: call in by phone for now."
+    if audio not in ("phone", "sip", "computer") and campaign["dial_mode"] != "personal":
+        refusal = "Choose how you will hear the voters."
+    elif audio == "computer" and campaign["dial_mode"] != "personal" and not refusal:
+        refusal = webphone.available(request.app)
     if refusal or user["id"] is None:
         return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=refusal or "log in first",
                       existing=None, callin_number=request.app[CALLIN_NUMBER], error=refusal)
@@ -151,7 +155,9 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
             return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=str(exc),
                           existing=None, callin_number=request.app[CALLIN_NUMBER], error=str(exc))
         log.info("caller.session_created", session_id=session["id"], campaign_id=campaign["id"], audio=audio)
-    raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}")
+    # The page remembers the choice in its address: a reload keeps computer audio.
+    query = "?audio=computer" if audio == "computer" and campaign["dial_mode"] != "personal" else ""
+    raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}{query}")
 
 
 # ---------------------------------------------------------------------------------------------- the calling screen
@@ -189,12 +195,18 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "wrapup_limit_s": campaign["wrapup_limit_s"],
         "ended": session["status"] == "ended",
         "server_now": time.time(),
+        # Computer audio: only where the server offers it (else the page is the call-in one).
+        "audio": "computer" if request.query.get("audio") == "computer" and campaign["dial_mode"] != "personal"
+                 and not webphone.available(request.app) else "phone",
     }
-    return _no_store(render(request, "caller/session.html", campaign=campaign, session=session, config=config,
+    resp = _no_store(render(request, "caller/session.html", campaign=campaign, session=session, config=config,
                             callin_number=request.app[CALLIN_NUMBER],
                             contact_kinds=[d for d in config["dispositions"] if d["kind"] == "contact"],
                             no_contact=[d for d in config["dispositions"] if d["kind"] == "no_contact"],
                             remove=[d for d in config["dispositions"] if d["kind"] == "remove"]))
+    if config["audio"] == "computer":
+        resp.headers["Content-Security-Policy"] = webphone.csp(request.app)
+    return resp
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API

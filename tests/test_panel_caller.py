@@ -118,7 +118,7 @@ async def test_shift_login_is_shown_then_logs_in_to_the_effort(panel: PanelKit) 
     assert login.status == 302 and login.headers["Location"] == f"/call/{cid}"
     audio = await anon.get(f"/call/{cid}")
     text = await audio.text()
-    assert audio.status == 200 and "Call in by phone" in text and "coming soon" in text and "SIP softphone" in text
+    assert audio.status == 200 and "Call in by phone" in text and "Computer audio" in text and "SIP softphone" in text
     assert 'id="audio-callin"' in text and 'id="choose-audio"' in text
     assert re.search(r'id="audio-computer"[^>]*disabled', text)
 

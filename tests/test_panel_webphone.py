@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from panel import webphone
 from tests.fakes import PanelKit
@@ -65,3 +66,75 @@ def test_csp_widens_connect_src_only() -> None:
     wide = webphone.csp(app)
     assert "connect-src 'self' wss://127.0.0.1:8089;" in wide
     assert wide.replace(" wss://127.0.0.1:8089", "") == base
+
+
+# ---------------------------------------------------------------------------------------------- the audio step
+WS_URL = "wss://127.0.0.1:8089/ws"
+
+
+async def _caller(panel: PanelKit) -> tuple[int, TestClient, str]:
+    cid = int(panel.store.create_campaign("Computer audio effort", join_code="ABCDEFG-7654321")["id"])
+    user, password = panel.make_user("caller", name="Casey Caller", campaign_id=cid)
+    client, csrf = await panel.login(user["username"], password)
+    return cid, client, csrf
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webphone, "webrtc_ws_url", lambda app: WS_URL)
+
+
+async def test_computer_audio_is_a_real_choice(panel: PanelKit, configured: None) -> None:
+    cid, client, csrf = await _caller(panel)
+    page = await (await client.get(f"/call/{cid}")).text()
+    assert 'id="audio-computer"' in page and "coming soon" not in page
+    assert 'id="audio-computer" disabled' not in page
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"},
+                             allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"].endswith("?audio=computer")
+    page_resp = await client.get(resp.headers["Location"])
+    html = await page_resp.text()
+    assert 'id="webphone"' in html and 'src="/vendor/jssip.min.js"' in html and 'src="/static/webphone.js"' in html
+    assert html.index("/static/webphone.js") < html.index("/static/caller.js"), "it hears the first session view"
+    policy = page_resp.headers["Content-Security-Policy"]
+    assert "connect-src 'self' wss://127.0.0.1:8089;" in policy
+    assert "script-src 'self';" in policy and "unsafe" not in policy
+    # The call-in way stays on the page as the fallback.
+    session = panel.store.open_sessions()[0]
+    assert session["code"] in html
+
+
+async def test_call_in_page_keeps_the_strict_csp(panel: PanelKit, configured: None) -> None:
+    cid, client, csrf = await _caller(panel)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"},
+                             allow_redirects=False)
+    page_resp = await client.get(resp.headers["Location"])
+    assert "connect-src 'self';" in page_resp.headers["Content-Security-Policy"]
+    html = await page_resp.text()
+    assert "webphone" not in html and "jssip" not in html
+
+
+async def test_computer_audio_refused_clearly_where_not_set_up(panel: PanelKit) -> None:
+    cid, client, csrf = await _caller(panel)
+    page = await (await client.get(f"/call/{cid}")).text()
+    assert 'id="audio-computer" disabled' in page and "not set up on this server" in page
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"},
+                             allow_redirects=False)
+    assert resp.status == 400
+    assert "call in by phone" in await resp.text()
+    assert panel.store.open_sessions() == []
+    # A forged ?audio=computer on the session page changes nothing either.
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"},
+                             allow_redirects=False)
+    page_resp = await client.get(resp.headers["Location"] + "?audio=computer")
+    assert "webphone.js" not in await page_resp.text()
+    assert "connect-src 'self';" in page_resp.headers["Content-Security-Policy"]
+
+
+async def test_unknown_audio_choice_is_a_clear_error(panel: PanelKit, configured: None) -> None:
+    cid, client, csrf = await _caller(panel)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "carrier-pigeon"},
+                             allow_redirects=False)
+    assert resp.status == 400
+    assert "Choose how you will hear the voters" in await resp.text()
