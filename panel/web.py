@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import ipaddress
 import json
+import math
 import re
 import secrets
 import time
@@ -27,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from bridge.ari_app import Controller
+from panel.throttle import LoginThrottle, retry_after
 from store import users as u
 from store.db import Store
 
@@ -51,10 +54,11 @@ PRE_COOKIE = "pb_pre"
 PRE_CSRF: web.RequestKey[str] = web.RequestKey("pre_csrf", str)
 PUBLIC_URL: web.AppKey[str] = web.AppKey("public_url", str)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", object)  # type: ignore[arg-type]
+LOGIN_THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
+# Reverse proxies whose X-Forwarded-For is believed (PHONEBANK_TRUSTED_PROXIES); none by default.
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TRUSTED_PROXIES: web.AppKey[tuple[IpNetwork, ...]] = web.AppKey("trusted_proxies", tuple)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# Failed logins per minute before the form says "wait a minute" (a room of volunteers may share one address).
-LOGIN_FAILURES_PER_IP = 30
-LOGIN_FAILURES_PER_USER = 8
 # Bodies beyond this are refused except on the routes that take uploads (lists, recordings).
 MAX_BODY = 1024 * 1024
 UPLOAD_PATHS = re.compile(r"^/admin/efforts/\d+/(list/upload|settings)$")
@@ -205,8 +209,46 @@ class RateLimiter:
         return sum(1 for t in self._hits.get(key, ()) if t > now - window_s)
 
 
+def parse_proxies(spec: str) -> tuple[IpNetwork, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"`` -> networks; ValueError names a bad entry."""
+    nets = []
+    for part in spec.replace(" ", ",").split(","):
+        if part:
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError as exc:
+                raise ValueError(f"trusted proxy {part!r} is not an address or network") from exc
+    return tuple(nets)
+
+
+def _trusted(address: str, proxies: tuple[IpNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
 def client_ip(request: web.Request) -> str:
-    return request.remote or "?"
+    """The browser's address, for throttles and logs.
+
+    The peer itself unless it is one of the configured trusted proxies: only then is X-Forwarded-For read, from
+    the right (the entry our proxy added) leftwards past other trusted proxies. Anyone can send the header, so an
+    untrusted peer's is ignored. Hand-written (a header walk with ``ipaddress``) rather than a middleware that
+    rewrites every request: only the throttles need the address."""
+    peer = request.remote or "?"
+    proxies = request.app[TRUSTED_PROXIES]
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage where an address should be: count it against the proxy's own address
+        peer = hop
+    return peer
 
 
 # ---------------------------------------------------------------------------------------------- access control
@@ -291,19 +333,25 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     store = request.app[STORE]
-    limiter = request.app[LIMITER]
-    ip_key, user_key = f"login-ip:{client_ip(request)}", f"login-user:{username.strip().lower()}"
-    if limiter.count(ip_key, 60) >= LOGIN_FAILURES_PER_IP or limiter.count(user_key, 60) >= LOGIN_FAILURES_PER_USER:
-        log.warning("panel.login_throttled")
-        return render(request, "login.html", status=429, next=target, username=username,
-                      error="Too many failed attempts: wait a minute and try again.")
+    throttle = request.app[LOGIN_THROTTLE]
+    address = client_ip(request)
+    verdict = throttle.check(address, username, time.monotonic())
+    if not verdict.allowed:
+        log.warning("panel.login_throttled", rule=verdict.rule, retry_s=round(verdict.retry_s))
+        wait = retry_after(verdict.retry_s)
+        resp = render(request, "login.html", status=429, next=target, username=username,
+                      error=f"Too many failed attempts: wait {_wait_text(int(wait))} and try again.")
+        resp.headers["Retry-After"] = wait
+        return resp
+    if verdict.delay_s:  # this login is being guessed from elsewhere: tries from new addresses take turns
+        await asyncio.sleep(verdict.delay_s)
     user = await asyncio.to_thread(u.authenticate, store, username, password)
     if user is None:
-        limiter.allow(ip_key, 10**6, 60)
-        limiter.allow(user_key, 10**6, 60)
+        throttle.failed(address, username, time.monotonic())
         log.info("panel.login_failed")
         return render(request, "login.html", status=401, next=target, username=username,
                       error="That login and password do not match (or the login has expired).")
+    throttle.succeeded(address, username, time.monotonic())
     token, _ = u.start_login(store, user["id"])
     log.info("panel.login", user_id=user["id"], role=user["role"])
     if target == "/" and user["role"] == "caller" and user["campaign_id"]:
@@ -311,6 +359,12 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     resp = web.HTTPFound(target)
     set_login_cookie(resp, request, token)
     raise resp
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 @require()
@@ -353,14 +407,19 @@ def _stage_beside_store(store: Store) -> StageMedia:
 
 
 def make_app(ctl: Controller, callin_number: str, api_token: str,
-             stage_media: StageMedia | None = None, public_url: str = "") -> web.Application:
-    """The whole panel: login, admin screens, caller screens, live push, JSON API."""
+             stage_media: StageMedia | None = None, public_url: str = "",
+             trusted_proxies: str = "") -> web.Application:
+    """The whole panel: login, admin screens, caller screens, live push, JSON API.
+
+    ``trusted_proxies``: addresses or networks of reverse proxies whose X-Forwarded-For names the browser."""
     from panel import admin, api, caller, feedback, forecast, push, results, webphone  # each adds its own routes
 
     app = web.Application(middlewares=[security_headers, body_limit, auth_middleware, csrf_middleware],
                           client_max_size=64 * 1024 * 1024)
     app[PUBLIC_URL] = public_url.rstrip("/")
     app[LIMITER] = RateLimiter()
+    app[LOGIN_THROTTLE] = LoginThrottle()
+    app[TRUSTED_PROXIES] = parse_proxies(trusted_proxies)
     app[CONTROLLER] = ctl
     app[STORE] = ctl.store
     app[CALLIN_NUMBER] = callin_number

@@ -37,7 +37,7 @@ async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None
     await ctl.start()
     runner = web.AppRunner(make_app(ctl, settings.callin_number, settings.api_token(),
                                     stage_media=lambda src, name: sim.stage_file(rt, src, name),
-                                    public_url=settings.public_url))
+                                    public_url=settings.public_url, trusted_proxies=settings.trusted_proxies))
     await runner.setup()
     site = web.TCPSite(runner, settings.api_bind, settings.api_port)
     await site.start()

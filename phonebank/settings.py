@@ -50,6 +50,9 @@ class Settings:
     callin_number: str = "callin"
     # Where the panel is reached from volunteers' browsers (printed links).
     public_url: str = ""
+    # Reverse proxies (addresses or networks, comma separated) whose X-Forwarded-For names the browser's address
+    # for the login throttle; empty: the connecting address is the browser's.
+    trusted_proxies: str = ""
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     # "auto": a system Asterisk >= 20 if present, else the Debian sid root; "system" or "chroot" to force.
     asterisk_mode: str = "auto"
@@ -79,6 +82,7 @@ class Settings:
             api_port=int(_env("API_PORT", "8080")),
             callin_number=_env("CALLIN_NUMBER", "callin"),
             public_url=_env("PUBLIC_URL", ""),
+            trusted_proxies=_env("TRUSTED_PROXIES", ""),
             trunk=trunk,
             asterisk_mode=_env("ASTERISK", "auto"),
         )

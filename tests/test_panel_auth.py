@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bridge.ari_app import Controller
+from panel import throttle
+from panel.throttle import LoginThrottle
+from panel.web import TRUSTED_PROXIES, client_ip, make_app, parse_proxies
+from phonebank.offline import FakeAri
 from store import users as u
+from store.db import Store
 from tests.fakes import API_TOKEN, PanelKit
 
 
@@ -98,3 +112,141 @@ async def test_security_headers(panel: PanelKit) -> None:
     resp = await client.get("/login")
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+# ---------------------------------------------------------------------------------------------- login throttle
+async def _proxied_panel(tmp_path: Path) -> PanelKit:
+    """The panel behind a reverse proxy on 127.0.0.1 (PHONEBANK_TRUSTED_PROXIES): browsers' addresses come from
+    X-Forwarded-For, so one test can play an attacker and the owner at different addresses."""
+    store = Store(tmp_path / "proxied.db")
+    ctl = Controller(ari=FakeAri(), store=store)  # type: ignore[arg-type]
+    server = TestServer(make_app(ctl, "+12025550100", API_TOKEN, trusted_proxies="127.0.0.1, 10.0.0.0/8"))
+    await server.start_server()
+    return PanelKit(store, ctl, server)
+
+
+async def _try(client: Any, pre: str, password: str, address: str, login: str = "admin") -> Any:
+    return await client.post("/login", data={"username": login, "password": password, "_csrf": pre},
+                             headers={"X-Forwarded-For": address}, allow_redirects=False)
+
+
+async def test_wrong_passwords_elsewhere_do_not_lock_the_owner_out(tmp_path: Path) -> None:
+    """Issue 13 item 6: eight wrong passwords a minute for `admin` used to refuse the real password too."""
+    kit = await _proxied_panel(tmp_path)
+    try:
+        _, password = kit.make_user("admin", username="admin")
+        owner = await kit.anonymous()
+        owner_pre = await kit.pre_csrf(owner)
+        home = "198.51.100.7"
+        assert (await _try(owner, owner_pre, password, home)).status == 302  # the owner's usual address
+        attacker = await kit.anonymous()
+        pre = await kit.pre_csrf(attacker)
+        statuses = [(await _try(attacker, pre, f"guess {i}", "203.0.113.9")).status for i in range(10)]
+        assert statuses[:6] == [401] * 6 and set(statuses[6:]) == {429}, statuses
+        refused = await _try(attacker, pre, password, "203.0.113.9")
+        assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1  # the guesser still waits
+        # The owner, from their usual address and from a new one (a phone on another network), gets in.
+        again = await kit.anonymous()
+        assert (await _try(again, await kit.pre_csrf(again), password, home)).status == 302
+        elsewhere = await kit.anonymous()
+        assert (await _try(elsewhere, await kit.pre_csrf(elsewhere), password, "192.0.2.50")).status == 302
+        # The proxy's own hops are skipped, and the entry our proxy added (the rightmost) is the one believed.
+        spoof = await kit.anonymous()
+        resp = await _try(spoof, await kit.pre_csrf(spoof), "guess", "198.51.100.7, 203.0.113.9, 10.1.2.3")
+        assert resp.status == 429  # counted against 203.0.113.9, which is waiting, not against the owner's address
+    finally:
+        await kit.close()
+
+
+async def test_forwarded_for_is_ignored_without_a_trusted_proxy(panel: PanelKit) -> None:
+    """Anyone can send X-Forwarded-For: a panel with no trusted proxy counts the connecting address."""
+    panel.make_user("admin", username="boss")
+    client = await panel.anonymous()
+    pre = await panel.pre_csrf(client)
+    statuses = [(await _try(client, pre, "nope", f"192.0.2.{i}", "boss")).status for i in range(7)]
+    assert statuses == [401] * 6 + [429]  # a fresh made-up address per try did not reset the count
+
+
+def test_pair_delay_doubles_and_is_forgotten() -> None:
+    t = LoginThrottle()
+    now = 1000.0
+    for _ in range(throttle.PAIR_FREE):
+        assert t.check("a", "Admin", now).allowed
+        t.failed("a", "Admin", now)
+    assert t.check("a", "admin", now).allowed  # the sixth try is still checked...
+    t.failed("a", "admin", now)
+    v = t.check("a", "ADMIN ", now)  # ...and its failure starts the delay (the login's case does not matter)
+    assert not v.allowed and v.rule == "pair" and v.retry_s == throttle.PAIR_BASE_S
+    assert t.check("b", "admin", now).allowed and t.check("a", "other", now).allowed  # only that pair waits
+    now += throttle.PAIR_BASE_S
+    t.failed("a", "admin", now)
+    assert t.check("a", "admin", now).retry_s == 2 * throttle.PAIR_BASE_S
+    for _ in range(20):  # capped
+        now += t.check("a", "admin", now).retry_s
+        t.failed("a", "admin", now)
+    assert t.check("a", "admin", now).retry_s == throttle.PAIR_MAX_S
+    now += throttle.PAIR_FORGET_S
+    assert t.check("a", "admin", now).allowed
+    t.failed("a", "admin", now)
+    assert t.check("a", "admin", now).allowed  # forgotten: one failure again, still free
+    t.succeeded("a", "admin", now)  # and a success starts afresh
+    for _ in range(throttle.PAIR_FREE):
+        t.failed("a", "admin", now)
+    assert t.check("a", "admin", now).allowed
+
+
+def test_one_address_spraying_many_logins_is_stopped() -> None:
+    t = LoginThrottle()
+    now = 50.0
+    for i in range(throttle.ADDRESS_PER_MINUTE):
+        assert t.check("sprayer", f"user{i}", now + i).allowed
+        t.failed("sprayer", f"user{i}", now + i)
+    v = t.check("sprayer", "user-new", now + 30)
+    assert not v.allowed and v.rule == "address" and v.retry_s == 30  # the first failure leaves the minute then
+    assert t.check("neighbour", "user-new", now + 30).allowed
+    assert t.check("sprayer", "user-new", now + 61).allowed
+    later = now + 61
+    for i in range(throttle.ADDRESS_PER_HOUR):  # slow spraying: under 30 a minute, but not all day
+        t.failed("sprayer", f"slow{i}", later + i * 3)
+    v = t.check("sprayer", "user-new", later + throttle.ADDRESS_PER_HOUR * 3)
+    assert not v.allowed and v.rule == "address"
+
+
+def test_a_login_guessed_from_many_addresses_is_slowed_not_shut() -> None:
+    t = LoginThrottle()
+    now = 10.0
+    t.succeeded("home", "admin", now - 86400)  # the owner signed in from home yesterday
+    for i in range(throttle.LOGIN_HOT):
+        t.failed(f"bot{i}", "admin", now)
+    # Tries from addresses the login has not signed in from take turns, LOGIN_SPACING_S apart...
+    delays = [t.check(f"new{i}", "admin", now) for i in range(8)]
+    assert all(v.allowed for v in delays[:6])
+    assert [v.delay_s for v in delays[:6]] == [i * throttle.LOGIN_SPACING_S for i in range(6)]
+    assert not delays[6].allowed and delays[6].rule == "login" and delays[6].retry_s <= 12  # ...and are told to retry
+    # ...while the owner's usual address goes straight through; the queue drains as time passes.
+    assert t.check("home", "admin", now) == throttle.Verdict(True)
+    assert t.check("new-later", "admin", now + 60).allowed
+    assert t.check("new-later", "admin", now + 60 + throttle.LOGIN_HOT_WINDOW_S) == throttle.Verdict(True)
+
+
+def test_client_address_from_trusted_proxies_only() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    def addr(peer: str, xff: str | None, proxies: str) -> str:
+        app = web.Application()
+        app[TRUSTED_PROXIES] = parse_proxies(proxies)
+        headers = {"X-Forwarded-For": xff} if xff is not None else {}
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = lambda key, default=None: (peer, 1234) if key == "peername" else default
+        return client_ip(make_mocked_request("POST", "/login", headers=headers, app=app, transport=transport))
+
+    assert addr("203.0.113.9", "1.2.3.4", "") == "203.0.113.9"
+    assert addr("203.0.113.9", "1.2.3.4", "127.0.0.1") == "203.0.113.9"  # not from our proxy
+    assert addr("127.0.0.1", "1.2.3.4", "127.0.0.1") == "1.2.3.4"
+    assert addr("127.0.0.1", "6.6.6.6, 1.2.3.4", "127.0.0.1") == "1.2.3.4"  # the client's own claim is ignored
+    assert addr("127.0.0.1", "1.2.3.4, 10.0.0.5", "127.0.0.1,10.0.0.0/8") == "1.2.3.4"  # past a second proxy
+    assert addr("127.0.0.1", "not-an-ip", "127.0.0.1") == "127.0.0.1"
+    assert addr("127.0.0.1", None, "127.0.0.1") == "127.0.0.1"
+    assert addr("::1", "2001:db8::1", "::1") == "2001:db8::1"
+    with pytest.raises(ValueError, match="not an address"):
+        parse_proxies("127.0.0.1, proxy.example")
