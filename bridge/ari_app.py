@@ -29,7 +29,8 @@ from bridge.amd import AmdParams
 from bridge.amd import Event as AmdEvent
 from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
 from callin import entry as en
-from store import recordings
+from callin import guard as g
+from store import callin_guard, recordings
 from store.contacts import mask_phone
 from store.db import Store, calling_now
 
@@ -77,6 +78,8 @@ class Controller:
     prompt_maker: Callable[[str, str], bool] | None = None  # (text, asterisk path without ext) -> made?
     dialer: d.Dialer = field(default_factory=d.Dialer)
     entries: dict[str, en.Entry] = field(default_factory=dict)
+    # Limits on guessing codes across calls; its memory is loaded from the store at start.
+    guard: g.Guard = field(default_factory=g.Guard)
     legs: dict[int, Leg] = field(default_factory=dict)  # session id -> leg
     _campaign_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -116,6 +119,7 @@ class Controller:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        self.guard = g.from_json(callin_guard.load(self.store), self.guard.limits)
         self.amd_server = amd_live.AmdRtpServer(on_event=self._on_detector_event)
         await self.amd_server.start()
         self.refresh_campaigns()
@@ -267,7 +271,7 @@ class Controller:
                 # Someone was keying a code when we went down: ask again rather than leave them in silence.
                 # (An admin recording a message then hears the prompt: that recording is not kept, see
                 # _recording_done.)
-                self.entries[ch_id] = en.Entry(ch_id)
+                self.entries[ch_id] = en.Entry(ch_id, caller=g.number_of((ch.get("caller") or {}).get("number")))
                 await self._entry_step(ch_id, en.Started(), now)
                 log.info("callin.prompt_again_after_restart")
         for call_id, row in live_calls.items():
@@ -324,8 +328,9 @@ class Controller:
         role = args[0] if args else ""
         if role == "callin":
             self.store.insert_leg(ch_id, "volunteer", now, name=event["channel"].get("name", ""))
-            self.entries[ch_id] = en.Entry(ch_id)
-            log.info("callin.answered")
+            caller = g.number_of((event["channel"].get("caller") or {}).get("number"))
+            self.entries[ch_id] = en.Entry(ch_id, caller=caller)
+            log.info("callin.answered", caller=mask_phone(caller))
             await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
             self.store.update_leg(ch_id, answered_at=time.time())
             await self._entry_step(ch_id, en.Started(), now)
@@ -403,27 +408,64 @@ class Controller:
             match cmd:
                 case en.Play(channel_id, media):
                     await self._quietly(self.ari.post(f"channels/{channel_id}/play", media=",".join(media)))
-                case en.CheckCode(channel_id, code):
-                    session = self.store.session_by_code(code)
-                    ok = session is not None and session["id"] not in self.legs
-                    if not ok and session is None and recordings.pending(self.store, code) is not None:
-                        log.info("callin.recording_code")
-                        await self._entry_step(channel_id, en.RecordingCode(code), now)
-                        continue
-                    log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok else None)
-                    await self._entry_step(channel_id, en.Validated(session["id"] if ok and session else None),
-                                           now)
+                case en.CheckCode(channel_id, code, caller, submitted_at):
+                    await self._check_code(channel_id, code, caller, submitted_at)
                 case en.StartRecording(channel_id, code):
                     self.entries.pop(channel_id, None)
                     await self._record_message(channel_id, code)
                 case en.Join(channel_id, session_id):
                     self.entries.pop(channel_id, None)
                     await self._join(channel_id, session_id, now)
-                case en.Refuse(channel_id):
+                case en.Refuse(channel_id, locked):
                     # The entry stays until the channel is gone, so its hangup is recorded on the leg.
-                    log.info("callin.refused")
+                    log.info("callin.refused", locked=locked)
                     await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
-                                                      extension="goodbye", priority=1))
+                                                      extension="locked" if locked else "goodbye", priority=1))
+
+    async def _check_code(self, ch_id: str, code: str, caller: str, submitted_at: float) -> None:
+        """The guard first (it may hold the code back or refuse the number), then the store; the result goes
+        back to the guard."""
+        now = time.time()
+        decisions = self._guard(g.Submit(caller, submitted_at), now)
+        decision = next(x for x in decisions if isinstance(x, g.Check | g.Hold | g.Locked))
+        if isinstance(decision, g.Hold):
+            log.info("callin.code_held", caller=mask_phone(caller), reason=decision.reason,
+                     wait_s=round(decision.until - now, 1))
+            await self._entry_step(ch_id, en.Hold(decision.until), now)
+            return
+        if isinstance(decision, g.Locked):
+            log.warning("callin.locked_number_refused", caller=mask_phone(caller), until=decision.until)
+            await self._entry_step(ch_id, en.Locked(), now)
+            return
+        session = self.store.live_session_by_code(code)
+        ok = session is not None and session["id"] not in self.legs
+        if not ok and recordings.pending(self.store, code) is not None:
+            log.info("callin.recording_code", caller=mask_phone(caller))
+            await self._entry_step(ch_id, en.RecordingCode(code), now)
+            return
+        log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok and session else None)
+        if not ok:
+            self._guard(g.Wrong(caller), now)
+        await self._entry_step(ch_id, en.Validated(session["id"] if ok and session else None), now)
+
+    def _guard(self, event: g.GuardEvent, now: float) -> list[g.Decision]:
+        before = self.guard
+        self.guard, decisions = g.step(self.guard, event, now)
+        for decision in decisions:
+            match decision:
+                case g.LockedOut(number, until, wrong):
+                    log.warning("callin.number_locked_out", caller=mask_phone(number), wrong_codes=wrong, until=until)
+                case g.Alarm(True, wrong):
+                    log.warning("callin.guessing_alarm", wrong_codes=wrong, window_s=self.guard.limits.window_s)
+                case g.Alarm(False, wrong):
+                    log.info("callin.guessing_alarm_over", wrong_codes=wrong)
+        if isinstance(event, g.Wrong):
+            n = sum(1 for num, _ in self.guard.wrong if num == event.number)
+            log.warning("callin.wrong_code", caller=mask_phone(event.number), wrong_from_number=n,
+                        wrong_overall=len(self.guard.wrong))
+        if self.guard != before:
+            callin_guard.save(self.store, g.to_json(self.guard), now)
+        return decisions
 
     async def _record_message(self, ch_id: str, code: str) -> None:
         """An admin records the effort's voicemail: beep, speak, # (or hang up) to finish."""

@@ -1,8 +1,12 @@
 """Call-in code entry, pure: ``step(entry, event, now) -> (entry, commands)``.
 
-A volunteer's call is answered, asked for their session code (keypad), and — once the code matches an
-open session — handed over to the dialer for the whole shift. Three wrong or missing codes end the call
-politely.
+A volunteer's call is answered, asked for their session code (keypad), and — once the code matches a
+session waiting for its phone — handed over to the dialer for the whole shift. Three wrong or missing codes end
+the call politely.
+
+A keyed code is not looked up at once: ``CheckCode`` asks the call-in guard (``callin.guard``, limits across
+calls), which answers with ``Validated`` (looked up), ``Hold`` (the caller waits — tarpit or overall pace — and
+the core asks again when the time has come) or ``Locked`` (this number is locked out: no lookup, goodbye).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-CODE_LENGTH = 6
+# Ten digits: the guard's overall pace lets through at most a few thousand guesses a day, against 9e9 codes
+# (docs/OPERATIONS.md, "Call-in codes").
+CODE_LENGTH = 10
 MAX_TRIES = 3
 DIGIT_TIMEOUT_S = 10.0
 
@@ -18,11 +24,13 @@ PROMPT = "sound:agent-pass"  # "Please enter your password followed by the pound
 WRONG = "sound:auth-incorrect"  # "Login incorrect."
 WELCOME = "sound:agent-loginok"  # "Agent logged in."
 GOODBYE = "sound:vm-goodbye"  # "Goodbye."
+HOLD = "sound:one-moment-please"  # "One moment please."
 
 
 class EState(StrEnum):
     COLLECTING = "collecting"
     VALIDATING = "validating"
+    HOLDING = "holding"  # the guard holds the code back (tarpit or pace); asked again at the deadline
     JOINED = "joined"
     RECORDING = "recording"  # the code was an admin's: record the effort's voicemail message
     REFUSED = "refused"
@@ -35,6 +43,9 @@ class Entry:
     digits: str = ""
     tries: int = 0
     deadline: float = 0.0
+    caller: str = ""  # the calling number (caller ID), for the guard's limits per number
+    submitted_at: float = 0.0
+    held: bool = False  # this code was held already ("one moment please" is said once)
 
 
 # events
@@ -61,11 +72,23 @@ class RecordingCode:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """The guard will not have the code looked up before ``until``."""
+
+    until: float
+
+
+@dataclass(frozen=True)
+class Locked:
+    """The calling number is locked out: the code is not looked up."""
+
+
+@dataclass(frozen=True)
 class Tick:
     pass
 
 
-EntryEvent = Started | Digit | Validated | RecordingCode | Tick
+EntryEvent = Started | Digit | Validated | RecordingCode | Hold | Locked | Tick
 
 
 # commands
@@ -77,8 +100,12 @@ class Play:
 
 @dataclass(frozen=True)
 class CheckCode:
+    """Ask the guard, then (if it lets it through) look the code up."""
+
     channel_id: str
     code: str
+    caller: str
+    submitted_at: float
 
 
 @dataclass(frozen=True)
@@ -89,9 +116,10 @@ class Join:
 
 @dataclass(frozen=True)
 class Refuse:
-    """Say goodbye and hang up."""
+    """Say goodbye and hang up (a locked-out number first hears "I'm sorry, please try again later")."""
 
     channel_id: str
+    locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,13 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             return _wrong(e, now)
         case RecordingCode(code) if e.state is EState.VALIDATING:
             return replace(e, state=EState.RECORDING), [StartRecording(e.channel_id, code)]
+        case Hold(until) if e.state is EState.VALIDATING:
+            cmds: list[EntryCommand] = [] if e.held else [Play(e.channel_id, (HOLD,))]
+            return replace(e, state=EState.HOLDING, deadline=until, held=True), cmds
+        case Locked() if e.state is EState.VALIDATING:
+            return replace(e, state=EState.REFUSED, digits=""), [Refuse(e.channel_id, locked=True)]
+        case Tick() if e.state is EState.HOLDING and now >= e.deadline:
+            return replace(e, state=EState.VALIDATING), [CheckCode(e.channel_id, e.digits, e.caller, e.submitted_at)]
         case Tick() if e.state is EState.COLLECTING and now >= e.deadline:
             # Silence counts as a try, so a forgotten phone does not hold a line for ever.
             return _wrong(e, now)
@@ -129,7 +164,8 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
 
 
 def _submit(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
-    return replace(e, state=EState.VALIDATING), [CheckCode(e.channel_id, e.digits)]
+    e = replace(e, state=EState.VALIDATING, submitted_at=now, held=False)
+    return e, [CheckCode(e.channel_id, e.digits, e.caller, now)]
 
 
 def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:

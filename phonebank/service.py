@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
+from callin import guard
 from panel.web import make_app
 from phonebank import prompts, sim
 from phonebank.asterisk import AsteriskRuntime
@@ -28,7 +29,8 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
         return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
 
     return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
-                      prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording")
+                      prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording",
+                      guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)))
 
 
 async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None = None) -> None:

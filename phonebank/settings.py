@@ -53,6 +53,8 @@ class Settings:
     # Reverse proxies (addresses or networks, comma separated) whose X-Forwarded-For names the browser's address
     # for the login throttle; empty: the connecting address is the browser's.
     trusted_proxies: str = ""
+    # Limits on guessing call-in codes (callin/guard.py Limits as JSON, e.g. '{"lock_after": 6}'); empty: defaults.
+    callin_limits: str = ""
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     # "auto": a system Asterisk >= 20 if present, else the Debian sid root; "system" or "chroot" to force.
     asterisk_mode: str = "auto"
@@ -83,6 +85,7 @@ class Settings:
             callin_number=_env("CALLIN_NUMBER", "callin"),
             public_url=_env("PUBLIC_URL", ""),
             trusted_proxies=_env("TRUSTED_PROXIES", ""),
+            callin_limits=_env("CALLIN_LIMITS", ""),
             trunk=trunk,
             asterisk_mode=_env("ASTERISK", "auto"),
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from callin.entry import CODE_LENGTH
 from store.textfold import search_text
 
 MIGRATIONS: list[str] = [
@@ -256,6 +257,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE contacts ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
     UPDATE contacts SET search_text = pb_search_text(first_name, last_name, city);
     """,
+    # 9: the call-in guard's memory (wrong codes per calling number and overall, lockouts): a restart keeps it
+    """
+    CREATE TABLE callin_guard (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -289,6 +298,8 @@ MAX_CALLBACK_S = 30 * 86400
 MAX_ABANDON_TARGET = 0.03
 # Compliance: never give up on a ringing phone before 15 s (4 rings).
 MIN_RING_TIMEOUT_S = 15
+# A session's code is live (joins at the call-in) only in these states, with no phone leg.
+LIVE_CODE_STATES = ("waiting_for_phone", "disconnected")
 
 
 def calling_now(campaign: dict[str, Any], now: float) -> bool:
@@ -298,8 +309,10 @@ def calling_now(campaign: dict[str, Any], now: float) -> bool:
 
 
 def new_code() -> str:
-    """A six-digit keypad code (sessions, recording requests): callers key it in after calling in."""
-    return f"{secrets.randbelow(900000) + 100000}"
+    """A keypad code of CODE_LENGTH digits, no leading zero (sessions, recording requests): callers key it in
+    after calling in."""
+    low = 10 ** (CODE_LENGTH - 1)
+    return f"{secrets.randbelow(9 * low) + low}"
 
 
 class StoreError(ValueError):
@@ -583,6 +596,12 @@ class Store:
 
     def session_by_code(self, code: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM sessions WHERE code = ? AND status = 'open'", (code,))
+
+    def live_session_by_code(self, code: str) -> dict[str, Any] | None:
+        """The session a code keyed at the call-in joins: only one waiting for its phone (never joined, or its
+        phone hung up). A code whose phone is on the line, or whose session ended, is no code at all."""
+        return self._one("SELECT * FROM sessions WHERE code = ? AND status = 'open' AND channel_id IS NULL "
+                         f"AND state IN ({', '.join('?' * len(LIVE_CODE_STATES))})", (code, *LIVE_CODE_STATES))
 
     def open_sessions(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM sessions WHERE status = 'open' ORDER BY id")

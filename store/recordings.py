@@ -1,7 +1,7 @@
 """Messages recorded by phone (an effort's voicemail): the admin asks for a code, calls in, keys it, speaks.
 
-A recording code is six digits like a session code and is checked after them, so it never shadows a volunteer;
-it is good for 30 minutes and for one recording.
+A recording code has as many digits as a session code (callin.entry.CODE_LENGTH) and passes the same call-in guard;
+it is checked after session codes, so it never shadows a volunteer; it is good for 30 minutes and for one recording.
 """
 
 from __future__ import annotations

@@ -113,3 +113,35 @@ async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Pa
     assert text.startswith("Sorry, all our volunteers are busy.")
     assert "Fair Votes" in text and "2 0 2 5 5 5 0 1 0 0" in text  # the law's safe harbour: who, and a number
     assert store.campaign(cid)["abandon_media"] == path == f"/snd/abandon-{cid}"  # type: ignore[index]
+
+
+async def test_wrong_codes_carry_over_calls_and_lock_the_number_out(tmp_path: Path) -> None:
+    from callin import guard as g
+    from store import callin_guard
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Guarded")["id"]
+    session = store.create_session(cid, "Owner")
+    ari = FakeAri()
+    limits = g.Limits(tarpit_base_s=0.0, lock_after=2)
+    ctl = Controller(ari=ari, store=store, guard=g.Guard(limits=limits))  # type: ignore[arg-type]
+
+    async def call(ch: str, caller: str, *codes: str) -> None:
+        await ctl.on_event({"type": "StasisStart", "args": ["callin"],
+                            "channel": {"id": ch, "name": f"Local/{ch}", "caller": {"number": caller}}})
+        for code in codes:
+            for digit in code:
+                await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": ch}})
+
+    await call("a1", "+15550000001", "1" * 10, "2" * 10)
+    # Two wrong codes from that number: a second call's code is not even looked up.
+    await call("a2", "+15550000001", session["code"])
+    assert ("POST", "channels/a2/continue", {"context": "pb-callin", "extension": "locked", "priority": 1,
+                                             "body": None}) in ari.calls
+    assert session["id"] not in ctl.legs and ctl.entries["a2"].state.value == "refused"
+    # The owner, from their own phone, gets in.
+    await call("b1", "+15550000002", session["code"])
+    assert any(c[1].endswith("/addChannel") and c[2] and c[2].get("channel") == "b1" for c in ari.calls)
+    # What the guard knows is in the store for the next controller run.
+    stored = g.from_json(callin_guard.load(store), limits)
+    assert [n for n, _ in stored.wrong] == ["+15550000001"] * 2 and stored.locked[0][0] == "+15550000001"

@@ -11,6 +11,7 @@ import pytest
 
 from bridge.ari import AriClient
 from callin import drill
+from callin.entry import CODE_LENGTH
 from phonebank.harness import ControllerProcess, Pbx, day_number, db_rows, read_wav_samples, tone_ratio, until
 from phonebank.sim import SimNumber, stage_file
 from store.db import Store
@@ -85,10 +86,10 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
     for name in ("Ana", "Ben"):
         status, body = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": name})
         assert status == 201, body
-        assert len(body["code"]) == 6 and body["callin_number"]
+        assert len(body["code"]) == CODE_LENGTH and body["callin_number"]
         sessions.append(body)
     drills = [await drill.volunteer(ari, pbx.rt, s["code"], stay_s=600) for s in sessions]
-    wrong = await drill.volunteer(ari, pbx.rt, "000000", stay_s=600)
+    wrong = await drill.volunteer(ari, pbx.rt, "0" * CODE_LENGTH, stay_s=600)
 
     def joined() -> bool:
         return all(controller.call("GET", f"/api/sessions/{s['id']}")[1]["phone_connected"] for s in sessions)

@@ -24,7 +24,7 @@ async def test_voicemail_recorded_by_phone(pbx: Pbx, controller: ControllerProce
     cid = store.create_campaign("Record by phone", status="draft", machine_action="hangup")["id"]
     # The admin's "Record by phone" button makes this code (the page is tested in tests/test_panel_admin.py).
     code = recordings.request(store, cid)["code"]
-    assert re.fullmatch(r"\d{6}", code)
+    assert re.fullmatch(r"[1-9]\d{9}", code)
     speech = f"{pbx.rt.sim_dir}/voicemail-demo"
     leg = await drill.volunteer(ari, pbx.rt, code, stay_s=30, later_keys="#", later_keys_after_s=1.5, say=speech)
     campaign = await until(lambda: (c := store.campaign(cid)) and c["voicemail_media"] and c, 40,

@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 
 from callin.entry import (
+    CODE_LENGTH,
     DIGIT_TIMEOUT_S,
     GOODBYE,
+    HOLD,
     PROMPT,
     WRONG,
     CheckCode,
     Digit,
     Entry,
     EState,
+    Hold,
     Join,
+    Locked,
     Play,
     RecordingCode,
     Refuse,
@@ -24,7 +28,15 @@ from callin.entry import (
     step,
 )
 
-VALID = {"123456": 42}
+GOOD = "1234567890"
+VALID = {GOOD: 42}
+# Wrong codes of the right length.
+W1, W2, W3 = "1" * CODE_LENGTH, "2" * CODE_LENGTH, "3" * CODE_LENGTH
+REC = "6543210987"
+
+
+def test_codes_are_ten_digits() -> None:
+    assert CODE_LENGTH == len(GOOD) == 10
 
 
 def run(keys: str, *, waits: int = 0) -> tuple[Entry, list[object]]:
@@ -50,12 +62,13 @@ def run(keys: str, *, waits: int = 0) -> tuple[Entry, list[object]]:
 @pytest.mark.parametrize(
     ("keys", "state", "joined"),
     [
-        ("123456", EState.JOINED, 42),
+        (GOOD, EState.JOINED, 42),
         ("12345#", EState.COLLECTING, None),  # wrong, re-prompted
-        ("9*123456", EState.JOINED, 42),  # star clears a mistake
-        ("111111123456", EState.JOINED, 42),  # second try right
-        ("111111222222333333", EState.REFUSED, None),  # three wrong codes
-        ("111111..", EState.REFUSED, None),  # one wrong then silence twice
+        ("123456#", EState.COLLECTING, None),  # an old six-digit code is simply wrong
+        ("9*" + GOOD, EState.JOINED, 42),  # star clears a mistake
+        (W1 + GOOD, EState.JOINED, 42),  # second try right
+        (W1 + W2 + W3, EState.REFUSED, None),  # three wrong codes
+        (W1 + "..", EState.REFUSED, None),  # one wrong then silence twice
         ("...", EState.REFUSED, None),  # a phone left off the hook
         ("#", EState.COLLECTING, None),  # a lone # is not a try
     ],
@@ -71,7 +84,7 @@ def test_code_entry(keys: str, state: EState, joined: int | None) -> None:
 
 
 def test_wrong_code_reprompts_then_refuses_after_three() -> None:
-    _, cmds = run("111111222222333333")
+    _, cmds = run(W1 + W2 + W3)
     plays = [c for c in cmds if isinstance(c, Play)]
     assert plays == [Play("ch", (PROMPT,)), Play("ch", (WRONG, PROMPT)), Play("ch", (WRONG, PROMPT))]
     assert isinstance(cmds[-1], Refuse)
@@ -87,17 +100,70 @@ def test_digits_after_refusal_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("event", "state", "command"),
     [
-        (RecordingCode("654321"), EState.RECORDING, StartRecording("ch", "654321")),
+        (RecordingCode(REC), EState.RECORDING, StartRecording("ch", REC)),
         (Validated(7), EState.JOINED, Join("ch", 7)),
     ],
 )
 def test_a_recording_code_records_instead_of_joining(event: object, state: EState, command: object) -> None:
     e, _ = step(Entry("ch"), Started(), 0.0)
-    for d in "654321":
+    for d in REC:
         e, cmds = step(e, Digit(d), 1.0)
-    assert cmds == [CheckCode("ch", "654321")]
+    assert cmds == [CheckCode("ch", REC, "", 1.0)]
     e, cmds = step(e, event, 1.1)  # type: ignore[arg-type]
     assert e.state is state and cmds == [command]
     # Keys pressed while recording (# ends the recording in Asterisk) are not code digits.
     e2, cmds = step(e, Digit("#"), 2.0)
     assert e2 == e and cmds == []
+
+
+def _keyed(code: str, caller: str = "+15550001111") -> Entry:
+    e, _ = step(Entry("ch", caller=caller), Started(), 0.0)
+    for d in code:
+        e, _ = step(e, Digit(d), 1.0)
+    return e
+
+
+@pytest.mark.parametrize(
+    ("events", "state", "commands"),
+    [
+        # The guard lets it through at once: looked up.
+        ([], EState.VALIDATING, []),
+        # Held: "one moment please", then asked again (same code, same submission time) once the time has come.
+        ([(Hold(5.0), 1.0)], EState.HOLDING, [Play("ch", (HOLD,))]),
+        ([(Hold(5.0), 1.0), (Tick(), 4.9)], EState.HOLDING, [Play("ch", (HOLD,))]),
+        ([(Hold(5.0), 1.0), (Tick(), 5.0)], EState.VALIDATING,
+         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0)]),
+        # Held again (the overall pace): no second "one moment please".
+        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Hold(9.0), 5.0), (Tick(), 9.0)], EState.VALIDATING,
+         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0),
+          CheckCode("ch", GOOD, "+15550001111", 1.0)]),
+        # Keys pressed while held are not a new code, and silence while held is not a try.
+        ([(Hold(50.0), 1.0), (Digit("5"), 2.0), (Tick(), 30.0)], EState.HOLDING, [Play("ch", (HOLD,))]),
+        # Locked out: not looked up, told to try later, hung up.
+        ([(Locked(), 1.0)], EState.REFUSED, [Refuse("ch", locked=True)]),
+        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Locked(), 5.0)], EState.REFUSED,
+         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Refuse("ch", locked=True)]),
+        # The held code turns out right after the wait.
+        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Validated(42), 5.0)], EState.JOINED,
+         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Join("ch", 42)]),
+    ],
+)
+def test_the_guard_holds_or_locks_a_keyed_code(events: list[tuple[object, float]], state: EState,
+                                              commands: list[object]) -> None:
+    e = _keyed(GOOD)
+    assert e.state is EState.VALIDATING and e.submitted_at == 1.0
+    out: list[object] = []
+    for event, now in events:
+        e, cmds = step(e, event, now)  # type: ignore[arg-type]
+        out += cmds
+    assert e.state is state
+    assert out == commands
+
+
+def test_each_code_is_submitted_with_its_own_time_and_the_caller() -> None:
+    e = _keyed(W1, caller="+15550002222")
+    e, cmds = step(e, Validated(None), 2.0)
+    assert cmds == [Play("ch", (WRONG, PROMPT))]
+    for i, d in enumerate(GOOD):
+        e, cmds = step(e, Digit(d), 3.0 + i)
+    assert cmds == [CheckCode("ch", GOOD, "+15550002222", 12.0)]

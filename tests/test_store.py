@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callin.entry import CODE_LENGTH
+from store import callin_guard
 from store.contacts import mask_phone, normalize_phone, parse_csv
 from store.db import MIGRATIONS, Store, StoreError
 
@@ -124,11 +126,44 @@ def test_max_attempts_exhausts(store: Store) -> None:
 def test_sessions_have_unique_open_codes(store: Store) -> None:
     cid = campaign(store)
     codes = {store.create_session(cid, f"V{i}")["code"] for i in range(50)}
-    assert len(codes) == 50 and all(len(c) == 6 and c.isdigit() for c in codes)
+    assert len(codes) == 50 and all(len(c) == CODE_LENGTH == 10 and c.isdigit() and c[0] != "0" for c in codes)
     with pytest.raises(StoreError, match="no campaign"):
         store.create_session(999, "X")
     with pytest.raises(StoreError, match="name is required"):
         store.create_session(cid, "")
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "channel_id", "live"),
+    [
+        ("open", "waiting_for_phone", None, True),  # never called in yet
+        ("open", "disconnected", None, True),  # the phone hung up mid-shift: calling back in resumes
+        ("open", "waiting_for_phone", "ch-1", False),  # its phone is joining right now
+        ("open", "idle", "ch-1", False),  # phone on the line
+        ("open", "paused", "ch-1", False),
+        ("open", "talking", "ch-1", False),
+        ("open", "idle", None, False),  # the controller has not yet recorded the phone gone: not yet
+        ("ended", "ended", None, False),
+        ("ended", "waiting_for_phone", None, False),
+    ],
+)
+def test_a_code_is_live_only_while_its_session_waits_for_its_phone(store: Store, status: str, state: str,
+                                                                  channel_id: str | None, live: bool) -> None:
+    s = store.create_session(campaign(store), "V")
+    store.update_session(s["id"], status=status, state=state, channel_id=channel_id)
+    found = store.live_session_by_code(s["code"])
+    assert (found["id"] if found else None) == (s["id"] if live else None)
+    assert store.live_session_by_code("0" * CODE_LENGTH) is None
+
+
+def test_the_callin_guard_is_kept_in_the_store(tmp_path: Path) -> None:
+    s = Store(tmp_path / "g.db")
+    assert callin_guard.load(s) is None
+    callin_guard.save(s, '{"wrong": []}', 1.0)
+    callin_guard.save(s, '{"wrong": [["+15550000001", 2.0]]}', 2.0)
+    s.close()
+    again = Store(tmp_path / "g.db")
+    assert callin_guard.load(again) == '{"wrong": [["+15550000001", 2.0]]}'
 
 
 def test_disposition_with_answers_and_bad_codes(store: Store) -> None:
