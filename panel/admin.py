@@ -342,12 +342,18 @@ def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200
     ctx.setdefault("questions", effort["survey"])
     ctx.setdefault("new", {"text": "", "kind": "choice", "options": "", "show_if": ""})
     ctx.setdefault("survey_errors", [])
+    ctx.setdefault("script_errors", [])
     ctx.setdefault("disp_error", "")
     ctx.setdefault("disp_new", {"label": "", "kind": "contact"})
     return _step_page(request, "admin/script.html", effort, "script", status=status, kinds=ef.KINDS,
                       merge_fields=ef.merge_fields(store, effort["id"]),
                       dispositions=store.disposition_codes(effort["id"]), disposition_kinds=ef.DISPOSITION_KINDS,
                       **ctx)
+
+
+def _script_problems(store: Store, effort_id: int, script: str) -> list[str]:
+    offered, withheld = ef.list_fields(store, effort_id)
+    return ef.check_script(script, offered, withheld, has_list=ef.contact_count(store, effort_id) > 0)
 
 
 @require("manage_efforts")
@@ -388,9 +394,10 @@ async def script_post(request: web.Request) -> web.StreamResponse:
             fake = MultiDictProxy(MultiDict({f"n_{k}": v for k, v in new.items()}))
             questions.append(_question(fake, "n_", ef.next_question_id(store, effort["id"], questions)))
     errors += ef.check_survey(questions)
-    if errors:
+    script_errors = _script_problems(store, effort["id"], script)
+    if errors or script_errors:
         return _script_page(request, effort, status=400, script=script, questions=posted, new=new,
-                            survey_errors=errors)
+                            survey_errors=errors, script_errors=script_errors)
     store.update_campaign(effort["id"], script=script.replace("\r\n", "\n"), survey=questions)
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#survey")
 
@@ -495,6 +502,11 @@ def _warnings(store: Store, effort: dict[str, Any], count: int) -> list[str]:
         out.append("No contacts yet: import a list (the effort cannot be finished without one).")
     if not effort["script"].strip():
         out.append("No script: callers will have nothing to read.")
+    else:
+        # The list may have changed since the script was saved: a field it no longer has reaches callers as {x}.
+        problems = _script_problems(store, effort["id"], effort["script"])
+        if problems:
+            out.append("The script has a problem: " + " ".join(problems))
     if not effort["survey"]:
         out.append("No survey questions: only the disposition will be recorded.")
     if effort["dial_mode"] != "personal" and not effort["caller_id"]:

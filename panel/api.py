@@ -8,14 +8,13 @@ uses personal-phone dialing (the volunteer dials themselves).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aiohttp import web
 
 from bridge.ari_app import Controller
 from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, json_refusal, require
-from store.contacts import PHONE_EXT
+from store.contacts import PHONE_EXT, about_fields
 from store.db import StoreError
 
 ACTIONS = ("hangup", "pause", "resume", "stop")
@@ -55,28 +54,6 @@ def _session_id(request: web.Request) -> int:
         if session is None or session["user_id"] is None or session["user_id"] != user["id"]:
             raise not_found
     return sid
-
-
-PHONE_NAME = re.compile(r"phone|cell|mobile|tel\b|fax", re.IGNORECASE)
-POSTAL_NAME = re.compile(r"zip|postal|postcode", re.IGNORECASE)
-SEPARATORS = re.compile(r"[\s().\-/+]")
-DIGIT_RUN = re.compile(r"\d{7,}")
-DATE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})$")
-
-
-def _has_number(value: Any) -> bool:
-    """Seven digits in a row once separators are dropped: "home 202-555-0100", "202/555/0100 ext 12"."""
-    if not isinstance(value, str) or DATE.match(value.strip()):
-        return False
-    return bool(DIGIT_RUN.search(SEPARATORS.sub("", value)))
-
-
-def about_fields(extra: dict[str, Any]) -> dict[str, Any]:
-    """The list's extra columns fit for the caller's About pane: other numbers (phone2, "Cell", a number written
-    into any column) are as personal as the dialled one and stay on the server. ZIP+4 codes are kept."""
-    return {k: v for k, v in extra.items()
-            if not PHONE_NAME.search(k) and (not _has_number(v) or (POSTAL_NAME.search(k) and len(
-                [ch for ch in str(v) if ch.isdigit()]) <= 9))}
 
 
 def session_view(ctl: Controller, session_id: int, callin_number: str,

@@ -62,6 +62,29 @@ def phone_extension(raw: str, region: str = "US") -> str:
         return ""
 
 
+PHONE_NAME = re.compile(r"phone|cell|mobile|tel\b|fax", re.IGNORECASE)
+POSTAL_NAME = re.compile(r"zip|postal|postcode", re.IGNORECASE)
+SEPARATORS = re.compile(r"[\s().\-/+]")
+DIGIT_RUN = re.compile(r"\d{7,}")
+DATE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4})$")
+
+
+def _has_number(value: Any) -> bool:
+    """Seven digits in a row once separators are dropped: "home 202-555-0100", "202/555/0100 ext 12"."""
+    if not isinstance(value, str) or DATE.match(value.strip()):
+        return False
+    return bool(DIGIT_RUN.search(SEPARATORS.sub("", value)))
+
+
+def about_fields(extra: dict[str, Any]) -> dict[str, Any]:
+    """The list's extra columns fit for a caller's screen (About pane, script): other numbers (phone2, "Cell", a
+    number written into any column) are as personal as the dialled one and stay on the server. ZIP+4 codes are
+    kept."""
+    return {k: v for k, v in extra.items()
+            if not PHONE_NAME.search(k) and (not _has_number(v) or (POSTAL_NAME.search(k) and len(
+                [ch for ch in str(v) if ch.isdigit()]) <= 9))}
+
+
 def mask_phone(e164: str) -> str:
     """For logs: numbers are personal data, keep only the last two digits."""
     return (e164[:2] + "*" * max(0, len(e164) - 4) + e164[-2:]) if len(e164) > 4 else "***"

@@ -8,6 +8,7 @@ written unless every check passed.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import re
@@ -28,7 +29,16 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumber
 
-from store.contacts import ALIASES, PHONE_EXT, RowError, decode_text, normalize_phone, phone_extension
+from store.contacts import (
+    ALIASES,
+    PHONE_EXT,
+    PHONE_NAME,
+    RowError,
+    about_fields,
+    decode_text,
+    normalize_phone,
+    phone_extension,
+)
 from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
 
 # ---------------------------------------------------------------------------------------------- efforts
@@ -456,15 +466,56 @@ def delete_upload(store: Store, campaign_id: int, token: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def merge_fields(store: Store, campaign_id: int) -> list[str]:
-    """The {fields} a script can use: the standard ones plus the extra columns of this effort's list."""
+STANDARD_FIELDS = ("first_name", "last_name", "city", "state", "zip")
+# What panel/static/caller.js fills in: {name}, up to 60 characters, no braces or line breaks inside.
+MERGE_RE = re.compile(r"\{([^{}\n]{1,60})\}")
+
+
+def list_fields(store: Store, campaign_id: int) -> tuple[list[str], list[str]]:
+    """(offered, withheld): the {fields} a script can use, and the list's columns that hold phone numbers.
+
+    Offered: the standard fields plus the extra columns of this effort's list that the caller's screen gets
+    (store.contacts.about_fields). A column that holds a phone number in any sampled row is withheld: callers'
+    screens never get voters' numbers, so such a field would be shown as a literal {name}."""
     rows = store._all("SELECT extra FROM contacts WHERE campaign_id = ? AND extra != '{}' LIMIT 2000",
                       (campaign_id,))
     extra: dict[str, None] = {}
+    withheld: dict[str, None] = {"phone": None}
     for r in rows:
-        for k in json.loads(r["extra"] or "{}"):
-            extra.setdefault(k, None)
-    return ["first_name", "last_name", "city", "state", "zip", *extra]
+        values = json.loads(r["extra"] or "{}")
+        shown = about_fields(values)
+        for k in values:
+            (extra if k in shown else withheld).setdefault(k, None)
+    offered = [*STANDARD_FIELDS, *(k for k in extra if k not in withheld and k not in STANDARD_FIELDS)]
+    return offered, list(withheld)
+
+
+def merge_fields(store: Store, campaign_id: int) -> list[str]:
+    """The {fields} a script can use (see :func:`list_fields`)."""
+    return list_fields(store, campaign_id)[0]
+
+
+def check_script(script: str, offered: list[str], withheld: list[str], has_list: bool = True) -> list[str]:
+    """Problems with a script's {fields} (empty: fine): each unknown or withheld field, named, with the fields
+    that can be used. A field a caller's screen cannot fill would be read out as "{phone2}"."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for m in MERGE_RE.finditer(script or ""):
+        key = m.group(1).strip()
+        if key in offered or key in seen:
+            continue
+        seen.add(key)
+        if key in withheld or PHONE_NAME.search(key):  # named like a phone column: never sent to callers
+            problems.append(f"{{{key}}} holds a phone number: voters' numbers are never shown to callers, so it "
+                            "cannot be used in the script.")
+            continue
+        close = difflib.get_close_matches(key, offered, n=1, cutoff=0.6)
+        hint = f" Did you mean {{{close[0]}}}?" if close else ""
+        where = "this list" if has_list else "the standard fields (import the list first to use its columns)"
+        problems.append(f"{{{m.group(1)}}} is not a field of {where}.{hint}")
+    if problems:
+        problems.append("Fields you can use: " + ", ".join(f"{{{f}}}" for f in offered) + ".")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------- surveys

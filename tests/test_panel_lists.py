@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from phonebank.cli import cmd_contacts
 from phonebank.settings import Settings
@@ -186,3 +188,62 @@ async def test_extensions_are_kept_reported_and_shown_to_callers(panel: PanelKit
         assert view is not None and view["contact"]["phone_ext"] == "4"
         assert ("2025550101" in repr(view)) is (mode == "personal")
         assert "phone_ext" not in view["contact"]["extra"]  # not twice, not as an About line
+
+
+# ---------------------------------------------------------------------------------------------- merge fields
+MERGE_CSV = ("First Name,Last Name,Phone,City,Ward,Cell,Contact,Zip4\n"
+             "Ada,Lovelace,2025550101,Washington,3,202-555-0191,(202) 555-0192,20001-1234\n"
+             "Ben,Okafor,2025550102,Washington,5,,call 202 555 0193 evenings,20002-0001\n")
+
+
+async def _effort_with_list(panel: PanelKit) -> tuple[TestClient, str, int]:
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    resp = await _upload(admin, csrf, cid, MERGE_CSV)
+    token = resp.headers["Location"].split("upload=")[1]
+    page = await _page(admin, resp.headers["Location"])
+    assert (await _import(admin, csrf, cid, token, _selected_mapping(page))).status == 302
+    return admin, csrf, cid
+
+
+async def test_script_refuses_unknown_and_phone_fields_and_offers_only_safe_ones(panel: PanelKit) -> None:
+    admin, csrf, cid = await _effort_with_list(panel)
+    page = await _page(admin, f"/admin/efforts/{cid}/script")
+    offered = re.findall(r"<li><code>\{([^}]*)\}</code></li>", page)
+    assert offered == ["first_name", "last_name", "city", "state", "zip", "Ward", "Zip4"]  # no phone-number column
+    for script, words in (
+            ("Hi {frist_name}, this is Fair Votes.", ["{frist_name} is not a field of this list",
+                                                      "Did you mean {first_name}?"]),
+            ("We also have you at {phone2}.", ["{phone2} holds a phone number"]),
+            ("Or {Cell}, or {Contact}, or {phone}?", ["{Cell} holds a phone number", "{Contact} holds a phone",
+                                                     "{phone} holds a phone number"])):
+        resp = await admin.post(f"/admin/efforts/{cid}/script",
+                                data={"_csrf": csrf, "script": script, "q_count": "0"})
+        text = await resp.text()
+        assert resp.status == 400, script
+        assert 'id="script-errors"' in text and all(w in text for w in words), (script, text[:3000])
+        assert "Fields you can use: {first_name}, {last_name}, {city}, {state}, {zip}, {Ward}, {Zip4}." in text
+        assert script.replace("{", "") in text.replace("{", "")  # the input is kept
+        assert panel.store.campaign(cid)["script"] == ""  # type: ignore[index]
+    ok = await admin.post(f"/admin/efforts/{cid}/script",
+                          data={"_csrf": csrf, "script": "Hi { first_name }, in ward {Ward} of {city}.",
+                                "q_count": "0"}, allow_redirects=False)
+    assert ok.status == 302
+    review = await _page(admin, f"/admin/efforts/{cid}/review")
+    assert "The script has a problem" not in review
+
+
+async def test_review_flags_a_script_the_list_no_longer_fills(panel: PanelKit) -> None:
+    admin, _csrf, cid = await _effort_with_list(panel)
+    # Saved before (or around) the check, or left behind when the list changed: Review must not say all is well.
+    panel.store.update_campaign(cid, script="Hi {frist_name}, we also have you at {phone2}.")
+    review = await _page(admin, f"/admin/efforts/{cid}/review")
+    assert "Everything is in place" not in review
+    assert "The script has a problem" in review and "{frist_name} is not a field" in review
+    assert "{phone2} holds a phone number" in review
+
+
+def test_check_script_without_a_list() -> None:
+    problems = ef.check_script("Hi {first_name} from {Ward}", list(ef.STANDARD_FIELDS), ["phone"], has_list=False)
+    assert problems[0] == "{Ward} is not a field of the standard fields (import the list first to use its columns)."
+    assert ef.check_script("Hi {first_name}, no braces here: }{ {}", list(ef.STANDARD_FIELDS), []) == []
