@@ -1,0 +1,174 @@
+"""Computer audio's page in a real browser (Debian's Chromium, fake microphone) on the panel with a fake ARI:
+the microphone check, every error a volunteer can act on, one tab per session. No PBX here: the SIP leg on the
+real Asterisk is tests/test_e2e_webrtc.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
+
+from panel import webphone
+from phonebank import webrtc_drill
+from tests.fakes import PanelKit
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: the 'PBX' whose WebSocket never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+WS_URL = f"wss://127.0.0.1:{_closed_port()}/ws"
+
+
+@pytest.fixture
+def mic_wav(tmp_path: Path) -> Path:
+    return webrtc_drill.make_mic_wav(tmp_path / "mic.wav")
+
+
+@pytest.fixture
+async def chromium(mic_wav: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await webrtc_drill.launch(pw, mic_wav)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+def web_panel(panel: PanelKit, monkeypatch: pytest.MonkeyPatch) -> PanelKit:
+    monkeypatch.setattr(webphone, "webrtc_ws_url", lambda app: WS_URL)
+    return panel
+
+
+async def _caller_page(panel: PanelKit, context: BrowserContext) -> tuple[Page, str]:
+    """A caller logged in through the form, on the audio step; returns the page and the base URL."""
+    cid = int(panel.store.create_campaign("Computer audio effort", join_code="ABCDEFG-7654321")["id"])
+    user, password = panel.make_user("caller", name="Casey Caller", campaign_id=cid)
+    base = str(panel.server.make_url("")).rstrip("/")
+    page = await context.new_page()
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", user["username"])
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.goto(f"{base}/call/{cid}")
+    return page, base
+
+
+async def _eventually(page: Page, expression: str, limit_s: float = 10) -> None:
+    """``wait_for_function`` evaluates a string, which the page's CSP forbids: poll with evaluate instead."""
+    for _ in range(int(limit_s / 0.2)):
+        if await page.evaluate(expression):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"never true: {expression}")
+
+
+def _csp_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    return errors
+
+
+async def _fake_credentials(route: Route) -> None:
+    await route.fulfill(status=200, content_type="application/json", body=json.dumps({
+        "kind": "webrtc", "username": "u" * 32, "password": "p" * 32, "domain": "127.0.0.1", "dial": "join",
+        "ws_url": WS_URL, "transport": "wss", "ice_servers": [], "expires_at": 2**31}))
+
+
+async def test_microphone_check_then_connect_says_it_is_reconnecting(web_panel: PanelKit, chromium: Browser) -> None:
+    context = await chromium.new_context()
+    page, _ = await _caller_page(web_panel, context)
+    csp = _csp_errors(page)
+    await page.click("#audio-computer")
+    await page.click("#choose-audio")
+    await expect(page.locator("#webphone")).to_be_visible()
+    # The fake microphone plays bursts of a tone: the meter moves and the page says it hears it.
+    await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.", timeout=10000)
+    await expect(page.locator("#webphone-connect")).to_be_enabled()
+    await page.click("#webphone-test")
+    await expect(page.locator("#webphone-heard-sound")).to_be_visible()
+    # The call-in way is still there as the fallback, with the session code.
+    code = web_panel.store.open_sessions()[0]["code"]
+    await expect(page.locator("#phone-panel")).to_contain_text(code)
+
+    # Connect: the credentials come from the panel (here: stubbed), the WebSocket to the PBX never opens.
+    asked: list[dict[str, object]] = []
+
+    async def credentials(route: Route) -> None:
+        asked.append({"body": route.request.post_data_json, "csrf": route.request.headers.get("x-csrf-token")})
+        await _fake_credentials(route)
+
+    await page.route("**/api/sessions/*/sip", credentials)
+    await page.click("#webphone-connect")
+    await expect(page.locator("#webphone-error")).to_contain_text("reconnecting on our own", timeout=15000)
+    await expect(page.locator("#webphone-error")).to_contain_text("paused")
+    await expect(page.locator("#webphone-status")).to_have_text("Reconnecting…")
+    assert asked and asked[0]["body"] == {"kind": "webrtc"} and asked[0]["csrf"]
+    assert csp == [], f"the page broke its own CSP: {csp}"
+    await context.close()
+
+
+async def test_blocked_microphone_says_how_to_unblock(web_panel: PanelKit, mic_wav: Path) -> None:
+    async with async_playwright() as pw:
+        browser = await webrtc_drill.launch(pw, mic_wav, grant=False)  # nobody clicks "Allow"
+        try:
+            context = await browser.new_context()
+            page, _ = await _caller_page(web_panel, context)
+            await page.click("#audio-computer")
+            await page.click("#choose-audio")
+            error = page.locator("#webphone-error")
+            await expect(error).to_contain_text("blocked the microphone", timeout=10000)
+            await expect(error).to_contain_text("address bar")
+            await expect(page.locator("#webphone-retry-mic")).to_be_visible()
+            await expect(page.locator("#webphone-connect")).to_be_disabled()
+            # Unblocked in the browser's settings, then "Try again": the check goes on without a reload.
+            await context.grant_permissions(["microphone"])
+            await page.click("#webphone-retry-mic")
+            await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.",
+                                                                       timeout=10000)
+            await expect(error).to_be_hidden()
+        finally:
+            await browser.close()
+
+
+async def test_no_microphone_says_plug_one_in(web_panel: PanelKit, chromium: Browser) -> None:
+    context = await chromium.new_context()
+    # What Chromium answers on a machine without any audio input.
+    await context.add_init_script("navigator.mediaDevices.getUserMedia = () => "
+                                  "Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));")
+    page, _ = await _caller_page(web_panel, context)
+    await page.click("#audio-computer")
+    await page.click("#choose-audio")
+    await expect(page.locator("#webphone-error")).to_contain_text("No microphone found", timeout=10000)
+    await expect(page.locator("#webphone-error")).to_contain_text("headset")
+    await context.close()
+
+
+async def test_a_second_tab_is_told_and_can_take_over(web_panel: PanelKit, chromium: Browser) -> None:
+    context = await chromium.new_context()
+    await context.route("**/api/sessions/*/sip", _fake_credentials)
+    first, _ = await _caller_page(web_panel, context)
+    await first.click("#audio-computer")
+    await first.click("#choose-audio")
+    await expect(first.locator("#webphone-connect")).to_be_enabled(timeout=10000)
+    await first.click("#webphone-connect")
+    await expect(first.locator("#webphone-status")).not_to_have_text("Microphone ready: test it, then connect")
+
+    second = await context.new_page()
+    await second.goto(first.url)
+    await expect(second.locator("#webphone-error")).to_contain_text("already on in another tab", timeout=10000)
+    await expect(second.locator("#webphone-takeover")).to_be_visible()
+    await second.click("#webphone-takeover")
+    await expect(first.locator("#webphone-error")).to_contain_text("moved to another tab", timeout=10000)
+    assert (await first.evaluate("window.pbWebphone.state()"))["wanted"] is False
+    await _eventually(second, "window.pbWebphone.state().wanted")
+    await context.close()
