@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.ari_app import Controller
+from panel.localtime import voter_clock
 from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, json_refusal, require
 from store.contacts import PHONE_EXT, about_fields
 from store.db import StoreError
@@ -84,6 +85,8 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
             view["contact"]["extra"] = about_fields(contact.get("extra") or {})
             # An extension reaches nobody without the number: every caller sees it (to dial, or to ask for).
             view["contact"]["phone_ext"] = str((contact.get("extra") or {}).get(PHONE_EXT, ""))
+            # Their clock (zone and time there, not the number) for the About pane and a callback time.
+            view["contact"]["local_time"] = voter_clock(str(contact.get("phone") or ""))
             if campaign.get("dial_mode") == "personal":
                 view["contact"]["phone"] = contact.get("phone")
             if permissions is not None and "view_profiles" not in permissions:

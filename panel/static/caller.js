@@ -204,6 +204,7 @@
   const saved = new Set();   // calls whose result was saved (the view may lag behind)
   let lastBeeped = null;
   let reachOpen = false;
+  let voterClock = { zone: "", zones: [] };  // the voter's time zone(s), from the view (never their number)
 
   function setReach(open) {
     reachOpen = open;
@@ -218,12 +219,105 @@
     showCallbackTime();
   }
 
-  // "Asked to be called back": when, in the caller's own clock (sent as epoch seconds).
+  // "Asked to be called back": picked in the voter's own time when their number has one zone (the view sends
+  // the zone, never the number), else in the caller's clock with each zone the voter may be in shown beside it.
+  // Sent as epoch seconds either way.
   function showCallbackTime() {
     const box = $("callback-when");
     if (box) box.hidden = !(reachOpen && $("no-contact-code").value === "callback");
+    renderCallbackClock();
   }
   if ($("no-contact-code")) $("no-contact-code").addEventListener("change", showCallbackTime);
+  if ($("callback-at")) $("callback-at").addEventListener("input", renderCallbackClock);
+
+  function offsetText(min) {
+    const sign = min < 0 ? "\u2212" : "+";
+    const a = Math.abs(min);
+    return "UTC" + sign + Math.floor(a / 60) + (a % 60 ? ":" + String(a % 60).padStart(2, "0") : "");
+  }
+
+  // The time in a zone; the browser's zone data keeps it right across daylight-saving changes.
+  function timeIn(zone, epochMs, withDay) {
+    try {
+      const opts = { timeZone: zone, hour: "numeric", minute: "2-digit", timeZoneName: "short" };
+      if (withDay) { opts.weekday = "short"; opts.month = "short"; opts.day = "numeric"; }
+      return new Intl.DateTimeFormat(undefined, opts).format(new Date(epochMs));
+    } catch (e) {
+      return "";
+    }
+  }
+
+  // How far ``zone`` is ahead of UTC at ``epochMs`` (ms).
+  function zoneOffsetMs(zone, epochMs) {
+    const parts = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      .formatToParts(new Date(epochMs));
+    const get = (t) => Number((parts.find((p) => p.type === t) || { value: 0 }).value);
+    const asUtc = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"), get("second"));
+    return asUtc - Math.floor(epochMs / 1000) * 1000;
+  }
+
+  // "2026-12-03T18:00" read as a wall clock in ``zone`` (the voter's) -> epoch ms. The second pass settles a
+  // time picked across a daylight-saving change from now.
+  function wallTimeIn(value, zone) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
+    if (!m) return NaN;
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    let t = wall - zoneOffsetMs(zone, wall);
+    t = wall - zoneOffsetMs(zone, t);
+    return t;
+  }
+
+  function callbackEpochMs() {
+    const when = $("callback-at") ? $("callback-at").value : "";
+    if (!when) return NaN;
+    if (voterClock.zone) {
+      try {
+        return wallTimeIn(when, voterClock.zone);
+      } catch (e) { /* a zone this browser does not know: fall back to the caller's clock */ }
+    }
+    return new Date(when).getTime();
+  }
+
+  function renderCallbackClock() {
+    const label = $("callback-zone");
+    const note = $("callback-now");
+    if (!label || !note) return;
+    const zones = voterClock.zones || [];
+    const picked = callbackEpochMs();
+    const zoneOk = !!voterClock.zone && timeIn(voterClock.zone, Date.now(), false) !== "";
+    if (zoneOk) {
+      const z = zones[0];
+      label.textContent = "(their time, " + (z.abbr || z.zone) + ")";
+      note.textContent = "It is " + timeIn(z.zone, Date.now(), false) + " for them now (" + z.zone + ", " +
+        offsetText(z.utc_offset_min) + ")" + (isNaN(picked) ? "." : "; that is " +
+        new Date(picked).toLocaleString(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" }) +
+        " your time.");
+      return;
+    }
+    label.textContent = "(your time)";
+    if (!zones.length) {
+      note.textContent = "Their time zone is not known from their number: ask them what time it is there.";
+      return;
+    }
+    const at = isNaN(picked) ? Date.now() : picked;
+    note.textContent = (isNaN(picked) ? "Now for them: " : "For them that is: ") +
+      zones.map((z) => (timeIn(z.zone, at, !isNaN(picked)) || z.time) + " (" + z.zone + ")").join(" or ") +
+      " \u2014 their number may be in more than one time zone.";
+  }
+
+  function voterTimeText() {
+    const zones = voterClock.zones || [];
+    return zones.map((z) => (timeIn(z.zone, Date.now(), false) || (z.time + " " + z.abbr)) + " (" + z.zone + ", " +
+      offsetText(z.utc_offset_min) + ")").join(" or ");
+  }
+
+  // The clocks move while a call goes on: the About pane's "Their time" and the callback note follow.
+  setInterval(() => {
+    const dd = $("about-their-time");
+    if (dd) dd.textContent = voterTimeText();
+    if (reachOpen) renderCallbackClock();
+  }, 30000);
 
   function currentCode() {
     if (reachOpen) return $("no-contact-code").value;
@@ -279,14 +373,16 @@
     dl.textContent = "";
     const rows = [];
     if (c.phone) rows.push(["Phone", c.phone]);
+    if ((voterClock.zones || []).length) rows.push(["Their time", voterTimeText(), "about-their-time"]);
     rows.push(["City", c.city], ["State", c.state], ["ZIP", c.zip]);
     const extra = c.extra || {};
     Object.keys(extra).forEach((k) => rows.push([k, extra[k]]));
-    rows.forEach(([k, v]) => {
+    rows.forEach(([k, v, id]) => {
       if (v == null || v === "") return;
       const dt = document.createElement("dt");
       dt.textContent = k;
       const dd = document.createElement("dd");
+      if (id) dd.id = id;
       dd.textContent = String(v);
       dl.appendChild(dt);
       dl.appendChild(dd);
@@ -311,8 +407,10 @@
       ask.textContent = " · ask for extension " + ext;
       $("voter-name").appendChild(ask);
     }
+    voterClock = c.local_time || { zone: "", zones: [] };
     renderAbout(c);
     renderScript(c);
+    renderCallbackClock();
   }
 
   // ------------------------------------------------------------------ rendering a view
@@ -509,12 +607,12 @@
     const callId = formCallId;
     const body = { code: code, notes: $("notes").value, answers: answers(), call_id: callId };
     if (code === "callback") {
-      const when = $("callback-at") ? $("callback-at").value : "";
-      if (!when) {
+      const when = callbackEpochMs();
+      if (isNaN(when)) {
         setError("form-error", "Choose when to call them back.");
         return false;
       }
-      body.callback_at = new Date(when).getTime() / 1000;
+      body.callback_at = when / 1000;
     }
     const btn = $("save-next");
     btn.disabled = true;
