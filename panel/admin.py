@@ -9,13 +9,14 @@ back with the input kept and the problems beside it, and nothing is saved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import functools
 import io
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -520,19 +521,27 @@ def _warnings(store: Store, effort: dict[str, Any], count: int) -> list[str]:
     return out
 
 
-@require("manage_efforts")
-async def review_page(request: web.Request) -> web.StreamResponse:
-    effort = _effort(request)
+def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200, error: str = "") -> web.Response:
     store = _store(request)
     count = ef.contact_count(store, effort["id"])
-    return _step_page(request, "admin/review.html", effort, "review", warnings=_warnings(store, effort, count),
-                      dispositions=store.disposition_codes(effort["id"]), disposition_kinds=ef.DISPOSITION_KINDS,
-                      kinds=ef.KINDS, origin=str(request.url.origin()), error="")
+    return _step_page(request, "admin/review.html", effort, "review", status=status,
+                      warnings=_warnings(store, effort, count), dispositions=store.disposition_codes(effort["id"]),
+                      disposition_kinds=ef.DISPOSITION_KINDS, kinds=ef.KINDS, origin=str(request.url.origin()),
+                      error=error)
+
+
+@require("manage_efforts")
+async def review_page(request: web.Request) -> web.StreamResponse:
+    return _review_page(request, _effort(request))
 
 
 @require("manage_efforts")
 async def finish_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
+    if (await request.post()).get("confirm") != "1":
+        # Finishing cannot be undone (the list freezes, calls start): only on an explicit confirmation.
+        return _review_page(request, effort, status=400,
+                            error="Not finished: tick the box to confirm that calling starts and the list freezes.")
     try:
         ef.finish(_store(request), effort["id"])
     except StoreError as exc:
@@ -618,8 +627,37 @@ async def users_post(request: web.Request) -> web.StreamResponse:
     return _users_page(request, status=400, user_error="Unknown action.")
 
 
+# ---------------------------------------------------------------------------------------------- kept uploads
+UPLOAD_SWEEP_S = 3600
+
+
+async def upload_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Uploads nobody imported are deleted a day later even if nobody uploads again (they hold voters' data)."""
+
+    async def sweep() -> None:
+        try:
+            gone = await asyncio.to_thread(ef.sweep_uploads, app[STORE])
+            if gone:
+                log.info("admin.uploads_swept", files=gone)
+        except Exception:  # a failed sweep must not stop the panel or the loop: the next one retries
+            log.exception("admin.upload_sweep_failed")
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(UPLOAD_SWEEP_S)
+            await sweep()
+
+    await sweep()  # at start: what a stopped panel left behind
+    task = asyncio.create_task(sweep_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 # ---------------------------------------------------------------------------------------------- routes
 def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(upload_sweeper)
     r = app.router
     r.add_get("/admin/efforts", efforts_page)
     r.add_get("/admin/efforts/new", new_page)

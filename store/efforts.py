@@ -435,17 +435,27 @@ def uploads_dir(store: Store) -> Path:
     return Path(store.path).parent / "uploads"
 
 
-def save_upload(store: Store, campaign_id: int, data: bytes) -> str:
-    """Keep an uploaded CSV between the upload and the mapping steps; returns its token."""
-    folder = uploads_dir(store)
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - UPLOAD_TTL_S
-    for old in folder.glob("*.csv"):  # uploads nobody went on to import
+def sweep_uploads(store: Store, now: float | None = None) -> int:
+    """Delete kept uploads older than a day (lists nobody went on to import: voters' data, kept no longer than
+    the mapping step needs). Returns how many went. The panel runs it at start and every hour."""
+    cutoff = (time.time() if now is None else now) - UPLOAD_TTL_S
+    gone = 0
+    for old in uploads_dir(store).glob("*.csv"):
         try:
             if old.stat().st_mtime < cutoff:
                 old.unlink()
+                gone += 1
         except OSError:
             pass
+    return gone
+
+
+def save_upload(store: Store, campaign_id: int, data: bytes) -> str:
+    """Keep an uploaded CSV between the upload and the mapping steps; returns its token. Deleted once imported
+    (:func:`delete_upload`), else by :func:`sweep_uploads` after a day."""
+    folder = uploads_dir(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep_uploads(store)
     name = f"{campaign_id}-{secrets.token_urlsafe(18)}"
     (folder / f"{name}.csv").write_bytes(data)
     return name

@@ -95,6 +95,7 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
                                    "show_if": {"question": "q1", "answer": "Yes"}}],
                           ring_timeout_s=15)
     await admin.goto(f"{base}/admin/efforts/{cid}/review")
+    await admin.check("#finish-confirm")
     await admin.click("#finish")
     await until(lambda: store.campaign(cid)["status"] == "active", 10, "the effort finished")  # type: ignore[index]
     join_code = store.campaign(cid)["join_code"]  # type: ignore[index]

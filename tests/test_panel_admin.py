@@ -440,15 +440,22 @@ async def test_finish_freezes_the_list_and_lifecycle(panel: PanelKit) -> None:
     cid = await _new_effort(admin, csrf)
     review = await _page(admin, f"/admin/efforts/{cid}/review")
     assert 'id="finish"' in review and "No contacts yet" in review and "No script" in review
-    empty = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf})
+    empty = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"})
     assert empty.status == 409 and panel.store.campaign(cid)["status"] == "draft"  # type: ignore[index]
     token, page = await _upload_token(admin, csrf, cid, GOOD_CSV)
     assert (await _import(admin, csrf, cid, token, _selected_mapping(page))).status == 302
-    fin = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf}, allow_redirects=False)
+    # Finish asks first: a required box the server checks too (no inline script under the strict CSP).
+    review = await _page(admin, f"/admin/efforts/{cid}/review")
+    assert re.search(r'<input type="checkbox" name="confirm" value="1" id="finish-confirm" required', review)
+    unconfirmed = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf})
+    assert unconfirmed.status == 400 and 'id="finish-error"' in await unconfirmed.text()
+    assert panel.store.campaign(cid)["status"] == "draft"  # type: ignore[index]
+    fin = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"},
+                           allow_redirects=False)
     assert fin.status == 302
     c = panel.store.campaign(cid)
     assert c and c["status"] == "active" and c["finished_at"]
-    assert (await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf})).status == 409
+    assert (await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"})).status == 409
     # The list is frozen: uploads and imports are refused, and the page says so.
     refused = await _upload(admin, csrf, cid, GOOD_CSV)
     assert refused.status == 409 and "frozen" in await refused.text()
@@ -480,7 +487,7 @@ async def test_scheduled_effort_shows_as_scheduled(panel: PanelKit) -> None:
     await admin.post(f"/admin/efforts/{cid}/edit", data={"_csrf": csrf, "title": "Later", "launch": "schedule",
                                                          "start_at": "2099-03-01T09:00"})
     panel.store.add_contacts(cid, [{"first_name": "A", "phone": "+12025550101"}])
-    await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf})
+    await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"})
     c = panel.store.campaign(cid)
     assert c and c["status"] == "active" and ef.effort_status(c) == "scheduled"
     assert "Scheduled" in await _page(admin, "/admin/efforts")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import time
 import zipfile
@@ -247,3 +248,35 @@ def test_check_script_without_a_list() -> None:
     problems = ef.check_script("Hi {first_name} from {Ward}", list(ef.STANDARD_FIELDS), ["phone"], has_list=False)
     assert problems[0] == "{Ward} is not a field of the standard fields (import the list first to use its columns)."
     assert ef.check_script("Hi {first_name}, no braces here: }{ {}", list(ef.STANDARD_FIELDS), []) == []
+
+
+# ---------------------------------------------------------------------------------------------- kept uploads
+async def test_upload_is_deleted_after_import(panel: PanelKit) -> None:
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    resp = await _upload(admin, csrf, cid, "first_name,phone\nAda,2025550101\n")
+    token = resp.headers["Location"].split("upload=")[1]
+    assert [p.name for p in ef.uploads_dir(panel.store).glob("*.csv")] == [f"{token}.csv"]
+    page = await _page(admin, resp.headers["Location"])
+    assert (await _import(admin, csrf, cid, token, _selected_mapping(page))).status == 302
+    assert list(ef.uploads_dir(panel.store).glob("*.csv")) == []
+
+
+async def test_uploads_older_than_a_day_are_swept_even_without_new_uploads(tmp_path: Path) -> None:
+    from tests.fakes import start_panel
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    stale, fresh = folder / "1-stalestalestalestale.csv", folder / "1-freshfreshfreshfresh.csv"
+    for f in (stale, fresh):
+        f.write_text("first_name,phone\nAda,2025550101\n")
+    day_ago = time.time() - ef.UPLOAD_TTL_S - 60
+    os.utime(stale, (day_ago, day_ago))
+    kit = await start_panel(tmp_path)  # the panel sweeps at start (and every hour)
+    try:
+        assert ef.uploads_dir(kit.store) == folder
+        assert not stale.exists() and fresh.exists()
+        assert ef.sweep_uploads(kit.store, now=time.time() + ef.UPLOAD_TTL_S + 60) == 1
+        assert not fresh.exists()
+    finally:
+        await kit.close()
