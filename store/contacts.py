@@ -43,10 +43,20 @@ def normalize_phone(raw: str, region: str = "US") -> str:
     try:
         num = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
+        # The library's own text ("(1) The string supplied did not seem to be a phone number.") is for developers.
+        raise ValueError(f"not a phone number: {_PARSE_REASONS.get(exc.error_type, 'no number found in it')}") from exc
     if not phonenumbers.is_valid_number(num):
-        raise ValueError("not a valid phone number")
+        raise ValueError("not a valid phone number: check the area code and the number of digits")
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+_PARSE_REASONS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no country has the code after the +",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "no number found in it",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too few digits after the international prefix",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too few digits",
+    phonenumbers.NumberParseException.TOO_LONG: "too many digits",
+}
 
 
 # Where an extension written after a contact's number is kept (in ``extra``): E.164 cannot hold one. Callers of

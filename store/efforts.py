@@ -146,7 +146,11 @@ def check_details(form: dict[str, str], now: float | None = None) -> tuple[dict[
     if launch == "schedule" and start is None and "start_at" not in errors:
         errors["start_at"] = "A scheduled effort needs a start date and time."
     if launch == "now":
-        start = None
+        # Start and end belong to Schedule: an end left in the form from an earlier schedule would silently stop
+        # (or, once past, refuse) an effort the admin asked to run now.
+        start = end = None
+        errors.pop("start_at", None)
+        errors.pop("end_at", None)
     if end is not None and "end_at" not in errors:
         if start is not None and end <= start:
             errors["end_at"] = "The end must be after the start."
@@ -655,7 +659,7 @@ def _e164_or_error(text: str, what: str, errors: dict[str, str], key: str, requi
     try:
         return normalize_phone(text)
     except ValueError as exc:
-        errors[key] = f"{what}: {exc}."
+        errors[key] = f"{what}: “{text[:40]}” is {exc}. Enter the whole number, e.g. +1 202 555 0100."
         return ""
 
 

@@ -157,6 +157,44 @@ async def test_details_step_saves_and_schedules(panel: PanelKit) -> None:
     assert panel.store.campaign(cid)["start_at"] is None  # type: ignore[index]
 
 
+async def test_activate_now_drops_a_stale_end_date(panel: PanelKit) -> None:
+    """Issue 13: an end left from an earlier schedule stayed under "Activate now" (and, once past, refused it)."""
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    await admin.post(f"/admin/efforts/{cid}/edit", data={
+        "_csrf": csrf, "title": "Now", "launch": "schedule", "start_at": "2099-01-02T10:00",
+        "end_at": "2099-01-02T18:00"})
+    assert panel.store.campaign(cid)["end_at"]  # type: ignore[index]
+    # The form still carries the old end (and a past one, and a malformed start): Activate now ignores them all.
+    for end in ("2099-01-02T18:00", "2001-01-01T10:00"):
+        resp = await admin.post(f"/admin/efforts/{cid}/edit", data={
+            "_csrf": csrf, "title": "Now", "launch": "now", "start_at": "soon", "end_at": end},
+            allow_redirects=False)
+        assert resp.status == 302, await resp.text()
+        effort = panel.store.campaign(cid)
+        assert effort and effort["start_at"] is None and effort["end_at"] is None
+    page = await _page(admin, f"/admin/efforts/{cid}/edit")
+    assert 'name="end_at" value=""' in page and "Activate now clears them" in page
+    # A schedule still checks its end.
+    past = await admin.post(f"/admin/efforts/{cid}/edit", data={
+        "_csrf": csrf, "title": "Now", "launch": "schedule", "start_at": "2000-01-01T10:00",
+        "end_at": "2001-01-01T10:00"})
+    assert past.status == 400 and "in the past" in await past.text()
+
+
+async def test_caller_id_error_is_written_for_people() -> None:
+    """Issue 13: the caller-ID error showed the phone library's own text ("(1) The string supplied ...")."""
+    from store import efforts as ef
+
+    for raw, why in (("call me", "no number found in it"), ("12345", "check the area code"),
+                     ("+999 123", "no country has the code"), ("1" * 30, "too many digits")):
+        errors: dict[str, str] = {}
+        assert ef._e164_or_error(raw, "Caller ID", errors, "caller_id") == ""
+        message = errors["caller_id"]
+        assert why in message and f"“{raw[:40]}”" in message and "e.g. +1 202 555 0100" in message, message
+        assert "(1)" not in message and "string supplied" not in message and "seem to be" not in message
+
+
 # ---------------------------------------------------------------------------------------------- lists
 async def test_bad_rows_are_reported_and_imported_only_on_explicit_confirm(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
