@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from panel.web import SECURITY_HEADERS
+from panel.web import CONTROLLER, SECURITY_HEADERS
 
 REPO = Path(__file__).resolve().parent.parent
 # Where ``npm run build`` puts the bundle; an installed (non-editable) panel points PHONEBANK_JSSIP_BUNDLE at it.
 JSSIP_BUNDLE = Path(os.environ.get("PHONEBANK_JSSIP_BUNDLE") or REPO / "node_modules" / ".phonebank" / "jssip.min.js")
 # Outside /static: that prefix serves panel/static only.
 JSSIP_URL = "/vendor/jssip.min.js"
-# The WebSocket URL browsers register on (wss://host:port/ws): set by whoever knows Asterisk's TLS port
-# (the service, the test harness). Unset: computer audio is not offered.
+# The WebSocket URL browsers register on (wss://host:port/ws). Unset here, the controller's ``sip_public``
+# (from phonebank.settings) says it; neither: computer audio is not offered.
 WEBRTC_WS_URL: web.AppKey[str] = web.AppKey("webrtc_ws_url", str)
 
 
@@ -47,7 +47,12 @@ def ws_origin(url: str) -> str:
 
 
 def webrtc_ws_url(app: web.Application) -> str:
-    return app.get(WEBRTC_WS_URL, "")
+    """The app's own setting, else what the controller tells devices with their SIP accounts."""
+    if url := app.get(WEBRTC_WS_URL, ""):
+        return url
+    ctl = app.get(CONTROLLER)
+    public = getattr(ctl, "sip_public", None) or {}
+    return str(public.get("ws_url", "")) if isinstance(public, dict) else ""
 
 
 def available(app: web.Application) -> str:
