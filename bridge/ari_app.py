@@ -25,6 +25,7 @@ from bridge import commands as c
 from bridge import dialer as d
 from bridge import predictive as pr
 from bridge import volunteer as vol
+from bridge import waiting as wt
 from bridge.amd import AmdParams
 from bridge.amd import Event as AmdEvent
 from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
@@ -102,6 +103,9 @@ class Controller:
     # Asterisk's view of where ARI recordings land (messages recorded by phone).
     recordings_dir: str = ""
     _recordings: set[str] = field(default_factory=set)  # names of the recordings this run started
+    # Dials refused in a row per effort, and why callers wait (bridge.waiting): the panel's screens read these.
+    trunk: wt.TrunkWatch = field(default_factory=wt.TrunkWatch)
+    waiting: wt.Reasons = field(default_factory=wt.Reasons)
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -344,6 +348,8 @@ class Controller:
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
 
     async def _call_state(self, call_id: str, state: str, now: float) -> None:
+        if state in ("Ringing", "Up"):
+            self.trunk.ok(self.dialer.calls[call_id].campaign_id)  # the trunk carries calls
         if state == "Ringing":
             self.store.update_call(call_id, ringing_at=now)
             await self.run(self.dialer.handle(d.CallRinging(call_id), now))
@@ -681,6 +687,8 @@ class Controller:
                     values["abandoned"] = 1
                 self.store.update_call(call_id, **values)
                 self.store.release_contact(call["contact_id"], outcome, now)
+                if outcome in ("congestion", "failed"):
+                    self.trunk.failed(call["campaign_id"], f"{outcome}: {call.get('hangup_cause_txt') or 'no cause'}")
                 log.info("call.outcome", call_id=call_id, outcome=outcome, campaign_id=call["campaign_id"])
                 self._notify(None, call["campaign_id"])
             case c.VolunteerChanged(session_id, state, reason, call_id):
@@ -723,6 +731,7 @@ class Controller:
                 body={"variables": {"PB_CALL": call_id, "PB_AMD": amd}})
         except AriError as exc:
             log.warning("call.originate_failed", call_id=call_id, error=str(exc))
+            self.trunk.failed(campaign_id, f"Asterisk refused the dial: {exc}")
             self.store.update_call(call_id, ended_at=time.time(), hangup_cause_txt=str(exc)[:200])
             await self.run(self.dialer.handle(d.CallEnded(call_id, 0), time.time()))
 

@@ -150,6 +150,7 @@ class VolunteerJoined:
     campaign_id: int
     # Joined from the panel: wait for the volunteer's "Start calling" before dialing for them.
     paused: bool = False
+    leg: str = "phone"  # the kind of leg that joined (bridge.volunteer.Volunteer.leg)
 
 
 @dataclass(frozen=True)
@@ -287,11 +288,12 @@ class Dialer:
                     if v.campaign_id == config.campaign_id:
                         self.volunteers[sid] = replace(v, wrapup_limit=config.wrapup_limit)
                 return []
-            case VolunteerJoined(session_id, campaign_id, paused):
+            case VolunteerJoined(session_id, campaign_id, paused, leg):
                 limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
                 state = vol.VState.PAUSED if paused else vol.VState.IDLE
                 reason = "ready_to_start" if paused else "joined"
-                v = vol.Volunteer(session_id, campaign_id, state=state, since=now, wrapup_limit=limit, reason=reason)
+                v = vol.Volunteer(session_id, campaign_id, state=state, since=now, wrapup_limit=limit, reason=reason,
+                                  leg=leg)
                 self.volunteers[session_id] = v
                 return [VolunteerChanged(session_id, v.state.value, reason)]
             case VolunteerEvent(session_id, vevent):

@@ -1,8 +1,10 @@
 """The volunteer's state machine, pure: ``step(volunteer, event, now) -> (volunteer, commands)``.
 
-A volunteer's phone leg stays in their own bridge for the whole shift; this machine only says whether
-they can take a voter. Leaving the line (the leg hangs up) pauses the session rather than ending it, so a
-volunteer whose phone dropped can call back in with the same code.
+A volunteer's leg stays in their own bridge for the whole shift; this machine only says whether they can
+take a voter. A leg is a phone that called in with the session code, the browser's computer audio (WebRTC) or a
+softphone on the session's own SIP account: one more kind of leg each, joined, lost, or cut by Asterisk for lack
+of audio (rtp_timeout), and all treated alike. Leaving the line pauses the session rather than ending it, so a
+volunteer whose phone or network dropped can come back with the same code or a fresh account.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Volunteer:
     wrapup_limit: float = 60.0
     pause_after_call: bool = False
     reason: str = ""
+    leg: str = "phone"  # "phone" (called in), "webrtc" (computer audio) or "softphone"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,29 @@ class Resume:
 
 @dataclass(frozen=True)
 class LegGone:
-    pass
+    """The volunteer's leg hung up; ``cause`` is Asterisk's hang-up cause (44: cut for lack of audio)."""
+
+    cause: int = 0
+
+
+@dataclass(frozen=True)
+class LegReplaced:
+    """Another leg of the session's own took the old one's place in the same bridge (e.g. computer audio after
+    the phone, or the browser reconnecting): nothing changes for the voter or the dialer."""
+
+    kind: str
+
+
+# Asterisk's cause for a leg it cut because no audio came (rtp_timeout): AST_CAUSE_REQUESTED_CHAN_UNAVAIL.
+CAUSE_NO_MEDIA = 44
+LEG_GONE_REASONS = {"phone": "phone_hung_up", "webrtc": "computer_audio_closed", "softphone": "softphone_hung_up"}
+
+
+def leg_gone_reason(leg: str, cause: int) -> str:
+    """Why the session paused, for the caller's screen."""
+    if cause == CAUSE_NO_MEDIA and leg != "phone":
+        return "no_audio"
+    return LEG_GONE_REASONS.get(leg, "phone_hung_up")
 
 
 @dataclass(frozen=True)
@@ -88,7 +113,8 @@ class Tick:
     pass
 
 
-VEvent = VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall | Pause | Resume | LegGone | Stop | Tick
+VEvent = (VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall | Pause | Resume | LegGone | LegReplaced
+          | Stop | Tick)
 
 
 def _to(v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: object) -> tuple[Volunteer,
@@ -108,10 +134,12 @@ def step(v: Volunteer, event: VEvent, now: float) -> tuple[Volunteer, list[Comma
                 cmds.append(HangupCall(v.call_id, "volunteer_stopped"))
             nv, changed = _to(v, VState.ENDED, now, reason="stopped")
             return nv, [*cmds, HangupVolunteer(v.session_id), *changed]
-        case LegGone():
+        case LegGone(cause):
             cmds = [HangupCall(v.call_id, "volunteer_left")] if s is VState.TALKING and v.call_id else []
-            nv, changed = _to(v, VState.DISCONNECTED, now, reason="phone_hung_up")
+            nv, changed = _to(v, VState.DISCONNECTED, now, reason=leg_gone_reason(v.leg, cause))
             return nv, [*cmds, *changed]
+        case LegReplaced(kind):
+            return replace(v, leg=kind), []
         case VoterConnected(call_id) if s is VState.IDLE:
             return _to(v, VState.TALKING, now, call_id=call_id)
         case VoterGone(call_id) if s is VState.TALKING and call_id == v.call_id:

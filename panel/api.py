@@ -96,6 +96,10 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
     if live and live.state.value == "wrapup":
         view["wrapup_limit_s"] = live.wrapup_limit
         view["wrapup_since"] = live.since
+    if live and live.state.value == "idle" and s["status"] == "open":
+        # Why nothing is put through yet, and until when (bridge.waiting: the dashboard says the same).
+        reason = ctl.waiting.for_effort(ctl, s["campaign_id"])
+        view["waiting"] = reason.as_dict() if reason else None
     return view
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.dialer import CState
+from callin import guard
 from panel.web import CONTROLLER, STORE, render, require
 from store import results as r
 from store.contacts import mask_phone
@@ -251,10 +252,16 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     abandon_rate = abandoned / live_answers if live_answers else 0.0
     target = float(campaign.get("abandon_target") or MAX_ABANDON_TARGET)
     over = abandon_rate > target
+    # Why nothing is dialled (or that it is), and until when: the callers' screens say the same (bridge.waiting).
+    ctl = app[CONTROLLER]
+    waiting = ctl.waiting.for_effort(ctl, campaign_id)
     tiles = [
         {"id": "volunteers", "label": "Volunteers on line", "value": str(on_line),
          "sub": " · ".join(f"{open_states[s]} {STATE_LABELS.get(s, s).lower()}" for s in state_order
                            if open_states.get(s)) or "nobody yet", "alert": False},
+        {"id": "dialing", "label": "Dialling", "value": "Yes" if waiting and waiting.dialing else "No",
+         "sub": waiting.text if waiting else "", "alert": bool(waiting and not waiting.dialing
+                                                             and open_states.get("idle"))},
         {"id": "in-flight", "label": "Calls in flight", "value": str(in_flight),
          "sub": " · ".join(f"{n} {k}" for k, n in sorted(call_states.items())) or "none", "alert": False},
         {"id": "attempts", "label": "Attempts", "value": str(attempts), "sub": f"{answered} answered",
@@ -337,7 +344,10 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
                      "abandon_target": target},
         "updated_at": now,
         "updated": time.strftime("%H:%M:%S", time.localtime(now)),
+        # Guessing at the call-in concerns every effort: the same alert on each dashboard.
+        "callin_alert": guard.alert(app[CONTROLLER].guard, now),
         "tiles": tiles,
+        "waiting": waiting.as_dict() if waiting else None,
         "stats": {"attempts": attempts, "answered": answered, "machines": machines, "bridged": bridged,
                   "abandoned": abandoned, "live_answers": live_answers, "in_flight": in_flight,
                   "completed": completed, "contacts_made": summary["contacts_made"], "on_line": on_line,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import structlog
 
+from phonebank import tls
 from phonebank.settings import REPO_ROOT, Settings
 
 log = structlog.get_logger(__name__)
@@ -48,6 +49,7 @@ CONFIG_FILES = (
     "pjproject.conf",
     "ccss.conf",
     "websocket_client.conf",
+    "sorcery.conf",
 )
 SID_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en"
 MIN_SYSTEM_MAJOR = 20
@@ -156,10 +158,20 @@ class AsteriskRuntime:
             "sim_dir": self.sim_dir,
             "rec_dir": self.rec_dir,
             "trunk": trunk_section(s),
+            "tls_bind": s.tls_bind,
+            "tls_port": str(s.tls_port),
+            "tls_cert": f"{self.inst}/etc/keys/https.crt",
+            "tls_key": f"{self.inst}/etc/keys/https.key",
+            "rtp_ice": rtp_ice_lines(s),
         }
         etc = self.host_path(f"{self.inst}/etc")
-        for sub in ("etc", "lib", "spool", "spool/recording", "run", "log", "sim", "sim/vm", "rec", "sounds"):
+        for sub in ("etc", "etc/keys", "lib", "lib/keys", "spool", "spool/recording", "run", "log", "sim", "sim/vm",
+                    "rec", "sounds"):
             self.host_path(f"{self.inst}/{sub}").mkdir(parents=True, exist_ok=True)
+        # Asterisk (maybe chrooted) reads its certificate from the instance tree: copy the configured one, or the
+        # self-signed one made for demos and tests, there.
+        cert, key = tls.certificate(s)
+        tls.install(cert, key, etc / "keys" / "https.crt", etc / "keys" / "https.key")
         for name in CONFIG_FILES:
             (etc / name).write_text(render((TEMPLATE_DIR / name).read_text(), values))
             if name == "ari.conf":
@@ -247,6 +259,24 @@ class AsteriskRuntime:
             return f"instance {self.settings.instance}: stopped (root {self.root})"
         uptime = self.cli("core show uptime").strip()
         return f"instance {self.settings.instance}: running (root {self.root}); ARI {self.ari_url()}\n{uptime}"
+
+
+def rtp_ice_lines(s: Settings) -> str:
+    """rtp.conf lines that let Asterisk gather server-reflexive/relayed candidates itself (behind NAT)."""
+    lines: list[str] = []
+    stun = next((u.strip() for u in s.stun_urls.split(",") if u.strip()), "")
+    turn = next((u.strip() for u in s.turn_urls.split(",") if u.strip()), "")
+    if stun:
+        lines.append(f"stunaddr = {_host_port(stun)}")
+    if turn:
+        lines += [f"turnaddr = {_host_port(turn)}", f"turnusername = {s.turn_user}",
+                  f"turnpassword = {s.turn_password}"]
+    return "\n".join(lines) or "; no STUN/TURN configured (PHONEBANK_STUN_URLS, PHONEBANK_TURN_URLS)"
+
+
+def _host_port(url: str) -> str:
+    """"turn:host:3478?transport=udp" -> "host:3478"."""
+    return url.split(":", 1)[-1].split("?", 1)[0]
 
 
 def trunk_section(s: Settings) -> str:

@@ -66,6 +66,7 @@ class Pbx:
             "PHONEBANK_ARI_PORT": str(free_port()),
             "PHONEBANK_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
             "PHONEBANK_API_PORT": str(free_port()),
+            "PHONEBANK_TLS_PORT": str(free_port()),
             "PHONEBANK_RTP_START": str(rtp),
             "PHONEBANK_RTP_END": str(rtp + 998),
         }

@@ -28,7 +28,11 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
     def make_prompt(text: str, asterisk_path: str) -> bool:
         return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
 
+    # What a volunteer's browser or softphone is told along with its per-session SIP account.
+    sip_public = {"ws_url": settings.ws_url, "sip_server": settings.sip_server,
+                  "domain": settings.public_sip_host, "ice_servers": settings.ice_servers()}
     return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
+                      sip_public=sip_public,
                       prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording",
                       guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)))
 

@@ -44,6 +44,21 @@ class Settings:
     sip_port: int = 5060
     rtp_start: int = 20000
     rtp_end: int = 20999
+    # Asterisk's HTTPS server: secure WebSocket (WSS) for browsers' computer audio. It is the same HTTP server as
+    # ARI, so whoever reaches this port also reaches ARI's password prompt: see docs/OPERATIONS.md.
+    tls_bind: str = "127.0.0.1"
+    tls_port: int = 8089
+    # Production: a real certificate (PEM) and its key. Empty: a self-signed one is made in the data dir.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # The host volunteers' browsers and softphones use to reach Asterisk (shown with softphone credentials).
+    sip_public_host: str = ""
+    # ICE servers for volunteers behind NAT, comma separated (e.g. "stun:stun.example.org:3478",
+    # "turn:turn.example.org:3478?transport=udp"), with the TURN server's user and password.
+    stun_urls: str = ""
+    turn_urls: str = ""
+    turn_user: str = ""
+    turn_password: str = ""
     api_bind: str = "127.0.0.1"
     api_port: int = 8080
     # The number volunteers dial (the DID on the trunk); shown to volunteers with their code.
@@ -80,6 +95,15 @@ class Settings:
             sip_port=int(_env("SIP_PORT", "5060")),
             rtp_start=int(_env("RTP_START", "20000")),
             rtp_end=int(_env("RTP_END", "20999")),
+            tls_bind=_env("TLS_BIND", "127.0.0.1"),
+            tls_port=int(_env("TLS_PORT", "8089")),
+            tls_cert=_env("TLS_CERT", ""),
+            tls_key=_env("TLS_KEY", ""),
+            sip_public_host=_env("SIP_PUBLIC_HOST", ""),
+            stun_urls=_env("STUN_URLS", ""),
+            turn_urls=_env("TURN_URLS", ""),
+            turn_user=_env("TURN_USER", ""),
+            turn_password=_env("TURN_PASSWORD", ""),
             api_bind=_env("API_BIND", "127.0.0.1"),
             api_port=int(_env("API_PORT", "8080")),
             callin_number=_env("CALLIN_NUMBER", "callin"),
@@ -120,6 +144,35 @@ class Settings:
     def admin_password(self) -> str:
         """The first admin's password, made for ``make demo`` and printed by it."""
         return self._secret("admin_password", lambda: secrets.token_urlsafe(12))
+
+    @property
+    def public_sip_host(self) -> str:
+        """The host name or address volunteers' devices reach Asterisk by."""
+        if self.sip_public_host:
+            return self.sip_public_host
+        return "127.0.0.1" if self.tls_bind in ("0.0.0.0", "::", "") else self.tls_bind
+
+    @property
+    def ws_url(self) -> str:
+        """Where browsers open their SIP-over-WebSocket connection."""
+        return f"wss://{self.public_sip_host}:{self.tls_port}/ws"
+
+    @property
+    def sip_server(self) -> str:
+        """What a softphone is told to register with (host:port, UDP)."""
+        host = self.sip_public_host or ("127.0.0.1" if self.sip_bind in ("0.0.0.0", "::", "") else self.sip_bind)
+        return f"{host}:{self.sip_port}"
+
+    def ice_servers(self) -> list[dict[str, object]]:
+        """RTCPeerConnection ``iceServers`` for browsers (STUN, then TURN with its credentials)."""
+        servers: list[dict[str, object]] = []
+        stun = [u.strip() for u in self.stun_urls.split(",") if u.strip()]
+        turn = [u.strip() for u in self.turn_urls.split(",") if u.strip()]
+        if stun:
+            servers.append({"urls": stun})
+        if turn:
+            servers.append({"urls": turn, "username": self.turn_user, "credential": self.turn_password})
+        return servers
 
     @property
     def dial_template(self) -> str:

@@ -456,17 +456,19 @@ class Store:
                 scanned = self._claim_pass(campaign_id, n, now, effort, rules, picked, scanned, source, only)
         return picked
 
+    # What a claim may hand out, bar calling hours (params: campaign, now, max attempts, household flag, campaign).
+    _CLAIMABLE = ("c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? AND c.attempts < ? "
+                  "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
+                  "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
+                  "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
+                  "AND status IN ('done','connected'))) ")
+
     def _claim_pass(self, campaign_id: int, n: int, now: float, effort: dict[str, Any], rules: Any,
                     picked: list[dict[str, Any]], scanned: int, source: str, only: str) -> int:
         while len(picked) < n and scanned < self._CLAIM_SCAN_MAX:
             batch = max(4 * (n - len(picked)), 50)
             rows = self._all(
-                f"SELECT c.* FROM {source} WHERE c.campaign_id = ? AND c.status = 'pending' "
-                "AND c.next_attempt_at <= ? AND c.attempts < ? " + only +
-                "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
-                "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
-                "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
-                "AND status IN ('done','connected'))) "
+                f"SELECT c.* FROM {source} WHERE " + self._CLAIMABLE + only +
                 "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
                 (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
             scanned += len(rows)
@@ -487,6 +489,58 @@ class Store:
             if len(rows) < batch:
                 break
         return scanned
+
+    def queue_outlook(self, campaign_id: int, now: float) -> dict[str, Any]:
+        """When the effort's list next has someone to call, by the claim's own rules (read only).
+
+        ``kind``: "due" (callable now), "outside_hours" (due, but no number left is inside its calling hours
+        before ``at``), "callback" / "recycle" (the next is a callback or a retry due at ``at``), "in_calls"
+        (nothing pending; the last contacts are being dialled now) or "exhausted". ``zone``: the time zone of the
+        contact that decides ``at`` (its number's), to say the time in. Two indexed reads and a bounded scan: cheap,
+        but callers cache it (bridge.waiting).
+        """
+        effort = self._one("SELECT max_attempts, household_once, calling_hours_start, calling_hours_end "
+                           "FROM campaigns WHERE id = ?", (campaign_id,))
+        if effort is None:
+            return {"kind": "exhausted", "at": None, "zone": None}
+        from bridge.listengine import zones_for
+
+        rules = self._calling_rules(effort)
+
+        def zone(phone: str) -> str | None:
+            return next(iter(zones_for(phone)), None)
+
+        # Due now: the claim's query; calling hours decide, as in a claim (without putting anyone off).
+        due = self._all("SELECT c.phone FROM contacts c WHERE " + self._CLAIMABLE +
+                        "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT 200",
+                        (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id))
+        opens: list[tuple[float, str]] = []
+        for r in due:
+            wait = self._calling_hours_wait(r["phone"], now, rules)
+            if wait is None:
+                return {"kind": "due", "at": now, "zone": zone(r["phone"])}
+            opens.append((wait, r["phone"]))
+        later = self._one(
+            "SELECT c.phone, c.next_attempt_at, c.last_outcome FROM contacts c INDEXED BY contacts_next "
+            "WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at > ? AND c.attempts < ? "
+            "AND c.phone NOT IN (SELECT phone FROM do_not_call) ORDER BY c.next_attempt_at LIMIT 1",
+            (campaign_id, now, effort["max_attempts"]))
+        if later is not None:
+            at = float(later["next_attempt_at"])
+            if not opens or at < min(opens)[0]:
+                if later["last_outcome"] == "callback":
+                    kind = "callback"
+                elif self._calling_hours_wait(later["phone"], at - 1.0, rules) is not None:
+                    kind = "outside_hours"  # a claim put it off until its window opens
+                else:
+                    kind = "recycle"
+                return {"kind": kind, "at": at, "zone": zone(later["phone"])}
+        if opens:
+            at, phone = min(opens)
+            return {"kind": "outside_hours", "at": at, "zone": zone(phone)}
+        busy = self._one("SELECT COUNT(*) AS n FROM contacts WHERE campaign_id = ? AND status = 'dialing'",
+                         (campaign_id,))
+        return {"kind": "in_calls" if busy and busy["n"] else "exhausted", "at": None, "zone": None}
 
     def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
         """Put a contact back after an attempt, by the campaign's retry rules. A number that does not exist

@@ -390,3 +390,35 @@ async def test_join_code_helpers() -> None:
     assert sc.normalize_join_code(" abcdefg - 1234567\n") == CODE
     assert sc.JOIN_CODE_RE.match(CODE)
     assert not sc.JOIN_CODE_RE.match("DROP TABLE;")
+
+
+async def test_the_waiting_screen_says_why_nothing_is_dialled(panel: PanelKit) -> None:
+    """All the contacts are outside their calling hours: the caller is told so and when they open (in the
+    contacts' zone), pushed over the WebSocket, not "a couple of minutes"."""
+    cid = _effort(panel, calling_hours_start="09:00")
+    panel.store.add_contacts(cid, [{"first_name": "Cy", "phone": "+13125550100"}])  # Chicago
+    client, csrf, _ = await _caller_for(panel, cid)
+    sid = await _start_session(client, csrf, cid)
+    ctl = panel.ctl
+    ctl.waiting.clock = lambda: datetime(2026, 11, 25, 12, 30, tzinfo=UTC).timestamp()  # 6:30 in Chicago
+    frames: list[str] = []
+    ws = await client.ws_connect(f"/ws/session/{sid}")
+    try:
+        first = await _until(ws, lambda v: True, frames)
+        assert "waiting" not in first, "only while waiting for a voter"
+        ctl.legs[sid] = Leg(sid, cid, "vol-chan", "vol-bridge")
+        await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), time.time()))
+        idle = await _until(ws, lambda v: v["state"] == "idle", frames)
+        w = idle["waiting"]
+        assert w["code"] == "outside_hours" and not w["dialing"]
+        assert "9:00 AM Central time (in 2 h 30 min)" in w["text"]
+        assert w["until"] == datetime(2026, 11, 25, 15, 0, tzinfo=UTC).timestamp()
+        # The organisers pause the effort: the next view says so.
+        panel.store.update_campaign(cid, status="paused")
+        view = await (await client.get(f"/api/sessions/{sid}")).json()
+        assert view["waiting"]["code"] == "paused" and "paused" in view["waiting"]["text"]
+    finally:
+        await ws.close()
+    assert not any("3125550100" in f for f in frames)
+    page = await (await client.get(f"/call/{cid}/s/{sid}")).text()
+    assert 'id="waiting-reason"' in page and 'id="waiting-title"' in page

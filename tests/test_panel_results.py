@@ -191,8 +191,8 @@ async def test_websocket_pushes_dashboard(panel: PanelKit) -> None:
         assert msg["type"] == "dashboard"
         d = msg["dashboard"]
         assert d["stats"]["attempts"] == 7 and d["stats"]["abandon_rate"] == 0.25
-        assert {t["id"] for t in d["tiles"]} == {"volunteers", "in-flight", "attempts", "completed", "contacts",
-                                                 "machine-rate", "abandon-rate"}
+        assert {t["id"] for t in d["tiles"]} == {"volunteers", "dialing", "in-flight", "attempts", "completed",
+                                                 "contacts", "machine-rate", "abandon-rate"}
         assert [c["name"] for c in d["callers"]]
         # A change the controller announces reaches the open dashboard without a reload.
         panel.store.insert_call("c8", s["cid"], s["ids"][5], 1, "chan-c8", time.time())
@@ -479,3 +479,34 @@ def test_older_calls_are_summed_once_and_still_counted_right(panel: PanelKit) ->
     assert d["stats"]["in_flight"] == 0  # the controller holds no call: nothing live
     assert d["callers"][0]["talk_s"] == 7200
     assert sum(it["t"] == "rect" for it in d["charts"]["attempts"]["items"]) >= 3
+
+async def test_dashboard_says_why_nothing_is_dialled(panel: PanelKit) -> None:
+    """Not only "1 waiting for a call": why nothing is dialled and until when, the reason the caller sees too."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    store = panel.store
+    cid = store.create_campaign("Quiet hours", calling_hours_start="09:00")["id"]
+    store.add_contacts(cid, [{"first_name": "Cy", "phone": "+13125550100"}])  # Chicago
+    sid = store.create_session(cid, "Ida")["id"]
+    ctl = panel.ctl
+    ctl.dialer.volunteers[sid] = Volunteer(sid, cid, state=VState.IDLE, since=time.time())
+    ctl.legs[sid] = Leg(sid, cid, "vol-i", "br-i")
+    ctl.waiting.clock = lambda: datetime(2026, 11, 25, 6, 30, tzinfo=ZoneInfo("America/Chicago")).timestamp()
+    admin, _ = await panel.client("admin")
+    html = await (await admin.get(f"/admin/efforts/{cid}/results")).text()
+    value, sub, alert = tile(html, "dialing")
+    assert value == "No" and alert
+    assert "outside calling hours" in sub and "9:00 AM Central time (in 2 h 30 min)" in sub
+    assert "1 waiting for a call" in tile(html, "volunteers")[1]
+    data = dashboard_data(panel.server.app, cid)
+    assert data["waiting"]["code"] == "outside_hours"
+
+    store.update_campaign(cid, status="paused")
+    value, sub, alert = tile(await (await admin.get(f"/admin/efforts/{cid}/results")).text(), "dialing")
+    assert value == "No" and alert and "paused" in sub
+    # Dialling: nothing to explain, no alert.
+    store.update_campaign(cid, status="active")
+    ctl.dialer.calls["r1"] = Call("r1", cid, store.contacts(cid)[0]["id"], state=CState.RINGING)
+    value, sub, alert = tile(await (await admin.get(f"/admin/efforts/{cid}/results")).text(), "dialing")
+    assert (value, sub, alert) == ("Yes", "Calling 1 number…", False)

@@ -9,6 +9,7 @@ from bridge.volunteer import (
     Disposed,
     EndVoterCall,
     LegGone,
+    LegReplaced,
     Pause,
     Resume,
     Stop,
@@ -67,6 +68,21 @@ CASES = [
                                                                                "phone_hung_up", "c1")]),
     ("phone drops when idle", v(VState.IDLE), LegGone(), T0, VState.DISCONNECTED,
      [VolunteerChanged(7, "disconnected", "phone_hung_up", None)]),
+    # Computer audio and softphones are one more kind of leg: lost like a phone, and cut for lack of audio.
+    ("computer audio closed mid-call: voter hung up, session disconnected", v(VState.TALKING, "c1", leg="webrtc"),
+     LegGone(16), T0, VState.DISCONNECTED,
+     [HangupCall("c1", "volunteer_left"), VolunteerChanged(7, "disconnected", "computer_audio_closed", "c1")]),
+    ("computer audio with no media for 20 s: paused as a hang-up", v(VState.IDLE, leg="webrtc"), LegGone(44), T0,
+     VState.DISCONNECTED, [VolunteerChanged(7, "disconnected", "no_audio", None)]),
+    ("softphone silent while talking: voter hung up too", v(VState.TALKING, "c1", leg="softphone"), LegGone(44),
+     T0, VState.DISCONNECTED, [HangupCall("c1", "volunteer_left"), VolunteerChanged(7, "disconnected", "no_audio",
+                                                                                      "c1")]),
+    ("softphone hangs up when idle", v(VState.IDLE, leg="softphone"), LegGone(16), T0, VState.DISCONNECTED,
+     [VolunteerChanged(7, "disconnected", "softphone_hung_up", None)]),
+    ("a phone's cause 44 is still a hang-up", v(VState.IDLE), LegGone(44), T0, VState.DISCONNECTED,
+     [VolunteerChanged(7, "disconnected", "phone_hung_up", None)]),
+    ("a new leg of the session's own takes over mid-call: nothing changes for the voter",
+     v(VState.TALKING, "c1"), LegReplaced("webrtc"), T0, VState.TALKING, []),
     ("stop while talking", v(VState.TALKING, "c1"), Stop(), T0, VState.ENDED,
      [HangupCall("c1", "volunteer_stopped"), HangupVolunteer(7), VolunteerChanged(7, "ended", "stopped", "c1")]),
     ("ended is final", v(VState.ENDED), Resume(), T0, VState.ENDED, []),
@@ -90,3 +106,8 @@ def test_wrapup_timer_starts_when_voter_leaves() -> None:
     assert still.state is VState.WRAPUP
     paused, _ = step(vol, Tick(), T0 + 160)
     assert paused.state is VState.PAUSED
+
+
+def test_leg_replaced_keeps_the_call_and_records_the_kind() -> None:
+    nv, cmds = step(v(VState.TALKING, "c1"), LegReplaced("softphone"), T0)
+    assert (nv.state, nv.call_id, nv.leg, cmds) == (VState.TALKING, "c1", "softphone", [])

@@ -432,12 +432,28 @@
         if (r === "ready_to_start") return "Phone connected: ready when you are";
         if (r === "wrapup_timeout") return "Paused: the call result wasn't saved in time";
         return "On a break";
-      case "idle": return "Looking for your next voter…";
+      case "idle": return v.waiting && !v.waiting.dialing ? "Waiting: nothing to dial right now"
+        : "Looking for your next voter…";
       case "talking": return "On a call" + (v.contact && v.contact.first_name ? " with " + v.contact.first_name : "");
       case "wrapup": return "Call ended: save the result";
       case "disconnected": return "Your phone is disconnected";
       default: return v.state;
     }
+  }
+
+  // Why nothing is put through yet, and until when: the server's reason (bridge/waiting.py), which the
+  // organisers' dashboard shows too.
+  function renderWaiting(v) {
+    const title = $("waiting-title");
+    const reason = $("waiting-reason");
+    if (!title || !reason) return;
+    const w = v.waiting;
+    const stuck = !!(w && !w.dialing);
+    title.textContent = stuck ? "Nothing to dial right now" : "Looking for your next voter…";
+    reason.textContent = w && w.text
+      ? w.text + (stuck ? " Stay on the line if you like: calls start by themselves when this changes."
+        : " Stay on the line.")
+      : "Stay on the line. It can take a few seconds to a couple of minutes.";
   }
 
   function tickCountdown() {
@@ -458,6 +474,7 @@
     const ended = v.status === "ended" || v.state === "ended";
     if (v.state !== "talking" && v.state !== "wrapup") breakAfterCall = false;
     $("status-line").textContent = statusText(v) + (breakAfterCall ? " (break after this call)" : "");
+    if (v.state === "idle") renderWaiting(v);
     $("live-dot").className = "dot " + (ended ? "off" : v.state);
 
     const contact = !ended && v.contact && !saved.has(v.call_id) ? v.contact : null;

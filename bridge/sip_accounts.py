@@ -1,0 +1,197 @@
+"""Per-session SIP accounts (computer audio over WebRTC, softphones), pure: who gets an account, when it dies,
+and which session a call from it may join.
+
+An account is an Asterisk endpoint + aor + auth made at runtime (ARI push configuration into the sorcery memory
+wizard, see config/asterisk/sorcery.conf) for exactly one volunteer session. It lives only while the session is
+open and its shift login is valid; asking again replaces it. A call from it reaches the controller with the
+authenticated endpoint's name (dialplan context ``pb-sip-leg``) and joins that session's own bridge, never
+anything else: the number it dialled plays no part. The adapter (bridge/ari_app.py) turns the commands into
+ARI requests; randomness comes in from outside so the decisions stay table-testable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Endpoint names start with this; nothing in pjsip.conf does, so a restart can tell ours apart.
+PREFIX = "pbsip"
+# An account outlives no shift: a caller's login expires sooner, this caps a manager's or a script's.
+MAX_TTL_S = 12 * 3600.0
+# Hang-up cause Asterisk gives a channel it cut for lack of RTP (rtp_timeout): AST_CAUSE_REQUESTED_CHAN_UNAVAIL.
+CAUSE_NO_MEDIA = 44
+# Asterisk drops the leg after this many seconds without audio (endpoint rtp_timeout).
+RTP_TIMEOUT_S = 20
+
+
+class Kind(StrEnum):
+    WEBRTC = "webrtc"
+    SOFTPHONE = "softphone"
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str  # also the endpoint, aor and auth id
+    session_id: int
+    kind: Kind
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the rules need to know about a session (from the store)."""
+
+    session_id: int
+    open: bool
+    login_expires_at: float | None = None  # the shift login's expiry, if the session belongs to one
+
+
+@dataclass(frozen=True)
+class CreateAccount:
+    account: Account
+    password: str
+
+    def __repr__(self) -> str:  # the password never reaches a log line through a repr
+        return f"CreateAccount(account={self.account!r}, password=<hidden>)"
+
+
+@dataclass(frozen=True)
+class DeleteAccount:
+    username: str
+    reason: str
+
+
+Command = CreateAccount | DeleteAccount
+
+
+class Refused(Exception):
+    """No account for this session: ``status`` is the HTTP status the route answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Join(StrEnum):
+    JOIN = "join"  # into a new bridge for the session
+    REPLACE = "replace"  # the session has a leg already: the new one takes its place in the same bridge
+    REFUSE = "refuse"
+
+
+def new_username() -> str:
+    """128 random bits: the name is as hard to guess as a password, so nobody can probe which accounts exist."""
+    return f"{PREFIX}{secrets.token_hex(16)}"
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits
+
+
+def issue(accounts: Mapping[str, Account], session: SessionFacts | None, kind: str, now: float,
+          username: str, password: str) -> tuple[dict[str, Account], list[Command]]:
+    """A fresh account for the session; any the session had are revoked (one device per session)."""
+    if session is None:
+        raise Refused(404, "no such session")
+    if not session.open:
+        raise Refused(409, "this session has ended")
+    try:
+        k = Kind(kind)
+    except ValueError as exc:
+        raise Refused(400, "kind must be 'webrtc' or 'softphone'") from exc
+    expires = now + MAX_TTL_S
+    if session.login_expires_at is not None:
+        if session.login_expires_at <= now:
+            raise Refused(409, "the shift login has expired")
+        expires = min(expires, session.login_expires_at)
+    out, cmds = revoke_session(accounts, session.session_id, "replaced")
+    account = Account(username, session.session_id, k, expires)
+    out[username] = account
+    return out, [*cmds, CreateAccount(account, password)]
+
+
+def revoke_session(accounts: Mapping[str, Account], session_id: int,
+                   reason: str) -> tuple[dict[str, Account], list[Command]]:
+    out = dict(accounts)
+    cmds: list[Command] = []
+    for name, acc in accounts.items():
+        if acc.session_id == session_id:
+            del out[name]
+            cmds.append(DeleteAccount(name, reason))
+    return out, cmds
+
+
+def sweep(accounts: Mapping[str, Account], sessions: Mapping[int, SessionFacts],
+          now: float) -> tuple[dict[str, Account], list[Command]]:
+    """Revoke accounts whose session ended (or vanished) or whose time is up."""
+    out = dict(accounts)
+    cmds: list[Command] = []
+    for name, acc in accounts.items():
+        session = sessions.get(acc.session_id)
+        reason = ("session_ended" if session is None or not session.open
+                  else "expired" if acc.expires_at <= now
+                  else "login_expired" if session.login_expires_at is not None and session.login_expires_at <= now
+                  else "")
+        if reason:
+            del out[name]
+            cmds.append(DeleteAccount(name, reason))
+    return out, cmds
+
+
+def admit(accounts: Mapping[str, Account], endpoint: str, session: SessionFacts | None, now: float,
+          has_leg: bool) -> tuple[Join, int | None]:
+    """A call arrived from ``endpoint`` (Asterisk authenticated it): where does it go?"""
+    acc = accounts.get(endpoint)
+    if acc is None or session is None or session.session_id != acc.session_id or not session.open:
+        return Join.REFUSE, None
+    if acc.expires_at <= now or (session.login_expires_at is not None and session.login_expires_at <= now):
+        return Join.REFUSE, None
+    return (Join.REPLACE if has_leg else Join.JOIN), acc.session_id
+
+
+def leg_kind(endpoint: str, accounts: Mapping[str, Account]) -> str:
+    acc = accounts.get(endpoint)
+    return acc.kind.value if acc else "phone"
+
+
+def restored(username: str, fields: Mapping[str, str]) -> Account | None:
+    """An account found in Asterisk after a controller restart, from the variables the endpoint carries."""
+    try:
+        return Account(username, int(fields["PB_SESSION"]), Kind(fields["PB_KIND"]), float(fields["PB_EXPIRES"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def endpoint_fields(account: Account, *, webrtc_transport: str = "transport-wss",
+                    softphone_transport: str = "transport-udp") -> list[tuple[str, str]]:
+    """The endpoint object Asterisk gets (ARI push configuration takes no templates, so every field is here)."""
+    common = [
+        ("aors", account.username), ("auth", account.username), ("context", "pb-sip-leg"),
+        ("disallow", "all"), ("direct_media", "no"), ("dtmf_mode", "rfc4733"),
+        # No media for this long: Asterisk hangs up and the session pauses as when a phone hangs up.
+        ("rtp_timeout", str(RTP_TIMEOUT_S)),
+        # Toll fraud: no transfers (REFER would run a dialplan lookup), no subscriptions, no overlap dialling.
+        ("allow_transfer", "no"), ("allow_subscribe", "no"), ("allow_overlap", "no"),
+        ("device_state_busy_at", "1"),
+        # Read back after a controller restart (restored()).
+        ("set_var", f"PB_SESSION={account.session_id}"), ("set_var", f"PB_KIND={account.kind.value}"),
+        ("set_var", f"PB_EXPIRES={int(account.expires_at)}"),
+    ]
+    # "allow" after common's "disallow=all": fields apply in order.
+    if account.kind is Kind.WEBRTC:
+        # webrtc=yes: DTLS-SRTP with fingerprint checks, ICE, AVPF, rtcp-mux, media over the received transport.
+        return [("transport", webrtc_transport), ("webrtc", "yes"), ("dtls_auto_generate_cert", "yes"), *common,
+                ("allow", "opus,ulaw")]
+    return [("transport", softphone_transport), ("rtp_symmetric", "yes"), ("force_rport", "yes"),
+            ("rewrite_contact", "yes"), *common, ("allow", "ulaw,alaw,opus")]
+
+
+def aor_fields() -> list[tuple[str, str]]:
+    # One device per session; a re-registration from elsewhere replaces it.
+    return [("max_contacts", "1"), ("remove_existing", "yes"), ("default_expiration", "300"),
+            ("maximum_expiration", "600"), ("minimum_expiration", "30")]
+
+
+def auth_fields(account: Account, password: str) -> list[tuple[str, str]]:
+    return [("auth_type", "userpass"), ("username", account.username), ("password", password)]

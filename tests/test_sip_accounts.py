@@ -1,0 +1,95 @@
+"""Per-session SIP accounts, pure: issue, revoke, sweep, admit (bridge/sip_accounts.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge import sip_accounts as sa
+from bridge.sip_accounts import Account, CreateAccount, DeleteAccount, Join, Kind, SessionFacts
+
+T0 = 1_000_000.0
+OPEN = SessionFacts(1, True)
+
+
+def acc(name: str = "pbsipa", sid: int = 1, kind: Kind = Kind.WEBRTC, expires: float = T0 + 3600) -> Account:
+    return Account(name, sid, kind, expires)
+
+
+def test_issue_makes_one_account_and_revokes_the_sessions_old_ones() -> None:
+    old = {"pbsipa": acc("pbsipa"), "pbsipb": acc("pbsipb", sid=2)}
+    out, cmds = sa.issue(old, OPEN, "softphone", T0, "pbsipc", "pw")
+    assert out == {"pbsipb": old["pbsipb"], "pbsipc": Account("pbsipc", 1, Kind.SOFTPHONE, T0 + sa.MAX_TTL_S)}
+    assert cmds == [DeleteAccount("pbsipa", "replaced"), CreateAccount(out["pbsipc"], "pw")]
+    assert "pw" not in repr(cmds[1]), "the password never shows in a repr (logs)"
+
+
+def test_an_account_lives_no_longer_than_the_shift_login() -> None:
+    out, _ = sa.issue({}, SessionFacts(1, True, login_expires_at=T0 + 600), "webrtc", T0, "pbsipa", "pw")
+    assert out["pbsipa"].expires_at == T0 + 600
+
+
+@pytest.mark.parametrize(("session", "kind", "status"), [
+    (None, "webrtc", 404),
+    (SessionFacts(1, False), "webrtc", 409),
+    (SessionFacts(1, True, login_expires_at=T0 - 1), "webrtc", 409),
+    (OPEN, "fax", 400),
+    (OPEN, "", 400),
+])
+def test_issue_refusals(session: SessionFacts | None, kind: str, status: int) -> None:
+    with pytest.raises(sa.Refused) as err:
+        sa.issue({}, session, kind, T0, "pbsipa", "pw")
+    assert err.value.status == status
+
+
+@pytest.mark.parametrize(("facts", "now", "reason"), [
+    ({1: OPEN}, T0, ""),
+    ({}, T0, "session_ended"),
+    ({1: SessionFacts(1, False)}, T0, "session_ended"),
+    ({1: OPEN}, T0 + 3600, "expired"),
+    ({1: SessionFacts(1, True, login_expires_at=T0 + 10)}, T0 + 10, "login_expired"),
+])
+def test_sweep(facts: dict[int, SessionFacts], now: float, reason: str) -> None:
+    out, cmds = sa.sweep({"pbsipa": acc()}, facts, now)
+    assert cmds == ([DeleteAccount("pbsipa", reason)] if reason else [])
+    assert ("pbsipa" in out) == (not reason)
+
+
+def test_revoke_session_deletes_only_its_accounts() -> None:
+    out, cmds = sa.revoke_session({"pbsipa": acc(), "pbsipb": acc("pbsipb", sid=2)}, 1, "session_ended")
+    assert list(out) == ["pbsipb"] and cmds == [DeleteAccount("pbsipa", "session_ended")]
+
+
+@pytest.mark.parametrize(("endpoint", "session", "now", "has_leg", "expected"), [
+    ("pbsipa", OPEN, T0, False, (Join.JOIN, 1)),
+    ("pbsipa", OPEN, T0, True, (Join.REPLACE, 1)),
+    ("pbsipz", OPEN, T0, False, (Join.REFUSE, None)),  # not an account we made (or revoked)
+    ("pbsipa", SessionFacts(2, True), T0, False, (Join.REFUSE, None)),  # facts of another session
+    ("pbsipa", SessionFacts(1, False), T0, False, (Join.REFUSE, None)),
+    ("pbsipa", None, T0, False, (Join.REFUSE, None)),
+    ("pbsipa", OPEN, T0 + 3600, False, (Join.REFUSE, None)),
+    ("pbsipa", SessionFacts(1, True, login_expires_at=T0), T0, False, (Join.REFUSE, None)),
+])
+def test_admit(endpoint: str, session: SessionFacts | None, now: float, has_leg: bool,
+               expected: tuple[Join, int | None]) -> None:
+    assert sa.admit({"pbsipa": acc()}, endpoint, session, now, has_leg) == expected
+
+
+def test_credentials_are_long_and_random() -> None:
+    names = {sa.new_username() for _ in range(50)}
+    assert len(names) == 50 and all(n.startswith(sa.PREFIX) and len(n) == len(sa.PREFIX) + 32 for n in names)
+    assert len(sa.new_password()) >= 32
+
+
+def test_endpoint_fields_keep_the_account_in_its_own_context() -> None:
+    for kind in Kind:
+        fields = sa.endpoint_fields(acc(kind=kind))
+        assert ("context", "pb-sip-leg") in fields and ("allow_transfer", "no") in fields
+        assert ("rtp_timeout", "20") in fields
+        names = [k for k, _ in fields]
+        assert names.index("disallow") < names.index("allow"), "allow survives disallow=all"
+    assert ("webrtc", "yes") in sa.endpoint_fields(acc(kind=Kind.WEBRTC))
+    restored = sa.restored("pbsipa", {k.split("=")[0]: v.split("=", 1)[1]
+                                      for k, v in [(f"{v}", v) for n, v in sa.endpoint_fields(acc())
+                                                   if n == "set_var"]})
+    assert restored == Account("pbsipa", 1, Kind.WEBRTC, float(int(T0 + 3600)))
+    assert sa.restored("pbsipa", {"PB_SESSION": "x"}) is None
