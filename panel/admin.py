@@ -24,7 +24,17 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from panel.web import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler, page_refusal, render, require
+from panel.web import (
+    CALLIN_NUMBER,
+    STAGE_MEDIA,
+    STORE,
+    USER,
+    Handler,
+    callin_dialable,
+    page_refusal,
+    render,
+    require,
+)
 from store import efforts as ef
 from store import recordings
 from store import users as u
@@ -130,7 +140,8 @@ FROZEN_MESSAGE = ("This effort has been launched, so its list is frozen: contact
 @require_any("manage_efforts", "view_results")
 async def efforts_page(request: web.Request) -> web.StreamResponse:
     return render(request, "admin/efforts.html", efforts=ef.efforts(_store(request)),
-                  status_labels=ef.STATUS_LABELS, message=_message(request), origin=str(request.url.origin()))
+                  status_labels=ef.STATUS_LABELS, message=_message(request), origin=str(request.url.origin()),
+                  callin_number=request.app[CALLIN_NUMBER])
 
 
 @require("manage_efforts")
@@ -497,8 +508,16 @@ async def voicemail_audio(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- review, lifecycle
-def _warnings(store: Store, effort: dict[str, Any], count: int) -> list[str]:
+NO_DID_WARNING = ("Volunteers have no phone number to call in: PHONEBANK_CALLIN_NUMBER is not set, so the call-in "
+                  "is only the extension “{number}”, which a regular phone cannot reach. Callers are told to dial it "
+                  "from a SIP softphone with an account here, or to use computer audio. Set PHONEBANK_CALLIN_NUMBER "
+                  "to your DID (docs/OPERATIONS.md, Connecting a real SIP trunk and DID).")
+
+
+def _warnings(store: Store, effort: dict[str, Any], count: int, callin_number: str = "") -> list[str]:
     out = []
+    if effort["dial_mode"] != "personal" and callin_number and not callin_dialable(callin_number):
+        out.append(NO_DID_WARNING.format(number=callin_number))
     if count == 0:
         out.append("No contacts yet: import a list (the effort cannot be finished without one).")
     if not effort["script"].strip():
@@ -525,7 +544,8 @@ def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200
     store = _store(request)
     count = ef.contact_count(store, effort["id"])
     return _step_page(request, "admin/review.html", effort, "review", status=status,
-                      warnings=_warnings(store, effort, count), dispositions=store.disposition_codes(effort["id"]),
+                      warnings=_warnings(store, effort, count, request.app[CALLIN_NUMBER]),
+                      dispositions=store.disposition_codes(effort["id"]),
                       disposition_kinds=ef.DISPOSITION_KINDS, kinds=ef.KINDS, origin=str(request.url.origin()),
                       error=error)
 

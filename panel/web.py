@@ -297,11 +297,21 @@ def _fmt_time(ts: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return time.strftime(fmt, time.localtime(ts)) if ts else ""
 
 
+_DIALABLE = re.compile(r"^\+?[\d\s().\-]{3,}$")
+
+
+def callin_dialable(number: str) -> bool:
+    """A call-in number a phone can dial (the DID), not the bare extension SIP softphones reach (the default
+    ``callin``, when PHONEBANK_CALLIN_NUMBER is unset)."""
+    return bool(_DIALABLE.match(number or "")) and sum(ch.isdigit() for ch in number) >= 3
+
+
 def make_templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
     env.filters["time"] = _fmt_time
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
+    env.tests["callin_dialable"] = callin_dialable
     return env
 
 
