@@ -13,6 +13,7 @@ from bridge.ari_app import Leg
 from bridge.dialer import Call, CState
 from bridge.volunteer import Volunteer, VState
 from panel.results import dashboard_data
+from store import callin_guard
 from store import results as r
 from tests.fakes import PanelKit
 
@@ -311,19 +312,19 @@ def test_search_column_is_filled_for_contacts_stored_before_it(tmp_path: Any) ->
 
     from store.db import MIGRATIONS, Store
 
-    store = Store(tmp_path / "old.db")
-    cid = store.create_campaign("Old")["id"]
-    store.add_contacts(cid, [{"first_name": "Zoë", "last_name": "Müller", "phone": "+12025550131"}])
-    store.close()
-    conn = sqlite3.connect(tmp_path / "old.db")  # as a database from before migration 8 would be
-    conn.execute("UPDATE contacts SET search_text = ''")
-    conn.execute("ALTER TABLE contacts DROP COLUMN search_text")
-    conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(next(m for m in MIGRATIONS if 'search_text' in m))}")
+    before = next(i for i, m in enumerate(MIGRATIONS) if "search_text" in m)
+    conn = sqlite3.connect(tmp_path / "old.db")  # a database as it was before migration 8
+    for number, sql in enumerate(MIGRATIONS[:before], start=1):
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
+    cid = conn.execute("INSERT INTO campaigns (name, created_at) VALUES ('Old', 0)").lastrowid
+    conn.execute("INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, created_at) "
+                 "VALUES (?, 'Zoë', 'Müller', '+12025550131', 'Kraków', 0)", (cid,))
     conn.commit()
     conn.close()
     store = Store(tmp_path / "old.db")
-    rows, total = r.search_contacts(store, cid, "zoe muller")
+    rows, total = r.search_contacts(store, int(cid or 0), "zoe muller")
     assert total == 1 and rows[0]["last_name"] == "Müller"
+    assert r.search_contacts(store, int(cid or 0), "KRAKOW")[1] == 1
     store.close()
 
 
@@ -480,6 +481,7 @@ def test_older_calls_are_summed_once_and_still_counted_right(panel: PanelKit) ->
     assert d["callers"][0]["talk_s"] == 7200
     assert sum(it["t"] == "rect" for it in d["charts"]["attempts"]["items"]) >= 3
 
+
 async def test_dashboard_says_why_nothing_is_dialled(panel: PanelKit) -> None:
     """Not only "1 waiting for a call": why nothing is dialled and until when, the reason the caller sees too."""
     from datetime import datetime
@@ -510,3 +512,28 @@ async def test_dashboard_says_why_nothing_is_dialled(panel: PanelKit) -> None:
     ctl.dialer.calls["r1"] = Call("r1", cid, store.contacts(cid)[0]["id"], state=CState.RINGING)
     value, sub, alert = tile(await (await admin.get(f"/admin/efforts/{cid}/results")).text(), "dialing")
     assert (value, sub, alert) == ("Yes", "Calling 1 number…", False)
+
+
+async def test_dashboard_alerts_on_guessed_call_in_codes(panel: PanelKit) -> None:
+    from callin import guard as g
+
+    cid = panel.store.create_campaign("Any effort")["id"]
+    admin, _ = await panel.client("admin")
+    html = await (await admin.get(f"/admin/efforts/{cid}/results")).text()
+    assert re.search(r'<p id="callin-alert"[^>]* hidden>\s*</p>', html)  # quiet: nothing to say
+    # Six wrong codes from one phone (locked out), then others from 14 more numbers: the alarm.
+    now = time.time()
+    for i in range(6):
+        panel.ctl._guard(g.Wrong("+12025550177"), now - 600 + i)
+    for i in range(14):
+        panel.ctl._guard(g.Wrong(f"+1202555{i:04d}"), now - 60 + i)
+    html = await (await admin.get(f"/admin/efforts/{cid}/results")).text()
+    alert = re.search(r'<p id="callin-alert"[^>]*>([^<]*)</p>', html)
+    assert alert and "hidden" not in alert.group(0)
+    assert alert.group(1).startswith("20 wrong call-in codes in the last hour, 1 number locked out.")
+    assert "Someone may be guessing codes" in alert.group(1)
+    assert "+12025550177" not in html  # no caller number on the page
+    # The live view carries it too (results.js shows or hides the same paragraph).
+    assert dashboard_data(panel.server.app, cid)["callin_alert"] == alert.group(1)
+    # Kept in the store for the next controller run.
+    assert g.from_json(callin_guard.load(panel.store), g.Limits()).alarm
