@@ -193,6 +193,21 @@ def summary(g: Guard, now: float) -> Summary:
     return Summary(len(g.wrong), len(g.locked), g.alarm, g.limits.window_s)
 
 
+def alert(g: Guard, now: float) -> str:
+    """What the admin dashboard says, or "" when all is quiet: shown once a number is locked out or the alarm is
+    on (wrong codes from all numbers past the threshold)."""
+    s = summary(g, now)
+    if not (s.alarm or s.numbers_locked):
+        return ""
+    span = "hour" if s.window_s == 3600 else f"{s.window_s / 60:g} minutes"
+    text = (f"{s.wrong_last_window} wrong call-in code{'' if s.wrong_last_window == 1 else 's'} in the last {span}, "
+            f"{s.numbers_locked} number{'' if s.numbers_locked == 1 else 's'} locked out.")
+    if s.alarm:
+        text += (f" Someone may be guessing codes: every caller's code is checked at most one per "
+                 f"{g.limits.alarm_spacing_s:g} s until it calms down, so volunteers calling in may wait.")
+    return text
+
+
 def to_json(g: Guard) -> str:
     """What the store keeps (the limits come from settings, not from here)."""
     return json.dumps({"wrong": g.wrong, "locked": g.locked, "last_check": g.last_check, "alarm": g.alarm})

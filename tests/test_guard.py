@@ -15,6 +15,7 @@ from callin.guard import (
     LockedOut,
     Submit,
     Wrong,
+    alert,
     from_json,
     number_of,
     step,
@@ -208,3 +209,20 @@ def test_limits_from_settings() -> None:
 )
 def test_calling_numbers(caller: str | None, number: str) -> None:
     assert number_of(caller) == number
+
+
+@pytest.mark.parametrize(
+    ("history", "now", "text"),
+    [
+        ([], 10.0, ""),
+        (wrong_calls(A, 5), 300.0, ""),  # a volunteer fumbling is no alert
+        (wrong_calls(A, 6), 301.0, "6 wrong call-in codes in the last hour, 1 number locked out."),
+        ([*wrong_calls(A, 6), *spoofed(14, start=400.0)], 500.0,
+         "20 wrong call-in codes in the last hour, 1 number locked out. Someone may be guessing codes: every "
+         "caller's code is checked at most one per 10 s until it calms down, so volunteers calling in may wait."),
+        (spoofed(1), 10.0, ""),
+    ],
+)
+def test_the_dashboard_alert(history: list[tuple[float, str, str]], now: float, text: str) -> None:
+    g, _ = run(history)
+    assert alert(g, now) == text

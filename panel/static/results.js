@@ -126,6 +126,11 @@
     var v = document.querySelector('svg[data-chart="volunteers"]');
     if (v) { drawChart(v, d.charts.volunteers); }
     updateResults(d.charts.results);
+    var alert = document.getElementById("callin-alert");
+    if (alert) {
+      alert.textContent = d.callin_alert || "";
+      alert.hidden = !d.callin_alert;
+    }
     if (updated) { updated.textContent = d.updated; }
   }
 
