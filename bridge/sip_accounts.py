@@ -174,6 +174,9 @@ def endpoint_fields(account: Account, *, webrtc_transport: str = "transport-wss"
         # Toll fraud: no transfers (REFER would run a dialplan lookup), no subscriptions, no overlap dialling.
         ("allow_transfer", "no"), ("allow_subscribe", "no"), ("allow_overlap", "no"),
         ("device_state_busy_at", "1"),
+        # Privacy: the voter's caller ID never reaches the volunteer's device (no connected-line updates, no
+        # P-Asserted-Identity or Remote-Party-ID).
+        ("send_connected_line", "no"), ("send_pai", "no"), ("send_rpid", "no"), ("trust_id_outbound", "no"),
         # Read back after a controller restart (restored()).
         ("set_var", f"PB_SESSION={account.session_id}"), ("set_var", f"PB_KIND={account.kind.value}"),
         ("set_var", f"PB_EXPIRES={int(account.expires_at)}"),
