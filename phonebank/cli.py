@@ -92,7 +92,10 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     result = parse_csv(text, region=args.region)
     for err in result.errors:
-        print(f"{args.file}:{err.line}: {err.reason}", file=sys.stderr)
+        print(f"{args.file}:{err.line}: {err.reason}" + (f" ({err.name})" if err.name else ""), file=sys.stderr)
+    for note in result.notes:
+        print(f"{args.file}:{note.line}: note: {note.reason}" + (f" ({note.name})" if note.name else ""),
+              file=sys.stderr)
     if result.errors and not args.skip_bad_rows:
         print(f"error: {len(result.errors)} bad rows, nothing imported (fix them, or --skip-bad-rows)",
               file=sys.stderr)

@@ -33,6 +33,7 @@ class RowError:
 class ImportResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    notes: list[RowError] = field(default_factory=list)  # imported rows with something to know (an extension)
 
 
 def normalize_phone(raw: str, region: str = "US") -> str:
@@ -120,7 +121,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def _refuse_binary(data: bytes) -> None:
-    """FileRefused for spreadsheets, documents, images and archives: the CSV reader would make junk of them."""
+    """FileRefused for spreadsheets, documents, images and archives: the CSV reader would make junk of them.
+
+    Workbooks are refused with how to save them as CSV rather than read (openpyxl): that would put an XML and
+    ZIP parser on untrusted uploads (bombs, entities) and a dependency in the import path, to save organisers
+    one "Save as" that also shows them what the importer sees (dates and numbers as text, one sheet)."""
     if data.startswith(b"PK\x03\x04"):
         if b"xl/" in data:
             raise FileRefused("This is an Excel workbook (.xlsx), not a CSV file. " + SAVE_AS_CSV)
@@ -269,10 +274,16 @@ def parse_csv(text: str, region: str = "US") -> ImportResult:
             elif value:
                 row["extra"][src.strip()] = value
         else:
+            name = f"{row.get('first_name', '')} {row.get('last_name', '')}".strip()[:80]
+            raw_phone = row.get("phone", "")
             try:
-                row["phone"] = normalize_phone(row.get("phone", ""), region)
+                row["phone"] = normalize_phone(raw_phone, region)
             except ValueError as exc:
-                result.errors.append(RowError(line, str(exc)))
+                result.errors.append(RowError(line, str(exc), name))
                 continue
+            ext = phone_extension(raw_phone, region)
+            if ext:  # E.164 drops it: kept beside the number, as the panel's importer does
+                row["extra"][PHONE_EXT] = ext
+                result.notes.append(RowError(line, f"extension {ext} kept", name))
             result.rows.append(row)
     return result

@@ -136,6 +136,17 @@ def test_cli_import_reads_files_like_the_panel(tmp_path: Path, capsys: pytest.Ca
     assert rc == 2 and "PNG image" in err and contacts == []
 
 
+def test_cli_import_keeps_extensions_and_names_problem_rows(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err, contacts = _cli(tmp_path, b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n"
+                                            b"Bob,Smith,12345\n", capsys)
+    assert rc == 2 and "list.txt:3: not a valid phone number" in err and "(Bob Smith)" in err
+    rc, _, err, contacts = _cli(tmp_path / "ok", b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n",
+                                  capsys)
+    assert rc == 0 and "list.txt:2: note: extension 4 kept (Ada Lovelace)" in err
+    assert contacts[0]["phone"] == "+12025550101" and json.loads(contacts[0]["extra"]) == {"phone_ext": "4"}
+
+
 def test_header_only_and_blank_lists_are_a_problem_not_all_0_rows_ready() -> None:
     for text in ("first_name,phone\n", "first_name,phone\n\n,\n"):
         report = ef.check_list(text, ["first_name", "phone"])
