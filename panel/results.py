@@ -47,6 +47,8 @@ OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
     ("hangup", "Hung up early", "#f28b30", ("hangup_before_connect",)),
     ("abandoned", "Abandoned", "#b3261e", ("abandoned",)),
     ("bad_number", "Bad number", "#5b6475", ("unallocated",)),
+    # Hung up while ringing when the caller it was dialled for left: the contact went straight back to the queue.
+    ("cancelled", "Cancelled (caller left)", "#d6dbe4", ("cancelled",)),
     ("other", "Other", "#c0c6d0", ()),
     ("in_progress", "In progress", "#1f5fbf", (None,)),
 ]

@@ -538,3 +538,10 @@ async def test_dashboard_alerts_on_guessed_call_in_codes(panel: PanelKit) -> Non
     assert dashboard_data(panel.server.app, cid)["callin_alert"] == html_lib.unescape(alert.group(1))
     # Kept in the store for the next controller run.
     assert g.from_json(callin_guard.load(panel.store), g.Limits()).alarm
+
+
+def test_cancelled_calls_have_their_own_place_in_the_attempts_chart() -> None:
+    from panel.results import stacked_bars
+
+    spec = stacked_bars([{"bucket": 100, "outcome": "cancelled", "n": 2}, {"bucket": 100, "outcome": "busy", "n": 1}])
+    assert {item["label"] for item in spec["legend"]} == {"Cancelled (caller left)", "Busy / failed"}
