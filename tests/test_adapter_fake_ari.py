@@ -145,3 +145,59 @@ async def test_wrong_codes_carry_over_calls_and_lock_the_number_out(tmp_path: Pa
     # What the guard knows is in the store for the next controller run.
     stored = g.from_json(callin_guard.load(store), limits)
     assert [n for n, _ in stored.wrong] == ["+15550000001"] * 2 and stored.locked[0][0] == "+15550000001"
+
+
+async def test_stop_cancels_the_ringing_line_and_gives_the_contact_back(tmp_path: Path) -> None:
+    """The adapter's side of a cancel: the voter channel is hung up, the call row says cancelled and the contact is
+    pending again with its attempt given back (the live test: tests/test_e2e_leaving_volunteer.py)."""
+    from bridge import volunteer as vol
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Cancel")["id"]
+    store.add_contacts(cid, [{"phone": day_number(1000)}])
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    (call_id,) = ctl.dialer.calls
+    await ctl.on_event({"type": "ChannelStateChange", "channel": {"id": call_id, "state": "Ringing"}})
+    await ctl.volunteer_action(sid, "stop")
+    assert ("DELETE", f"channels/{call_id}", {}) in ari.calls
+    row = store.call(call_id)
+    assert row is not None and row["outcome"] == "cancelled" and not row["abandoned"]
+    (contact,) = store.contacts(cid)
+    assert contact["status"] == "pending" and contact["attempts"] == 0
+    await ctl.on_event({"type": "ChannelDestroyed", "cause": 16, "channel": {"id": call_id}})
+    assert store.call(call_id)["outcome"] == "cancelled"  # type: ignore[index]
+    assert ctl.dialer.volunteers.get(sid) is None or ctl.dialer.volunteers[sid].state is vol.VState.ENDED
+
+
+class RefusingAri(FakeAri):
+    """Asterisk refuses every dial (a trunk or endpoint that does not exist)."""
+
+    async def post(self, path: str, body: dict[str, object] | None = None, **params: object) -> object:
+        if path.startswith("channels/pbc-"):
+            from bridge.ari import AriHttpError
+
+            raise AriHttpError("POST", path, 400, "Allocation failed")
+        return await super().post(path, body, **params)
+
+
+async def test_refused_dials_tell_callers_the_trunk_is_down(tmp_path: Path) -> None:
+    from bridge import waiting as wt
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("No trunk")["id"]
+    store.add_contacts(cid, [{"phone": day_number(1000 + i)} for i in range(5)])
+    ari = RefusingAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    ctl.dialer.volunteers[1] = d.vol.Volunteer(1, cid)
+    for _ in range(wt.TRUNK_FAILURES):
+        await ctl.run([NeedContacts(cid, 1)])
+    reason = ctl.waiting.for_effort(ctl, cid)
+    assert reason is not None and reason.code == "trunk_down" and "Allocation failed" in reason.text
+    ctl.dialer.calls["pbc-ok"] = d.Call("pbc-ok", cid, 1)
+    await ctl.on_event({"type": "ChannelStateChange", "channel": {"id": "pbc-ok", "state": "Ringing"}})
+    assert ctl.trunk.error(cid) is None, "a call ringing: the trunk carries calls again"
