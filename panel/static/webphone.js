@@ -417,6 +417,7 @@
   // For tests and support: what the leg is doing, and the incoming audio's energy (getStats, no audio content).
   window.pbWebphone = {
     state: () => ({ wanted: wanted, legUp: legUp, ended: ended, otherTab: otherTab, displaced: displaced }),
+    connection: () => (call && call.connection) || null,
     inboundAudio: async () => {
       const pc = call && call.connection;
       if (!pc) return null;
