@@ -645,7 +645,7 @@ async def test_record_by_phone_gives_a_code_on_the_settings_page(panel: PanelKit
     resp = await admin.post(f"/admin/efforts/{cid}/voicemail/record", data={"_csrf": csrf}, allow_redirects=False)
     assert resp.status == 302
     page = await (await admin.get(f"/admin/efforts/{cid}/settings")).text()
-    code = re.search(r'id="recording-code">(\d{10})<', page)
+    code = re.search(r'id="recording-code" data-code="(\d{10})">\d{3}&nbsp;\d{3}&nbsp;\d{4}<', page)
     assert code and "+12025550100" in page  # the call-in number and the code to key
     req = recordings.pending(panel.store, code.group(1))
     assert req is not None and req["campaign_id"] == cid

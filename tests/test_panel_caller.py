@@ -141,6 +141,9 @@ async def test_audio_choice_creates_a_start_on_click_session_and_reuses_it(panel
                     "make-more", "leave-session", "feedback", "end-call"):
         assert f'id="{element}"' in html, element
     assert s["code"] in html and "+12025550100" in html
+    # Ten digits grouped like a phone number, so nobody loses their place keying it.
+    code = s["code"]
+    assert f'data-code="{code}">{code[:3]}&nbsp;{code[3:6]}&nbsp;{code[6:]}</strong>' in html
     assert '<script src="/static/caller.js"' in html
     assert (await client.get("/static/caller.js")).status == 200
     assert (await client.get("/static/caller.css")).status == 200
