@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -24,6 +25,8 @@ from bridge import amd_live
 from bridge import commands as c
 from bridge import dialer as d
 from bridge import predictive as pr
+from bridge import sip_accounts as sa
+from bridge import sip_guard as sg
 from bridge import volunteer as vol
 from bridge import waiting as wt
 from bridge.amd import AmdParams
@@ -32,6 +35,7 @@ from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
 from callin import entry as en
 from callin import guard as g
 from store import callin_guard, recordings
+from store import users as u
 from store.contacts import mask_phone
 from store.db import Store, calling_now
 
@@ -66,6 +70,7 @@ class Leg:
     campaign_id: int
     channel_id: str
     bridge_id: str
+    endpoint: str = ""  # the session's own SIP account, when the leg came from one
 
 
 @dataclass
@@ -106,6 +111,16 @@ class Controller:
     # Dials refused in a row per effort, and why callers wait (bridge.waiting): the panel's screens read these.
     trunk: wt.TrunkWatch = field(default_factory=wt.TrunkWatch)
     waiting: wt.Reasons = field(default_factory=wt.Reasons)
+    # Per-session SIP accounts (computer audio, softphones) that exist in Asterisk now: username -> account.
+    sip_accounts: dict[str, sa.Account] = field(default_factory=dict)
+    # What devices are told with their account: ws_url, sip_server, domain, ice_servers (phonebank.service).
+    sip_public: dict[str, Any] = field(default_factory=dict)
+    # Failed SIP logins throttled per address: Asterisk's security log in (host path), banned addresses out as a
+    # PJSIP ACL file (host path) that res_pjsip reloads. None: not watched (fake ARI in unit tests).
+    sip_guard: sg.Guard = field(default_factory=sg.Guard)
+    security_log: Path | None = None
+    guard_conf: Path | None = None
+    _security_log_pos: int = 0
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -126,6 +141,7 @@ class Controller:
         self.guard = g.from_json(callin_guard.load(self.store), self.guard.limits)
         self.amd_server = amd_live.AmdRtpServer(on_event=self._on_detector_event)
         await self.amd_server.start()
+        self._start_sip_guard()
         self.refresh_campaigns()
         self._tasks.append(asyncio.create_task(self.ari.run_events(self.on_event, self.resync)))
         self._tasks.append(asyncio.create_task(self._ticker()))
@@ -151,6 +167,7 @@ class Controller:
                 if time.monotonic() - last_refresh >= self.campaign_refresh_s:
                     last_refresh = time.monotonic()
                     await self.run(self.refresh_campaigns())
+                    await self.sweep_sip_accounts(now)
                 for ch in list(self.entries):
                     await self._entry_step(ch, en.Tick(), now)
                 for call_id, at in list(self._amd_tapped_at.items()):
@@ -164,6 +181,7 @@ class Controller:
                     elif age > self.amd_listen_s and call_id not in self._vm_pending:
                         await self._untap(call_id)  # the late-correction window is over
                 await self.run(self.dialer.handle(d.Tick(), now))
+                await self._watch_security_log(now)
             except Exception:
                 log.exception("controller.tick_failed")
 
@@ -227,6 +245,7 @@ class Controller:
         now = time.time()
         if not self._synced:
             self._synced = True
+            await self._restore_sip_accounts()
             await self._restore_after_restart(channels, bridges, now)
         # Anything we track whose channel vanished while we were not listening has ended.
         for call_id in [cid for cid in self.dialer.calls if cid not in channels]:
@@ -258,7 +277,8 @@ class Controller:
                 for ch in members:
                     await self._quietly(self.ari.delete(f"channels/{ch}"))
                 continue
-            self.legs[sid] = Leg(sid, session["campaign_id"], vol_chan, b["id"])
+            endpoint = _sip_endpoint(channels[vol_chan].get("name", ""))
+            self.legs[sid] = Leg(sid, session["campaign_id"], vol_chan, b["id"], endpoint)
             voter = next((ch for ch in members if ch in live_calls), None)
             call = None
             if voter:
@@ -271,6 +291,10 @@ class Controller:
         bridged = {ch for b in bridges for ch in b.get("channels", [])}
         for ch_id, ch in channels.items():
             plan = ch.get("dialplan") or {}
+            if plan.get("context") == "pb-sip-leg" and ch_id not in bridged:
+                # A SIP leg that was joining when we went down: its device calls again.
+                await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+                continue
             if plan.get("context") == "pb-callin" and plan.get("app_name") == "Stasis" and ch_id not in bridged:
                 # Someone was keying a code when we went down: ask again rather than leave them in silence.
                 # (An admin recording a message then hears the prompt: that recording is not kept, see
@@ -338,6 +362,8 @@ class Controller:
             await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
             self.store.update_leg(ch_id, answered_at=time.time())
             await self._entry_step(ch_id, en.Started(), now)
+        elif role == "sipleg":
+            await self._sip_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
         elif role == "outbound" and ch_id in self.dialer.calls:
             await self._amd_verdict(ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "",
                                     now)
@@ -383,7 +409,7 @@ class Controller:
         leg = self._leg_by_channel(ch_id)
         if leg:
             self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
-            await self._volunteer_leg_gone(leg, now)
+            await self._volunteer_leg_gone(leg, now, cause)
 
     def _record_call_end(self, call_id: str, event: Event, now: float) -> None:
         self.store.update_call(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0),
@@ -391,9 +417,9 @@ class Controller:
         self.store.update_leg(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0))
         log.info("call.ended", call_id=call_id, cause=event.get("cause"), cause_txt=event.get("cause_txt"))
 
-    async def _volunteer_leg_gone(self, leg: Leg, now: float) -> None:
+    async def _volunteer_leg_gone(self, leg: Leg, now: float, cause: int = 0) -> None:
         self.legs.pop(leg.session_id, None)
-        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone()), now))
+        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause)), now))
         await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
         session = self.store.session(leg.session_id)
         if session and session["state"] != "ended":
@@ -509,7 +535,7 @@ class Controller:
         await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin", extension=extension,
                                           priority=1))
 
-    async def _join(self, ch_id: str, session_id: int, now: float) -> None:
+    async def _join(self, ch_id: str, session_id: int, now: float, kind: str = "phone", endpoint: str = "") -> None:
         session = self.store.session(session_id)
         assert session is not None
         bridge_id = f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}-{uuid.uuid4().hex[:8]}"
@@ -521,13 +547,14 @@ class Controller:
             log.warning("volunteer.join_failed", session_id=session_id, error=str(exc))
             await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
             return
-        self.legs[session_id] = Leg(session_id, session["campaign_id"], ch_id, bridge_id)
+        self.legs[session_id] = Leg(session_id, session["campaign_id"], ch_id, bridge_id, endpoint)
         self.store.update_session(session_id, channel_id=ch_id, bridge_id=bridge_id, joined_at=now)
         self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
         await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
         await self.run(self.dialer.handle(
-            d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"])), now))
+            d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"]), leg=kind),
+            now))
 
     # ------------------------------------------------------------------ answering-machine detection
     async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
@@ -611,6 +638,171 @@ class Controller:
             with contextlib.suppress(AriError):
                 await self.ari.delete(path)
 
+    # ------------------------------------------------------------------ per-session SIP accounts
+    def _session_facts(self, session_id: int) -> sa.SessionFacts | None:
+        s = self.store.session(session_id)
+        if s is None:
+            return None
+        user = u.user_by_id(self.store, s["user_id"]) if s.get("user_id") else None
+        return sa.SessionFacts(session_id, s["status"] == "open", (user or {}).get("expires_at"))
+
+    async def issue_sip_account(self, session_id: int, kind: str) -> tuple[sa.Account, str]:
+        """A fresh account for the session (the old one, if any, is revoked). Raises sa.Refused or AriError."""
+        now = time.time()
+        self.sip_accounts, cmds = sa.issue(self.sip_accounts, self._session_facts(session_id), kind, now,
+                                           sa.new_username(), sa.new_password())
+        await self._sip_run(cmds)
+        create = next(cmd for cmd in cmds if isinstance(cmd, sa.CreateAccount))
+        return create.account, create.password
+
+    async def revoke_sip_accounts(self, session_id: int, reason: str) -> None:
+        self.sip_accounts, cmds = sa.revoke_session(self.sip_accounts, session_id, reason)
+        await self._sip_run(cmds)
+
+    async def sweep_sip_accounts(self, now: float) -> None:
+        if not self.sip_accounts:
+            return
+        ids = {acc.session_id for acc in self.sip_accounts.values()}
+        facts = {sid: f for sid in ids if (f := self._session_facts(sid)) is not None}
+        self.sip_accounts, cmds = sa.sweep(self.sip_accounts, facts, now)
+        await self._sip_run(cmds)
+
+    async def _sip_run(self, cmds: list[sa.Command]) -> None:
+        base = "asterisk/config/dynamic/res_pjsip"
+        for cmd in cmds:
+            match cmd:
+                case sa.CreateAccount(account, password):
+                    name = account.username
+                    try:
+                        # The endpoint last: until it exists nothing can authenticate as it.
+                        await self.ari.put(f"{base}/auth/{name}", body=_fields(sa.auth_fields(account, password)))
+                        await self.ari.put(f"{base}/aor/{name}", body=_fields(sa.aor_fields()))
+                        await self.ari.put(f"{base}/endpoint/{name}", body=_fields(sa.endpoint_fields(account)))
+                    except AriError:
+                        self.sip_accounts.pop(name, None)
+                        await self._sip_run([sa.DeleteAccount(name, "create_failed")])
+                        raise
+                    log.info("sip.account_created", session_id=account.session_id, kind=account.kind.value,
+                             expires_at=int(account.expires_at))
+                case sa.DeleteAccount(name, reason):
+                    # The endpoint first: from then on nothing can register or call as it.
+                    for kind in ("endpoint", "aor", "auth"):
+                        with contextlib.suppress(AriError):
+                            await self.ari.delete(f"{base}/{kind}/{name}")
+                    leg = next((lg for lg in self.legs.values() if lg.endpoint == name), None)
+                    if leg is not None and reason in ("expired", "login_expired"):
+                        await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
+                    log.info("sip.account_deleted", reason=reason)
+
+    async def _restore_sip_accounts(self) -> None:
+        """After a controller restart the accounts are still in Asterisk: learn them back from the variables their
+        endpoints carry; the next sweep revokes those whose session is over."""
+        try:
+            endpoints = await self.ari.get("endpoints/PJSIP")
+        except AriError as exc:
+            log.warning("sip.restore_failed", error=str(exc))
+            return
+        for ep in endpoints:
+            name = ep.get("resource", "")
+            if not name.startswith(sa.PREFIX) or name in self.sip_accounts:
+                continue
+            try:
+                fields = await self.ari.get(f"asterisk/config/dynamic/res_pjsip/endpoint/{name}")
+            except AriError:
+                continue
+            acc = sa.restored(name, {f["attribute"]: f["value"] for f in fields})
+            if acc is None:
+                await self._sip_run([sa.DeleteAccount(name, "unreadable")])
+            else:
+                self.sip_accounts[name] = acc
+        log.info("sip.accounts_restored", count=len(self.sip_accounts))
+
+    def _start_sip_guard(self) -> None:
+        """Bans do not outlive the controller that made them; old log lines are not counted again."""
+        if self.security_log is not None:
+            self._security_log_pos = self.security_log.stat().st_size if self.security_log.exists() else 0
+        if self.guard_conf is not None and "deny" in (self.guard_conf.read_text() if self.guard_conf.exists()
+                                                      else ""):
+            self.guard_conf.write_text(sg.acl_config(()))
+            self._tasks.append(asyncio.create_task(self._reload_pjsip()))
+
+    async def _watch_security_log(self, now: float) -> None:
+        events: list[sg.GuardEvent] = []
+        if self.security_log is not None and self.security_log.exists():
+            size = self.security_log.stat().st_size
+            if size < self._security_log_pos:  # rotated
+                self._security_log_pos = 0
+            if size > self._security_log_pos:
+                with self.security_log.open("rb") as f:
+                    f.seek(self._security_log_pos)
+                    chunk = f.read(size - self._security_log_pos)
+                # Only whole lines; a line Asterisk is still writing waits for the next tick.
+                end = chunk.rfind(b"\n") + 1
+                self._security_log_pos += end
+                for line in chunk[:end].decode("utf-8", "replace").splitlines():
+                    failure = sg.parse_line(line)
+                    if failure is not None:
+                        events.append(failure)
+        events.append(sg.Tick())
+        for event in events:
+            self.sip_guard, changes = sg.step(self.sip_guard, event, now)
+            for change in changes:
+                if change.added:
+                    # An address, not a person: fine to log (it is what ops block upstream).
+                    log.warning("sip.address_banned", address=change.added, ban_s=self.sip_guard.limits.ban_s)
+                else:
+                    log.info("sip.bans_changed", banned=len(change.addresses))
+                if self.guard_conf is not None:
+                    self.guard_conf.write_text(sg.acl_config(change.addresses))
+                    await self._reload_pjsip()
+
+    async def _reload_pjsip(self) -> None:
+        """res_pjsip re-reads pjsip.conf (and the ban list in it); the accounts in memory stay."""
+        try:
+            await self.ari.put("asterisk/modules/res_pjsip.so")
+        except AriError as exc:
+            log.warning("sip.guard_reload_failed", error=str(exc))
+
+    async def _sip_leg(self, ch_id: str, endpoint: str, channel_name: str, now: float) -> None:
+        """A call from a per-session account: into that session's own bridge, or hung up. Asterisk authenticated
+        the endpoint; the channel's own name must agree with what the dialplan passed."""
+        acc = self.sip_accounts.get(endpoint)
+        facts = self._session_facts(acc.session_id) if acc else None
+        decision, session_id = sa.admit(self.sip_accounts, endpoint, facts, now,
+                                        has_leg=acc is not None and acc.session_id in self.legs)
+        if _sip_endpoint(channel_name) != endpoint:
+            decision = sa.Join.REFUSE
+        self.store.insert_leg(ch_id, "volunteer", now, name=channel_name)
+        if decision is sa.Join.REFUSE or session_id is None or acc is None:
+            log.warning("sip.leg_refused", known=acc is not None)
+            self.store.update_leg(ch_id, ended_at=now)
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+            return
+        await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
+        self.store.update_leg(ch_id, answered_at=time.time())
+        if decision is sa.Join.JOIN:
+            await self._join(ch_id, session_id, now, kind=acc.kind.value, endpoint=endpoint)
+        else:
+            await self._replace_leg(ch_id, session_id, acc, now)
+
+    async def _replace_leg(self, ch_id: str, session_id: int, acc: sa.Account, now: float) -> None:
+        """The session's new leg takes the old one's place in the same bridge, voter and all."""
+        old = self.legs[session_id]
+        try:
+            await self.ari.post(f"bridges/{old.bridge_id}/addChannel", channel=ch_id)
+        except AriError as exc:
+            log.warning("volunteer.replace_failed", session_id=session_id, error=str(exc))
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+            return
+        self.legs[session_id] = Leg(session_id, old.campaign_id, ch_id, old.bridge_id, acc.username)
+        self.store.update_session(session_id, channel_id=ch_id)
+        self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
+        self.store.update_leg(old.channel_id, ended_at=now)
+        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.LegReplaced(acc.kind.value)), now))
+        await self._quietly(self.ari.delete(f"channels/{old.channel_id}"))
+        log.info("volunteer.leg_replaced", session_id=session_id, kind=acc.kind.value)
+        self._notify_session(session_id)
+
     # ------------------------------------------------------------------ API entry points
     async def volunteer_action(self, session_id: int, action: str) -> None:
         events: dict[str, vol.VEvent] = {"hangup": vol.EndVoterCall(), "pause": vol.Pause(),
@@ -618,6 +810,7 @@ class Controller:
         now = time.time()
         if action == "stop" and session_id not in self.dialer.volunteers:
             self.store.update_session(session_id, status="ended", state="ended", ended_at=now)
+            await self.revoke_sip_accounts(session_id, "session_ended")
             leg = self.legs.pop(session_id, None)
             if leg:
                 await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
@@ -675,6 +868,7 @@ class Controller:
             case c.HangupVolunteer(session_id):
                 leg = self.legs.pop(session_id, None)
                 self.store.update_session(session_id, status="ended", ended_at=now)
+                await self.revoke_sip_accounts(session_id, "session_ended")
                 if leg:
                     await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
                     await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
@@ -764,6 +958,18 @@ class Controller:
             return await aw
         except AriNotFound:
             return None
+
+
+def _fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """ARI push configuration's body."""
+    return {"fields": [{"attribute": k, "value": v} for k, v in pairs]}
+
+
+def _sip_endpoint(channel_name: str) -> str:
+    """"PJSIP/pbsip1234-00000007" -> "pbsip1234" for a per-session account's channel, else ""."""
+    if not channel_name.startswith(f"PJSIP/{sa.PREFIX}"):
+        return ""
+    return channel_name[len("PJSIP/"):].rsplit("-", 1)[0]
 
 
 def _amd_params(raw: Any) -> dict[str, Any]:

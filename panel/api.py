@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge import sip_accounts as sa
+from bridge.ari import AriError
 from bridge.ari_app import Controller
 from panel.localtime import voter_clock
 from panel.web import CALLIN_NUMBER, CONTROLLER, USER, json_error, json_refusal, require
@@ -172,6 +174,41 @@ async def post_action(request: web.Request) -> web.Response:
     return web.json_response(session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"]))
 
 
+# The extension a device dials to join: any would do (the account, not the number, decides where the call goes).
+SIP_DIAL = "join"
+
+
+@require("make_calls")
+async def post_sip_account(request: web.Request) -> web.Response:
+    """Credentials for this session only, for computer audio (``webrtc``) or a softphone. Asking again revokes the
+    previous ones. The password is in this answer and nowhere else (never logged, never stored)."""
+    ctl = request.app[CONTROLLER]
+    sid = _session_id(request)
+    body = await _body(request)
+    try:
+        account, password = await ctl.issue_sip_account(sid, str(body.get("kind", "")))
+    except sa.Refused as exc:
+        return json_error(exc.status, str(exc))
+    except AriError:
+        return json_error(503, "the phone system did not take the account; try again in a moment")
+    return web.json_response(sip_account_view(ctl, account, password), headers={"Cache-Control": "no-store"})
+
+
+def sip_account_view(ctl: Controller, account: sa.Account, password: str) -> dict[str, Any]:
+    """What a device needs to connect (the route's answer; the softphone screen shows the same)."""
+    public = ctl.sip_public
+    webrtc = account.kind is sa.Kind.WEBRTC
+    return {
+        "kind": account.kind.value, "username": account.username, "password": password,
+        "domain": public.get("domain", ""), "dial": SIP_DIAL,
+        "ws_url": public.get("ws_url", "") if webrtc else "",
+        "sip_server": "" if webrtc else public.get("sip_server", ""),
+        "transport": "wss" if webrtc else "udp",
+        "ice_servers": public.get("ice_servers", []) if webrtc else [],
+        "expires_at": int(account.expires_at),
+    }
+
+
 @require("view_results")
 async def campaign_stats(request: web.Request) -> web.Response:
     ctl = request.app[CONTROLLER]
@@ -188,5 +225,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/sessions", create_session)
     app.router.add_get("/api/sessions/{sid}", get_session)
     app.router.add_post("/api/sessions/{sid}/disposition", post_disposition)
+    app.router.add_post("/api/sessions/{sid}/sip", post_sip_account)
     app.router.add_post("/api/sessions/{sid}/{action}", post_action)
     app.router.add_get("/api/campaigns/{cid}/stats", campaign_stats)

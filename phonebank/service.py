@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from bridge import sip_guard
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
 from callin import guard
@@ -33,6 +34,9 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
                   "domain": settings.public_sip_host, "ice_servers": settings.ice_servers()}
     return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
                       sip_public=sip_public,
+                      sip_guard=sip_guard.Guard(sip_guard.Limits.parse(settings.sip_guard, settings.sip_guard_exempt)),
+                      security_log=rt.host_path(f"{rt.inst}/log/security.log"),
+                      guard_conf=rt.host_path(f"{rt.inst}/etc/pjsip_guard.conf"),
                       prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording",
                       guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)))
 

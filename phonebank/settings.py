@@ -59,6 +59,9 @@ class Settings:
     turn_urls: str = ""
     turn_user: str = ""
     turn_password: str = ""
+    # Failed SIP logins: "failures/window_s/ban_s" per address (empty: 10/60/600), and addresses never banned.
+    sip_guard: str = ""
+    sip_guard_exempt: str = ""
     api_bind: str = "127.0.0.1"
     api_port: int = 8080
     # The number volunteers dial (the DID on the trunk); shown to volunteers with their code.
@@ -104,6 +107,8 @@ class Settings:
             turn_urls=_env("TURN_URLS", ""),
             turn_user=_env("TURN_USER", ""),
             turn_password=_env("TURN_PASSWORD", ""),
+            sip_guard=_env("SIP_GUARD", ""),
+            sip_guard_exempt=_env("SIP_GUARD_EXEMPT", ""),
             api_bind=_env("API_BIND", "127.0.0.1"),
             api_port=int(_env("API_PORT", "8080")),
             callin_number=_env("CALLIN_NUMBER", "callin"),
