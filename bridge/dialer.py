@@ -344,7 +344,8 @@ class Dialer:
             self.calls[call_id] = replace(call, state=state)
         return []
 
-    def _amd_decided(self, call_id: str, status: str, cause: str, now: float) -> list[Command]:
+    def _amd_decided(self, call_id: str, status: str, cause: str, now: float, again: bool = False) -> list[Command]:
+        """``again``: a live answer already counted, put through a second time (its volunteer vanished)."""
         call = self.calls.get(call_id)
         if call is None or call.state not in (CState.AMD, CState.RINGING, CState.DIALING):
             return []
@@ -353,7 +354,7 @@ class Dialer:
         ledger = self._history(call.campaign_id).ledger
         if status in ("HUMAN", "NOTSURE"):
             idle = self.idle_volunteers(call.campaign_id)
-            ledger.record(int(now // DAY_S), abandoned=0 if idle else 1, live=1)
+            ledger.record(int(now // DAY_S), abandoned=0 if idle else 1, live=0 if again else 1)
             if idle:
                 v = idle[0]
                 self.calls[call_id] = replace(call, state=CState.CONNECTING, session_id=v.session_id)
@@ -394,12 +395,13 @@ class Dialer:
         if call is None or call.state is not CState.CONNECTING or call.session_id is None:
             return []
         # The volunteer's bridge vanished under us: give the voter to someone else, or abandon.
-        out: list[Command] = []
         sid = call.session_id
-        if sid in self.volunteers:
-            out += self._volunteer_step(sid, vol.LegGone(), now)
+        v = self.volunteers.get(sid)
+        if v is not None and v.state is vol.VState.TALKING and v.call_id == call_id:
+            return self._volunteer_step(sid, vol.LegGone(), now)  # which hands the voter on
+        out = self._volunteer_step(sid, vol.LegGone(), now) if v is not None else []
         self.calls[call_id] = replace(call, state=CState.AMD, session_id=None)
-        return out + self._amd_decided(call_id, "HUMAN", "reconnect", now)
+        return out + self._amd_decided(call_id, "HUMAN", "reconnect", now, again=True)
 
     def _call_ended(self, call_id: str, cause: int, now: float) -> list[Command]:
         call = self.calls.pop(call_id, None)
@@ -433,6 +435,14 @@ class Dialer:
         if v is None:
             return []
         nv, cmds = vol.step(v, event, now)
+        handover = self.calls.get(v.call_id or "")
+        if not (isinstance(event, (vol.Stop, vol.LegGone)) and v.state is vol.VState.TALKING and handover
+                and handover.state is CState.CONNECTING):
+            handover = None
+        else:
+            # Leaving as their voter is being put through: that voter never heard them, so they go to another
+            # idle volunteer (or hear the abandon message), not a bare hang-up.
+            cmds = [c for c in cmds if not (isinstance(c, HangupCall) and c.call_id == handover.call_id)]
         if v.state is vol.VState.WRAPUP and nv.state is not vol.VState.WRAPUP:
             h = self._history(v.campaign_id)
             talk = h.talk_s.pop(session_id, None)
@@ -442,6 +452,9 @@ class Dialer:
             del self.volunteers[session_id]
         else:
             self.volunteers[session_id] = nv
+        if handover is not None:
+            self.calls[handover.call_id] = replace(handover, state=CState.AMD, session_id=None)
+            cmds = [*cmds, *self._amd_decided(handover.call_id, "HUMAN", "handover", now, again=True)]
         if v.state in IN_POOL and nv.state not in IN_POOL:
             # Stop, phone gone, pause: the lines dialled for them must not ring into nobody.
             cmds = [*cmds, *self._cancel_excess(v.campaign_id, now)]

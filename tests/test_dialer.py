@@ -168,6 +168,7 @@ def test_volunteer_phone_drops_mid_call() -> None:
     d = dialer(1)
     answered(d, "c1")
     d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallBridged("c1"), 12.1)
     cmds = d.handle(VolunteerEvent(1, vol.LegGone()), 20)
     assert HangupCall("c1", "volunteer_left") in cmds
     assert 1 not in d.volunteers
@@ -503,3 +504,32 @@ def test_cancelled_calls_do_not_teach_the_pacing() -> None:
              "amd_status": None, "bridged_at": None, "ended_at": 30.0, "abandoned": 0, "outcome": "no_answer"}]
     loaded = history_from_rows(rows)
     assert loaded is not None and len(loaded.attempts) == 1
+
+
+@pytest.mark.parametrize("leaves", [vol.Stop(), vol.LegGone()])
+def test_leaving_as_the_voter_is_put_through_hands_them_on(leaves: vol.VEvent) -> None:
+    """The voter was on their way into the leaving volunteer's bridge and never heard them: they go to another
+    idle volunteer, counted once as a live answer; with nobody free they hear the abandon message, not a bare
+    hang-up."""
+    d = dialer(2)
+    answered(d, "c1")
+    assert Connect("c1", 1) in d.handle(AmdDecided("c1", "HUMAN"), 12)
+    cmds = d.handle(VolunteerEvent(1, leaves), 12.05)
+    assert Connect("c1", 2) in cmds and not [c for c in cmds if isinstance(c, HangupCall) and c.call_id == "c1"]
+    assert d.calls["c1"].session_id == 2 and d._history(1).ledger.counts(0) == pr.AbandonCounts(0, 1, 0, 1)
+
+    alone = dialer(1)
+    answered(alone, "c1")
+    alone.handle(AmdDecided("c1", "HUMAN"), 12)
+    cmds = alone.handle(VolunteerEvent(1, leaves), 12.05)
+    assert PlayAbandonMessage("c1") in cmds and RecordOutcome("c1", "abandoned", abandoned=True) in cmds
+    assert not [c for c in cmds if isinstance(c, HangupCall) and c.call_id == "c1"]
+    assert alone._history(1).ledger.counts(0) == pr.AbandonCounts(1, 1, 1, 1), "one live answer, abandoned"
+
+
+def test_connect_failure_counts_the_live_answer_once() -> None:
+    d = dialer(2)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(ConnectFailed("c1"), 12.1)
+    assert d._history(1).ledger.counts(0) == pr.AbandonCounts(0, 1, 0, 1)
