@@ -1,14 +1,18 @@
 """`phonebank amd classify FILE.wav [FILE.wav …]`: run the answering-machine detector over recordings.
 
 One JSON object per line per file, in the order given:
-``{"file": "<path as given>", "decision": "human" | "machine", "decision_ms": <int>, "beep_ms": <int or null>}``
+``{"file": "<path as given>", "decision": "human" | "machine", "decision_ms": <int>, "beep_ms": <int or null>,
+"first_decision": "human" | "machine", "first_decision_ms": <int>}``
 
 Times are ms from the start of the file (the moment of answer). ``decision`` is the final decision: for a
 call first decided human and then corrected to machine (see bridge/amd.py), "machine", with ``decision_ms``
 the time of the correction. ``beep_ms`` is when the detector reported the
 beep, i.e. when it saw the tone end and a voicemail message would start; null when it heard no beep (humans,
-machines without a beep). The file is read 20 ms at a time and fed to the same ``AmdDetector.feed`` the live
-call path uses. A file that cannot be read (missing, not a WAV, not mono 16-bit 8/16 kHz) gets an error on
+machines without a beep). ``first_decision``/``first_decision_ms`` are the first verdict, the one the live path
+acts on (puts the call through or not); they equal ``decision``/``decision_ms`` unless there was a late
+correction (then ``first_decision`` is "human" and ``decision`` "machine"). The file is read 20 ms at a time
+and fed to the same ``AmdDetector.feed`` the live call path uses.
+A file that cannot be read (missing, not a WAV, not mono 16-bit 8/16 kHz) gets an error on
 stderr, the other files are still classified, and the exit status is 1.
 """
 
@@ -56,10 +60,11 @@ def classify_file(path: str, params: AmdParams | None = None) -> dict:
                 break
             det.feed(chunk)
         det.finish()
-    decision = det.decision
-    assert decision is not None  # finish() always decides
+    decision, first = det.decision, det.first_decision
+    assert decision is not None and first is not None  # finish() always decides
     beep = next((e.at_ms for e in det.events if e.kind == "beep"), None)
-    return {"file": path, "decision": decision.kind, "decision_ms": int(decision.at_ms), "beep_ms": beep}
+    return {"file": path, "decision": decision.kind, "decision_ms": int(decision.at_ms), "beep_ms": beep,
+            "first_decision": first.kind, "first_decision_ms": int(first.at_ms)}
 
 
 def classify_main(argv: list[str]) -> int:

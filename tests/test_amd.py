@@ -297,9 +297,12 @@ def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.
     assert err == ""
     lines = [json.loads(line) for line in out.splitlines()]
     expected_human = run(hpcm, 16000)[0]
-    assert lines[0] == {"file": str(h), "decision": "human", "decision_ms": expected_human.at_ms, "beep_ms": None}
-    assert list(lines[1]) == ["file", "decision", "decision_ms", "beep_ms"]
+    assert lines[0] == {"file": str(h), "decision": "human", "decision_ms": expected_human.at_ms, "beep_ms": None,
+                        "first_decision": "human", "first_decision_ms": expected_human.at_ms}
+    assert list(lines[1]) == ["file", "decision", "decision_ms", "beep_ms", "first_decision", "first_decision_ms"]
     assert lines[1]["file"] == str(m) and lines[1]["decision"] == "machine"
+    # No late correction: the first verdict is the final one.
+    assert (lines[1]["first_decision"], lines[1]["first_decision_ms"]) == ("machine", lines[1]["decision_ms"])
     assert isinstance(lines[1]["decision_ms"], int) and isinstance(lines[1]["beep_ms"], int)
     assert 0 <= lines[1]["beep_ms"] - beep_end <= 300
 
@@ -311,7 +314,11 @@ def test_cli_reports_the_final_decision(tmp_path: Path, capsys: pytest.CaptureFi
     assert classify_main([str(f)]) == 0
     line = json.loads(capsys.readouterr().out)
     events = run(render(rate, parts, 23), rate)
-    assert line == {"file": str(f), "decision": "machine", "decision_ms": events[1].at_ms, "beep_ms": events[2].at_ms}
+    assert kinds(events) == ["human", "machine", "beep"]
+    # The live path acted on the first verdict (put through), then pulled the call back on the beep.
+    assert line == {"file": str(f), "decision": "machine", "decision_ms": events[1].at_ms, "beep_ms": events[2].at_ms,
+                    "first_decision": "human", "first_decision_ms": events[0].at_ms}
+    assert line["first_decision_ms"] < line["decision_ms"]
 
 
 def test_cli_reports_bad_files_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
