@@ -34,6 +34,17 @@
   let retryDelay = 2000;
   let legUp = false;
   let muted = false;
+  let socketOpened = false;  // the WebSocket to the PBX opened at least once in this page
+
+  function showCertLink(wsUrl) {
+    const a = $("webphone-cert-link");
+    try {
+      const u = new URL(wsUrl);
+      a.href = "https://" + u.host + "/";
+      a.textContent = "https://" + u.host + "/";
+      show("webphone-cert", true);
+    } catch (e) { /* not a URL: nothing to link */ }
+  }
 
   // ------------------------------------------------------------------ messages
   function status(text, kind) {
@@ -347,12 +358,23 @@
       if (me !== ua || !wanted || ended) return;
       // JsSIP reopens the WebSocket on its own; the voice path (UDP) may well still be up meanwhile.
       status("Reconnecting…", "waiting");
+      if (!socketOpened) {
+        // Never reached at all: most often a demo or test server's self-signed certificate, which a browser
+        // will not accept for a WebSocket until the person has accepted it once on a page of that origin.
+        showCertLink(creds.ws_url);
+        error("Could not open the secure connection to the phone system. On a demo or test server with its " +
+              "own (self-signed) certificate, open the link below once, accept the browser's warning, then " +
+              "come back. We are reconnecting on our own meanwhile.");
+        return;
+      }
       error("The connection to the phone bank dropped. We are reconnecting on our own; if voice stays silent " +
             "for about 20 seconds your session is paused, as when a phone hangs up, and no voter is called " +
             "until you are back.");
     });
     ua.on("connected", () => {
       if (me !== ua || !wanted) return;
+      socketOpened = true;
+      show("webphone-cert", false);
       if (legUp) {
         error("");
         status("Connected", "connected");
