@@ -14,11 +14,15 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import segno
 import structlog
 from aiohttp import web
+from markupsafe import Markup
 
+from bridge import sip_accounts as sa
+from bridge.ari import AriError
 from panel import webphone
-from panel.api import _body, _session_id, callback_at, session_view
+from panel.api import _body, _session_id, callback_at, session_view, sip_account_view
 from panel.web import (
     CALLIN_NUMBER,
     CONTROLLER,
@@ -155,6 +159,8 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
             return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=str(exc),
                           existing=None, callin_number=request.app[CALLIN_NUMBER], error=str(exc))
         log.info("caller.session_created", session_id=session["id"], campaign_id=campaign["id"], audio=audio)
+    if audio == "sip" and campaign["dial_mode"] != "personal":
+        raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}/softphone")
     # The page remembers the choice in its address: a reload keeps computer audio.
     query = "?audio=computer" if audio == "computer" and campaign["dial_mode"] != "personal" else ""
     raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}{query}")
@@ -207,6 +213,48 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     if config["audio"] == "computer":
         resp.headers["Content-Security-Policy"] = webphone.csp(request.app)
     return resp
+
+
+# ---------------------------------------------------------------------------------------------- softphone
+def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    campaign = _campaign_for_caller(request)
+    session = _owned_session(request, campaign["id"])
+    if session is None:
+        raise page_refusal(request, "error.html", 404, title="No such session",
+                           message="This calling session does not exist or is not yours.")
+    return campaign, session
+
+
+@require("make_calls")
+async def softphone_page(request: web.Request) -> web.StreamResponse:
+    """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
+    campaign, session = _softphone_session(request)
+    return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=None,
+                            qr=None, error=""))
+
+
+@require("make_calls")
+async def softphone_post(request: web.Request) -> web.StreamResponse:
+    """A SIP login for this session only (any earlier one stops working), shown once with a QR code."""
+    campaign, session = _softphone_session(request)
+    ctl = request.app[CONTROLLER]
+    try:
+        account, password = await ctl.issue_sip_account(session["id"], sa.Kind.SOFTPHONE.value)
+    except sa.Refused as exc:
+        return _no_store(render(request, "caller/softphone.html", status=exc.status, campaign=campaign,
+                                session=session, account=None, qr=None, error=str(exc)))
+    except AriError:
+        return _no_store(render(request, "caller/softphone.html", status=503, campaign=campaign, session=session,
+                                account=None, qr=None,
+                                error="The phone system did not answer. Try again in a moment."))
+    view = sip_account_view(ctl, account, password)
+    # A SIP URI with the password in it (RFC 3261 userinfo): some mobile softphones fill an account from it,
+    # others need the fields typed. Drawn here as inline SVG: no image request, nothing for the CSP to allow.
+    uri = f"sip:{view['username']}:{view['password']}@{view['sip_server']};transport={view['transport']}"
+    qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2, title="Softphone login"))
+    log.info("caller.softphone_login", session_id=session["id"])
+    return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=view,
+                            qr=qr, error=""))
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API
@@ -277,6 +325,8 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/join/{code}", effort_signin)
     app.router.add_get("/call/{cid}", audio_page)
     app.router.add_post("/call/{cid}", audio_post)
+    app.router.add_get("/call/{cid}/s/{sid}/softphone", softphone_page)
+    app.router.add_post("/call/{cid}/s/{sid}/softphone", softphone_post)
     app.router.add_get("/call/{cid}/s/{sid}", session_page)
     app.router.add_post("/api/personal/{sid}/next", personal_next)
     app.router.add_post("/api/personal/{sid}/disposition", personal_disposition)

@@ -26,5 +26,10 @@ class FakeAri:
     async def get(self, path: str, **params: Any) -> Any:
         return []
 
+    async def put(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        # Recorded without the body: a SIP account's password must not sit in test output either.
+        self.calls.append(("PUT", path, params))
+        return [] if body is None else body.get("fields", [])
+
     async def delete(self, path: str, **params: Any) -> Any:
         self.calls.append(("DELETE", path, params))

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 return
 
     if args.register:
-        pump(10, lambda: acc.reg_code is not None and acc.reg_code != 401 and acc.reg_code != 407)
+        pump(10, lambda: acc.reg_code is not None)  # pjsua reports the final answer only
         if acc.reg_code is None:
             emit(event="registered", code=0, reason="no answer")
     call: Call | None = None

@@ -179,3 +179,31 @@ async def test_softphone_account_reaches_only_its_own_session(pbx: Pbx, controll
     assert controller.call("POST", f"/api/sessions/{sid_a}/sip", {"kind": "softphone"})[0] == 409
     assert controller.call("POST", f"/api/sessions/{sid_b}/sip", {"kind": "fax"})[0] == 400
     assert controller.call("POST", "/api/sessions/99999/sip", {"kind": "webrtc"})[0] == 404
+
+
+async def test_failed_logins_ban_the_address_for_a_while(pbx: Pbx, tmp_path: Path) -> None:
+    # Tight limits for the test: 3 failed attempts within 60 s ban the address for 8 s. Everything here comes from
+    # 127.0.0.1, so the ban must be over before the test ends (it also shows it lifts).
+    ctl = ControllerProcess(pbx, tmp_path / "controller.log", extra_env={"PHONEBANK_SIP_GUARD": "3/60/8"})
+    ctl.start()
+    try:
+        store = Store(pbx.settings.db_path)
+        cid = store.create_campaign("Guard", status="paused")["id"]
+        sid = ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Gus"})[1]["id"]
+        creds = account(ctl, sid)
+        server = creds["sip_server"]
+        assert await register_code(server, creds["username"], creds["password"]) == 200
+        for i in range(3):
+            assert await register_code(server, f"pbsip{i:032x}", "guess") in (401, 403)
+        guard_conf = pbx.host_path(f"{pbx.rt.inst}/etc/pjsip_guard.conf")
+        await until(lambda: guard_conf.exists() and "deny = 127.0.0.1/32" in guard_conf.read_text(), 10,
+                    "the ban to be written")
+        # Banned: even the right credentials are refused (403) while it lasts.
+        assert await register_code(server, creds["username"], creds["password"]) == 403
+        await until(lambda: "deny" not in guard_conf.read_text(), 20, "the ban to run out")
+        # The per-session account lived through res_pjsip's reloads (it is in memory, not in the file).
+        assert await register_code(server, creds["username"], creds["password"]) == 200
+        log = (tmp_path / "controller.log").read_text()
+        assert "sip.address_banned" in log and creds["password"] not in log and creds["username"] not in log
+    finally:
+        ctl.stop()
