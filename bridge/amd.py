@@ -56,8 +56,16 @@ class AmdParams:
     short_silence_ms: int = 300
     long_turn_ms: int = 2000
     long_silence_ms: int = 550
-    # A turn longer than this is a machine (people answering rarely talk this long before pausing).
+    # A turn longer than this is *long*: a person's long greeting ("Good afternoon, Johnson residence, this is
+    # Robert speaking.", 3-5 s) or a machine. It is decided by what follows it: a person then waits for an
+    # answer (long_wait_ms of silence: human), a machine goes on talking or beeps (machine, at once).
     max_human_turn_ms: int = 3200
+    long_wait_ms: int = 580
+    # ... but a breath inside the sentence is not the end of it: only speech after a pause of at least this
+    # long counts as going on.
+    long_resume_gap_ms: int = 250
+    # A turn longer than this is a machine outright: no one answering the phone talks this long unbroken.
+    max_turn_ms: int = 6500
     # Speech must last this long to count (clicks and pops do not).
     min_speech_ms: int = 60
     # Hard stop: decide by then whatever has been heard.
@@ -81,6 +89,9 @@ class AmdParams:
     vad_mode: int = 2
     speech_margin_db: float = 9.0
     min_speech_dbfs: float = -55.0
+    # Within a turn, frames this far below the turn's loudest speech are not the speaker (a TV or street in the
+    # background, 12-25 dB down): they neither extend the turn nor start a new one. 0 turns it off.
+    speech_drop_db: float = 22.0
     # Late correction: after a ``human`` decision, keep listening for late_window_ms. A steady tone (a beep) in
     # that time, or the speaker going straight on (a second turn starting within late_gap_ms of the end of the
     # first and lasting late_turn_ms) means it was a machine after all: a second decision, ``machine``, follows
@@ -88,6 +99,10 @@ class AmdParams:
     late_window_ms: int = 10000
     late_gap_ms: int = 1000
     late_turn_ms: int = 900
+    # ... and only once the speech since the first turn began has lasted late_total_ms (0: at once).
+    late_total_ms: int = 4000
+    # A second turn this much louder than the first is the person after background sound, not a machine going on.
+    louder_speaker_db: float = 10.0
 
     def effective(self) -> AmdParams:
         """Thresholds after applying human_bias (each moves by up to 30%)."""
@@ -98,10 +113,12 @@ class AmdParams:
             self,
             human_bias=0.0,
             max_human_turn_ms=int(self.max_human_turn_ms * longer),
+            max_turn_ms=int(self.max_turn_ms * longer),
             long_turn_ms=int(self.long_turn_ms * longer),
             short_turn_ms=int(self.short_turn_ms * longer),
             short_silence_ms=int(self.short_silence_ms * shorter),
             long_silence_ms=int(self.long_silence_ms * shorter),
+            long_wait_ms=int(self.long_wait_ms * shorter),
         )
 
 
@@ -159,6 +176,8 @@ class AmdDetector:
         self._block_len = 0
         self._block_mins: list[float] = []
         self._speech_run = 0  # consecutive speech frames
+        self._peak_db = -100.0  # loudest speech frame so far (the speaker's level, for speech_drop_db)
+        self._long_gap = False  # a long turn has paused: whatever sound comes next decides
         self._turn_start: int | None = None
         self._last_speech_end: int | None = None  # end of the last confirmed speech frame
         self._tone: _Tone | None = None
@@ -169,6 +188,8 @@ class AmdDetector:
         self._first_end: int | None = None  # end of the first turn, at the human decision
         self._t2_start: int | None = None  # start of the second turn, while watching
         self._t2_dead = False  # the second turn came too late or ended too short: only tones can correct
+        self._first_peak = -100.0  # loudest speech up to the human decision
+        self._rebase: bool | None = None  # None: not yet; True: waiting for the real first turn to end; False: done
 
     # -- input ---------------------------------------------------------------------------------------------
 
@@ -218,8 +239,17 @@ class AmdDetector:
             return []
         if frame is None:
             return self._update(False, None, 0.0)
+        if not any(frame):
+            # Exact digital silence mid-call is a lost packet a jitter buffer filled with zeros, not the line:
+            # treat it as a gap, so the noise floor (and so what counts as speech) is not dragged down by it.
+            return self._update(False, None, 0.0)
         loud, tone_hz, db = self._measure(frame)
-        return self._update(loud and self._vad.is_speech(frame, self.rate), tone_hz, db)
+        if loud and self._p.speech_drop_db and db < self._peak_db - self._p.speech_drop_db:
+            loud = False
+        speech = loud and self._vad.is_speech(frame, self.rate)
+        if speech:
+            self._peak_db = max(self._peak_db, db)
+        return self._update(speech, tone_hz, db)
 
     def _measure(self, frame: bytes) -> tuple[bool, float | None, float]:
         """(loud enough to be speech, frequency if the frame is a pure tone, level in dBFS)."""
@@ -364,9 +394,12 @@ class AmdDetector:
         if now >= self._watch_until:
             self.done = True
             return []
+        last = self._last_speech_end
+        if self._rebase and last is not None and now - last >= p.short_silence_ms:
+            # The louder speaker's turn has ended: from here on it is the first turn the late cue compares with.
+            self._first_end, self._first_peak, self._rebase = last, self._peak_db, False
         if self._t2_dead or self._first_end is None:
             return []
-        last = self._last_speech_end
         if self._t2_start is None:
             if last is not None and last > self._first_end and self._speech_run * FRAME_MS >= p.min_speech_ms:
                 self._t2_start = now - self._speech_run * FRAME_MS
@@ -376,7 +409,20 @@ class AmdDetector:
                 self._t2_dead = True
             return []
         assert last is not None
-        if last - self._t2_start >= p.late_turn_ms:
+        long_t2 = last - self._t2_start >= p.late_turn_ms
+        start = self._turn_start if self._turn_start is not None else self._t2_start
+        if long_t2 and last - start < p.late_total_ms:
+            # "Hello? ... Who am I speaking to?": a person may go on once; all told still shorter than a long
+            # greeting, and then they wait for us (long_wait_ms). A machine keeps going past it.
+            if now - last >= p.long_wait_ms:
+                self._t2_dead = True
+            return []
+        if long_t2:
+            if self._rebase is None and self._peak_db > self._first_peak + p.louder_speaker_db:
+                # Far louder than the "first turn": that was the TV or the street behind the person, who is only
+                # now speaking. Their turn is the first one; only a turn after it can correct (once).
+                self._rebase, self._first_end, self._t2_start = True, None, None
+                return []
             return [self._decide("machine", "late_speech")]
         if now - last >= p.short_silence_ms:
             self._t2_dead = True  # a short second turn ("Hello? ... Hello?"): a person
@@ -411,9 +457,20 @@ class AmdDetector:
             if now >= p.initial_silence_ms:
                 return [self._decide("human", "initial_silence")]
             return []
-        if turn >= p.max_human_turn_ms:
+        if turn >= p.max_turn_ms:
             return [self._decide("machine", "long_turn")]
-        if self._silence_ms() >= self._needed_silence(turn):
+        silence = self._silence_ms()
+        if turn >= p.max_human_turn_ms:
+            # A long turn: a person who has said a whole sentence waits for an answer; a machine goes on (its
+            # next sentence, or its beep, which the tone tracker decides on) within a pause.
+            if silence >= p.long_wait_ms:
+                return [self._decide("human", "long_greeting")]
+            if silence >= p.long_resume_gap_ms:
+                self._long_gap = True
+            elif silence == 0 and self._long_gap:
+                return [self._decide("machine", "long_turn")]
+            return []
+        if silence >= self._needed_silence(turn):
             return [self._decide("human", "short_turn")]
         if now >= p.max_analysis_ms:
             return [self._decide("human", "max_analysis")]
@@ -428,6 +485,7 @@ class AmdDetector:
             if self._p.late_window_ms > 0:
                 self._watch_until = self.now_ms + self._p.late_window_ms
                 self._first_end = self._last_speech_end
+                self._first_peak = self._peak_db
             else:
                 self.done = True
         return ev

@@ -94,8 +94,9 @@ def test_short_hello_is_human_soon_after_it_ends(speech_ms: int) -> None:
     events = run(pcm, 8000)
     assert kinds(events) == ["human"]
     delay = events[0].at_ms - greeting_end
-    # Needs the configured 300 ms of silence, and must not leave the person in dead air much longer.
-    assert 280 <= delay <= 400, delay
+    # Needs the configured 300 ms of silence, and must not leave the person in dead air much longer. (The quiet
+    # tail of the last syllable, more than speech_drop_db under the loudest speech, already counts as silence.)
+    assert 200 <= delay <= 400, delay
 
 
 def test_long_greeting_with_beep_is_machine_and_message_starts_just_after_the_beep() -> None:
@@ -104,7 +105,9 @@ def test_long_greeting_with_beep_is_machine_and_message_starts_just_after_the_be
     assert kinds(events) == ["machine", "beep"]
     machine, beep = events
     assert machine.reason == "long_turn"
-    assert 3000 <= machine.at_ms <= 3800  # 300 ms in + 3.2 s of talking, give or take a frame or two
+    # Past 3.2 s of talking the turn is long; the machine is known when it goes on after its next pause (the
+    # third sentence starts at 3850 ms), without waiting for the beep.
+    assert 3850 <= machine.at_ms <= 3850 + 120
     assert abs(beep.start_ms - beep_start) <= 40 and abs(beep.end_ms - beep_end) <= 40
     assert 0 <= beep.at_ms - beep_end <= 300
 
@@ -149,7 +152,7 @@ def test_silence_after_answer_is_a_waiting_human() -> None:
 
 def test_human_bias_moves_the_longest_human_turn() -> None:
     rate = 8000
-    pcm = render(rate, [gap(rate, 300), voice(rate, 2800, 11), gap(rate, 2500)])
+    pcm = render(rate, [gap(rate, 300), voice(rate, 5500, 11), gap(rate, 2500)])
     assert kinds(run(pcm, rate))[0] == "human"
     assert kinds(run(pcm, rate, params=AmdParams(human_bias=-1.0)))[0] == "machine"
     assert kinds(run(pcm, rate, params=AmdParams(human_bias=1.0)))[0] == "human"
@@ -158,16 +161,17 @@ def test_human_bias_moves_the_longest_human_turn() -> None:
 def test_greeting_that_goes_straight_on_after_a_pause_is_corrected_to_machine() -> None:
     # "Hi, this is Maria." - a 450 ms pause, long enough to look like a person waiting - "I can't come to the
     # phone right now, please leave a message...": human first, then the late correction, then the beep.
+    # The correction waits until the talking has gone on longer than a person's greeting (late_total_ms from
+    # the start of the first turn): "Hello? ... Who am I speaking to?" is a person.
     rate = 8000
-    parts = [gap(rate, 300), voice(rate, 600, 21), gap(rate, 450), voice(rate, 2500, 22), gap(rate, 400)]
-    parts += [sine(rate, 1000, 500), gap(rate, 1500)]
+    parts = [gap(rate, 300), voice(rate, 600, 21), gap(rate, 450), voice(rate, 2000, 22), gap(rate, 300)]
+    parts += [voice(rate, 2000, 24), gap(rate, 400), sine(rate, 1000, 500), gap(rate, 1500)]
     events = run(render(rate, parts, 21), rate)
     assert kinds(events) == ["human", "machine", "beep"]
     human, machine, beep = events
     assert human.reason == "short_turn" and machine.reason == "late_speech"
-    second_start = 300 + 600 + 450
-    assert abs(machine.at_ms - (second_start + AmdParams().late_turn_ms)) <= 100
-    assert 0 <= beep.at_ms - (second_start + 2500 + 400 + 500) <= 300
+    assert abs(machine.at_ms - (300 + AmdParams().late_total_ms)) <= 100
+    assert 0 <= beep.at_ms - (300 + 600 + 450 + 2000 + 300 + 2000 + 400 + 500) <= 300
 
 
 def test_beep_after_a_short_greeting_and_a_pause_is_corrected_to_machine() -> None:
@@ -206,6 +210,82 @@ def test_watching_ends_after_the_late_window() -> None:
     assert det.decision is not None and det.decision.kind == "human" and not det.done
     det.feed(render(rate, [gap(rate, AmdParams().late_window_ms)]))
     assert det.done and det.first_decision is det.decision
+
+
+# -- long greetings, and what a person does next (issue 10) --------------------------------------------------
+
+
+def phrases(rate: int, lengths: list[int], breath_ms: int, seed: int) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    for i, ms in enumerate(lengths):
+        out += [voice(rate, ms, seed + i)] + ([gap(rate, breath_ms)] if i < len(lengths) - 1 else [])
+    return out
+
+
+# (case, audio after 300 ms of nothing, first decision, its reason, final decision)
+CASES = [
+    # "Good afternoon, Johnson residence, this is Robert speaking." (4.1 s with breaths), then waiting.
+    ("long greeting, then waiting", [*phrases(8000, [900, 1300, 1700], 120, 40), gap(8000, 2500)],
+     "human", "long_greeting", "human"),
+    ("5 s greeting, then waiting", [*phrases(8000, [1500, 1600, 1800], 80, 50), gap(8000, 2500)],
+     "human", "long_greeting", "human"),
+    # The same length of talk, then a pause a person would not leave in the middle of a greeting, then more.
+    ("long sentence, pause, next sentence",
+     [*phrases(8000, [1600, 1800], 150, 60), gap(8000, 400), voice(8000, 1500, 62), gap(8000, 2500)],
+     "machine", "long_turn", "machine"),
+    ("long sentence, pause, beep",
+     [*phrases(8000, [1600, 1900], 150, 70), gap(8000, 450), sine(8000, 1000, 400), gap(8000, 2000)],
+     "machine", "tone", "machine"),
+    # Nobody talks for 7 s without a pause they would leave for an answer.
+    ("7 s without a pause", [voice(8000, 7000, 80), gap(8000, 2000)], "machine", "long_turn", "machine"),
+    # A person who goes on once: "Hello? ... Who am I speaking to?", then waits.
+    ("hello, pause, question", [voice(8000, 500, 90), gap(8000, 500), voice(8000, 1300, 91), gap(8000, 3000)],
+     "human", "short_turn", "human"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case,parts,first,reason,final", CASES, ids=[c[0] for c in CASES])
+def test_what_follows_a_turn_decides(case: str, parts: list[np.ndarray], first: str, reason: str,
+                                     final: str) -> None:  # fmt: skip
+    rate = 8000
+    det = AmdDetector(rate)
+    det.feed(render(rate, [gap(rate, 300), *parts], 7))
+    det.finish()
+    assert det.first_decision is not None and det.decision is not None
+    assert (det.first_decision.kind, det.first_decision.reason, det.decision.kind) == (first, reason, final)
+
+
+def test_long_greeting_is_decided_within_600_ms_of_its_end() -> None:
+    rate = 8000
+    parts = [gap(rate, 300), *phrases(rate, [900, 1300, 1700], 120, 40), gap(rate, 2500)]
+    end = 300 + 900 + 120 + 1300 + 120 + 1700
+    events = run(render(rate, parts, 7), rate)
+    assert kinds(events) == ["human"] and events[0].reason == "long_greeting"
+    assert 0 < events[0].at_ms - end <= 600
+
+
+def test_lost_packets_as_zeros_do_not_start_a_turn() -> None:
+    # A jitter buffer that plays lost packets as digital silence: hiss, 60 ms holes, hiss. The holes must not
+    # drag the noise floor down so far that the hiss becomes "speech" (a spurious "hello").
+    rate = 8000
+    x = np.random.default_rng(3).standard_normal(rate * 2) * 0.01  # -40 dBFS of line noise
+    n = rate * FRAME_MS // 1000
+    for k in range(10, 100, 17):
+        x[k * n : (k + 3) * n] = 0
+    pcm = np.round(x * 32767).astype("<i2").tobytes()
+    events = run(pcm + render(rate, [voice(rate, 500, 5), gap(rate, 2000)], 5), rate)
+    assert kinds(events) == ["human"] and events[0].reason == "short_turn"
+    assert events[0].at_ms > 2000  # on the "hello", not on the hiss
+
+
+def test_a_far_louder_speaker_after_background_talk_is_not_a_machine_going_on() -> None:
+    # A TV in the room (20 dB under the person) before the person says "Good evening, this is Rosa.": the first
+    # "turn" was the TV; the person's own sentence must not be taken for a machine's next sentence.
+    rate = 8000
+    tv = voice(rate, 500, 100) * 0.1
+    parts = [gap(rate, 300), tv, gap(rate, 500), voice(rate, 1400, 101), gap(rate, 3000)]
+    events = run(render(rate, parts, 9), rate)
+    assert kinds(events) == ["human"]
 
 
 def test_same_audio_same_events() -> None:
@@ -247,7 +327,7 @@ def test_lost_packets_keep_the_call_clock() -> None:
             continue
         events += det.feed(pcm[pos : pos + frame], now_ms=i * FRAME_MS)
     assert kinds(events) == ["human"]
-    assert 280 <= events[0].at_ms - greeting_end <= 400
+    assert 200 <= events[0].at_ms - greeting_end <= 400
 
 
 def test_unsupported_rate_is_refused() -> None:
