@@ -473,11 +473,11 @@ class Controller:
         ok = session is not None and session["id"] not in self.legs
         if not ok and recordings.pending(self.store, code) is not None:
             log.info("callin.recording_code", caller=mask_phone(caller))
+            self._guard(g.Right(caller), now)
             await self._entry_step(ch_id, en.RecordingCode(code), now)
             return
         log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok and session else None)
-        if not ok:
-            self._guard(g.Wrong(caller), now)
+        self._guard(g.Right(caller) if ok else g.Wrong(caller), now)
         await self._entry_step(ch_id, en.Validated(session["id"] if ok and session else None), now)
 
     def _guard(self, event: g.GuardEvent, now: float) -> list[g.Decision]:

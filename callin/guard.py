@@ -20,6 +20,10 @@ calls. Overall, the guard slows everyone down instead of refusing anyone, which 
 turns that into the code length). The pace goes by the time of the last lookup, not by reserved turns: a caller
 who hangs up while held takes no turn from anyone. A right code forgives nothing: a volunteer could otherwise
 guess between keyings of their own code.
+
+A number that keyed a right code (not withheld) is trusted for ``trust_s``: it skips the overall pace, so
+volunteers calling back from their usual phone are not queued behind an attack. Its own tarpit and lockout still
+apply, so each trusted number an attacker manages to fake adds at most ``lock_after`` guesses per lockout.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Limits:
     lock_s: float = 3600.0
     alarm_wrong: int = 20
     alarm_spacing_s: float = 10.0
+    trust_s: float = 30 * 86400.0
 
     @classmethod
     def from_json(cls, raw: str) -> Limits:
@@ -69,6 +74,7 @@ class Guard:
     locked: tuple[tuple[str, float], ...] = ()  # (number, until)
     last_check: float = 0.0  # when the last code was looked up (the overall pace counts from it)
     alarm: bool = False
+    trusted: tuple[tuple[str, float], ...] = ()  # (number, until): numbers that keyed a right code lately
 
 
 # events
@@ -85,7 +91,12 @@ class Wrong:
     number: str
 
 
-GuardEvent = Submit | Wrong
+@dataclass(frozen=True)
+class Right:
+    number: str
+
+
+GuardEvent = Submit | Wrong | Right
 
 
 # decisions
@@ -141,9 +152,11 @@ def step(g: Guard, event: GuardEvent, now: float) -> tuple[Guard, list[Decision]
             n = sum(1 for num, _ in g.wrong if num == number)
             if n and submitted_at + tarpit_s(lim, n) > now:
                 return g, [*out, Hold(submitted_at + tarpit_s(lim, n), "tarpit")]
-            if g.alarm and now < g.last_check + lim.alarm_spacing_s:
+            trusted = any(num == number for num, _ in g.trusted)
+            if g.alarm and not trusted and now < g.last_check + lim.alarm_spacing_s:
                 return g, [*out, Hold(g.last_check + lim.alarm_spacing_s, "pace")]
-            return replace(g, last_check=now), [*out, Check()]
+            # A trusted number's lookup does not count against the pace: it takes nobody's turn.
+            return (g if trusted and g.alarm else replace(g, last_check=now)), [*out, Check()]
         case Wrong(number):
             g = replace(g, wrong=(*g.wrong, (number, now)))
             mine = sum(1 for num, _ in g.wrong if num == number)
@@ -154,6 +167,10 @@ def step(g: Guard, event: GuardEvent, now: float) -> tuple[Guard, list[Decision]
                 g = replace(g, alarm=True)
                 out.append(Alarm(True, len(g.wrong)))
             return g, out
+        case Right(number) if number != ANONYMOUS:
+            # Trusted from now on; its wrong codes stay (a right code forgives nothing).
+            trusted = (*(t for t in g.trusted if t[0] != number), (number, now + lim.trust_s))
+            return replace(g, trusted=trusted), out
     return g, out
 
 
@@ -170,14 +187,15 @@ def _expire(g: Guard, now: float) -> tuple[Guard, list[Decision]]:
     lim = g.limits
     wrong = tuple(w for w in g.wrong if w[1] > now - lim.window_s)
     locked = tuple(x for x in g.locked if x[1] > now)
+    trusted = tuple(x for x in g.trusted if x[1] > now)
     out: list[Decision] = []
     alarm = g.alarm
     if alarm and len(wrong) < lim.alarm_wrong:
         alarm = False
         out.append(Alarm(False, len(wrong)))
-    if (wrong, locked, alarm) == (g.wrong, g.locked, g.alarm):
+    if (wrong, locked, alarm, trusted) == (g.wrong, g.locked, g.alarm, g.trusted):
         return g, out
-    return replace(g, wrong=wrong, locked=locked, alarm=alarm), out
+    return replace(g, wrong=wrong, locked=locked, alarm=alarm, trusted=trusted), out
 
 
 @dataclass(frozen=True)
@@ -210,7 +228,8 @@ def alert(g: Guard, now: float) -> str:
 
 def to_json(g: Guard) -> str:
     """What the store keeps (the limits come from settings, not from here)."""
-    return json.dumps({"wrong": g.wrong, "locked": g.locked, "last_check": g.last_check, "alarm": g.alarm})
+    return json.dumps({"wrong": g.wrong, "locked": g.locked, "last_check": g.last_check, "alarm": g.alarm,
+                       "trusted": g.trusted})
 
 
 def from_json(raw: str | None, limits: Limits) -> Guard:
@@ -219,6 +238,7 @@ def from_json(raw: str | None, limits: Limits) -> Guard:
         data: dict[str, Any] = json.loads(raw or "{}")
         return Guard(limits=limits, wrong=tuple((str(n), float(t)) for n, t in data.get("wrong", [])),
                      locked=tuple((str(n), float(t)) for n, t in data.get("locked", [])),
-                     last_check=float(data.get("last_check", 0.0)), alarm=bool(data.get("alarm", False)))
+                     last_check=float(data.get("last_check", 0.0)), alarm=bool(data.get("alarm", False)),
+                     trusted=tuple((str(n), float(t)) for n, t in data.get("trusted", [])))
     except (ValueError, TypeError, AttributeError):
         return Guard(limits=limits)

@@ -1,6 +1,6 @@
 """Guessing the call-in code on the real Asterisk: wrong codes from several calls of one number slow it down and
 lock it out (a controller restart keeps the lock), wrong codes from many numbers slow everyone down, and the
-owner of the code still gets in from their own phone.
+owner of the code still gets in from their own phone — and, once in, calls back from it without queueing.
 
 The limits are made small for the test (PHONEBANK_CALLIN_LIMITS); the defaults, and the arithmetic behind them,
 are in callin/guard.py and docs/OPERATIONS.md."""
@@ -131,6 +131,21 @@ async def test_a_burst_of_wrong_codes_locks_out_and_slows_down_but_the_owner_get
         await guess("+12025550185", code, 1)
         view = ctl.call("GET", f"/api/sessions/{session['id']}")[1]
         assert view["phone_connected"] and store.session(session["id"])["channel_id"] == leg_row["channel_id"]  # type: ignore[index]
+
+        # 6. The owner's phone drops; they call back from it while the alarm still holds: a number that keyed a
+        #    right code skips the queue (its own limits still apply), even with a guesser keying at that moment.
+        await ari.delete(f"channels/{owner.channel_id}")
+        await until(lambda: ctl.call("GET", f"/api/sessions/{session['id']}")[1]["state"] == "disconnected", 20,
+                    "the owner's phone to drop")
+        assert guard_now(store).alarm
+        held_before = len(log_events(ctl, "callin.code_held"))
+        # The owner keys 2 s after the guesser, inside the guesser's 4 s turn: untrusted, they would be held.
+        guesser = asyncio.create_task(guess("+12025550186", wrong_codes[6], 1))
+        await drill.volunteer(ari, pbx.rt, code, stay_s=120, caller=OWNER_PHONE, delay_s=3.5)
+        await until(lambda: (v := ctl.call("GET", f"/api/sessions/{session['id']}")[1])
+                    ["phone_connected"] and v["state"] != "disconnected", 40, "the owner to rejoin")
+        await guesser
+        assert mask_phone(OWNER_PHONE) not in [h["caller"] for h in log_events(ctl, "callin.code_held")[held_before:]]
 
         # The admin sees it (the dashboard's alert is tested in tests/test_panel_results.py): every wrong code and
         # lockout was logged with the number masked.

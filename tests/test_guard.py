@@ -13,6 +13,7 @@ from callin.guard import (
     Limits,
     Locked,
     LockedOut,
+    Right,
     Submit,
     Wrong,
     alert,
@@ -29,12 +30,14 @@ A, B = "+15550000001", "+15550000002"
 
 
 def run(script: list[tuple[float, str, str]], g: Guard | None = None) -> tuple[Guard, list[tuple[float, object]]]:
-    """(now, number, "?" keyed and looked up when let through / "x" a wrong code / "k" keyed, no result)."""
+    """(now, number, "?" keyed (looked up when let through) / "x" a wrong code / "r" a right code)."""
     g = g or Guard()
     out: list[tuple[float, object]] = []
     for now, number, what in script:
         if what == "x":
             g, ds = step(g, Wrong(number), now)
+        elif what == "r":
+            g, ds = step(g, Right(number), now)
         else:
             g, ds = step(g, Submit(number, now), now)
         out += [(now, d) for d in ds]
@@ -89,8 +92,10 @@ def test_a_locked_number_is_logged_once_with_its_count() -> None:
 
 
 def test_a_right_code_forgives_nothing() -> None:
-    # There is no "right" event: a volunteer keying their own code between guesses stays on the clock.
-    g, _ = run([*wrong_calls(A, 5), (400.0, A, "?")])
+    # A volunteer keying their own code between guesses stays on the clock.
+    g, _ = run([*wrong_calls(A, 5), (400.0, A, "r")])
+    _, ds = step(g, Submit(A, 400.5), 400.5)
+    assert ds == [Hold(430.5, "tarpit")]
     _, ds = step(g, Wrong(A), 401.0)
     assert LockedOut(A, 4001.0, 6) in ds
 
@@ -226,3 +231,40 @@ def test_calling_numbers(caller: str | None, number: str) -> None:
 def test_the_dashboard_alert(history: list[tuple[float, str, str]], now: float, text: str) -> None:
     g, _ = run(history)
     assert alert(g, now) == text
+
+
+@pytest.mark.parametrize(
+    ("history", "now", "number", "decision"),
+    [
+        # A number that keyed a right code skips the overall pace: a volunteer calling back from their usual
+        # phone is not queued behind an attack ...
+        ([(0.0, A, "r"), *spoofed(20, start=10.0), (30.0, B, "?")], 31.0, A, Check()),
+        # ... a withheld number is never trusted ...
+        ([(0.0, ANONYMOUS, "r"), *spoofed(20, start=10.0), (30.0, B, "?")], 31.0, ANONYMOUS, Hold(40.0, "pace")),
+        # ... nor one whose trust ran out (30 days).
+        ([(0.0, A, "r"), *spoofed(20, start=LIM.trust_s), (LIM.trust_s + 30, B, "?")], LIM.trust_s + 31, A,
+         Hold(LIM.trust_s + 40, "pace")),
+        # Its own tarpit and lockout still apply.
+        ([(0.0, A, "r"), *wrong_calls(A, 2, start=10.0)], 70.5, A, Hold(74.5, "tarpit")),
+        ([(0.0, A, "r"), *wrong_calls(A, 6, start=10.0)], 400.0, A, Locked(3910.0)),
+    ],
+)
+def test_numbers_that_keyed_a_right_code_skip_the_pace(history: list[tuple[float, str, str]], now: float,
+                                                       number: str, decision: object) -> None:
+    g, _ = run(history)
+    _, ds = step(g, Submit(number, now), now)
+    assert ds[-1] == decision
+
+
+def test_a_trusted_lookup_takes_nobody_s_turn() -> None:
+    g, _ = run([(0.0, A, "r"), *spoofed(20, start=10.0), (30.0, B, "?")])
+    g, ds = step(g, Submit(A, 35.0), 35.0)
+    assert ds == [Check()] and g.last_check == 30.0
+    _, ds = step(g, Submit("+15553333333", 40.0), 40.0)
+    assert ds == [Check()]
+
+
+def test_trust_survives_a_restart() -> None:
+    g, _ = run([(0.0, A, "r"), *spoofed(20, start=10.0)])
+    back = from_json(to_json(g), LIM)
+    assert back == g and back.trusted == ((A, LIM.trust_s),)
