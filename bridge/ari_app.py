@@ -655,6 +655,20 @@ class Controller:
         create = next(cmd for cmd in cmds if isinstance(cmd, sa.CreateAccount))
         return create.account, create.password
 
+    async def call_softphone(self, session_id: int) -> None:
+        """Ring the session's registered softphone; when it answers it joins like a call from it. Raises
+        sa.Refused (no account, already connected, not registered)."""
+        acc = sa.call_back(self.sip_accounts, self._session_facts(session_id), time.time(),
+                           has_leg=session_id in self.legs)
+        try:
+            await self.ari.post("channels", endpoint=f"PJSIP/{acc.username}", app=self.ari.app,
+                                appArgs=f"sipleg,{acc.username}", timeout=30, callerId="Phone bank <join>")
+        except AriError as exc:
+            log.info("sip.call_back_failed", session_id=session_id, error=str(exc))
+            raise sa.Refused(409, "your softphone is not registered: check its account settings, then try again") \
+                from exc
+        log.info("sip.calling_softphone", session_id=session_id)
+
     async def revoke_sip_accounts(self, session_id: int, reason: str) -> None:
         self.sip_accounts, cmds = sa.revoke_session(self.sip_accounts, session_id, reason)
         await self._sip_run(cmds)

@@ -150,6 +150,22 @@ def admit(accounts: Mapping[str, Account], endpoint: str, session: SessionFacts 
     return (Join.REPLACE if has_leg else Join.JOIN), acc.session_id
 
 
+def call_back(accounts: Mapping[str, Account], session: SessionFacts | None, now: float,
+              has_leg: bool) -> Account:
+    """"Register and we'll call you": the session's softphone account the PBX may ring (Refused otherwise)."""
+    if session is None:
+        raise Refused(404, "no such session")
+    if not session.open:
+        raise Refused(409, "this session has ended")
+    if has_leg:
+        raise Refused(409, "your line is already connected")
+    acc = next((a for a in accounts.values() if a.session_id == session.session_id and a.kind is Kind.SOFTPHONE
+                and a.expires_at > now), None)
+    if acc is None:
+        raise Refused(409, "get a softphone login for this session first")
+    return acc
+
+
 def leg_kind(endpoint: str, accounts: Mapping[str, Account]) -> str:
     acc = accounts.get(endpoint)
     return acc.kind.value if acc else "phone"

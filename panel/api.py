@@ -194,6 +194,18 @@ async def post_sip_account(request: web.Request) -> web.Response:
     return web.json_response(sip_account_view(ctl, account, password), headers={"Cache-Control": "no-store"})
 
 
+@require("make_calls")
+async def post_sip_call(request: web.Request) -> web.Response:
+    """"Register and we'll call you": the PBX rings the session's registered softphone."""
+    ctl = request.app[CONTROLLER]
+    sid = _session_id(request)
+    try:
+        await ctl.call_softphone(sid)
+    except sa.Refused as exc:
+        return json_error(exc.status, str(exc))
+    return web.json_response({"calling": True}, status=202)
+
+
 def sip_account_view(ctl: Controller, account: sa.Account, password: str) -> dict[str, Any]:
     """What a device needs to connect (the route's answer; the softphone screen shows the same)."""
     public = ctl.sip_public
@@ -226,5 +238,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/sessions/{sid}", get_session)
     app.router.add_post("/api/sessions/{sid}/disposition", post_disposition)
     app.router.add_post("/api/sessions/{sid}/sip", post_sip_account)
+    app.router.add_post("/api/sessions/{sid}/sip/call", post_sip_call)
     app.router.add_post("/api/sessions/{sid}/{action}", post_action)
     app.router.add_get("/api/campaigns/{cid}/stats", campaign_stats)

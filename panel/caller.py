@@ -230,7 +230,20 @@ async def softphone_page(request: web.Request) -> web.StreamResponse:
     """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
     campaign, session = _softphone_session(request)
     return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=None,
-                            qr=None, error=""))
+                            qr=None, error="", notice=""))
+
+
+@require("make_calls")
+async def softphone_call(request: web.Request) -> web.StreamResponse:
+    """"Register and we'll call you": ring the session's registered softphone."""
+    campaign, session = _softphone_session(request)
+    error, notice, status = "", "We are calling your softphone now: answer it and stay on the line.", 200
+    try:
+        await request.app[CONTROLLER].call_softphone(session["id"])
+    except sa.Refused as exc:
+        error, notice, status = str(exc), "", exc.status
+    return _no_store(render(request, "caller/softphone.html", status=status, campaign=campaign, session=session,
+                            account=None, qr=None, error=error, notice=notice))
 
 
 @require("make_calls")
@@ -242,10 +255,10 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
         account, password = await ctl.issue_sip_account(session["id"], sa.Kind.SOFTPHONE.value)
     except sa.Refused as exc:
         return _no_store(render(request, "caller/softphone.html", status=exc.status, campaign=campaign,
-                                session=session, account=None, qr=None, error=str(exc)))
+                                session=session, account=None, qr=None, error=str(exc), notice=""))
     except AriError:
         return _no_store(render(request, "caller/softphone.html", status=503, campaign=campaign, session=session,
-                                account=None, qr=None,
+                                account=None, qr=None, notice="",
                                 error="The phone system did not answer. Try again in a moment."))
     view = sip_account_view(ctl, account, password)
     # A SIP URI with the password in it (RFC 3261 userinfo): some mobile softphones fill an account from it,
@@ -254,7 +267,7 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2, title="Softphone login"))
     log.info("caller.softphone_login", session_id=session["id"])
     return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=view,
-                            qr=qr, error=""))
+                            qr=qr, error="", notice=""))
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API
@@ -327,6 +340,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/call/{cid}", audio_post)
     app.router.add_get("/call/{cid}/s/{sid}/softphone", softphone_page)
     app.router.add_post("/call/{cid}/s/{sid}/softphone", softphone_post)
+    app.router.add_post("/call/{cid}/s/{sid}/softphone/call", softphone_call)
     app.router.add_get("/call/{cid}/s/{sid}", session_page)
     app.router.add_post("/api/personal/{sid}/next", personal_next)
     app.router.add_post("/api/personal/{sid}/disposition", personal_disposition)

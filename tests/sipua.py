@@ -25,9 +25,22 @@ def emit(**fields: object) -> None:
 
 
 class Account(pj.Account):
-    def __init__(self) -> None:
+    def __init__(self, answer: bool = False, record: str = "", tone_hz: int = 0) -> None:
         super().__init__()
         self.reg_code: int | None = None
+        self.answer = answer
+        self.record = record
+        self.tone_hz = tone_hz
+        self.incoming: Call | None = None
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        call = Call(self, self.record, self.tone_hz, prm.callId)
+        emit(event="incoming")
+        op = pj.CallOpParam()
+        op.statusCode = 200 if self.answer and self.incoming is None else 486
+        if op.statusCode == 200:
+            self.incoming = call
+        call.answer(op)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.reg_code = int(prm.code)
@@ -35,8 +48,8 @@ class Account(pj.Account):
 
 
 class Call(pj.Call):
-    def __init__(self, acc: pj.Account, record: str, tone_hz: int) -> None:
-        super().__init__(acc)
+    def __init__(self, acc: pj.Account, record: str, tone_hz: int, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(acc, call_id)
         self.record = record
         self.tone_hz = tone_hz
         self.recorder: pj.AudioMediaRecorder | None = None
@@ -84,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--call", default="", help="the extension or number to call")
     ap.add_argument("--record", default="")
     ap.add_argument("--tone", type=int, default=0, help="send this tone (Hz) to the other side")
+    ap.add_argument("--answer", action="store_true", help="answer one incoming call (after --register)")
     ap.add_argument("--seconds", type=float, default=10.0, help="how long to stay (the call hangs up after)")
     args = ap.parse_args(argv)
 
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         acfg.regConfig.registrarUri = f"sip:{args.server}"
         acfg.regConfig.timeoutSec = 300
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", args.user, 0, args.password))
-    acc = Account()
+    acc = Account(args.answer, args.record, args.tone)
     acc.create(acfg)
 
     def pump(seconds: float, until: object = None) -> None:
@@ -136,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         if call.recorder is not None:
             del call.recorder  # closes the WAV (writes its header)
     elif args.seconds and args.register:
-        pump(args.seconds)
+        pump(args.seconds, lambda: acc.incoming is not None and acc.incoming.ended)
+        if acc.incoming is not None and not acc.incoming.ended:
+            acc.incoming.hangup(pj.CallOpParam(True))
+            pump(2, lambda: acc.incoming is not None and acc.incoming.ended)
     if args.register and acc.reg_code == 200:
         acc.setRegistration(False)
         pump(2)

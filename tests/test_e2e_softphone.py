@@ -207,3 +207,30 @@ async def test_failed_logins_ban_the_address_for_a_while(pbx: Pbx, tmp_path: Pat
         assert "sip.address_banned" in log and creds["password"] not in log and creds["username"] not in log
     finally:
         ctl.stop()
+
+
+async def test_register_and_we_call_you(pbx: Pbx, controller: ControllerProcess, tmp_path: Path) -> None:
+    store = Store(pbx.settings.db_path)
+    cid = store.create_campaign("Call me", status="paused")["id"]
+    sid = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Rae"})[1]["id"]
+    # Before any account (or registration) there is nothing to ring.
+    assert controller.call("POST", f"/api/sessions/{sid}/sip/call")[0] == 409
+    creds = account(controller, sid)
+    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--register", "--answer",
+                   "--seconds", "25")
+    try:
+        await until(lambda: ua.first("registered", code=200), 20, "the softphone to register")
+        status, body = controller.call("POST", f"/api/sessions/{sid}/sip/call")
+        assert status == 202, body
+        await until(lambda: ua.first("call", state="CONFIRMED"), 20, "the softphone to answer the PBX's call")
+        joined = await until(lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["phone_connected"]
+                             and v, 15, "the answered call to join the session")
+        assert joined["state"] in ("idle", "paused")
+        s = store.session(sid)
+        assert s is not None and s["bridge_id"] and s["channel_id"]
+        # Already connected: no second call.
+        assert controller.call("POST", f"/api/sessions/{sid}/sip/call")[0] == 409
+        assert controller.call("POST", f"/api/sessions/{sid}/stop")[0] == 200
+        await until(lambda: ua.first("ended"), 15, "Stop to hang the softphone up")
+    finally:
+        ua.kill()

@@ -67,3 +67,20 @@ async def test_sip_route_answers_and_refuses(panel: PanelKit) -> None:
     assert (await client.post(f"/api/sessions/{sid}/stop", headers=auth)).status == 200
     assert not panel.ctl.sip_accounts, "stopping revoked the account"
     assert (await client.post(f"/api/sessions/{sid}/sip", json={"kind": "webrtc"}, headers=auth)).status == 409
+
+
+async def test_call_my_softphone_button(panel: PanelKit) -> None:
+    cid = _effort(panel)
+    client, csrf, _ = await _caller_for(panel, cid)
+    chose = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "sip"}, allow_redirects=False)
+    page = chose.headers["Location"]
+    # No login yet: a clear refusal on the page, nothing rung.
+    refused = await client.post(f"{page}/call", data={"_csrf": csrf})
+    assert refused.status == 409 and "softphone login" in await refused.text()
+    await client.post(page, data={"_csrf": csrf})
+    rung = await client.post(f"{page}/call", data={"_csrf": csrf})
+    assert rung.status == 200 and 'id="softphone-notice"' in await rung.text()
+    user = next(iter(panel.ctl.sip_accounts))
+    originate = [c for c in panel.ctl.ari.calls if c[0] == "POST" and c[1] == "channels"]  # type: ignore[attr-defined]
+    assert originate and originate[-1][2]["endpoint"] == f"PJSIP/{user}"
+    assert originate[-1][2]["appArgs"] == f"sipleg,{user}"

@@ -93,3 +93,21 @@ def test_endpoint_fields_keep_the_account_in_its_own_context() -> None:
                                                    if n == "set_var"]})
     assert restored == Account("pbsipa", 1, Kind.WEBRTC, float(int(T0 + 3600)))
     assert sa.restored("pbsipa", {"PB_SESSION": "x"}) is None
+
+
+@pytest.mark.parametrize(("accounts", "session", "has_leg", "status"), [
+    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, False, 0),
+    ({"pbsipa": acc(kind=Kind.WEBRTC)}, OPEN, False, 409),  # the PBX rings softphones only
+    ({"pbsipa": acc(kind=Kind.SOFTPHONE, expires=T0)}, OPEN, False, 409),
+    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, True, 409),  # already connected
+    ({"pbsipa": acc(kind=Kind.SOFTPHONE, sid=2)}, OPEN, False, 409),  # another session's
+    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, SessionFacts(1, False), False, 409),
+    ({}, None, False, 404),
+])
+def test_call_back(accounts: dict[str, Account], session: SessionFacts | None, has_leg: bool, status: int) -> None:
+    if status == 0:
+        assert sa.call_back(accounts, session, T0, has_leg) == accounts["pbsipa"]
+        return
+    with pytest.raises(sa.Refused) as err:
+        sa.call_back(accounts, session, T0, has_leg)
+    assert err.value.status == status
