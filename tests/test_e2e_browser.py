@@ -34,7 +34,7 @@ VOTERS = [SimNumber(day_number(1700 + i), "human", ring_s=2, talk_s=90, tone_hz=
 CSV_TEXT = (
     "First Name,Last Name,Phone,City,State,Zip,Ward\n"
     f"Rosa,<b>Parks</b>,{VOTERS[0].number[2:]},Washington,DC,20001,3\n"
-    f"Miles,Davis,{VOTERS[1].number},Washington,DC,20002,4\n"
+    f"Miles,Davis,{VOTERS[1].number},Washington,DC,20002,\n"  # no ward: the script shows a gap
     "Bad,Number,12345,Washington,DC,20001,3\n"
     "No,Phone,,Washington,DC,20001,3\n"
     f"Rosa,<b>Parks</b>,{VOTERS[0].number},Washington,DC,20001,3\n"
@@ -87,7 +87,7 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
     await until(lambda: len(store.contacts(cid)) == 2, 10, "the two valid rows imported")
 
     await admin.goto(f"{base}/admin/efforts/{cid}/script")
-    store.update_campaign(cid, script="Hi {first_name}, this is a volunteer. Will you vote early?",
+    store.update_campaign(cid, script="Hi {first_name}, this is a volunteer for ward {Ward}. Will you vote early?",
                           survey=[{"id": "q1", "text": "Will you vote early?", "kind": "choice",
                                    "options": ["Yes", "No"], "show_if": None},
                                   {"id": "q2", "text": "Which day?", "kind": "dropdown",
@@ -123,7 +123,7 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
     await caller.click("#choose-audio")
     session = await until(lambda: [s for s in store.open_sessions() if s["campaign_id"] == cid], 10, "a session")
     code = session[0]["code"]
-    await expect(caller.locator("body")).to_contain_text(code)
+    await expect(caller.locator(f'.keypad-code[data-code="{code}"]').first).to_be_visible()
 
     leg = await drill.volunteer(ari, pbx.rt, code, stay_s=300)
     await expect(caller.locator("#phone-status")).to_have_attribute("data-connected", "true", timeout=20000)
@@ -134,6 +134,8 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
     assert voter_name.startswith(("Rosa", "Miles"))
     await expect(caller.locator("#about")).to_contain_text("Washington")
     await expect(caller.locator("#script")).to_contain_text(f"Hi {voter_name.split()[0]}")
+    ward = "3" if voter_name.startswith("Rosa") else "\u2014"  # an empty field is a gap, never "{Ward}"
+    await expect(caller.locator("#script")).to_contain_text(f"for ward {ward}.")
     if voter_name.startswith("Rosa"):  # HTML in a contact field is shown as text, never run
         await expect(name).to_contain_text("<b>Parks</b>")
 

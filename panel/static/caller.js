@@ -353,13 +353,13 @@
     while ((m = re.exec(text)) !== null) {
       box.appendChild(document.createTextNode(text.slice(last, m.index)));
       const key = m[1].trim();
-      if (Object.prototype.hasOwnProperty.call(fields, key)) {
-        const mark = document.createElement("mark");
-        mark.textContent = fields[key];
-        box.appendChild(mark);
-      } else {
-        box.appendChild(document.createTextNode(m[0]));
-      }
+      // The script step only accepts fields the list has, so a brace here is a field: one this voter has no
+      // value for (or the caller may not see) reads as a gap, never as "{Ward}".
+      const mark = document.createElement("mark");
+      const has = Object.prototype.hasOwnProperty.call(fields, key) && fields[key] !== "";
+      mark.textContent = has ? fields[key] : "\u2014";
+      if (!has) mark.title = "No " + key + " for this voter";
+      box.appendChild(mark);
       last = re.lastIndex;
     }
     box.appendChild(document.createTextNode(text.slice(last)));
