@@ -13,7 +13,6 @@ drive it with tables.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -85,10 +84,18 @@ class CampaignConfig:
     dial_ratio: float = 1.0
     wrapup_limit: float = 60.0
     voicemail: bool = False  # drop a message on machines (else hang up)
-    # "power": dial_ratio lines per idle volunteer; "predictive": bridge.predictive decides.
+    # "power" (dial_ratio lines per idle volunteer) or "predictive": bridge.predictive decides either way. Any
+    # other mode ("personal": the volunteer dials from their own phone) places no lines.
     mode: str = "power"
     pacing: pr.PacingConfig = field(default_factory=pr.PacingConfig)
     ring_timeout: float = 25.0
+
+    def engine_config(self) -> pr.PacingConfig | None:
+        """The pacing engine's settings for this effort (None: the dialer places no lines for it). The mode and
+        the power ratio come from the effort's own columns; the rest (max_lines, the governor) from pacing."""
+        if self.mode not in pr.Mode.__members__.values():
+            return None
+        return replace(self.pacing, mode=pr.Mode(self.mode), power_ratio=self.dial_ratio)
 
 
 @dataclass(frozen=True)
@@ -481,21 +488,16 @@ class Dialer:
     def excess_lines(self, campaign_id: int, now: float, ringing: list[Call]) -> int:
         """How many of ``ringing`` (newest first) the volunteers still in the pool cannot take, by the pacing
         rule of the effort's mode: the line count it would dial for them now."""
-        config = self.campaigns.get(campaign_id, CampaignConfig(campaign_id))
         pool = [v for v in self.volunteers.values() if v.campaign_id == campaign_id and v.state in IN_POOL]
         if not pool:
             return len(ringing)
-        if config.mode == "predictive":
-            # The engine is asked, not second-guessed: a ringing line is worth keeping when, without it (and
-            # the newer ones), the engine would dial again.
-            for kept in range(len(ringing)):
-                without = frozenset(c.call_id for c in ringing[:kept + 1])
-                if self.plan(campaign_id, now, without=without).new_calls >= 1:
-                    return kept
-            return len(ringing)
-        idle = len(self.idle_volunteers(campaign_id))
-        over = self.in_flight(campaign_id) - math.ceil(idle * config.dial_ratio)
-        return min(max(over, 0), len(ringing))
+        # The engine is asked, not second-guessed (power and predictive alike): a ringing line is worth keeping
+        # when, without it (and the newer ones), the engine would dial again.
+        for kept in range(len(ringing)):
+            without = frozenset(c.call_id for c in ringing[:kept + 1])
+            if self.plan(campaign_id, now, without=without).new_calls >= 1:
+                return kept
+        return len(ringing)
 
     # ------------------------------------------------------------------ pacing
     def _pace(self, now: float, tick: bool) -> list[Command]:
@@ -516,20 +518,20 @@ class Dialer:
         config = self.campaigns.get(campaign_id)
         if config is None or not config.active:
             return 0
-        if config.mode == "predictive":
-            return self.plan(campaign_id, now).new_calls
-        if config.mode != "power":
-            return 0  # preview and personal-phone efforts: the volunteer starts each call
-        idle = len(self.idle_volunteers(campaign_id))
-        return max(0, math.ceil(idle * config.dial_ratio) - self.in_flight(campaign_id))
+        return self.plan(campaign_id, now).new_calls
 
     def plan(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.Decision:
-        """The predictive engine's decision for this campaign, from the live state and its history (``without``:
-        as if these calls were not out)."""
+        """The pacing engine's decision for this campaign in its mode (power or predictive), from the live state
+        and its history (``without``: as if these calls were not out). The simulator (bridge.pacing_sim) makes
+        the same ``pr.plan`` call on its own state."""
         config = self.campaigns.get(campaign_id, CampaignConfig(campaign_id))
+        engine = config.engine_config()
+        if engine is None:
+            return pr.Decision(0, f"{config.mode}: the volunteer dials")
         h = self._history(campaign_id)
-        return pr.plan(config.pacing, self.live_state(campaign_id, now, without), h.stats(),
-                       h.ledger.counts(int(now // DAY_S)))
+        # Only the predictive forecast reads the history: power decides on every event and skips building it.
+        stats = h.stats() if engine.mode is pr.Mode.PREDICTIVE else None
+        return pr.plan(engine, self.live_state(campaign_id, now, without), stats, h.ledger.counts(int(now // DAY_S)))
 
     def live_state(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.LiveState:
         status = {vol.VState.IDLE: pr.VolunteerStatus.IDLE, vol.VState.TALKING: pr.VolunteerStatus.TALKING,

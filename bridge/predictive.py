@@ -6,8 +6,7 @@ simulator in ``bridge/pacing_sim.py`` run exactly the same code.
 
 Modes:
 
-* ``preview``: one line per volunteer who asked for a call, never more.
-* ``power``: ``power_ratio`` lines per idle volunteer.
+* ``power``: ``power_ratio`` lines per idle volunteer, rounded down (``power_lines``), never fewer than one each.
 * ``predictive``: place as many calls as keep volunteers busy while the *marginal* expected abandon rate of each
   extra call stays under the governor's allowance. The expected number of abandons is computed from a short-horizon
   model: calls ringing or in answering-machine detection produce live humans at times given by the measured ring-time
@@ -48,6 +47,7 @@ __all__ = [
     "VolunteerStatus",
     "governor_allowance",
     "plan",
+    "power_lines",
 ]
 
 # Time grid of the forecast, in seconds. One second is finer than any decision the dialer can act on.
@@ -57,7 +57,8 @@ MAX_TALK_S = 3600
 
 
 class Mode(StrEnum):
-    PREVIEW = "preview"
+    # No preview mode: a volunteer-started dial of a contact they see first needs its own screen and call path
+    # (see docs/PACING.md); the engine does not pretend to have one.
     POWER = "power"
     PREDICTIVE = "predictive"
 
@@ -88,8 +89,6 @@ class Volunteer:
     status: VolunteerStatus
     # Seconds spent in the current status.
     elapsed_s: float = 0.0
-    # Preview mode only: the volunteer clicked "call".
-    wants_call: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,8 +346,19 @@ def governor_allowance(cfg: PacingConfig, counts: AbandonCounts) -> float:
     return cfg.abandon_target * (cfg.min_risk_share + (cfg.risk_share - cfg.min_risk_share) * s)
 
 
+def power_lines(ratio: float, idle: int) -> int:
+    """Lines to keep out for ``idle`` idle volunteers at ``ratio`` lines each: the one power rule, for the live
+    dialer (placing and cancelling lines) and the simulator alike.
+
+    Rounded down: the ratio is the most an organiser agreed to risk, and every line beyond the idle volunteers
+    can only add abandons, so 1.5 with one volunteer idle is one line, not two. Never fewer than one line per
+    idle volunteer: power dialing is never slower than 1:1, which cannot abandon.
+    """
+    return max(idle, math.floor(ratio * idle + 1e-9))
+
+
 def _power(state: LiveState, ratio: float) -> int:
-    return max(0, math.floor(ratio * state.idle + 1e-9) - state.in_flight)
+    return max(0, power_lines(ratio, state.idle) - state.in_flight)
 
 
 def _line_cap(cfg: PacingConfig, state: LiveState) -> int:
@@ -368,9 +378,6 @@ def plan(
     """
     if not state.volunteers:
         return Decision(0, "no volunteers")
-    if cfg.mode is Mode.PREVIEW:
-        asking = sum(1 for v in state.volunteers if v.status is VolunteerStatus.IDLE and v.wants_call)
-        return Decision(max(0, min(asking - state.in_flight, _line_cap(cfg, state))), "preview")
     if cfg.mode is Mode.POWER:
         return Decision(min(_power(state, cfg.power_ratio), _line_cap(cfg, state)), "power")
     floor = min(_power(state, 1.0), _line_cap(cfg, state))

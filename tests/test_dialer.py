@@ -71,7 +71,7 @@ def test_idle_volunteer_gets_one_line_and_originates() -> None:
 
 @pytest.mark.parametrize(
     ("ratio", "idle", "in_flight", "want"),
-    [(1.0, 1, 0, 1), (1.0, 3, 1, 2), (3.0, 2, 0, 6), (3.0, 2, 5, 1), (1.5, 1, 0, 2), (1.0, 0, 0, 0)],
+    [(1.0, 1, 0, 1), (1.0, 3, 1, 2), (3.0, 2, 0, 6), (3.0, 2, 5, 1), (1.5, 1, 0, 1), (1.5, 2, 0, 3), (1.0, 0, 0, 0)],
 )
 def test_power_pacing(ratio: float, idle: int, in_flight: int, want: int) -> None:
     d = dialer(idle, dial_ratio=ratio)
@@ -79,6 +79,29 @@ def test_power_pacing(ratio: float, idle: int, in_flight: int, want: int) -> Non
         d.handle(CallPlaced(f"c{i}", 1, i), 0)
     asked = [c.count for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]
     assert asked == ([want] if want else [])
+
+
+def test_power_honours_the_trunk_line_limit() -> None:
+    # 4 idle at 3:1 would be 12 lines; the effort's max_lines (pacing_params) caps the live power path too.
+    d = dialer(4, dial_ratio=3.0, pacing=pr.PacingConfig(max_lines=5))
+    assert [c.count for c in d.handle(Tick(), 5) if isinstance(c, NeedContacts)] == [5]
+    for i in range(5):
+        d.handle(CallPlaced(f"c{i}", 1, i), 5)
+    assert d.lines_wanted(1, 6) == 0
+
+
+@pytest.mark.parametrize(("ratio", "idle"), [(1.0, 3), (1.5, 1), (1.5, 3), (2.5, 2), (3.0, 4)])
+def test_live_power_path_is_the_engines_rule(ratio: float, idle: int) -> None:
+    """The dialer asks bridge.predictive for power lines, as the simulator does: no rule of its own."""
+    d = dialer(idle, dial_ratio=ratio)
+    engine = pr.plan(pr.PacingConfig(mode=pr.Mode.POWER, power_ratio=ratio), d.live_state(1, 9), None)
+    assert d.lines_wanted(1, 9) == engine.new_calls == pr.power_lines(ratio, idle)
+
+
+def test_preview_is_not_a_dialing_mode() -> None:
+    # Preview was removed from the engine (docs/PACING.md): an effort stored with it places no lines.
+    d = dialer(2, mode="preview")
+    assert d.lines_wanted(1, 5) == 0 and d.plan(1, 5).new_calls == 0
 
 
 def test_inactive_campaign_does_not_dial() -> None:
@@ -416,8 +439,8 @@ def test_an_answered_call_is_never_cancelled() -> None:
     [
         (1.0, 2, 1, 1, []),  # one line, one volunteer left: it stays, its answer goes to them
         (1.0, 2, 2, 1, ["c1"]),  # the newest goes
-        (2.0, 2, 4, 1, ["c3", "c2"]),  # ceil(1 × 2) = 2 kept
-        (1.5, 2, 3, 1, ["c2"]),  # ceil(1 × 1.5) = 2 kept
+        (2.0, 2, 4, 1, ["c3", "c2"]),  # 1 × 2 = 2 kept
+        (1.5, 2, 3, 1, ["c2", "c1"]),  # floor(1 × 1.5) = 1 kept: the ratio is a ceiling (predictive.power_lines)
         (3.0, 1, 3, 1, ["c2", "c1", "c0"]),  # nobody left: every ringing line
     ],
 )

@@ -18,6 +18,7 @@ from bridge.predictive import (
     Volunteer,
     VolunteerStatus,
     plan,
+    power_lines,
 )
 
 IDLE, TALK, WRAP = VolunteerStatus.IDLE, VolunteerStatus.TALKING, VolunteerStatus.WRAPUP
@@ -55,25 +56,6 @@ COMFY = AbandonCounts(abandoned=0, live_answers=5000, abandoned_today=0, live_an
 
 
 @pytest.mark.parametrize(
-    ("volunteers", "calls", "wants", "expected"),
-    [
-        (vols(idle=3), (), True, 3),
-        (vols(idle=3), ringing(1), True, 2),
-        (vols(idle=3), ringing(3), True, 0),
-        (vols(idle=0, talking=5), (), True, 0),
-        (vols(idle=2), (), False, 0),
-    ],
-)
-def test_preview_never_more_than_one_line_per_asking_volunteer(
-    volunteers: tuple[Volunteer, ...], calls: tuple[Call, ...], wants: bool, expected: int
-) -> None:
-    vs = tuple(Volunteer(v.status, v.elapsed_s, wants_call=wants) for v in volunteers)
-    d = plan(PacingConfig(mode=Mode.PREVIEW), LiveState(vs, calls), RICH, COMFY)
-    assert d.new_calls == expected
-    assert d.new_calls + len(calls) <= sum(1 for v in vs if v.status is IDLE)
-
-
-@pytest.mark.parametrize(
     ("ratio", "idle", "talking", "in_flight", "expected"),
     [
         (1.0, 4, 6, 0, 4),
@@ -90,6 +72,22 @@ def test_power_places_ratio_lines_per_idle_volunteer(
 ) -> None:
     st = LiveState(vols(idle=idle, talking=talking), ringing(in_flight))
     assert plan(PacingConfig(mode=Mode.POWER, power_ratio=ratio), st, RICH, COMFY).new_calls == expected
+
+
+@pytest.mark.parametrize(
+    ("ratio", "idle", "lines"),
+    [
+        (1.0, 1, 1),
+        (1.5, 1, 1),  # rounded down: never more than the organiser's ratio per idle volunteer
+        (1.5, 2, 3),
+        (1.5, 3, 4),
+        (2.0, 3, 6),
+        (0.5, 2, 2),  # never under 1:1
+        (3.0, 0, 0),
+    ],
+)
+def test_power_lines_is_the_one_power_rule(ratio: float, idle: int, lines: int) -> None:
+    assert power_lines(ratio, idle) == lines
 
 
 @pytest.mark.parametrize(
