@@ -295,9 +295,11 @@ def per_kind(clips: list[dict], outs: dict[str, Outcome]) -> dict[str, dict]:
     res: dict[str, dict] = {}
     for c in clips:
         k = f"{c['label']}/{c['kind']}"
-        r = res.setdefault(k, {"n": 0, "right": 0})
+        r = res.setdefault(k, {"n": 0, "right": 0, "first_right": 0})
         r["n"] += 1
         r["right"] += outs[c["id"]].decision == c["label"]
+        # app_amd has one verdict (first_decision ""): its first is its final.
+        r["first_right"] += (outs[c["id"]].first_decision or outs[c["id"]].decision) == c["label"]
     for r in res.values():
         r["right_pct"] = pct(r["right"], r["n"])
     return dict(sorted(res.items()))
@@ -418,13 +420,13 @@ def print_table(report: dict) -> None:
         kinds = sorted({k for sp in splits for k in report["per_kind"][sp]})
         heads = [("ours", sp, report["per_kind"][sp]) for sp in splits]
         heads += [(name, sp, r["per_kind"][sp]) for name, r in amd.items() for sp in splits]
-        print("\nright / clips by kind")
+        print("\nright at the first decision / right in the end / clips, by kind")
         print(f"{'':22}  " + "  ".join(f"{d + ' ' + sp:>{cw}}" for d, sp, _ in heads))
         for k in kinds:
             cells = []
             for _, _, pk in heads:
                 r = pk.get(k)
-                cells.append(f"{r['right']}/{r['n']} {r['right_pct']:.0f}%" if r else "-")
+                cells.append(f"{r['first_right']}/{r['right']}/{r['n']} {r['right_pct']:.0f}%" if r else "-")
             print(f"{k:22}  " + "  ".join(f"{x:>{cw}}" for x in cells))
 
 

@@ -596,7 +596,7 @@ def make_clip(idx: int, seed: int, synth: Synth, held_out: float,
     speech_rms = level / np.sqrt(2)
     line = noise(rng, n_kind, len(x), rate) * speech_rms * 10 ** (-snr / 20)
     if noisy_start:
-        line[: int(noisy_start * rate / 1000)] *= 10 ** (rng.uniform(12, 20) / 20)
+        line[: int(noisy_start * rate / 1000)] *= 10 ** (rng.uniform(3, 10) / 20)
     x = x + line
     background = pick(rng, BACKGROUNDS)
     if background and backgrounds is not None:

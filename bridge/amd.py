@@ -54,7 +54,7 @@ class AmdParams:
     # as short as "Hello?".
     short_turn_ms: int = 700
     short_silence_ms: int = 300
-    long_turn_ms: int = 2000
+    long_turn_ms: int = 900
     long_silence_ms: int = 550
     # A turn longer than this is *long*: a person's long greeting ("Good afternoon, Johnson residence, this is
     # Robert speaking.", 3-5 s) or a machine. It is decided by what follows it: a person then waits for an
@@ -63,7 +63,7 @@ class AmdParams:
     long_wait_ms: int = 580
     # ... but a breath inside the sentence is not the end of it: only speech after a pause of at least this
     # long counts as going on.
-    long_resume_gap_ms: int = 250
+    long_resume_gap_ms: int = 350
     # A turn longer than this is a machine outright: no one answering the phone talks this long unbroken.
     max_turn_ms: int = 6500
     # Speech must last this long to count (clicks and pops do not).
@@ -91,7 +91,7 @@ class AmdParams:
     min_speech_dbfs: float = -55.0
     # Within a turn, frames this far below the turn's loudest speech are not the speaker (a TV or street in the
     # background, 12-25 dB down): they neither extend the turn nor start a new one. 0 turns it off.
-    speech_drop_db: float = 22.0
+    speech_drop_db: float = 15.0
     # Late correction: after a ``human`` decision, keep listening for late_window_ms. A steady tone (a beep) in
     # that time, or the speaker going straight on (a second turn starting within late_gap_ms of the end of the
     # first and lasting late_turn_ms) means it was a machine after all: a second decision, ``machine``, follows
@@ -244,7 +244,7 @@ class AmdDetector:
             # treat it as a gap, so the noise floor (and so what counts as speech) is not dragged down by it.
             return self._update(False, None, 0.0)
         loud, tone_hz, db = self._measure(frame)
-        if loud and self._p.speech_drop_db and db < self._peak_db - self._p.speech_drop_db:
+        if loud and self._p.speech_drop_db and not self._speech_run and db < self._peak_db - self._p.speech_drop_db:
             loud = False
         speech = loud and self._vad.is_speech(frame, self.rate)
         if speech:

@@ -77,8 +77,8 @@ def human_clip(rate: int = 8000, speech_ms: float = 500, seed: int = 1) -> tuple
 def machine_clip(rate: int = 8000, beep_hz: float | None = 1000.0, seed: int = 2) -> tuple[bytes, int, int]:
     """A 4.5 s greeting in three sentences, then a 500 ms beep; returns audio, beep start and end (ms)."""
     parts = [gap(rate, 300), voice(rate, 1800, seed), gap(rate, 250), voice(rate, 1200, seed + 1, 180)]
-    parts += [gap(rate, 300), voice(rate, 1500, seed + 2), gap(rate, 400)]
-    start = 300 + 1800 + 250 + 1200 + 300 + 1500 + 400
+    parts += [gap(rate, 400), voice(rate, 1500, seed + 2), gap(rate, 400)]
+    start = 300 + 1800 + 250 + 1200 + 400 + 1500 + 400
     if beep_hz is not None:
         parts.append(sine(rate, beep_hz, 500))
     parts.append(gap(rate, 1500))
@@ -106,8 +106,8 @@ def test_long_greeting_with_beep_is_machine_and_message_starts_just_after_the_be
     machine, beep = events
     assert machine.reason == "long_turn"
     # Past 3.2 s of talking the turn is long; the machine is known when it goes on after its next pause (the
-    # third sentence starts at 3850 ms), without waiting for the beep.
-    assert 3850 <= machine.at_ms <= 3850 + 120
+    # third sentence starts at 3950 ms), without waiting for the beep.
+    assert 3950 <= machine.at_ms <= 3950 + 120
     assert abs(beep.start_ms - beep_start) <= 40 and abs(beep.end_ms - beep_end) <= 40
     assert 0 <= beep.at_ms - beep_end <= 300
 
