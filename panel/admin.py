@@ -38,7 +38,7 @@ from panel.web import (
 from store import efforts as ef
 from store import recordings
 from store import users as u
-from store.contacts import FileRefused, table_text
+from store.contacts import MAP_CHOICES, FileRefused, check_list, csv_headers, guess_mapping, table_text
 from store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
@@ -198,7 +198,7 @@ def _list_ctx(store: Store, effort: dict[str, Any]) -> dict[str, Any]:
     for p in preview:
         p["extra"] = json.loads(p["extra"] or "{}")
     return {"preview": preview, "household": "once" if effort["household_once"] else "each",
-            "choices": ef.MAP_CHOICES, "upload_error": "", "mapping": None, "report": None}
+            "choices": MAP_CHOICES, "upload_error": "", "mapping": None, "report": None}
 
 
 def _read_upload(store: Store, effort_id: int, token: str) -> str | None:
@@ -207,12 +207,12 @@ def _read_upload(store: Store, effort_id: int, token: str) -> str | None:
 
 
 def _mapping_ctx(text: str, token: str, mapping: list[str] | None = None) -> dict[str, Any]:
-    headers = ef.csv_headers(text)
+    headers = csv_headers(text)
     reader = csv.reader(io.StringIO(text))
     next(reader, None)
     sample = list(itertools.islice(reader, 5))
     if not mapping or len(mapping) != len(headers):
-        mapping = ef.guess_mapping(headers)
+        mapping = guess_mapping(headers)
     return {"token": token, "headers": headers, "mapping": mapping, "sample": sample, "problems": [],
             "rows_in_file": len(sample) + sum(1 for _ in reader)}
 
@@ -230,7 +230,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
         else:
             # Check the file at once under the guessed columns: the report shows before anything is imported.
             ctx["mapping"] = _mapping_ctx(text, token)
-            report = await asyncio.to_thread(ef.check_list, text, ctx["mapping"]["mapping"],
+            report = await asyncio.to_thread(check_list, text, ctx["mapping"]["mapping"],
                                              ef.existing_people(store, effort["id"]))
             ctx["report"], ctx["errors_shown"] = report, report.errors[:ERRORS_SHOWN]
     return _step_page(request, "admin/list.html", effort, "list", **ctx)
@@ -284,7 +284,7 @@ async def list_import(request: web.Request) -> web.StreamResponse:
         ctx["mapping"]["problems"] = ["Choose how to call people who share a phone number."]
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
     existing = ef.existing_people(store, effort["id"])
-    report = await asyncio.to_thread(ef.check_list, text, mapping, existing)
+    report = await asyncio.to_thread(check_list, text, mapping, existing)
     ctx["report"] = report
     ctx["errors_shown"] = report.errors[:ERRORS_SHOWN]
     if report.problems:

@@ -74,15 +74,17 @@ def cmd_campaign(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
-    from store.contacts import FileRefused, parse_csv, table_text
-    from store.db import Store
+    """The panel's importer without the screen: the columns as the panel would guess them (printed), the same
+    per-row report (on stderr), all rows or none unless --skip-bad-rows."""
+    from store import efforts as ef
+    from store.contacts import MAP_CHOICES, FileRefused, check_list, csv_headers, guess_mapping, table_text
+    from store.db import Store, StoreError
 
     store = Store(settings.db_path)
     if store.campaign(args.campaign) is None:
         print(f"error: no campaign {args.campaign}", file=sys.stderr)
         return 2
     try:
-        # The panel's reading of files: encodings, delimiters, spreadsheets refused with what to do instead.
         text = table_text(Path(args.file).read_bytes())
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
@@ -90,19 +92,38 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
     except FileRefused as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
-    result = parse_csv(text, region=args.region)
-    for err in result.errors:
+    headers = csv_headers(text)
+    mapping = guess_mapping(headers)
+    print(f"{args.file}: columns: " + "; ".join(f"{h or '(no name)'} = {MAP_CHOICES[m]}"
+                                                for h, m in zip(headers, mapping, strict=True)), file=sys.stderr)
+    report = check_list(text, mapping, ef.existing_people(store, args.campaign), region=args.region)
+    for problem in report.problems:
+        print(f"error: {args.file}: {problem}", file=sys.stderr)
+    if report.problems:
+        if "phone" not in mapping or not {"first_name", "last_name"} & set(mapping):
+            # No screen to choose columns on: say which header names are recognised.
+            print("hint: name the columns in the header row, e.g. " + ", ".join(HEADER_EXAMPLES)
+                  + " (docs/OPERATIONS.md lists them all)", file=sys.stderr)
+        return 2
+    for err in report.errors:
         print(f"{args.file}:{err.line}: {err.reason}" + (f" ({err.name})" if err.name else ""), file=sys.stderr)
-    for note in result.notes:
+    for note in report.notes:
         print(f"{args.file}:{note.line}: note: {note.reason}" + (f" ({note.name})" if note.name else ""),
               file=sys.stderr)
-    if result.errors and not args.skip_bad_rows:
-        print(f"error: {len(result.errors)} bad rows, nothing imported (fix them, or --skip-bad-rows)",
+    if report.errors and not args.skip_bad_rows:
+        print(f"error: {len(report.errors)} bad rows, nothing imported (fix them, or --skip-bad-rows)",
               file=sys.stderr)
         return 2
-    n = store.add_contacts(args.campaign, result.rows)
-    print(json.dumps({"imported": n, "rejected": len(result.errors)}))
+    try:
+        n = ef.import_list(store, args.campaign, report, skip_bad=args.skip_bad_rows)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"imported": n, "rejected": len(report.errors)}))
     return 0
+
+
+HEADER_EXAMPLES = ("First Name", "Last Name", "Phone", "Home Phone", "Cell Phone", "Voter File VANID")
 
 
 def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:

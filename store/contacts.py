@@ -1,7 +1,11 @@
-"""Contact list import: CSV rows to validated contacts, with a reason for every rejected row.
+"""Contact list import, the one importer the panel's List step and ``phonebank contacts import`` both run.
 
-Also the file handling both importers (this CLI one and the panel's, store/efforts.py) share: what kind of file
-an upload is, its text encoding and its delimiter (:func:`table_text`)."""
+:func:`table_text` reads a file (what kind of file it is, its encoding and delimiter) into plain CSV text;
+:func:`guess_mapping` says what each column holds from its header (the panel shows it to change; the CLI, which
+has no screen, uses it as it is); :func:`check_list` turns the rows into validated contacts with a reason for
+every rejected row and a note for every row imported with something to know (a phone extension, a later phone
+column called). store.efforts.import_list inserts the checked rows in one transaction. Also the phone-number
+rules: E.164, masking for logs, what a caller's screen may show."""
 
 from __future__ import annotations
 
@@ -12,14 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import phonenumbers
-
-KNOWN_COLUMNS = ("first_name", "last_name", "phone", "city", "state", "zip")
-ALIASES = {
-    "first": "first_name", "firstname": "first_name", "first name": "first_name",
-    "last": "last_name", "lastname": "last_name", "last name": "last_name",
-    "phone_number": "phone", "phone number": "phone", "number": "phone", "telephone": "phone",
-    "zip_code": "zip", "zipcode": "zip", "postal_code": "zip",
-}
+from phonenumbers import PhoneNumber
 
 
 @dataclass
@@ -27,13 +24,6 @@ class RowError:
     line: int  # 1-based line in the file, header is line 1
     reason: str
     name: str = ""  # the person on that row, when the row names one: admins look for names, not line numbers
-
-
-@dataclass
-class ImportResult:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    notes: list[RowError] = field(default_factory=list)  # imported rows with something to know (an extension)
 
 
 def normalize_phone(raw: str, region: str = "US") -> str:
@@ -73,7 +63,10 @@ def phone_extension(raw: str, region: str = "US") -> str:
         return ""
 
 
-PHONE_NAME = re.compile(r"phone|cell|mobile|tel\b|fax", re.IGNORECASE)
+PHONE_NAME = re.compile(r"phone|cell|mobile|landline|tel\b|fax", re.IGNORECASE)
+# Where a list's own id for the person (VAN's "Voter File VANID", "VANID") is kept (in ``extra``): shown to
+# callers and usable in the script ({external_id}); a 6-9 digit VAN ID is an id, not a phone number.
+EXTERNAL_ID = "external_id"
 POSTAL_NAME = re.compile(r"zip|postal|postcode", re.IGNORECASE)
 SEPARATORS = re.compile(r"[\s().\-/+]")
 DIGIT_RUN = re.compile(r"\d{7,}")
@@ -90,10 +83,18 @@ def _has_number(value: Any) -> bool:
 def about_fields(extra: dict[str, Any]) -> dict[str, Any]:
     """The list's extra columns fit for a caller's screen (About pane, script): other numbers (phone2, "Cell", a
     number written into any column) are as personal as the dialled one and stay on the server. ZIP+4 codes are
-    kept."""
-    return {k: v for k, v in extra.items()
-            if not PHONE_NAME.search(k) and (not _has_number(v) or (POSTAL_NAME.search(k) and len(
-                [ch for ch in str(v) if ch.isdigit()]) <= 9))}
+    kept, and so is the column the import mapped as the external id (EXTERNAL_ID): its digits are an id."""
+    return {k: v for k, v in extra.items() if _shown(k, v)}
+
+
+def _shown(key: str, value: Any) -> bool:
+    if key == EXTERNAL_ID:
+        return True
+    if PHONE_NAME.search(key):
+        return False
+    if not _has_number(value):
+        return True
+    return bool(POSTAL_NAME.search(key)) and sum(ch.isdigit() for ch in str(value)) <= 9
 
 
 def mask_phone(e164: str) -> str:
@@ -248,42 +249,256 @@ def table_text(data: bytes) -> str:
     return out.getvalue()
 
 
-def parse_csv(text: str, region: str = "US") -> ImportResult:
-    result = ImportResult()
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        result.errors.append(RowError(1, "empty file: expected a header row"))
-        return result
-    mapping = {}
-    for name in reader.fieldnames:
-        key = (name or "").strip().lower()
-        mapping[name] = ALIASES.get(key, key.replace(" ", "_"))
-    if "phone" not in mapping.values():
-        result.errors.append(RowError(1, "no phone column (expected a header named 'phone')"))
-        return result
-    for line, raw in enumerate(reader, start=2):
-        row: dict[str, Any] = {"extra": {}}
-        for src, value in raw.items():
-            if src is None:  # more cells than headers
-                result.errors.append(RowError(line, "more cells than header columns"))
-                break
-            dest = mapping[src]
-            value = (value or "").strip()
-            if dest in KNOWN_COLUMNS:
-                row[dest] = value
-            elif value:
-                row["extra"][src.strip()] = value
+
+
+# ---------------------------------------------------------------------------------------------- the importer
+MAP_CHOICES: dict[str, str] = {
+    "first_name": "First name", "last_name": "Last name", "phone": "Phone (called)",
+    "phone2": "Other phone (called when Phone is empty or not a number)", "external_id": "External ID (VAN ID)",
+    "address": "Address", "city": "City", "state": "State", "zip": "ZIP", "extra": "Extra (About pane)",
+    "ignore": "Ignore",
+}
+# Targets one column at most can hold. "phone2" may be several columns: tried left to right after "phone".
+SINGLE_TARGETS = ("first_name", "last_name", "phone", "external_id", "address", "city", "state", "zip")
+PHONE_TARGETS = ("phone", "phone2")
+# Header names (lower case, runs of spaces, dashes, dots and underscores as one "_") -> what the column holds.
+# Any phone column after the first is a fallback ("phone2"): VAN exports have Home Phone and Cell Phone.
+GUESSES = {
+    **dict.fromkeys(("first", "firstname", "first_name", "fname", "given_name", "name_first", "forename", "name",
+                     "full_name"), "first_name"),
+    **dict.fromkeys(("last", "lastname", "last_name", "lname", "surname", "family_name", "name_last"), "last_name"),
+    **dict.fromkeys(("phone", "phone_number", "number", "telephone", "telephone_number", "tel", "phone1", "phone_1",
+                     "primary_phone", "preferred_phone", "mobile", "mobile_phone", "mobile_number", "cell", "cellphone",
+                     "cell_phone", "cell_number", "home_phone", "homephone", "landline", "land_line",
+                     "landline_phone"), "phone"),
+    **dict.fromkeys(("phone2", "phone_2", "second_phone", "alt_phone", "alternate_phone", "other_phone",
+                     "work_phone"), "phone2"),
+    **dict.fromkeys(("voter_file_vanid", "vanid", "van_id", "myc_vanid", "external_id", "externalid", "voter_id",
+                     "voterid"), "external_id"),
+    **dict.fromkeys(("address", "address1", "address_1", "street", "street_address", "addr"), "address"),
+    **dict.fromkeys(("city", "town"), "city"),
+    **dict.fromkeys(("state", "st", "province"), "state"),
+    **dict.fromkeys(("zip", "zip_code", "zipcode", "postal_code", "postcode", "zip5"), "zip"),
+}
+_HEADER_SEPARATORS = re.compile(r"[\s_.\-]+")
+
+
+def csv_headers(text: str) -> list[str]:
+    reader = csv.reader(io.StringIO(text))
+    return [h.strip() for h in next(reader, [])]
+
+
+def guess_mapping(headers: list[str]) -> list[str]:
+    """A target for every header by its name (GUESSES); each single target used once, phone columns after the
+    first become fallbacks, the rest go to the About pane. The panel shows it to change; the CLI imports with it."""
+    out: list[str] = []
+    used: set[str] = set()
+    for h in headers:
+        guess = GUESSES.get(_HEADER_SEPARATORS.sub("_", h.strip().lower()).strip("_"), "")
+        if guess == "phone" and "phone" in used:
+            guess = "phone2"
+        if guess == "phone2" or (guess in SINGLE_TARGETS and guess not in used):
+            used.add(guess)
+            out.append(guess)
+        elif not h.strip():
+            out.append("ignore")
         else:
-            name = f"{row.get('first_name', '')} {row.get('last_name', '')}".strip()[:80]
-            raw_phone = row.get("phone", "")
-            try:
-                row["phone"] = normalize_phone(raw_phone, region)
-            except ValueError as exc:
-                result.errors.append(RowError(line, str(exc), name))
+            out.append("extra")
+    return out
+
+
+def check_mapping(headers: list[str], mapping: list[str]) -> list[str]:
+    """Problems with a column mapping (an empty list: fine)."""
+    problems = []
+    if len(mapping) != len(headers):
+        return ["The column mapping does not match the file: upload it again."]
+    bad = [m for m in mapping if m not in MAP_CHOICES]
+    if bad:
+        problems.append(f"Unknown column type: {bad[0]}.")
+    for target in SINGLE_TARGETS:
+        if mapping.count(target) > 1:
+            problems.append(f"Only one column can be {MAP_CHOICES[target]}.")
+    if "phone" not in mapping:
+        problems.append("Choose the column that holds the phone number.")
+    if "first_name" not in mapping and "last_name" not in mapping:
+        problems.append("Choose the column(s) that hold the name (first and/or last name).")
+    return problems
+
+
+_PLAIN_PHONE = re.compile(r"^\+?[0-9 \t().\-]+$")
+_PUNCTUATION = str.maketrans("", "", "+ \t().-")
+
+
+def fast_phone(raw: str, region: str = "US") -> str:
+    """``normalize_phone`` with a shortcut for plain North American numbers.
+
+    phonenumbers.parse is most of the import time; a number that is only digits and punctuation, in a NANP
+    region, is turned into a PhoneNumber directly and checked with the same ``is_valid_number``. Anything else
+    (letters, extensions, other countries) takes the full parser, so the results are the same."""
+    text = (raw or "").strip()
+    if region == "US" and _PLAIN_PHONE.match(text):
+        digits = text.translate(_PUNCTUATION)
+        national = ""
+        if text.startswith("+"):
+            if len(digits) == 11 and digits[0] == "1":
+                national = digits[1:]
+        elif len(digits) == 10:
+            national = digits
+        elif len(digits) == 11 and digits[0] == "1":
+            national = digits[1:]
+        if national and national[0] not in "01":
+            number = PhoneNumber(country_code=1, national_number=int(national))
+            # Valid for the US is valid (and half the work: is_valid_number first looks for the region).
+            if phonenumbers.is_valid_number_for_region(number, "US") or phonenumbers.is_valid_number(number):
+                return "+1" + national
+            raise ValueError("not a valid phone number")
+    return normalize_phone(text, region)
+
+
+@dataclass
+class ListReport:
+    """A checked list: the rows ready to insert, every rejected row with its line and reason, and notes on
+    imported rows."""
+
+    headers: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    total: int = 0
+    shared_numbers: int = 0  # phone numbers held by more than one (different) person: households
+    problems: list[str] = field(default_factory=list)  # file-level: nothing can be imported
+    notes: list[RowError] = field(default_factory=list)  # imported rows with something the admin should know
+    extensions: int = 0  # notes: an extension kept (PHONE_EXT)
+    fallbacks: int = 0  # notes: called on a later phone column, the earlier ones empty or not a number
+
+    @property
+    def valid(self) -> int:
+        return len(self.rows)
+
+    @property
+    def invalid(self) -> int:
+        return len(self.errors)
+
+
+def _why(exc: ValueError) -> str:
+    text = str(exc)
+    return "not a phone number" if text.startswith("not a phone number") else text
+
+
+def _name_key(first: str, last: str) -> str:
+    return f"{first.strip().casefold()}\x1f{last.strip().casefold()}"
+
+
+def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str]] | None = None,
+               region: str = "US") -> ListReport:
+    """Validate every row of a CSV (as :func:`table_text` made it) under ``mapping`` (one target per header, see
+    MAP_CHOICES).
+
+    The number called is the Phone column's; when it is empty or not a number, the first good "Other phone"
+    column's (left to right), with a note saying which column and why. Other good numbers are kept as phone2,
+    phone3… (never shown to callers). A row is rejected when no phone column holds a good number, for a missing
+    name, a wrong cell count, or for being a duplicate: the same phone AND the same name as an earlier row (or a
+    contact already in the effort, ``existing`` = (phone, first, last)). The same phone with different names is
+    a household, not an error. Blank rows are skipped; a row's line is where it starts in the file (quoted cells
+    may span lines)."""
+    report = ListReport()
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or not any(h.strip() for h in header):
+        report.problems.append("The file is empty: expected a header row and then one contact per row.")
+        return report
+    headers = report.headers = [h.strip() for h in header]
+    report.problems = check_mapping(headers, mapping)
+    if report.problems:
+        return report
+    ncols = len(header)
+    idx = {t: mapping.index(t) if t in mapping else -1 for t in SINGLE_TARGETS}
+    i_first, i_last, i_phone, i_ext_id = idx["first_name"], idx["last_name"], idx["phone"], idx["external_id"]
+    i_address, i_city, i_state, i_zip = idx["address"], idx["city"], idx["state"], idx["zip"]
+    phone_cols = [i_phone] + [i for i, m in enumerate(mapping) if m == "phone2"]
+    extra_cols = [(i, headers[i]) for i, m in enumerate(mapping) if m == "extra"]
+    seen: dict[tuple[str, str], int] = {}  # (phone, name key) -> line
+    phones: dict[str, str] = {}  # phone -> the first name key seen with it
+    shared: set[str] = set()
+    for phone, first, last in existing or []:
+        seen[(phone, _name_key(first, last))] = 0
+        phones.setdefault(phone, _name_key(first, last))
+    errors = report.errors
+    end = reader.line_num
+    for cells in reader:
+        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report where the row starts
+        if not any(c.strip() for c in cells):
+            continue  # blank line
+        report.total += 1
+        first = cells[i_first].strip() if 0 <= i_first < len(cells) else ""
+        last = cells[i_last].strip() if 0 <= i_last < len(cells) else ""
+        name = f"{first} {last}".strip()[:80]
+        if len(cells) != ncols:
+            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns", name))
+            continue
+        cells.append("")  # index -1: the columns the mapping does not use
+        phone = raw_phone = refused = ""
+        used = i_phone
+        others: list[str] = []
+        passed: list[str] = []  # why earlier phone columns were not called, for the note
+        for i in phone_cols:
+            raw = cells[i].strip()
+            if not raw:
+                if not phone:
+                    passed.append(f"{headers[i]} is empty")
                 continue
-            ext = phone_extension(raw_phone, region)
-            if ext:  # E.164 drops it: kept beside the number, as the panel's importer does
-                row["extra"][PHONE_EXT] = ext
-                result.notes.append(RowError(line, f"extension {ext} kept", name))
-            result.rows.append(row)
-    return result
+            try:
+                number = fast_phone(raw, region)
+            except ValueError as exc:
+                if not phone:
+                    refused = refused or f"bad phone number {raw[:40]!r}: {_why(exc)}"
+                    passed.append(f"{headers[i]} {raw[:40]!r} is {_why(exc)}")
+                continue  # a bad number in a column not called is not kept
+            if phone:
+                if number != phone and number not in others:
+                    others.append(number)
+            else:
+                phone, raw_phone, used = number, raw, i
+        if not phone:
+            errors.append(RowError(line, refused or "missing phone number", name))
+            continue
+        if not first and not last:
+            errors.append(RowError(line, "missing name", name))
+            continue
+        key = _name_key(first, last)
+        earlier = seen.get((phone, key))
+        if earlier is not None:
+            where = f"line {earlier}" if earlier else "a contact already in this effort's list"
+            errors.append(RowError(line, f"duplicate: same person and phone as {where}", name))
+            continue
+        seen[(phone, key)] = line
+        owner = phones.setdefault(phone, key)
+        if owner != key:
+            shared.add(phone)
+        extra: dict[str, str] = {}
+        if passed:
+            report.fallbacks += 1
+            report.notes.append(RowError(line, f"called on {headers[used]} ({'; '.join(passed)})", name))
+        # "202-555-0100 ext 4": E.164 has no room for it, so it is kept beside the number (see PHONE_EXT).
+        ext = "" if _PLAIN_PHONE.match(raw_phone) else phone_extension(raw_phone, region)
+        if ext:
+            extra[PHONE_EXT] = ext
+            report.extensions += 1
+            report.notes.append(RowError(line, f"extension {ext} kept", name))
+        for n, number in enumerate(others, start=2):
+            extra[f"phone{n}"] = number
+        address = cells[i_address].strip()
+        if address:
+            extra["address"] = address
+        ext_id = cells[i_ext_id].strip()
+        if ext_id:
+            extra[EXTERNAL_ID] = ext_id
+        for i, column in extra_cols:
+            value = cells[i].strip()
+            if value and column:
+                extra[column] = value
+        report.rows.append({"first_name": first, "last_name": last, "phone": phone, "city": cells[i_city].strip(),
+                            "state": cells[i_state].strip(), "zip": cells[i_zip].strip(), "extra": extra})
+    report.shared_numbers = len(shared)
+    if report.total == 0:
+        report.problems.append("The file has a header row but no contacts under it: nothing to import.")
+    return report

@@ -7,7 +7,6 @@ written unless every check passed.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import io
 import json
@@ -21,24 +20,11 @@ import tempfile
 import time
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-from phonenumbers import PhoneNumber
-
-from store.contacts import (
-    ALIASES,
-    PHONE_EXT,
-    PHONE_NAME,
-    RowError,
-    about_fields,
-    decode_text,
-    normalize_phone,
-    phone_extension,
-)
+from store.contacts import PHONE_NAME, ListReport, about_fields, decode_text, normalize_phone
 from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
 
 # ---------------------------------------------------------------------------------------------- efforts
@@ -190,227 +176,15 @@ def change_status(store: Store, campaign_id: int, action: str) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------- lists
-MAP_CHOICES: dict[str, str] = {
-    "first_name": "First name", "last_name": "Last name", "phone": "Phone", "phone2": "Second phone",
-    "address": "Address", "city": "City", "state": "State", "zip": "ZIP", "extra": "Extra (About pane)",
-    "ignore": "Ignore",
-}
-SINGLE_TARGETS = ("first_name", "last_name", "phone", "phone2", "address", "city", "state", "zip")
-GUESSES = {
-    **ALIASES,
-    "fname": "first_name", "given_name": "first_name", "lname": "last_name", "surname": "last_name",
-    "family_name": "last_name", "name_first": "first_name", "name_last": "last_name",
-    "phone1": "phone", "phone_1": "phone", "primary_phone": "phone", "mobile": "phone", "cell": "phone",
-    "cell_phone": "phone", "home_phone": "phone", "tel": "phone",
-    "phone2": "phone2", "phone_2": "phone2", "second_phone": "phone2", "alt_phone": "phone2",
-    "alternate_phone": "phone2", "other_phone": "phone2", "work_phone": "phone2",
-    "address": "address", "address1": "address", "address_1": "address", "street": "address",
-    "street_address": "address", "addr": "address", "town": "city", "st": "state", "province": "state",
-    "postcode": "zip", "zip5": "zip",
-}
+# Reading, mapping and checking a list is store.contacts' (the importer the CLI runs too); here: keeping an
+# upload between the panel's steps, and inserting a checked list into an effort.
 UPLOAD_NAME_RE = re.compile(r"^(\d+)-([A-Za-z0-9_-]{16,64})$")
 UPLOAD_TTL_S = 24 * 3600
 
 
 def decode_csv(data: bytes) -> str:
-    """Spreadsheet exports as text (store.contacts.decode_text: UTF-8, UTF-16, Windows-1252); FileRefused if the
-    bytes are not text. Uploads are kept as :func:`store.contacts.table_text` made them (UTF-8, commas)."""
+    """A kept upload as text: it was saved as :func:`store.contacts.table_text` made it (UTF-8, commas)."""
     return decode_text(data)
-
-
-def csv_headers(text: str) -> list[str]:
-    reader = csv.reader(io.StringIO(text))
-    return [h.strip() for h in next(reader, [])]
-
-
-def guess_mapping(headers: list[str]) -> list[str]:
-    """A target for every header by its name; each known target used once, the rest go to the About pane."""
-    out: list[str] = []
-    used: set[str] = set()
-    for h in headers:
-        key = h.strip().lower()
-        guess = GUESSES.get(key) or GUESSES.get(key.replace(" ", "_")) or key.replace(" ", "_")
-        if guess == "phone" and "phone" in used:
-            guess = "phone2"
-        if guess in SINGLE_TARGETS and guess not in used:
-            used.add(guess)
-            out.append(guess)
-        elif not h.strip():
-            out.append("ignore")
-        else:
-            out.append("extra")
-    return out
-
-
-def check_mapping(headers: list[str], mapping: list[str]) -> list[str]:
-    """Problems with a column mapping (an empty list: fine)."""
-    problems = []
-    if len(mapping) != len(headers):
-        return ["The column mapping does not match the file: upload it again."]
-    bad = [m for m in mapping if m not in MAP_CHOICES]
-    if bad:
-        problems.append(f"Unknown column type: {bad[0]}.")
-    for target in SINGLE_TARGETS:
-        if mapping.count(target) > 1:
-            problems.append(f"Only one column can be {MAP_CHOICES[target]}.")
-    if "phone" not in mapping:
-        problems.append("Choose the column that holds the phone number.")
-    if "first_name" not in mapping and "last_name" not in mapping:
-        problems.append("Choose the column(s) that hold the name (first and/or last name).")
-    return problems
-
-
-_PLAIN_PHONE = re.compile(r"^\+?[0-9 \t().\-]+$")
-_PUNCTUATION = str.maketrans("", "", "+ \t().-")
-
-
-def fast_phone(raw: str, region: str = "US") -> str:
-    """``normalize_phone`` with a shortcut for plain North American numbers.
-
-    phonenumbers.parse is most of the import time; a number that is only digits and punctuation, in a NANP
-    region, is turned into a PhoneNumber directly and checked with the same ``is_valid_number``. Anything else
-    (letters, extensions, other countries) takes the full parser, so the results are the same."""
-    text = (raw or "").strip()
-    if region == "US" and _PLAIN_PHONE.match(text):
-        digits = text.translate(_PUNCTUATION)
-        national = ""
-        if text.startswith("+"):
-            if len(digits) == 11 and digits[0] == "1":
-                national = digits[1:]
-        elif len(digits) == 10:
-            national = digits
-        elif len(digits) == 11 and digits[0] == "1":
-            national = digits[1:]
-        if national and national[0] not in "01":
-            number = PhoneNumber(country_code=1, national_number=int(national))
-            # Valid for the US is valid (and half the work: is_valid_number first looks for the region).
-            if phonenumbers.is_valid_number_for_region(number, "US") or phonenumbers.is_valid_number(number):
-                return "+1" + national
-            raise ValueError("not a valid phone number")
-    return normalize_phone(text, region)
-
-
-@dataclass
-class ListReport:
-    """A checked list: the rows ready to insert, and every rejected row with its line and reason."""
-
-    headers: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    total: int = 0
-    shared_numbers: int = 0  # phone numbers held by more than one (different) person: households
-    problems: list[str] = field(default_factory=list)  # file-level: nothing can be imported
-    notes: list[RowError] = field(default_factory=list)  # imported rows with something the admin should know
-
-    @property
-    def valid(self) -> int:
-        return len(self.rows)
-
-    @property
-    def invalid(self) -> int:
-        return len(self.errors)
-
-
-def _why(exc: ValueError) -> str:
-    text = str(exc)
-    return "not a phone number" if text.startswith("not a phone number") else text
-
-
-def _name_key(first: str, last: str) -> str:
-    return f"{first.strip().casefold()}\x1f{last.strip().casefold()}"
-
-
-def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str]] | None = None,
-               region: str = "US") -> ListReport:
-    """Validate every row of a CSV under ``mapping`` (one target per header, see MAP_CHOICES).
-
-    A row is rejected for a bad or missing phone, a bad second phone, a missing name, a wrong cell count, or
-    for being a duplicate: the same phone AND the same name as an earlier row (or a contact already in the
-    effort, ``existing`` = (phone, first, last)). The same phone with different names is a household, not an
-    error."""
-    report = ListReport()
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header or not any(h.strip() for h in header):
-        report.problems.append("The file is empty: expected a header row and then one contact per row.")
-        return report
-    report.headers = [h.strip() for h in header]
-    report.problems = check_mapping(report.headers, mapping)
-    if report.problems:
-        return report
-    ncols = len(header)
-    idx = {t: mapping.index(t) if t in mapping else -1 for t in SINGLE_TARGETS}
-    i_first, i_last, i_phone, i_phone2 = idx["first_name"], idx["last_name"], idx["phone"], idx["phone2"]
-    i_address, i_city, i_state, i_zip = idx["address"], idx["city"], idx["state"], idx["zip"]
-    extra_cols = [(i, report.headers[i]) for i, m in enumerate(mapping) if m == "extra"]
-    seen: dict[tuple[str, str], int] = {}  # (phone, name key) -> line
-    phones: dict[str, str] = {}  # phone -> the first name key seen with it
-    shared: set[str] = set()
-    for phone, first, last in existing or []:
-        seen[(phone, _name_key(first, last))] = 0
-        phones.setdefault(phone, _name_key(first, last))
-    errors = report.errors
-    end = reader.line_num
-    for cells in reader:
-        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report where the row starts
-        if not any(c.strip() for c in cells):
-            continue  # blank line
-        report.total += 1
-        first = cells[i_first].strip() if 0 <= i_first < len(cells) else ""
-        last = cells[i_last].strip() if 0 <= i_last < len(cells) else ""
-        name = f"{first} {last}".strip()[:80]
-        if len(cells) != ncols:
-            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns", name))
-            continue
-        cells.append("")  # index -1: the columns the mapping does not use
-        raw_phone = cells[i_phone].strip()
-        if not raw_phone:
-            errors.append(RowError(line, "missing phone number", name))
-            continue
-        try:
-            phone = fast_phone(raw_phone, region)
-        except ValueError as exc:
-            errors.append(RowError(line, f"bad phone number {raw_phone[:40]!r}: {_why(exc)}", name))
-            continue
-        if not first and not last:
-            errors.append(RowError(line, "missing name", name))
-            continue
-        extra: dict[str, str] = {}
-        # "202-555-0100 ext 4": E.164 has no room for it, so it is kept beside the number (see PHONE_EXT).
-        ext = "" if _PLAIN_PHONE.match(raw_phone) else phone_extension(raw_phone, region)
-        if ext:
-            extra[PHONE_EXT] = ext
-            report.notes.append(RowError(line, f"extension {ext} kept", name))
-        raw2 = cells[i_phone2].strip()
-        if raw2:
-            try:
-                extra["phone2"] = fast_phone(raw2, region)
-            except ValueError as exc:
-                errors.append(RowError(line, f"bad second phone number {raw2[:40]!r}: {_why(exc)}", name))
-                continue
-        key = _name_key(first, last)
-        earlier = seen.get((phone, key))
-        if earlier is not None:
-            where = f"line {earlier}" if earlier else "a contact already in this effort's list"
-            errors.append(RowError(line, f"duplicate: same person and phone as {where}", name))
-            continue
-        seen[(phone, key)] = line
-        owner = phones.setdefault(phone, key)
-        if owner != key:
-            shared.add(phone)
-        address = cells[i_address].strip()
-        if address:
-            extra["address"] = address
-        for i, name in extra_cols:
-            value = cells[i].strip()
-            if value and name:
-                extra[name] = value
-        report.rows.append({"first_name": first, "last_name": last, "phone": phone, "city": cells[i_city].strip(),
-                            "state": cells[i_state].strip(), "zip": cells[i_zip].strip(), "extra": extra})
-    report.shared_numbers = len(shared)
-    if report.total == 0:
-        report.problems.append("The file has a header row but no contacts under it: nothing to import.")
-    return report
 
 
 def existing_people(store: Store, campaign_id: int) -> list[tuple[str, str, str]]:

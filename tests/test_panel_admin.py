@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from store import efforts as ef
 from store import recordings
-from store.contacts import parse_csv
+from store.contacts import check_list, fast_phone
 from store.db import StoreError
 from tests.fakes import PanelKit
 
@@ -272,13 +272,13 @@ async def test_clean_list_imports_at_once_with_extras_and_household_setting(pane
 
 def test_add_contacts_is_all_or_nothing(panel: PanelKit) -> None:
     cid = ef.create_effort(panel.store, "Atomic")["id"]
-    report = ef.check_list("first_name,phone\nA,2025550101\nB,2025550102\n", ["first_name", "phone"])
+    report = check_list("first_name,phone\nA,2025550101\nB,2025550102\n", ["first_name", "phone"])
     assert report.valid == 2
     report.rows.append({"first_name": "Broken", "phone": None})  # violates NOT NULL on insert
     with pytest.raises(sqlite3.IntegrityError):
         ef.import_list(panel.store, cid, report)
     assert panel.store.contacts(cid) == []
-    bad = ef.check_list("first_name,phone\nA,2025550101\nB,nope\n", ["first_name", "phone"])
+    bad = check_list("first_name,phone\nA,2025550101\nB,nope\n", ["first_name", "phone"])
     with pytest.raises(StoreError):
         ef.import_list(panel.store, cid, bad)  # errors and no explicit skip: refused
     assert ef.import_list(panel.store, cid, bad, skip_bad=True) == 1
@@ -295,12 +295,11 @@ def test_fast_phone_path_matches_phonenumbers() -> None:
         except ValueError:
             want = None
         try:
-            got: str | None = ef.fast_phone(s)
+            got: str | None = fast_phone(s)
         except ValueError:
             got = None
         assert got == want, s
-    # parse_csv keeps its behaviour.
-    assert parse_csv("phone,first\n2025550101,A\n").rows[0]["phone"] == "+12025550101"
+    assert check_list("phone,first\n2025550101,A\n", ["phone", "first_name"]).rows[0]["phone"] == "+12025550101"
 
 
 # ---------------------------------------------------------------------------------------------- script, survey

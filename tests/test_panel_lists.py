@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from phonebank.cli import cmd_contacts
 from phonebank.settings import Settings
 from store import efforts as ef
-from store.contacts import FileRefused, sniff_delimiter, table_text
+from store.contacts import FileRefused, check_list, sniff_delimiter, table_text
 from store.db import Store
 from tests.fakes import PanelKit
 from tests.test_panel_admin import _import, _new_effort, _page, _selected_mapping, _upload
@@ -104,7 +104,7 @@ async def test_other_encodings_and_delimiters_import_with_names_intact(panel: Pa
     assert {c["phone"] for c in panel.store.contacts(cid)} == {"+12025550101", "+12025550102"}
     if kind == "van_tab_txt":
         extra = json.loads(panel.store.contacts(cid)[0]["extra"])
-        assert extra["Note"] == "likes, commas" and extra["Voter File VANID"] == "101"
+        assert extra["Note"] == "likes, commas" and extra["external_id"] == "101"  # the VANID is the id
 
 
 def test_sniff_delimiter() -> None:
@@ -140,7 +140,8 @@ def test_cli_import_keeps_extensions_and_names_problem_rows(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err, contacts = _cli(tmp_path, b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n"
                                             b"Bob,Smith,12345\n", capsys)
-    assert rc == 2 and "list.txt:3: not a valid phone number" in err and "(Bob Smith)" in err
+    assert rc == 2 and "list.txt:3: bad phone number '12345': not a valid phone number" in err
+    assert "(Bob Smith)" in err
     rc, _, err, contacts = _cli(tmp_path / "ok", b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n",
                                   capsys)
     assert rc == 0 and "list.txt:2: note: extension 4 kept (Ada Lovelace)" in err
@@ -149,7 +150,7 @@ def test_cli_import_keeps_extensions_and_names_problem_rows(tmp_path: Path,
 
 def test_header_only_and_blank_lists_are_a_problem_not_all_0_rows_ready() -> None:
     for text in ("first_name,phone\n", "first_name,phone\n\n,\n"):
-        report = ef.check_list(text, ["first_name", "phone"])
+        report = check_list(text, ["first_name", "phone"])
         assert report.valid == 0 and report.problems == [
             "The file has a header row but no contacts under it: nothing to import."]
 

@@ -11,7 +11,7 @@ import pytest
 
 from callin.entry import CODE_LENGTH
 from store import callin_guard
-from store.contacts import mask_phone, normalize_phone, parse_csv
+from store.contacts import ListReport, check_list, csv_headers, guess_mapping, mask_phone, normalize_phone
 from store.db import MIGRATIONS, Store, StoreError
 
 
@@ -57,19 +57,25 @@ def test_mask_phone_keeps_only_last_digits() -> None:
     assert "555" not in mask_phone("+12025550101")
 
 
-def test_parse_csv_reports_each_bad_row_and_keeps_extras() -> None:
+def _check(text: str) -> ListReport:
+    """As the CLI checks a file: the columns guessed from the header."""
+    return check_list(text, guess_mapping(csv_headers(text)))
+
+
+def test_check_list_reports_each_bad_row_and_keeps_extras() -> None:
     text = ("First Name,Last,Phone,City,Ward\nAda,Lovelace,202-555-0101,DC,3\nBad,Number,12,DC,1\n"
             "No,Phone,,DC,2\nGrace,Hopper,+1 202 555 0102,DC,\n")
-    result = parse_csv(text)
+    result = _check(text)
     assert [r["phone"] for r in result.rows] == ["+12025550101", "+12025550102"]
     assert result.rows[0]["first_name"] == "Ada" and result.rows[0]["extra"] == {"Ward": "3"}
-    assert [(e.line, e.reason.split(":")[0]) for e in result.errors] == [(3, "not a valid phone number"),
+    assert [(e.line, e.reason.split(":")[0]) for e in result.errors] == [(3, "bad phone number '12'"),
                                                                         (4, "missing phone number")]
+    assert "not a valid phone number" in result.errors[0].reason
 
 
-def test_parse_csv_without_phone_column() -> None:
-    result = parse_csv("name,city\nAda,DC\n")
-    assert not result.rows and "no phone column" in result.errors[0].reason
+def test_check_list_without_phone_column() -> None:
+    result = _check("name,city\nAda,DC\n")
+    assert not result.rows and result.problems == ["Choose the column that holds the phone number."]
 
 
 def test_campaign_validation_writes_nothing(store: Store) -> None:
