@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, WebSocket, async_playwright, expect
+from playwright.async_api import Page, WebSocket, WebSocketRoute, async_playwright, expect
 
 from bridge.ari import AriClient
 from phonebank import webrtc_drill
@@ -208,3 +208,85 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
             assert not any(form in html for html in pages_html), form
             leaked = [f for f in frames if form in f]
             assert not leaked, f"voter number {form} reached the browser: {leaked[0][:300]}"
+
+
+async def test_lost_audio_pauses_the_session_and_the_page_reconnects(pbx: Pbx, controller: ControllerProcess,
+                                                                     ari: AriClient, tmp_path: Path) -> None:
+    """On a call, the page's network drops (its WebSockets close: it says it reconnects, and does, and the call
+    goes on); then no audio reaches Asterisk for 20 s: the leg is hung up, the session paused as when a phone
+    hangs up and nothing dialled for it; the page redials on its own and the leg is back."""
+    voters = [SimNumber(day_number(5400 + i), "human", ring_s=1, talk_s=120, tone_hz=3000 + 150 * i)
+              for i in range(3)]
+    pbx.load_sim(voters)
+    store = Store(pbx.settings.db_path)
+    cid = int(store.create_campaign("Computer audio drops", ring_timeout_s=15, wrapup_limit_s=300)["id"])
+    store.add_contacts(cid, [{"first_name": f"Drop{i}", "phone": n.number} for i, n in enumerate(voters)])
+    username = f"webrtc-drop-{cid}"
+    u.create_user(store, username, PASSWORD, "caller", name="Dora Drop", campaign_id=cid)
+    mic = webrtc_drill.make_mic_wav(tmp_path / "mic.wav")
+    async with async_playwright() as pw:
+        browser = await webrtc_drill.launch(pw, mic)
+        try:
+            context = await browser.new_context()
+            page = await context.new_page()
+            # The SIP WebSocket goes through Playwright, so the test can cut it as a network drop would.
+            sip_routes: list[WebSocketRoute] = []
+
+            def through(ws: WebSocketRoute) -> None:
+                ws.connect_to_server()
+                sip_routes.append(ws)
+
+            await page.route_web_socket(re.compile(r"^wss://127\.0\.0\.1:\d+/ws$"), through)
+            await _login(page, controller.api, username)
+            await page.goto(f"{controller.api}/call/{cid}")
+            await page.click("#audio-computer")
+            await page.click("#choose-audio")
+            sid = int(re.search(r"/s/(\d+)", page.url).group(1))  # type: ignore[union-attr]
+            await expect(page.locator("#webphone-connect")).to_be_enabled(timeout=15000)
+            await page.click("#webphone-connect")
+            await expect(page.locator("#phone-status")).to_have_attribute("data-connected", "true", timeout=30000)
+            await page.click("#start-calling")
+            await expect(page.locator("#voter-name")).to_be_visible(timeout=45000)
+
+            # The network drops the SIP WebSocket (both ends see it close); the voice path is UDP and goes on.
+            assert sip_routes, "the SIP WebSocket did not go through the route"
+            first_route = sip_routes[-1]
+            await first_route.close(code=1001, reason="network drop")
+            await expect(page.locator("#webphone-error")).to_contain_text("reconnecting on our own", timeout=20000)
+            await until(lambda: len(sip_routes) > 1, 30, "JsSIP opening a new WebSocket")
+            await expect(page.locator("#webphone-status")).to_have_text("Connected", timeout=30000)
+            await expect(page.locator("#webphone-error")).to_be_hidden(timeout=30000)
+            assert (await _state(controller, sid))["phone_connected"] is True, "the leg is up after the drop"
+
+            # Now the voice path dies while signalling stays up (no RTP, RTCP or ICE checks reach Asterisk any
+            # more, as when a NAT binding expires): Asterisk's rtp_timeout hangs up.
+            await page.evaluate("window.pbWebphone.connection().close()")
+            stopped_at = time.time()
+            paused = None
+            for _ in range(200):  # ~20 s of rtp_timeout, checked every 0.25 s
+                v = await _state(controller, sid)
+                if not v["phone_connected"]:
+                    paused = v
+                    break
+                await asyncio.sleep(0.25)
+            assert paused is not None, "Asterisk kept a leg that sent no audio"
+            assert paused["state"] == "disconnected" and paused["state_reason"] == "no_audio", paused
+            paused_at = time.time()
+            assert paused_at - stopped_at > 10, "hung up for silence, not for something else"
+
+            # The page heard the hang-up and redials on its own (fresh audio from the microphone).
+            back = None
+            for _ in range(160):
+                v = await _state(controller, sid)
+                if v["phone_connected"]:
+                    back = v
+                    break
+                await asyncio.sleep(0.25)
+            assert back is not None, "the page did not reconnect the leg"
+            back_at = time.time()
+            await expect(page.locator("#webphone-status")).to_have_text("Connected", timeout=15000)
+            assert not [c for c in store.calls(cid) if paused_at < (c["originated_at"] or 0) < back_at - 0.5], \
+                "a voter was dialled while the session had no audio"
+            await context.close()
+        finally:
+            await browser.close()
