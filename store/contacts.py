@@ -221,7 +221,8 @@ def table_text(data: bytes) -> str:
     if not text.strip():
         raise FileRefused("The file is empty: expected a header row and then one contact per row.")
     delimiter = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    # newline=None: a line break inside a quoted cell ("Rückruf\r\nnach 18 Uhr") is stored and shown as "\n".
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     rows = 0
