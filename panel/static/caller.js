@@ -36,6 +36,7 @@
   const cfg = JSON.parse(cfgEl.textContent);
   const sid = cfg.session_id;
   const personal = !!cfg.personal;
+  const computerAudio = cfg.audio === "computer";  // the leg is this browser (webphone.js), not a phone
   // Server clock minus ours (wrap-up times are the server's). Under 2 s it is mostly page-load time: ignore it.
   const rawSkew = cfg.server_now - Date.now() / 1000;
   const skew = Math.abs(rawSkew) > 2 ? rawSkew : 0;
@@ -427,16 +428,16 @@
     }
     const r = v.state_reason;
     switch (v.state) {
-      case "waiting_for_phone": return "Waiting for your phone to connect";
+      case "waiting_for_phone": return computerAudio ? "Connect your computer audio" : "Waiting for your phone to connect";
       case "paused":
-        if (r === "ready_to_start") return "Phone connected: ready when you are";
+        if (r === "ready_to_start") return (computerAudio ? "Computer audio" : "Phone") + " connected: ready when you are";
         if (r === "wrapup_timeout") return "Paused: the call result wasn't saved in time";
         return "On a break";
       case "idle": return v.waiting && !v.waiting.dialing ? "Waiting: nothing to dial right now"
         : "Looking for your next voter…";
       case "talking": return "On a call" + (v.contact && v.contact.first_name ? " with " + v.contact.first_name : "");
       case "wrapup": return "Call ended: save the result";
-      case "disconnected": return "Your phone is disconnected";
+      case "disconnected": return computerAudio ? "Your computer audio is disconnected" : "Your phone is disconnected";
       default: return v.state;
     }
   }
