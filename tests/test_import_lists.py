@@ -180,3 +180,27 @@ async def test_the_external_id_reaches_callers_other_numbers_do_not(panel: Panel
     offered, withheld = ef.list_fields(panel.store, cid)
     assert EXTERNAL_ID in offered and "phone2" in withheld and "phone2" not in offered
     assert ef.check_script("Hi {first_name}, your voter id is {external_id}.", offered, withheld) == []
+
+
+def test_cli_keeps_its_exit_behaviour(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # No phone column it recognises: exit 2, with the header names it knows.
+    rc, store, cid = _cli(tmp_path / "a", b"first_name,digits\nAda,2025550101\n", skip=True)
+    err = capsys.readouterr().err
+    assert rc == 2 and "Choose the column that holds the phone number" in err and "Home Phone" in err
+    assert store.contacts(cid) == []
+    # Importing the same file twice: the second time everyone is already in the campaign.
+    rc, store, cid = _cli(tmp_path / "b", SEMICOLON_1252, skip=False)
+    assert rc == 0
+    capsys.readouterr()
+    settings = Settings(data_dir=tmp_path / "b")
+    args = argparse.Namespace(campaign=cid, file=str(tmp_path / "b" / "list.txt"), region="US", skip_bad_rows=False)
+    assert cmd_contacts(args, settings) == 2
+    err = capsys.readouterr().err
+    assert "list.txt:2: duplicate: same person and phone as a contact already in this effort's list (José Müller)" \
+        in err
+    assert len(store.contacts(cid)) == 4
+    # A launched effort's list is frozen for the CLI too.
+    store.update_campaign(cid, finished_at=1.0)
+    args.skip_bad_rows = True
+    assert cmd_contacts(args, settings) == 2
+    assert "the list is frozen" in capsys.readouterr().err and len(store.contacts(cid)) == 4
