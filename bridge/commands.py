@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from store.outcomes import Outcome
+
 
 @dataclass(frozen=True)
 class Originate:
@@ -62,7 +64,7 @@ class RecordOutcome:
     """A call's classification, once known (the adapter persists it and applies the retry rules)."""
 
     call_id: str
-    outcome: str
+    outcome: Outcome
     abandoned: bool = False
 
 

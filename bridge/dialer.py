@@ -32,6 +32,7 @@ from bridge.commands import (
     RecordOutcome,
     VolunteerChanged,
 )
+from store.outcomes import Outcome
 
 
 class CState(StrEnum):
@@ -44,7 +45,7 @@ class CState(StrEnum):
     ABANDONING = "abandoning"
     # Hung up by us while still ringing: its volunteer left and nobody else would take an answer.
     CANCELLED = "cancelled"
-    ENDED = "ended"
+    # No "ended": a call that ends leaves Dialer.calls (its outcome is recorded), so every call there is live.
 
 
 IN_FLIGHT = (CState.DIALING, CState.RINGING, CState.AMD)
@@ -53,7 +54,7 @@ UNANSWERED = (CState.DIALING, CState.RINGING)
 # Volunteers who will take a voter now or soon: the pool the pacing dials for.
 IN_POOL = (vol.VState.IDLE, vol.VState.TALKING, vol.VState.WRAPUP)
 # A call we hung up while it rang: the contact goes straight back to the queue (no attempt, no recycle delay).
-CANCELLED_OUTCOME = "cancelled"
+CANCELLED_OUTCOME = Outcome.CANCELLED
 
 # Q.850 causes as the trunk (or the simulated network) reports them for calls never answered.
 BUSY_CAUSES = {17, 21}
@@ -62,16 +63,16 @@ CONGESTION_CAUSES = {34, 38, 41, 42, 44, 47, 58}
 UNALLOCATED_CAUSES = {1, 2, 3, 22, 27, 28}
 
 
-def unanswered_outcome(cause: int) -> str:
+def unanswered_outcome(cause: int) -> Outcome:
     if cause in BUSY_CAUSES:
-        return "busy"
+        return Outcome.BUSY
     if cause in UNALLOCATED_CAUSES:
-        return "unallocated"
+        return Outcome.UNALLOCATED
     if cause in CONGESTION_CAUSES:
-        return "congestion"
+        return Outcome.CONGESTION
     if cause in NO_ANSWER_CAUSES:
-        return "no_answer"
-    return "failed"
+        return Outcome.NO_ANSWER
+    return Outcome.FAILED
 
 
 DAY_S = 86400.0
@@ -106,7 +107,7 @@ class Call:
     state: CState = CState.DIALING
     answered: bool = False
     session_id: int | None = None
-    outcome: str | None = None
+    outcome: Outcome | None = None
     placed_at: float = 0.0
     answered_at: float | None = None
     decided_at: float | None = None
@@ -368,19 +369,19 @@ class Dialer:
                 nv, cmds = vol.step(v, vol.VoterConnected(call_id), now)
                 self.volunteers[v.session_id] = nv
                 return [Connect(call_id, v.session_id), *cmds]
-            self.calls[call_id] = replace(call, state=CState.ABANDONING, outcome="abandoned")
-            return [PlayAbandonMessage(call_id), RecordOutcome(call_id, "abandoned", abandoned=True),
+            self.calls[call_id] = replace(call, state=CState.ABANDONING, outcome=Outcome.ABANDONED)
+            return [PlayAbandonMessage(call_id), RecordOutcome(call_id, Outcome.ABANDONED, abandoned=True),
                     Log("call.abandoned", {"call_id": call_id, "amd": status})]
         if status == "MACHINE":
             config = self.campaigns.get(call.campaign_id, CampaignConfig(call.campaign_id))
             if config.voicemail:
-                self.calls[call_id] = replace(call, state=CState.MACHINE, outcome="voicemail_left")
-                return [DropVoicemail(call_id), RecordOutcome(call_id, "voicemail_left")]
-            self.calls[call_id] = replace(call, state=CState.MACHINE, outcome="machine")
-            return [HangupCall(call_id, "machine"), RecordOutcome(call_id, "machine")]
+                self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.VOICEMAIL_LEFT)
+                return [DropVoicemail(call_id), RecordOutcome(call_id, Outcome.VOICEMAIL_LEFT)]
+            self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.MACHINE)
+            return [HangupCall(call_id, "machine"), RecordOutcome(call_id, Outcome.MACHINE)]
         # HANGUP or anything unknown: the far end is gone or unusable.
-        self.calls[call_id] = replace(call, state=CState.MACHINE, outcome="hangup_before_connect")
-        return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, "hangup_before_connect")]
+        self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.HANGUP_BEFORE_CONNECT)
+        return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, Outcome.HANGUP_BEFORE_CONNECT)]
 
     def _late_machine(self, call_id: str, now: float) -> list[Command]:
         call = self.calls.get(call_id)
@@ -389,7 +390,7 @@ class Dialer:
         # It was counted as a live answer; it was not one.
         self._history(call.campaign_id).ledger.record(int(now // DAY_S), live=-1)
         config = self.campaigns.get(call.campaign_id, CampaignConfig(call.campaign_id))
-        outcome = "voicemail_left" if config.voicemail else "machine"
+        outcome = Outcome.VOICEMAIL_LEFT if config.voicemail else Outcome.MACHINE
         self.calls[call_id] = replace(call, state=CState.MACHINE, verdict="MACHINE", outcome=outcome)
         out: list[Command] = [PullBack(call_id, call.session_id)]
         out += self._volunteer_step(call.session_id, vol.VoterWithdrawn(call_id, "machine_pulled_back"), now)
@@ -423,9 +424,9 @@ class Dialer:
         out: list[Command] = []
         if call.outcome is None:
             if call.state is CState.CONNECTED:
-                outcome = "connected"
+                outcome = Outcome.CONNECTED
             elif call.answered:
-                outcome = "hangup_before_connect"
+                outcome = Outcome.HANGUP_BEFORE_CONNECT
             else:
                 outcome = unanswered_outcome(cause)
             out.append(RecordOutcome(call_id, outcome))
@@ -557,7 +558,7 @@ def history_from_rows(rows: Iterable[dict[str, object]]) -> HistoryLoaded | None
     cid = 0
     for r in rows:
         cid = int(r["campaign_id"])  # type: ignore[arg-type]
-        if r["ended_at"] is None or r.get("outcome") == CANCELLED_OUTCOME:
+        if r["ended_at"] is None or r.get("outcome") == Outcome.CANCELLED:
             continue
         call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),  # type: ignore[arg-type]
                     answered_at=r["answered_at"], decided_at=r["amd_decided_at"],  # type: ignore[arg-type]

@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
+from store.outcomes import DEFAULT_RECYCLE_S, ENDS_CONTACT, RECYCLE_OF, Outcome, recycle_wait_s
+
 __all__ = [
     "FINAL_OUTCOMES",
-    "AttemptOutcome",
     "AttemptRecord",
     "Contact",
     "EffortRules",
@@ -46,33 +48,9 @@ __all__ = [
 ]
 
 
-class AttemptOutcome(StrEnum):
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    MACHINE = "machine"
-    # A live answer we could not connect in time; they heard the recorded message.
-    ABANDONED = "abandoned"
-    # Spoke; asked to be called again at Contact.callback_at.
-    CALLBACK = "callback"
-    CONTACTED = "contacted"
-    REFUSED = "refused"
-    WRONG_NUMBER = "wrong_number"
-    DISCONNECTED = "disconnected"
-    # Remove-number request: ends this contact here and, through the caller's do-not-call list, everywhere.
-    DO_NOT_CALL = "do_not_call"
-    # We hung up while it rang (its volunteer left): not an attempt, no recycle delay (store.db.release_contact).
-    CANCELLED = "cancelled"
-
-
-FINAL_OUTCOMES = frozenset(
-    {
-        AttemptOutcome.CONTACTED,
-        AttemptOutcome.REFUSED,
-        AttemptOutcome.WRONG_NUMBER,
-        AttemptOutcome.DISCONNECTED,
-        AttemptOutcome.DO_NOT_CALL,
-    }
-)
+# The outcome vocabulary and the ends-the-contact set are the store's (store.outcomes): one spelling for the
+# dialer, the store, this module and the panel.
+FINAL_OUTCOMES = ENDS_CONTACT
 
 
 class Skip(StrEnum):
@@ -92,7 +70,7 @@ class Skip(StrEnum):
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     at: datetime
-    outcome: AttemptOutcome
+    outcome: Outcome
 
 
 @dataclass(frozen=True)
@@ -106,26 +84,34 @@ class Contact:
     callback_at: datetime | None = None
 
 
-def _default_recycle() -> dict[AttemptOutcome, timedelta]:
-    return {
-        AttemptOutcome.BUSY: timedelta(minutes=10),
-        AttemptOutcome.NO_ANSWER: timedelta(hours=3),
-        AttemptOutcome.MACHINE: timedelta(hours=4),
-        # They picked up and heard a recorded message: give them a day before trying again.
-        AttemptOutcome.ABANDONED: timedelta(days=1),
-        AttemptOutcome.CALLBACK: timedelta(0),
-    }
+def _default_recycle() -> dict[Outcome, timedelta]:
+    # store.outcomes' one table; a due callback is dialled at once (it bypasses the wait, not calling hours).
+    table = {o: timedelta(seconds=DEFAULT_RECYCLE_S[kind]) for o, kind in RECYCLE_OF.items()}
+    return {**table, Outcome.CALLBACK: timedelta(0)}
 
 
 @dataclass(frozen=True)
 class EffortRules:
     max_attempts: int = 3
-    recycle: Mapping[AttemptOutcome, timedelta] = field(default_factory=_default_recycle)
+    recycle: Mapping[Outcome, timedelta] = field(default_factory=_default_recycle)
     one_call_per_household: bool = False
     calling_start: time = time(8, 0)
     calling_end: time = time(21, 0)
     # Stop starting calls this long before calling_end, so a conversation does not run past it.
     last_call_margin: timedelta = timedelta(0)
+
+    @classmethod
+    def from_effort(cls, effort: Mapping[str, Any]) -> EffortRules:
+        """The rules of a stored effort (a campaigns row): what ``Store.claim_contacts`` applies to it."""
+        start, end = effort_window(effort.get("calling_hours_start"), effort.get("calling_hours_end"))
+        recycle = {o: timedelta(seconds=recycle_wait_s(o, effort) or 0) for o in RECYCLE_OF}
+        return cls(
+            max_attempts=int(effort.get("max_attempts") or 3),
+            recycle={**recycle, Outcome.CALLBACK: timedelta(0)},
+            one_call_per_household=bool(effort.get("household_once")),
+            calling_start=start,
+            calling_end=end,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +205,12 @@ def next_window_start(zones: Iterable[str], now: datetime, rules: EffortRules) -
 def _attempt_state(
     attempts: Iterable[AttemptRecord], callback_at: datetime | None, rules: EffortRules, now: datetime
 ) -> tuple[Skip | None, str]:
-    ordered = sorted((a for a in attempts if a.outcome is not AttemptOutcome.CANCELLED), key=lambda a: a.at)
+    ordered = sorted((a for a in attempts if a.outcome is not Outcome.CANCELLED), key=lambda a: a.at)
     if any(a.outcome in FINAL_OUTCOMES for a in ordered):
         return Skip.DONE, ""
+    if ordered and ordered[-1].outcome is Outcome.CONNECTED:
+        # Put through, the volunteer's result not saved yet (the store's status 'connected'): not dialled.
+        return Skip.DIALING, ""
     if callback_at is not None:
         if callback_at > now:
             return Skip.CALLBACK_PENDING, ""
@@ -265,12 +254,14 @@ def eligibility(
     return None, reason
 
 
-def _sort_key(c: Contact, reason: str) -> tuple[int, float, int, float, str]:
-    counted = [a for a in c.attempts if a.outcome is not AttemptOutcome.CANCELLED]
-    last = max((a.at.timestamp() for a in counted), default=float("-inf"))
+def _sort_key(c: Contact, reason: str, rules: EffortRules) -> tuple[int, float, int, float, str]:
+    counted = sorted((a for a in c.attempts if a.outcome is not Outcome.CANCELLED), key=lambda a: a.at)
+    # When the contact fell due: its last attempt plus that outcome's wait (the store's next_attempt_at).
+    due = (counted[-1].at + rules.recycle.get(counted[-1].outcome, timedelta(0))).timestamp() if counted else 0.0
     cb = c.callback_at.timestamp() if (reason == "callback" and c.callback_at) else float("inf")
-    # Callbacks first (earliest due first), then fewest attempts, then the longest since the last one.
-    return (0 if reason == "callback" else 1, cb, len(counted), last, c.id)
+    # Callbacks first (earliest due first), then fewest attempts, then the longest due — the order of the store's
+    # queue index (contacts_queue: attempts, next_attempt_at, id).
+    return (0 if reason == "callback" else 1, cb, len(counted), due, c.id)
 
 
 def next_contacts(
@@ -317,12 +308,12 @@ def next_contacts(
             skip, reason = eligibility(merged, rules, now, do_not_call=dnc, dialing=busy)
             if skip is None:
                 pick = Pick(merged.id, phone, tuple(m.id for m in members), reason)
-                candidates.append((_sort_key(merged, reason), pick))
+                candidates.append((_sort_key(merged, reason, rules), pick))
     else:
         for c in contacts:
             skip, reason = eligibility(c, rules, now, do_not_call=dnc, dialing=busy)
             if skip is None:
-                candidates.append((_sort_key(c, reason), Pick(c.id, c.phone, (c.id,), reason)))
+                candidates.append((_sort_key(c, reason, rules), Pick(c.id, c.phone, (c.id,), reason)))
     candidates.sort(key=lambda kv: kv[0])
     out: list[Pick] = []
     taken: set[str] = set()

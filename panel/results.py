@@ -23,6 +23,7 @@ from panel.web import CONTROLLER, STORE, render, require
 from store import results as r
 from store.contacts import mask_phone
 from store.db import MAX_ABANDON_TARGET, Store
+from store.outcomes import Outcome
 
 PER_PAGE = 50
 TALKING_STATES = ("idle", "talking", "wrapup", "paused")  # a volunteer in these has a phone leg
@@ -40,15 +41,16 @@ CALL_STATE_LABELS = {
 }
 # Outcome groups for the attempts chart, in stacking order (bottom first).
 OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
-    ("connected", "Talked", "#1e7b34", ("connected",)),
-    ("machine", "Machine", "#7a5af8", ("machine", "voicemail_left", "voicemail")),
-    ("no_answer", "No answer", "#9aa3b2", ("no_answer", "not_home")),
-    ("busy", "Busy / failed", "#e0a100", ("busy", "congestion", "failed")),
-    ("hangup", "Hung up early", "#f28b30", ("hangup_before_connect",)),
-    ("abandoned", "Abandoned", "#b3261e", ("abandoned",)),
-    ("bad_number", "Bad number", "#5b6475", ("unallocated",)),
+    ("connected", "Talked", "#1e7b34", (Outcome.CONNECTED,)),
+    # "voicemail" and "not_home" are disposition codes (personal-phone attempts record the code as the outcome).
+    ("machine", "Machine", "#7a5af8", (Outcome.MACHINE, Outcome.VOICEMAIL_LEFT, "voicemail")),
+    ("no_answer", "No answer", "#9aa3b2", (Outcome.NO_ANSWER, "not_home")),
+    ("busy", "Busy / failed", "#e0a100", (Outcome.BUSY, Outcome.CONGESTION, Outcome.FAILED)),
+    ("hangup", "Hung up early", "#f28b30", (Outcome.HANGUP_BEFORE_CONNECT,)),
+    ("abandoned", "Abandoned", "#b3261e", (Outcome.ABANDONED,)),
+    ("bad_number", "Bad number", "#5b6475", (Outcome.UNALLOCATED,)),
     # Hung up while ringing when the caller it was dialled for left: the contact went straight back to the queue.
-    ("cancelled", "Cancelled (caller left)", "#d6dbe4", ("cancelled",)),
+    ("cancelled", "Cancelled (caller left)", "#d6dbe4", (Outcome.CANCELLED,)),
     ("other", "Other", "#c0c6d0", ()),
     ("in_progress", "In progress", "#1f5fbf", (None,)),
 ]
@@ -243,8 +245,8 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
         if in_flight:
             call_states["on a caller's phone"] = in_flight
     else:
-        live_calls = [c for c in app[CONTROLLER].dialer.calls.values()
-                      if c.campaign_id == campaign_id and c.state is not CState.ENDED]
+        # Dialer.calls holds only calls not yet ended (an ended call leaves it).
+        live_calls = [c for c in app[CONTROLLER].dialer.calls.values() if c.campaign_id == campaign_id]
         in_flight = len(live_calls)
         for c in live_calls:
             name = CALL_STATE_LABELS.get(c.state, c.state.value)

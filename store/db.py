@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from callin.entry import CODE_LENGTH
+from store.outcomes import DEFAULT_RECYCLE_S, RECYCLE_OF, Outcome, recycle_column, recycle_wait_s
 from store.textfold import search_text
 
 MIGRATIONS: list[str] = [
@@ -265,6 +266,11 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 10: one table of retry waits (store.outcomes): an abandoned call waits a day, not 10 minutes. No screen ever
+    # set recycle_abandon_s, so 600 is the old default, not anyone's choice.
+    """
+    UPDATE campaigns SET recycle_abandon_s = 86400 WHERE recycle_abandon_s = 600;
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -367,7 +373,9 @@ class Store:
         unknown = set(fields) - CAMPAIGN_FIELDS
         if unknown:
             raise StoreError(f"unknown campaign settings: {', '.join(sorted(unknown))}")
-        values = _check_campaign_fields({"name": name.strip(), **fields})
+        # The retry waits come from store.outcomes, not the schema's column defaults (which predate it).
+        recycle = {recycle_column(kind): wait for kind, wait in DEFAULT_RECYCLE_S.items()}
+        values = _check_campaign_fields({**recycle, "name": name.strip(), **fields})
         values["created_at"] = time.time()
         cur = self.conn.execute(
             f"INSERT INTO campaigns ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
@@ -456,12 +464,20 @@ class Store:
                 scanned = self._claim_pass(campaign_id, n, now, effort, rules, picked, scanned, source, only)
         return picked
 
-    # What a claim may hand out, bar calling hours (params: campaign, now, max attempts, household flag, campaign).
+    # What a claim may hand out, bar calling hours (params: _claimable_params). Households share their attempts,
+    # as in bridge.listengine (a due callback still bypasses the limit).
     _CLAIMABLE = ("c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? AND c.attempts < ? "
                   "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
                   "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
                   "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
-                  "AND status IN ('done','connected'))) ")
+                  "AND status IN ('done','connected'))) "
+                  "AND (? = 0 OR c.last_outcome = 'callback' OR (SELECT SUM(h.attempts) FROM contacts h "
+                  "WHERE h.phone = c.phone AND h.campaign_id = c.campaign_id) < ?) ")
+
+    @staticmethod
+    def _claimable_params(campaign_id: int, now: float, effort: dict[str, Any]) -> tuple[Any, ...]:
+        house = int(effort["household_once"])
+        return (campaign_id, now, effort["max_attempts"], house, campaign_id, house, effort["max_attempts"])
 
     def _claim_pass(self, campaign_id: int, n: int, now: float, effort: dict[str, Any], rules: Any,
                     picked: list[dict[str, Any]], scanned: int, source: str, only: str) -> int:
@@ -470,7 +486,7 @@ class Store:
             rows = self._all(
                 f"SELECT c.* FROM {source} WHERE " + self._CLAIMABLE + only +
                 "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
-                (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id, batch))
+                (*self._claimable_params(campaign_id, now, effort), batch))
             scanned += len(rows)
             for r in rows:
                 wait_until = self._calling_hours_wait(r["phone"], now, rules)
@@ -513,7 +529,7 @@ class Store:
         # Due now: the claim's query; calling hours decide, as in a claim (without putting anyone off).
         due = self._all("SELECT c.phone FROM contacts c WHERE " + self._CLAIMABLE +
                         "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT 200",
-                        (campaign_id, now, effort["max_attempts"], int(effort["household_once"]), campaign_id))
+                        self._claimable_params(campaign_id, now, effort))
         opens: list[tuple[float, str]] = []
         for r in due:
             wait = self._calling_hours_wait(r["phone"], now, rules)
@@ -549,30 +565,26 @@ class Store:
                       "JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?", (contact_id,))
         if c is None:
             return
-        recycle = {
-            "busy": c["recycle_busy_s"], "congestion": c["recycle_busy_s"], "failed": c["recycle_busy_s"],
-            "no_answer": c["recycle_noanswer_s"], "machine": c["recycle_machine_s"],
-            "voicemail_left": c["recycle_machine_s"], "abandoned": c["recycle_abandon_s"],
-            "hangup_before_connect": c["recycle_abandon_s"],
-        }
-        if outcome == "cancelled":
+        if outcome == Outcome.CANCELLED:
             # We hung up before anyone answered (its volunteer left): the claim is undone — no attempt spent, no
             # recycle delay, and the last real outcome (a due callback stays one) is kept.
             self.conn.execute("UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
                               "WHERE id = ? AND status = 'dialing'", (contact_id,))
             return
-        if outcome == "unallocated":
+        # The effort's wait for this outcome, by the one table (store.outcomes.RECYCLE_OF); None: no retry.
+        wait = recycle_wait_s(outcome, c)
+        if outcome == Outcome.UNALLOCATED:
             status, next_at = "removed", 0.0
-            self._do_not_call(c["phone"], "unallocated", c["effort_id"], now)
-        elif outcome == "connected":
+            self._do_not_call(c["phone"], Outcome.UNALLOCATED, c["effort_id"], now)
+        elif outcome == Outcome.CONNECTED:
             # The volunteer may have saved the result before the voter hung up (Save & Next while talking):
             # that result stands.
             self.conn.execute("UPDATE contacts SET status = 'connected', next_attempt_at = 0, last_outcome = ? "
                               "WHERE id = ? AND status = 'dialing'", (outcome, contact_id))
             return
-        elif outcome in recycle:
+        elif wait is not None:
             status = "pending" if c["attempts"] < c["max_attempts"] else "exhausted"
-            next_at = now + recycle[outcome]
+            next_at = now + wait
         else:
             status, next_at = "done", 0.0
         self.conn.execute("UPDATE contacts SET status = ?, next_attempt_at = ?, last_outcome = ? WHERE id = ?",
@@ -744,11 +756,14 @@ class Store:
                     "attempts = MIN(attempts, (SELECT max_attempts FROM campaigns WHERE id = contacts.campaign_id)"
                     " - 1) WHERE id = ?", (float(callback_at), code, contact_id))
             else:
+                # Spoke to someone, not the person (not home): tried again after the effort's no-answer wait.
+                wait_col = recycle_column(RECYCLE_OF[Outcome.NO_ANSWER])
                 self.conn.execute(
                     "UPDATE contacts SET status = CASE WHEN attempts < (SELECT max_attempts FROM campaigns "
                     "WHERE id = contacts.campaign_id) THEN 'pending' ELSE 'exhausted' END, "
-                    "next_attempt_at = ?, last_outcome = ? WHERE id = ?",
-                    (now + 3600, code, contact_id))
+                    f"next_attempt_at = ? + (SELECT {wait_col} FROM campaigns WHERE id = contacts.campaign_id), "
+                    "last_outcome = ? WHERE id = ?",
+                    (now, code, contact_id))
         return {"id": did, "code": code, "created_at": now}
 
     def dispositions(self, campaign_id: int) -> list[dict[str, Any]]:

@@ -99,8 +99,8 @@ def test_unknown_zone_is_looked_at_again_tomorrow(store: Store) -> None:
         ("no_answer", "pending", 3600),
         ("machine", "pending", 7200),
         ("voicemail_left", "pending", 7200),
-        ("abandoned", "pending", 600),
-        ("hangup_before_connect", "pending", 600),
+        ("abandoned", "pending", 86400),  # a day: they heard our recorded apology (store.outcomes)
+        ("hangup_before_connect", "pending", 86400),
         ("connected", "connected", None),
         ("unallocated", "removed", None),
     ],

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+import store.db as store_db
 from bridge.listengine import (
-    AttemptOutcome,
     AttemptRecord,
     Contact,
     EffortRules,
@@ -20,6 +23,8 @@ from bridge.listengine import (
     next_window_start,
     zones_for,
 )
+from store.db import Store
+from store.outcomes import RECYCLE_OF, Outcome, Recycle, recycle_column
 
 NY = ZoneInfo("America/New_York")
 LA = ZoneInfo("America/Los_Angeles")
@@ -38,8 +43,111 @@ def contact(cid: str = "c1", phone: str = NYC, **kw: object) -> Contact:
     return Contact(cid, phone, **kw)  # type: ignore[arg-type]
 
 
-def tries(*items: tuple[AttemptOutcome, datetime]) -> tuple[AttemptRecord, ...]:
+def tries(*items: tuple[Outcome, datetime]) -> tuple[AttemptRecord, ...]:
     return tuple(AttemptRecord(when, outcome) for outcome, when in items)
+
+
+# ------------------------------------------------------------------ one table, two implementations
+# The live dialer does not call next_contacts: it claims from the store (store.db.Store.claim_contacts, SQL for
+# speed). The tables below that say who is dialled run against both; the store gets the contacts, their attempts
+# replayed at their times through the store's own writes (the claim's, release_contact, add_disposition), and its
+# claim at ``now`` answers.
+Picks = Callable[..., list[tuple[str, str]]]
+# The volunteer's result behind each result outcome: a code of the default catalogue with that effect.
+RESULT_CODE = {
+    Outcome.CONTACTED: "talked",
+    Outcome.REFUSED: "opposed",  # a final refusal (the catalogue's "refused" code is a no-contact kind, retried)
+    Outcome.WRONG_NUMBER: "wrong_number",
+    Outcome.DISCONNECTED: "disconnected",
+    Outcome.DO_NOT_CALL: "hostile",
+    Outcome.CALLBACK: "callback",
+}
+
+
+def engine_picks(
+    contacts: Sequence[Contact],
+    rules: EffortRules,
+    now: datetime,
+    *,
+    limit: int,
+    do_not_call: Collection[str] = (),
+    dialing: Collection[str] = (),
+) -> list[tuple[str, str]]:
+    picks = next_contacts(contacts, rules, now, limit=limit, do_not_call=do_not_call, dialing=dialing)
+    return [(p.contact_id, p.reason) for p in picks]
+
+
+class LiveClaim:
+    """next_contacts' question answered by Store.claim_contacts."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tmp = tmp_path
+        self.clock = [0.0]
+        self.n = 0
+        # add_disposition stamps (and checks a callback time against) the store's clock: the replay's time.
+        monkeypatch.setattr(store_db, "time", types.SimpleNamespace(time=lambda: self.clock[0]))
+
+    def __call__(
+        self,
+        contacts: Sequence[Contact],
+        rules: EffortRules,
+        now: datetime,
+        *,
+        limit: int,
+        do_not_call: Collection[str] = (),
+        dialing: Collection[str] = (),
+    ) -> list[tuple[str, str]]:
+        assert rules.last_call_margin == timedelta(0), "the store has no last-call margin"
+        self.n += 1
+        self.clock[0] = now.timestamp() - 40 * 86400
+        st = Store(self.tmp / f"claim{self.n}.db")
+        sample = {kind: next(o for o, k in RECYCLE_OF.items() if k is kind) for kind in Recycle}
+        effort = int(st.create_campaign(
+            "Rules", org_name="Org", max_attempts=rules.max_attempts,
+            household_once=int(rules.one_call_per_household),
+            calling_hours_start=rules.calling_start.strftime("%H:%M"),
+            calling_hours_end=rules.calling_end.strftime("%H:%M"),
+            **{recycle_column(kind): int(rules.recycle[o].total_seconds()) for kind, o in sample.items()},
+        )["id"])
+        session = st.create_session(effort, "Volunteer")["id"]
+        st.add_contacts(effort, [{"phone": c.phone} for c in contacts])
+        ids = {row["id"]: c for row, c in zip(st.contacts(effort), contacts, strict=True)}
+        sid = {c.id: i for i, c in ids.items()}
+        history = sorted(((a.at, i, c, a.outcome) for c in contacts for i, a in enumerate(c.attempts)),
+                         key=lambda x: (x[0], x[1]))
+        for when, _, c, outcome in history:
+            t = self.clock[0] = when.timestamp()
+            # What the claim writes for a contact it picks.
+            st.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
+                            (sid[c.id],))
+            if outcome in RESULT_CODE:
+                st.release_contact(sid[c.id], Outcome.CONNECTED, t)
+                cb = c.callback_at.timestamp() if outcome is Outcome.CALLBACK and c.callback_at else None
+                st.add_disposition(session, None, sid[c.id], RESULT_CODE[outcome], "", {}, cb)
+            else:
+                st.release_contact(sid[c.id], outcome, t)
+        self.clock[0] = now.timestamp()
+        for phone in do_not_call:
+            st._do_not_call(phone, "test", None, now.timestamp())
+        if dialing:
+            other = int(st.create_campaign("Other", org_name="Org")["id"])
+            st.add_contacts(other, [{"phone": p} for p in dialing])
+            st.conn.execute("UPDATE contacts SET status = 'dialing' WHERE campaign_id = ?", (other,))
+        out = []
+        for row in st.claim_contacts(effort, limit, now.timestamp()):
+            c = ids[row["id"]]
+            reason = ("callback" if row["last_outcome"] == Outcome.CALLBACK
+                      else "fresh" if row["attempts"] == 1 else "retry")
+            out.append((c.id, reason))
+        st.db.close()
+        return out
+
+
+@pytest.fixture(params=["listengine", "live claim"])
+def picks(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Picks:
+    if request.param == "listengine":
+        return engine_picks
+    return LiveClaim(tmp_path, monkeypatch)
 
 
 def test_zones_from_number() -> None:
@@ -83,6 +191,25 @@ def test_calling_hours(phone: str, address_tz: str | None, now: datetime, ok: bo
         assert skip is Skip.OUTSIDE_HOURS
 
 
+@pytest.mark.parametrize(
+    ("phone", "now", "ok"),
+    [
+        (NYC, at(NY, 7, 59), False),
+        (NYC, at(NY, 8, 0), True),
+        (NYC, at(NY, 21, 0), False),
+        (SFO, at(NY, 8, 30), False),
+        (SFO, at(NY, 23, 30), True),
+        (HNL, at(NY, 12, 59), False),
+        (HNL, at(NY, 13, 0), True),
+        ("+999123", at(NY, 12), False),  # no known zone: never guessed
+    ],
+)
+def test_calling_hours_live_and_engine(picks: Picks, phone: str, now: datetime, ok: bool) -> None:
+    assert picks([contact(phone=phone)], RULES, now, limit=1) == ([("c1", "fresh")] if ok else [])
+    narrow = EffortRules(calling_start=time(10, 0), calling_end=time(20, 0))
+    assert picks([contact(phone=NYC)], narrow, at(NY, 9, 59), limit=1) == []
+
+
 def test_calling_hours_across_dst_change() -> None:
     # 1 Nov 2026 US DST ends: 13:00 UTC is 8:00 EST on 2 Nov but 9:00 EDT on 31 Oct.
     assert in_calling_hours(["America/New_York"], datetime(2026, 11, 2, 13, 0, tzinfo=UTC), RULES)
@@ -113,32 +240,40 @@ NOON = at(NY, 12)
     ("attempts", "callback_at", "expected"),
     [
         ((), None, (None, "fresh")),
-        (tries((AttemptOutcome.BUSY, NOON - timedelta(minutes=5))), None, (Skip.RECYCLE, "")),
-        (tries((AttemptOutcome.BUSY, NOON - timedelta(minutes=11))), None, (None, "retry")),
-        (tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(minutes=11))), None, (Skip.RECYCLE, "")),
-        (tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(hours=3))), None, (None, "retry")),
-        (tries((AttemptOutcome.MACHINE, NOON - timedelta(hours=3))), None, (Skip.RECYCLE, "")),
-        (tries((AttemptOutcome.ABANDONED, NOON - timedelta(hours=5))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.BUSY, NOON - timedelta(minutes=5))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.BUSY, NOON - timedelta(minutes=11))), None, (None, "retry")),
+        (tries((Outcome.NO_ANSWER, NOON - timedelta(minutes=11))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.NO_ANSWER, NOON - timedelta(minutes=59))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.NO_ANSWER, NOON - timedelta(hours=1))), None, (None, "retry")),
+        (tries((Outcome.MACHINE, NOON - timedelta(minutes=119))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.VOICEMAIL_LEFT, NOON - timedelta(hours=2))), None, (None, "retry")),
+        (tries((Outcome.CONGESTION, NOON - timedelta(minutes=10))), None, (None, "retry")),
+        (tries((Outcome.ABANDONED, NOON - timedelta(hours=5))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.HANGUP_BEFORE_CONNECT, NOON - timedelta(hours=23))), None, (Skip.RECYCLE, "")),
+        (tries((Outcome.ABANDONED, NOON - timedelta(days=1))), None, (None, "retry")),
+        (tries((Outcome.UNALLOCATED, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
+        # Put through, the volunteer's result not saved yet.
+        (tries((Outcome.CONNECTED, NOON - timedelta(minutes=3))), None, (Skip.DIALING, "")),
         (
-            tries(*[(AttemptOutcome.NO_ANSWER, NOON - timedelta(days=d)) for d in (1, 2, 3)]),
+            tries(*[(Outcome.NO_ANSWER, NOON - timedelta(days=d)) for d in (1, 2, 3)]),
             None,
             (Skip.MAX_ATTEMPTS, ""),
         ),
-        (tries((AttemptOutcome.CONTACTED, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
-        (tries((AttemptOutcome.REFUSED, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
-        (tries((AttemptOutcome.WRONG_NUMBER, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
-        (tries((AttemptOutcome.DO_NOT_CALL, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
+        (tries((Outcome.CONTACTED, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
+        (tries((Outcome.REFUSED, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
+        (tries((Outcome.WRONG_NUMBER, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
+        (tries((Outcome.DO_NOT_CALL, NOON - timedelta(days=2))), None, (Skip.DONE, "")),
         # Callbacks: pending until due, then first in line even past the attempt limit.
         (
-            tries((AttemptOutcome.CALLBACK, NOON - timedelta(hours=1))),
+            tries((Outcome.CALLBACK, NOON - timedelta(hours=1))),
             NOON + timedelta(hours=1),
             (Skip.CALLBACK_PENDING, ""),
         ),
-        (tries((AttemptOutcome.CALLBACK, NOON - timedelta(hours=1))), NOON, (None, "callback")),
+        (tries((Outcome.CALLBACK, NOON - timedelta(hours=1))), NOON, (None, "callback")),
         (
             tries(
-                *[(AttemptOutcome.NO_ANSWER, NOON - timedelta(days=d)) for d in (1, 2)],
-                (AttemptOutcome.CALLBACK, NOON - timedelta(hours=2)),
+                *[(Outcome.NO_ANSWER, NOON - timedelta(days=d)) for d in (1, 2)],
+                (Outcome.CALLBACK, NOON - timedelta(hours=2)),
             ),
             NOON - timedelta(minutes=1),
             (None, "callback"),
@@ -146,8 +281,8 @@ NOON = at(NY, 12)
         # A callback already made after it fell due is not made again.
         (
             tries(
-                (AttemptOutcome.CALLBACK, NOON - timedelta(hours=3)),
-                (AttemptOutcome.NO_ANSWER, NOON - timedelta(minutes=30)),
+                (Outcome.CALLBACK, NOON - timedelta(hours=3)),
+                (Outcome.NO_ANSWER, NOON - timedelta(minutes=30)),
             ),
             NOON - timedelta(hours=1),
             (Skip.RECYCLE, ""),
@@ -155,91 +290,100 @@ NOON = at(NY, 12)
     ],
 )
 def test_attempts_recycle_and_callbacks(
-    attempts: tuple[AttemptRecord, ...], callback_at: datetime | None, expected: tuple[Skip | None, str]
+    picks: Picks, attempts: tuple[AttemptRecord, ...], callback_at: datetime | None,
+    expected: tuple[Skip | None, str]
 ) -> None:
-    assert eligibility(contact(attempts=attempts, callback_at=callback_at), RULES, NOON) == expected
+    c = contact(attempts=attempts, callback_at=callback_at)
+    skip, reason = expected
+    assert picks([c], RULES, NOON, limit=1) == ([] if skip else [("c1", reason)])
+    assert eligibility(c, RULES, NOON) == expected
 
 
 def test_busy_recycles_sooner_than_no_answer() -> None:
-    assert RULES.recycle[AttemptOutcome.BUSY] < RULES.recycle[AttemptOutcome.NO_ANSWER]
+    assert RULES.recycle[Outcome.BUSY] < RULES.recycle[Outcome.NO_ANSWER]
 
 
-def test_do_not_call_is_honoured_across_efforts() -> None:
+def test_do_not_call_is_honoured_across_efforts(picks: Picks) -> None:
     # The number asked to be removed in another effort: the caller passes the global list.
     c = contact()
     assert eligibility(c, RULES, NOON, do_not_call={NYC}) == (Skip.DO_NOT_CALL, "")
-    assert next_contacts([c, contact("c2", SFO)], RULES, at(NY, 14), limit=5, do_not_call=[NYC])[0].phone == SFO
-    assert next_contacts([c], RULES, at(NY, 14), limit=5, do_not_call=[NYC]) == []
+    assert picks([c, contact("c2", SFO)], RULES, at(NY, 14), limit=5, do_not_call=[NYC]) == [("c2", "fresh")]
+    assert picks([c], RULES, at(NY, 14), limit=5, do_not_call=[NYC]) == []
 
 
-def test_no_number_dialled_twice_at_once() -> None:
+def test_no_number_dialled_twice_at_once(picks: Picks) -> None:
     a, b = contact("a", NYC), contact("b", NYC)
-    picks = next_contacts([a, b, contact("c", "+12125550199")], RULES, NOON, limit=10)
-    phones = [p.phone for p in picks]
-    assert len(phones) == len(set(phones)) == 2
+    got = picks([a, b, contact("c", "+12125550199")], RULES, NOON, limit=10)
+    assert len(got) == 2 and {cid for cid, _ in got} in ({"a", "c"}, {"b", "c"})
     # Already ringing in this or another effort: not picked at all.
-    assert [p.contact_id for p in next_contacts([a, b], RULES, NOON, limit=10, dialing={NYC})] == []
+    assert picks([a, b], RULES, NOON, limit=10, dialing={NYC}) == []
 
 
-def test_households_one_call_per_shared_number() -> None:
+def test_households_one_call_per_shared_number(picks: Picks) -> None:
     rules = EffortRules(one_call_per_household=True)
-    members = [contact("m2", NYC), contact("m1", NYC), contact("solo", "+12125550199")]
-    picks = next_contacts(members, rules, NOON, limit=10)
-    assert len(picks) == 2
-    house = next(p for p in picks if p.phone == NYC)
-    assert house.contact_id == "m1"
+    members = [contact("m1", NYC), contact("m2", NYC), contact("solo", "+12125550199")]
+    got = picks(members, rules, NOON, limit=10)
+    assert got == [("m1", "fresh"), ("solo", "fresh")]
+    (house,) = (p for p in next_contacts(members, rules, NOON, limit=10) if p.phone == NYC)
     assert set(house.household) == {"m1", "m2"}
 
 
-def test_households_finish_together_and_share_attempts() -> None:
+def test_households_finish_together(picks: Picks) -> None:
     rules = EffortRules(one_call_per_household=True, max_attempts=2)
     day = timedelta(days=1)
     done = [
-        contact("m1", NYC, attempts=tries((AttemptOutcome.CONTACTED, NOON - day))),
+        contact("m1", NYC, attempts=tries((Outcome.CONTACTED, NOON - day))),
         contact("m2", NYC),
     ]
-    assert next_contacts(done, rules, NOON, limit=10) == []
+    assert picks(done, rules, NOON, limit=10) == []
+    # Without households each member is its own contact (still one call per number).
+    assert len(picks(done, EffortRules(), NOON, limit=10)) == 1
+
+
+def test_households_share_attempts(picks: Picks) -> None:
+    rules = EffortRules(one_call_per_household=True, max_attempts=2)
+    day = timedelta(days=1)
     tired = [
-        contact("m1", NYC, attempts=tries((AttemptOutcome.NO_ANSWER, NOON - day))),
-        contact("m2", NYC, attempts=tries((AttemptOutcome.NO_ANSWER, NOON - 2 * day))),
+        contact("m1", NYC, attempts=tries((Outcome.NO_ANSWER, NOON - day))),
+        contact("m2", NYC, attempts=tries((Outcome.NO_ANSWER, NOON - 2 * day))),
     ]
-    assert next_contacts(tired, rules, NOON, limit=10) == []
+    assert picks(tired, rules, NOON, limit=10) == []
     # Without households each member is its own contact with one attempt left (still one call per number).
-    assert [p.contact_id for p in next_contacts(tired, EffortRules(max_attempts=2), NOON, limit=10)] == ["m2"]
-    assert len(next_contacts(done, EffortRules(), NOON, limit=10)) == 1
+    assert picks(tired, EffortRules(max_attempts=2), NOON, limit=10) == [("m2", "retry")]
+    # A callback one of them asked for is still made: it bypasses the limit.
+    called = tries((Outcome.CALLBACK, NOON - day + timedelta(hours=3)))
+    asked = [tired[0], contact("m2", NYC, attempts=(*tired[1].attempts, *called), callback_at=NOON - day / 2)]
+    assert picks(asked, rules, NOON, limit=10) == [("m2", "callback")]
 
 
-def test_household_callback_asks_for_the_right_person() -> None:
+def test_household_callback_asks_for_the_right_person(picks: Picks) -> None:
     rules = EffortRules(one_call_per_household=True)
     members = [
         contact("m1", NYC),
         contact(
             "m2",
             NYC,
-            attempts=tries((AttemptOutcome.CALLBACK, NOON - timedelta(hours=2))),
+            attempts=tries((Outcome.CALLBACK, NOON - timedelta(hours=2))),
             callback_at=NOON - timedelta(minutes=5),
         ),
     ]
-    (pick,) = next_contacts(members, rules, NOON, limit=10)
-    assert (pick.contact_id, pick.reason) == ("m2", "callback")
+    assert picks(members, rules, NOON, limit=10) == [("m2", "callback")]
 
 
-def test_order_callbacks_then_fewest_attempts_then_oldest() -> None:
+def test_order_callbacks_then_fewest_attempts_then_longest_due(picks: Picks) -> None:
     old = NOON - timedelta(days=2)
     newer = NOON - timedelta(days=1)
     cs = [
-        contact("retry-new", "+12125550101", attempts=tries((AttemptOutcome.NO_ANSWER, newer))),
-        contact("retry-old", "+12125550102", attempts=tries((AttemptOutcome.NO_ANSWER, old))),
+        contact("retry-new", "+12125550101", attempts=tries((Outcome.NO_ANSWER, newer))),
+        contact("retry-old", "+12125550102", attempts=tries((Outcome.NO_ANSWER, old))),
         contact("fresh", "+12125550103"),
-        contact("cb", "+12125550104", attempts=tries((AttemptOutcome.CALLBACK, old)), callback_at=newer),
+        contact("cb", "+12125550104", attempts=tries((Outcome.CALLBACK, old)), callback_at=newer),
+        # Tried after retry-new, but due before it (busy waits 10 min, no answer 1 h): the queue is in order of
+        # when each fell due, as the store's index keeps it.
+        contact("busy", "+12125550105", attempts=tries((Outcome.BUSY, newer + timedelta(minutes=30)))),
     ]
-    assert [p.contact_id for p in next_contacts(cs, RULES, NOON, limit=10)] == [
-        "cb",
-        "fresh",
-        "retry-old",
-        "retry-new",
-    ]
-    assert [p.contact_id for p in next_contacts(cs, RULES, NOON, limit=2)] == ["cb", "fresh"]
+    assert [cid for cid, _ in picks(cs, RULES, NOON, limit=10)] == ["cb", "fresh", "retry-old", "busy", "retry-new"]
+    assert [cid for cid, _ in picks(cs, RULES, NOON, limit=2)] == ["cb", "fresh"]
 
 
 def test_custom_window() -> None:
@@ -289,19 +433,46 @@ def test_next_window_start_without_zone_or_overlap() -> None:
         next_window_start(("America/New_York",), datetime(2026, 11, 3, 12), RULES)
 
 
-def test_a_cancelled_call_counts_for_nothing() -> None:
+def test_a_cancelled_call_counts_for_nothing(picks: Picks) -> None:
     """Hung up by us while it rang (its volunteer left): no attempt spent, no recycle wait, the callback stands —
-    the same as store.db.release_contact does to the stored contact (tests/test_claim.py)."""
+    in the engine and in the live claim (store.db.release_contact)."""
     max_two = EffortRules(max_attempts=2)
-    cancelled = (AttemptOutcome.CANCELLED, NOON - timedelta(seconds=5))
-    once = tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(days=1)), cancelled)
+    cancelled = (Outcome.CANCELLED, NOON - timedelta(seconds=5))
+    once = tries((Outcome.NO_ANSWER, NOON - timedelta(days=1)), cancelled)
     assert eligibility(contact(attempts=once), max_two, NOON) == (None, "retry")
-    assert eligibility(contact(attempts=tries(cancelled)), RULES, NOON) == (None, "fresh")
-    due = tries((AttemptOutcome.CALLBACK, NOON - timedelta(hours=1)), cancelled)
-    assert eligibility(contact(attempts=due, callback_at=NOON - timedelta(minutes=10)), RULES, NOON) == (
-        None, "callback")
+    assert picks([contact(attempts=once)], max_two, NOON, limit=1) == [("c1", "retry")]
+    assert picks([contact(attempts=tries(cancelled))], RULES, NOON, limit=1) == [("c1", "fresh")]
+    due = tries((Outcome.CALLBACK, NOON - timedelta(hours=1)), cancelled)
+    assert picks([contact(attempts=due, callback_at=NOON - timedelta(minutes=10))], RULES, NOON, limit=1) == [
+        ("c1", "callback")]
     # Fewest attempts first: a cancelled call does not push a contact down the queue.
     fresh = contact("a", NYC, attempts=tries(cancelled, cancelled))
-    tried = contact("b", SFO, attempts=tries((AttemptOutcome.NO_ANSWER, NOON - timedelta(days=1))))
-    picks = next_contacts([tried, fresh], RULES, at(NY, 14), limit=2)
-    assert [p.contact_id for p in picks] == ["a", "b"]
+    tried = contact("b", SFO, attempts=tries((Outcome.NO_ANSWER, NOON - timedelta(days=1))))
+    assert picks([tried, fresh], RULES, at(NY, 14), limit=2) == [("a", "fresh"), ("b", "retry")]
+
+
+def test_the_store_and_the_engine_start_from_one_table(tmp_path: Path) -> None:
+    """A new effort's retry waits are store.outcomes' table, the engine's defaults; an effort's own settings reach
+    the engine through EffortRules.from_effort."""
+    st = Store(tmp_path / "one.db")
+    row = st.create_campaign("Defaults", org_name="Org")
+    assert EffortRules.from_effort(row).recycle == EffortRules().recycle
+    assert EffortRules.from_effort(row).max_attempts == EffortRules().max_attempts
+    custom = st.update_campaign(int(row["id"]), recycle_busy_s=900, recycle_noanswer_s=5400, max_attempts=5,
+                                household_once=1, calling_hours_start="09:30", calling_hours_end="20:00")
+    rules = EffortRules.from_effort(custom)
+    assert rules.recycle[Outcome.CONGESTION] == timedelta(minutes=15)
+    assert rules.recycle[Outcome.NO_ANSWER] == timedelta(minutes=90)
+    assert rules.recycle[Outcome.ABANDONED] == timedelta(days=1)
+    assert (rules.max_attempts, rules.one_call_per_household) == (5, True)
+    assert (rules.calling_start, rules.calling_end) == (time(9, 30), time(20, 0))
+
+
+def test_old_efforts_abandon_wait_becomes_a_day(tmp_path: Path) -> None:
+    """Migration 10: the 10-minute abandon wait was the schema's default, never chosen on any screen."""
+    st = Store(tmp_path / "old.db")
+    cid = int(st.create_campaign("Old", org_name="Org", recycle_abandon_s=600)["id"])
+    kept = int(st.create_campaign("Chosen", org_name="Org", recycle_abandon_s=1800)["id"])
+    st.conn.executescript(store_db.MIGRATIONS[10 - 1])
+    assert st.campaign(cid)["recycle_abandon_s"] == 86400  # type: ignore[index]
+    assert st.campaign(kept)["recycle_abandon_s"] == 1800  # type: ignore[index]

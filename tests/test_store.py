@@ -104,7 +104,7 @@ def test_claim_marks_dialing_and_never_dials_a_number_twice(store: Store) -> Non
 @pytest.mark.parametrize(
     ("outcome", "status", "delay"),
     [("busy", "pending", 600), ("no_answer", "pending", 3600), ("machine", "pending", 7200),
-     ("abandoned", "pending", 600), ("unallocated", "removed", None), ("connected", "connected", None)],
+     ("abandoned", "pending", 86400), ("unallocated", "removed", None), ("connected", "connected", None)],
 )
 def test_retry_rules(store: Store, outcome: str, status: str, delay: int | None) -> None:
     cid = campaign(store)
