@@ -298,6 +298,8 @@ CAMPAIGN_FIELDS = {
     "end_at", "script", "survey", "voicemail_instructions", "abandon_message", "calling_hours_start",
     "calling_hours_end",
 }
+# How an effort dials: the pacing engine's modes (bridge.predictive.Mode) or the volunteer's own phone.
+DIAL_MODES = ("power", "predictive", "personal")
 # How far ahead a callback may be scheduled.
 MAX_CALLBACK_S = 30 * 86400
 # The law's ceiling: an effort may aim lower, never higher.
@@ -816,6 +818,9 @@ def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("max_attempts", "wrapup_limit_s"):
         if key in out and int(out[key]) < 1:
             raise StoreError(f"{key} must be at least 1")
+    if "dial_mode" in out and out["dial_mode"] not in DIAL_MODES:
+        # The schema still lists 'preview' (migration 1); no screen or call path ever served it (docs/PACING.md).
+        raise StoreError(f"dial_mode must be one of: {', '.join(DIAL_MODES)}")
     if "dial_ratio" in out and not 0 < float(out["dial_ratio"]) <= 5:
         raise StoreError("dial_ratio must be in (0, 5]")
     return out

@@ -300,3 +300,12 @@ def test_a_result_saved_while_talking_survives_the_hangup(tmp_path: Path) -> Non
     after = {c["id"]: c for c in store.contacts(cid)}
     assert after[first["id"]]["status"] == "pending" and after[first["id"]]["last_outcome"] == "callback"
     assert after[second["id"]]["status"] == "done" and after[second["id"]]["last_outcome"] == "supporter"
+
+
+def test_preview_is_not_a_dial_mode(store: Store) -> None:
+    with pytest.raises(StoreError, match="dial_mode must be one of: power, predictive, personal"):
+        store.create_campaign("Preview", dial_mode="preview")
+    cid = store.create_campaign("Power")["id"]
+    with pytest.raises(StoreError):
+        store.update_campaign(cid, dial_mode="preview")
+    assert store.campaign(cid)["dial_mode"] == "power"  # type: ignore[index]
