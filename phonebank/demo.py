@@ -81,6 +81,7 @@ def main(settings: Settings, rt: AsteriskRuntime, count: int = 50) -> int:
     admin_password = settings.admin_password() if fresh else "(the password you set)"
     panel = settings.public_url or f"http://{settings.api_bind}:{settings.api_port}"
     codes = "\n".join(f"    session {s['id']}: code {s['code']}" for s in sessions)
+    pbx_https = settings.ws_url.replace("wss://", "https://", 1).removesuffix("/ws")  # Asterisk's TLS origin
     print(f"""
 Phone bank demo is up.
   Asterisk instance '{settings.instance}' (root {rt.root}), ARI {rt.ari_url()}
@@ -89,6 +90,10 @@ Phone bank demo is up.
 The panel: {panel}/
   Admin login:  admin / {admin_password}     (build efforts, watch results: {panel}/admin/efforts)
   Caller link:  {panel}/join/{campaign['join_code']}     (sign in with name, email and phone; choose "call in")
+
+Computer audio, from a browser on this machine (Chrome or Firefox, a headset): choose "Computer audio" on the
+caller link. The demo's certificate is self-signed: open {pbx_https}/ once and accept the warning (the
+page links it too), then Connect.
 
 A volunteer's phone, from this machine (a simulated phone that keys the session code shown on the caller's
 screen, stays on the line and records what it hears):
