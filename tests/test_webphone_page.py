@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
 from panel import webphone
+from phonebank import browser as pb_browser
 from phonebank import webrtc_drill
 from tests.fakes import PanelKit
 
@@ -175,4 +176,28 @@ async def test_a_second_tab_is_told_and_can_take_over(web_panel: PanelKit, chrom
     await expect(first.locator("#webphone-error")).to_contain_text("moved to another tab", timeout=10000)
     assert (await first.evaluate("window.pbWebphone.state()"))["wanted"] is False
     await _eventually(second, "window.pbWebphone.state().wanted")
+    await context.close()
+
+
+async def test_tablet_layout_with_touch(web_panel: PanelKit, chromium: Browser) -> None:
+    """Chrome on an Android tablet, as far as desktop Chromium can play one (viewport, touch, user agent): the
+    check and the buttons fit the screen and work by tapping. The real device is not in CI (docs/PANEL.md)."""
+    context = await chromium.new_context(
+        viewport=pb_browser.TABLET, has_touch=True, is_mobile=True,
+        user_agent="Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/131.0.0.0 Safari/537.36")
+    await context.route("**/api/sessions/*/sip", _fake_credentials)
+    page, _ = await _caller_page(web_panel, context)
+    await page.tap("#audio-computer")
+    await page.tap("#choose-audio")
+    await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.", timeout=10000)
+    for button in ("#webphone-test", "#webphone-connect", "#webphone-mute"):
+        box = await page.locator(button).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= pb_browser.TABLET["width"], button
+        assert box["height"] >= 32, f"{button} is too small to tap"
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= pb_browser.TABLET["width"], "the page scrolls sideways on a tablet"
+    await page.tap("#webphone-test")
+    await page.tap("#webphone-connect")
+    await expect(page.locator("#webphone-error")).to_contain_text("reconnecting on our own", timeout=15000)
     await context.close()
