@@ -68,8 +68,10 @@ class AmdParams:
     max_turn_ms: int = 6500
     # Speech must last this long to count (clicks and pops do not).
     min_speech_ms: int = 60
-    # Hard stop: decide by then whatever has been heard.
-    max_analysis_ms: int = 6000
+    # Hard stop: decide by then whatever has been heard (human, unless a rule said machine). Under the live
+    # path's own deadline (bridge/ari_app.py amd_timeout_s, 6 s after the tap, then NOTSURE = put through), with
+    # room for the tap starting a little after answer and for a busy controller.
+    max_analysis_ms: int = 5500
     # After a machine decision, this much silence without a beep means the greeting has ended.
     greeting_end_silence_ms: int = 1300
     # Give up waiting for the greeting to end (endless carrier loops): start the message anyway.
@@ -168,6 +170,7 @@ class AmdDetector:
         self._bin_hz = sample_rate / self._nfft
         self._buf = bytearray()
         self.now_ms = 0  # audio time processed so far
+        self.lost_ms = 0  # audio never received (now_ms gaps), filled with silence
         self.decision: Event | None = None
         self.done = False
         self.events: list[Event] = []
@@ -205,6 +208,7 @@ class AmdDetector:
             gap = (now_ms - self.now_ms) // FRAME_MS
             for _ in range(max(0, gap)):
                 out += self._step(None)
+            self.lost_ms += max(0, gap) * FRAME_MS
         self._buf += pcm
         nb = self._bytes
         while len(self._buf) >= nb:
@@ -469,6 +473,11 @@ class AmdDetector:
                 self._long_gap = True
             elif silence == 0 and self._long_gap:
                 return [self._decide("machine", "long_turn")]
+            if now >= p.max_analysis_ms:
+                # Out of time (the live path wants a verdict before its own deadline) in the middle of a long turn:
+                # a person finishing a long greeting, or a machine going on. Hanging up on the person is the
+                # worse error, and a machine that goes on is corrected within about a second (late_speech).
+                return [self._decide("human", "max_analysis")]
             return []
         if silence >= self._needed_silence(turn):
             return [self._decide("human", "short_turn")]
@@ -486,6 +495,10 @@ class AmdDetector:
                 self._watch_until = self.now_ms + self._p.late_window_ms
                 self._first_end = self._last_speech_end
                 self._first_peak = self._peak_db
+                if reason == "max_analysis" and self._silence_ms() < self._p.short_silence_ms:
+                    # Decided while they are still talking: the first turn ends when they stop, and only what
+                    # comes after that can correct.
+                    self._first_end, self._rebase = None, True
             else:
                 self.done = True
         return ev

@@ -114,6 +114,10 @@ class AmdRtpServer(asyncio.DatagramProtocol):
         pcm = np.frombuffer(payload[: len(payload) // 2 * 2], dtype=">i2").astype("<i2").tobytes()
         now_ms = ((ts - listener.first_ts) & 0xFFFFFFFF) * 1000 // RATE
         for event in listener.detector.feed(pcm, now_ms):
+            if event.kind in ("human", "machine"):
+                # Audio that never arrived counts as silence: a verdict taken over a hole is worth knowing about.
+                log.info("amd_live.decision", call_id=listener.call_id, kind=event.kind, reason=event.reason,
+                         at_ms=event.at_ms, lost_ms=listener.detector.lost_ms)
             try:
                 self.on_event(listener.call_id, event)
             except Exception:

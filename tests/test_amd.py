@@ -227,8 +227,12 @@ CASES = [
     # "Good afternoon, Johnson residence, this is Robert speaking." (4.1 s with breaths), then waiting.
     ("long greeting, then waiting", [*phrases(8000, [900, 1300, 1700], 120, 40), gap(8000, 2500)],
      "human", "long_greeting", "human"),
-    ("5 s greeting, then waiting", [*phrases(8000, [1500, 1600, 1800], 80, 50), gap(8000, 2500)],
+    ("4.4 s greeting, then waiting", [*phrases(8000, [1200, 1400, 1600], 80, 50), gap(8000, 2500)],
      "human", "long_greeting", "human"),
+    # Still talking when the time is up (max_analysis_ms, under the live path's deadline): put through, as a
+    # person finishing a long greeting would be...
+    ("5.3 s greeting, then waiting", [*phrases(8000, [1500, 1600, 1900], 150, 55), gap(8000, 2500)],
+     "human", "max_analysis", "human"),
     # The same length of talk, then a pause a person would not leave in the middle of a greeting, then more.
     ("long sentence, pause, next sentence",
      [*phrases(8000, [1600, 1800], 150, 60), gap(8000, 400), voice(8000, 1500, 62), gap(8000, 2500)],
@@ -236,8 +240,12 @@ CASES = [
     ("long sentence, pause, beep",
      [*phrases(8000, [1600, 1900], 150, 70), gap(8000, 450), sine(8000, 1000, 400), gap(8000, 2000)],
      "machine", "tone", "machine"),
-    # Nobody talks for 7 s without a pause they would leave for an answer.
-    ("7 s without a pause", [voice(8000, 7000, 80), gap(8000, 2000)], "machine", "long_turn", "machine"),
+    # ... and a machine that goes on after a pause is pulled back (late_speech), one that beeps on the beep.
+    ("5.3 s, pause, next sentence",
+     [*phrases(8000, [1500, 1600, 1900], 150, 55), gap(8000, 400), voice(8000, 1500, 81), gap(8000, 2000)],
+     "human", "max_analysis", "machine"),
+    ("7 s without a pause, beep", [voice(8000, 7000, 80), gap(8000, 300), sine(8000, 1000, 400), gap(8000, 2000)],
+     "human", "max_analysis", "machine"),
     # A person who goes on once: "Hello? ... Who am I speaking to?", then waits.
     ("hello, pause, question", [voice(8000, 500, 90), gap(8000, 500), voice(8000, 1300, 91), gap(8000, 3000)],
      "human", "short_turn", "human"),

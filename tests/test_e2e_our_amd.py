@@ -1,6 +1,7 @@
 """Our own answering-machine detector on live calls (amd_mode "ours"): Asterisk streams each answered voter's
-audio to the controller over RTP; people are put through, machines get the voicemail message right after
-their beep."""
+audio to the controller over RTP; people are put through (a long "Good afternoon, ... residence" greeting
+too), machines get the voicemail message right after their beep, and none of them (a Spanish one too) is ever put
+through to the volunteer."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ from tests.test_e2e_call_path import Volunteers
 
 pytestmark = pytest.mark.asterisk
 
-GREETING_S = {"human-hello-1": 0.91, "human-hello-2": 1.20, "human-hello-3": 1.07}
+# human-long-1: "Good afternoon, Johnson residence, this is Robert speaking." (espeak-ng en-us+m3, 150 wpm, three
+# phrases with 150 ms breaths; 3.6 s, longer than any turn the detector used to let through as a person).
+GREETING_S = {"human-hello-1": 0.91, "human-hello-2": 1.20, "human-hello-3": 1.07, "human-long-1": 3.61}
+# machine-es-1: a Spanish voicemail greeting, "Has llamado al buzón de voz de Rosa García. No puedo contestar en este
+# momento. Deja tu mensaje después del tono." (espeak-ng es-419, 165 wpm, 450 ms between sentences), then the beep.
+MACHINE_GREETINGS = ("machine-greeting-1", "machine-greeting-2", "machine-es-1")
 # The simulated callee answers, stays silent for a second, then greets.
 LEAD_S = 1.0
 
@@ -45,7 +51,7 @@ async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProces
     humans = [SimNumber(day_number(6100 + i), "human", ring_s=1, talk_s=5, tone_hz=2750 + 70 * i, audio=audio)
               for i, audio in enumerate(GREETING_S)]
     machines = [SimNumber(day_number(6200 + i), "machine", ring_s=1, audio=audio)
-                for i, audio in enumerate(("machine-greeting-1", "machine-greeting-2"))]
+                for i, audio in enumerate(MACHINE_GREETINGS)]
     tricky = SimNumber(day_number(6300), "machine", ring_s=1)
     pbx.load_sim([*humans, *machines, tricky])
     sim_dir = pbx.rt.host_path(pbx.rt.sim_dir)
@@ -76,7 +82,7 @@ async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProces
         greeting_end = LEAD_S + GREETING_S[n.audio]
         decided = c["amd_decided_at"] - c["answered_at"]
         print(f"human {n.audio}: decided {decided * 1000:.0f} ms after answer (greeting over at ~"
-              f"{greeting_end * 1000:.0f} ms)")
+              f"{greeting_end * 1000:.0f} ms; {c['amd_cause']})")
         assert decided < greeting_end + 0.8, "people are judged quickly, before dead air makes them hang up"
     # The tricky machine was put through on "Hello?", then taken back when its message went on.
     c = calls[tricky.number]
@@ -88,7 +94,8 @@ async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProces
         c = calls[n.number]
         assert c["amd_status"] == "MACHINE" and c["outcome"] == "voicemail_left" and c["voicemail_left"] == 1, c
         if n is not tricky:
-            assert c["bridged_at"] is None and c["session_id"] is None
+            # Caught at the first decision: never put through to the volunteer.
+            assert c["bridged_at"] is None and c["session_id"] is None, c
         # The machine records from its beep on: our message must start right there.
         (tape,) = (pbx.rt.host_path(pbx.rt.sim_dir) / "vm").glob(f"{n.digits}-*.wav")
         samples, tape_rate = read_wav_samples(tape)
