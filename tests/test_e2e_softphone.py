@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +235,48 @@ async def test_register_and_we_call_you(pbx: Pbx, controller: ControllerProcess,
         await until(lambda: ua.first("ended"), 15, "Stop to hang the softphone up")
     finally:
         ua.kill()
+
+
+async def test_silent_softphone_is_cut_after_20_s_and_the_session_pauses(pbx: Pbx, controller: ControllerProcess
+                                                                       ) -> None:
+    """No audio from the device (here: its process frozen with SIGSTOP, as a laptop lid closing would) for 20 s:
+    Asterisk hangs the leg up (rtp_timeout) and the session pauses as when a phone hangs up, reason no_audio."""
+    store = Store(pbx.settings.db_path)
+    cid = store.create_campaign("Silence", status="paused")["id"]
+    sid = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Sid"})[1]["id"]
+    creds = account(controller, sid)
+    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", "join", "--seconds", "90")
+    try:
+        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
+                    "the softphone to join")
+        ua.proc.send_signal(signal.SIGSTOP)
+        view = await until(lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["state"] == "disconnected"
+                           and v, 40, "Asterisk to cut the silent leg")
+        assert view["state_reason"] == "no_audio" and not view["phone_connected"]
+        assert store.session(sid)["status"] == "open", "paused, not ended: a fresh login joins again"  # type: ignore[index]
+    finally:
+        ua.proc.send_signal(signal.SIGCONT)
+        ua.kill()
+
+
+async def test_accounts_outlive_a_controller_restart(pbx: Pbx, controller: ControllerProcess) -> None:
+    """Killed and restarted, the controller learns the accounts back from Asterisk: the joined softphone stays in
+    its session, and Stop still revokes the account."""
+    store = Store(pbx.settings.db_path)
+    cid = store.create_campaign("Restart SIP", status="paused")["id"]
+    sid = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Rex"})[1]["id"]
+    creds = account(controller, sid)
+    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", "join", "--seconds", "60")
+    try:
+        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
+                    "the softphone to join")
+        controller.kill()
+        controller.start()
+        view = controller.call("GET", f"/api/sessions/{sid}")[1]
+        assert view["phone_connected"], "the softphone's leg was taken back"
+        assert controller.call("POST", f"/api/sessions/{sid}/stop")[0] == 200
+        await until(lambda: ua.first("ended"), 15, "Stop to hang the softphone up")
+    finally:
+        ua.kill()
+    assert await register_code(creds["sip_server"], creds["username"], creds["password"]) != 200
+    assert "sip.accounts_restored" in controller.log_path.read_text()
