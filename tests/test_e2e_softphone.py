@@ -280,3 +280,34 @@ async def test_accounts_outlive_a_controller_restart(pbx: Pbx, controller: Contr
         ua.kill()
     assert await register_code(creds["sip_server"], creds["username"], creds["password"]) != 200
     assert "sip.accounts_restored" in controller.log_path.read_text()
+
+
+async def test_a_new_device_takes_the_old_ones_place_in_the_bridge(pbx: Pbx, controller: ControllerProcess,
+                                                                   ari: AriClient) -> None:
+    """A fresh login while the old device is still on the line (the browser reconnecting, or switching from the
+    phone): the new leg joins the same bridge and the old one is hung up; the session never pauses."""
+    store = Store(pbx.settings.db_path)
+    cid = store.create_campaign("Swap", status="paused")["id"]
+    sid = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Val"})[1]["id"]
+    first = account(controller, sid)
+    old = Softphone(first["sip_server"], first["username"], first["password"], "--call", "join", "--seconds", "60")
+    try:
+        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
+                    "the first device to join")
+        bridge = store.session(sid)["bridge_id"]  # type: ignore[index]
+        second = account(controller, sid)
+        new = Softphone(second["sip_server"], second["username"], second["password"], "--call", "join",
+                        "--seconds", "20")
+        try:
+            await until(lambda: old.first("ended"), 20, "the old device to be hung up")
+            await until(lambda: (s := store.session(sid)) and s["channel_id"] and s["bridge_id"] == bridge, 10,
+                        "the session to keep its bridge")
+            info = await ari.get(f"bridges/{bridge}")
+            names = [(await ari.get(f"channels/{ch}"))["name"] for ch in info["channels"]]
+            assert [n.rsplit("-", 1)[0] for n in names] == [f"PJSIP/{second['username']}"], names
+            view = controller.call("GET", f"/api/sessions/{sid}")[1]
+            assert view["phone_connected"] and view["state"] != "disconnected"
+        finally:
+            new.kill()
+    finally:
+        old.kill()
