@@ -263,11 +263,13 @@ class Bench:
                 out.append(v.get("value", "?"))
         return sorted(set(out))
 
-    async def cpu(self, legs: int, window_s: float, softphone: bool) -> dict[str, Any]:
+    async def cpu(self, legs: int, window_s: float, softphone: bool, reverse: bool = False) -> dict[str, Any]:
         # The voters stop recording what they hear: production voters are plain trunk channels.
         await self.ari.post("asterisk/variable", variable="PB_SIM_HEARD", value="")
         out: dict[str, Any] = {"idle": await self.cpu_window(window_s)}
         kinds = ["callin", "webrtc"] + (["softphone"] if softphone else [])
+        if reverse:  # to see whether the order of the windows (load drifting, Asterisk warming) shows in them
+            kinds.reverse()
         for kind in kinds:
             voters = self.voters(legs, talk_s=window_s + 60)
             self.pbx.load_sim(voters)
@@ -337,7 +339,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result = {"softphone": softphone,
                           "connect_ms": await bench.connect_times(args.trials, softphone),
                           "delay_one_way_ms": await bench.delays(args.delay_calls),
-                          "cpu": await bench.cpu(args.cpu_legs, args.cpu_window, softphone),
+                          "cpu": await bench.cpu(args.cpu_legs, args.cpu_window, softphone, args.cpu_reverse),
                           "cpu_legs": args.cpu_legs, "cpu_window_s": args.cpu_window}
                 await browser.close()
                 return result
@@ -356,6 +358,7 @@ def main() -> int:
     p.add_argument("--delay-calls", type=int, default=2, help="echoed voter calls per kind")
     p.add_argument("--cpu-legs", type=int, default=6, help="volunteers of each kind talking at once")
     p.add_argument("--cpu-window", type=float, default=30.0, help="seconds of CPU measured per kind")
+    p.add_argument("--cpu-reverse", action="store_true", help="measure the kinds' CPU in reverse order")
     p.add_argument("--no-softphone", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()

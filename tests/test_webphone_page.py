@@ -201,3 +201,25 @@ async def test_tablet_layout_with_touch(web_panel: PanelKit, chromium: Browser) 
     await page.tap("#webphone-connect")
     await expect(page.locator("#webphone-error")).to_contain_text("reconnecting on our own", timeout=15000)
     await context.close()
+
+
+async def test_refused_credentials_are_said_and_not_retried(web_panel: PanelKit, chromium: Browser) -> None:
+    context = await chromium.new_context()
+    asked: list[str] = []
+
+    async def refuse(route: Route) -> None:
+        asked.append(route.request.url)
+        await route.fulfill(status=409, content_type="application/json",
+                            body=json.dumps({"error": "the shift login has expired"}))
+
+    await context.route("**/api/sessions/*/sip", refuse)
+    page, _ = await _caller_page(web_panel, context)
+    await page.click("#audio-computer")
+    await page.click("#choose-audio")
+    await expect(page.locator("#webphone-connect")).to_be_enabled(timeout=10000)
+    await page.click("#webphone-connect")
+    await expect(page.locator("#webphone-error")).to_have_text("Could not connect: the shift login has expired")
+    await expect(page.locator("#webphone-status")).to_have_text("Not connected")
+    await asyncio.sleep(3)  # longer than the first retry would wait
+    assert len(asked) == 1, "a refusal that asking again cannot change was retried"
+    await context.close()

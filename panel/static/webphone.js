@@ -168,7 +168,17 @@
     show("webphone-retry-mic", false);
     show("webphone-check", true);
     startMeter(micStream);
-    status("Microphone ready: test it, then connect", "waiting");
+    // A microphone plugged back in during a call: the voters hear the new one without redialling.
+    const pc = call && call.connection;
+    if (pc) {
+      const track = micStream.getAudioTracks()[0];
+      pc.getSenders().forEach((sender) => {
+        if (sender.track === null || (sender.track && sender.track.kind === "audio")) sender.replaceTrack(track);
+      });
+      if (muted) setMute(true);
+    }
+    if (legUp) status("Connected", "connected");
+    else status("Microphone ready: test it, then connect", "waiting");
     $("webphone-connect").disabled = false;
     return true;
   }
@@ -227,9 +237,11 @@
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
     if (!resp.ok) {
-      if (resp.status === 401) throw new Error("Your login has expired: log in again.");
-      if (resp.status === 409) throw new Error("This session has ended.");
-      throw new Error((data && data.error) || ("the server said " + resp.status));
+      const err = new Error(resp.status === 401 ? "Your login has expired: log in again."
+        : (data && data.error) || (resp.status === 409 ? "This session has ended." : "the server said " + resp.status));
+      // Asking again will not help (ended session, expired login, not yours); a 5xx or no answer might.
+      err.fatal = resp.status >= 400 && resp.status < 500;
+      throw err;
     }
     return data;
   }
@@ -294,7 +306,8 @@
           legUp = false;
           call = null;
           if (ended || !wanted) return;
-          if (e.cause === "Authentication Error" || e.cause === "Forbidden" || e.cause === "Not Found") {
+          const causes = JsSIP.C.causes;
+          if (e.cause === causes.AUTHENTICATION_ERROR || e.cause === causes.REJECTED || e.cause === causes.NOT_FOUND) {
             stopUa();  // fresh credentials on the next try
           }
           scheduleRetry("The call to the phone bank failed (" + e.cause + ").");
@@ -320,7 +333,7 @@
     try {
       creds = await credentials();
     } catch (e) {
-      if (String(e.message).indexOf("ended") >= 0 || String(e.message).indexOf("expired") >= 0) {
+      if (e.fatal) {
         error("Could not connect: " + e.message);
         status("Not connected", "error");
         wanted = false;
