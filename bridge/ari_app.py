@@ -197,7 +197,8 @@ class Controller:
             first_sight = row["id"] not in self._campaign_rows
             self._campaign_rows[row["id"]] = row
             self._ensure_prompts(row)
-            pacing = pr.PacingConfig(mode=pr.Mode.PREDICTIVE, abandon_target=float(row["abandon_target"]),
+            # The mode and the power ratio are the effort's columns (CampaignConfig.engine_config).
+            pacing = pr.PacingConfig(abandon_target=float(row["abandon_target"]),
                                      **json.loads(row["pacing_params"] or "{}"))
             config = d.CampaignConfig(
                 campaign_id=row["id"], active=row["_dials"], dial_ratio=float(row["dial_ratio"]),
