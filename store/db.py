@@ -610,10 +610,10 @@ class Store:
 
     @staticmethod
     def _calling_rules(effort: dict[str, Any]) -> Any:
-        from bridge.listengine import EffortRules, effort_window
+        from bridge.listengine import EffortRules
 
-        start, end = effort_window(effort.get("calling_hours_start"), effort.get("calling_hours_end"))
-        return EffortRules(calling_start=start, calling_end=end)
+        # The calling window is what the claim asks of it here; the SQL applies the rest of the same rules.
+        return EffortRules.from_effort(effort)
 
     @staticmethod
     def _calling_hours_wait(phone: str, now: float, rules: Any) -> float | None:
