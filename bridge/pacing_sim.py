@@ -263,7 +263,8 @@ class Policy:
 
 
 class EnginePolicy(Policy):
-    """Any mode of the real engine (bridge/predictive.py)."""
+    """Any mode of the real engine (bridge/predictive.py): the same ``pe.plan`` call the live dialer makes for
+    power and predictive efforts (bridge.dialer.Dialer.plan), on the simulated state."""
 
     def __init__(self, name: str, cfg: pe.PacingConfig, refresh_s: float = 30.0) -> None:
         self.name = name
