@@ -205,11 +205,14 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "audio": "computer" if request.query.get("audio") == "computer" and campaign["dial_mode"] != "personal"
                  and not webphone.available(request.app) else "phone",
     }
+    # The call-in page offers the switch (and a way back to computer audio after leaving the page).
+    computer_offered = campaign["dial_mode"] != "personal" and not webphone.available(request.app)
     resp = _no_store(render(request, "caller/session.html", campaign=campaign, session=session, config=config,
                             callin_number=request.app[CALLIN_NUMBER],
                             contact_kinds=[d for d in config["dispositions"] if d["kind"] == "contact"],
                             no_contact=[d for d in config["dispositions"] if d["kind"] == "no_contact"],
-                            remove=[d for d in config["dispositions"] if d["kind"] == "remove"]))
+                            remove=[d for d in config["dispositions"] if d["kind"] == "remove"],
+                            computer_offered=computer_offered))
     if config["audio"] == "computer":
         resp.headers["Content-Security-Policy"] = webphone.csp(request.app)
     return resp

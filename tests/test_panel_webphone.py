@@ -113,6 +113,8 @@ async def test_call_in_page_keeps_the_strict_csp(panel: PanelKit, configured: No
     assert "connect-src 'self';" in page_resp.headers["Content-Security-Policy"]
     html = await page_resp.text()
     assert "webphone" not in html and "jssip" not in html
+    # ...but it offers the switch (also the way back after leaving the page).
+    assert f'href="{resp.headers["Location"]}?audio=computer">Use computer audio</a>' in html
 
 
 async def test_computer_audio_refused_clearly_where_not_set_up(panel: PanelKit) -> None:
@@ -128,7 +130,8 @@ async def test_computer_audio_refused_clearly_where_not_set_up(panel: PanelKit) 
     resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"},
                              allow_redirects=False)
     page_resp = await client.get(resp.headers["Location"] + "?audio=computer")
-    assert "webphone.js" not in await page_resp.text()
+    html = await page_resp.text()
+    assert "webphone.js" not in html and "Use computer audio" not in html
     assert "connect-src 'self';" in page_resp.headers["Content-Security-Policy"]
 
 
