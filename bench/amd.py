@@ -198,17 +198,30 @@ async def _run_calls(
 
     async def one(c: dict, sem: asyncio.Semaphore) -> tuple[str, Outcome]:
         async with sem:
-            # Asterisk matches channel ids by prefix too: end every id with a separator so none prefixes another.
-            cid = f"amdb-{name}-{c['id']}-"
-            verdict[cid] = asyncio.get_running_loop().create_future()
-            await ari.post(
-                f"channels/{cid}", endpoint=f"Local/{digits[c['id']]}@pb-sim-pstn/n", context="pb-outbound",
-                extension="amd", priority=1, timeout=30,
-                body={"variables": {"PB_CALL": cid, "PB_AMD": amd_args}},
-            )  # fmt: skip
-            args, at = await asyncio.wait_for(verdict[cid], 60)
-            with contextlib.suppress(Exception):
-                await ari.delete(f"channels/{cid}")
+            # A verdict can be lost when the event WebSocket drops under load (the client reconnects, but events
+            # sent meanwhile are gone): the call is then placed again, up to twice, under a new id.
+            for attempt in range(3):
+                # Asterisk matches channel ids by prefix too: end every id with a separator so none prefixes
+                # another.
+                cid = f"amdb-{name}-{c['id']}-{attempt}-"
+                verdict[cid] = asyncio.get_running_loop().create_future()
+                await ari.post(
+                    f"channels/{cid}", endpoint=f"Local/{digits[c['id']]}@pb-sim-pstn/n", context="pb-outbound",
+                    extension="amd", priority=1, timeout=30,
+                    body={"variables": {"PB_CALL": cid, "PB_AMD": amd_args}},
+                )  # fmt: skip
+                try:
+                    args, at = await asyncio.wait_for(verdict[cid], 40)
+                except TimeoutError:
+                    _log(f"{name}: no verdict for {c['id']} (attempt {attempt + 1}), placing it again")
+                    answered.pop(cid, None)
+                    continue
+                finally:
+                    with contextlib.suppress(Exception):
+                        await ari.delete(f"channels/{cid}")
+                break
+            else:
+                raise RuntimeError(f"{c['id']}: no verdict from app_amd in three attempts")
         status = args[1] if len(args) > 1 else "NOTSURE"
         cause = args[2] if len(args) > 2 else ""
         if cid not in answered or status == "HANGUP":
