@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
-import ipaddress
 import json
 import math
 import re
@@ -29,6 +28,8 @@ import structlog
 from aiohttp import web
 
 from bridge.ari_app import Controller
+from panel.proxy import client_ip
+from panel.proxy import middlewares as proxy_middlewares
 from panel.throttle import LoginThrottle, retry_after
 from store import users as u
 from store.db import Store
@@ -55,9 +56,6 @@ PRE_CSRF: web.RequestKey[str] = web.RequestKey("pre_csrf", str)
 PUBLIC_URL: web.AppKey[str] = web.AppKey("public_url", str)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", object)  # type: ignore[arg-type]
 LOGIN_THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
-# Reverse proxies whose X-Forwarded-For is believed (PHONEBANK_TRUSTED_PROXIES); none by default.
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-TRUSTED_PROXIES: web.AppKey[tuple[IpNetwork, ...]] = web.AppKey("trusted_proxies", tuple)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Bodies beyond this are refused except on the routes that take uploads (lists, recordings).
 MAX_BODY = 1024 * 1024
@@ -207,48 +205,6 @@ class RateLimiter:
     def count(self, key: str, window_s: float, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
         return sum(1 for t in self._hits.get(key, ()) if t > now - window_s)
-
-
-def parse_proxies(spec: str) -> tuple[IpNetwork, ...]:
-    """``"127.0.0.1, 10.0.0.0/8"`` -> networks; ValueError names a bad entry."""
-    nets = []
-    for part in spec.replace(" ", ",").split(","):
-        if part:
-            try:
-                nets.append(ipaddress.ip_network(part, strict=False))
-            except ValueError as exc:
-                raise ValueError(f"trusted proxy {part!r} is not an address or network") from exc
-    return tuple(nets)
-
-
-def _trusted(address: str, proxies: tuple[IpNetwork, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in proxies)
-
-
-def client_ip(request: web.Request) -> str:
-    """The browser's address, for throttles and logs.
-
-    The peer itself unless it is one of the configured trusted proxies: only then is X-Forwarded-For read, from
-    the right (the entry our proxy added) leftwards past other trusted proxies. Anyone can send the header, so an
-    untrusted peer's is ignored. Hand-written (a header walk with ``ipaddress``) rather than a middleware that
-    rewrites every request: only the throttles need the address."""
-    peer = request.remote or "?"
-    proxies = request.app[TRUSTED_PROXIES]
-    if not proxies or not _trusted(peer, proxies):
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, proxies):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer  # garbage where an address should be: count it against the proxy's own address
-        peer = hop
-    return peer
 
 
 # ---------------------------------------------------------------------------------------------- access control
@@ -424,12 +380,12 @@ def make_app(ctl: Controller, callin_number: str, api_token: str,
     ``trusted_proxies``: addresses or networks of reverse proxies whose X-Forwarded-For names the browser."""
     from panel import admin, api, caller, feedback, forecast, push, results, webphone  # each adds its own routes
 
-    app = web.Application(middlewares=[security_headers, body_limit, auth_middleware, csrf_middleware],
+    app = web.Application(middlewares=[*proxy_middlewares(trusted_proxies), security_headers, body_limit,
+                                       auth_middleware, csrf_middleware],
                           client_max_size=64 * 1024 * 1024)
     app[PUBLIC_URL] = public_url.rstrip("/")
     app[LIMITER] = RateLimiter()
     app[LOGIN_THROTTLE] = LoginThrottle()
-    app[TRUSTED_PROXIES] = parse_proxies(trusted_proxies)
     app[CONTROLLER] = ctl
     app[STORE] = ctl.store
     app[CALLIN_NUMBER] = callin_number

@@ -12,8 +12,10 @@ from aiohttp.test_utils import TestServer
 
 from bridge.ari_app import Controller
 from panel import throttle
+from panel.proxy import client_ip, parse_proxies
+from panel.proxy import middlewares as proxy_middlewares
 from panel.throttle import LoginThrottle
-from panel.web import TRUSTED_PROXIES, client_ip, make_app, parse_proxies
+from panel.web import make_app
 from phonebank.offline import FakeAri
 from store import users as u
 from store.db import Store
@@ -229,24 +231,38 @@ def test_a_login_guessed_from_many_addresses_is_slowed_not_shut() -> None:
     assert t.check("new-later", "admin", now + 60 + throttle.LOGIN_HOT_WINDOW_S) == throttle.Verdict(True)
 
 
-def test_client_address_from_trusted_proxies_only() -> None:
+async def test_client_address_from_trusted_proxies_only() -> None:
+    """aiohttp-remotes' XForwardedFiltered behind the peer check of panel/proxy.py, run as the app runs it."""
     from aiohttp.test_utils import make_mocked_request
 
-    def addr(peer: str, xff: str | None, proxies: str) -> str:
-        app = web.Application()
-        app[TRUSTED_PROXIES] = parse_proxies(proxies)
+    async def addr(peer: str, xff: str | None, proxies: str) -> str:
         headers = {"X-Forwarded-For": xff} if xff is not None else {}
         transport = mock.Mock()
         transport.get_extra_info.side_effect = lambda key, default=None: (peer, 1234) if key == "peername" else default
-        return client_ip(make_mocked_request("POST", "/login", headers=headers, app=app, transport=transport))
+        request = make_mocked_request("POST", "/login", headers=headers, transport=transport)
+        seen: list[str] = []
 
-    assert addr("203.0.113.9", "1.2.3.4", "") == "203.0.113.9"
-    assert addr("203.0.113.9", "1.2.3.4", "127.0.0.1") == "203.0.113.9"  # not from our proxy
-    assert addr("127.0.0.1", "1.2.3.4", "127.0.0.1") == "1.2.3.4"
-    assert addr("127.0.0.1", "6.6.6.6, 1.2.3.4", "127.0.0.1") == "1.2.3.4"  # the client's own claim is ignored
-    assert addr("127.0.0.1", "1.2.3.4, 10.0.0.5", "127.0.0.1,10.0.0.0/8") == "1.2.3.4"  # past a second proxy
-    assert addr("127.0.0.1", "not-an-ip", "127.0.0.1") == "127.0.0.1"
-    assert addr("127.0.0.1", None, "127.0.0.1") == "127.0.0.1"
-    assert addr("::1", "2001:db8::1", "::1") == "2001:db8::1"
+        async def handler(req: web.Request) -> web.StreamResponse:
+            seen.append(client_ip(req))
+            return web.Response()
+
+        wrapped = handler
+        for mw in reversed(proxy_middlewares(proxies)):
+            wrapped = (lambda m, h: lambda r: m(r, h))(mw, wrapped)
+        await wrapped(request)
+        return seen[0]
+
+    assert await addr("203.0.113.9", "1.2.3.4", "") == "203.0.113.9"
+    assert await addr("203.0.113.9", "1.2.3.4", "127.0.0.1") == "203.0.113.9"  # not from our proxy
+    assert await addr("203.0.113.9", "garbage", "127.0.0.1") == "203.0.113.9"  # not read at all from strangers
+    assert await addr("127.0.0.1", "1.2.3.4", "127.0.0.1") == "1.2.3.4"
+    assert await addr("127.0.0.1", "6.6.6.6, 1.2.3.4", "127.0.0.1") == "1.2.3.4"  # the client's own claim is ignored
+    assert await addr("127.0.0.1", "1.2.3.4, 10.0.0.5", "127.0.0.1,10.0.0.0/8") == "1.2.3.4"  # past a second proxy
+    assert await addr("127.0.0.1", None, "127.0.0.1") == "127.0.0.1"
+    assert await addr("::1", "2001:db8::1", "::1") == "2001:db8::1"
+    # Garbage where an address should be is a clear 400, not the proxy's own address (whose shared address limits
+    # one person could otherwise fill for everyone behind the proxy).
+    with pytest.raises(web.HTTPBadRequest):
+        await addr("127.0.0.1", "not-an-ip", "127.0.0.1")
     with pytest.raises(ValueError, match="not an address"):
         parse_proxies("127.0.0.1, proxy.example")
