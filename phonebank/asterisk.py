@@ -12,6 +12,8 @@ Each instance (demo, one per test session) gets its own directory tree *inside* 
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -51,6 +53,8 @@ CONFIG_FILES = (
     "websocket_client.conf",
     "sorcery.conf",
 )
+# Rendered files holding a password (ARI's, the trunk's digest, TURN's): owner only, from the moment they exist.
+SECRET_FILES = frozenset({"ari.conf", "pjsip.conf", "rtp.conf"})
 SID_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en"
 MIN_SYSTEM_MAJOR = 20
 
@@ -173,12 +177,16 @@ class AsteriskRuntime:
         cert, key = tls.certificate(s)
         tls.install(cert, key, etc / "keys" / "https.crt", etc / "keys" / "https.key")
         for name in CONFIG_FILES:
-            (etc / name).write_text(render((TEMPLATE_DIR / name).read_text(), values))
-            if name == "ari.conf":
-                (etc / name).chmod(0o600)
+            text = render((TEMPLATE_DIR / name).read_text(), values)
+            if name in SECRET_FILES:
+                write_private(etc / name, text)
+            else:
+                (etc / name).write_text(text)
         sim_numbers = etc / "pb_sim_numbers.conf"
         if not sim_numbers.exists():
             sim_numbers.write_text("; no simulated numbers loaded yet (phonebank sim load)\n")
+        if s.asterisk_user:
+            own_tree(self.host_path(self.inst), s.asterisk_user)
         if self.chrooted:
             # Sounds: Asterisk looks under sounds/<language>; sid installs en_US_f_Allison with an en link,
             # but make sure "en" resolves.
@@ -259,6 +267,30 @@ class AsteriskRuntime:
             return f"instance {self.settings.instance}: stopped (root {self.root})"
         uptime = self.cli("core show uptime").strip()
         return f"instance {self.settings.instance}: running (root {self.root}); ARI {self.ari_url()}\n{uptime}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by the owner only, with no moment where another user could open it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT
+
+
+def own_tree(top: Path, user: str) -> None:
+    """Give the instance tree to the user Asterisk runs as (PHONEBANK_ASTERISK_USER; deploy/systemd runs it as
+    ``pbx`` with group ``phonebank``): directories setgid and group-writable so the controller (group
+    ``phonebank``) and Asterisk share prompts, recordings, the security log and the SIP guard's ACL; files holding
+    secrets stay 0600, the owner's alone."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError as exc:
+        raise AsteriskError(f"PHONEBANK_ASTERISK_USER {user!r} is not a user on this machine") from exc
+    for dirpath, _dirs, files in os.walk(top):
+        os.chown(dirpath, entry.pw_uid, entry.pw_gid)
+        os.chmod(dirpath, 0o2770)
+        for name in files:
+            os.chown(os.path.join(dirpath, name), entry.pw_uid, entry.pw_gid)
 
 
 def rtp_ice_lines(s: Settings) -> str:

@@ -74,6 +74,8 @@ class Settings:
     # Limits on guessing call-in codes (callin/guard.py Limits as JSON, e.g. '{"lock_after": 6}'); empty: defaults.
     callin_limits: str = ""
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
+    # The user Asterisk runs as (deploy/systemd: "pbx"): rendering gives it the instance tree. Empty: unchanged.
+    asterisk_user: str = ""
     # "auto": a system Asterisk >= 20 if present, else the Debian sid root; "system" or "chroot" to force.
     asterisk_mode: str = "auto"
 
@@ -117,6 +119,7 @@ class Settings:
             callin_limits=_env("CALLIN_LIMITS", ""),
             trunk=trunk,
             asterisk_mode=_env("ASTERISK", "auto"),
+            asterisk_user=_env("ASTERISK_USER", ""),
         )
 
     @property
@@ -134,7 +137,10 @@ class Settings:
         stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         if key not in stored:
             stored[key] = make()
-            path.write_text(json.dumps(stored, indent=2))
+            # Created 0600 (no moment where the umask's mode lets another user read it).
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(stored, indent=2))
             path.chmod(0o600)
         return stored[key]
 
