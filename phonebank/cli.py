@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,40 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _places(settings: Settings) -> Any:
+    """The data and instance directories, without provisioning Asterisk (a backup must not start a debootstrap)."""
+    from phonebank.asterisk import MIN_SYSTEM_MAJOR, _system_asterisk_major
+    from phonebank.backup import Places
+
+    major = _system_asterisk_major() if settings.asterisk_mode != "chroot" else None
+    root = Path("/") if major is not None and major >= MIN_SYSTEM_MAJOR else settings.cache_dir / "asterisk-sid"
+    return Places(settings.data_dir, root / "var/lib/phonebank" / settings.instance, settings.instance)
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from phonebank.backup import BackupError, backup
+
+    try:
+        manifest = backup(_places(settings), Path(args.dest))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"backup": str(args.dest), **manifest}))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from phonebank.backup import BackupError, restore
+
+    try:
+        manifest = restore(_places(settings), Path(args.src), force=args.force)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"restored": str(args.src), "tables": manifest["tables"]}))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from phonebank import demo
 
@@ -265,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the controller and the API (Asterisk must be up)")
     r.add_argument("--ready-file", help=argparse.SUPPRESS)
     r.set_defaults(func=cmd_run)
+
+    bk = sub.add_parser("backup", help="online copy of the store, secrets, media and uploads (safe during a shift)")
+    bk.add_argument("dest", help="a new or empty directory")
+    bk.set_defaults(func=cmd_backup)
+
+    rs = sub.add_parser("restore", help="put a backup back into a fresh data directory (controller stopped)")
+    rs.add_argument("src", help="a directory made by phonebank backup")
+    rs.add_argument("--force", action="store_true", help="replace an existing store")
+    rs.set_defaults(func=cmd_restore)
 
     dm = sub.add_parser("demo", help="provision everything and run a demo phone bank on the simulated network")
     dm.add_argument("--contacts", type=int, default=50)
