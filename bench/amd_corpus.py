@@ -1,9 +1,12 @@
 """Labelled answering-machine-detection corpus generator.
 
 Each clip stands for what an answered outbound call hears from the moment of answer: a person saying "Hello?"
-(and then waiting), or a voicemail greeting, carrier message or intercept, then a beep or not. Speech comes
-from espeak-ng (many voices, speeds and pitches) and from Asterisk's recorded Allison prompts; the channel adds
-line noise, level changes, a telephone band and usually a G.711 μ-law round trip.
+or a whole sentence (and then waiting), or a voicemail greeting, carrier message or intercept, then a beep or
+not, in English or Spanish. Speech comes from espeak-ng (many accents, variants, speeds and pitches) and from
+Asterisk's recorded Allison prompts; the room adds TV babble or street noise; the channel adds line noise, level
+changes, a telephone band and a codec's damage (G.711 μ-law, GSM 06.10, clipping, lost packets). The held-out
+split draws its texts, accents and variants from the other half of every list, with wider speaking rates and
+pause lengths (see ``pool``).
 
 The manifest records, per clip, the label, when the greeting ends (for a person: the end of the first thing
 they say before waiting for an answer; for a machine: the end of its last speech), the beep's start and end,

@@ -12,12 +12,13 @@ answer in ms of audio:
 - for machines, then exactly one of ``beep`` (the tone has ended: a voicemail message can start now) or
   ``greeting_end`` (the greeting has been followed by a long silence and no beep: start the message now).
 
-Why it works this way (see docs/AMD.md): a person answering says something short ("Hello?") and then waits
-for us; a machine keeps talking, and often beeps. So the detector tracks the first *turn* of speech (speech
-with only short gaps in it) and decides ``human`` as soon as the turn is followed by a silence long enough for
-its length (short turn → short silence), and ``machine`` as soon as the turn has gone on longer than a person
-answering the phone plausibly talks, or when it hears a steady tone (a beep, or the special information tones
-of an intercept). Speech is found with WebRTC's VAD gated by an adaptive noise floor; tones by the purity and
+Why it works this way (see docs/AMD.md): a person answering says something ("Hello?", or a whole sentence)
+and then waits for us; a machine keeps talking, and often beeps. So the detector tracks the first *turn* of
+speech (speech with only short gaps in it) and decides ``human`` as soon as the turn is followed by a silence
+long enough for its length (short turn → short silence). A long turn is decided by what follows it: silence
+(a person waiting: ``human``), or more speech after a pause, or a beep (``machine``). A steady tone (a beep,
+or the special information tones of an intercept) is a machine at any time.
+Speech is found with WebRTC's VAD gated by an adaptive noise floor; tones by the purity and
 stability of the strongest spectral peak. Everything is integer time from the audio itself, so the same
 audio always gives the same events, whatever the wall clock.
 
@@ -33,6 +34,8 @@ import numpy as np
 import webrtcvad
 
 FRAME_MS = 20
+# Digital zeros after a frame quieter than this are the line's own silence; after a louder one, a lost packet.
+DIGITAL_QUIET_DB = -60.0
 SAMPLE_RATES = (8000, 16000)
 EventKind = Literal["human", "machine", "greeting_end", "beep"]
 
@@ -175,6 +178,7 @@ class AmdDetector:
         self.done = False
         self.events: list[Event] = []
         self._floor_db = -75.0
+        self._last_db = -100.0  # level of the last frame that was not digital silence
         self._block_min = 1e9
         self._block_len = 0
         self._block_mins: list[float] = []
@@ -244,10 +248,15 @@ class AmdDetector:
         if frame is None:
             return self._update(False, None, 0.0)
         if not any(frame):
-            # Exact digital silence mid-call is a lost packet a jitter buffer filled with zeros, not the line:
-            # treat it as a gap, so the noise floor (and so what counts as speech) is not dragged down by it.
+            # Exact digital silence. On a line that was itself near-silent (a digital line with no comfort noise,
+            # or the start of the call) it is the line, and the floor learns it; right after louder sound it is a
+            # lost packet a jitter buffer filled with zeros, which must not drag the floor under the line's hiss
+            # (the hiss would then look like speech): a gap, then.
+            if self._last_db < DIGITAL_QUIET_DB:
+                self._floor_update(-75.0)
             return self._update(False, None, 0.0)
         loud, tone_hz, db = self._measure(frame)
+        self._last_db = db
         if loud and self._p.speech_drop_db and not self._speech_run and db < self._peak_db - self._p.speech_drop_db:
             loud = False
         speech = loud and self._vad.is_speech(frame, self.rate)
@@ -263,6 +272,13 @@ class AmdDetector:
         # Noise floor by minimum statistics: the quietest frame of the last ~2 s (ten 200 ms blocks). It
         # follows a line that gets noisier within 2 s and is not raised by speech, which always has quieter
         # frames between words; never below -75 dBFS so digital silence cannot make hiss look like speech.
+        self._floor_update(db)
+        loud = db > self._floor_db + p.speech_margin_db and db > p.min_speech_dbfs
+        if db < self._floor_db + 6:
+            return loud, None, db
+        return loud, self._tone_freq(x), db
+
+    def _floor_update(self, db: float) -> None:
         self._block_min = min(self._block_min, db)
         self._block_len += 1
         if self._block_len == 10:
@@ -271,10 +287,6 @@ class AmdDetector:
                 self._block_mins.pop(0)
             self._block_min, self._block_len = 1e9, 0
         self._floor_db = max(min(min(self._block_mins, default=1e9), self._block_min), -75.0)
-        loud = db > self._floor_db + p.speech_margin_db and db > p.min_speech_dbfs
-        if db < self._floor_db + 6:
-            return loud, None, db
-        return loud, self._tone_freq(x), db
 
     def _tone_freq(self, x: np.ndarray) -> float | None:
         spec = np.fft.rfft(x * self._window, self._nfft)

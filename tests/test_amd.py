@@ -286,6 +286,17 @@ def test_lost_packets_as_zeros_do_not_start_a_turn() -> None:
     assert events[0].at_ms > 2000  # on the "hello", not on the hiss
 
 
+def test_quiet_hello_on_a_digitally_silent_line_is_decided_promptly() -> None:
+    # A line with no comfort noise at all (the simulated network plays silence/1, then the greeting): its zeros
+    # are the line's silence, not lost packets, and a quiet "hello" after them is judged as on any line.
+    rate = 8000
+    hello = np.round(voice(rate, 500, 6) * 0.25 * 32767).astype("<i2").tobytes()  # about -34 dBFS
+    zeros = b"\0\0" * rate
+    events = run(zeros + hello + zeros * 3, rate)
+    assert kinds(events) == ["human"] and events[0].reason == "short_turn"
+    assert 200 <= events[0].at_ms - 1500 <= 400
+
+
 def test_a_far_louder_speaker_after_background_talk_is_not_a_machine_going_on() -> None:
     # A TV in the room (20 dB under the person) before the person says "Good evening, this is Rosa.": the first
     # "turn" was the TV; the person's own sentence must not be taken for a machine's next sentence.
