@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng sox debootstrap sip-tester chromium fonts-dejavu-core
+APT_PACKAGES := espeak-ng sox debootstrap sip-tester chromium fonts-dejavu-core systemd
 
 .PHONY: deps system-deps asterisk test unit lint demo bench screenshots clean
 

@@ -29,6 +29,12 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
             sim.load(rt, [], reload=True)
         print(rt.status())
+    elif args.action == "render":
+        # systemd's ExecStartPre (deploy/systemd/phonebank-asterisk.service): the config, not the process.
+        rt.render_config()
+    elif args.action == "wait":
+        # systemd's ExecStartPost: the unit is ready once ARI answers.
+        rt.wait_ari(args.timeout)
     elif args.action == "down":
         rt.down()
         print(f"instance {settings.instance}: stopped")
@@ -245,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("asterisk", help="provision and run the PBX")
-    a.add_argument("action", choices=["up", "down", "status", "cli"])
+    a.add_argument("action", choices=["up", "down", "status", "cli", "render", "wait"],
+                   help="render: write the config only; wait: until ARI answers (both for systemd)")
+    a.add_argument("--timeout", type=float, default=60.0, help="for wait: seconds")
     a.add_argument("command", nargs="*", help="for cli: a CLI command to run (else an interactive console)")
     a.set_defaults(func=cmd_asterisk)
 

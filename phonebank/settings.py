@@ -142,6 +142,11 @@ class Settings:
             with os.fdopen(fd, "w") as fh:
                 fh.write(json.dumps(stored, indent=2))
             path.chmod(0o600)
+            if os.geteuid() == 0:
+                # Made by root (systemd's ExecStartPre renders Asterisk's config): the file belongs to whoever owns
+                # the data directory, i.e. the controller's user.
+                owner = self.data_dir.stat()
+                os.chown(path, owner.st_uid, owner.st_gid)
         return stored[key]
 
     def ari_credentials(self) -> tuple[str, str]:
@@ -151,6 +156,10 @@ class Settings:
     def api_token(self) -> str:
         """Bearer token for the JSON API from scripts and ops tools (the panel's users log in instead)."""
         return _env("API_TOKEN", "") or self._secret("api_token", lambda: secrets.token_urlsafe(32))
+
+    def metrics_token(self) -> str:
+        """Bearer token for /metrics only (Prometheus), so the scraper never holds the API token."""
+        return _env("METRICS_TOKEN", "") or self._secret("metrics_token", lambda: secrets.token_urlsafe(32))
 
     def admin_password(self) -> str:
         """The first admin's password, made for ``make demo`` and printed by it."""
