@@ -65,6 +65,7 @@ class AriClient:
         self._handler: Handler | None = None
         self._on_connect: Callable[[], Awaitable[None]] | None = None
         self.connected = asyncio.Event()
+        self.connects = 0  # event WebSocket connections made (the first + reconnects), for /metrics
 
     async def __aenter__(self) -> AriClient:
         await self.open()
@@ -146,6 +147,7 @@ class AriClient:
                                                     timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
                     log.info("ari.connected", url=ws_url)
                     backoff = 0.2
+                    self.connects += 1
                     self.connected.set()
                     if on_connect is not None:
                         await on_connect()

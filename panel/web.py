@@ -378,7 +378,7 @@ def make_app(ctl: Controller, callin_number: str, api_token: str,
     """The whole panel: login, admin screens, caller screens, live push, JSON API.
 
     ``trusted_proxies``: addresses or networks of reverse proxies whose X-Forwarded-For names the browser."""
-    from panel import admin, api, caller, feedback, forecast, push, results, webphone  # each adds its own routes
+    from panel import admin, api, caller, feedback, forecast, ops, push, results, webphone  # each adds its routes
 
     app = web.Application(middlewares=[*proxy_middlewares(trusted_proxies), security_headers, body_limit,
                                        auth_middleware, csrf_middleware],
@@ -399,6 +399,6 @@ def make_app(ctl: Controller, callin_number: str, api_token: str,
     app.router.add_post("/login", login_post)
     app.router.add_post("/logout", logout)
     app.router.add_static("/static", HERE / "static")
-    for module in (api, push, admin, caller, results, feedback, forecast, webphone):
+    for module in (api, push, admin, caller, results, feedback, forecast, webphone, ops):
         module.setup(app)
     return app

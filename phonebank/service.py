@@ -13,8 +13,9 @@ from bridge import sip_guard
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
 from callin import guard
+from panel.ops import METRICS_TOKEN
 from panel.web import make_app
-from phonebank import prompts, sim
+from phonebank import prompts, sdnotify, sim
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.settings import Settings
 from store.db import Store
@@ -45,15 +46,18 @@ async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None
     store = Store(settings.db_path)
     ctl = build_controller(settings, rt, store)
     await ctl.start()
-    runner = web.AppRunner(make_app(ctl, settings.callin_number, settings.api_token(),
-                                    stage_media=lambda src, name: sim.stage_file(rt, src, name),
-                                    public_url=settings.public_url, trusted_proxies=settings.trusted_proxies))
+    app = make_app(ctl, settings.callin_number, settings.api_token(),
+                   stage_media=lambda src, name: sim.stage_file(rt, src, name),
+                   public_url=settings.public_url, trusted_proxies=settings.trusted_proxies)
+    app[METRICS_TOKEN] = settings.metrics_token()
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_bind, settings.api_port)
     await site.start()
     log.info("service.ready", api=f"http://{settings.api_bind}:{settings.api_port}", ari=rt.ari_url())
     if ready_file:
         await asyncio.to_thread(ready_file.write_text, "ready\n")
+    sdnotify.notify("READY=1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -61,6 +65,7 @@ async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None
     try:
         await stop.wait()
     finally:
+        sdnotify.notify("STOPPING=1")
         await runner.cleanup()
         await ctl.stop()
         store.close()
