@@ -171,6 +171,20 @@ def leg_kind(endpoint: str, accounts: Mapping[str, Account]) -> str:
     return acc.kind.value if acc else "phone"
 
 
+def channel_endpoint(channel_name: str) -> str:
+    """"PJSIP/pbsip1234-00000007" -> "pbsip1234" for a per-session account's channel, else ""."""
+    if not channel_name.startswith(f"PJSIP/{PREFIX}"):
+        return ""
+    return channel_name[len("PJSIP/"):].rsplit("-", 1)[0]
+
+
+def next_expiry(accounts: Mapping[str, Account]) -> float | None:
+    """When ``sweep`` next has an account to revoke for its time: the adapter is woken then. An account's expiry
+    is capped by its shift login's at issue; a login shortened or a session ended later is a store fact, which
+    the adapter's periodic sweep learns."""
+    return min((acc.expires_at for acc in accounts.values()), default=None)
+
+
 def restored(username: str, fields: Mapping[str, str]) -> Account | None:
     """An account found in Asterisk after a controller restart, from the variables the endpoint carries."""
     try:
