@@ -37,6 +37,26 @@ class PlayAbandonMessage:
 
 @dataclass(frozen=True)
 class DropVoicemail:
+    """Leave the effort's message; ``on_cue``: our detector is still listening, so the message starts on its beep
+    (or the end of the greeting) instead of at once."""
+
+    call_id: str
+    on_cue: bool = False
+
+
+@dataclass(frozen=True)
+class RecordVerdict:
+    """The detector's verdict on an answered call (or the dialer's own, when none came in time), to be stored."""
+
+    call_id: str
+    status: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class StopListening:
+    """Take our detector's tap off the call: its listening window is over."""
+
     call_id: str
 
 
@@ -80,7 +100,8 @@ class VolunteerChanged:
 class Log:
     event: str
     fields: dict[str, object] = field(default_factory=dict)
+    level: str = "info"
 
 
-Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | HangupCall | HangupVolunteer
-           | NeedContacts | RecordOutcome | VolunteerChanged | Log)
+Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | RecordVerdict | StopListening
+           | HangupCall | HangupVolunteer | NeedContacts | RecordOutcome | VolunteerChanged | Log)

@@ -8,7 +8,9 @@ ringing beyond what the pacing would dial for the volunteers left are hung up, n
 the contact goes straight back to the queue), so no answer rings into nobody.
 
 No clocks, no sockets: the adapter (``ari_app``) feeds it events and carries out its commands, and the tests
-drive it with tables.
+drive it with tables. It owns its timers the way aioquic's connection does: ``get_timer()`` says when it next
+needs to be woken (the pacing tick, a volunteer's wrap-up limit, our detector's no-verdict and listening windows)
+and ``handle_timer(now)`` does what is due then; the adapter only sleeps until that time.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from bridge.commands import (
     PlayAbandonMessage,
     PullBack,
     RecordOutcome,
+    RecordVerdict,
+    StopListening,
     VolunteerChanged,
 )
 from store.outcomes import Outcome
@@ -76,6 +80,18 @@ def unanswered_outcome(cause: int) -> Outcome:
 
 
 DAY_S = 86400.0
+# Pacing decides on a tick as well as on events (predictive only on the tick; power re-checks on it, e.g. for
+# contacts that became callable): twice a second.
+PACE_EVERY_S = 0.5
+# Our detector's windows on an answered call (app_amd decides inside Asterisk and has none here). No verdict this
+# long after the tap (no audio reached it): put through as a person, the cheaper mistake (stored as HUMAN with the
+# cause AMD_TIMEOUT_CAUSE). The detector decides by its own max_analysis_ms (bridge/amd.py), 5.5 s, so this only
+# catches lost audio or a lost verdict.
+AMD_VERDICT_S = 6.0
+# How long the tap stays on a voter put through as a person: the detector's late-correction window is 10 s of audio
+# after its verdict, which comes by the no-verdict deadline at the latest.
+AMD_LISTEN_S = 16.0
+AMD_TIMEOUT_CAUSE = "OURS-timeout-0"
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,9 @@ class Call:
     decided_at: float | None = None
     bridged_at: float | None = None
     verdict: str = ""  # HUMAN / MACHINE as AMD said
+    # Our detector's windows (DetectorListening): a verdict is due by verdict_due, the tap comes off at listen_until.
+    verdict_due: float | None = None
+    listen_until: float | None = None
 
 
 @dataclass
@@ -202,6 +221,20 @@ class LateMachine:
 
 
 @dataclass(frozen=True)
+class DetectorListening:
+    """Our detector hears the answered voter from now on (the adapter tapped their audio)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
+class DetectorDone:
+    """The adapter took our detector's tap off the call (a machine verdict, the voicemail cue, a failed tap)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class CallBridged:
     call_id: str
 
@@ -219,7 +252,7 @@ class CallEnded:
 
 @dataclass(frozen=True)
 class Tick:
-    pass
+    """The pacing tick and every volunteer's timer at once (tables drive this; the adapter calls handle_timer)."""
 
 
 @dataclass(frozen=True)
@@ -233,7 +266,8 @@ class HistoryLoaded:
 
 
 Event = (CampaignUpdated | VolunteerJoined | VolunteerEvent | CallPlaced | CallRinging | CallAnswered | AmdDecided
-         | LateMachine | CallBridged | ConnectFailed | CallEnded | Tick | HistoryLoaded)
+         | LateMachine | DetectorListening | DetectorDone | CallBridged | ConnectFailed | CallEnded | Tick
+         | HistoryLoaded)
 
 
 class Dialer:
@@ -242,6 +276,7 @@ class Dialer:
         self.volunteers: dict[int, vol.Volunteer] = {}
         self.calls: dict[str, Call] = {}
         self.history: dict[int, CampaignHistory] = {}
+        self.next_pace = 0.0  # when the pacing tick is next due (handle_timer)
 
     def _history(self, campaign_id: int) -> CampaignHistory:
         h = self.history.get(campaign_id)
@@ -286,7 +321,46 @@ class Dialer:
     # ------------------------------------------------------------------ the one entry point
     def handle(self, event: Event, now: float) -> list[Command]:
         cmds = self._handle(event, now)
+        if isinstance(event, Tick):
+            self.next_pace = now + PACE_EVERY_S
         return [*cmds, *self._pace(now, tick=isinstance(event, Tick))]
+
+    # ------------------------------------------------------------------ timers (aioquic style)
+    def get_timer(self) -> float | None:
+        """The earliest time the dialer needs ``handle_timer``; None: nothing is timed (no effort dials, nobody
+        in wrap-up, no detector listening)."""
+        times = [t for c in self.calls.values() for t in self._call_timers(c)]
+        times += [t for v in self.volunteers.values() if (t := vol.next_timer(v)) is not None]
+        if any(c.active and c.engine_config() is not None for c in self.campaigns.values()):
+            times.append(self.next_pace)
+        return min(times, default=None)
+
+    def handle_timer(self, now: float) -> list[Command]:
+        """Everything due by ``now``: detector windows first (a voter waiting in silence), then volunteers'
+        timers, then the pacing tick."""
+        out: list[Command] = []
+        for call in list(self.calls.values()):
+            if call.state is CState.AMD and call.verdict_due is not None and call.verdict_due <= now:
+                # No audio reached the detector, or its verdict was lost: a person, the cheaper mistake.
+                self.calls[call.call_id] = replace(call, verdict_due=None)
+                out.append(Log("amd.no_verdict", {"call_id": call.call_id}, level="warning"))
+                out += self._amd_decided(call.call_id, "HUMAN", AMD_TIMEOUT_CAUSE, now)
+            elif call.listen_until is not None and call.listen_until <= now:
+                # The late-correction window is over.
+                self.calls[call.call_id] = replace(call, listen_until=None, verdict_due=None)
+                out.append(StopListening(call.call_id))
+        if now >= self.next_pace:
+            return [*out, *self.handle(Tick(), now)]
+        for sid, v in list(self.volunteers.items()):
+            due = vol.next_timer(v)
+            if due is not None and due <= now:
+                out += self._volunteer_step(sid, vol.Tick(), now)
+        return [*out, *self._pace(now, tick=False)]
+
+    @staticmethod
+    def _call_timers(c: Call) -> list[float]:
+        out = [c.verdict_due] if c.verdict_due is not None and c.state is CState.AMD else []
+        return out + ([c.listen_until] if c.listen_until is not None else [])
 
     def _handle(self, event: Event, now: float) -> list[Command]:
         match event:
@@ -320,6 +394,17 @@ class Dialer:
                 return self._amd_decided(call_id, status.upper(), cause, now)
             case LateMachine(call_id, _):
                 return self._late_machine(call_id, now)
+            case DetectorListening(call_id):
+                call = self.calls.get(call_id)
+                if call is not None:
+                    self.calls[call_id] = replace(call, verdict_due=now + AMD_VERDICT_S,
+                                                  listen_until=now + AMD_LISTEN_S)
+                return []
+            case DetectorDone(call_id):
+                call = self.calls.get(call_id)
+                if call is not None:
+                    self.calls[call_id] = replace(call, verdict_due=None, listen_until=None)
+                return []
             case CallBridged(call_id):
                 call = self.calls.get(call_id)
                 if call and call.state is CState.CONNECTING:
@@ -357,9 +442,11 @@ class Dialer:
         call = self.calls.get(call_id)
         if call is None or call.state not in (CState.AMD, CState.RINGING, CState.DIALING):
             return []
-        call = replace(call, answered=True, decided_at=now, verdict=status,
+        call = replace(call, answered=True, decided_at=now, verdict=status, verdict_due=None,
                        answered_at=call.answered_at if call.answered_at is not None else now)
         ledger = self._history(call.campaign_id).ledger
+        # Put through first, stored after: the voter is waiting in silence. A hand-over decides nothing new.
+        verdict: list[Command] = [] if again else [RecordVerdict(call_id, status, cause)]
         if status in ("HUMAN", "NOTSURE"):
             idle = self.idle_volunteers(call.campaign_id)
             ledger.record(int(now // DAY_S), abandoned=0 if idle else 1, live=0 if again else 1)
@@ -368,20 +455,30 @@ class Dialer:
                 self.calls[call_id] = replace(call, state=CState.CONNECTING, session_id=v.session_id)
                 nv, cmds = vol.step(v, vol.VoterConnected(call_id), now)
                 self.volunteers[v.session_id] = nv
-                return [Connect(call_id, v.session_id), *cmds]
+                return [Connect(call_id, v.session_id), *cmds, *verdict]
             self.calls[call_id] = replace(call, state=CState.ABANDONING, outcome=Outcome.ABANDONED)
             return [PlayAbandonMessage(call_id), RecordOutcome(call_id, Outcome.ABANDONED, abandoned=True),
-                    Log("call.abandoned", {"call_id": call_id, "amd": status})]
+                    Log("call.abandoned", {"call_id": call_id, "amd": status}), *verdict]
         if status == "MACHINE":
             config = self.campaigns.get(call.campaign_id, CampaignConfig(call.campaign_id))
             if config.voicemail:
                 self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.VOICEMAIL_LEFT)
-                return [DropVoicemail(call_id), RecordOutcome(call_id, Outcome.VOICEMAIL_LEFT)]
+                return [self._drop_voicemail(call_id), RecordOutcome(call_id, Outcome.VOICEMAIL_LEFT), *verdict]
             self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.MACHINE)
-            return [HangupCall(call_id, "machine"), RecordOutcome(call_id, Outcome.MACHINE)]
+            return [HangupCall(call_id, "machine"), RecordOutcome(call_id, Outcome.MACHINE), *verdict]
         # HANGUP or anything unknown: the far end is gone or unusable.
         self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.HANGUP_BEFORE_CONNECT)
-        return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, Outcome.HANGUP_BEFORE_CONNECT)]
+        return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, Outcome.HANGUP_BEFORE_CONNECT),
+                *verdict]
+
+    def _drop_voicemail(self, call_id: str) -> DropVoicemail:
+        """While our detector listens, the message waits for its beep; the tap then stays until that cue (or the
+        hang-up), so its listening window no longer applies."""
+        call = self.calls[call_id]
+        if call.listen_until is None:
+            return DropVoicemail(call_id)
+        self.calls[call_id] = replace(call, listen_until=None)
+        return DropVoicemail(call_id, on_cue=True)
 
     def _late_machine(self, call_id: str, now: float) -> list[Command]:
         call = self.calls.get(call_id)
@@ -394,7 +491,7 @@ class Dialer:
         self.calls[call_id] = replace(call, state=CState.MACHINE, verdict="MACHINE", outcome=outcome)
         out: list[Command] = [PullBack(call_id, call.session_id)]
         out += self._volunteer_step(call.session_id, vol.VoterWithdrawn(call_id, "machine_pulled_back"), now)
-        out.append(DropVoicemail(call_id) if config.voicemail else HangupCall(call_id, "machine_late"))
+        out.append(self._drop_voicemail(call_id) if config.voicemail else HangupCall(call_id, "machine_late"))
         out.append(RecordOutcome(call_id, outcome))
         return out
 

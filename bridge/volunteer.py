@@ -110,7 +110,7 @@ class Stop:
 
 @dataclass(frozen=True)
 class Tick:
-    pass
+    """The timer ``next_timer`` asked for is due (a tick before it changes nothing)."""
 
 
 VEvent = (VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall | Pause | Resume | LegGone | LegReplaced
@@ -171,6 +171,11 @@ def step(v: Volunteer, event: VEvent, now: float) -> tuple[Volunteer, list[Comma
         case Tick() if s is VState.WRAPUP and now - v.since >= v.wrapup_limit:
             return _to(v, VState.PAUSED, now, reason="wrapup_timeout")
     return v, []
+
+
+def next_timer(v: Volunteer) -> float | None:
+    """When this volunteer's machine next needs a ``Tick`` (aioquic's get_timer): the end of the wrap-up limit."""
+    return v.since + v.wrapup_limit if v.state is VState.WRAPUP else None
 
 
 def _after_disposition(v: Volunteer, now: float) -> tuple[Volunteer, list[Command]]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from callin import guard as g
+
 # Ten digits: the guard's overall pace lets through at most a few thousand guesses a day, against 9e9 codes
 # (docs/OPERATIONS.md, "Call-in codes").
 CODE_LENGTH = 10
@@ -85,7 +87,7 @@ class Locked:
 
 @dataclass(frozen=True)
 class Tick:
-    pass
+    """The timer ``get_timer`` asked for is due (a tick before it changes nothing)."""
 
 
 EntryEvent = Started | Digit | Validated | RecordingCode | Hold | Locked | Tick
@@ -131,6 +133,14 @@ class StartRecording:
 EntryCommand = Play | CheckCode | Join | Refuse | StartRecording
 
 
+def get_timer(e: Entry) -> float | None:
+    """When this entry next needs a ``Tick`` (aioquic's get_timer): the digit timeout while collecting, the end of
+    the guard's hold while holding. None before ``Started`` (no deadline yet) and while nothing is timed."""
+    if e.state in (EState.COLLECTING, EState.HOLDING) and e.deadline > 0:
+        return e.deadline
+    return None
+
+
 def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryCommand]]:
     match event:
         case Started():
@@ -161,6 +171,34 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             # Silence counts as a try, so a forgotten phone does not hold a line for ever.
             return _wrong(e, now)
     return e, []
+
+
+def guard_answer(decision: g.Decision) -> EntryEvent | None:
+    """The guard's answer to a ``CheckCode`` as the entry's next event; None: look the code up now."""
+    match decision:
+        case g.Hold(until, _):
+            return Hold(until)
+        case g.Locked():
+            return Locked()
+    return None
+
+
+@dataclass(frozen=True)
+class CodeFacts:
+    """What the store says about a keyed code, once the guard let it be looked up."""
+
+    session_id: int | None  # the open session with this code, if any
+    has_leg: bool = False  # that session's phone is connected already (a code joins one leg only)
+    recording: bool = False  # an admin asked to record the effort's message with this code
+
+
+def code_checked(code: str, caller: str, facts: CodeFacts) -> tuple[EntryEvent, g.GuardEvent]:
+    """The entry's next event and what the guard learns: a right code (or a recording code) is ``Right``, anything
+    else ``Wrong``."""
+    ok = facts.session_id is not None and not facts.has_leg
+    if not ok and facts.recording:
+        return RecordingCode(code), g.Right(caller)
+    return Validated(facts.session_id if ok else None), (g.Right(caller) if ok else g.Wrong(caller))
 
 
 def _submit(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:

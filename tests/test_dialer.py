@@ -556,3 +556,86 @@ def test_connect_failure_counts_the_live_answer_once() -> None:
     d.handle(AmdDecided("c1", "HUMAN"), 12)
     d.handle(ConnectFailed("c1"), 12.1)
     assert d._history(1).ledger.counts(0) == pr.AbandonCounts(0, 1, 0, 1)
+
+
+# ---------------------------------------------------------------- timers the dialer owns (get_timer / handle_timer)
+def test_no_verdict_by_the_deadline_puts_the_voter_through_as_a_person() -> None:
+    from bridge.commands import Log, RecordVerdict
+    from bridge.dialer import AMD_TIMEOUT_CAUSE, AMD_VERDICT_S, DetectorListening
+
+    d = dialer(1, active=False)  # no pacing tick in the way: only the detector's windows are timed
+    answered(d, "c1")
+    d.handle(DetectorListening("c1"), 11.5)
+    assert d.get_timer() == 11.5 + AMD_VERDICT_S
+    assert d.handle_timer(17.4) == [], "not due yet"
+    cmds = d.handle_timer(17.5)
+    assert cmds[0] == Log("amd.no_verdict", {"call_id": "c1"}, level="warning")
+    assert Connect("c1", 1) in cmds and RecordVerdict("c1", "HUMAN", AMD_TIMEOUT_CAUSE) in cmds
+    assert d.calls["c1"].verdict == "HUMAN"
+
+
+@pytest.mark.parametrize(
+    ("events", "at", "expected"),
+    [
+        # A person put through: the tap comes off when the late-correction window ends, 16 s after the tap.
+        ([("verdict", "HUMAN", 13.0)], 27.5, "stop"),
+        ([("verdict", "HUMAN", 13.0)], 27.4, "nothing"),
+        # Put through by the no-verdict deadline: the same window (it used to leave the tap on the whole call).
+        ([("timer", "", 17.5)], 27.5, "stop"),
+        # A machine with a message to leave: the tap stays for the beep, no window.
+        ([("verdict", "MACHINE", 13.0)], 60.0, "nothing"),
+        # The adapter took the tap off itself.
+        ([("done", "", 13.0)], 60.0, "nothing"),
+    ],
+)
+def test_the_detectors_listening_window(events: list[tuple[str, str, float]], at: float, expected: str) -> None:
+    from bridge.commands import StopListening
+    from bridge.dialer import DetectorDone, DetectorListening
+
+    d = dialer(1, active=False, voicemail=True)
+    answered(d, "c1")
+    d.handle(DetectorListening("c1"), 11.5)
+    for kind, status, t in events:
+        if kind == "verdict":
+            cmds = d.handle(AmdDecided("c1", status), t)
+            if status == "MACHINE":
+                assert DropVoicemail("c1", on_cue=True) in cmds, "the message waits for the detector's beep"
+        elif kind == "timer":
+            d.handle_timer(t)
+        else:
+            d.handle(DetectorDone("c1"), t)
+    stops = [c for c in d.handle_timer(at) if isinstance(c, StopListening)]
+    assert stops == ([StopListening("c1")] if expected == "stop" else [])
+    if expected == "stop":
+        assert d.get_timer() is None, "nothing left to time"
+
+
+def test_a_machine_without_our_detector_gets_the_message_at_once() -> None:
+    d = dialer(1, voicemail=True)
+    answered(d, "c1")
+    assert DropVoicemail("c1") in d.handle(AmdDecided("c1", "MACHINE"), 12)
+
+
+def test_wrapup_limit_is_a_timer() -> None:
+    d = dialer(1, wrapup_limit=5, active=False)
+    answered(d, "c1")
+    d.handle(AmdDecided("c1", "HUMAN"), 12)
+    d.handle(CallBridged("c1"), 12.01)
+    assert d.get_timer() is None, "talking: nothing timed"
+    d.handle(CallEnded("c1", 16), 20)
+    assert d.get_timer() == 25
+    assert d.handle_timer(24.9) == []
+    assert VolunteerChanged(1, "paused", "wrapup_timeout", "c1") in d.handle_timer(25)
+    assert d.get_timer() is None
+
+
+def test_the_pacing_tick_is_a_timer_while_an_effort_dials() -> None:
+    from bridge.dialer import PACE_EVERY_S
+
+    d = dialer(1)
+    assert d.get_timer() == 0.0, "due at once after a start"
+    asked = [c.count for c in d.handle_timer(1.0) if isinstance(c, NeedContacts)]
+    assert asked == [1]
+    assert d.get_timer() == 1.0 + PACE_EVERY_S
+    d.handle(CampaignUpdated(CampaignConfig(1, active=False)), 1.2)
+    assert d.get_timer() is None, "an effort that does not dial needs no tick"

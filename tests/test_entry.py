@@ -167,3 +167,56 @@ def test_each_code_is_submitted_with_its_own_time_and_the_caller() -> None:
     for i, d in enumerate(GOOD):
         e, cmds = step(e, Digit(d), 3.0 + i)
     assert cmds == [CheckCode("ch", GOOD, "+15550002222", 12.0)]
+
+
+# ---------------------------------------------------------------- the entry's timer (get_timer)
+@pytest.mark.parametrize(
+    ("steps", "timer"),
+    [
+        ([], None),  # not started: nothing to time (a tick before Started must not count as a try)
+        ([(Started(), 1.0)], 1.0 + DIGIT_TIMEOUT_S),
+        ([(Started(), 1.0), (Digit("5"), 4.0)], 4.0 + DIGIT_TIMEOUT_S),
+        ([(Started(), 1.0), *((Digit(x), 2.0) for x in GOOD)], None),  # validating: the lookup answers
+        ([(Started(), 1.0), *((Digit(x), 2.0) for x in GOOD), (Hold(7.5), 2.0)], 7.5),  # the guard's hold
+        ([(Started(), 1.0), *((Digit(x), 2.0) for x in GOOD), (Validated(42), 2.0)], None),  # joined
+    ],
+)
+def test_get_timer(steps: list[tuple[object, float]], timer: float | None) -> None:
+    from callin.entry import get_timer
+
+    e = Entry("ch")
+    for event, now in steps:
+        e, _ = step(e, event, now)  # type: ignore[arg-type]
+    assert get_timer(e) == timer
+    if timer is not None:
+        assert step(e, Tick(), timer - 0.01)[1] == [], "nothing before the timer"
+        assert step(e, Tick(), timer)[1], "something at the timer"
+
+
+# ---------------------------------------------------------------- the guard's answer and the code's facts
+def test_guard_answer() -> None:
+    from callin import guard as g
+    from callin.entry import guard_answer
+
+    assert guard_answer(g.Check()) is None
+    assert guard_answer(g.Hold(9.0, "tarpit")) == Hold(9.0)
+    assert guard_answer(g.Locked(99.0)) == Locked()
+
+
+@pytest.mark.parametrize(
+    ("facts", "event", "learned"),
+    [
+        ({"session_id": 42}, Validated(42), "right"),
+        ({"session_id": None}, Validated(None), "wrong"),
+        ({"session_id": 42, "has_leg": True}, Validated(None), "wrong"),  # its phone is on already
+        ({"session_id": None, "recording": True}, RecordingCode(REC), "right"),
+        ({"session_id": 42, "recording": True}, Validated(42), "right"),  # a live session's code wins
+    ],
+)
+def test_code_checked(facts: dict[str, object], event: object, learned: str) -> None:
+    from callin import guard as g
+    from callin.entry import CodeFacts, code_checked
+
+    got, guard_event = code_checked(REC, "+15550001111", CodeFacts(**facts))  # type: ignore[arg-type]
+    assert got == event
+    assert guard_event == (g.Right("+15550001111") if learned == "right" else g.Wrong("+15550001111"))
