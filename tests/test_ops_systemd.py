@@ -34,7 +34,8 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 def _commands(name: str) -> list[list[str]]:
     service = _unit(name)["Service"]
-    return [shlex.split(service[key].lstrip("+-@!:")) for key in ("ExecStartPre", "ExecStart", "ExecStartPost")
+    return [shlex.split(service[key].lstrip("+-@!:")) for key in ("ExecStartPre", "ExecStart", "ExecStartPost",
+                                                                   "ExecReload")
             if key in service]
 
 
