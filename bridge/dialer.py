@@ -36,6 +36,7 @@ from bridge.commands import (
     StopListening,
     VolunteerChanged,
 )
+from bridge.waiting import TRUNK_FAILURES
 from store.outcomes import Outcome
 
 
@@ -65,6 +66,27 @@ BUSY_CAUSES = {17, 21}
 NO_ANSWER_CAUSES = {18, 19, 0, 16}
 CONGESTION_CAUSES = {34, 38, 41, 42, 44, 47, 58}
 UNALLOCATED_CAUSES = {1, 2, 3, 22, 27, 28}
+
+
+# After this many carrier failures in a row an effort stops dialling for a while, then places one call at a time
+# until one rings (a probe), each failure doubling the pause up to the cap. The same count makes the waiting
+# reason say the trunk is down (bridge.waiting).
+TRUNK_BACKOFF_S = 5.0
+TRUNK_BACKOFF_MAX_S = 60.0
+
+
+def carrier_failed(outcome: Outcome, rang: bool) -> bool:
+    """An unanswered dial the carrier, not the voter, is to blame for: a network cause (congestion, a carrier's
+    5xx) or, never having rung, no answer at all (no response: a dead trunk times out, a refused dial ends at
+    once). Busy and unallocated are the number's own answers."""
+    return outcome in (Outcome.CONGESTION, Outcome.FAILED) or (not rang and outcome is Outcome.NO_ANSWER)
+
+
+def trunk_backoff_s(failures: int) -> float:
+    """The pause before the next probe after ``failures`` carrier failures in a row (0 below the threshold)."""
+    if failures < TRUNK_FAILURES:
+        return 0.0
+    return min(TRUNK_BACKOFF_S * 2 ** (failures - TRUNK_FAILURES), TRUNK_BACKOFF_MAX_S)
 
 
 def unanswered_outcome(cause: int) -> Outcome:
@@ -277,6 +299,8 @@ class Dialer:
         self.calls: dict[str, Call] = {}
         self.history: dict[int, CampaignHistory] = {}
         self.next_pace = 0.0  # when the pacing tick is next due (handle_timer)
+        # Per effort: carrier failures in a row, when the next probe may go, and why the last one failed.
+        self.trunk: dict[int, tuple[int, float, str]] = {}
 
     def _history(self, campaign_id: int) -> CampaignHistory:
         h = self.history.get(campaign_id)
@@ -384,8 +408,10 @@ class Dialer:
                 self.calls[call_id] = Call(call_id, campaign_id, contact_id, placed_at=now)
                 return [Originate(call_id, campaign_id, contact_id)]
             case CallRinging(call_id):
+                self._trunk_ok(call_id)
                 return self._set(call_id, CState.RINGING, only_from=(CState.DIALING,))
             case CallAnswered(call_id):
+                self._trunk_ok(call_id)
                 call = self.calls.get(call_id)
                 if call and call.state in (CState.DIALING, CState.RINGING):
                     self.calls[call_id] = replace(call, state=CState.AMD, answered=True, answered_at=now)
@@ -513,12 +539,8 @@ class Dialer:
         if call is None:
             return []
         h = self._history(call.campaign_id)
-        if call.state is not CState.CANCELLED:
-            # A line we withdrew says nothing about how this list answers.
-            h.window.add_attempt(attempt_of(call, now))
-        if call.session_id is not None and call.state is CState.CONNECTED:
-            h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         out: list[Command] = []
+        outcome: Outcome | None = None
         if call.outcome is None:
             if call.state is CState.CONNECTED:
                 outcome = Outcome.CONNECTED
@@ -526,13 +548,42 @@ class Dialer:
                 outcome = Outcome.HANGUP_BEFORE_CONNECT
             else:
                 outcome = unanswered_outcome(cause)
+                if carrier_failed(outcome, rang=call.state is CState.RINGING):
+                    out += self._trunk_failed(call.campaign_id, f"{outcome} (cause {cause})", now)
+                    outcome = Outcome.TRUNK_FAILED
             out.append(RecordOutcome(call_id, outcome))
+        if call.state is not CState.CANCELLED and outcome is not Outcome.TRUNK_FAILED:
+            # A line we withdrew, or one the carrier failed, says nothing about how this list answers.
+            h.window.add_attempt(attempt_of(call, now))
+        if call.session_id is not None and call.state is CState.CONNECTED:
+            h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         if call.session_id is not None and call.session_id in self.volunteers:
             # Gone before it reached the bridge: the volunteer never heard anyone, so no wrap-up.
             gone = (vol.VoterWithdrawn(call_id, "voter_hung_up_before_connect") if call.state is CState.CONNECTING
                     else vol.VoterGone(call_id))
             out += self._volunteer_step(call.session_id, gone, now)
         return out
+
+    def _trunk_failed(self, campaign_id: int, why: str, now: float) -> list[Command]:
+        failures = self.trunk.get(campaign_id, (0, 0.0, ""))[0] + 1
+        pause = trunk_backoff_s(failures)
+        self.trunk[campaign_id] = (failures, now + pause, why)
+        if not pause:
+            return []
+        return [Log("trunk.backoff", {"campaign_id": campaign_id, "failures": failures, "pause_s": pause,
+                                      "why": why}, level="warning")]
+
+    def _trunk_ok(self, call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            self.trunk.pop(call.campaign_id, None)  # a phone rang: the carrier carries calls
+
+    def trunk_error(self, campaign_id: int) -> str | None:
+        """Why the carrier is taken to be down for this effort (None: it is not)."""
+        failures, _, why = self.trunk.get(campaign_id, (0, 0.0, ""))
+        if failures < TRUNK_FAILURES:
+            return None
+        return f"{failures} calls in a row failed at the carrier, the last with {why}"
 
     # ------------------------------------------------------------------ volunteers
     def _volunteer_step(self, session_id: int, event: vol.VEvent, now: float) -> list[Command]:
@@ -616,6 +667,12 @@ class Dialer:
         config = self.campaigns.get(campaign_id)
         if config is None or not config.active:
             return 0
+        failures, retry_at, _ = self.trunk.get(campaign_id, (0, 0.0, ""))
+        if failures >= TRUNK_FAILURES:
+            # The carrier is failing calls: none during the pause, then one probe at a time until a phone rings.
+            if now < retry_at or self.in_flight(campaign_id):
+                return 0
+            return min(1, self.plan(campaign_id, now).new_calls)
         return self.plan(campaign_id, now).new_calls
 
     def plan(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.Decision:

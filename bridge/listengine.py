@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-from store.outcomes import DEFAULT_RECYCLE_S, ENDS_CONTACT, RECYCLE_OF, Outcome, recycle_wait_s
+from store.outcomes import DEFAULT_RECYCLE_S, ENDS_CONTACT, NOT_AN_ATTEMPT, RECYCLE_OF, Outcome, recycle_wait_s
 
 __all__ = [
     "FINAL_OUTCOMES",
@@ -205,7 +205,7 @@ def next_window_start(zones: Iterable[str], now: datetime, rules: EffortRules) -
 def _attempt_state(
     attempts: Iterable[AttemptRecord], callback_at: datetime | None, rules: EffortRules, now: datetime
 ) -> tuple[Skip | None, str]:
-    ordered = sorted((a for a in attempts if a.outcome is not Outcome.CANCELLED), key=lambda a: a.at)
+    ordered = sorted((a for a in attempts if a.outcome not in NOT_AN_ATTEMPT), key=lambda a: a.at)
     if any(a.outcome in FINAL_OUTCOMES for a in ordered):
         return Skip.DONE, ""
     if ordered and ordered[-1].outcome is Outcome.CONNECTED:
@@ -255,7 +255,7 @@ def eligibility(
 
 
 def _sort_key(c: Contact, reason: str, rules: EffortRules) -> tuple[int, float, int, float, str]:
-    counted = sorted((a for a in c.attempts if a.outcome is not Outcome.CANCELLED), key=lambda a: a.at)
+    counted = sorted((a for a in c.attempts if a.outcome not in NOT_AN_ATTEMPT), key=lambda a: a.at)
     # When the contact fell due: its last attempt plus that outcome's wait (the store's next_attempt_at).
     due = (counted[-1].at + rules.recycle.get(counted[-1].outcome, timedelta(0))).timestamp() if counted else 0.0
     cb = c.callback_at.timestamp() if (reason == "callback" and c.callback_at) else float("inf")

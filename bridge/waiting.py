@@ -1,5 +1,5 @@
 """Why nothing is dialled for a waiting caller, and when that changes: one answer for the caller's screen
-(``panel.api.session_view``) and the organisers' dashboard (``panel.results``).
+(``panel.views.session_view``) and the organisers' dashboard (``panel.results``).
 
 ``explain`` is pure (tested with tables): the effort's row, what the list holds (``Store.queue_outlook``, which
 applies the claim's own rules — calling hours included — read only) and what the controller knows live (calls
@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # How long an answer is reused. The list's answer changes when a claim comes back, a call ends or the clock
 # reaches ``until``: a few seconds late is fine on a waiting screen.
 CACHE_S = 5.0
-# Consecutive refused dials (originate errors, congestion) before we say the trunk is down.
+# Consecutive dials the carrier failed (refused, congestion, no response: bridge.dialer.carrier_failed) before we
+# say the trunk is down and the dialer backs off.
 TRUNK_FAILURES = 3
 
 # US zones by the name people use; others are named by their city.
@@ -187,5 +188,5 @@ class Reasons:
             plan = ctl.dialer.plan(campaign_id, now).reason
         pool = sum(1 for v in ctl.dialer.volunteers.values() if v.campaign_id == campaign_id and v.state in IN_POOL)
         live = Live(in_flight=in_flight, callers=pool, asterisk_up=connected is None or connected.is_set(),
-                    trunk_error=ctl.trunk.error(campaign_id), plan_reason=plan)
+                    trunk_error=ctl.trunk.error(campaign_id) or ctl.dialer.trunk_error(campaign_id), plan_reason=plan)
         return explain(campaign, lambda: self.outlook(ctl.store, campaign_id, now), live, now)

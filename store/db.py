@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from callin.entry import CODE_LENGTH
-from store.outcomes import DEFAULT_RECYCLE_S, RECYCLE_OF, Outcome, recycle_column, recycle_wait_s
+from store.outcomes import DEFAULT_RECYCLE_S, NOT_AN_ATTEMPT, RECYCLE_OF, Outcome, recycle_column, recycle_wait_s
 from store.textfold import search_text
 
 MIGRATIONS: list[str] = [
@@ -567,9 +567,10 @@ class Store:
                       "JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?", (contact_id,))
         if c is None:
             return
-        if outcome == Outcome.CANCELLED:
-            # We hung up before anyone answered (its volunteer left): the claim is undone — no attempt spent, no
-            # recycle delay, and the last real outcome (a due callback stays one) is kept.
+        if outcome in NOT_AN_ATTEMPT:
+            # We hung up before anyone answered (its volunteer left), or the carrier failed the call before any
+            # phone rang: the claim is undone — no attempt spent, no recycle delay, and the last real outcome (a
+            # due callback stays one) is kept.
             self.conn.execute("UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
                               "WHERE id = ? AND status = 'dialing'", (contact_id,))
             return

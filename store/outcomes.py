@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_RECYCLE_S",
     "ENDS_CONTACT",
+    "NOT_AN_ATTEMPT",
     "RECYCLE_OF",
     "Outcome",
     "Recycle",
@@ -45,6 +46,9 @@ class Outcome(StrEnum):
     UNALLOCATED = "unallocated"
     # We hung up while it rang (its volunteer left): not an attempt, no recycle wait, the last real outcome stays.
     CANCELLED = "cancelled"
+    # The carrier failed the call (congestion or a 5xx, no response, a refused dial) before any phone rang: the
+    # voter was never reached, so, like CANCELLED, not an attempt, no recycle wait, the last real outcome stays.
+    TRUNK_FAILED = "trunk_failed"
     # A call the controller found unfinished after a restart (calls.outcome only; its contact is released as FAILED).
     LOST = "lost"
     # --- What a volunteer's result makes of the contact (bridge.listengine's attempt records; the store keeps the
@@ -108,6 +112,11 @@ ENDS_CONTACT = frozenset(
         Outcome.DO_NOT_CALL,
     }
 )
+
+# Dials that say nothing about the voter: the contact's attempt is given back (Store.release_contact) and the list
+# rules skip them (bridge.listengine).
+NOT_AN_ATTEMPT = frozenset({Outcome.CANCELLED, Outcome.TRUNK_FAILED})
+
 
 def recycle_column(kind: Recycle) -> str:
     return f"recycle_{kind.value}_s"

@@ -233,10 +233,12 @@ def test_only_an_effort_calling_now_hands_out_contacts(tmp_path: Path, status: s
     assert bool(store.claim_contacts(cid, 1, noon)) is claims
 
 
+@pytest.mark.parametrize("outcome", ["cancelled", "trunk_failed"])
 @pytest.mark.parametrize("before", ["fresh", "no_answer", "callback"])
-def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: str) -> None:
-    """Hung up by us while it rang (its volunteer left): the claim is undone — no attempt, no recycle delay, the
-    last real outcome kept (a due callback stays first in line). bridge.listengine agrees (test_listengine)."""
+def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: str, outcome: str) -> None:
+    """Hung up by us while it rang (its volunteer left), or failed by the carrier before any phone rang: the claim
+    is undone — no attempt, no recycle delay, the last real outcome kept (a due callback stays first in line).
+    bridge.listengine agrees (test_listengine)."""
     cid = effort(store, max_attempts=2)
     store.add_contacts(cid, [{"phone": DC}])
     t = at(12, 0)
@@ -253,7 +255,7 @@ def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: s
         (c,) = store.claim_contacts(cid, 1, t)
     kept = store.contact(c["id"])
     assert kept is not None
-    store.release_contact(c["id"], "cancelled", t + 1)
+    store.release_contact(c["id"], outcome, t + 1)
     back = store.contact(c["id"])
     assert back is not None and back["status"] == "pending"
     assert back["attempts"] == kept["attempts"] - 1, "no attempt spent"

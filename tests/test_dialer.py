@@ -12,6 +12,7 @@ from bridge.commands import (
     Connect,
     DropVoicemail,
     HangupCall,
+    Log,
     NeedContacts,
     Originate,
     PlayAbandonMessage,
@@ -20,6 +21,7 @@ from bridge.commands import (
     VolunteerChanged,
 )
 from bridge.dialer import (
+    TRUNK_BACKOFF_S,
     AmdDecided,
     CallAnswered,
     CallBridged,
@@ -153,18 +155,47 @@ def test_longest_idle_volunteer_gets_the_call() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cause", "outcome"),
-    [(17, "busy"), (21, "busy"), (19, "no_answer"), (18, "no_answer"), (0, "no_answer"), (1, "unallocated"),
-     (3, "unallocated"), (34, "congestion"), (38, "congestion"), (127, "failed")],
+    ("cause", "outcome", "rang", "recorded"),
+    [(17, "busy", True, "busy"), (21, "busy", True, "busy"), (17, "busy", False, "busy"),
+     (19, "no_answer", True, "no_answer"), (18, "no_answer", True, "no_answer"), (0, "no_answer", True, "no_answer"),
+     (1, "unallocated", True, "unallocated"), (3, "unallocated", False, "unallocated"),
+     # The carrier's failures are not the voter's: a network cause, or no answer from a line that never rang
+     # (a dead trunk times out; a refused dial ends with cause 0).
+     (34, "congestion", True, "trunk_failed"), (38, "congestion", False, "trunk_failed"),
+     (127, "failed", True, "trunk_failed"), (19, "no_answer", False, "trunk_failed"),
+     (0, "no_answer", False, "trunk_failed")],
 )
-def test_unanswered_causes(cause: int, outcome: str) -> None:
+def test_unanswered_causes(cause: int, outcome: str, rang: bool, recorded: str) -> None:
     assert unanswered_outcome(cause) == outcome
     d = dialer(1)
     d.handle(CallPlaced("c1", 1, 100), 0)
+    if rang:
+        d.handle(CallRinging("c1"), 1)
     cmds = d.handle(CallEnded("c1", cause), 15)
-    assert RecordOutcome("c1", outcome) in cmds
+    assert RecordOutcome("c1", recorded) in cmds
     assert "c1" not in d.calls
     assert NeedContacts(1, 1) in cmds  # the volunteer is still idle: dial the next one
+
+
+def test_carrier_failures_back_off_then_probe_one_line_until_a_phone_rings() -> None:
+    d = dialer(2)  # power 1:1, two idle volunteers: two lines
+    for i in range(3):
+        d.handle(CallPlaced(f"c{i}", 1, 100 + i), 10)
+        assert RecordOutcome(f"c{i}", "trunk_failed") in d.handle(CallEnded(f"c{i}", 34), 10.1)  # a 503
+    error = d.trunk_error(1)
+    assert error is not None and "congestion (cause 34)" in error
+    assert d.lines_wanted(1, 11) == 0, "paused after three failures in a row"
+    assert d.lines_wanted(1, 10.1 + TRUNK_BACKOFF_S) == 1, "then one probe, not the two lines pacing wants"
+    d.handle(CallPlaced("p1", 1, 200), 16)
+    assert d.lines_wanted(1, 16) == 0, "one probe at a time"
+    cmds = d.handle(CallEnded("p1", 19), 41)  # no answer from a line that never rang: the trunk timed out
+    assert RecordOutcome("p1", "trunk_failed") in cmds
+    assert any(isinstance(c, Log) and c.event == "trunk.backoff" for c in cmds)
+    assert d.lines_wanted(1, 41 + 2 * TRUNK_BACKOFF_S - 0.1) == 0, "the pause doubles"
+    assert d.lines_wanted(1, 41 + 2 * TRUNK_BACKOFF_S) == 1
+    d.handle(CallPlaced("p2", 1, 201), 52)
+    d.handle(CallRinging("p2"), 53)
+    assert d.trunk_error(1) is None and d.lines_wanted(1, 53) == 1, "a phone rang: back to the pacing's lines"
 
 
 def test_full_live_call_cycle() -> None:
