@@ -68,9 +68,9 @@ CONGESTION_CAUSES = {34, 38, 41, 42, 44, 47, 58}
 UNALLOCATED_CAUSES = {1, 2, 3, 22, 27, 28}
 
 
-# After this many carrier failures in a row an effort stops dialling for a while, then places one call at a time
-# until one rings (a probe), each failure doubling the pause up to the cap. The same count makes the waiting
-# reason say the trunk is down (bridge.waiting).
+# After TRUNK_FAILURES carrier failures in a row an effort stops dialling for a while, then places one call at a
+# time (a probe) until one gets through (answered, or the voter's own busy / no answer), each failure doubling the
+# pause up to the cap. The same count makes the waiting reason say the trunk is down (bridge.waiting).
 TRUNK_BACKOFF_S = 5.0
 TRUNK_BACKOFF_MAX_S = 60.0
 
@@ -408,7 +408,6 @@ class Dialer:
                 self.calls[call_id] = Call(call_id, campaign_id, contact_id, placed_at=now)
                 return [Originate(call_id, campaign_id, contact_id)]
             case CallRinging(call_id):
-                self._trunk_ok(call_id)
                 return self._set(call_id, CState.RINGING, only_from=(CState.DIALING,))
             case CallAnswered(call_id):
                 self._trunk_ok(call_id)
@@ -551,6 +550,8 @@ class Dialer:
                 if carrier_failed(outcome, rang=call.state is CState.RINGING):
                     out += self._trunk_failed(call.campaign_id, f"{outcome} (cause {cause})", now)
                     outcome = Outcome.TRUNK_FAILED
+            if outcome is not Outcome.TRUNK_FAILED:
+                self.trunk.pop(call.campaign_id, None)  # the voter's own answer (busy, no answer...): it got through
             out.append(RecordOutcome(call_id, outcome))
         if call.state is not CState.CANCELLED and outcome is not Outcome.TRUNK_FAILED:
             # A line we withdrew, or one the carrier failed, says nothing about how this list answers.
@@ -576,7 +577,8 @@ class Dialer:
     def _trunk_ok(self, call_id: str) -> None:
         call = self.calls.get(call_id)
         if call is not None:
-            self.trunk.pop(call.campaign_id, None)  # a phone rang: the carrier carries calls
+            # Answered: the carrier carries calls. Not on ringing: a carrier may send 180 and then fail the call.
+            self.trunk.pop(call.campaign_id, None)
 
     def trunk_error(self, campaign_id: int) -> str | None:
         """Why the carrier is taken to be down for this effort (None: it is not)."""
@@ -669,7 +671,7 @@ class Dialer:
             return 0
         failures, retry_at, _ = self.trunk.get(campaign_id, (0, 0.0, ""))
         if failures >= TRUNK_FAILURES:
-            # The carrier is failing calls: none during the pause, then one probe at a time until a phone rings.
+            # The carrier is failing calls: none during the pause, then one probe at a time until one gets through.
             if now < retry_at or self.in_flight(campaign_id):
                 return 0
             return min(1, self.plan(campaign_id, now).new_calls)

@@ -58,7 +58,8 @@ class Pbx:
     env: dict[str, str]
 
     @classmethod
-    def start(cls, data_dir: Path, instance: str | None = None) -> Pbx:
+    def start(cls, data_dir: Path, instance: str | None = None, extra_env: dict[str, str] | None = None) -> Pbx:
+        """``extra_env``: settings over the defaults (e.g. a carrier trunk, another RTP range)."""
         rtp = 30000 + (os.getpid() % 30) * 1000
         env = {
             "PHONEBANK_DATA": str(data_dir),
@@ -69,6 +70,7 @@ class Pbx:
             "PHONEBANK_TLS_PORT": str(free_port()),
             "PHONEBANK_RTP_START": str(rtp),
             "PHONEBANK_RTP_END": str(rtp + 998),
+            **(extra_env or {}),
         }
         with _environ(env):
             settings = Settings.from_env()

@@ -177,7 +177,7 @@ def test_unanswered_causes(cause: int, outcome: str, rang: bool, recorded: str) 
     assert NeedContacts(1, 1) in cmds  # the volunteer is still idle: dial the next one
 
 
-def test_carrier_failures_back_off_then_probe_one_line_until_a_phone_rings() -> None:
+def test_carrier_failures_back_off_then_probe_one_line_until_one_gets_through() -> None:
     d = dialer(2)  # power 1:1, two idle volunteers: two lines
     for i in range(3):
         d.handle(CallPlaced(f"c{i}", 1, 100 + i), 10)
@@ -195,7 +195,19 @@ def test_carrier_failures_back_off_then_probe_one_line_until_a_phone_rings() -> 
     assert d.lines_wanted(1, 41 + 2 * TRUNK_BACKOFF_S) == 1
     d.handle(CallPlaced("p2", 1, 201), 52)
     d.handle(CallRinging("p2"), 53)
-    assert d.trunk_error(1) is None and d.lines_wanted(1, 53) == 1, "a phone rang: back to the pacing's lines"
+    assert d.trunk_error(1) is not None, "a carrier may ring and then fail the call"
+    assert RecordOutcome("p2", "busy") in d.handle(CallEnded("p2", 17), 54)
+    assert d.trunk_error(1) is None and d.lines_wanted(1, 54) == 2, "the voter's own answer: back to pacing"
+
+
+def test_an_answer_ends_the_carrier_pause() -> None:
+    d = dialer(2)
+    for i in range(3):
+        d.handle(CallPlaced(f"c{i}", 1, 100 + i), 10)
+        d.handle(CallEnded(f"c{i}", 0), 10.1)  # refused by Asterisk (the trunk is marked unreachable)
+    assert d.trunk_error(1) is not None
+    answered(d, "p1", 20)
+    assert d.trunk_error(1) is None
 
 
 def test_full_live_call_cycle() -> None:
