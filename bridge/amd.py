@@ -67,13 +67,16 @@ class AmdParams:
     # ... but a breath inside the sentence is not the end of it: only speech after a pause of at least this
     # long counts as going on.
     long_resume_gap_ms: int = 350
+    # At the max_analysis_ms deadline, a long turn with a pause this long inside it (between sentences) is a
+    # machine; without one it may be a person still finishing one long sentence.
+    sentence_pause_ms: int = 320
     # A turn longer than this is a machine outright: no one answering the phone talks this long unbroken.
     max_turn_ms: int = 6500
     # Speech must last this long to count (clicks and pops do not).
     min_speech_ms: int = 60
     # Hard stop: decide by then whatever has been heard (human, unless a rule said machine). Under the live
-    # path's own deadline (bridge/ari_app.py amd_timeout_s, 6 s after the tap, then NOTSURE = put through), with
-    # room for the tap starting a little after answer and for a busy controller.
+    # path's own verdict deadline (6 s after the tap, then NOTSURE = put through; docs/AMD.md), with room for
+    # the tap starting a little after answer and for a busy controller.
     max_analysis_ms: int = 5500
     # After a machine decision, this much silence without a beep means the greeting has ended.
     greeting_end_silence_ms: int = 1300
@@ -185,6 +188,7 @@ class AmdDetector:
         self._speech_run = 0  # consecutive speech frames
         self._peak_db = -100.0  # loudest speech frame so far (the speaker's level, for speech_drop_db)
         self._long_gap = False  # a long turn has paused: whatever sound comes next decides
+        self._turn_max_gap = 0  # longest pause inside the first turn (ms)
         self._turn_start: int | None = None
         self._last_speech_end: int | None = None  # end of the last confirmed speech frame
         self._tone: _Tone | None = None
@@ -323,6 +327,10 @@ class AmdDetector:
             if self._speech_run * FRAME_MS >= p.min_speech_ms:
                 if self._turn_start is None:
                     self._turn_start = now - self._speech_run * FRAME_MS
+                elif self.decision is None and self._last_speech_end is not None:
+                    # The longest pause inside the first turn so far (a breath, or a gap between sentences).
+                    gap = now - self._speech_run * FRAME_MS - self._last_speech_end
+                    self._turn_max_gap = max(self._turn_max_gap, gap)
                 self._last_speech_end = now
         else:
             self._speech_run = 0
@@ -486,9 +494,12 @@ class AmdDetector:
             elif silence == 0 and self._long_gap:
                 return [self._decide("machine", "long_turn")]
             if now >= p.max_analysis_ms:
-                # Out of time (the live path wants a verdict before its own deadline) in the middle of a long turn:
-                # a person finishing a long greeting, or a machine going on. Hanging up on the person is the
-                # worse error, and a machine that goes on is corrected within about a second (late_speech).
+                # Out of time (the live path wants a verdict before its own deadline) in the middle of a long turn.
+                # A turn that has already paused between sentences (sentence_pause_ms or more) and gone on is a
+                # machine reading its greeting; one without such a pause may be a person finishing one long
+                # sentence, and hanging up on them is the worse error (a machine is then corrected late).
+                if self._turn_max_gap >= p.sentence_pause_ms:
+                    return [self._decide("machine", "long_turn")]
                 return [self._decide("human", "max_analysis")]
             return []
         if silence >= self._needed_silence(turn):

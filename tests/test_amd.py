@@ -240,6 +240,10 @@ CASES = [
     ("long sentence, pause, beep",
      [*phrases(8000, [1600, 1900], 150, 70), gap(8000, 450), sine(8000, 1000, 400), gap(8000, 2000)],
      "machine", "tone", "machine"),
+    # ... unless the turn has already paused between sentences (sentence_pause_ms) and gone on: a machine.
+    ("two sentences, still talking at the deadline",
+     [voice(8000, 2000, 85), gap(8000, 400), *phrases(8000, [1800, 1500], 150, 86), gap(8000, 2000)],
+     "machine", "long_turn", "machine"),
     # ... and a machine that goes on after a pause is pulled back (late_speech), one that beeps on the beep.
     ("5.3 s, pause, next sentence",
      [*phrases(8000, [1500, 1600, 1900], 150, 55), gap(8000, 400), voice(8000, 1500, 81), gap(8000, 2000)],

@@ -27,10 +27,8 @@ GREETING_S = {"human-hello-1": 0.91, "human-hello-2": 1.20, "human-hello-3": 1.0
 # machine-es-1: a Latin American carrier's voicemail prompt, "Deje su mensaje después del tono." (espeak-ng es-419,
 # 150 wpm, 2.4 s), then the beep. It must never reach the volunteer.
 MACHINE_GREETINGS = ("machine-greeting-1", "machine-greeting-2", "machine-es-1")
-# The demo greetings talk on for 8-9 s with no pause over 0.4 s before the live path's deadline (bridge/ari_app.py
-# amd_timeout_s, 6 s after the tap; the detector decides by max_analysis_ms, 5.5 s): they are put through as a
-# person finishing a long greeting would be, and pulled back when the next sentence follows (docs/AMD.md).
-LONG_MACHINE_GREETINGS = ("machine-greeting-1", "machine-greeting-2")
+# The demo greetings are still talking at the detector's deadline (max_analysis_ms, 5.5 s, under the live path's
+# 6 s): they have paused between sentences (340-360 ms) and gone on, so they are machines there and then.
 # The simulated callee answers, stays silent for a second, then greets. Its plain Answer() first waits up to 0.5 s
 # for media from us, which never comes (docs/bench-amd.md): the greeting starts about 1.5 s after answer (measured:
 # the detector's verdicts come 0.48-0.5 s later in audio time live than on the same files offline with 1 s).
@@ -100,10 +98,8 @@ async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProces
         c = calls[n.number]
         assert c["amd_status"] == "MACHINE" and c["outcome"] == "voicemail_left" and c["voicemail_left"] == 1, c
         assert not [d for d in store.dispositions(cid) if d["call_id"] == c["id"]], "no write-up for a machine"
-        if n.audio in LONG_MACHINE_GREETINGS:
-            assert c["bridged_at"] is None or "late" in c["amd_cause"], c
-            print(f"machine {n.audio}: {c['amd_cause']} ({'pulled back' if c['bridged_at'] else 'never put through'})")
-        elif n is not tricky:
+        if n is not tricky:
+            print(f"machine {n.audio}: {c['amd_cause']}")
             # Caught at the first decision: never put through to the volunteer.
             assert c["bridged_at"] is None and c["session_id"] is None, c
         # The machine records from its beep on: our message must start right there.
