@@ -1,7 +1,7 @@
 """The voter's clock on the caller's screen: which time zone their number is in and what time it is there.
 
 A callback time ("call me after six") only makes sense in the voter's own time. The zone comes from the number
-exactly as calling hours find it (``bridge.listengine.zones_for``: ``phonenumbers`` time zones); the browser gets
+exactly as calling hours find it (``store.listengine.zones_for``: ``phonenumbers`` time zones); the browser gets
 the zone names, UTC offsets and the time there now, never the number.
 """
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bridge.listengine import zones_for
+from store.listengine import zones_for
 
 # More distinct UTC offsets than this (a toll-free number "spans" the continent) tells the caller nothing.
 MAX_OFFSETS = 3

@@ -446,7 +446,7 @@ class Store:
 
         SQL narrows the effort's list to contacts whose retry time has come, with attempts left, whose number is
         on no do-not-call list, not being dialled by any effort and (households) not already reached through
-        another contact; bridge.listengine then checks calling hours in each number's local time on a bounded
+        another contact; store.listengine then checks calling hours in each number's local time on a bounded
         batch. A contact outside its hours is put off until its window opens, so it does not sit at the head of
         the queue and the next claim looks further down the list.
         """
@@ -467,7 +467,7 @@ class Store:
         return picked
 
     # What a claim may hand out, bar calling hours (params: _claimable_params). Households share their attempts,
-    # as in bridge.listengine (a due callback still bypasses the limit).
+    # as in store.listengine (a due callback still bypasses the limit).
     _CLAIMABLE = ("c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? AND c.attempts < ? "
                   "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
                   "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
@@ -521,7 +521,7 @@ class Store:
                            "FROM campaigns WHERE id = ?", (campaign_id,))
         if effort is None:
             return {"kind": "exhausted", "at": None, "zone": None}
-        from bridge.listengine import zones_for
+        from store.listengine import zones_for
 
         rules = self._calling_rules(effort)
 
@@ -611,7 +611,7 @@ class Store:
 
     @staticmethod
     def _calling_rules(effort: dict[str, Any]) -> Any:
-        from bridge.listengine import EffortRules
+        from store.listengine import EffortRules
 
         # The calling window is what the claim asks of it here; the SQL applies the rest of the same rules.
         return EffortRules.from_effort(effort)
@@ -619,7 +619,7 @@ class Store:
     @staticmethod
     def _calling_hours_wait(phone: str, now: float, rules: Any) -> float | None:
         """None when ``phone`` may be called at ``now`` (epoch s); else when to look at it again."""
-        from bridge.listengine import in_calling_hours, next_window_start, zones_for
+        from store.listengine import in_calling_hours, next_window_start, zones_for
 
         when = datetime.fromtimestamp(now, UTC)
         zones = zones_for(phone)

@@ -2,7 +2,7 @@
 
 A leaf module: it imports nothing from the project, so the store (``store/db.py``: calls.outcome,
 contacts.last_outcome, ``release_contact``), the dialer core (``bridge/dialer.py``: what it records), the list
-rules the simulator and tests run (``bridge/listengine.py``) and the panel all spell outcomes and recycle
+rules the simulator and tests run (``store/listengine.py``) and the panel all spell outcomes and recycle
 intervals from here. It lives in ``store/`` because the store is what the strings are written to, and the store
 never imports ``bridge/``.
 
@@ -51,7 +51,7 @@ class Outcome(StrEnum):
     TRUNK_FAILED = "trunk_failed"
     # A call the controller found unfinished after a restart (calls.outcome only; its contact is released as FAILED).
     LOST = "lost"
-    # --- What a volunteer's result makes of the contact (bridge.listengine's attempt records; the store keeps the
+    # --- What a volunteer's result makes of the contact (store.listengine's attempt records; the store keeps the
     # disposition code itself in contacts.last_outcome, and acts on the code's kind: contact, no_contact, remove).
     # Spoke; asked to be called again at a set time (also the built-in disposition code).
     CALLBACK = "callback"
@@ -114,7 +114,7 @@ ENDS_CONTACT = frozenset(
 )
 
 # Dials that say nothing about the voter: the contact's attempt is given back (Store.release_contact) and the list
-# rules skip them (bridge.listengine).
+# rules skip them (store.listengine).
 NOT_AN_ATTEMPT = frozenset({Outcome.CANCELLED, Outcome.TRUNK_FAILED})
 
 

@@ -238,7 +238,7 @@ def test_only_an_effort_calling_now_hands_out_contacts(tmp_path: Path, status: s
 def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: str, outcome: str) -> None:
     """Hung up by us while it rang (its volunteer left), or failed by the carrier before any phone rang: the claim
     is undone — no attempt, no recycle delay, the last real outcome kept (a due callback stays first in line).
-    bridge.listengine agrees (test_listengine)."""
+    store.listengine agrees (test_listengine)."""
     cid = effort(store, max_attempts=2)
     store.add_contacts(cid, [{"phone": DC}])
     t = at(12, 0)

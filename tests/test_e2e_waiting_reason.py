@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bridge.ari import AriClient
-from bridge.listengine import EffortRules, effort_window, next_window_start, zones_for
 from callin import drill
 from phonebank.harness import ControllerProcess, Pbx, day_number, until
 from store.db import Store
+from store.listengine import EffortRules, effort_window, next_window_start, zones_for
 
 pytestmark = pytest.mark.asterisk
 

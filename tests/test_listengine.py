@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import store.db as store_db
-from bridge.listengine import (
+from store.db import Store
+from store.listengine import (
     AttemptRecord,
     Contact,
     EffortRules,
@@ -23,7 +24,6 @@ from bridge.listengine import (
     next_window_start,
     zones_for,
 )
-from store.db import Store
 from store.outcomes import RECYCLE_OF, Outcome, Recycle, recycle_column
 
 NY = ZoneInfo("America/New_York")
