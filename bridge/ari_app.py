@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -25,6 +26,7 @@ from bridge import amd_live
 from bridge import commands as c
 from bridge import dialer as d
 from bridge import predictive as pr
+from bridge import reconcile as rc
 from bridge import sip_accounts as sa
 from bridge import sip_guard as sg
 from bridge import volunteer as vol
@@ -32,6 +34,8 @@ from bridge import waiting as wt
 from bridge.amd import AmdParams
 from bridge.amd import Event as AmdEvent
 from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
+from bridge.snapshot import Snapshot
+from bridge.stats import VerdictStats
 from callin import entry as en
 from callin import guard as g
 from store import callin_guard, recordings
@@ -41,7 +45,7 @@ from store.db import Store, calling_now
 
 log = structlog.get_logger(__name__)
 
-VOLUNTEER_BRIDGE_PREFIX = "pb-vol-"
+VOLUNTEER_BRIDGE_PREFIX = rc.VOLUNTEER_BRIDGE_PREFIX
 CALL_PREFIX = "pbc-"
 # Keypad key a volunteer presses to end the voter's call (their own line stays up).
 END_CALL_KEY = "*"
@@ -54,7 +58,8 @@ AMD_DEFAULTS = {"initial_silence": 2500, "greeting": 1500, "after_greeting_silen
 
 
 def ari_time(event: Event) -> float:
-    """Asterisk's own timestamp of an event, as epoch seconds (falls back to now)."""
+    """Asterisk's own timestamp of an event, as epoch seconds (falls back to now). Not the controller's clock (see
+    Controller.on_event): the benchmarks read it to time Asterisk itself."""
     ts = event.get("timestamp")
     if ts:
         with contextlib.suppress(ValueError):
@@ -79,7 +84,10 @@ class Controller:
     store: Store
     dial_template: str = "Local/{number}@pb-sim-pstn/n"
     sounds_dir: str = ""  # Asterisk's view of the instance sounds dir (generated prompts)
-    tick_s: float = 0.5
+    # How often the adapter polls what reaches it without an event: Asterisk's security log (SIP login failures),
+    # and the store for campaign settings the panel or the CLI changed (and sessions that ended, for SIP accounts).
+    # The cores' own timers are not polled: they say when they are due (_timers).
+    poll_s: float = 0.5
     campaign_refresh_s: float = 3.0
     prompt_maker: Callable[[str, str], bool] | None = None  # (text, asterisk path without ext) -> made?
     dialer: d.Dialer = field(default_factory=d.Dialer)
@@ -92,14 +100,9 @@ class Controller:
     _prompting: set[int] = field(default_factory=set)
     _synced: bool = False
     amd_server: amd_live.AmdRtpServer | None = None
-    # call id -> (snoop channel, external media channel, bridge) feeding our detector
+    # call id -> (snoop channel, external media channel, bridge) feeding our detector. Its windows (no verdict
+    # after 6 s, listening for 16 s) are the dialer's timers (bridge.dialer AMD_VERDICT_S, AMD_LISTEN_S).
     _amd_taps: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    _amd_tapped_at: dict[str, float] = field(default_factory=dict)
-    # No verdict this long after the tap (no audio reached us): treat as NOTSURE, i.e. a person.
-    amd_timeout_s: float = 6.0
-    # How long the detector keeps listening to a voter put through as a person (its late-correction window
-    # is 10 s of audio after the verdict).
-    amd_listen_s: float = 16.0
     # call id -> voicemail message waiting for the detector's beep (or end of greeting)
     _vm_pending: dict[str, str] = field(default_factory=dict)
     # Told (session id or None, campaign id) whenever a volunteer's or a campaign's live state changes: the
@@ -121,6 +124,10 @@ class Controller:
     security_log: Path | None = None
     guard_conf: Path | None = None
     _security_log_pos: int = 0
+    # Set after every event and command: a core may want to be woken earlier than the timer loop is sleeping.
+    _rearm: asyncio.Event = field(default_factory=asyncio.Event)
+    # AMD verdicts and answer -> verdict latency, read by /metrics at scrape time (panel/ops.py).
+    amd_stats: VerdictStats = field(default_factory=VerdictStats)
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -144,7 +151,7 @@ class Controller:
         self._start_sip_guard()
         self.refresh_campaigns()
         self._tasks.append(asyncio.create_task(self.ari.run_events(self.on_event, self.resync)))
-        self._tasks.append(asyncio.create_task(self._ticker()))
+        self._tasks.append(asyncio.create_task(self._timers()))
         await asyncio.wait_for(self.ari.connected.wait(), timeout=30)
 
     async def stop(self) -> None:
@@ -158,37 +165,56 @@ class Controller:
             self.amd_server.close()
         await self.ari.close()
 
-    async def _ticker(self) -> None:
-        last_refresh = time.monotonic()
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                now = time.time()
-                if time.monotonic() - last_refresh >= self.campaign_refresh_s:
-                    last_refresh = time.monotonic()
-                    await self.run(self.refresh_campaigns())
-                    await self.sweep_sip_accounts(now)
-                for ch in list(self.entries):
-                    await self._entry_step(ch, en.Tick(), now)
-                for call_id, at in list(self._amd_tapped_at.items()):
-                    call = self.dialer.calls.get(call_id)
-                    age = time.monotonic() - at
-                    if age > self.amd_timeout_s and call and call.state is d.CState.AMD:
-                        log.warning("amd.no_verdict", call_id=call_id)
-                        self._amd_tapped_at.pop(call_id, None)
-                        self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id},
-                                         "event": AmdEvent("human", 0, "timeout")})
-                    elif age > self.amd_listen_s and call_id not in self._vm_pending:
-                        await self._untap(call_id)  # the late-correction window is over
-                await self.run(self.dialer.handle(d.Tick(), now))
-                await self._watch_security_log(now)
-            except Exception:
-                log.exception("controller.tick_failed")
+    def next_wake(self) -> float | None:
+        """The earliest time a core asked to be woken (aioquic's get_timer, asked of each core)."""
+        times = [self.dialer.get_timer(), sa.next_expiry(self.sip_accounts)]
+        times += [en.get_timer(e) for e in self.entries.values()]
+        return min((t for t in times if t is not None), default=None)
 
-    def refresh_campaigns(self) -> list[c.Command]:
+    async def _timers(self) -> None:
+        """Sleep until a core's timer is due (or the next poll), then let each core handle what is due. Events
+        re-arm the sleep, since they can bring a timer forward."""
+        next_refresh = next_poll = 0.0
+        handled = float("-inf")  # the time the cores were last handed
+        while True:
+            self._rearm.clear()
+            now = time.time()
+            wake = min(t for t in (self.next_wake(), next_refresh, next_poll) if t is not None)
+            # A timer that was due already when its core last had the time was not consumed (a bug, or a failure
+            # below): wait a poll period rather than spin on it.
+            delay = max(wake - now, self.poll_s if wake <= handled else 0.0)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rearm.wait(), timeout=delay)
+            # One clock reading for everything this wake-up does (see on_event).
+            now = handled = time.time()
+            try:
+                if now >= next_refresh:
+                    next_refresh = now + self.campaign_refresh_s
+                    await self.run(self.refresh_campaigns(now), now)
+                    await self.sweep_sip_accounts(now)
+                elif (expiry := sa.next_expiry(self.sip_accounts)) is not None and expiry <= now:
+                    await self.sweep_sip_accounts(now)
+                await self.handle_timers(now)
+                if now >= next_poll:
+                    next_poll = now + self.poll_s
+                    await self._watch_security_log(now)
+            except Exception:
+                log.exception("controller.timers_failed")
+
+    async def handle_timers(self, now: float) -> None:
+        """What the call cores said is due by ``now`` (aioquic's handle_timer)."""
+        for ch, entry in list(self.entries.items()):
+            due = en.get_timer(entry)
+            if due is not None and due <= now:
+                await self._entry_step(ch, en.Tick(), now)
+        if (due := self.dialer.get_timer()) is not None and due <= now:
+            await self.run(self.dialer.handle_timer(now), now)
+
+    def refresh_campaigns(self, now: float | None = None) -> list[c.Command]:
         """Reload campaign settings the store may have changed (CLI, panel)."""
         out: list[c.Command] = []
-        now = time.time()
+        now = time.time() if now is None else now
         for row in self.store.campaigns():
             # Scheduled efforts dial only inside their window; personal-phone efforts never (callers dial).
             row["_dials"] = row["dial_mode"] != "personal" and calling_now(row, now)
@@ -241,6 +267,7 @@ class Controller:
 
     # ------------------------------------------------------------------ resync after (re)connect
     async def resync(self) -> None:
+        """Run on every (re)connect of the event WebSocket: the decisions are ``bridge.reconcile``'s."""
         channels = {ch["id"]: ch for ch in await self.ari.get("channels")}
         bridges = await self.ari.get("bridges")
         now = time.time()
@@ -248,81 +275,63 @@ class Controller:
             self._synced = True
             await self._restore_sip_accounts()
             await self._restore_after_restart(channels, bridges, now)
-        # Anything we track whose channel vanished while we were not listening has ended.
-        for call_id in [cid for cid in self.dialer.calls if cid not in channels]:
-            self._record_call_end(call_id, {"cause": 0, "cause_txt": "lost during ARI reconnect"}, now)
-            await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now))
-        for leg in list(self.legs.values()):
-            if leg.channel_id not in channels:
-                await self._volunteer_leg_gone(leg, now)
+        await self._reconcile(rc.after_reconnect(channels, list(self.dialer.calls),
+                                                 {sid: leg.channel_id for sid, leg in self.legs.items()}), now)
 
     async def _restore_after_restart(self, channels: dict[str, Event], bridges: list[Event], now: float) -> None:
-        live_calls = {row["id"]: row for row in self.store.live_calls()}
-        # Detector taps of the previous run: nobody is listening to them any more.
-        for ch in channels:
-            if ch.startswith(("amds-", "amdx-")):
-                await self._quietly(self.ari.delete(f"channels/{ch}"))
-        for b in bridges:
-            if b["id"].startswith("amdb-"):
-                await self._quietly(self.ari.delete(f"bridges/{b['id']}"))
-        for b in bridges:
-            name = b.get("name", "")
-            if not name.startswith(VOLUNTEER_BRIDGE_PREFIX):
-                continue
-            sid = int(name[len(VOLUNTEER_BRIDGE_PREFIX):].split("-")[0])
-            session = self.store.session(sid)
-            members = [ch for ch in b.get("channels", []) if ch in channels]
-            vol_chan = next((ch for ch in members if ch == (session or {}).get("channel_id")), None)
-            if session is None or session["status"] != "open" or vol_chan is None:
-                await self._quietly(self.ari.delete(f"bridges/{b['id']}"))
-                for ch in members:
-                    await self._quietly(self.ari.delete(f"channels/{ch}"))
-                continue
-            endpoint = _sip_endpoint(channels[vol_chan].get("name", ""))
-            self.legs[sid] = Leg(sid, session["campaign_id"], vol_chan, b["id"], endpoint)
-            voter = next((ch for ch in members if ch in live_calls), None)
-            call = None
-            if voter:
-                row = live_calls.pop(voter)
-                call = d.Call(voter, row["campaign_id"], row["contact_id"])
-            await self.run(self.dialer.restore(sid, session["campaign_id"], now, call, stored_state=session["state"],
-                                               stored_reason=session["state_reason"],
-                                               stored_call_id=session["current_call_id"]))
-            log.info("controller.volunteer_restored", session_id=sid, channel_id=vol_chan, voter=bool(voter))
-        bridged = {ch for b in bridges for ch in b.get("channels", [])}
-        for ch_id, ch in channels.items():
-            plan = ch.get("dialplan") or {}
-            if plan.get("context") == "pb-sip-leg" and ch_id not in bridged:
-                # A SIP leg that was joining when we went down: its device calls again.
-                await self._quietly(self.ari.delete(f"channels/{ch_id}"))
-                continue
-            if plan.get("context") == "pb-callin" and plan.get("app_name") == "Stasis" and ch_id not in bridged:
-                # Someone was keying a code when we went down: ask again rather than leave them in silence.
-                # (An admin recording a message then hears the prompt: that recording is not kept, see
-                # _recording_done.)
-                self.entries[ch_id] = en.Entry(ch_id, caller=g.number_of((ch.get("caller") or {}).get("number")))
-                await self._entry_step(ch_id, en.Started(), now)
-                log.info("callin.prompt_again_after_restart")
-        for call_id, row in live_calls.items():
-            # A voter leg we no longer know what to do with: end it and record why.
-            if call_id in channels:
-                await self._quietly(self.ari.delete(f"channels/{call_id}"))
-            self.store.update_call(call_id, ended_at=now, hangup_cause_txt="controller restarted",
-                                   outcome=row["outcome"] or "lost")
-            if not row["outcome"]:
-                self.store.release_contact(row["contact_id"], "failed", now)
-        for s in self.store.open_sessions():
-            if s["id"] not in self.legs and s["state"] not in ("waiting_for_phone", "disconnected"):
-                self.store.update_session(s["id"], state="disconnected", state_reason="controller_restart")
-        reset = self.store.reset_stale_dialing()
-        log.info("controller.resynced", volunteers=len(self.legs), stale_contacts=reset)
+        stored = rc.Stored.of(self.store.open_sessions(), self.store.live_calls())
+        await self._reconcile(rc.after_restart(channels, bridges, stored, now), now)
+        log.info("controller.resynced", volunteers=len(self.legs))
+
+    async def _reconcile(self, cmds: list[rc.Command], now: float) -> None:
+        """Carry out what ``bridge.reconcile`` decided, in its order."""
+        for cmd in cmds:
+            match cmd:
+                case rc.HangupChannel(channel_id, _):
+                    await self._quietly(self.ari.delete(f"channels/{channel_id}"))
+                case rc.DeleteBridge(bridge_id):
+                    await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
+                case rc.RestoreVolunteer(sid, campaign_id, channel_id, bridge_id, endpoint, voter, state, reason,
+                                         call_id):
+                    self.legs[sid] = Leg(sid, campaign_id, channel_id, bridge_id, endpoint)
+                    call = d.Call(voter.call_id, voter.campaign_id, voter.contact_id) if voter else None
+                    await self.run(self.dialer.restore(sid, campaign_id, now, call, stored_state=state,
+                                                       stored_reason=reason, stored_call_id=call_id), now)
+                    log.info("controller.volunteer_restored", session_id=sid, channel_id=channel_id,
+                             voter=voter is not None)
+                case rc.PromptAgain(channel_id, caller):
+                    self.entries[channel_id] = en.Entry(channel_id, caller=caller)
+                    await self._entry_step(channel_id, en.Started(), now)
+                    log.info("callin.prompt_again_after_restart")
+                case rc.EndCall(call_id, contact_id, outcome, release):
+                    self.store.update_call(call_id, ended_at=now, hangup_cause_txt="controller restarted",
+                                           outcome=outcome)
+                    if release:
+                        self.store.release_contact(contact_id, "failed", now)
+                case rc.MarkDisconnected(sid):
+                    self.store.update_session(sid, state="disconnected", state_reason="controller_restart")
+                case rc.ResetStaleDialing():
+                    reset = self.store.reset_stale_dialing()
+                    log.info("controller.stale_contacts_reset", count=reset)
+                case rc.CallLost(call_id):
+                    self._record_call_end(call_id, {"cause": 0, "cause_txt": "lost during ARI reconnect"}, now)
+                    await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now), now)
+                case rc.LegLost(sid):
+                    leg = self.legs.get(sid)
+                    if leg is not None:
+                        await self._volunteer_leg_gone(leg, now)
 
     # ------------------------------------------------------------------ ARI events
     async def on_event(self, event: Event) -> None:
         kind = event["type"]
         chan = event.get("channel") or {}
         ch_id = chan.get("id", "")
-        now = ari_time(event)
+        # One clock for a call's whole timeline: the controller's wall clock, read once as it handles the event.
+        # It is the clock the cores' timers are set and fired with (so a timer and an event are ordered as the
+        # controller saw them), the one our detector's verdicts (which carry no Asterisk timestamp) and the panel's
+        # actions are stamped with, and an epoch time the store can keep. Asterisk's own event timestamps come from
+        # another clock (another host's, in production) and are not used for the timeline.
+        now = time.time()
         structlog.contextvars.bind_contextvars(channel_id=ch_id or None)
         try:
             if kind == "StasisStart":
@@ -335,7 +344,7 @@ class Controller:
                 self.store.update_call(ch_id, bridged_at=now)
                 self.store.update_leg(ch_id, bridged_at=now)
                 log.info("call.bridged", call_id=ch_id, bridge_id=event.get("bridge", {}).get("id"))
-                await self.run(self.dialer.handle(d.CallBridged(ch_id), now))
+                await self.run(self.dialer.handle(d.CallBridged(ch_id), now), now)
             elif kind == "ChannelUserevent" and event.get("eventname") == "pb_voicemail_played":
                 self.store.update_call(ch_id, voicemail_left=1)
             elif kind == "PhonebankAmd":
@@ -351,6 +360,7 @@ class Controller:
                 await self._destroyed(ch_id, event, now)
         finally:
             structlog.contextvars.unbind_contextvars("channel_id")
+            self._rearm.set()
 
     async def _stasis_start(self, event: Event, ch_id: str, now: float) -> None:
         args = event.get("args") or []
@@ -361,7 +371,7 @@ class Controller:
             self.entries[ch_id] = en.Entry(ch_id, caller=caller)
             log.info("callin.answered", caller=mask_phone(caller))
             await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
-            self.store.update_leg(ch_id, answered_at=time.time())
+            self.store.update_leg(ch_id, answered_at=now)
             await self._entry_step(ch_id, en.Started(), now)
         elif role == "sipleg":
             await self._sip_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
@@ -369,7 +379,7 @@ class Controller:
             await self._amd_verdict(ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "",
                                     now)
         elif role == "outbound-ours" and ch_id in self.dialer.calls:
-            await self._tap_for_detector(ch_id)
+            await self._tap_for_detector(ch_id, now)
         elif role in ("outbound", "outbound-ours"):
             # Not ours (any more): a leftover from before a restart.
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
@@ -379,11 +389,11 @@ class Controller:
             self.trunk.ok(self.dialer.calls[call_id].campaign_id)  # the trunk carries calls
         if state == "Ringing":
             self.store.update_call(call_id, ringing_at=now)
-            await self.run(self.dialer.handle(d.CallRinging(call_id), now))
+            await self.run(self.dialer.handle(d.CallRinging(call_id), now), now)
         elif state == "Up":
             self.store.update_call(call_id, answered_at=now)
             self.store.update_leg(call_id, answered_at=now)
-            await self.run(self.dialer.handle(d.CallAnswered(call_id), now))
+            await self.run(self.dialer.handle(d.CallAnswered(call_id), now), now)
 
     async def _dtmf(self, ch_id: str, digit: str, now: float) -> None:
         if ch_id in self.entries:
@@ -391,16 +401,16 @@ class Controller:
             return
         leg = self._leg_by_channel(ch_id)
         if leg and digit == END_CALL_KEY:
-            await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.EndVoterCall()), now))
+            await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.EndVoterCall()), now), now)
 
     async def _destroyed(self, ch_id: str, event: Event, now: float) -> None:
         cause = int(event.get("cause") or 0)
         if ch_id in self._amd_taps or ch_id in self._vm_pending:
             self._vm_pending.pop(ch_id, None)
-            await self._untap(ch_id)
+            await self._untap(ch_id, now)
         if ch_id in self.dialer.calls:
             self._record_call_end(ch_id, event, now)
-            await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now))
+            await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now), now)
             return
         if ch_id in self.entries:
             entry = self.entries.pop(ch_id)
@@ -420,7 +430,7 @@ class Controller:
 
     async def _volunteer_leg_gone(self, leg: Leg, now: float, cause: int = 0) -> None:
         self.legs.pop(leg.session_id, None)
-        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause)), now))
+        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause)), now), now)
         await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
         session = self.store.session(leg.session_id)
         if session and session["state"] != "ended":
@@ -442,7 +452,7 @@ class Controller:
                 case en.Play(channel_id, media):
                     await self._quietly(self.ari.post(f"channels/{channel_id}/play", media=",".join(media)))
                 case en.CheckCode(channel_id, code, caller, submitted_at):
-                    await self._check_code(channel_id, code, caller, submitted_at)
+                    await self._check_code(channel_id, code, caller, submitted_at, now)
                 case en.StartRecording(channel_id, code):
                     self.entries.pop(channel_id, None)
                     await self._record_message(channel_id, code)
@@ -455,31 +465,31 @@ class Controller:
                     await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
                                                       extension="locked" if locked else "goodbye", priority=1))
 
-    async def _check_code(self, ch_id: str, code: str, caller: str, submitted_at: float) -> None:
-        """The guard first (it may hold the code back or refuse the number), then the store; the result goes
-        back to the guard."""
-        now = time.time()
+    async def _check_code(self, ch_id: str, code: str, caller: str, submitted_at: float, now: float) -> None:
+        """The guard first (it may hold the code back or refuse the number), then the store's facts about the code;
+        what they mean for the caller and for the guard is callin.entry's rule (guard_answer, code_checked)."""
         decisions = self._guard(g.Submit(caller, submitted_at), now)
         decision = next(x for x in decisions if isinstance(x, g.Check | g.Hold | g.Locked))
-        if isinstance(decision, g.Hold):
-            log.info("callin.code_held", caller=mask_phone(caller), reason=decision.reason,
-                     wait_s=round(decision.until - now, 1))
-            await self._entry_step(ch_id, en.Hold(decision.until), now)
-            return
-        if isinstance(decision, g.Locked):
-            log.warning("callin.locked_number_refused", caller=mask_phone(caller), until=decision.until)
-            await self._entry_step(ch_id, en.Locked(), now)
+        held = en.guard_answer(decision)
+        if held is not None:
+            if isinstance(decision, g.Hold):
+                log.info("callin.code_held", caller=mask_phone(caller), reason=decision.reason,
+                         wait_s=round(decision.until - now, 1))
+            elif isinstance(decision, g.Locked):
+                log.warning("callin.locked_number_refused", caller=mask_phone(caller), until=decision.until)
+            await self._entry_step(ch_id, held, now)
             return
         session = self.store.live_session_by_code(code)
-        ok = session is not None and session["id"] not in self.legs
-        if not ok and recordings.pending(self.store, code) is not None:
+        sid = int(session["id"]) if session else None
+        facts = en.CodeFacts(sid, has_leg=sid is not None and sid in self.legs,
+                             recording=recordings.pending(self.store, code) is not None)
+        result, learned = en.code_checked(code, caller, facts)
+        if isinstance(result, en.Validated):
+            log.info("callin.code_checked", valid=result.session_id is not None, session_id=result.session_id)
+        else:
             log.info("callin.recording_code", caller=mask_phone(caller))
-            self._guard(g.Right(caller), now)
-            await self._entry_step(ch_id, en.RecordingCode(code), now)
-            return
-        log.info("callin.code_checked", valid=ok, session_id=session["id"] if ok and session else None)
-        self._guard(g.Right(caller) if ok else g.Wrong(caller), now)
-        await self._entry_step(ch_id, en.Validated(session["id"] if ok and session else None), now)
+        self._guard(learned, now)
+        await self._entry_step(ch_id, result, now)
 
     def _guard(self, event: g.GuardEvent, now: float) -> list[g.Decision]:
         before = self.guard
@@ -555,24 +565,24 @@ class Controller:
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
         await self.run(self.dialer.handle(
             d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"]), leg=kind),
-            now))
+            now), now)
 
     # ------------------------------------------------------------------ answering-machine detection
     async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
-        """The one seam every detector drives: app_amd via the dialplan, or ours via RTP."""
-        cmds = self.dialer.handle(d.AmdDecided(call_id, status, cause), now)
-        # Bridge first, write after: the voter is waiting in silence.
-        await self.run(cmds)
-        self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
-        log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause)
+        """The one seam every detector drives: app_amd via the dialplan, or ours via RTP. The dialer's commands put
+        the voter through first and then have the verdict stored (RecordVerdict)."""
+        call = self.dialer.calls.get(call_id)
+        self.amd_stats.record(status, call.answered_at if call else None, now)
+        await self.run(self.dialer.handle(d.AmdDecided(call_id, status, cause), now), now)
 
-    async def _tap_for_detector(self, call_id: str) -> None:
+    async def _tap_for_detector(self, call_id: str, now: float) -> None:
         """Let our detector hear the answered voter: snoop their audio into a bridge with an external-media
-        channel that streams it to the controller's RTP socket."""
+        channel that streams it to the controller's RTP socket. The dialer times the detector from now on."""
         assert self.amd_server is not None
         snoop, ext, bridge = f"amds-{call_id}", f"amdx-{call_id}", f"amdb-{call_id}"
         self._amd_taps[call_id] = (snoop, ext, bridge)
-        self._amd_tapped_at[call_id] = time.monotonic()
+        # Run after the tap is up: setting it up must not wait behind new dials.
+        listening = self.dialer.handle(d.DetectorListening(call_id), now)
         campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
         bias = float(json.loads(campaign.get("amd_params") or "{}").get("human_bias", 0.0))
         try:
@@ -596,10 +606,13 @@ class Controller:
             # The voter hung up while we set up, or Asterisk refused: never leave a call unjudged; NOTSURE
             # puts it through to a volunteer, the cheaper mistake.
             log.warning("amd.tap_failed", call_id=call_id, error=str(exc))
-            await self._untap(call_id)
+            await self.run(listening, now)
+            await self._untap(call_id, now)
             # 404: the voter is gone already; their hang-up settles the call.
             if call_id in self.dialer.calls and not isinstance(exc, AriNotFound):
-                await self._amd_verdict(call_id, "NOTSURE", "TAP-FAILED", time.time())
+                await self._amd_verdict(call_id, "NOTSURE", "TAP-FAILED", now)
+            return
+        await self.run(listening, now)
 
     def _on_detector_event(self, call_id: str, event: AmdEvent) -> None:
         """From the RTP socket: queue the verdict behind the call's own ARI events."""
@@ -610,26 +623,29 @@ class Controller:
         cause = f"OURS-{event.reason}-{event.at_ms}"
         if event.kind in ("human", "machine") and call is not None and call.state is d.CState.AMD:
             await self._amd_verdict(call_id, "HUMAN" if event.kind == "human" else "MACHINE", cause, now)
-            # After "human" the detector keeps listening for a while (late correction); the tap stays up.
+            # After "human" the detector keeps listening for a while (late correction; the dialer says when the
+            # tap comes off, StopListening); after "machine", only for the voicemail's cue.
             if event.kind == "machine" and call_id not in self._vm_pending:
-                await self._untap(call_id)
+                await self._untap(call_id, now)
         elif event.kind == "machine" and call is not None and call.state in (d.CState.CONNECTING,
                                                                                d.CState.CONNECTED):
             log.info("call.machine_pulled_back", call_id=call_id, amd_cause=cause, session_id=call.session_id)
-            await self.run(self.dialer.handle(d.LateMachine(call_id, cause), now))
+            await self.run(self.dialer.handle(d.LateMachine(call_id, cause), now), now)
             self.store.update_call(call_id, amd_status="MACHINE", amd_cause=cause)
             if call_id not in self._vm_pending:
-                await self._untap(call_id)
+                await self._untap(call_id, now)
         elif event.kind in ("beep", "greeting_end") and call_id in self._vm_pending:
             media = self._vm_pending.pop(call_id)
             log.info("call.voicemail_cue", call_id=call_id, cue=event.kind, at_ms=event.at_ms)
             await self._quietly(self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}",
                                               playbackId=f"vm-{call_id}"))
-            await self._untap(call_id)
+            await self._untap(call_id, now)
 
-    async def _untap(self, call_id: str) -> None:
+    async def _untap(self, call_id: str, now: float) -> None:
         tap = self._amd_taps.pop(call_id, None)
-        self._amd_tapped_at.pop(call_id, None)
+        if tap is not None:
+            # The dialer stops timing a detector that no longer listens.
+            await self.run(self.dialer.handle(d.DetectorDone(call_id), now), now)
         if self.amd_server is not None:
             self.amd_server.unregister(call_id)
         if tap is None:
@@ -787,7 +803,7 @@ class Controller:
         facts = self._session_facts(acc.session_id) if acc else None
         decision, session_id = sa.admit(self.sip_accounts, endpoint, facts, now,
                                         has_leg=acc is not None and acc.session_id in self.legs)
-        if _sip_endpoint(channel_name) != endpoint:
+        if sa.channel_endpoint(channel_name) != endpoint:
             decision = sa.Join.REFUSE
         self.store.insert_leg(ch_id, "volunteer", now, name=channel_name)
         if decision is sa.Join.REFUSE or session_id is None or acc is None:
@@ -796,7 +812,7 @@ class Controller:
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
             return
         await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
-        self.store.update_leg(ch_id, answered_at=time.time())
+        self.store.update_leg(ch_id, answered_at=now)
         if decision is sa.Join.JOIN:
             await self._join(ch_id, session_id, now, kind=acc.kind.value, endpoint=endpoint)
         else:
@@ -815,7 +831,7 @@ class Controller:
         self.store.update_session(session_id, channel_id=ch_id)
         self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
         self.store.update_leg(old.channel_id, ended_at=now)
-        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.LegReplaced(acc.kind.value)), now))
+        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.LegReplaced(acc.kind.value)), now), now)
         await self._quietly(self.ari.delete(f"channels/{old.channel_id}"))
         log.info("volunteer.leg_replaced", session_id=session_id, kind=acc.kind.value)
         self._notify_session(session_id)
@@ -833,21 +849,28 @@ class Controller:
                 await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
             self._notify_session(session_id)
             return
-        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now))
+        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now), now)
 
     def volunteer_state(self, session_id: int) -> vol.Volunteer | None:
         return self.dialer.volunteers.get(session_id)
 
+    def snapshot(self) -> Snapshot:
+        """The live state the panel reads, copied now (it never reaches into the dialer)."""
+        return Snapshot(volunteers=MappingProxyType(dict(self.dialer.volunteers)),
+                        calls=tuple(self.dialer.calls.values()), legs=frozenset(self.legs), callin_guard=self.guard)
+
     # ------------------------------------------------------------------ commands
-    async def run(self, cmds: list[c.Command]) -> None:
+    async def run(self, cmds: list[c.Command], now: float | None = None) -> None:
+        """Carry out the cores' commands; ``now``: the clock reading of the event they answer (see on_event)."""
+        at = time.time() if now is None else now
         for cmd in cmds:
             try:
-                await self._execute(cmd)
+                await self._execute(cmd, at)
             except AriError as exc:
                 log.warning("controller.command_failed", command=type(cmd).__name__, error=str(exc))
+        self._rearm.set()
 
-    async def _execute(self, cmd: c.Command) -> None:
-        now = time.time()
+    async def _execute(self, cmd: c.Command, now: float) -> None:
         match cmd:
             case c.NeedContacts(campaign_id, _):
                 # Count afresh and place every claimed call with the dialer before the first await: a
@@ -859,11 +882,11 @@ class Controller:
                     call_id = f"{CALL_PREFIX}{uuid.uuid4().hex[:20]}"
                     self.store.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
                     placed += self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now)
-                await self.run(placed)
+                await self.run(placed, now)
             case c.Originate(call_id, campaign_id, contact_id):
                 await self._originate(call_id, campaign_id, contact_id, now)
             case c.Connect(call_id, session_id):
-                await self._connect(call_id, session_id)
+                await self._connect(call_id, session_id, now)
             case c.PullBack(call_id, session_id):
                 leg = self.legs.get(session_id)
                 if leg:
@@ -871,14 +894,20 @@ class Controller:
             case c.PlayAbandonMessage(call_id):
                 media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
                 await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
-            case c.DropVoicemail(call_id):
+            case c.DropVoicemail(call_id, on_cue):
                 campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
                 media = campaign.get("voicemail_media", "")
-                if call_id in self._amd_taps:
-                    # Our detector is still listening: the message starts on its beep (or end of greeting).
+                if on_cue and call_id in self._amd_taps:
+                    # The message starts on the detector's beep (or end of greeting): _detector_event.
                     self._vm_pending[call_id] = media
                 else:
                     await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
+            case c.RecordVerdict(call_id, status, cause):
+                self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
+                log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause)
+            case c.StopListening(call_id):
+                if call_id not in self._vm_pending:
+                    await self._untap(call_id, now)
             case c.HangupCall(call_id, reason):
                 log.info("call.hangup", call_id=call_id, reason=reason)
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
@@ -909,8 +938,8 @@ class Controller:
                 self.store.update_session(session_id, **values)
                 log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
                 self._notify_session(session_id)
-            case c.Log(event, fields):
-                log.info(event, **fields)
+            case c.Log(event, fields, level):
+                getattr(log, level, log.info)(event, **fields)
 
     def _campaign_of(self, call_id: str) -> int:
         call = self.dialer.calls.get(call_id)
@@ -943,13 +972,13 @@ class Controller:
         except AriError as exc:
             log.warning("call.originate_failed", call_id=call_id, error=str(exc))
             self.trunk.failed(campaign_id, f"Asterisk refused the dial: {exc}")
-            self.store.update_call(call_id, ended_at=time.time(), hangup_cause_txt=str(exc)[:200])
-            await self.run(self.dialer.handle(d.CallEnded(call_id, 0), time.time()))
+            self.store.update_call(call_id, ended_at=now, hangup_cause_txt=str(exc)[:200])
+            await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now), now)
 
-    async def _connect(self, call_id: str, session_id: int) -> None:
+    async def _connect(self, call_id: str, session_id: int, now: float) -> None:
         leg = self.legs.get(session_id)
         if leg is None:
-            await self.run(self.dialer.handle(d.ConnectFailed(call_id), time.time()))
+            await self.run(self.dialer.handle(d.ConnectFailed(call_id), now), now)
             return
         add = self.ari.post(f"bridges/{leg.bridge_id}/addChannel", channel=call_id)
         beep = self.ari.post(f"channels/{leg.channel_id}/play", media="sound:beep")
@@ -957,7 +986,7 @@ class Controller:
         # ARI answers addChannel with 404 only for a missing bridge (a missing channel is 400/422): the
         # volunteer's leg is gone, so the voter goes to someone else.
         if isinstance(added, AriNotFound):
-            await self.run(self.dialer.handle(d.ConnectFailed(call_id), time.time()))
+            await self.run(self.dialer.handle(d.ConnectFailed(call_id), now), now)
         elif isinstance(added, Exception):
             log.warning("call.connect_failed", call_id=call_id, session_id=session_id, error=str(added))
         else:
@@ -980,13 +1009,6 @@ class Controller:
 def _fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """ARI push configuration's body."""
     return {"fields": [{"attribute": k, "value": v} for k, v in pairs]}
-
-
-def _sip_endpoint(channel_name: str) -> str:
-    """"PJSIP/pbsip1234-00000007" -> "pbsip1234" for a per-session account's channel, else ""."""
-    if not channel_name.startswith(f"PJSIP/{sa.PREFIX}"):
-        return ""
-    return channel_name[len("PJSIP/"):].rsplit("-", 1)[0]
 
 
 def _amd_params(raw: Any) -> dict[str, Any]:

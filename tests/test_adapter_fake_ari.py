@@ -201,3 +201,48 @@ async def test_refused_dials_tell_callers_the_trunk_is_down(tmp_path: Path) -> N
     ctl.dialer.calls["pbc-ok"] = d.Call("pbc-ok", cid, 1)
     await ctl.on_event({"type": "ChannelStateChange", "channel": {"id": "pbc-ok", "state": "Ringing"}})
     assert ctl.trunk.error(cid) is None, "a call ringing: the trunk carries calls again"
+
+
+async def test_the_cores_timers_wake_the_adapter(tmp_path: Path) -> None:
+    """The adapter keeps no windows of its own: it asks the cores when they are due (next_wake) and hands them
+    the time (handle_timers). Here the call-in's digit timeout and our detector's no-verdict deadline."""
+    import time
+
+    from bridge.ari_app import Leg
+    from bridge.dialer import AMD_TIMEOUT_CAUSE, AMD_VERDICT_S
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Timers", dial_mode="personal")["id"]  # places no lines: no pacing tick
+    store.add_contacts(cid, [{"phone": day_number(1000)}])
+    sid = store.create_session(cid, "Lee")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    assert ctl.next_wake() is None, "nothing timed yet"
+
+    before = time.time()
+    await ctl.on_event({"type": "StasisStart", "args": ["callin"],
+                        "channel": {"id": "in1", "name": "Local/in1", "caller": {"number": "+15550001111"}}})
+    wake = ctl.next_wake()
+    assert wake is not None and before + 10 <= wake <= time.time() + 10
+    await ctl.handle_timers(wake - 0.01)
+    assert ari.calls[-1] == ("POST", "channels/in1/play", {"media": "sound:agent-pass", "body": None})
+    await ctl.handle_timers(wake)
+    assert ari.calls[-1] == ("POST", "channels/in1/play", {"media": "sound:auth-incorrect,sound:agent-pass",
+                                                           "body": None})
+    ctl.entries.clear()
+
+    # A voter answered and tapped, and no verdict ever comes: at the deadline the dialer puts them through.
+    contact_id = store.contacts(cid)[0]["id"]
+    store.insert_call("pbc-t", cid, contact_id, 0, "pbc-t", 100.0)
+    ctl.legs[sid] = Leg(sid, cid, "vol-leg", "pb-vol-b")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 100.0), 100.0)
+    ctl.dialer.handle(d.CallPlaced("pbc-t", cid, contact_id), 100.0)
+    ctl.dialer.handle(d.CallAnswered("pbc-t"), 101.0)
+    ctl.dialer.handle(d.DetectorListening("pbc-t"), 101.5)
+    assert ctl.next_wake() == 101.5 + AMD_VERDICT_S
+    await ctl.handle_timers(101.5 + AMD_VERDICT_S)
+    assert ("POST", "bridges/pb-vol-b/addChannel", {"channel": "pbc-t", "body": None}) in ari.calls
+    row = store.call("pbc-t")
+    assert row is not None and row["amd_status"] == "HUMAN" and row["amd_cause"] == AMD_TIMEOUT_CAUSE
+    assert row["amd_decided_at"] == 101.5 + AMD_VERDICT_S, "stamped with the time the timer fired"
