@@ -410,6 +410,20 @@ def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.
     assert 0 <= lines[1]["beep_ms"] - beep_end <= 300
 
 
+def test_phonebank_amd_classify_command_prints_the_same_lines(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # The installed command, through phonebank.cli, not only classify_main.
+    from phonebank.cli import main
+
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 700, 23), gap(rate, 700), sine(rate, 850, 400), gap(rate, 1500)]
+    f = write_wav(tmp_path / "late.wav", render(rate, parts, 23), rate)
+    assert main(["amd", "classify", str(f)]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert list(line) == ["file", "decision", "decision_ms", "beep_ms", "first_decision", "first_decision_ms"]
+    assert (line["first_decision"], line["decision"]) == ("human", "machine")
+
+
 def test_cli_reports_the_final_decision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rate = 8000
     parts = [gap(rate, 300), voice(rate, 700, 23), gap(rate, 700), sine(rate, 850, 400), gap(rate, 1500)]
