@@ -7,6 +7,7 @@ A backup is a directory (mode 0700: it holds the secrets):
 * ``data/``: everything else in the data directory (``secrets.json``, ``uploads/``, ``tls/``), files as they are.
 * ``media/sounds/``, ``media/recording/``: the instance's prompts (abandon and voicemail messages made or uploaded
   in the panel) and the voicemail messages recorded by phone, which the store names by their Asterisk path.
+* ``local/etc/pjsip_local.conf``: the carrier specifics ops wrote by hand beside the rendered config.
 * ``manifest.json``: when, which instance, and the row count of every table (restore checks them).
 
 Restore puts them back for the same ``PHONEBANK_INSTANCE`` (the store names media by the instance's path) into a
@@ -26,6 +27,8 @@ from pathlib import Path
 DB_NAME = "phonebank.db"
 # Instance directories with media the store refers to (Asterisk paths under the instance).
 MEDIA_DIRS = {"sounds": "sounds", "recording": "spool/recording"}
+# Hand-written config beside the rendered files (carrier specifics): never rendered, so only a backup has it.
+LOCAL_CONFIG = ("etc/pjsip_local.conf",)
 
 
 class BackupError(RuntimeError):
@@ -95,6 +98,10 @@ def backup(places: Places, dest: Path) -> dict[str, object]:
             src = places.instance_dir / sub
             if src.is_dir():
                 media_files += _copy_tree(src, dest / "media" / name)
+        for rel in LOCAL_CONFIG:
+            if (places.instance_dir / rel).is_file():
+                (dest / "local" / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(places.instance_dir / rel, dest / "local" / rel)
     manifest: dict[str, object] = {"format": 1, "created": time.time(), "instance": places.instance,
                                    "tables": counts, "data_files": data_files, "media_files": media_files}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -130,4 +137,6 @@ def restore(places: Places, src: Path, force: bool = False) -> dict[str, object]
         for name, sub in MEDIA_DIRS.items():
             if (src / "media" / name).is_dir():
                 _copy_tree(src / "media" / name, places.instance_dir / sub)
+        if (src / "local").is_dir():
+            _copy_tree(src / "local", places.instance_dir)
     return manifest

@@ -37,6 +37,9 @@ def test_backup_during_writes_restores_every_row(tmp_path: Path) -> None:
     (inst / "sounds" / "pb" / "abandon-1.wav").write_bytes(b"RIFF-abandon")
     (inst / "spool" / "recording").mkdir(parents=True)
     (inst / "spool" / "recording" / "vm-7.wav").write_bytes(b"RIFF-voicemail")
+    (inst / "etc").mkdir()
+    (inst / "etc" / "pjsip_local.conf").write_text("[trunk](+)\nsend_pai = yes\n")
+    (inst / "etc" / "pjsip.conf").write_text("rendered: not backed up")
     before = _rows(data / "phonebank.db")
 
     # Another connection keeps committing while the backup runs (a live shift).
@@ -89,6 +92,8 @@ def test_backup_during_writes_restores_every_row(tmp_path: Path) -> None:
     assert (fresh / "uploads" / "list.csv").read_text().startswith("First,Phone")
     assert (fresh_inst / "sounds" / "pb" / "abandon-1.wav").read_bytes() == b"RIFF-abandon"
     assert (fresh_inst / "spool" / "recording" / "vm-7.wav").read_bytes() == b"RIFF-voicemail"
+    assert (fresh_inst / "etc" / "pjsip_local.conf").read_text().startswith("[trunk](+)")
+    assert not (fresh_inst / "etc" / "pjsip.conf").exists()  # rendered again from the settings at start
 
     # A second restore over it is refused without --force; a backup of another instance is refused.
     with pytest.raises(BackupError, match="exists"):
