@@ -175,18 +175,17 @@ class Reasons:
 
     def for_effort(self, ctl: Any, campaign_id: int) -> Waiting | None:
         """``ctl``: the controller (bridge.ari_app.Controller). None for an effort that does not exist."""
-        from bridge.dialer import IN_FLIGHT, IN_POOL
-
         campaign = ctl.store.campaign(campaign_id)
         if campaign is None:
             return None
         now = self.clock()
-        in_flight = sum(1 for c in ctl.dialer.calls.values() if c.campaign_id == campaign_id and c.state in IN_FLIGHT)
+        snap = ctl.snapshot()  # its counts: importing bridge.dialer here would close a circle (dialer imports us)
+        in_flight = snap.in_flight(campaign_id)
         connected = getattr(ctl.ari, "connected", None)
         plan = ""
         if in_flight and campaign.get("dial_mode") == "predictive" and campaign_id in ctl.dialer.campaigns:
             plan = ctl.dialer.plan(campaign_id, now).reason
-        pool = sum(1 for v in ctl.dialer.volunteers.values() if v.campaign_id == campaign_id and v.state in IN_POOL)
+        pool = snap.in_pool(campaign_id)
         live = Live(in_flight=in_flight, callers=pool, asterisk_up=connected is None or connected.is_set(),
                     trunk_error=ctl.trunk.error(campaign_id) or ctl.dialer.trunk_error(campaign_id), plan_reason=plan)
         return explain(campaign, lambda: self.outlook(ctl.store, campaign_id, now), live, now)

@@ -24,17 +24,8 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from panel.web import (
-    CALLIN_NUMBER,
-    STAGE_MEDIA,
-    STORE,
-    USER,
-    Handler,
-    callin_dialable,
-    page_refusal,
-    render,
-    require,
-)
+from panel.common import callin_dialable, page_refusal, render, require, user_of
+from panel.keys import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler
 from store import efforts as ef
 from store import recordings
 from store import users as u
@@ -59,6 +50,8 @@ MESSAGES = {
     "role_saved": "Role saved.",
 }
 ERRORS_SHOWN = 500
+BASE = "/admin/efforts/{id:\\d+}"
+routes = web.RouteTableDef()
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -137,6 +130,7 @@ FROZEN_MESSAGE = ("This effort has been launched, so its list is frozen: contact
 
 
 # ---------------------------------------------------------------------------------------------- efforts
+@routes.get("/admin/efforts")
 @require_any("manage_efforts", "view_results")
 async def efforts_page(request: web.Request) -> web.StreamResponse:
     return render(request, "admin/efforts.html", efforts=ef.efforts(_store(request)),
@@ -144,11 +138,13 @@ async def efforts_page(request: web.Request) -> web.StreamResponse:
                   callin_number=request.app[CALLIN_NUMBER])
 
 
+@routes.get("/admin/efforts/new")
 @require("manage_efforts")
 async def new_page(request: web.Request) -> web.StreamResponse:
     return render(request, "admin/new.html", form={"title": "", "description": ""}, errors={})
 
 
+@routes.post("/admin/efforts/new")
 @require("manage_efforts")
 async def new_post(request: web.Request) -> web.StreamResponse:
     form = _fields(await request.post())
@@ -161,7 +157,7 @@ async def new_post(request: web.Request) -> web.StreamResponse:
     if errors:
         return render(request, "admin/new.html", status=400, form=form, errors=errors)
     effort = ef.create_effort(_store(request), title, description)
-    log.info("admin.effort_created", campaign_id=effort["id"], user_id=request[USER]["id"])
+    log.info("admin.effort_created", campaign_id=effort["id"], user_id=user_of(request)["id"])
     raise _go(effort["id"], "edit", "created")
 
 
@@ -172,12 +168,14 @@ def _details_form(effort: dict[str, Any]) -> dict[str, str]:
             "end_at": ef.format_local_datetime(effort["end_at"])}
 
 
+@routes.get(f"{BASE}/edit")
 @require("manage_efforts")
 async def edit_page(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
     return _step_page(request, "admin/edit.html", effort, "edit", form=_details_form(effort), errors={})
 
 
+@routes.post(f"{BASE}/edit")
 @require("manage_efforts")
 async def edit_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -217,6 +215,7 @@ def _mapping_ctx(text: str, token: str, mapping: list[str] | None = None) -> dic
             "rows_in_file": len(sample) + sum(1 for _ in reader)}
 
 
+@routes.get(f"{BASE}/list")
 @require("manage_efforts")
 async def list_page(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -236,6 +235,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
     return _step_page(request, "admin/list.html", effort, "list", **ctx)
 
 
+@routes.post(f"{BASE}/list/upload")
 @require("manage_efforts")
 async def list_upload(request: web.Request) -> web.StreamResponse:
     effort = _unfrozen_effort(request)
@@ -263,6 +263,7 @@ async def list_upload(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/list?upload={token}")
 
 
+@routes.post(f"{BASE}/list/import")
 @require("manage_efforts")
 async def list_import(request: web.Request) -> web.StreamResponse:
     effort = _unfrozen_effort(request)
@@ -302,6 +303,7 @@ async def list_import(request: web.Request) -> web.StreamResponse:
     raise _go(effort["id"], "list", "imported", n)
 
 
+@routes.post(f"{BASE}/list/clear")
 @require("manage_efforts")
 async def list_clear(request: web.Request) -> web.StreamResponse:
     effort = _unfrozen_effort(request)
@@ -314,6 +316,7 @@ async def list_clear(request: web.Request) -> web.StreamResponse:
     raise _go(effort["id"], "list", "cleared")
 
 
+@routes.post(f"{BASE}/household")
 @require("manage_efforts")
 async def household_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -368,11 +371,13 @@ def _script_problems(store: Store, effort_id: int, script: str) -> list[str]:
     return ef.check_script(script, offered, withheld, has_list=ef.contact_count(store, effort_id) > 0)
 
 
+@routes.get(f"{BASE}/script")
 @require("manage_efforts")
 async def script_page(request: web.Request) -> web.StreamResponse:
     return _script_page(request, _effort(request))
 
 
+@routes.post(f"{BASE}/script")
 @require("manage_efforts")
 async def script_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -414,6 +419,7 @@ async def script_post(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#survey")
 
 
+@routes.post(f"{BASE}/dispositions")
 @require("manage_efforts")
 async def dispositions_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -454,6 +460,7 @@ def _settings_page(request: web.Request, effort: dict[str, Any], form: dict[str,
                       now=time.time(), callin_number=request.app[CALLIN_NUMBER])
 
 
+@routes.post(f"{BASE}/voicemail/record")
 @require("manage_efforts")
 async def record_by_phone(request: web.Request) -> web.StreamResponse:
     """A code the admin keys in after calling the call-in number; what they say becomes the voicemail."""
@@ -463,12 +470,14 @@ async def record_by_phone(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/settings#record-by-phone")
 
 
+@routes.get(f"{BASE}/settings")
 @require("manage_efforts")
 async def settings_page(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
     return _settings_page(request, effort, ef.settings_form(effort), {})
 
 
+@routes.post(f"{BASE}/settings")
 @require("manage_efforts")
 async def settings_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -499,6 +508,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
     raise _go(effort["id"], "review" if form.get("next") else "settings", "saved")
 
 
+@routes.get(f"{BASE}/voicemail.wav")
 @require("manage_efforts")
 async def voicemail_audio(request: web.Request) -> web.StreamResponse:
     path = _voicemail_file(_store(request), _effort(request))
@@ -550,11 +560,13 @@ def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200
                       error=error)
 
 
+@routes.get(f"{BASE}/review")
 @require("manage_efforts")
 async def review_page(request: web.Request) -> web.StreamResponse:
     return _review_page(request, _effort(request))
 
 
+@routes.post(f"{BASE}/finish")
 @require("manage_efforts")
 async def finish_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
@@ -566,7 +578,7 @@ async def finish_post(request: web.Request) -> web.StreamResponse:
         ef.finish(_store(request), effort["id"])
     except StoreError as exc:
         return _conflict(request, f"Not finished: {exc}.")
-    log.info("admin.effort_finished", campaign_id=effort["id"], user_id=request[USER]["id"])
+    log.info("admin.effort_finished", campaign_id=effort["id"], user_id=user_of(request)["id"])
     raise _go(effort["id"], "review", "finished")
 
 
@@ -578,7 +590,7 @@ def _lifecycle(action: str) -> Handler:
             ef.change_status(_store(request), effort["id"], action)
         except StoreError as exc:
             return _conflict(request, f"Not done: {exc}.")
-        log.info(f"admin.effort_{action}", campaign_id=effort["id"], user_id=request[USER]["id"])
+        log.info(f"admin.effort_{action}", campaign_id=effort["id"], user_id=user_of(request)["id"])
         form = await request.post()
         back = "list" if form.get("back") == "list" else "review"
         raise _go(effort["id"], back, {"pause": "paused", "resume": "resumed", "close": "closed"}[action])
@@ -599,18 +611,20 @@ def _users_page(request: web.Request, status: int = 200, **ctx: Any) -> web.Resp
                   permissions=u.PERMISSIONS, **ctx)
 
 
+@routes.get("/admin/users")
 @require("manage_users")
 async def users_page(request: web.Request) -> web.StreamResponse:
     return _users_page(request)
 
 
+@routes.post("/admin/users")
 @require("manage_users")
 async def users_post(request: web.Request) -> web.StreamResponse:
     store = _store(request)
     raw = await request.post()
     form = _fields(raw)
     op = form.get("op", "")
-    me = request[USER]
+    me = user_of(request)
     if op == "create_user":
         try:
             created = u.create_user(store, form.get("username", ""), form.get("password", ""), form.get("role", ""),
@@ -675,31 +689,5 @@ async def upload_sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-# ---------------------------------------------------------------------------------------------- routes
-def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(upload_sweeper)
-    r = app.router
-    r.add_get("/admin/efforts", efforts_page)
-    r.add_get("/admin/efforts/new", new_page)
-    r.add_post("/admin/efforts/new", new_post)
-    base = "/admin/efforts/{id:\\d+}"
-    r.add_get(f"{base}/edit", edit_page)
-    r.add_post(f"{base}/edit", edit_post)
-    r.add_get(f"{base}/list", list_page)
-    r.add_post(f"{base}/list/upload", list_upload)
-    r.add_post(f"{base}/list/import", list_import)
-    r.add_post(f"{base}/list/clear", list_clear)
-    r.add_post(f"{base}/household", household_post)
-    r.add_get(f"{base}/script", script_page)
-    r.add_post(f"{base}/script", script_post)
-    r.add_post(f"{base}/dispositions", dispositions_post)
-    r.add_get(f"{base}/settings", settings_page)
-    r.add_post(f"{base}/settings", settings_post)
-    r.add_get(f"{base}/voicemail.wav", voicemail_audio)
-    r.add_post(f"{base}/voicemail/record", record_by_phone)
-    r.add_get(f"{base}/review", review_page)
-    r.add_post(f"{base}/finish", finish_post)
-    for action in ("pause", "resume", "close"):
-        r.add_post(f"{base}/{action}", _lifecycle(action))
-    r.add_get("/admin/users", users_page)
-    r.add_post("/admin/users", users_post)
+for _action in ("pause", "resume", "close"):
+    routes.post(f"{BASE}/{_action}")(_lifecycle(_action))

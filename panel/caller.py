@@ -22,20 +22,10 @@ from markupsafe import Markup
 from bridge import sip_accounts as sa
 from bridge.ari import AriError
 from panel import webphone
-from panel.api import _body, _session_id, callback_at, session_view, sip_account_view
-from panel.web import (
-    CALLIN_NUMBER,
-    CONTROLLER,
-    LIMITER,
-    STORE,
-    USER,
-    client_ip,
-    json_error,
-    json_refusal,
-    page_refusal,
-    render,
-    require,
-)
+from panel.common import json_error, json_refusal, page_refusal, read_json, render, require, session_id, user_of
+from panel.keys import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE
+from panel.proxy import client_ip
+from panel.views import callback_at, session_view, sip_account_view
 from store import caller as sc
 from store import users as u
 from store.db import StoreError
@@ -44,6 +34,7 @@ log = structlog.get_logger(__name__)
 SIGNIN_FIELDS = ("name", "email", "phone")
 # Shift logins one network address may make per hour (a phone-bank party shares one).
 SHIFT_LOGINS_PER_IP_HOUR = 200
+routes = web.RouteTableDef()
 
 
 def _no_store(resp: web.Response) -> web.Response:
@@ -52,6 +43,7 @@ def _no_store(resp: web.Response) -> web.Response:
 
 
 # ---------------------------------------------------------------------------------------------- joining
+@routes.get("/join")
 async def join_page(request: web.Request) -> web.StreamResponse:
     """Enter your effort code (``?code=`` from this form goes to the effort's page)."""
     raw = request.query.get("code")
@@ -78,11 +70,13 @@ def _joinable_effort(request: web.Request) -> dict[str, Any]:
     return campaign
 
 
+@routes.get("/join/{code}")
 async def effort_page(request: web.Request) -> web.StreamResponse:
     campaign = _joinable_effort(request)
     return render(request, "caller/effort.html", campaign=campaign, error="", form=dict.fromkeys(SIGNIN_FIELDS, ""))
 
 
+@routes.post("/join/{code}")
 async def effort_signin(request: web.Request) -> web.StreamResponse:
     """Sign in with name, email and phone → a temporary login for this effort, shown once (as on ThruTalk)."""
     campaign = _joinable_effort(request)
@@ -116,7 +110,7 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
     if campaign is None:
         raise page_refusal(request, "error.html", 404, title="No such phone bank",
                            message="This phone bank does not exist. Open the link your organiser sent you.")
-    user = request[USER]
+    user = user_of(request)
     if user.get("campaign_id") not in (None, cid) and "manage_efforts" not in user["permissions"]:
         raise page_refusal(request, "error.html", 403, title="Another phone bank",
                            message="Your login is for another phone bank. Sign in again from this phone bank's "
@@ -124,21 +118,23 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
     return campaign
 
 
+@routes.get("/call/{cid}")
 @require("make_calls")
 async def audio_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign_for_caller(request)
-    user = request[USER]
+    user = user_of(request)
     existing = sc.open_session_for(request.app[STORE], user["id"], campaign["id"]) if user["id"] else None
     return render(request, "caller/audio.html", campaign=campaign, refusal=sc.join_refusal(campaign),
                   existing=existing, callin_number=request.app[CALLIN_NUMBER], error="",
                   computer_unavailable=webphone.available(request.app))
 
 
+@routes.post("/call/{cid}")
 @require("make_calls")
 async def audio_post(request: web.Request) -> web.StreamResponse:
     campaign = _campaign_for_caller(request)
     store = request.app[STORE]
-    user = request[USER]
+    user = user_of(request)
     form = await request.post()
     audio = str(form.get("audio", "phone"))
     refusal = sc.join_refusal(campaign)
@@ -175,12 +171,13 @@ def _owned_session(request: web.Request, campaign_id: int) -> dict[str, Any] | N
     session = request.app[STORE].session(sid)
     if session is None or session["campaign_id"] != campaign_id:
         return None
-    user = request[USER]
+    user = user_of(request)
     if "manage_efforts" not in user["permissions"] and session["user_id"] != user["id"]:
         return None
     return session
 
 
+@routes.get("/call/{cid}/s/{sid}")
 @require("make_calls")
 async def session_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign_for_caller(request)
@@ -189,7 +186,7 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", status=404, title="No such session",
                       message="This calling session does not exist or is not yours.")
     store = request.app[STORE]
-    user = request[USER]
+    user = user_of(request)
     perms = user["permissions"]
     config = {
         "session_id": session["id"], "campaign_id": campaign["id"], "code": session["code"],
@@ -228,6 +225,7 @@ def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, 
     return campaign, session
 
 
+@routes.get("/call/{cid}/s/{sid}/softphone")
 @require("make_calls")
 async def softphone_page(request: web.Request) -> web.StreamResponse:
     """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
@@ -236,6 +234,7 @@ async def softphone_page(request: web.Request) -> web.StreamResponse:
                             qr=None, error="", notice=""))
 
 
+@routes.post("/call/{cid}/s/{sid}/softphone/call")
 @require("make_calls")
 async def softphone_call(request: web.Request) -> web.StreamResponse:
     """"Register and we'll call you": ring the session's registered softphone."""
@@ -249,6 +248,7 @@ async def softphone_call(request: web.Request) -> web.StreamResponse:
                             account=None, qr=None, error=error, notice=notice))
 
 
+@routes.post("/call/{cid}/s/{sid}/softphone")
 @require("make_calls")
 async def softphone_post(request: web.Request) -> web.StreamResponse:
     """A SIP login for this session only (any earlier one stops working), shown once with a QR code."""
@@ -275,7 +275,7 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------------------------- personal phone API
 def _personal_session(request: web.Request) -> int:
-    sid = _session_id(request)  # 404 unless it is this caller's
+    sid = session_id(request)  # 404 unless it is this caller's
     store = request.app[STORE]
     session = store.session(sid)
     campaign = store.campaign(session["campaign_id"]) if session else None
@@ -288,10 +288,11 @@ def _personal_session(request: web.Request) -> int:
 
 def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response:
     view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER],
-                        request[USER]["permissions"]) or {}
+                        user_of(request)["permissions"]) or {}
     return web.json_response({**view, **extra})
 
 
+@routes.post("/api/personal/{sid}/next")
 @require("make_calls")
 async def personal_next(request: web.Request) -> web.Response:
     """The contact to dial now: the one this session holds, else the next one in the list."""
@@ -305,11 +306,12 @@ async def personal_next(request: web.Request) -> web.Response:
     return _personal_view(request, sid, list_done=call is None)
 
 
+@routes.post("/api/personal/{sid}/disposition")
 @require("make_calls")
 async def personal_disposition(request: web.Request) -> web.Response:
     """Save the result of the held contact (and claim the next unless ``stop`` is true)."""
     sid = _personal_session(request)
-    body = await _body(request)
+    body = await read_json(request)
     answers = body.get("answers") or {}
     store = request.app[STORE]
     try:
@@ -326,6 +328,7 @@ async def personal_disposition(request: web.Request) -> web.Response:
     return _personal_view(request, sid, saved=saved, list_done=call is None)
 
 
+@routes.post("/api/personal/{sid}/stop")
 @require("make_calls")
 async def personal_stop(request: web.Request) -> web.Response:
     """Stop making calls: give back an unsaved contact and end the session."""
@@ -333,18 +336,3 @@ async def personal_stop(request: web.Request) -> web.Response:
     sc.personal_release(request.app[STORE], sid)
     await request.app[CONTROLLER].volunteer_action(sid, "stop")
     return _personal_view(request, sid)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/join", join_page)
-    app.router.add_get("/join/{code}", effort_page)
-    app.router.add_post("/join/{code}", effort_signin)
-    app.router.add_get("/call/{cid}", audio_page)
-    app.router.add_post("/call/{cid}", audio_post)
-    app.router.add_get("/call/{cid}/s/{sid}/softphone", softphone_page)
-    app.router.add_post("/call/{cid}/s/{sid}/softphone", softphone_post)
-    app.router.add_post("/call/{cid}/s/{sid}/softphone/call", softphone_call)
-    app.router.add_get("/call/{cid}/s/{sid}", session_page)
-    app.router.add_post("/api/personal/{sid}/next", personal_next)
-    app.router.add_post("/api/personal/{sid}/disposition", personal_disposition)
-    app.router.add_post("/api/personal/{sid}/stop", personal_stop)

@@ -12,12 +12,13 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from panel.api import _body
-from panel.web import STORE, USER, json_error, render, require
+from panel.common import json_error, read_json, render, require, user_of
+from panel.keys import STORE
 from store import caller as sc
 from store.db import StoreError
 
 log = structlog.get_logger(__name__)
+routes = web.RouteTableDef()
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -29,11 +30,12 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+@routes.post("/api/feedback")
 @require()
 async def post_feedback(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    user = request[USER]
-    body = await _body(request)
+    user = user_of(request)
+    body = await read_json(request)
     manager = "manage_efforts" in user["permissions"]
     session_id = _int_or_none(body.get("session_id"))
     campaign_id = _int_or_none(body.get("campaign_id"))
@@ -57,6 +59,7 @@ async def post_feedback(request: web.Request) -> web.Response:
     return web.json_response({"id": row["id"], "kind": row["kind"], "created_at": row["created_at"]}, status=201)
 
 
+@routes.get("/admin/feedback")
 @require("manage_efforts")
 async def inbox(request: web.Request) -> web.StreamResponse:
     show_all = request.query.get("show") == "all"
@@ -64,6 +67,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return render(request, "feedback/inbox.html", items=items, show_all=show_all)
 
 
+@routes.post("/admin/feedback/{fid}/resolve")
 @require("manage_efforts")
 async def resolve(request: web.Request) -> web.StreamResponse:
     try:
@@ -77,9 +81,3 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     log.info("feedback.resolved", feedback_id=fid, reopened=reopen)
     target = "/admin/feedback?show=all" if str(form.get("show", "")) == "all" else "/admin/feedback"
     raise web.HTTPFound(target)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_post("/api/feedback", post_feedback)
-    app.router.add_get("/admin/feedback", inbox)
-    app.router.add_post("/admin/feedback/{fid}/resolve", resolve)

@@ -13,9 +13,11 @@ import structlog
 from aiohttp import web
 
 from bridge import pacing_sim
-from panel.web import STORE, render, require
+from panel.common import render, require
+from panel.keys import STORE
 
 log = structlog.get_logger(__name__)
+routes = web.RouteTableDef()
 
 # name: (label, kind, default, low, high)
 FIELDS: dict[str, tuple[str, type, float, float, float]] = {
@@ -63,11 +65,13 @@ def check(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     return values, errors
 
 
+@routes.get("/admin/forecast")
 @require("view_results")
 async def forecast_page(request: web.Request) -> web.StreamResponse:
     return render(request, "forecast.html", form=_defaults(request), errors={}, result=None, fields=FIELDS)
 
 
+@routes.post("/admin/forecast")
 @require("view_results")
 async def forecast_post(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
@@ -78,8 +82,3 @@ async def forecast_post(request: web.Request) -> web.StreamResponse:
     result = await asyncio.to_thread(pacing_sim.forecast, **values)
     log.info("panel.forecast", list_size=values["list_size"], volunteers=result["volunteers_per_shift"])
     return render(request, "forecast.html", form=form, errors={}, result=result, fields=FIELDS)
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get("/admin/forecast", forecast_page)
-    app.router.add_post("/admin/forecast", forecast_post)

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from bridge import dialer as d
 from bridge.stats import Histogram, LoopLag
-from panel.web import API_TOKEN, CONTROLLER, STORE, Handler
+from panel.keys import API_TOKEN, CONTROLLER, STORE, Handler
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,10 @@ class ControllerCollector(Collector):
     def collect(self) -> Iterator[Any]:
         ctl = self.app[CONTROLLER]
         dialer = ctl.dialer
+        # The panel's read-only copy of the live state where the controller offers one.
+        snap = ctl.snapshot() if hasattr(ctl, "snapshot") else None
+        volunteers = list(snap.volunteers.values()) if snap is not None else list(dialer.volunteers.values())
+        live_calls = list(snap.calls) if snap is not None else list(dialer.calls.values())
         names = {cid: str(row.get("name", "")) for cid, row in getattr(ctl, "_campaign_rows", {}).items()}
 
         def effort(cid: int) -> list[str]:
@@ -61,18 +65,17 @@ class ControllerCollector(Collector):
 
         vols = GaugeMetricFamily("phonebank_volunteers", "Volunteers in the dialer by effort and state",
                                  labels=["effort", "effort_name", "state"])
-        for (cid, state), n in sorted(Counter((v.campaign_id, str(v.state)) for v in
-                                              dialer.volunteers.values()).items()):
+        for (cid, state), n in sorted(Counter((v.campaign_id, str(v.state)) for v in volunteers).items()):
             vols.add_metric([*effort(cid), state], n)
         yield vols
 
         calls = GaugeMetricFamily("phonebank_calls", "Voter calls the dialer tracks now, by effort and state "
                                   "(dialing, ringing and amd are in flight)", labels=["effort", "effort_name", "state"])
-        for (cid, state), n in sorted(Counter((c.campaign_id, str(c.state)) for c in dialer.calls.values()).items()):
+        for (cid, state), n in sorted(Counter((c.campaign_id, str(c.state)) for c in live_calls).items()):
             calls.add_metric([*effort(cid), state], n)
         yield calls
         yield GaugeMetricFamily("phonebank_calls_in_flight", "Calls dialing, ringing or being judged by AMD",
-                                value=sum(1 for c in dialer.calls.values() if c.state in d.IN_FLIGHT))
+                                value=sum(1 for c in live_calls if c.state in d.IN_FLIGHT))
 
         today = int(time.time() // d.DAY_S)
         answers = GaugeMetricFamily("phonebank_live_answers_30d", "Voters answered in person, last 30 days",

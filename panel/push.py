@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import WSMsgType, web
 
-from panel.web import CALLIN_NUMBER, CONTROLLER, COOKIE, PUBLIC_URL, STORE, USER, VIA, json_error, require
+from panel import results
+from panel.common import json_error, require, session_id, user_of
+from panel.keys import CALLIN_NUMBER, CONTROLLER, COOKIE, PUBLIC_URL, STORE, VIA
+from panel.views import session_view
 from store.users import login_for_token
 
 log = structlog.get_logger(__name__)
@@ -56,6 +59,7 @@ class Hub:
 
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+routes = web.RouteTableDef()
 
 
 def same_origin(request: web.Request) -> bool:
@@ -77,7 +81,7 @@ def still_logged_in(request: web.Request) -> bool:
 
 
 async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[dict[str, Any] | None]],
-                 refresh_s: float | None = None, min_interval_s: float = PUSH_DEBOUNCE_S) -> web.WebSocketResponse:
+                 refresh_s: float | None = None, min_interval_s: float = PUSH_DEBOUNCE_S) -> web.StreamResponse:
     """Send ``view()`` now and after every change to ``key`` (and every ``refresh_s``) until the socket closes
     or the login behind it ends (logged out, expired, disabled)."""
     if not same_origin(request):
@@ -117,24 +121,22 @@ async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[di
     return ws
 
 
+@routes.get("/ws/session/{sid}")
 @require("make_calls")
 async def session_socket(request: web.Request) -> web.StreamResponse:
-    from panel.api import _session_id, session_view
-
-    sid = _session_id(request)
+    sid = session_id(request)
     ctl = request.app[CONTROLLER]
 
     async def view() -> dict[str, Any] | None:
-        v = session_view(ctl, sid, request.app[CALLIN_NUMBER], request[USER]["permissions"])
+        v = session_view(ctl, sid, request.app[CALLIN_NUMBER], user_of(request)["permissions"])
         return {"type": "session", "session": v} if v else None
 
     return await stream(request, f"session:{sid}", view, refresh_s=SESSION_REFRESH_S)
 
 
+@routes.get("/ws/campaign/{cid}")
 @require("view_results")
 async def campaign_socket(request: web.Request) -> web.StreamResponse:
-    from panel import results
-
     try:
         cid = int(request.match_info["cid"])
     except ValueError:
@@ -148,10 +150,3 @@ async def campaign_socket(request: web.Request) -> web.StreamResponse:
     return await stream(request, f"campaign:{cid}", view, refresh_s=DASHBOARD_REFRESH_S,
                         min_interval_s=DASHBOARD_MIN_INTERVAL_S)
 
-
-def setup(app: web.Application) -> None:
-    hub = Hub()
-    app[HUB] = hub
-    app[CONTROLLER].observers.append(hub.publish)
-    app.router.add_get("/ws/session/{sid}", session_socket)
-    app.router.add_get("/ws/campaign/{cid}", campaign_socket)

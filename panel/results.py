@@ -19,7 +19,8 @@ from aiohttp import web
 
 from bridge.dialer import CState
 from callin import guard
-from panel.web import CONTROLLER, STORE, render, require
+from panel.common import render, require
+from panel.keys import CONTROLLER, STORE
 from store import results as r
 from store.contacts import mask_phone
 from store.db import MAX_ABANDON_TARGET, Store
@@ -68,6 +69,7 @@ SUMMARY_CACHE: web.AppKey[dict[int, tuple[Any, dict[str, Any], float, float]]] =
 SUMMARY_SLOW_S = 0.05
 SUMMARY_MAX_LAG_S = 30.0
 CALL_FIGURES: web.AppKey[r.CallFigures] = web.AppKey("results_call_figures", r.CallFigures)
+routes = web.RouteTableDef()
 
 
 # ---------------------------------------------------------------------------------------------- formatting
@@ -191,17 +193,17 @@ def _summary(app: web.Application, store: Store, campaign_id: int, survey: list[
 
 def _volunteers(app: web.Application, campaign_id: int, sessions: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     """Each session's state now: the controller's live view when it has one, else what the store last recorded."""
-    ctl = app[CONTROLLER]
+    snap = app[CONTROLLER].snapshot()
     out = {}
     for s in sessions:
-        live = ctl.dialer.volunteers.get(s["id"])
+        live = snap.volunteer(s["id"])
         if live is not None and live.campaign_id == campaign_id:
             state, since = live.state.value, live.since
         elif s["status"] == "open":
             state, since = s["state"], s["joined_at"] or s["created_at"]
         else:
             state, since = "ended", s["ended_at"] or s["created_at"]
-        on_line = s["id"] in ctl.legs or (live is not None and state in TALKING_STATES)
+        on_line = s["id"] in snap.legs or (live is not None and state in TALKING_STATES)
         out[s["id"]] = {"state": state, "since": since, "on_line": on_line}
     return out
 
@@ -245,11 +247,11 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
         if in_flight:
             call_states["on a caller's phone"] = in_flight
     else:
-        # Dialer.calls holds only calls not yet ended (an ended call leaves it).
-        live_calls = [c for c in app[CONTROLLER].dialer.calls.values() if c.campaign_id == campaign_id]
+        # The snapshot holds only calls not yet ended (an ended call leaves the dialer).
+        live_calls = app[CONTROLLER].snapshot().calls_for(campaign_id)
         in_flight = len(live_calls)
-        for c in live_calls:
-            name = CALL_STATE_LABELS.get(c.state, c.state.value)
+        for call in live_calls:
+            name = CALL_STATE_LABELS.get(call.state, call.state.value)
             call_states[name] = call_states.get(name, 0) + 1
 
     machine_rate = machines / answered if answered else 0.0
@@ -349,7 +351,7 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
         "updated_at": now,
         "updated": time.strftime("%H:%M:%S", time.localtime(now)),
         # Guessing at the call-in concerns every effort: the same alert on each dashboard.
-        "callin_alert": guard.alert(app[CONTROLLER].guard, now),
+        "callin_alert": guard.alert(app[CONTROLLER].snapshot().callin_guard, now),
         "tiles": tiles,
         "waiting": waiting.as_dict() if waiting else None,
         "stats": {"attempts": attempts, "answered": answered, "machines": machines, "bridged": bridged,
@@ -394,6 +396,7 @@ def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
             "statuses": r.CONTACT_STATUSES}
 
 
+@routes.get("/admin/efforts/{cid}/results")
 @require("view_results")
 async def dashboard_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
@@ -402,6 +405,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
                   contacts=_contact_list(request, campaign["id"]), list_path=request.path)
 
 
+@routes.get("/admin/efforts/{cid}/contacts/{contact_id}")
 @require("view_results")
 async def contact_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
@@ -449,6 +453,7 @@ async def _stream_csv(request: web.Request, filename: str, batches: r.Batches) -
     return resp
 
 
+@routes.get("/admin/efforts/{cid}/export/contacts.csv")
 @require("view_results")
 async def export_contacts(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
@@ -456,17 +461,9 @@ async def export_contacts(request: web.Request) -> web.StreamResponse:
                              r.contacts_export(request.app[STORE], campaign["id"], campaign["survey"]))
 
 
+@routes.get("/admin/efforts/{cid}/export/attempts.csv")
 @require("view_results")
 async def export_attempts(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
     return await _stream_csv(request, f"effort-{campaign['id']}-attempts.csv",
                              r.attempts_export(request.app[STORE], campaign["id"]))
-
-
-def setup(app: web.Application) -> None:
-    app[SUMMARY_CACHE] = {}
-    app[CALL_FIGURES] = r.CallFigures()
-    app.router.add_get("/admin/efforts/{cid}/results", dashboard_page)
-    app.router.add_get("/admin/efforts/{cid}/contacts/{contact_id}", contact_page)
-    app.router.add_get("/admin/efforts/{cid}/export/contacts.csv", export_contacts)
-    app.router.add_get("/admin/efforts/{cid}/export/attempts.csv", export_attempts)

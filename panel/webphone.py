@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from panel.web import CONTROLLER, SECURITY_HEADERS
+from panel.common import SECURITY_HEADERS
+from panel.keys import CONTROLLER
 
 REPO = Path(__file__).resolve().parent.parent
 # Where ``npm run build`` puts the bundle; an installed (non-editable) panel points PHONEBANK_JSSIP_BUNDLE at it.
 JSSIP_BUNDLE = Path(os.environ.get("PHONEBANK_JSSIP_BUNDLE") or REPO / "node_modules" / ".phonebank" / "jssip.min.js")
 # Outside /static: that prefix serves panel/static only.
 JSSIP_URL = "/vendor/jssip.min.js"
+routes = web.RouteTableDef()
 # The WebSocket URL browsers register on (wss://host:port/ws). Unset here, the controller's ``sip_public``
 # (from phonebank.settings) says it; neither: computer audio is not offered.
 WEBRTC_WS_URL: web.AppKey[str] = web.AppKey("webrtc_ws_url", str)
@@ -73,12 +75,9 @@ def csp(app: web.Application) -> str:
     return base.replace("connect-src 'self'", f"connect-src 'self' {origin}", 1)
 
 
+@routes.get(JSSIP_URL)
 async def jssip_bundle(request: web.Request) -> web.StreamResponse:
     if not bundle_installed():
         raise web.HTTPNotFound(text="JsSIP is not installed: run `make deps` (npm ci).")
     return web.FileResponse(JSSIP_BUNDLE, headers={"Content-Type": "text/javascript; charset=utf-8",
                                                    "Cache-Control": "public, max-age=3600"})
-
-
-def setup(app: web.Application) -> None:
-    app.router.add_get(JSSIP_URL, jssip_bundle)

@@ -13,8 +13,8 @@ from bridge import sip_guard
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
 from callin import guard
+from panel.app import make_app
 from panel.ops import METRICS_TOKEN
-from panel.web import make_app
 from phonebank import prompts, sdnotify, sim
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.settings import Settings

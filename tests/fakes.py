@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.ari_app import Controller
-from panel.web import make_app
+from panel.app import make_app
 from phonebank.offline import FakeAri
 from store import users as u
 from store.db import Store
@@ -77,7 +77,7 @@ class PanelKit:
 
 async def start_panel(tmp_path: Path, callin_number: str = "+12025550100") -> PanelKit:
     store = Store(tmp_path / "panel.db")
-    ctl = Controller(ari=FakeAri(), store=store)  # type: ignore[arg-type]
+    ctl = Controller(ari=FakeAri(), store=store)
     app = make_app(ctl, callin_number, API_TOKEN)
     server = TestServer(app)
     await server.start_server()

@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 
 from bridge.ari_app import Controller
 from panel import throttle
+from panel.app import make_app
 from panel.proxy import client_ip, parse_proxies
 from panel.proxy import middlewares as proxy_middlewares
 from panel.throttle import LoginThrottle
-from panel.web import make_app
 from phonebank.offline import FakeAri
 from store import users as u
 from store.db import Store

@@ -55,7 +55,7 @@ async def test_callback_form_and_about_pane_show_the_voters_time(panel: PanelKit
     """The caller's screen gets the voter's zone and time (for the About pane and the callback form), not the
     number; the form no longer sends callers to an About pane that had no time on it."""
     from bridge import dialer as d
-    from panel.api import session_view
+    from panel.views import session_view
 
     cid = panel.store.create_campaign("Local time", dial_mode="power", join_code="ABCDEFG-7654321",
                                       status="active")["id"]

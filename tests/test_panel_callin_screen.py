@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from panel.web import callin_dialable
+from panel.common import callin_dialable
 from tests.fakes import PanelKit, start_panel
 from tests.test_panel_caller import _caller_for, _effort, _start_session
 

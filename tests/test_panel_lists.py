@@ -173,7 +173,7 @@ EXT_CSV = ("first_name,last_name,phone\n"
 
 async def test_extensions_are_kept_reported_and_shown_to_callers(panel: PanelKit) -> None:
     from bridge import dialer as d
-    from panel.api import session_view
+    from panel.views import session_view
 
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from bridge import dialer as d
-from panel.api import about_fields, session_view
+from panel.views import session_view
+from store.contacts import about_fields
 from tests.fakes import PanelKit
 
 
