@@ -20,7 +20,7 @@ from playwright.async_api import Page, async_playwright
 
 from bridge import dialer as d
 from bridge.ari_app import Controller, Leg
-from panel.web import make_app
+from panel.app import make_app
 from phonebank import browser
 from phonebank.harness import free_port
 from phonebank.offline import FakeAri
@@ -113,7 +113,7 @@ async def main(out: Path) -> int:
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "preview.db")
-        ctl = Controller(ari=FakeAri(), store=store)  # type: ignore[arg-type]
+        ctl = Controller(ari=FakeAri(), store=store)
         app = make_app(ctl, "+1 202 555 0100", "preview-token")
         ids = seed(store, ctl)
         runner = web.AppRunner(app, access_log=None)
@@ -155,6 +155,6 @@ async def main(out: Path) -> int:
         finally:
             await runner.cleanup()
             store.close()
-    for path in written:
-        print(path)
+    for shot in written:
+        print(shot)
     return 0
