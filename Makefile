@@ -36,8 +36,10 @@ system-deps:
 asterisk: deps
 	$(BIN)/python -c "from phonebank.settings import Settings; from phonebank.asterisk import AsteriskRuntime as A; print('asterisk root:', A.provision(Settings.from_env()).root)"
 
+# ruff on everything, mypy on the source packages (pyproject.toml [tool.mypy]).
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 unit: deps
 	$(BIN)/pytest -q -m "not asterisk"

@@ -67,7 +67,7 @@ class AmdRtpServer(asyncio.DatagramProtocol):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, self.port))
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
 
     def close(self) -> None:
@@ -90,7 +90,7 @@ class AmdRtpServer(asyncio.DatagramProtocol):
                 listener.closed = True
                 del self._by_source[port]
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         listener = self._by_source.get(addr[1])
         if listener is None:
             if addr[1] not in self._early and len(self._early) >= MAX_EARLY_SOURCES:

@@ -11,7 +11,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import structlog
@@ -51,6 +51,32 @@ def event_key(event: Event) -> str:
     if isinstance(chan, dict) and "id" in chan:
         return f"channel:{chan['id']}"
     return "global"
+
+
+class AriPort(Protocol):
+    """What the controller (``bridge/ari_app.py``) uses of an ARI client: ``AriClient`` against Asterisk, or the
+    stand-in that records requests (``phonebank.offline.FakeAri``) for the panel's tests and screenshots."""
+
+    app: str  # the Stasis application's name
+
+    @property
+    def connected(self) -> asyncio.Event | None:
+        """Set while the event WebSocket is up; None: a stand-in with no event stream (never "connected")."""
+
+    async def get(self, path: str, **params: Any) -> Any: ...
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any: ...
+
+    async def put(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any: ...
+
+    async def delete(self, path: str, **params: Any) -> Any: ...
+
+    def inject(self, event: Event) -> None: ...
+
+    async def run_events(self, handler: Handler, on_connect: Callable[[], Awaitable[None]] | None = None,
+                         *, subscribe_all: bool = True, max_backoff: float = 10.0) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class AriClient:

@@ -169,8 +169,8 @@ def step(g: Guard, event: GuardEvent, now: float) -> tuple[Guard, list[Decision]
             return g, out
         case Right(number) if number != ANONYMOUS:
             # Trusted from now on; its wrong codes stay (a right code forgives nothing).
-            trusted = (*(t for t in g.trusted if t[0] != number), (number, now + lim.trust_s))
-            return replace(g, trusted=trusted), out
+            trust = (*(t for t in g.trusted if t[0] != number), (number, now + lim.trust_s))
+            return replace(g, trusted=trust), out
     return g, out
 
 

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp_remotes import XForwardedFiltered
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,7 +42,7 @@ def _peer_is(request: web.Request, proxies: tuple[IpNetwork, ...]) -> bool:
     return any(ip in net for net in proxies)
 
 
-def middlewares(spec: str) -> list[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]]:
+def middlewares(spec: str) -> list[Middleware]:
     """The app's first middleware for ``PHONEBANK_TRUSTED_PROXIES`` (none when it is empty)."""
     proxies = parse_proxies(spec)
     if not proxies:

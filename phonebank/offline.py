@@ -6,6 +6,7 @@ Unit tests run the whole panel on it, and ``make screenshots`` renders the scree
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -13,9 +14,12 @@ class FakeAri:
     """Records REST calls; originates take a while, as on a loaded PBX."""
 
     app = "phonebank"
+    # No event stream: never "connected" (the health check says so; the waiting reasons do not blame Asterisk).
+    connected: asyncio.Event | None = None
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.injected: list[dict[str, Any]] = []
 
     async def post(self, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         self.calls.append(("POST", path, {**params, "body": body}))
@@ -33,3 +37,15 @@ class FakeAri:
 
     async def delete(self, path: str, **params: Any) -> Any:
         self.calls.append(("DELETE", path, params))
+
+    def inject(self, event: dict[str, Any]) -> None:
+        self.injected.append(event)
+
+    async def run_events(self, handler: Callable[[dict[str, Any]], Awaitable[None]],
+                         on_connect: Callable[[], Awaitable[None]] | None = None, *, subscribe_all: bool = True,
+                         max_backoff: float = 10.0) -> None:
+        """No events ever come: waits until cancelled."""
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        pass

@@ -783,7 +783,7 @@ class Store:
             "SUM(amd_status = 'MACHINE') AS machines, SUM(bridged_at IS NOT NULL) AS connected, "
             "SUM(abandoned) AS abandoned, SUM(ended_at IS NULL) AS in_flight FROM calls WHERE campaign_id = ?",
             (campaign_id,)) or {}
-        stats = {k: int(v or 0) for k, v in row.items()}
+        stats: dict[str, Any] = {k: int(v or 0) for k, v in row.items()}
         live = stats["connected"] + stats["abandoned"]
         stats["abandon_rate"] = round(stats["abandoned"] / live, 4) if live else 0.0
         by_status = self._all("SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status",

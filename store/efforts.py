@@ -588,8 +588,8 @@ def _convert_with_python(data: bytes, dest: Path) -> None:
         ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
         samples = ints / float(1 << 23)
     else:
-        dtype = {2: np.int16, 4: np.int32}[width]
-        samples = np.frombuffer(raw, dtype=dtype).astype(np.float64) / float(np.iinfo(dtype).max)
+        # WAV samples are little-endian signed integers; full scale is the type's largest value (2 ** bits-1 - 1).
+        samples = np.frombuffer(raw, dtype=f"<i{width}").astype(np.float64) / float(2 ** (8 * width - 1) - 1)
     samples = samples.reshape(-1, ch).mean(axis=1)
     if rate != 8000:
         n = max(1, int(len(samples) * 8000 / rate))

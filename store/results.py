@@ -80,7 +80,7 @@ class CallFigures:
                 (campaign_id, cutoff))]
             kept = self._kept[campaign_id] = (cutoff, sessions, buckets, still_open)
         _, kept_sessions, kept_buckets, still_open = kept
-        fresh_where, fresh_params = "originated_at >= ?", [cutoff]
+        fresh_where, fresh_params = "originated_at >= ?", list[Any]([cutoff])
         if still_open:
             fresh_where = f"(originated_at >= ? OR id IN ({','.join('?' * len(still_open))}))"
             fresh_params += still_open
@@ -162,7 +162,7 @@ def _like(text: str) -> str:
 
 
 def _search_clause(campaign_id: int, query: str, status: str) -> tuple[str, list[Any]]:
-    where, params = ["campaign_id = ?"], [campaign_id]
+    where, params = ["campaign_id = ?"], list[Any]([campaign_id])
     if status:
         where.append("status = ?")
         params.append(status)
