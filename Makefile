@@ -58,4 +58,4 @@ bench: deps asterisk
 	$(BIN)/python bench/connect_latency.py
 
 clean:
-	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache .mypy_cache
