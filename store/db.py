@@ -780,7 +780,7 @@ class Store:
     def campaign_stats(self, campaign_id: int) -> dict[str, Any]:
         row = self._one(
             "SELECT COUNT(*) AS attempts, SUM(answered_at IS NOT NULL) AS answered, "
-            "SUM(amd_status = 'MACHINE') AS machines, SUM(bridged_at IS NOT NULL) AS connected, "
+            f"SUM(amd_status = 'MACHINE') AS machines, SUM({REACHED_VOLUNTEER}) AS connected, "
             "SUM(abandoned) AS abandoned, SUM(ended_at IS NULL) AS in_flight FROM calls WHERE campaign_id = ?",
             (campaign_id,)) or {}
         stats: dict[str, Any] = {k: int(v or 0) for k, v in row.items()}
@@ -790,6 +790,11 @@ class Store:
                               (campaign_id,))
         stats["contacts"] = {r["status"]: r["n"] for r in by_status}
         return stats
+
+
+# A call put through to a volunteer that was a person: a machine the detector caught only after it reached the
+# bridge (pulled back, amd_status MACHINE) was never a conversation nor a live answer. One rule for every count.
+REACHED_VOLUNTEER = "(bridged_at IS NOT NULL AND COALESCE(amd_status, '') != 'MACHINE')"
 
 
 PACING_KEYS = {"risk_share", "min_risk_share", "cushion_abandons", "cushion_share", "daily_guard", "grace_s",

@@ -16,7 +16,7 @@ from collections.abc import Generator
 from contextlib import closing
 from typing import Any
 
-from store.db import Store
+from store.db import REACHED_VOLUNTEER, Store
 from store.textfold import SEPARATOR, fold
 
 BUCKET_S = 900  # 15-minute buckets for the attempts-over-time chart
@@ -33,12 +33,12 @@ _CALL_AGGREGATES = (
     "COUNT(*) AS attempts, "
     "SUM(answered_at IS NOT NULL) AS answered, "
     "SUM(amd_status = 'MACHINE') AS machines, "
-    "SUM(bridged_at IS NOT NULL) AS bridged, "
+    f"SUM({REACHED_VOLUNTEER}) AS bridged, "
     "SUM(abandoned) AS abandoned, "
-    "SUM(bridged_at IS NOT NULL OR abandoned = 1) AS live_answers, "
+    f"SUM({REACHED_VOLUNTEER} OR abandoned = 1) AS live_answers, "
     "SUM(voicemail_left) AS voicemails, "
     "SUM(ended_at IS NULL) AS open_calls, "
-    "SUM(CASE WHEN bridged_at IS NOT NULL THEN MAX(COALESCE(ended_at, ?) - bridged_at, 0) ELSE 0 END) AS talk_s")
+    f"SUM(CASE WHEN {REACHED_VOLUNTEER} THEN MAX(COALESCE(ended_at, ?) - bridged_at, 0) ELSE 0 END) AS talk_s")
 
 
 def call_totals_by_session(store: Store, campaign_id: int, now: float, where: str = "",

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callin.entry import CODE_LENGTH
-from store import callin_guard
+from store import callin_guard, results
 from store.contacts import ListReport, check_list, csv_headers, guess_mapping, mask_phone, normalize_phone
 from store.db import MIGRATIONS, Store, StoreError
 
@@ -198,8 +198,12 @@ def test_stats_count_abandon_rate(store: Store) -> None:
     store.update_call("k0", bridged_at=1.0, answered_at=0.5)
     store.update_call("k1", bridged_at=1.0, answered_at=0.5)
     store.update_call("k2", abandoned=1, answered_at=0.5)
+    # A machine put through and pulled back when the detector corrected itself: no conversation, no live answer.
+    store.update_call("k3", bridged_at=1.0, answered_at=0.5, amd_status="MACHINE", outcome="machine")
     stats = store.campaign_stats(cid)
     assert stats["connected"] == 2 and stats["abandoned"] == 1 and stats["abandon_rate"] == round(1 / 3, 4)
+    totals = results.call_totals_by_session(store, cid, now=10.0)
+    assert sum(r["bridged"] for r in totals) == 2 and sum(r["live_answers"] for r in totals) == 3
 
 
 def test_pacing_settings_are_validated(store: Store) -> None:
