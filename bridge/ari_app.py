@@ -33,7 +33,7 @@ from bridge import volunteer as vol
 from bridge import waiting as wt
 from bridge.amd import AmdParams
 from bridge.amd import Event as AmdEvent
-from bridge.ari import AriClient, AriConflict, AriError, AriNotFound, Event
+from bridge.ari import AriConflict, AriError, AriNotFound, AriPort, Event
 from bridge.snapshot import Snapshot
 from bridge.stats import VerdictStats
 from callin import entry as en
@@ -80,7 +80,7 @@ class Leg:
 
 @dataclass
 class Controller:
-    ari: AriClient
+    ari: AriPort  # bridge.ari.AriClient, or a stand-in for the panel's tests (phonebank.offline.FakeAri)
     store: Store
     dial_template: str = "Local/{number}@pb-sim-pstn/n"
     sounds_dir: str = ""  # Asterisk's view of the instance sounds dir (generated prompts)
@@ -103,8 +103,6 @@ class Controller:
     # call id -> (snoop channel, external media channel, bridge) feeding our detector. Its windows (no verdict
     # after 6 s, listening for 16 s) are the dialer's timers (bridge.dialer AMD_VERDICT_S, AMD_LISTEN_S).
     _amd_taps: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    # call id -> voicemail message waiting for the detector's beep (or end of greeting)
-    _vm_pending: dict[str, str] = field(default_factory=dict)
     # Told (session id or None, campaign id) whenever a volunteer's or a campaign's live state changes: the
     # panel pushes fresh views to browsers from here. Observers must not block.
     observers: list[Callable[[int | None, int], None]] = field(default_factory=list)
@@ -152,7 +150,8 @@ class Controller:
         self.refresh_campaigns()
         self._tasks.append(asyncio.create_task(self.ari.run_events(self.on_event, self.resync)))
         self._tasks.append(asyncio.create_task(self._timers()))
-        await asyncio.wait_for(self.ari.connected.wait(), timeout=30)
+        if self.ari.connected is not None:  # a stand-in without events has nothing to wait for
+            await asyncio.wait_for(self.ari.connected.wait(), timeout=30)
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -405,8 +404,7 @@ class Controller:
 
     async def _destroyed(self, ch_id: str, event: Event, now: float) -> None:
         cause = int(event.get("cause") or 0)
-        if ch_id in self._amd_taps or ch_id in self._vm_pending:
-            self._vm_pending.pop(ch_id, None)
+        if ch_id in self._amd_taps:
             await self._untap(ch_id, now)
         if ch_id in self.dialer.calls:
             self._record_call_end(ch_id, event, now)
@@ -569,10 +567,8 @@ class Controller:
 
     # ------------------------------------------------------------------ answering-machine detection
     async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
-        """The one seam every detector drives: app_amd via the dialplan, or ours via RTP. The dialer's commands put
+        """app_amd's verdict (via the dialplan), or NOTSURE when our detector's tap failed. The dialer's commands put
         the voter through first and then have the verdict stored (RecordVerdict)."""
-        call = self.dialer.calls.get(call_id)
-        self.amd_stats.record(status, call.answered_at if call else None, now)
         await self.run(self.dialer.handle(d.AmdDecided(call_id, status, cause), now), now)
 
     async def _tap_for_detector(self, call_id: str, now: float) -> None:
@@ -619,27 +615,9 @@ class Controller:
         self.ari.inject({"type": "PhonebankAmd", "channel": {"id": call_id}, "event": event})
 
     async def _detector_event(self, call_id: str, event: AmdEvent, now: float) -> None:
-        call = self.dialer.calls.get(call_id)
+        """What it means (a verdict, a late correction, a voicemail's cue) is the dialer's to say."""
         cause = f"OURS-{event.reason}-{event.at_ms}"
-        if event.kind in ("human", "machine") and call is not None and call.state is d.CState.AMD:
-            await self._amd_verdict(call_id, "HUMAN" if event.kind == "human" else "MACHINE", cause, now)
-            # After "human" the detector keeps listening for a while (late correction; the dialer says when the
-            # tap comes off, StopListening); after "machine", only for the voicemail's cue.
-            if event.kind == "machine" and call_id not in self._vm_pending:
-                await self._untap(call_id, now)
-        elif event.kind == "machine" and call is not None and call.state in (d.CState.CONNECTING,
-                                                                               d.CState.CONNECTED):
-            log.info("call.machine_pulled_back", call_id=call_id, amd_cause=cause, session_id=call.session_id)
-            await self.run(self.dialer.handle(d.LateMachine(call_id, cause), now), now)
-            self.store.update_call(call_id, amd_status="MACHINE", amd_cause=cause)
-            if call_id not in self._vm_pending:
-                await self._untap(call_id, now)
-        elif event.kind in ("beep", "greeting_end") and call_id in self._vm_pending:
-            media = self._vm_pending.pop(call_id)
-            log.info("call.voicemail_cue", call_id=call_id, cue=event.kind, at_ms=event.at_ms)
-            await self._quietly(self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}",
-                                              playbackId=f"vm-{call_id}"))
-            await self._untap(call_id, now)
+        await self.run(self.dialer.handle(d.DetectorHeard(call_id, event.kind, cause), now), now)
 
     async def _untap(self, call_id: str, now: float) -> None:
         tap = self._amd_taps.pop(call_id, None)
@@ -895,19 +873,25 @@ class Controller:
                 media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
                 await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
             case c.DropVoicemail(call_id, on_cue):
-                campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
-                media = campaign.get("voicemail_media", "")
-                if on_cue and call_id in self._amd_taps:
-                    # The message starts on the detector's beep (or end of greeting): _detector_event.
-                    self._vm_pending[call_id] = media
-                else:
+                # on_cue: the message starts on our detector's beep (or end of greeting), PlayVoicemail.
+                if not on_cue or call_id not in self._amd_taps:
+                    media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
                     await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
-            case c.RecordVerdict(call_id, status, cause):
-                self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
-                log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause)
+            case c.PlayVoicemail(call_id):
+                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
+                await self._quietly(self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}",
+                                                  playbackId=f"vm-{call_id}"))
+            case c.RecordVerdict(call_id, status, cause, late):
+                if late:
+                    # A correction: when the call was first decided stays as it was.
+                    self.store.update_call(call_id, amd_status=status, amd_cause=cause)
+                else:
+                    live = self.dialer.calls.get(call_id)
+                    self.amd_stats.record(status, live.answered_at if live else None, now)
+                    self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
+                log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause, late=late)
             case c.StopListening(call_id):
-                if call_id not in self._vm_pending:
-                    await self._untap(call_id, now)
+                await self._untap(call_id, now)
             case c.HangupCall(call_id, reason):
                 log.info("call.hangup", call_id=call_id, reason=reason)
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
@@ -982,7 +966,7 @@ class Controller:
             return
         add = self.ari.post(f"bridges/{leg.bridge_id}/addChannel", channel=call_id)
         beep = self.ari.post(f"channels/{leg.channel_id}/play", media="sound:beep")
-        added, _ = await asyncio.gather(add, beep, return_exceptions=True)
+        added: Any = (await asyncio.gather(add, beep, return_exceptions=True))[0]  # a lost beep changes nothing
         # ARI answers addChannel with 404 only for a missing bridge (a missing channel is 400/422): the
         # volunteer's leg is gone, so the voter goes to someone else.
         if isinstance(added, AriNotFound):

@@ -46,11 +46,20 @@ class DropVoicemail:
 
 @dataclass(frozen=True)
 class RecordVerdict:
-    """The detector's verdict on an answered call (or the dialer's own, when none came in time), to be stored."""
+    """The detector's verdict on an answered call (or the dialer's own, when none came in time), to be stored.
+    ``late``: a correction after the call was put through (its first decision's time stays)."""
 
     call_id: str
     status: str
     cause: str
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class PlayVoicemail:
+    """Our detector heard the machine's beep (or the end of its greeting): leave the effort's message now."""
+
+    call_id: str
 
 
 @dataclass(frozen=True)
@@ -103,5 +112,6 @@ class Log:
     level: str = "info"
 
 
-Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | RecordVerdict | StopListening
+Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | RecordVerdict | PlayVoicemail
+           | StopListening
            | HangupCall | HangupVolunteer | NeedContacts | RecordOutcome | VolunteerChanged | Log)

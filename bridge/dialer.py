@@ -15,9 +15,10 @@ and ``handle_timer(now)`` does what is due then; the adapter only sleeps until t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from bridge import predictive as pr
 from bridge import volunteer as vol
@@ -30,6 +31,7 @@ from bridge.commands import (
     NeedContacts,
     Originate,
     PlayAbandonMessage,
+    PlayVoicemail,
     PullBack,
     RecordOutcome,
     RecordVerdict,
@@ -154,6 +156,7 @@ class Call:
     # Our detector's windows (DetectorListening): a verdict is due by verdict_due, the tap comes off at listen_until.
     verdict_due: float | None = None
     listen_until: float | None = None
+    awaiting_cue: bool = False  # a voicemail waits for the detector's beep (DropVoicemail on_cue)
 
 
 @dataclass
@@ -250,6 +253,16 @@ class DetectorListening:
 
 
 @dataclass(frozen=True)
+class DetectorHeard:
+    """Our detector concluded something on a call it listens to: ``kind`` is bridge.amd's event kind ("human",
+    "machine", "beep", "greeting_end"), ``cause`` what is stored with a verdict (rule and ms of audio)."""
+
+    call_id: str
+    kind: str
+    cause: str = ""
+
+
+@dataclass(frozen=True)
 class DetectorDone:
     """The adapter took our detector's tap off the call (a machine verdict, the voicemail cue, a failed tap)."""
 
@@ -288,8 +301,8 @@ class HistoryLoaded:
 
 
 Event = (CampaignUpdated | VolunteerJoined | VolunteerEvent | CallPlaced | CallRinging | CallAnswered | AmdDecided
-         | LateMachine | DetectorListening | DetectorDone | CallBridged | ConnectFailed | CallEnded | Tick
-         | HistoryLoaded)
+         | LateMachine | DetectorListening | DetectorHeard | DetectorDone | CallBridged | ConnectFailed | CallEnded
+         | Tick | HistoryLoaded)
 
 
 class Dialer:
@@ -425,10 +438,12 @@ class Dialer:
                     self.calls[call_id] = replace(call, verdict_due=now + AMD_VERDICT_S,
                                                   listen_until=now + AMD_LISTEN_S)
                 return []
+            case DetectorHeard(call_id, kind, cause):
+                return self._detector_heard(call_id, kind, cause, now)
             case DetectorDone(call_id):
                 call = self.calls.get(call_id)
                 if call is not None:
-                    self.calls[call_id] = replace(call, verdict_due=None, listen_until=None)
+                    self.calls[call_id] = replace(call, verdict_due=None, listen_until=None, awaiting_cue=False)
                 return []
             case CallBridged(call_id):
                 call = self.calls.get(call_id)
@@ -502,8 +517,36 @@ class Dialer:
         call = self.calls[call_id]
         if call.listen_until is None:
             return DropVoicemail(call_id)
-        self.calls[call_id] = replace(call, listen_until=None)
+        self.calls[call_id] = replace(call, listen_until=None, awaiting_cue=True)
         return DropVoicemail(call_id, on_cue=True)
+
+    def _detector_heard(self, call_id: str, kind: str, cause: str, now: float) -> list[Command]:
+        """Our detector's events: the verdict while the call is judged, a late correction once it was put through
+        (the tap stays for a voicemail's cue, else comes off), the cue for a voicemail waiting for it."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return []
+        out: list[Command] = []
+        if kind in ("human", "machine") and call.state is CState.AMD:
+            out = self._amd_decided(call_id, "HUMAN" if kind == "human" else "MACHINE", cause, now)
+            # After "human" the detector keeps listening for its late-correction window (handle_timer).
+            if kind == "human":
+                return out
+        elif kind == "machine" and call.state in (CState.CONNECTING, CState.CONNECTED):
+            out = [Log("call.machine_pulled_back", {"call_id": call_id, "amd_cause": cause,
+                                                    "session_id": call.session_id}),
+                   *self._late_machine(call_id, now), RecordVerdict(call_id, "MACHINE", cause, late=True)]
+        elif kind in ("beep", "greeting_end") and call.awaiting_cue:
+            self.calls[call_id] = replace(call, awaiting_cue=False)
+            return [Log("call.voicemail_cue", {"call_id": call_id, "cue": kind, "amd_cause": cause}),
+                    PlayVoicemail(call_id), StopListening(call_id)]
+        else:
+            return []
+        now_call = self.calls.get(call_id)
+        if now_call is not None and not now_call.awaiting_cue:
+            self.calls[call_id] = replace(now_call, listen_until=None, verdict_due=None)
+            out.append(StopListening(call_id))
+        return out
 
     def _late_machine(self, call_id: str, now: float) -> list[Command]:
         call = self.calls.get(call_id)
@@ -706,27 +749,27 @@ class Dialer:
         return pr.LiveState(volunteers, tuple(calls))
 
 
-def history_from_rows(rows: Iterable[dict[str, object]]) -> HistoryLoaded | None:
+def history_from_rows(rows: Iterable[Mapping[str, Any]]) -> HistoryLoaded | None:
     """Rebuild a campaign's pacing history from its stored calls (oldest first)."""
     attempts: list[pr.Attempt] = []
     conversations: list[tuple[float, float]] = []
     days: dict[int, list[int]] = {}
     cid = 0
     for r in rows:
-        cid = int(r["campaign_id"])  # type: ignore[arg-type]
+        cid = int(r["campaign_id"])
         if r["ended_at"] is None or r.get("outcome") == Outcome.CANCELLED:
             continue
-        call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),  # type: ignore[arg-type]
-                    answered_at=r["answered_at"], decided_at=r["amd_decided_at"],  # type: ignore[arg-type]
+        call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),
+                    answered_at=r["answered_at"], decided_at=r["amd_decided_at"],
                     verdict=str(r["amd_status"] or ""), answered=r["answered_at"] is not None)
-        attempts.append(attempt_of(call, float(r["ended_at"])))  # type: ignore[arg-type]
+        attempts.append(attempt_of(call, float(r["ended_at"])))
         if call.verdict in ("HUMAN", "NOTSURE"):
-            day = days.setdefault(int(float(r["amd_decided_at"] or r["ended_at"]) // DAY_S), [0, 0])  # type: ignore[arg-type]
+            day = days.setdefault(int(float(r["amd_decided_at"] or r["ended_at"]) // DAY_S), [0, 0])
             day[0] += int(bool(r["abandoned"]))
             day[1] += 1
         if r["bridged_at"] is not None and r.get("disposed_at") is not None:
-            talk = float(r["ended_at"]) - float(r["bridged_at"])  # type: ignore[arg-type]
-            wrap = float(r["disposed_at"]) - float(r["ended_at"])  # type: ignore[arg-type]
+            talk = float(r["ended_at"]) - float(r["bridged_at"])
+            wrap = float(r["disposed_at"]) - float(r["ended_at"])
             conversations.append((max(talk, 0.0), max(wrap, 0.0)))
     if not cid:
         return None

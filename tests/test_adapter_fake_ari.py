@@ -246,3 +246,34 @@ async def test_the_cores_timers_wake_the_adapter(tmp_path: Path) -> None:
     row = store.call("pbc-t")
     assert row is not None and row["amd_status"] == "HUMAN" and row["amd_cause"] == AMD_TIMEOUT_CAUSE
     assert row["amd_decided_at"] == 101.5 + AMD_VERDICT_S, "stamped with the time the timer fired"
+
+
+async def test_a_voicemail_waits_for_the_detectors_beep(tmp_path: Path) -> None:
+    """What our detector's events mean is the dialer's (DetectorHeard); the adapter plays the message when told
+    and takes the tap off."""
+    from bridge.amd import Event as AmdEvent
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Machines", dial_mode="personal", machine_action="voicemail",
+                                voicemail_media="custom/vm-1")["id"]
+    store.add_contacts(cid, [{"phone": day_number(1000)}])
+    contact_id = store.contacts(cid)[0]["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    store.insert_call("pbc-m", cid, contact_id, 0, "pbc-m", 100.0)
+    ctl.dialer.handle(d.CallPlaced("pbc-m", cid, contact_id), 100.0)
+    ctl.dialer.handle(d.CallAnswered("pbc-m"), 101.0)
+    ctl._amd_taps["pbc-m"] = ("amds-pbc-m", "amdx-pbc-m", "amdb-pbc-m")  # as _tap_for_detector leaves it
+    ctl.dialer.handle(d.DetectorListening("pbc-m"), 101.0)
+
+    await ctl.on_event({"type": "PhonebankAmd", "channel": {"id": "pbc-m"}, "event": AmdEvent("machine", 2100, "x")})
+    assert not [c for c in ari.calls if c[1].startswith("channels/pbc-m")], "nothing played or hung up yet"
+    assert "pbc-m" in ctl._amd_taps, "the tap stays for the beep"
+    row = store.call("pbc-m")
+    assert row is not None and row["amd_status"] == "MACHINE" and row["amd_cause"] == "OURS-x-2100"
+
+    await ctl.on_event({"type": "PhonebankAmd", "channel": {"id": "pbc-m"}, "event": AmdEvent("beep", 4200)})
+    assert ("POST", "channels/pbc-m/play", {"media": "sound:custom/vm-1", "playbackId": "vm-pbc-m",
+                                            "body": None}) in ari.calls
+    assert ("DELETE", "channels/amds-pbc-m", {}) in ari.calls and "pbc-m" not in ctl._amd_taps

@@ -682,3 +682,48 @@ def test_the_pacing_tick_is_a_timer_while_an_effort_dials() -> None:
     assert d.get_timer() == 1.0 + PACE_EVERY_S
     d.handle(CampaignUpdated(CampaignConfig(1, active=False)), 1.2)
     assert d.get_timer() is None, "an effort that does not dial needs no tick"
+
+
+# ---------------------------------------------------------------- what our detector hears (DetectorHeard)
+@pytest.mark.parametrize(
+    ("voicemail", "heard", "expected", "listening_after"),
+    [
+        # The verdict while the call is judged.
+        (False, [("human", 13.0)], [Connect, VolunteerChanged, "RecordVerdict"], True),  # the tap stays
+        (False, [("machine", 13.0)], [HangupCall, RecordOutcome, "RecordVerdict", "StopListening"], False),
+        (True, [("machine", 13.0)], [DropVoicemail, RecordOutcome, "RecordVerdict"], True),  # waits for the beep
+        # The cue the message waits for; a cue nobody waits for is nothing.
+        (True, [("machine", 13.0), ("beep", 15.0)], ["Log", "PlayVoicemail", "StopListening"], False),
+        (False, [("human", 13.0), ("beep", 15.0)], [], True),
+        # A late correction after the call was put through.
+        (False, [("human", 13.0), ("machine", 18.0)],
+         ["Log", PullBack, VolunteerChanged, HangupCall, RecordOutcome, "RecordVerdict", "StopListening"], False),
+        (True, [("human", 13.0), ("machine", 18.0)],
+         ["Log", PullBack, VolunteerChanged, DropVoicemail, RecordOutcome, "RecordVerdict"], True),
+    ],
+)
+def test_what_the_detector_hears(voicemail: bool, heard: list[tuple[str, float]], expected: list[object],
+                                 listening_after: bool) -> None:
+    from bridge.dialer import DetectorHeard, DetectorListening
+
+    d = dialer(1, active=False, voicemail=voicemail)
+    answered(d, "c1")
+    d.handle(DetectorListening("c1"), 11.5)
+    cmds: list[object] = []
+    for kind, t in heard:
+        cmds = d.handle(DetectorHeard("c1", kind, f"OURS-x-{int(t * 1000)}"), t)
+    assert [k if isinstance(k, str) else k.__name__ for k in expected] == [type(c).__name__ for c in cmds]
+    call = d.calls["c1"]
+    assert (call.listen_until is not None or call.awaiting_cue) == listening_after
+
+
+def test_a_late_machine_keeps_its_first_decision_time() -> None:
+    from bridge.commands import RecordVerdict
+    from bridge.dialer import DetectorHeard, DetectorListening
+
+    d = dialer(1, active=False)
+    answered(d, "c1")
+    d.handle(DetectorListening("c1"), 11.5)
+    assert RecordVerdict("c1", "HUMAN", "OURS-a-1") in d.handle(DetectorHeard("c1", "human", "OURS-a-1"), 13)
+    assert RecordVerdict("c1", "MACHINE", "OURS-late-9", late=True) in d.handle(
+        DetectorHeard("c1", "machine", "OURS-late-9"), 18)
