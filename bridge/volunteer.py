@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from bridge.commands import Command, HangupCall, HangupVolunteer, VolunteerChanged
 
@@ -117,9 +118,9 @@ VEvent = (VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall 
           | Stop | Tick)
 
 
-def _to(v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: object) -> tuple[Volunteer,
+def _to(v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: Any) -> tuple[Volunteer,
                                                                                                     list[Command]]:
-    nv = replace(v, state=state, since=now, reason=reason, **changes)  # type: ignore[arg-type]
+    nv = replace(v, state=state, since=now, reason=reason, **changes)
     return nv, [VolunteerChanged(v.session_id, state.value, reason, nv.call_id)]
 
 

@@ -82,7 +82,9 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
             if answers["q1"] == "Yes":
                 answers["q2"] = rng.choice(["Saturday", "Sunday", "Monday"])
             saved = store.add_disposition(sid, call_id, contact["id"], code, "", answers)
-            ended = store.call(call_id)["ended_at"]  # type: ignore[index]
+            call = store.call(call_id)
+            assert call is not None, call_id  # recorded just above
+            ended = call["ended_at"]
             store.conn.execute("UPDATE dispositions SET created_at = ? WHERE id = ?",
                                (ended + rng.uniform(10, 45), saved["id"]))
     # Sam is on a call with the first contact right now.
@@ -141,7 +143,7 @@ async def main(out: Path) -> int:
                     contexts: dict[Any, Page] = {}
                     for who, name, path in shots:
                         if who not in contexts:
-                            context = await chromium.new_context(viewport=size)  # type: ignore[arg-type]
+                            context = await chromium.new_context(viewport=size)
                             contexts[who] = await context.new_page()
                             if who:
                                 await _login(contexts[who], base, who)
