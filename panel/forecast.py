@@ -15,6 +15,7 @@ from aiohttp import web
 from bridge import pacing_sim
 from panel.common import render, require
 from panel.keys import STORE
+from store import results as r
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
@@ -38,10 +39,9 @@ def _defaults(request: web.Request) -> dict[str, str]:
     form["conversations"] = ""
     effort = request.query.get("effort", "")
     if effort.isdigit():
-        n = request.app[STORE]._one("SELECT COUNT(*) AS n FROM contacts WHERE campaign_id = ? AND status IN "
-                                    "('pending','dialing')", (int(effort),))
-        if n and n["n"]:
-            form["list_size"] = str(n["n"])
+        counts = r.contact_status_counts(request.app[STORE], int(effort))
+        if n := counts.get("pending", 0) + counts.get("dialing", 0):
+            form["list_size"] = str(n)
     return form
 
 
