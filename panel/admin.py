@@ -14,7 +14,6 @@ import csv
 import functools
 import io
 import itertools
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from panel.common import callin_dialable, page_refusal, render, require, user_of
 from panel.keys import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler
 from store import efforts as ef
 from store import recordings
+from store import results as sr
 from store import users as u
 from store.contacts import MAP_CHOICES, FileRefused, check_list, csv_headers, guess_mapping, table_text
 from store.db import Store, StoreError
@@ -191,12 +191,9 @@ async def edit_post(request: web.Request) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------------------------- lists
 def _list_ctx(store: Store, effort: dict[str, Any]) -> dict[str, Any]:
-    preview = store._all("SELECT first_name, last_name, city, state, zip, extra FROM contacts "
-                         "WHERE campaign_id = ? ORDER BY id LIMIT 10", (effort["id"],))
-    for p in preview:
-        p["extra"] = json.loads(p["extra"] or "{}")
-    return {"preview": preview, "household": "once" if effort["household_once"] else "each",
-            "choices": MAP_CHOICES, "upload_error": "", "mapping": None, "report": None}
+    return {"preview": sr.contact_preview(store, effort["id"]),
+            "household": "once" if effort["household_once"] else "each", "choices": MAP_CHOICES,
+            "upload_error": "", "mapping": None, "report": None}
 
 
 def _read_upload(store: Store, effort_id: int, token: str) -> str | None:

@@ -106,6 +106,15 @@ class CallFigures:
         return list(by_session.values()), buckets
 
 
+def contact_preview(store: Store, campaign_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The list's first contacts as imported (names and place, no numbers): the list step shows them."""
+    rows = store._all("SELECT first_name, last_name, city, state, zip, extra FROM contacts "
+                      "WHERE campaign_id = ? ORDER BY id LIMIT ?", (campaign_id, limit))
+    for row in rows:
+        row["extra"] = json.loads(row["extra"] or "{}")
+    return rows
+
+
 def contact_status_counts(store: Store, campaign_id: int) -> dict[str, int]:
     rows = store._all("SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status",
                       (campaign_id,))

@@ -239,6 +239,17 @@ async def test_bad_rows_are_reported_and_imported_only_on_explicit_confirm(panel
     assert again.status == 400 and "already in this effort" in await again.text()
 
 
+async def test_list_step_previews_the_first_contacts_without_numbers(panel: PanelKit) -> None:
+    admin, csrf = await panel.client("admin")
+    cid = await _new_effort(admin, csrf)
+    panel.store.add_contacts(cid, [{"first_name": f"Voter{i:02d}", "last_name": "Doe", "city": "Springfield",
+                                    "phone": f"+1202555{1000 + i}", "extra": {"Ward": str(i)}} for i in range(12)])
+    page = await _page(admin, f"/admin/efforts/{cid}/list")
+    assert "Voter00 Doe" in page and "Voter09 Doe" in page and "Voter10" not in page  # the first ten, in order
+    assert "Ward:</span> 9" in page and "First 10 shown." in page
+    assert "+1202555" not in page and "2025551000" not in page  # names and places, never the numbers
+
+
 async def test_clean_list_imports_at_once_with_extras_and_household_setting(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
