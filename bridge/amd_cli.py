@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import wave
+from typing import Any
 
 from bridge.amd import FRAME_MS, SAMPLE_RATES, AmdDetector, AmdParams
 
@@ -32,7 +33,7 @@ class InputError(Exception):
     pass
 
 
-def classify_file(path: str, params: AmdParams | None = None) -> dict:
+def classify_file(path: str, params: AmdParams | None = None) -> dict[str, Any]:
     """Classify one WAV file by streaming it through the detector; raises InputError on unusable input."""
     try:
         w = wave.open(path, "rb")
