@@ -312,8 +312,8 @@ class Dialer:
         self.calls: dict[str, Call] = {}
         self.history: dict[int, CampaignHistory] = {}
         self.next_pace = 0.0  # when the pacing tick is next due (handle_timer)
-        # Per effort: carrier failures in a row, when the next probe may go, and why the last one failed.
-        self.trunk: dict[int, tuple[int, float, str]] = {}
+        # Per effort: carrier failures in a row, when the next probe may go, why and when the last one failed.
+        self.trunk: dict[int, tuple[int, float, str, float]] = {}
 
     def _history(self, campaign_id: int) -> CampaignHistory:
         h = self.history.get(campaign_id)
@@ -594,7 +594,7 @@ class Dialer:
                     out += self._trunk_failed(call.campaign_id, f"{outcome} (cause {cause})", now)
                     outcome = Outcome.TRUNK_FAILED
             if outcome is not Outcome.TRUNK_FAILED:
-                self.trunk.pop(call.campaign_id, None)  # the voter's own answer (busy, no answer...): it got through
+                self._trunk_through(call)  # the voter's own answer (busy, no answer...): it got through
             out.append(RecordOutcome(call_id, outcome))
         if call.state is not CState.CANCELLED and outcome is not Outcome.TRUNK_FAILED:
             # A line we withdrew, or one the carrier failed, says nothing about how this list answers.
@@ -609,9 +609,9 @@ class Dialer:
         return out
 
     def _trunk_failed(self, campaign_id: int, why: str, now: float) -> list[Command]:
-        failures = self.trunk.get(campaign_id, (0, 0.0, ""))[0] + 1
+        failures = self.trunk.get(campaign_id, (0, 0.0, "", 0.0))[0] + 1
         pause = trunk_backoff_s(failures)
-        self.trunk[campaign_id] = (failures, now + pause, why)
+        self.trunk[campaign_id] = (failures, now + pause, why, now)
         if not pause:
             return []
         return [Log("trunk.backoff", {"campaign_id": campaign_id, "failures": failures, "pause_s": pause,
@@ -621,11 +621,19 @@ class Dialer:
         call = self.calls.get(call_id)
         if call is not None:
             # Answered: the carrier carries calls. Not on ringing: a carrier may send 180 and then fail the call.
-            self.trunk.pop(call.campaign_id, None)
+            self._trunk_through(call)
+
+    def _trunk_through(self, call: Call) -> None:
+        """A call got through: the carrier works — if the call was placed after its last failure. An older call
+        answered now says nothing about the trunk since (a trunk failing half its calls would otherwise never
+        be paused)."""
+        state = self.trunk.get(call.campaign_id)
+        if state is not None and call.placed_at >= state[3]:
+            del self.trunk[call.campaign_id]
 
     def trunk_error(self, campaign_id: int) -> str | None:
         """Why the carrier is taken to be down for this effort (None: it is not)."""
-        failures, _, why = self.trunk.get(campaign_id, (0, 0.0, ""))
+        failures, _, why, _ = self.trunk.get(campaign_id, (0, 0.0, "", 0.0))
         if failures < TRUNK_FAILURES:
             return None
         return f"{failures} calls in a row failed at the carrier, the last with {why}"
@@ -712,7 +720,7 @@ class Dialer:
         config = self.campaigns.get(campaign_id)
         if config is None or not config.active:
             return 0
-        failures, retry_at, _ = self.trunk.get(campaign_id, (0, 0.0, ""))
+        failures, retry_at, _, _ = self.trunk.get(campaign_id, (0, 0.0, "", 0.0))
         if failures >= TRUNK_FAILURES:
             # The carrier is failing calls: none during the pause, then one probe at a time until one gets through.
             if now < retry_at or self.in_flight(campaign_id):

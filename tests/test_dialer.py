@@ -206,6 +206,9 @@ def test_an_answer_ends_the_carrier_pause() -> None:
         d.handle(CallPlaced(f"c{i}", 1, 100 + i), 10)
         d.handle(CallEnded(f"c{i}", 0), 10.1)  # refused by Asterisk (the trunk is marked unreachable)
     assert d.trunk_error(1) is not None
+    d.handle(CallPlaced("old", 1, 110), 9)  # placed before the failures
+    d.handle(CallAnswered("old"), 12)
+    assert d.trunk_error(1) is not None, "an older call answered says nothing about the trunk since"
     answered(d, "p1", 20)
     assert d.trunk_error(1) is None
 
