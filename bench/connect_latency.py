@@ -1,7 +1,8 @@
 """How fast a live answer reaches a volunteer, on the real Asterisk and the simulated network.
 
 Runs an isolated instance, drills N volunteers in, dials M simulated people, answers every wrap-up at once,
-and reports from Asterisk's own event timestamps (stored per call):
+and reports from the times stored per call (the controller's clock as it handled each event: docs/ARCHITECTURE.md,
+"Timers and clocks"):
   * AMD decision → voter in the volunteer's bridge (our controller's reaction: ARI event in, addChannel out)
   * answer → bridge (includes the detector's listening time)
   * answer → AMD decision (the detector alone)
