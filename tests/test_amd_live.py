@@ -62,3 +62,23 @@ def test_stray_streams_are_bounded() -> None:
         for p in silence_packets(60):
             server.datagram_received(p, ("127.0.0.1", 20000 + port))
     assert len(server._early) <= 64 and all(len(v) <= 50 for v in server._early.values())
+
+
+def test_a_packet_from_before_the_first_or_a_new_timestamp_base_is_not_hours_of_silence() -> None:
+    """Measured (bench/capacity.py, 50 volunteers): a reordered packet older than the first made the detector
+    step 2^32 samples of "lost" audio, stalling the controller's loop for seconds."""
+    events: list[tuple[str, Event]] = []
+    server = AmdRtpServer(on_event=lambda call, ev: events.append((call, ev)))
+    server.register(40000, "call-c")
+    pkts = silence_packets(200, start_ts=50_000)
+    server.datagram_received(pkts[1], ("127.0.0.1", 40000))
+    server.datagram_received(pkts[0], ("127.0.0.1", 40000))  # older than the first one seen
+    listener = server._by_source[40000]
+    assert listener.detector.lost_ms < 1000
+    for p in pkts[2:100]:
+        server.datagram_received(p, ("127.0.0.1", 40000))
+    for base in (3_000_000_000, 1_000_000_000):  # new timestamp bases, "behind" and ahead of the first
+        for p in [packet(i, base + 320 * i, b"\0\0" * 320) for i in range(50)]:
+            server.datagram_received(p, ("127.0.0.1", 40000))
+    # 199 packets fed (the late one dropped): the call's clock went on across the new base, no hole added.
+    assert listener.detector.lost_ms < 1000 and 3900 <= listener.detector.now_ms <= 4100
