@@ -173,6 +173,7 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
             wait_until(lambda: store.conn.execute(joined).fetchone()[0] >= volunteers, 30 + volunteers,
                        0.5, "volunteers to join")
             asterisk_pid = int(pbx.host_path(f"{pbx.rt.inst}/run/asterisk.pid").read_text().split()[0])
+            carrier_pid = int(carrier.pbx.host_path(f"{carrier.pbx.rt.inst}/run/asterisk.pid").read_text().split()[0])
             assert ctl.proc is not None
             ctl_pid = ctl.proc.pid
             stop = threading.Event()
@@ -188,6 +189,7 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             load_before = os.getloadavg()
             ast0, ctl0, thr0 = cpu_ticks(asterisk_pid), cpu_ticks(ctl_pid), thread_ticks(asterisk_pid)
+            car0 = cpu_ticks(carrier_pid)
             t0 = time.time()
             store.update_campaign(cid, status="active")
             peak = {"asterisk": 0.0, "controller": 0.0}
@@ -197,6 +199,7 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
                 time.sleep(1)
             t1 = time.time()
             ast1, ctl1, thr1 = cpu_ticks(asterisk_pid), cpu_ticks(ctl_pid), thread_ticks(asterisk_pid)
+            car1 = cpu_ticks(carrier_pid)
             load_after = os.getloadavg()
             store.update_campaign(cid, status="paused")
             # Let the calls placed in the window finish ringing and being judged (conversations may go on).
@@ -204,8 +207,9 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
                        "bridged_at IS NULL AND outcome IS NULL")
             try:
                 wait_until(lambda: store.conn.execute(pending).fetchone()[0] == 0, 40, 1, "calls to settle")
+                settled = True
             except TimeoutError:
-                pass
+                settled = False
             stop.set()
             worker.join(5)
             if spy is not None:
@@ -226,6 +230,9 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
                 "minutes": minutes,
                 "asterisk_cpu_pct": round((ast1 - ast0) / CLK_TCK / wall * 100, 1),
                 "controller_cpu_pct": round((ctl1 - ctl0) / CLK_TCK / wall * 100, 1),
+                # Not the PBX's work, but the same machine's cores.
+                "carrier_cpu_pct": round((car1 - car0) / CLK_TCK / wall * 100, 1),
+                "settled": settled,
                 "asterisk_rss_mb": round(peak["asterisk"], 1),
                 "controller_rss_mb": round(peak["controller"], 1),
                 "load_avg_before": [round(x, 2) for x in load_before],
@@ -279,6 +286,8 @@ def summarise(volunteers: int, calls: list[dict[str, Any]], kinds: dict[str, str
         "dials": len(calls),
         "answers": len(people),
         "lost_answers": len(people) - len(bridged),
+        # Of those, the ones the pacing lost (nobody free: they heard the abandon message), not the PBX's delay.
+        "abandoned": sum(1 for c in people if c["outcome"] == "abandoned"),
         "dead_air_p50_ms": pct(dead, 50),
         "dead_air_p95_ms": pct(dead, 95),
         "dead_air_p99_ms": pct(dead, 99),
@@ -323,14 +332,19 @@ def profile_summary(raw: Path, top: int = 12) -> dict[str, Any]:
             "self_pct_of_busy": {k: round(v / busy * 100, 1) for k, v in leaf.most_common(top)}}
 
 
-def knee(rows: list[dict[str, Any]]) -> int | None:
-    """The largest count with no lost answer and dead air p95 within KNEE_SLACK_MS of the detector's listening."""
-    ok = [r["volunteers"] for r in rows if r["lost_answers"] == 0 and r["dead_air_p95_ms"] is not None
+def knee(rows: list[dict[str, Any]], pacing_excused: bool = False) -> int | None:
+    """The largest count with no lost answer and dead air p95 within KNEE_SLACK_MS of the detector's listening.
+    ``pacing_excused``: answers the predictive pacing abandoned (nobody free) do not count against the PBX."""
+    def lost(r: dict[str, Any]) -> int:
+        return int(r["lost_answers"]) - (int(r.get("abandoned", 0)) if pacing_excused else 0)
+
+    ok = [r["volunteers"] for r in rows if lost(r) == 0 and r["dead_air_p95_ms"] is not None
           and r["listen_p95_ms"] is not None and r["dead_air_p95_ms"] <= r["listen_p95_ms"] + KNEE_SLACK_MS]
     return max(ok) if ok else None
 
 
-COLUMNS = (("volunteers", "vols"), ("answers", "answers"), ("lost_answers", "lost"), ("dead_air_p50_ms", "dead p50"),
+COLUMNS = (("volunteers", "vols"), ("answers", "answers"), ("lost_answers", "lost"), ("abandoned", "abandoned"),
+           ("dead_air_p50_ms", "dead p50"),
            ("dead_air_p95_ms", "dead p95"), ("dead_air_p99_ms", "dead p99"), ("listen_p95_ms", "listen p95"),
            ("bridge_p99_ms", "bridge p99"), ("loop_lag_p99_ms", "lag p99"), ("asterisk_cpu_pct", "ast CPU%"),
            ("controller_cpu_pct", "ctl CPU%"), ("asterisk_rss_mb", "ast MB"), ("controller_rss_mb", "ctl MB"))
@@ -356,12 +370,13 @@ def main() -> int:
     if args.ramp:
         rows = []
         for n in (int(x) for x in args.ramp.split(",") if x.strip()):
-            rows.append(run_step(n, args.minutes, args.seed, args.profile))
+            rows.append(run_step(n, args.minutes, args.seed, args.profile, args.keep / str(n) if args.keep else None))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         print(table(rows))
-        k = knee(rows)
+        k, kp = knee(rows), knee(rows, pacing_excused=True)
         print(f"knee: {k if k is not None else 'none'} volunteers (0 lost answers, dead air p95 within "
-              f"{KNEE_SLACK_MS:.0f} ms of the detector's listening p95); load average "
+              f"{KNEE_SLACK_MS:.0f} ms of the detector's listening p95); "
+              f"{kp if kp is not None else 'none'} not counting the pacing's abandons; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         return 0
     result = run_step(args.volunteers, args.minutes, args.seed, args.profile, args.keep)
