@@ -39,6 +39,7 @@ asterisk: deps
 # ruff on everything, mypy on the source packages (pyproject.toml [tool.mypy]).
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 unit: deps

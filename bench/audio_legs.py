@@ -100,8 +100,15 @@ class Bench:
         out = []
         for _ in range(n):
             self.number += 1
-            out.append(SimNumber(day_number(6000 + self.number), "human", ring_s=0.5, talk_s=talk_s,
-                                 tone_hz=2700 + 40 * (self.number % 18)))
+            out.append(
+                SimNumber(
+                    day_number(6000 + self.number),
+                    "human",
+                    ring_s=0.5,
+                    talk_s=talk_s,
+                    tone_hz=2700 + 40 * (self.number % 18),
+                )
+            )
         return out
 
     def effort(self, name: str, voters: list[SimNumber]) -> int:
@@ -141,12 +148,27 @@ class Bench:
         drill_id = f"bench-{os.getpid()}-{self.number}"
         t0 = time.monotonic()
         await self.ari.post(
-            f"channels/{drill_id}-leg", endpoint="Local/callin@pb-callin/n", context="pb-drill",
-            extension="volunteer", priority=1, timeout=30, callerId=f'"Drill" <{self.number:06d}>',
-            body={"variables": {"PB_DRILL_CODE": code, "PB_DRILL_DELAY": "0.3", "PB_DRILL_STAY": "600",
-                                "PB_DRILL_HEARD": f"{rt.rec_dir}/{drill_id}-heard.wav",
-                                "PB_DRILL_BOTH": f"{rt.rec_dir}/{drill_id}-both.wav", "PB_DRILL_KEYS": "",
-                                "PB_DRILL_KEYS_AT": "0", "PB_DRILL_SAY": "", "PB_DRILL_ECHO": "1" if echo else ""}})
+            f"channels/{drill_id}-leg",
+            endpoint="Local/callin@pb-callin/n",
+            context="pb-drill",
+            extension="volunteer",
+            priority=1,
+            timeout=30,
+            callerId=f'"Drill" <{self.number:06d}>',
+            body={
+                "variables": {
+                    "PB_DRILL_CODE": code,
+                    "PB_DRILL_DELAY": "0.3",
+                    "PB_DRILL_STAY": "600",
+                    "PB_DRILL_HEARD": f"{rt.rec_dir}/{drill_id}-heard.wav",
+                    "PB_DRILL_BOTH": f"{rt.rec_dir}/{drill_id}-both.wav",
+                    "PB_DRILL_KEYS": "",
+                    "PB_DRILL_KEYS_AT": "0",
+                    "PB_DRILL_SAY": "",
+                    "PB_DRILL_ECHO": "1" if echo else "",
+                }
+            },
+        )
         return t0
 
     async def webrtc(self, cid: int, sid: int) -> tuple[Page, float]:
@@ -298,10 +320,27 @@ class Bench:
 
 def spawn_softphone(creds: dict[str, Any], seconds: float) -> subprocess.Popen[bytes]:
     """pjsua2 (tests/sipua.py) in its own process, left running beside the benchmark for ``seconds``."""
-    return subprocess.Popen([sys.executable, "-m", "tests.sipua", "--server", creds["sip_server"],
-                             "--user", creds["username"], "--password", creds["password"], "--register",
-                             "--call", creds["dial"], "--seconds", str(seconds)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.sipua",
+            "--server",
+            creds["sip_server"],
+            "--user",
+            creds["username"],
+            "--password",
+            creds["password"],
+            "--register",
+            "--call",
+            creds["dial"],
+            "--seconds",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=str(REPO),
+    )
 
 
 def softphone_available() -> bool:
@@ -336,11 +375,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await page.fill("input[name=password]", ADMIN_PASSWORD)
                 await page.click("button[type=submit]")
                 await page.close()
-                result = {"softphone": softphone,
-                          "connect_ms": await bench.connect_times(args.trials, softphone),
-                          "delay_one_way_ms": await bench.delays(args.delay_calls),
-                          "cpu": await bench.cpu(args.cpu_legs, args.cpu_window, softphone, args.cpu_reverse),
-                          "cpu_legs": args.cpu_legs, "cpu_window_s": args.cpu_window}
+                result = {
+                    "softphone": softphone,
+                    "connect_ms": await bench.connect_times(args.trials, softphone),
+                    "delay_one_way_ms": await bench.delays(args.delay_calls),
+                    "cpu": await bench.cpu(args.cpu_legs, args.cpu_window, softphone, args.cpu_reverse),
+                    "cpu_legs": args.cpu_legs,
+                    "cpu_window_s": args.cpu_window,
+                }
                 await browser.close()
                 return result
         finally:
@@ -368,16 +410,22 @@ def main() -> int:
         return 0
     kinds = ["callin", "webrtc"] + (["softphone"] if r["softphone"] else [])
     c, d, cpu = r["connect_ms"], r["delay_one_way_ms"], r["cpu"]
-    print(f"audio legs on the real Asterisk: {args.trials} connects per kind, {args.delay_calls} echoed calls "
-          f"per kind, CPU with {r['cpu_legs']} talking pairs per kind over {r['cpu_window_s']:g} s")
-    print(f"{'leg':11} {'connect p50 ms':>15} {'max':>8} {'one-way delay p50 ms':>21} {'max':>7} "
-          f"{'Asterisk CPU/pair %':>20} {'pairs per core':>15}  device codec")
+    print(
+        f"audio legs on the real Asterisk: {args.trials} connects per kind, {args.delay_calls} echoed calls "
+        f"per kind, CPU with {r['cpu_legs']} talking pairs per kind over {r['cpu_window_s']:g} s"
+    )
+    print(
+        f"{'leg':11} {'connect p50 ms':>15} {'max':>8} {'one-way delay p50 ms':>21} {'max':>7} "
+        f"{'Asterisk CPU/pair %':>20} {'pairs per core':>15}  device codec"
+    )
     for k in kinds:
         dd = d.get(k, {"p50": float("nan"), "max": float("nan")})
         per = cpu[k]["per_pair"]
         per_core = 1 / per if per > 0 else float("inf")
-        print(f"{k:11} {c[k]['p50']:>15.0f} {c[k]['max']:>8.0f} {dd['p50']:>21.1f} {dd['max']:>7.1f} "
-              f"{100 * per:>20.2f} {per_core:>15.0f}  {','.join(cpu[k]['codecs']) or 'ulaw (Local)'}")
+        print(
+            f"{k:11} {c[k]['p50']:>15.0f} {c[k]['max']:>8.0f} {dd['p50']:>21.1f} {dd['max']:>7.1f} "
+            f"{100 * per:>20.2f} {per_core:>15.0f}  {','.join(cpu[k]['codecs']) or 'ulaw (Local)'}"
+        )
     if r["softphone"] and c["softphone_after_register"]["n"]:
         print(f"softphone: REGISTER answered -> connected p50 {c['softphone_after_register']['p50']:.0f} ms")
     print(f"Asterisk idle: {100 * cpu['idle']:.2f} % of a core")

@@ -53,9 +53,11 @@ def main() -> None:
         stop.set()
         thread.join()
         latencies.sort()
-        print(f"store {size_mb:.1f} MB, {manifest['tables']['contacts']} contacts: backup {elapsed:.2f} s; "  # type: ignore[index]
-              f"writer commits during it {len(latencies)}, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-              f"max {latencies[-1] * 1000:.1f} ms")
+        print(
+            f"store {size_mb:.1f} MB, {manifest['tables']['contacts']} contacts: backup {elapsed:.2f} s; "  # type: ignore[index]
+            f"writer commits during it {len(latencies)}, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+            f"max {latencies[-1] * 1000:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

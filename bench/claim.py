@@ -22,10 +22,14 @@ def measure(size: int, claims: int, batch: int) -> tuple[float, float]:
         store = Store(Path(tmp) / "claim.db")
         cid = store.create_campaign("Claim bench", household_once=1)["id"]
         # A list as the import makes it: mostly DC numbers, some West Coast ones still outside their hours.
-        store.add_contacts(cid, [{"first_name": f"V{i}", "phone": f"+1{'202' if i % 10 else '415'}{2000000 + i:07d}"}
-                                 for i in range(size)])
-        store.conn.executemany("INSERT INTO do_not_call (phone, reason, created_at) VALUES (?, 'bench', 0)",
-                               [(f"+1202{2000000 + i:07d}",) for i in range(1, size, 50)])
+        store.add_contacts(
+            cid,
+            [{"first_name": f"V{i}", "phone": f"+1{'202' if i % 10 else '415'}{2000000 + i:07d}"} for i in range(size)],
+        )
+        store.conn.executemany(
+            "INSERT INTO do_not_call (phone, reason, created_at) VALUES (?, 'bench', 0)",
+            [(f"+1202{2000000 + i:07d}",) for i in range(1, size, 50)],
+        )
         noon = datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("America/New_York")).timestamp()
         times = []
         for k in range(claims):

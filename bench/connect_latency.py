@@ -34,8 +34,12 @@ from store.db import Store
 
 def stats_ms(values: list[float]) -> dict[str, float]:
     arr = np.array(values) * 1000.0
-    return {"n": len(arr), "p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)),
-            "max": float(arr.max())}
+    return {
+        "n": len(arr),
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "max": float(arr.max()),
+    }
 
 
 def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, float]]:
@@ -43,16 +47,19 @@ def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, floa
         pbx = Pbx.start(Path(tmp) / "data", instance="bench")
         ctl = ControllerProcess(pbx, Path(tmp) / "controller.log")
         try:
-            numbers = [SimNumber(day_number(3000 + i), "human", ring_s=1, talk_s=1, tone_hz=2700 + 10 * (i % 60))
-                       for i in range(voters)]
+            numbers = [
+                SimNumber(day_number(3000 + i), "human", ring_s=1, talk_s=1, tone_hz=2700 + 10 * (i % 60))
+                for i in range(voters)
+            ]
             pbx.load_sim(numbers)
             store = Store(pbx.settings.db_path)
             cid = store.create_campaign("Latency bench", ring_timeout_s=15, amd_mode=amd_mode)["id"]
             store.update_campaign(cid, status="paused")
             store.add_contacts(cid, [{"phone": n.number} for n in numbers])
             ctl.start()
-            sessions = [ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"B{i}"})[1]
-                        for i in range(volunteers)]
+            sessions = [
+                ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"B{i}"})[1] for i in range(volunteers)
+            ]
             user, password = pbx.ari_credentials()
 
             async def join() -> None:
@@ -61,8 +68,11 @@ def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, floa
                         await drill.volunteer(ari, pbx.rt, s["code"], stay_s=1800)
 
             asyncio.run(join())
-            wait_until(lambda: all(ctl.call("GET", f"/api/sessions/{s['id']}")[1]["phone_connected"]
-                                   for s in sessions), 30, what="volunteers to join")
+            wait_until(
+                lambda: all(ctl.call("GET", f"/api/sessions/{s['id']}")[1]["phone_connected"] for s in sessions),
+                30,
+                what="volunteers to join",
+            )
             store.update_campaign(cid, status="active")
             stop = threading.Event()
 
@@ -76,8 +86,12 @@ def run(volunteers: int, voters: int, amd_mode: str) -> dict[str, dict[str, floa
 
             worker = threading.Thread(target=dispose, daemon=True)
             worker.start()
-            wait_until(lambda: sum(1 for c in store.calls(cid) if c["ended_at"]) >= voters,
-                       60 + voters * 10 / volunteers, interval=1, what="all voters called")
+            wait_until(
+                lambda: sum(1 for c in store.calls(cid) if c["ended_at"]) >= voters,
+                60 + voters * 10 / volunteers,
+                interval=1,
+                what="all voters called",
+            )
             stop.set()
             worker.join()
             all_calls = store.calls(cid)
@@ -104,8 +118,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--volunteers", type=int, default=6)
     p.add_argument("--voters", type=int, default=60)
-    p.add_argument("--amd", nargs="+", default=["ours", "app_amd"], choices=["ours", "app_amd"],
-                   help="detectors to compare, one run each (default: both)")
+    p.add_argument(
+        "--amd",
+        nargs="+",
+        default=["ours", "app_amd"],
+        choices=["ours", "app_amd"],
+        help="detectors to compare, one run each (default: both)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     for mode in args.amd:
@@ -113,8 +132,10 @@ def main() -> int:
         if args.json:
             print(json.dumps({"amd": mode, **result}))
             continue
-        print(f"connect latency, detector {mode}: {args.voters} simulated people answering, "
-              f"{args.volunteers} drilled volunteers")
+        print(
+            f"connect latency, detector {mode}: {args.voters} simulated people answering, "
+            f"{args.volunteers} drilled volunteers"
+        )
         print("outcomes (outcome/AMD verdict):", result.pop("outcomes"))
         print(f"{'interval':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
         for name, s in result.items():

@@ -101,10 +101,21 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
             assert ef.contact_count(store, cid) == report.valid
             store.close()
     t_insert = min(inserts)
-    return {"rows": rows, "bytes": len(data), "planted_bad": planted, "valid": report.valid,
-            "rejected": report.invalid, "households": report.shared_numbers, "fallbacks": report.fallbacks,
-            "decode_s": t_decode, "read_s": t_read, "check_s": t_check, "check_without_fast_path_s": t_slow,
-            "insert_s": t_insert, "total_s": t_read + t_check + t_insert}
+    return {
+        "rows": rows,
+        "bytes": len(data),
+        "planted_bad": planted,
+        "valid": report.valid,
+        "rejected": report.invalid,
+        "households": report.shared_numbers,
+        "fallbacks": report.fallbacks,
+        "decode_s": t_decode,
+        "read_s": t_read,
+        "check_s": t_check,
+        "check_without_fast_path_s": t_slow,
+        "insert_s": t_insert,
+        "total_s": t_read + t_check + t_insert,
+    }
 
 
 def main() -> None:
@@ -117,16 +128,22 @@ def main() -> None:
     if args.json:
         print(json.dumps(r, indent=2))
         return
-    print(f"{r['rows']:,} rows, {r['bytes'] / 1e6:.1f} MB; {r['valid']:,} valid, {r['rejected']:,} rejected "
-          f"({r['planted_bad']:,} planted), {r['households']:,} shared numbers, {r['fallbacks']:,} called on the "
-          "cell column")
+    print(
+        f"{r['rows']:,} rows, {r['bytes'] / 1e6:.1f} MB; {r['valid']:,} valid, {r['rejected']:,} rejected "
+        f"({r['planted_bad']:,} planted), {r['households']:,} shared numbers, {r['fallbacks']:,} called on the "
+        "cell column"
+    )
     print()
     print("| stage | seconds | rows/s |")
     print("| --- | ---: | ---: |")
-    for label, key in (("decode", "decode_s"), ("read the file (decode, delimiter, rewrite)", "read_s"),
-                       ("parse + validate", "check_s"),
-                       ("parse + validate, phonenumbers.parse for every row", "check_without_fast_path_s"),
-                       ("insert (one transaction)", "insert_s"), ("total (read + validate + insert)", "total_s")):
+    for label, key in (
+        ("decode", "decode_s"),
+        ("read the file (decode, delimiter, rewrite)", "read_s"),
+        ("parse + validate", "check_s"),
+        ("parse + validate, phonenumbers.parse for every row", "check_without_fast_path_s"),
+        ("insert (one transaction)", "insert_s"),
+        ("total (read + validate + insert)", "total_s"),
+    ):
         print(f"| {label} | {r[key]:.2f} | {r['rows'] / r[key]:,.0f} |")
 
 

@@ -37,14 +37,29 @@ def measure(size: int, runs: int) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "search.db")
         cid = store.create_campaign("Search bench")["id"]
-        store.add_contacts(cid, [{"first_name": f"{NAMES[i % 8]}{i}", "last_name": NAMES[(i * 3) % 8],
-                                  "phone": f"+1202{2000000 + i:07d}", "city": "Springfield"} for i in range(size)])
+        store.add_contacts(
+            cid,
+            [
+                {
+                    "first_name": f"{NAMES[i % 8]}{i}",
+                    "last_name": NAMES[(i * 3) % 8],
+                    "phone": f"+1202{2000000 + i:07d}",
+                    "city": "Springfield",
+                }
+                for i in range(size)
+            ],
+        )
         store.conn.create_function("pb_fold", 1, fold, deterministic=True)
         for q in ("garcia", "zzzz"):
             column = _median_ms(lambda q=q: r.search_contacts(store, cid, q), runs)
-            udf = _median_ms(lambda q=q: store.conn.execute(
-                "SELECT COUNT(*) FROM contacts WHERE campaign_id = ? AND (pb_fold(first_name || ' ' || last_name) "
-                "LIKE ? OR pb_fold(city) LIKE ?)", (cid, f"%{q}%", f"%{q}%")).fetchone(), runs)
+            udf = _median_ms(
+                lambda q=q: store.conn.execute(
+                    "SELECT COUNT(*) FROM contacts WHERE campaign_id = ? AND (pb_fold(first_name || ' ' || last_name) "
+                    "LIKE ? OR pb_fold(city) LIKE ?)",
+                    (cid, f"%{q}%", f"%{q}%"),
+                ).fetchone(),
+                runs,
+            )
             out.append((q, column, udf))
         store.close()
     return out

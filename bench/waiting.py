@@ -38,8 +38,9 @@ def main() -> None:
             store = Store(Path(tmp) / "outlook.db")
             cid = store.create_campaign("Outlook bench", household_once=1)["id"]
             # As bench/claim.py: mostly DC numbers, a tenth on the West Coast.
-            store.add_contacts(cid, [{"phone": f"+1{'202' if i % 10 else '415'}{2000000 + i:07d}"}
-                                     for i in range(size)])
+            store.add_contacts(
+                cid, [{"phone": f"+1{'202' if i % 10 else '415'}{2000000 + i:07d}"} for i in range(size)]
+            )
             night = datetime(2026, 11, 24, 6, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
             cases = [("6:00 Eastern, nobody put off yet", night), ("10:00 Eastern", night + 4 * 3600)]
             for label, now in cases:

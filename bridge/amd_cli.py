@@ -64,8 +64,14 @@ def classify_file(path: str, params: AmdParams | None = None) -> dict[str, Any]:
     decision, first = det.decision, det.first_decision
     assert decision is not None and first is not None  # finish() always decides
     beep = next((e.at_ms for e in det.events if e.kind == "beep"), None)
-    return {"file": path, "decision": decision.kind, "decision_ms": int(decision.at_ms), "beep_ms": beep,
-            "first_decision": first.kind, "first_decision_ms": int(first.at_ms)}
+    return {
+        "file": path,
+        "decision": decision.kind,
+        "decision_ms": int(decision.at_ms),
+        "beep_ms": beep,
+        "first_decision": first.kind,
+        "first_decision_ms": int(first.at_ms),
+    }
 
 
 def classify_main(argv: list[str]) -> int:

@@ -73,8 +73,14 @@ class AriPort(Protocol):
 
     def inject(self, event: Event) -> None: ...
 
-    async def run_events(self, handler: Handler, on_connect: Callable[[], Awaitable[None]] | None = None,
-                         *, subscribe_all: bool = True, max_backoff: float = 10.0) -> None: ...
+    async def run_events(
+        self,
+        handler: Handler,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        *,
+        subscribe_all: bool = True,
+        max_backoff: float = 10.0,
+    ) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -117,8 +123,9 @@ class AriClient:
             self._session = None
 
     # ------------------------------------------------------------------ REST
-    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                      body: dict[str, Any] | None = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> Any:
         await self.open()
         assert self._session is not None
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -156,8 +163,14 @@ class AriClient:
         return await self.request("DELETE", path, params=params)
 
     # ------------------------------------------------------------------ events
-    async def run_events(self, handler: Handler, on_connect: Callable[[], Awaitable[None]] | None = None,
-                         *, subscribe_all: bool = True, max_backoff: float = 10.0) -> None:
+    async def run_events(
+        self,
+        handler: Handler,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        *,
+        subscribe_all: bool = True,
+        max_backoff: float = 10.0,
+    ) -> None:
         """Receive events forever; reconnect with exponential backoff. ``on_connect`` runs after each
         (re)connect so the caller can resync state from GET /channels and /bridges."""
         self._handler = handler
@@ -169,8 +182,9 @@ class AriClient:
         params = {"app": self.app, "subscribeAll": "true" if subscribe_all else "false"}
         while True:
             try:
-                async with self._session.ws_connect(ws_url, params=params, heartbeat=20,
-                                                    timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+                async with self._session.ws_connect(
+                    ws_url, params=params, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                ) as ws:
                     log.info("ari.connected", url=ws_url)
                     backoff = 0.2
                     self.connects += 1

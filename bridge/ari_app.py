@@ -50,11 +50,28 @@ CALL_PREFIX = "pbc-"
 # Keypad key a volunteer presses to end the voter's call (their own line stays up).
 END_CALL_KEY = "*"
 # app_amd parameter order, as AMD() takes them.
-AMD_ARGS = ("initial_silence", "greeting", "after_greeting_silence", "total_analysis_time", "min_word_length",
-            "between_words_silence", "maximum_number_of_words", "silence_threshold", "maximum_word_length")
-AMD_DEFAULTS = {"initial_silence": 2500, "greeting": 1500, "after_greeting_silence": 800,
-                "total_analysis_time": 5000, "min_word_length": 100, "between_words_silence": 50,
-                "maximum_number_of_words": 3, "silence_threshold": 256, "maximum_word_length": 5000}
+AMD_ARGS = (
+    "initial_silence",
+    "greeting",
+    "after_greeting_silence",
+    "total_analysis_time",
+    "min_word_length",
+    "between_words_silence",
+    "maximum_number_of_words",
+    "silence_threshold",
+    "maximum_word_length",
+)
+AMD_DEFAULTS = {
+    "initial_silence": 2500,
+    "greeting": 1500,
+    "after_greeting_silence": 800,
+    "total_analysis_time": 5000,
+    "min_word_length": 100,
+    "between_words_silence": 50,
+    "maximum_number_of_words": 3,
+    "silence_threshold": 256,
+    "maximum_word_length": 5000,
+}
 
 
 def ari_time(event: Event) -> float:
@@ -223,13 +240,19 @@ class Controller:
             self._campaign_rows[row["id"]] = row
             self._ensure_prompts(row)
             # The mode and the power ratio are the effort's columns (CampaignConfig.engine_config).
-            pacing = pr.PacingConfig(abandon_target=float(row["abandon_target"]),
-                                     **json.loads(row["pacing_params"] or "{}"))
+            pacing = pr.PacingConfig(
+                abandon_target=float(row["abandon_target"]), **json.loads(row["pacing_params"] or "{}")
+            )
             config = d.CampaignConfig(
-                campaign_id=row["id"], active=row["_dials"], dial_ratio=float(row["dial_ratio"]),
+                campaign_id=row["id"],
+                active=row["_dials"],
+                dial_ratio=float(row["dial_ratio"]),
                 wrapup_limit=float(row["wrapup_limit_s"]),
                 voicemail=row["machine_action"] == "voicemail" and bool(row["voicemail_media"]),
-                mode=row["dial_mode"], pacing=pacing, ring_timeout=float(row["ring_timeout_s"]))
+                mode=row["dial_mode"],
+                pacing=pacing,
+                ring_timeout=float(row["ring_timeout_s"]),
+            )
             out += self.dialer.handle(d.CampaignUpdated(config), now)
             if first_sight:
                 # The 30-day abandon governor and the pacing history outlive a restart.
@@ -247,8 +270,10 @@ class Controller:
         if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir or row["id"] in self._prompting:
             return
         custom = (row.get("abandon_message") or "").strip()
-        text = (f"{custom or 'Sorry we missed you.'} This call was from {row['org_name'] or row['name']}. "
-                f"Please call us back at {' '.join(row['callback_number'])}. Goodbye.")
+        text = (
+            f"{custom or 'Sorry we missed you.'} This call was from {row['org_name'] or row['name']}. "
+            f"Please call us back at {' '.join(row['callback_number'])}. Goodbye."
+        )
         self._prompting.add(row["id"])
         self._tasks.append(asyncio.create_task(self._make_abandon_prompt(row["id"], text)))
 
@@ -274,8 +299,12 @@ class Controller:
             self._synced = True
             await self._restore_sip_accounts()
             await self._restore_after_restart(channels, bridges, now)
-        await self._reconcile(rc.after_reconnect(channels, list(self.dialer.calls),
-                                                 {sid: leg.channel_id for sid, leg in self.legs.items()}), now)
+        await self._reconcile(
+            rc.after_reconnect(
+                channels, list(self.dialer.calls), {sid: leg.channel_id for sid, leg in self.legs.items()}
+            ),
+            now,
+        )
 
     async def _restore_after_restart(self, channels: dict[str, Event], bridges: list[Event], now: float) -> None:
         stored = rc.Stored.of(self.store.open_sessions(), self.store.live_calls())
@@ -290,21 +319,34 @@ class Controller:
                     await self._quietly(self.ari.delete(f"channels/{channel_id}"))
                 case rc.DeleteBridge(bridge_id):
                     await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
-                case rc.RestoreVolunteer(sid, campaign_id, channel_id, bridge_id, endpoint, voter, state, reason,
-                                         call_id):
+                case rc.RestoreVolunteer(
+                    sid, campaign_id, channel_id, bridge_id, endpoint, voter, state, reason, call_id
+                ):
                     self.legs[sid] = Leg(sid, campaign_id, channel_id, bridge_id, endpoint)
                     call = d.Call(voter.call_id, voter.campaign_id, voter.contact_id) if voter else None
-                    await self.run(self.dialer.restore(sid, campaign_id, now, call, stored_state=state,
-                                                       stored_reason=reason, stored_call_id=call_id), now)
-                    log.info("controller.volunteer_restored", session_id=sid, channel_id=channel_id,
-                             voter=voter is not None)
+                    await self.run(
+                        self.dialer.restore(
+                            sid,
+                            campaign_id,
+                            now,
+                            call,
+                            stored_state=state,
+                            stored_reason=reason,
+                            stored_call_id=call_id,
+                        ),
+                        now,
+                    )
+                    log.info(
+                        "controller.volunteer_restored", session_id=sid, channel_id=channel_id, voter=voter is not None
+                    )
                 case rc.PromptAgain(channel_id, caller):
                     self.entries[channel_id] = en.Entry(channel_id, caller=caller)
                     await self._entry_step(channel_id, en.Started(), now)
                     log.info("callin.prompt_again_after_restart")
                 case rc.EndCall(call_id, contact_id, outcome, release):
-                    self.store.update_call(call_id, ended_at=now, hangup_cause_txt="controller restarted",
-                                           outcome=outcome)
+                    self.store.update_call(
+                        call_id, ended_at=now, hangup_cause_txt="controller restarted", outcome=outcome
+                    )
                     if release:
                         self.store.release_contact(contact_id, "failed", now)
                 case rc.MarkDisconnected(sid):
@@ -375,8 +417,9 @@ class Controller:
         elif role == "sipleg":
             await self._sip_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
         elif role == "outbound" and ch_id in self.dialer.calls:
-            await self._amd_verdict(ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "",
-                                    now)
+            await self._amd_verdict(
+                ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "", now
+            )
         elif role == "outbound-ours" and ch_id in self.dialer.calls:
             await self._tap_for_detector(ch_id, now)
         elif role in ("outbound", "outbound-ours"):
@@ -421,8 +464,12 @@ class Controller:
             await self._volunteer_leg_gone(leg, now, cause)
 
     def _record_call_end(self, call_id: str, event: Event, now: float) -> None:
-        self.store.update_call(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0),
-                               hangup_cause_txt=event.get("cause_txt", ""))
+        self.store.update_call(
+            call_id,
+            ended_at=now,
+            hangup_cause=int(event.get("cause") or 0),
+            hangup_cause_txt=event.get("cause_txt", ""),
+        )
         self.store.update_leg(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0))
         log.info("call.ended", call_id=call_id, cause=event.get("cause"), cause_txt=event.get("cause_txt"))
 
@@ -460,8 +507,14 @@ class Controller:
                 case en.Refuse(channel_id, locked):
                     # The entry stays until the channel is gone, so its hangup is recorded on the leg.
                     log.info("callin.refused", locked=locked)
-                    await self._quietly(self.ari.post(f"channels/{channel_id}/continue", context="pb-callin",
-                                                      extension="locked" if locked else "goodbye", priority=1))
+                    await self._quietly(
+                        self.ari.post(
+                            f"channels/{channel_id}/continue",
+                            context="pb-callin",
+                            extension="locked" if locked else "goodbye",
+                            priority=1,
+                        )
+                    )
 
     async def _check_code(self, ch_id: str, code: str, caller: str, submitted_at: float, now: float) -> None:
         """The guard first (it may hold the code back or refuse the number), then the store's facts about the code;
@@ -471,16 +524,23 @@ class Controller:
         held = en.guard_answer(decision)
         if held is not None:
             if isinstance(decision, g.Hold):
-                log.info("callin.code_held", caller=mask_phone(caller), reason=decision.reason,
-                         wait_s=round(decision.until - now, 1))
+                log.info(
+                    "callin.code_held",
+                    caller=mask_phone(caller),
+                    reason=decision.reason,
+                    wait_s=round(decision.until - now, 1),
+                )
             elif isinstance(decision, g.Locked):
                 log.warning("callin.locked_number_refused", caller=mask_phone(caller), until=decision.until)
             await self._entry_step(ch_id, held, now)
             return
         session = self.store.live_session_by_code(code)
         sid = int(session["id"]) if session else None
-        facts = en.CodeFacts(sid, has_leg=sid is not None and sid in self.legs,
-                             recording=recordings.pending(self.store, code) is not None)
+        facts = en.CodeFacts(
+            sid,
+            has_leg=sid is not None and sid in self.legs,
+            recording=recordings.pending(self.store, code) is not None,
+        )
         result, learned = en.code_checked(code, caller, facts)
         if isinstance(result, en.Validated):
             log.info("callin.code_checked", valid=result.session_id is not None, session_id=result.session_id)
@@ -502,8 +562,12 @@ class Controller:
                     log.info("callin.guessing_alarm_over", wrong_codes=wrong)
         if isinstance(event, g.Wrong):
             n = sum(1 for num, _ in self.guard.wrong if num == event.number)
-            log.warning("callin.wrong_code", caller=mask_phone(event.number), wrong_from_number=n,
-                        wrong_overall=len(self.guard.wrong))
+            log.warning(
+                "callin.wrong_code",
+                caller=mask_phone(event.number),
+                wrong_from_number=n,
+                wrong_overall=len(self.guard.wrong),
+            )
         if self.guard != before:
             callin_guard.save(self.store, g.to_json(self.guard), now)
         return decisions
@@ -513,8 +577,16 @@ class Controller:
         name = f"pb-rec-{code}-{uuid.uuid4().hex[:8]}"
         self._recordings.add(name)
         try:
-            await self.ari.post(f"channels/{ch_id}/record", name=name, format="wav", maxDurationSeconds=180,
-                                maxSilenceSeconds=10, beep="true", terminateOn="#", ifExists="overwrite")
+            await self.ari.post(
+                f"channels/{ch_id}/record",
+                name=name,
+                format="wav",
+                maxDurationSeconds=180,
+                maxSilenceSeconds=10,
+                beep="true",
+                terminateOn="#",
+                ifExists="overwrite",
+            )
         except AriError as exc:
             self._recordings.discard(name)
             log.warning("recording.failed_to_start", error=str(exc))
@@ -526,7 +598,7 @@ class Controller:
         if not name.startswith("pb-rec-") or not target.startswith("channel:"):
             return
         # The name carries the code (pb-rec-<code>-<random>), the target the admin's channel.
-        code, ch_id = name.split("-")[2], target[len("channel:"):]
+        code, ch_id = name.split("-")[2], target[len("channel:") :]
         if name not in self._recordings:
             # Started before a restart, and the restart prompted the caller for a code over it: not a clean
             # message. The code stays good; the admin records again.
@@ -541,16 +613,18 @@ class Controller:
             log.warning("recording.not_saved", kind=event["type"], cause=rec.get("cause"), duration=rec.get("duration"))
             extension = "goodbye"
         self._recordings.discard(name)
-        await self._quietly(self.ari.post(f"channels/{ch_id}/continue", context="pb-callin", extension=extension,
-                                          priority=1))
+        await self._quietly(
+            self.ari.post(f"channels/{ch_id}/continue", context="pb-callin", extension=extension, priority=1)
+        )
 
     async def _join(self, ch_id: str, session_id: int, now: float, kind: str = "phone", endpoint: str = "") -> None:
         session = self.store.session(session_id)
         assert session is not None
         bridge_id = f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}-{uuid.uuid4().hex[:8]}"
         try:
-            await self.ari.post("bridges", type="mixing", bridgeId=bridge_id,
-                                name=f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}")
+            await self.ari.post(
+                "bridges", type="mixing", bridgeId=bridge_id, name=f"{VOLUNTEER_BRIDGE_PREFIX}{session_id}"
+            )
             await self.ari.post(f"bridges/{bridge_id}/addChannel", channel=ch_id)
         except AriError as exc:
             log.warning("volunteer.join_failed", session_id=session_id, error=str(exc))
@@ -561,9 +635,13 @@ class Controller:
         self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
         await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
-        await self.run(self.dialer.handle(
-            d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"]), leg=kind),
-            now), now)
+        await self.run(
+            self.dialer.handle(
+                d.VolunteerJoined(session_id, session["campaign_id"], paused=bool(session["start_on_click"]), leg=kind),
+                now,
+            ),
+            now,
+        )
 
     # ------------------------------------------------------------------ answering-machine detection
     async def _amd_verdict(self, call_id: str, status: str, cause: str, now: float) -> None:
@@ -582,12 +660,19 @@ class Controller:
         campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
         bias = float(json.loads(campaign.get("amd_params") or "{}").get("human_bias", 0.0))
         try:
-            await self.ari.post(f"channels/{call_id}/snoop", spy="in", app=self.ari.app, appArgs="amd-tap",
-                                snoopId=snoop)
-            media = await self.ari.post("channels/externalMedia", app=self.ari.app, channelId=ext,
-                                        external_host=self.amd_server.address, format="slin16")
-            self.amd_server.register(int(media["channelvars"]["UNICASTRTP_LOCAL_PORT"]), call_id,
-                                     AmdParams(human_bias=bias))
+            await self.ari.post(
+                f"channels/{call_id}/snoop", spy="in", app=self.ari.app, appArgs="amd-tap", snoopId=snoop
+            )
+            media = await self.ari.post(
+                "channels/externalMedia",
+                app=self.ari.app,
+                channelId=ext,
+                external_host=self.amd_server.address,
+                format="slin16",
+            )
+            self.amd_server.register(
+                int(media["channelvars"]["UNICASTRTP_LOCAL_PORT"]), call_id, AmdParams(human_bias=bias)
+            )
             await self.ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
             # New snoop and external-media channels enter the app a moment after the request returns.
             for _ in range(50):
@@ -644,8 +729,9 @@ class Controller:
     async def issue_sip_account(self, session_id: int, kind: str) -> tuple[sa.Account, str]:
         """A fresh account for the session (the old one, if any, is revoked). Raises sa.Refused or AriError."""
         now = time.time()
-        self.sip_accounts, cmds = sa.issue(self.sip_accounts, self._session_facts(session_id), kind, now,
-                                           sa.new_username(), sa.new_password())
+        self.sip_accounts, cmds = sa.issue(
+            self.sip_accounts, self._session_facts(session_id), kind, now, sa.new_username(), sa.new_password()
+        )
         await self._sip_run(cmds)
         create = next(cmd for cmd in cmds if isinstance(cmd, sa.CreateAccount))
         return create.account, create.password
@@ -653,15 +739,23 @@ class Controller:
     async def call_softphone(self, session_id: int) -> None:
         """Ring the session's registered softphone; when it answers it joins like a call from it. Raises
         sa.Refused (no account, already connected, not registered)."""
-        acc = sa.call_back(self.sip_accounts, self._session_facts(session_id), time.time(),
-                           has_leg=session_id in self.legs)
+        acc = sa.call_back(
+            self.sip_accounts, self._session_facts(session_id), time.time(), has_leg=session_id in self.legs
+        )
         try:
-            await self.ari.post("channels", endpoint=f"PJSIP/{acc.username}", app=self.ari.app,
-                                appArgs=f"sipleg,{acc.username}", timeout=30, callerId="Phone bank <join>")
+            await self.ari.post(
+                "channels",
+                endpoint=f"PJSIP/{acc.username}",
+                app=self.ari.app,
+                appArgs=f"sipleg,{acc.username}",
+                timeout=30,
+                callerId="Phone bank <join>",
+            )
         except AriError as exc:
             log.info("sip.call_back_failed", session_id=session_id, error=str(exc))
-            raise sa.Refused(409, "your softphone is not registered: check its account settings, then try again") \
-                from exc
+            raise sa.Refused(
+                409, "your softphone is not registered: check its account settings, then try again"
+            ) from exc
         log.info("sip.calling_softphone", session_id=session_id)
 
     async def revoke_sip_accounts(self, session_id: int, reason: str) -> None:
@@ -691,8 +785,12 @@ class Controller:
                         self.sip_accounts.pop(name, None)
                         await self._sip_run([sa.DeleteAccount(name, "create_failed")])
                         raise
-                    log.info("sip.account_created", session_id=account.session_id, kind=account.kind.value,
-                             expires_at=int(account.expires_at))
+                    log.info(
+                        "sip.account_created",
+                        session_id=account.session_id,
+                        kind=account.kind.value,
+                        expires_at=int(account.expires_at),
+                    )
                 case sa.DeleteAccount(name, reason):
                     # The endpoint first: from then on nothing can register or call as it.
                     for kind in ("endpoint", "aor", "auth"):
@@ -732,8 +830,7 @@ class Controller:
         """Bans do not outlive the controller that made them; old log lines are not counted again."""
         if self.security_log is not None:
             self._security_log_pos = self.security_log.stat().st_size if self.security_log.exists() else 0
-        if self.guard_conf is not None and "deny" in (self.guard_conf.read_text() if self.guard_conf.exists()
-                                                      else ""):
+        if self.guard_conf is not None and "deny" in (self.guard_conf.read_text() if self.guard_conf.exists() else ""):
             self.guard_conf.write_text(sg.acl_config(()))
             self._tasks.append(asyncio.create_task(self._reload_pjsip()))
 
@@ -779,8 +876,9 @@ class Controller:
         the endpoint; the channel's own name must agree with what the dialplan passed."""
         acc = self.sip_accounts.get(endpoint)
         facts = self._session_facts(acc.session_id) if acc else None
-        decision, session_id = sa.admit(self.sip_accounts, endpoint, facts, now,
-                                        has_leg=acc is not None and acc.session_id in self.legs)
+        decision, session_id = sa.admit(
+            self.sip_accounts, endpoint, facts, now, has_leg=acc is not None and acc.session_id in self.legs
+        )
         if sa.channel_endpoint(channel_name) != endpoint:
             decision = sa.Join.REFUSE
         self.store.insert_leg(ch_id, "volunteer", now, name=channel_name)
@@ -816,8 +914,13 @@ class Controller:
 
     # ------------------------------------------------------------------ API entry points
     async def volunteer_action(self, session_id: int, action: str) -> None:
-        events: dict[str, vol.VEvent] = {"hangup": vol.EndVoterCall(), "pause": vol.Pause(),
-                                         "resume": vol.Resume(), "stop": vol.Stop(), "disposed": vol.Disposed()}
+        events: dict[str, vol.VEvent] = {
+            "hangup": vol.EndVoterCall(),
+            "pause": vol.Pause(),
+            "resume": vol.Resume(),
+            "stop": vol.Stop(),
+            "disposed": vol.Disposed(),
+        }
         now = time.time()
         if action == "stop" and session_id not in self.dialer.volunteers:
             self.store.update_session(session_id, status="ended", state="ended", ended_at=now)
@@ -834,8 +937,12 @@ class Controller:
 
     def snapshot(self) -> Snapshot:
         """The live state the panel reads, copied now (it never reaches into the dialer)."""
-        return Snapshot(volunteers=MappingProxyType(dict(self.dialer.volunteers)),
-                        calls=tuple(self.dialer.calls.values()), legs=frozenset(self.legs), callin_guard=self.guard)
+        return Snapshot(
+            volunteers=MappingProxyType(dict(self.dialer.volunteers)),
+            calls=tuple(self.dialer.calls.values()),
+            legs=frozenset(self.legs),
+            callin_guard=self.guard,
+        )
 
     # ------------------------------------------------------------------ commands
     async def run(self, cmds: list[c.Command], now: float | None = None) -> None:
@@ -879,8 +986,9 @@ class Controller:
                     await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
             case c.PlayVoicemail(call_id):
                 media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
-                await self._quietly(self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}",
-                                                  playbackId=f"vm-{call_id}"))
+                await self._quietly(
+                    self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}", playbackId=f"vm-{call_id}")
+                )
             case c.RecordVerdict(call_id, status, cause, late):
                 if late:
                     # A correction: when the call was first decided stays as it was.
@@ -940,8 +1048,9 @@ class Controller:
         params = {**AMD_DEFAULTS, **_amd_params(campaign.get("amd_params"))}
         amd = ",".join(str(int(params[k])) for k in AMD_ARGS)
         endpoint = self.dial_template.format(number=e164.lstrip("+"), e164=e164)
-        log.info("call.originate", call_id=call_id, campaign_id=campaign_id, contact_id=contact_id,
-                 number=mask_phone(e164))
+        log.info(
+            "call.originate", call_id=call_id, campaign_id=campaign_id, contact_id=contact_id, number=mask_phone(e164)
+        )
         mode = campaign.get("amd_mode", "ours")
         if mode == "ours":
             # Straight into the app on answer: the controller taps the audio for its own detector.
@@ -950,9 +1059,13 @@ class Controller:
             route = {"context": "pb-outbound", "extension": "amd" if mode == "app_amd" else "noamd", "priority": 1}
         try:
             await self.ari.post(
-                f"channels/{call_id}", endpoint=endpoint, **route,
-                timeout=int(campaign.get("ring_timeout_s", 25)), callerId=campaign.get("caller_id") or None,
-                body={"variables": {"PB_CALL": call_id, "PB_AMD": amd}})
+                f"channels/{call_id}",
+                endpoint=endpoint,
+                **route,
+                timeout=int(campaign.get("ring_timeout_s", 25)),
+                callerId=campaign.get("caller_id") or None,
+                body={"variables": {"PB_CALL": call_id, "PB_AMD": amd}},
+            )
         except AriError as exc:
             log.warning("call.originate_failed", call_id=call_id, error=str(exc))
             self.trunk.failed(campaign_id, f"Asterisk refused the dial: {exc}")

@@ -112,6 +112,19 @@ class Log:
     level: str = "info"
 
 
-Command = (Originate | Connect | PullBack | PlayAbandonMessage | DropVoicemail | RecordVerdict | PlayVoicemail
-           | StopListening
-           | HangupCall | HangupVolunteer | NeedContacts | RecordOutcome | VolunteerChanged | Log)
+Command = (
+    Originate
+    | Connect
+    | PullBack
+    | PlayAbandonMessage
+    | DropVoicemail
+    | RecordVerdict
+    | PlayVoicemail
+    | StopListening
+    | HangupCall
+    | HangupVolunteer
+    | NeedContacts
+    | RecordOutcome
+    | VolunteerChanged
+    | Log
+)

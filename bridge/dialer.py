@@ -300,9 +300,24 @@ class HistoryLoaded:
     days: tuple[tuple[int, int, int], ...] = ()  # (day number, abandoned, live answers)
 
 
-Event = (CampaignUpdated | VolunteerJoined | VolunteerEvent | CallPlaced | CallRinging | CallAnswered | AmdDecided
-         | LateMachine | DetectorListening | DetectorHeard | DetectorDone | CallBridged | ConnectFailed | CallEnded
-         | Tick | HistoryLoaded)
+Event = (
+    CampaignUpdated
+    | VolunteerJoined
+    | VolunteerEvent
+    | CallPlaced
+    | CallRinging
+    | CallAnswered
+    | AmdDecided
+    | LateMachine
+    | DetectorListening
+    | DetectorHeard
+    | DetectorDone
+    | CallBridged
+    | ConnectFailed
+    | CallEnded
+    | Tick
+    | HistoryLoaded
+)
 
 
 class Dialer:
@@ -330,9 +345,17 @@ class Dialer:
     def in_flight(self, campaign_id: int) -> int:
         return sum(1 for c in self.calls.values() if c.campaign_id == campaign_id and c.state in IN_FLIGHT)
 
-    def restore(self, session_id: int, campaign_id: int, now: float, voter: Call | None = None, *,
-                stored_state: str = "idle", stored_reason: str = "", stored_call_id: str | None = None
-                ) -> list[Command]:
+    def restore(
+        self,
+        session_id: int,
+        campaign_id: int,
+        now: float,
+        voter: Call | None = None,
+        *,
+        stored_state: str = "idle",
+        stored_reason: str = "",
+        stored_call_id: str | None = None,
+    ) -> list[Command]:
         """After a controller restart: a volunteer found in their bridge, maybe with a voter, in the state the
         store last had for them — a pause (on a break, timed out, or not yet started from the panel) stays a
         pause, and a result still to write keeps its call. Restored without pacing, so no line is dialled
@@ -411,8 +434,9 @@ class Dialer:
                 limit = self.campaigns.get(campaign_id, CampaignConfig(campaign_id)).wrapup_limit
                 state = vol.VState.PAUSED if paused else vol.VState.IDLE
                 reason = "ready_to_start" if paused else "joined"
-                v = vol.Volunteer(session_id, campaign_id, state=state, since=now, wrapup_limit=limit, reason=reason,
-                                  leg=leg)
+                v = vol.Volunteer(
+                    session_id, campaign_id, state=state, since=now, wrapup_limit=limit, reason=reason, leg=leg
+                )
                 self.volunteers[session_id] = v
                 return [VolunteerChanged(session_id, v.state.value, reason)]
             case VolunteerEvent(session_id, vevent):
@@ -435,8 +459,9 @@ class Dialer:
             case DetectorListening(call_id):
                 call = self.calls.get(call_id)
                 if call is not None:
-                    self.calls[call_id] = replace(call, verdict_due=now + AMD_VERDICT_S,
-                                                  listen_until=now + AMD_LISTEN_S)
+                    self.calls[call_id] = replace(
+                        call, verdict_due=now + AMD_VERDICT_S, listen_until=now + AMD_LISTEN_S
+                    )
                 return []
             case DetectorHeard(call_id, kind, cause):
                 return self._detector_heard(call_id, kind, cause, now)
@@ -482,8 +507,14 @@ class Dialer:
         call = self.calls.get(call_id)
         if call is None or call.state not in (CState.AMD, CState.RINGING, CState.DIALING):
             return []
-        call = replace(call, answered=True, decided_at=now, verdict=status, verdict_due=None,
-                       answered_at=call.answered_at if call.answered_at is not None else now)
+        call = replace(
+            call,
+            answered=True,
+            decided_at=now,
+            verdict=status,
+            verdict_due=None,
+            answered_at=call.answered_at if call.answered_at is not None else now,
+        )
         ledger = self._history(call.campaign_id).ledger
         # Put through first, stored after: the voter is waiting in silence. A hand-over decides nothing new.
         verdict: list[Command] = [] if again else [RecordVerdict(call_id, status, cause)]
@@ -497,8 +528,12 @@ class Dialer:
                 self.volunteers[v.session_id] = nv
                 return [Connect(call_id, v.session_id), *cmds, *verdict]
             self.calls[call_id] = replace(call, state=CState.ABANDONING, outcome=Outcome.ABANDONED)
-            return [PlayAbandonMessage(call_id), RecordOutcome(call_id, Outcome.ABANDONED, abandoned=True),
-                    Log("call.abandoned", {"call_id": call_id, "amd": status}), *verdict]
+            return [
+                PlayAbandonMessage(call_id),
+                RecordOutcome(call_id, Outcome.ABANDONED, abandoned=True),
+                Log("call.abandoned", {"call_id": call_id, "amd": status}),
+                *verdict,
+            ]
         if status == "MACHINE":
             config = self.campaigns.get(call.campaign_id, CampaignConfig(call.campaign_id))
             if config.voicemail:
@@ -508,8 +543,11 @@ class Dialer:
             return [HangupCall(call_id, "machine"), RecordOutcome(call_id, Outcome.MACHINE), *verdict]
         # HANGUP or anything unknown: the far end is gone or unusable.
         self.calls[call_id] = replace(call, state=CState.MACHINE, outcome=Outcome.HANGUP_BEFORE_CONNECT)
-        return [HangupCall(call_id, f"amd_{status.lower()}"), RecordOutcome(call_id, Outcome.HANGUP_BEFORE_CONNECT),
-                *verdict]
+        return [
+            HangupCall(call_id, f"amd_{status.lower()}"),
+            RecordOutcome(call_id, Outcome.HANGUP_BEFORE_CONNECT),
+            *verdict,
+        ]
 
     def _drop_voicemail(self, call_id: str) -> DropVoicemail:
         """While our detector listens, the message waits for its beep; the tap then stays until that cue (or the
@@ -533,13 +571,20 @@ class Dialer:
             if kind == "human":
                 return out
         elif kind == "machine" and call.state in (CState.CONNECTING, CState.CONNECTED):
-            out = [Log("call.machine_pulled_back", {"call_id": call_id, "amd_cause": cause,
-                                                    "session_id": call.session_id}),
-                   *self._late_machine(call_id, now), RecordVerdict(call_id, "MACHINE", cause, late=True)]
+            out = [
+                Log(
+                    "call.machine_pulled_back", {"call_id": call_id, "amd_cause": cause, "session_id": call.session_id}
+                ),
+                *self._late_machine(call_id, now),
+                RecordVerdict(call_id, "MACHINE", cause, late=True),
+            ]
         elif kind in ("beep", "greeting_end") and call.awaiting_cue:
             self.calls[call_id] = replace(call, awaiting_cue=False)
-            return [Log("call.voicemail_cue", {"call_id": call_id, "cue": kind, "amd_cause": cause}),
-                    PlayVoicemail(call_id), StopListening(call_id)]
+            return [
+                Log("call.voicemail_cue", {"call_id": call_id, "cue": kind, "amd_cause": cause}),
+                PlayVoicemail(call_id),
+                StopListening(call_id),
+            ]
         else:
             return []
         now_call = self.calls.get(call_id)
@@ -603,8 +648,11 @@ class Dialer:
             h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
         if call.session_id is not None and call.session_id in self.volunteers:
             # Gone before it reached the bridge: the volunteer never heard anyone, so no wrap-up.
-            gone = (vol.VoterWithdrawn(call_id, "voter_hung_up_before_connect") if call.state is CState.CONNECTING
-                    else vol.VoterGone(call_id))
+            gone = (
+                vol.VoterWithdrawn(call_id, "voter_hung_up_before_connect")
+                if call.state is CState.CONNECTING
+                else vol.VoterGone(call_id)
+            )
             out += self._volunteer_step(call.session_id, gone, now)
         return out
 
@@ -614,8 +662,13 @@ class Dialer:
         self.trunk[campaign_id] = (failures, now + pause, why, now)
         if not pause:
             return []
-        return [Log("trunk.backoff", {"campaign_id": campaign_id, "failures": failures, "pause_s": pause,
-                                      "why": why}, level="warning")]
+        return [
+            Log(
+                "trunk.backoff",
+                {"campaign_id": campaign_id, "failures": failures, "pause_s": pause, "why": why},
+                level="warning",
+            )
+        ]
 
     def _trunk_ok(self, call_id: str) -> None:
         call = self.calls.get(call_id)
@@ -645,8 +698,12 @@ class Dialer:
             return []
         nv, cmds = vol.step(v, event, now)
         handover = self.calls.get(v.call_id or "")
-        if not (isinstance(event, (vol.Stop, vol.LegGone)) and v.state is vol.VState.TALKING and handover
-                and handover.state is CState.CONNECTING):
+        if not (
+            isinstance(event, (vol.Stop, vol.LegGone))
+            and v.state is vol.VState.TALKING
+            and handover
+            and handover.state is CState.CONNECTING
+        ):
             handover = None
         else:
             # Leaving as their voter is being put through: that voter never heard them, so they go to another
@@ -674,17 +731,21 @@ class Dialer:
 
         Only never-answered lines: hanging up an answered one would itself be an abandon. Answers from the
         lines kept go to any idle volunteer of the effort, as always."""
-        ours = [c for c in self.calls.values() if c.campaign_id == campaign_id and c.state in UNANSWERED
-                and not c.answered]
+        ours = [
+            c for c in self.calls.values() if c.campaign_id == campaign_id and c.state in UNANSWERED and not c.answered
+        ]
         # Newest first; placed at the same moment, the later placed (dict order) goes first.
         ringing = [c for _, c in sorted(enumerate(ours), key=lambda ic: (ic[1].placed_at, ic[0]), reverse=True)]
         if not ringing:
             return []
         out: list[Command] = []
-        for call in ringing[:self.excess_lines(campaign_id, now, ringing)]:
+        for call in ringing[: self.excess_lines(campaign_id, now, ringing)]:
             self.calls[call.call_id] = replace(call, state=CState.CANCELLED, outcome=CANCELLED_OUTCOME)
-            out += [HangupCall(call.call_id, CANCELLED_OUTCOME), RecordOutcome(call.call_id, CANCELLED_OUTCOME),
-                    Log("call.cancelled", {"call_id": call.call_id, "campaign_id": campaign_id})]
+            out += [
+                HangupCall(call.call_id, CANCELLED_OUTCOME),
+                RecordOutcome(call.call_id, CANCELLED_OUTCOME),
+                Log("call.cancelled", {"call_id": call.call_id, "campaign_id": campaign_id}),
+            ]
         return out
 
     def excess_lines(self, campaign_id: int, now: float, ringing: list[Call]) -> int:
@@ -696,7 +757,7 @@ class Dialer:
         # The engine is asked, not second-guessed (power and predictive alike): a ringing line is worth keeping
         # when, without it (and the newer ones), the engine would dial again.
         for kept in range(len(ringing)):
-            without = frozenset(c.call_id for c in ringing[:kept + 1])
+            without = frozenset(c.call_id for c in ringing[: kept + 1])
             if self.plan(campaign_id, now, without=without).new_calls >= 1:
                 return kept
         return len(ringing)
@@ -742,10 +803,16 @@ class Dialer:
         return pr.plan(engine, self.live_state(campaign_id, now, without), stats, h.ledger.counts(int(now // DAY_S)))
 
     def live_state(self, campaign_id: int, now: float, without: frozenset[str] = frozenset()) -> pr.LiveState:
-        status = {vol.VState.IDLE: pr.VolunteerStatus.IDLE, vol.VState.TALKING: pr.VolunteerStatus.TALKING,
-                  vol.VState.WRAPUP: pr.VolunteerStatus.WRAPUP}
-        volunteers = tuple(pr.Volunteer(status[v.state], max(now - v.since, 0.0))
-                           for v in self.volunteers.values() if v.campaign_id == campaign_id and v.state in status)
+        status = {
+            vol.VState.IDLE: pr.VolunteerStatus.IDLE,
+            vol.VState.TALKING: pr.VolunteerStatus.TALKING,
+            vol.VState.WRAPUP: pr.VolunteerStatus.WRAPUP,
+        }
+        volunteers = tuple(
+            pr.Volunteer(status[v.state], max(now - v.since, 0.0))
+            for v in self.volunteers.values()
+            if v.campaign_id == campaign_id and v.state in status
+        )
         calls = []
         for c in self.calls.values():
             if c.campaign_id != campaign_id or c.call_id in without:
@@ -767,9 +834,16 @@ def history_from_rows(rows: Iterable[Mapping[str, Any]]) -> HistoryLoaded | None
         cid = int(r["campaign_id"])
         if r["ended_at"] is None or r.get("outcome") == Outcome.CANCELLED:
             continue
-        call = Call(str(r["id"]), cid, 0, placed_at=float(r["originated_at"]),
-                    answered_at=r["answered_at"], decided_at=r["amd_decided_at"],
-                    verdict=str(r["amd_status"] or ""), answered=r["answered_at"] is not None)
+        call = Call(
+            str(r["id"]),
+            cid,
+            0,
+            placed_at=float(r["originated_at"]),
+            answered_at=r["answered_at"],
+            decided_at=r["amd_decided_at"],
+            verdict=str(r["amd_status"] or ""),
+            answered=r["answered_at"] is not None,
+        )
         attempts.append(attempt_of(call, float(r["ended_at"])))
         if call.verdict in ("HUMAN", "NOTSURE"):
             day = days.setdefault(int(float(r["amd_decided_at"] or r["ended_at"]) // DAY_S), [0, 0])
@@ -781,5 +855,6 @@ def history_from_rows(rows: Iterable[Mapping[str, Any]]) -> HistoryLoaded | None
             conversations.append((max(talk, 0.0), max(wrap, 0.0)))
     if not cid:
         return None
-    return HistoryLoaded(cid, tuple(attempts), tuple(conversations),
-                         tuple((d, a, lv) for d, (a, lv) in sorted(days.items())))
+    return HistoryLoaded(
+        cid, tuple(attempts), tuple(conversations), tuple((d, a, lv) for d, (a, lv) in sorted(days.items()))
+    )

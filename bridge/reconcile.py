@@ -120,15 +120,24 @@ class LegLost:
     session_id: int
 
 
-Command = (HangupChannel | DeleteBridge | RestoreVolunteer | PromptAgain | EndCall | MarkDisconnected
-           | ResetStaleDialing | CallLost | LegLost)
+Command = (
+    HangupChannel
+    | DeleteBridge
+    | RestoreVolunteer
+    | PromptAgain
+    | EndCall
+    | MarkDisconnected
+    | ResetStaleDialing
+    | CallLost
+    | LegLost
+)
 
 
 def session_of_bridge(name: str) -> int | None:
-    """"pb-vol-12" (or "pb-vol-12-<anything>") -> 12; None for any other bridge."""
+    """ "pb-vol-12" (or "pb-vol-12-<anything>") -> 12; None for any other bridge."""
     if not name.startswith(VOLUNTEER_BRIDGE_PREFIX):
         return None
-    head = name[len(VOLUNTEER_BRIDGE_PREFIX):].split("-")[0]
+    head = name[len(VOLUNTEER_BRIDGE_PREFIX) :].split("-")[0]
     return int(head) if head.isdigit() else None
 
 
@@ -159,10 +168,19 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
             row = calls.pop(voter_id)
             voter = Voter(voter_id, int(row["campaign_id"]), int(row["contact_id"]))
         restored.add(sid)
-        out.append(RestoreVolunteer(sid, int(session["campaign_id"]), vol_chan, str(b["id"]),
-                                    sa.channel_endpoint(str(channels[vol_chan].get("name", ""))), voter,
-                                    str(session.get("state") or "idle"), str(session.get("state_reason") or ""),
-                                    session.get("current_call_id")))
+        out.append(
+            RestoreVolunteer(
+                sid,
+                int(session["campaign_id"]),
+                vol_chan,
+                str(b["id"]),
+                sa.channel_endpoint(str(channels[vol_chan].get("name", ""))),
+                voter,
+                str(session.get("state") or "idle"),
+                str(session.get("state_reason") or ""),
+                session.get("current_call_id"),
+            )
+        )
     bridged = {ch for b in bridges for ch in b.get("channels", [])}
     for ch_id, ch in channels.items():
         if ch_id in bridged:
@@ -177,8 +195,9 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
         # A voter leg we no longer know what to do with: end it and record why.
         if call_id in channels:
             out.append(HangupChannel(call_id, "voter_unaccounted"))
-        out.append(EndCall(call_id, int(row["contact_id"]), str(row.get("outcome") or "lost"),
-                           release=not row.get("outcome")))
+        out.append(
+            EndCall(call_id, int(row["contact_id"]), str(row.get("outcome") or "lost"), release=not row.get("outcome"))
+        )
     for sid, s in stored.sessions.items():
         if sid not in restored and s.get("state") not in NO_PHONE_STATES:
             out.append(MarkDisconnected(sid))
@@ -189,5 +208,7 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
 def after_reconnect(channels: Iterable[str], calls: Iterable[str], legs: Mapping[int, str]) -> list[Command]:
     """``calls``: the call ids the dialer tracks; ``legs``: session id -> its volunteer channel."""
     live = set(channels)
-    return [*(CallLost(cid) for cid in calls if cid not in live),
-            *(LegLost(sid) for sid, ch in legs.items() if ch not in live)]
+    return [
+        *(CallLost(cid) for cid in calls if cid not in live),
+        *(LegLost(sid) for sid, ch in legs.items() if ch not in live),
+    ]

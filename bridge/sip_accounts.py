@@ -89,8 +89,9 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)  # 192 bits
 
 
-def issue(accounts: Mapping[str, Account], session: SessionFacts | None, kind: str, now: float,
-          username: str, password: str) -> tuple[dict[str, Account], list[Command]]:
+def issue(
+    accounts: Mapping[str, Account], session: SessionFacts | None, kind: str, now: float, username: str, password: str
+) -> tuple[dict[str, Account], list[Command]]:
     """A fresh account for the session; any the session had are revoked (one device per session)."""
     if session is None:
         raise Refused(404, "no such session")
@@ -111,8 +112,9 @@ def issue(accounts: Mapping[str, Account], session: SessionFacts | None, kind: s
     return out, [*cmds, CreateAccount(account, password)]
 
 
-def revoke_session(accounts: Mapping[str, Account], session_id: int,
-                   reason: str) -> tuple[dict[str, Account], list[Command]]:
+def revoke_session(
+    accounts: Mapping[str, Account], session_id: int, reason: str
+) -> tuple[dict[str, Account], list[Command]]:
     out = dict(accounts)
     cmds: list[Command] = []
     for name, acc in accounts.items():
@@ -122,25 +124,32 @@ def revoke_session(accounts: Mapping[str, Account], session_id: int,
     return out, cmds
 
 
-def sweep(accounts: Mapping[str, Account], sessions: Mapping[int, SessionFacts],
-          now: float) -> tuple[dict[str, Account], list[Command]]:
+def sweep(
+    accounts: Mapping[str, Account], sessions: Mapping[int, SessionFacts], now: float
+) -> tuple[dict[str, Account], list[Command]]:
     """Revoke accounts whose session ended (or vanished) or whose time is up."""
     out = dict(accounts)
     cmds: list[Command] = []
     for name, acc in accounts.items():
         session = sessions.get(acc.session_id)
-        reason = ("session_ended" if session is None or not session.open
-                  else "expired" if acc.expires_at <= now
-                  else "login_expired" if session.login_expires_at is not None and session.login_expires_at <= now
-                  else "")
+        reason = (
+            "session_ended"
+            if session is None or not session.open
+            else "expired"
+            if acc.expires_at <= now
+            else "login_expired"
+            if session.login_expires_at is not None and session.login_expires_at <= now
+            else ""
+        )
         if reason:
             del out[name]
             cmds.append(DeleteAccount(name, reason))
     return out, cmds
 
 
-def admit(accounts: Mapping[str, Account], endpoint: str, session: SessionFacts | None, now: float,
-          has_leg: bool) -> tuple[Join, int | None]:
+def admit(
+    accounts: Mapping[str, Account], endpoint: str, session: SessionFacts | None, now: float, has_leg: bool
+) -> tuple[Join, int | None]:
     """A call arrived from ``endpoint`` (Asterisk authenticated it): where does it go?"""
     acc = accounts.get(endpoint)
     if acc is None or session is None or session.session_id != acc.session_id or not session.open:
@@ -150,17 +159,22 @@ def admit(accounts: Mapping[str, Account], endpoint: str, session: SessionFacts 
     return (Join.REPLACE if has_leg else Join.JOIN), acc.session_id
 
 
-def call_back(accounts: Mapping[str, Account], session: SessionFacts | None, now: float,
-              has_leg: bool) -> Account:
-    """"Register and we'll call you": the session's softphone account the PBX may ring (Refused otherwise)."""
+def call_back(accounts: Mapping[str, Account], session: SessionFacts | None, now: float, has_leg: bool) -> Account:
+    """ "Register and we'll call you": the session's softphone account the PBX may ring (Refused otherwise)."""
     if session is None:
         raise Refused(404, "no such session")
     if not session.open:
         raise Refused(409, "this session has ended")
     if has_leg:
         raise Refused(409, "your line is already connected")
-    acc = next((a for a in accounts.values() if a.session_id == session.session_id and a.kind is Kind.SOFTPHONE
-                and a.expires_at > now), None)
+    acc = next(
+        (
+            a
+            for a in accounts.values()
+            if a.session_id == session.session_id and a.kind is Kind.SOFTPHONE and a.expires_at > now
+        ),
+        None,
+    )
     if acc is None:
         raise Refused(409, "get a softphone login for this session first")
     return acc
@@ -172,10 +186,10 @@ def leg_kind(endpoint: str, accounts: Mapping[str, Account]) -> str:
 
 
 def channel_endpoint(channel_name: str) -> str:
-    """"PJSIP/pbsip1234-00000007" -> "pbsip1234" for a per-session account's channel, else ""."""
+    """ "PJSIP/pbsip1234-00000007" -> "pbsip1234" for a per-session account's channel, else ""."""
     if not channel_name.startswith(f"PJSIP/{PREFIX}"):
         return ""
-    return channel_name[len("PJSIP/"):].rsplit("-", 1)[0]
+    return channel_name[len("PJSIP/") :].rsplit("-", 1)[0]
 
 
 def next_expiry(accounts: Mapping[str, Account]) -> float | None:
@@ -193,37 +207,64 @@ def restored(username: str, fields: Mapping[str, str]) -> Account | None:
         return None
 
 
-def endpoint_fields(account: Account, *, webrtc_transport: str = "transport-wss",
-                    softphone_transport: str = "transport-udp") -> list[tuple[str, str]]:
+def endpoint_fields(
+    account: Account, *, webrtc_transport: str = "transport-wss", softphone_transport: str = "transport-udp"
+) -> list[tuple[str, str]]:
     """The endpoint object Asterisk gets (ARI push configuration takes no templates, so every field is here)."""
     common = [
-        ("aors", account.username), ("auth", account.username), ("context", "pb-sip-leg"),
-        ("disallow", "all"), ("direct_media", "no"), ("dtmf_mode", "rfc4733"),
+        ("aors", account.username),
+        ("auth", account.username),
+        ("context", "pb-sip-leg"),
+        ("disallow", "all"),
+        ("direct_media", "no"),
+        ("dtmf_mode", "rfc4733"),
         # No media for this long: Asterisk hangs up and the session pauses as when a phone hangs up.
         ("rtp_timeout", str(RTP_TIMEOUT_S)),
         # Toll fraud: no transfers (REFER would run a dialplan lookup), no subscriptions, no overlap dialling.
-        ("allow_transfer", "no"), ("allow_subscribe", "no"), ("allow_overlap", "no"),
+        ("allow_transfer", "no"),
+        ("allow_subscribe", "no"),
+        ("allow_overlap", "no"),
         ("device_state_busy_at", "1"),
         # Privacy: the voter's caller ID never reaches the volunteer's device (no connected-line updates, no
         # P-Asserted-Identity or Remote-Party-ID).
-        ("send_connected_line", "no"), ("send_pai", "no"), ("send_rpid", "no"), ("trust_id_outbound", "no"),
+        ("send_connected_line", "no"),
+        ("send_pai", "no"),
+        ("send_rpid", "no"),
+        ("trust_id_outbound", "no"),
         # Read back after a controller restart (restored()).
-        ("set_var", f"PB_SESSION={account.session_id}"), ("set_var", f"PB_KIND={account.kind.value}"),
+        ("set_var", f"PB_SESSION={account.session_id}"),
+        ("set_var", f"PB_KIND={account.kind.value}"),
         ("set_var", f"PB_EXPIRES={int(account.expires_at)}"),
     ]
     # "allow" after common's "disallow=all": fields apply in order.
     if account.kind is Kind.WEBRTC:
         # webrtc=yes: DTLS-SRTP with fingerprint checks, ICE, AVPF, rtcp-mux, media over the received transport.
-        return [("transport", webrtc_transport), ("webrtc", "yes"), ("dtls_auto_generate_cert", "yes"), *common,
-                ("allow", "opus,ulaw")]
-    return [("transport", softphone_transport), ("rtp_symmetric", "yes"), ("force_rport", "yes"),
-            ("rewrite_contact", "yes"), *common, ("allow", "ulaw,alaw,opus")]
+        return [
+            ("transport", webrtc_transport),
+            ("webrtc", "yes"),
+            ("dtls_auto_generate_cert", "yes"),
+            *common,
+            ("allow", "opus,ulaw"),
+        ]
+    return [
+        ("transport", softphone_transport),
+        ("rtp_symmetric", "yes"),
+        ("force_rport", "yes"),
+        ("rewrite_contact", "yes"),
+        *common,
+        ("allow", "ulaw,alaw,opus"),
+    ]
 
 
 def aor_fields() -> list[tuple[str, str]]:
     # One device per session; a re-registration from elsewhere replaces it.
-    return [("max_contacts", "1"), ("remove_existing", "yes"), ("default_expiration", "300"),
-            ("maximum_expiration", "600"), ("minimum_expiration", "30")]
+    return [
+        ("max_contacts", "1"),
+        ("remove_existing", "yes"),
+        ("default_expiration", "300"),
+        ("maximum_expiration", "600"),
+        ("minimum_expiration", "30"),
+    ]
 
 
 def auth_fields(account: Account, password: str) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ class Limits:
 
     @classmethod
     def parse(cls, spec: str, exempt: str = "") -> Limits:
-        """"failures/window_s/ban_s", e.g. "10/60/600"; empty for the defaults."""
+        """ "failures/window_s/ban_s", e.g. "10/60/600"; empty for the defaults."""
         keep = tuple(a.strip() for a in exempt.split(",") if a.strip())
         if not spec.strip():
             return cls(exempt=keep)

@@ -114,12 +114,24 @@ class Tick:
     """The timer ``next_timer`` asked for is due (a tick before it changes nothing)."""
 
 
-VEvent = (VoterConnected | VoterGone | VoterWithdrawn | Disposed | EndVoterCall | Pause | Resume | LegGone | LegReplaced
-          | Stop | Tick)
+VEvent = (
+    VoterConnected
+    | VoterGone
+    | VoterWithdrawn
+    | Disposed
+    | EndVoterCall
+    | Pause
+    | Resume
+    | LegGone
+    | LegReplaced
+    | Stop
+    | Tick
+)
 
 
-def _to(v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: Any) -> tuple[Volunteer,
-                                                                                                    list[Command]]:
+def _to(
+    v: Volunteer, state: VState, now: float, *, reason: str = "", **changes: Any
+) -> tuple[Volunteer, list[Command]]:
     nv = replace(v, state=state, since=now, reason=reason, **changes)
     return nv, [VolunteerChanged(v.session_id, state.value, reason, nv.call_id)]
 

@@ -25,12 +25,24 @@ TRUNK_FAILURES = 3
 
 # US zones by the name people use; others are named by their city.
 _ZONE_NAMES = {
-    "America/New_York": "Eastern", "America/Detroit": "Eastern", "America/Indiana/Indianapolis": "Eastern",
-    "America/Kentucky/Louisville": "Eastern", "America/Chicago": "Central", "America/Indiana/Knox": "Central",
-    "America/Menominee": "Central", "America/North_Dakota/Center": "Central", "America/Denver": "Mountain",
-    "America/Boise": "Mountain", "America/Phoenix": "Arizona", "America/Los_Angeles": "Pacific",
-    "America/Anchorage": "Alaska", "America/Juneau": "Alaska", "America/Adak": "Hawaii-Aleutian",
-    "Pacific/Honolulu": "Hawaii", "America/Puerto_Rico": "Atlantic", "Pacific/Guam": "Chamorro",
+    "America/New_York": "Eastern",
+    "America/Detroit": "Eastern",
+    "America/Indiana/Indianapolis": "Eastern",
+    "America/Kentucky/Louisville": "Eastern",
+    "America/Chicago": "Central",
+    "America/Indiana/Knox": "Central",
+    "America/Menominee": "Central",
+    "America/North_Dakota/Center": "Central",
+    "America/Denver": "Mountain",
+    "America/Boise": "Mountain",
+    "America/Phoenix": "Arizona",
+    "America/Los_Angeles": "Pacific",
+    "America/Anchorage": "Alaska",
+    "America/Juneau": "Alaska",
+    "America/Adak": "Hawaii-Aleutian",
+    "Pacific/Honolulu": "Hawaii",
+    "America/Puerto_Rico": "Atlantic",
+    "Pacific/Guam": "Chamorro",
 }
 
 
@@ -98,8 +110,9 @@ def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], liv
         return Waiting("closed", "This effort is closed: there are no more calls to make.")
     start, end = campaign.get("start_at"), campaign.get("end_at")
     if start and now < float(start):
-        return Waiting("not_started", f"This effort starts calling at {when(float(start), now, None)}.",
-                       until=float(start))
+        return Waiting(
+            "not_started", f"This effort starts calling at {when(float(start), now, None)}.", until=float(start)
+        )
     if end and now >= float(end):
         return Waiting("window_over", "This effort's calling time is over.")
     if campaign.get("dial_mode") in ("personal", "preview"):
@@ -107,12 +120,19 @@ def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], liv
     if live.in_flight:
         text = f"Calling {live.in_flight} number{'s' if live.in_flight != 1 else ''}…"
         if live.plan_reason.startswith("abandon budget spent"):
-            return Waiting("governor", text + " The abandon rate is at its limit, so we dial only one number per "
-                           "waiting caller until it comes down.", dialing=True)
+            return Waiting(
+                "governor",
+                text + " The abandon rate is at its limit, so we dial only one number per "
+                "waiting caller until it comes down.",
+                dialing=True,
+            )
         return Waiting("dialing", text, dialing=True)
     if live.trunk_error:
-        return Waiting("trunk_down", "Calls are not getting through: the phone line refuses them "
-                       f"({live.trunk_error}). The organisers have been told on their dashboard.")
+        return Waiting(
+            "trunk_down",
+            "Calls are not getting through: the phone line refuses them "
+            f"({live.trunk_error}). The organisers have been told on their dashboard.",
+        )
     o = outlook()
     kind, at, zone = o.get("kind"), o.get("at"), o.get("zone")
     if kind == "due":
@@ -120,14 +140,24 @@ def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], liv
             return Waiting("no_callers", "Numbers are ready to call as soon as a caller is waiting.")
         return Waiting("dialing", "Dialling the next voter…", dialing=True)
     if kind == "outside_hours" and at:
-        return Waiting("outside_hours", "Everyone left on the list is outside calling hours; the next can be "
-                       f"called from {when(at, now, zone)}.", until=at)
+        return Waiting(
+            "outside_hours",
+            f"Everyone left on the list is outside calling hours; the next can be called from {when(at, now, zone)}.",
+            until=at,
+        )
     if kind == "callback" and at:
-        return Waiting("callback", f"Everyone left is waiting for a callback or a retry; the next callback is due "
-                       f"at {when(at, now, zone)}.", until=at)
+        return Waiting(
+            "callback",
+            f"Everyone left is waiting for a callback or a retry; the next callback is due at {when(at, now, zone)}.",
+            until=at,
+        )
     if kind == "recycle" and at:
-        return Waiting("recycle", "Everyone left was tried recently and waits before the next try; the next is "
-                       f"due at {when(at, now, zone)}.", until=at)
+        return Waiting(
+            "recycle",
+            "Everyone left was tried recently and waits before the next try; the next is "
+            f"due at {when(at, now, zone)}.",
+            until=at,
+        )
     if kind == "in_calls":
         return Waiting("in_calls", "The last numbers on the list are being dialled now.")
     return Waiting("exhausted", "The list is finished: nobody is left to call.")
@@ -162,8 +192,11 @@ class Reasons:
 
     def outlook(self, store: Any, campaign_id: int, now: float) -> dict[str, Any]:
         hit = self._outlooks.get(campaign_id)
-        if hit is not None and now - hit[0] < CACHE_S and (hit[1].get("at") is None or now < hit[1]["at"]
-                                                            or hit[1].get("kind") == "due"):
+        if (
+            hit is not None
+            and now - hit[0] < CACHE_S
+            and (hit[1].get("at") is None or now < hit[1]["at"] or hit[1].get("kind") == "due")
+        ):
             return hit[1]
         fresh = store.queue_outlook(campaign_id, now)
         self._outlooks[campaign_id] = (now, fresh)
@@ -186,6 +219,11 @@ class Reasons:
         if in_flight and campaign.get("dial_mode") == "predictive" and campaign_id in ctl.dialer.campaigns:
             plan = ctl.dialer.plan(campaign_id, now).reason
         pool = snap.in_pool(campaign_id)
-        live = Live(in_flight=in_flight, callers=pool, asterisk_up=connected is None or connected.is_set(),
-                    trunk_error=ctl.trunk.error(campaign_id) or ctl.dialer.trunk_error(campaign_id), plan_reason=plan)
+        live = Live(
+            in_flight=in_flight,
+            callers=pool,
+            asterisk_up=connected is None or connected.is_set(),
+            trunk_error=ctl.trunk.error(campaign_id) or ctl.dialer.trunk_error(campaign_id),
+            plan_reason=plan,
+        )
         return explain(campaign, lambda: self.outlook(ctl.store, campaign_id, now), live, now)

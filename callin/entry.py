@@ -210,5 +210,7 @@ def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
     tries = e.tries + 1
     if tries >= MAX_TRIES:
         return replace(e, state=EState.REFUSED, tries=tries, digits=""), [Refuse(e.channel_id)]
-    return (replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + DIGIT_TIMEOUT_S),
-            [Play(e.channel_id, (WRONG, PROMPT))])
+    return (
+        replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + DIGIT_TIMEOUT_S),
+        [Play(e.channel_id, (WRONG, PROMPT))],
+    )

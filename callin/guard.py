@@ -218,27 +218,36 @@ def alert(g: Guard, now: float) -> str:
     if not (s.alarm or s.numbers_locked):
         return ""
     span = "hour" if s.window_s == 3600 else f"{s.window_s / 60:g} minutes"
-    text = (f"{s.wrong_last_window} wrong call-in code{'' if s.wrong_last_window == 1 else 's'} in the last {span}, "
-            f"{s.numbers_locked} number{'' if s.numbers_locked == 1 else 's'} locked out.")
+    text = (
+        f"{s.wrong_last_window} wrong call-in code{'' if s.wrong_last_window == 1 else 's'} in the last {span}, "
+        f"{s.numbers_locked} number{'' if s.numbers_locked == 1 else 's'} locked out."
+    )
     if s.alarm:
-        text += (f" Someone may be guessing codes: every caller's code is checked at most one per "
-                 f"{g.limits.alarm_spacing_s:g} s until it calms down, so volunteers calling in may wait.")
+        text += (
+            f" Someone may be guessing codes: every caller's code is checked at most one per "
+            f"{g.limits.alarm_spacing_s:g} s until it calms down, so volunteers calling in may wait."
+        )
     return text
 
 
 def to_json(g: Guard) -> str:
     """What the store keeps (the limits come from settings, not from here)."""
-    return json.dumps({"wrong": g.wrong, "locked": g.locked, "last_check": g.last_check, "alarm": g.alarm,
-                       "trusted": g.trusted})
+    return json.dumps(
+        {"wrong": g.wrong, "locked": g.locked, "last_check": g.last_check, "alarm": g.alarm, "trusted": g.trusted}
+    )
 
 
 def from_json(raw: str | None, limits: Limits) -> Guard:
     """The stored guard under the current limits; a missing or unreadable one starts empty."""
     try:
         data: dict[str, Any] = json.loads(raw or "{}")
-        return Guard(limits=limits, wrong=tuple((str(n), float(t)) for n, t in data.get("wrong", [])),
-                     locked=tuple((str(n), float(t)) for n, t in data.get("locked", [])),
-                     last_check=float(data.get("last_check", 0.0)), alarm=bool(data.get("alarm", False)),
-                     trusted=tuple((str(n), float(t)) for n, t in data.get("trusted", [])))
+        return Guard(
+            limits=limits,
+            wrong=tuple((str(n), float(t)) for n, t in data.get("wrong", [])),
+            locked=tuple((str(n), float(t)) for n, t in data.get("locked", [])),
+            last_check=float(data.get("last_check", 0.0)),
+            alarm=bool(data.get("alarm", False)),
+            trusted=tuple((str(n), float(t)) for n, t in data.get("trusted", [])),
+        )
     except (ValueError, TypeError, AttributeError):
         return Guard(limits=limits)

@@ -34,8 +34,13 @@ from store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
 
-STEPS = [("edit", "Details"), ("list", "List"), ("script", "Script & survey"), ("settings", "Call settings"),
-         ("review", "Review")]
+STEPS = [
+    ("edit", "Details"),
+    ("list", "List"),
+    ("script", "Script & survey"),
+    ("settings", "Call settings"),
+    ("review", "Review"),
+]
 MESSAGES = {
     "created": "Draft created. Work through the steps, then finish it on the Review step.",
     "saved": "Saved.",
@@ -63,9 +68,14 @@ def require_any(*permissions: str) -> Callable[[Handler], Handler]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             user = request[USER]
             if user is not None and not any(p in user["permissions"] for p in permissions):
-                return render(request, "error.html", status=403, title="Not allowed",
-                              message=f"Your role ({user['role']}) cannot do this: it needs one of "
-                                      f"{', '.join(u.PERMISSIONS[p].lower() for p in permissions)}.")
+                return render(
+                    request,
+                    "error.html",
+                    status=403,
+                    title="Not allowed",
+                    message=f"Your role ({user['role']}) cannot do this: it needs one of "
+                    f"{', '.join(u.PERMISSIONS[p].lower() for p in permissions)}.",
+                )
             return await require()(fn)(request)
 
         return guarded
@@ -96,13 +106,24 @@ def _message(request: web.Request) -> str:
     return msg
 
 
-def _step_page(request: web.Request, template: str, effort: dict[str, Any], step: str, status: int = 200,
-               **ctx: Any) -> web.Response:
+def _step_page(
+    request: web.Request, template: str, effort: dict[str, Any], step: str, status: int = 200, **ctx: Any
+) -> web.Response:
     store = _store(request)
     ctx.setdefault("message", _message(request))
-    return render(request, template, status=status, effort=effort, step=step, steps=STEPS,
-                  display_status=ef.effort_status(effort), status_labels=ef.STATUS_LABELS,
-                  frozen=ef.is_frozen(effort), count=ef.contact_count(store, effort["id"]), **ctx)
+    return render(
+        request,
+        template,
+        status=status,
+        effort=effort,
+        step=step,
+        steps=STEPS,
+        display_status=ef.effort_status(effort),
+        status_labels=ef.STATUS_LABELS,
+        frozen=ef.is_frozen(effort),
+        count=ef.contact_count(store, effort["id"]),
+        **ctx,
+    )
 
 
 def _go(effort_id: int, step: str, msg: str = "", n: int | None = None) -> web.HTTPFound:
@@ -124,18 +145,26 @@ def _unfrozen_effort(request: web.Request) -> dict[str, Any]:
     return effort
 
 
-FROZEN_MESSAGE = ("This effort has been launched, so its list is frozen: contacts can no longer be added or "
-                  "changed. Create a new effort to call a different list. The script and call settings can "
-                  "still be edited.")
+FROZEN_MESSAGE = (
+    "This effort has been launched, so its list is frozen: contacts can no longer be added or "
+    "changed. Create a new effort to call a different list. The script and call settings can "
+    "still be edited."
+)
 
 
 # ---------------------------------------------------------------------------------------------- efforts
 @routes.get("/admin/efforts")
 @require_any("manage_efforts", "view_results")
 async def efforts_page(request: web.Request) -> web.StreamResponse:
-    return render(request, "admin/efforts.html", efforts=ef.efforts(_store(request)),
-                  status_labels=ef.STATUS_LABELS, message=_message(request), origin=str(request.url.origin()),
-                  callin_number=request.app[CALLIN_NUMBER])
+    return render(
+        request,
+        "admin/efforts.html",
+        efforts=ef.efforts(_store(request)),
+        status_labels=ef.STATUS_LABELS,
+        message=_message(request),
+        origin=str(request.url.origin()),
+        callin_number=request.app[CALLIN_NUMBER],
+    )
 
 
 @routes.get("/admin/efforts/new")
@@ -162,10 +191,13 @@ async def new_post(request: web.Request) -> web.StreamResponse:
 
 
 def _details_form(effort: dict[str, Any]) -> dict[str, str]:
-    return {"title": effort["name"], "description": effort["description"],
-            "launch": "schedule" if effort["start_at"] else "now",
-            "start_at": ef.format_local_datetime(effort["start_at"]),
-            "end_at": ef.format_local_datetime(effort["end_at"])}
+    return {
+        "title": effort["name"],
+        "description": effort["description"],
+        "launch": "schedule" if effort["start_at"] else "now",
+        "start_at": ef.format_local_datetime(effort["start_at"]),
+        "end_at": ef.format_local_datetime(effort["end_at"]),
+    }
 
 
 @routes.get(f"{BASE}/edit")
@@ -191,9 +223,14 @@ async def edit_post(request: web.Request) -> web.StreamResponse:
 
 # ---------------------------------------------------------------------------------------------- lists
 def _list_ctx(store: Store, effort: dict[str, Any]) -> dict[str, Any]:
-    return {"preview": sr.contact_preview(store, effort["id"]),
-            "household": "once" if effort["household_once"] else "each", "choices": MAP_CHOICES,
-            "upload_error": "", "mapping": None, "report": None}
+    return {
+        "preview": sr.contact_preview(store, effort["id"]),
+        "household": "once" if effort["household_once"] else "each",
+        "choices": MAP_CHOICES,
+        "upload_error": "",
+        "mapping": None,
+        "report": None,
+    }
 
 
 def _read_upload(store: Store, effort_id: int, token: str) -> str | None:
@@ -208,8 +245,14 @@ def _mapping_ctx(text: str, token: str, mapping: list[str] | None = None) -> dic
     sample = list(itertools.islice(reader, 5))
     if not mapping or len(mapping) != len(headers):
         mapping = guess_mapping(headers)
-    return {"token": token, "headers": headers, "mapping": mapping, "sample": sample, "problems": [],
-            "rows_in_file": len(sample) + sum(1 for _ in reader)}
+    return {
+        "token": token,
+        "headers": headers,
+        "mapping": mapping,
+        "sample": sample,
+        "problems": [],
+        "rows_in_file": len(sample) + sum(1 for _ in reader),
+    }
 
 
 @routes.get(f"{BASE}/list")
@@ -226,8 +269,9 @@ async def list_page(request: web.Request) -> web.StreamResponse:
         else:
             # Check the file at once under the guessed columns: the report shows before anything is imported.
             ctx["mapping"] = _mapping_ctx(text, token)
-            report = await asyncio.to_thread(check_list, text, ctx["mapping"]["mapping"],
-                                             ef.existing_people(store, effort["id"]))
+            report = await asyncio.to_thread(
+                check_list, text, ctx["mapping"]["mapping"], ef.existing_people(store, effort["id"])
+            )
             ctx["report"], ctx["errors_shown"] = report, report.errors[:ERRORS_SHOWN]
     return _step_page(request, "admin/list.html", effort, "list", **ctx)
 
@@ -344,8 +388,13 @@ def _question(form: MultiDictProxy[Any], prefix: str, qid: str) -> dict[str, Any
         q, a = show.split("::", 1)
         show_if = {"question": q, "answer": a}
     options = ef.parse_options(str(form.get(f"{prefix}options", ""))) if kind in ("dropdown", "choice") else []
-    return {"id": qid, "text": str(form.get(f"{prefix}text", "")).strip(), "kind": kind, "options": options,
-            "show_if": show_if}
+    return {
+        "id": qid,
+        "text": str(form.get(f"{prefix}text", "")).strip(),
+        "kind": kind,
+        "options": options,
+        "show_if": show_if,
+    }
 
 
 def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200, **ctx: Any) -> web.Response:
@@ -357,10 +406,18 @@ def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200
     ctx.setdefault("script_errors", [])
     ctx.setdefault("disp_error", "")
     ctx.setdefault("disp_new", {"label": "", "kind": "contact"})
-    return _step_page(request, "admin/script.html", effort, "script", status=status, kinds=ef.KINDS,
-                      merge_fields=ef.merge_fields(store, effort["id"]),
-                      dispositions=store.disposition_codes(effort["id"]), disposition_kinds=ef.DISPOSITION_KINDS,
-                      **ctx)
+    return _step_page(
+        request,
+        "admin/script.html",
+        effort,
+        "script",
+        status=status,
+        kinds=ef.KINDS,
+        merge_fields=ef.merge_fields(store, effort["id"]),
+        dispositions=store.disposition_codes(effort["id"]),
+        disposition_kinds=ef.DISPOSITION_KINDS,
+        **ctx,
+    )
 
 
 def _script_problems(store: Store, effort_id: int, script: str) -> list[str]:
@@ -395,8 +452,10 @@ async def script_post(request: web.Request) -> web.StreamResponse:
             gone = questions.pop(i)
             needing = [q for q in questions if (q.get("show_if") or {}).get("question") == gone["id"]]
             if needing:
-                errors.append(f"{gone['id']} cannot be deleted: {', '.join(q['id'] for q in needing)} "
-                              "only show(s) depending on its answer. Change those first.")
+                errors.append(
+                    f"{gone['id']} cannot be deleted: {', '.join(q['id'] for q in needing)} "
+                    "only show(s) depending on its answer. Change those first."
+                )
         else:
             j = i - 1 if action == "up" else i + 1
             if 0 <= j < len(questions):
@@ -410,8 +469,16 @@ async def script_post(request: web.Request) -> web.StreamResponse:
     errors += ef.check_survey(questions)
     script_errors = _script_problems(store, effort["id"], script)
     if errors or script_errors:
-        return _script_page(request, effort, status=400, script=script, questions=posted, new=new,
-                            survey_errors=errors, script_errors=script_errors)
+        return _script_page(
+            request,
+            effort,
+            status=400,
+            script=script,
+            questions=posted,
+            new=new,
+            survey_errors=errors,
+            script_errors=script_errors,
+        )
     store.update_campaign(effort["id"], script=script.replace("\r\n", "\n"), survey=questions)
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#survey")
 
@@ -434,8 +501,9 @@ async def dispositions_post(request: web.Request) -> web.StreamResponse:
             raise StoreError("unknown action")
     except StoreError as exc:
         disp_new = {"label": form.get("label", ""), "kind": form.get("kind", "contact")} if op == "add" else None
-        return _script_page(request, effort, status=400, disp_error=f"Not saved: {exc}.",
-                            **({"disp_new": disp_new} if disp_new else {}))
+        return _script_page(
+            request, effort, status=400, disp_error=f"Not saved: {exc}.", **({"disp_new": disp_new} if disp_new else {})
+        )
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#dispositions")
 
 
@@ -448,13 +516,24 @@ def _voicemail_file(store: Store, effort: dict[str, Any]) -> Path | None:
     return path if path.is_file() else None
 
 
-def _settings_page(request: web.Request, effort: dict[str, Any], form: dict[str, str], errors: dict[str, str],
-                   status: int = 200) -> web.Response:
+def _settings_page(
+    request: web.Request, effort: dict[str, Any], form: dict[str, str], errors: dict[str, str], status: int = 200
+) -> web.Response:
     store = _store(request)
-    return _step_page(request, "admin/settings.html", effort, "settings", status=status, form=form, errors=errors,
-                      has_voicemail=_voicemail_file(store, effort) is not None or bool(effort["voicemail_media"]),
-                      legal=(ef.LEGAL_START, ef.LEGAL_END), recording=recordings.latest(store, effort["id"]),
-                      now=time.time(), callin_number=request.app[CALLIN_NUMBER])
+    return _step_page(
+        request,
+        "admin/settings.html",
+        effort,
+        "settings",
+        status=status,
+        form=form,
+        errors=errors,
+        has_voicemail=_voicemail_file(store, effort) is not None or bool(effort["voicemail_media"]),
+        legal=(ef.LEGAL_START, ef.LEGAL_END),
+        recording=recordings.latest(store, effort["id"]),
+        now=time.time(),
+        callin_number=request.app[CALLIN_NUMBER],
+    )
 
 
 @routes.post(f"{BASE}/voicemail/record")
@@ -495,8 +574,9 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
             errors["voicemail_file"] = "Nothing was saved: choose the WAV file again."
         return _settings_page(request, effort, form, errors, status=400)
     if data:
-        values["voicemail_media"] = await asyncio.to_thread(ef.stage_voicemail, store, effort["id"], data,
-                                                            request.app[STAGE_MEDIA])
+        values["voicemail_media"] = await asyncio.to_thread(
+            ef.stage_voicemail, store, effort["id"], data, request.app[STAGE_MEDIA]
+        )
         log.info("admin.voicemail_staged", campaign_id=effort["id"], media=values["voicemail_media"])
     try:
         ef.save_settings(store, effort, values)
@@ -515,10 +595,12 @@ async def voicemail_audio(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- review, lifecycle
-NO_DID_WARNING = ("Volunteers have no phone number to call in: PHONEBANK_CALLIN_NUMBER is not set, so the call-in "
-                  "is only the extension “{number}”, which a regular phone cannot reach. Callers are told to dial it "
-                  "from a SIP softphone with an account here, or to use computer audio. Set PHONEBANK_CALLIN_NUMBER "
-                  "to your DID (docs/OPERATIONS.md, Connecting a real SIP trunk and DID).")
+NO_DID_WARNING = (
+    "Volunteers have no phone number to call in: PHONEBANK_CALLIN_NUMBER is not set, so the call-in "
+    "is only the extension “{number}”, which a regular phone cannot reach. Callers are told to dial it "
+    "from a SIP softphone with an account here, or to use computer audio. Set PHONEBANK_CALLIN_NUMBER "
+    "to your DID (docs/OPERATIONS.md, Connecting a real SIP trunk and DID)."
+)
 
 
 def _warnings(store: Store, effort: dict[str, Any], count: int, callin_number: str = "") -> list[str]:
@@ -550,11 +632,19 @@ def _warnings(store: Store, effort: dict[str, Any], count: int, callin_number: s
 def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200, error: str = "") -> web.Response:
     store = _store(request)
     count = ef.contact_count(store, effort["id"])
-    return _step_page(request, "admin/review.html", effort, "review", status=status,
-                      warnings=_warnings(store, effort, count, request.app[CALLIN_NUMBER]),
-                      dispositions=store.disposition_codes(effort["id"]),
-                      disposition_kinds=ef.DISPOSITION_KINDS, kinds=ef.KINDS, origin=str(request.url.origin()),
-                      error=error)
+    return _step_page(
+        request,
+        "admin/review.html",
+        effort,
+        "review",
+        status=status,
+        warnings=_warnings(store, effort, count, request.app[CALLIN_NUMBER]),
+        dispositions=store.disposition_codes(effort["id"]),
+        disposition_kinds=ef.DISPOSITION_KINDS,
+        kinds=ef.KINDS,
+        origin=str(request.url.origin()),
+        error=error,
+    )
 
 
 @routes.get(f"{BASE}/review")
@@ -569,8 +659,12 @@ async def finish_post(request: web.Request) -> web.StreamResponse:
     effort = _effort(request)
     if (await request.post()).get("confirm") != "1":
         # Finishing cannot be undone (the list freezes, calls start): only on an explicit confirmation.
-        return _review_page(request, effort, status=400,
-                            error="Not finished: tick the box to confirm that calling starts and the list freezes.")
+        return _review_page(
+            request,
+            effort,
+            status=400,
+            error="Not finished: tick the box to confirm that calling starts and the list freezes.",
+        )
     try:
         ef.finish(_store(request), effort["id"])
     except StoreError as exc:
@@ -604,8 +698,15 @@ def _users_page(request: web.Request, status: int = 200, **ctx: Any) -> web.Resp
     ctx.setdefault("role_error", "")
     ctx.setdefault("new_role", {"name": "", "perms": []})
     ctx.setdefault("message", _message(request))
-    return render(request, "admin/users.html", status=status, users=u.users(store), roles=u.roles(store),
-                  permissions=u.PERMISSIONS, **ctx)
+    return render(
+        request,
+        "admin/users.html",
+        status=status,
+        users=u.users(store),
+        roles=u.roles(store),
+        permissions=u.PERMISSIONS,
+        **ctx,
+    )
 
 
 @routes.get("/admin/users")
@@ -624,8 +725,14 @@ async def users_post(request: web.Request) -> web.StreamResponse:
     me = user_of(request)
     if op == "create_user":
         try:
-            created = u.create_user(store, form.get("username", ""), form.get("password", ""), form.get("role", ""),
-                                    name=form.get("name", ""), email=form.get("email", ""))
+            created = u.create_user(
+                store,
+                form.get("username", ""),
+                form.get("password", ""),
+                form.get("role", ""),
+                name=form.get("name", ""),
+                email=form.get("email", ""),
+            )
         except StoreError as exc:
             keep = {k: form.get(k, "") for k in ("username", "name", "email", "role")}
             return _users_page(request, status=400, new_user=keep, user_error=f"Not created: {exc}.")
@@ -639,8 +746,9 @@ async def users_post(request: web.Request) -> web.StreamResponse:
         if u.user_by_id(store, target) is None:
             return _users_page(request, status=400, user_error="No such user.")
         if target == me["id"]:
-            return _users_page(request, status=400,
-                               user_error="You cannot change your own role (ask another administrator).")
+            return _users_page(
+                request, status=400, user_error="You cannot change your own role (ask another administrator)."
+            )
         try:
             u.set_role(store, target, form.get("role", ""))
         except StoreError as exc:
@@ -652,8 +760,12 @@ async def users_post(request: web.Request) -> web.StreamResponse:
         try:
             u.save_role(store, form.get("role_name", ""), perms)
         except StoreError as exc:
-            return _users_page(request, status=400, role_error=f"Not saved: {exc}.",
-                               new_role={"name": form.get("role_name", ""), "perms": perms})
+            return _users_page(
+                request,
+                status=400,
+                role_error=f"Not saved: {exc}.",
+                new_role={"name": form.get("role_name", ""), "perms": perms},
+            )
         raise web.HTTPFound("/admin/users?msg=role_saved#roles")
     return _users_page(request, status=400, user_error="Unknown action.")
 

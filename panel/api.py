@@ -37,20 +37,27 @@ async def create_session(request: web.Request) -> web.Response:
         # A logged-in caller is the volunteer (no signing in under another name); scripts with the API token
         # name one in the body.
         who = body if user["id"] is None else user
-        s = ctl.store.create_session(campaign_id, str(who.get("name", "")), str(who.get("email", "")),
-                                     str(who.get("phone", "")),
-                                     user_id=user["id"], start_on_click=bool(body.get("start_on_click", False)))
+        s = ctl.store.create_session(
+            campaign_id,
+            str(who.get("name", "")),
+            str(who.get("email", "")),
+            str(who.get("phone", "")),
+            user_id=user["id"],
+            start_on_click=bool(body.get("start_on_click", False)),
+        )
     except StoreError as exc:
         return json_error(400, str(exc))
-    return web.json_response({"id": s["id"], "code": s["code"], "callin_number": request.app[CALLIN_NUMBER]},
-                             status=201)
+    return web.json_response(
+        {"id": s["id"], "code": s["code"], "callin_number": request.app[CALLIN_NUMBER]}, status=201
+    )
 
 
 @routes.get("/api/sessions/{sid}")
 @require("make_calls")
 async def get_session(request: web.Request) -> web.Response:
-    view = session_view(request.app[CONTROLLER], session_id(request), request.app[CALLIN_NUMBER],
-                        user_of(request)["permissions"])
+    view = session_view(
+        request.app[CONTROLLER], session_id(request), request.app[CALLIN_NUMBER], user_of(request)["permissions"]
+    )
     return web.json_response(view) if view else json_error(404, "no such session")
 
 
@@ -70,8 +77,15 @@ async def post_disposition(request: web.Request) -> web.Response:
         return json_error(409, "no call to disposition for this session")
     answers = body.get("answers", {})
     try:
-        saved = ctl.store.add_disposition(sid, call_id, call["contact_id"], str(body.get("code", "")),
-                                          str(body.get("notes", "")), answers, callback_at(body))
+        saved = ctl.store.add_disposition(
+            sid,
+            call_id,
+            call["contact_id"],
+            str(body.get("code", "")),
+            str(body.get("notes", "")),
+            answers,
+            callback_at(body),
+        )
     except StoreError as exc:
         return json_error(400, str(exc))
     if live and live.call_id == call_id:
@@ -99,7 +113,7 @@ async def post_sip_account(request: web.Request) -> web.Response:
 @routes.post("/api/sessions/{sid}/sip/call")
 @require("make_calls")
 async def post_sip_call(request: web.Request) -> web.Response:
-    """"Register and we'll call you": the PBX rings the session's registered softphone."""
+    """ "Register and we'll call you": the PBX rings the session's registered softphone."""
     ctl = request.app[CONTROLLER]
     sid = session_id(request)
     try:

@@ -55,15 +55,27 @@ def _stage_beside_store(store: Store) -> StageMedia:
     return stage
 
 
-def make_app(ctl: Controller, callin_number: str, api_token: str,
-             stage_media: StageMedia | None = None, public_url: str = "",
-             trusted_proxies: str = "") -> web.Application:
+def make_app(
+    ctl: Controller,
+    callin_number: str,
+    api_token: str,
+    stage_media: StageMedia | None = None,
+    public_url: str = "",
+    trusted_proxies: str = "",
+) -> web.Application:
     """The whole panel: login, admin screens, caller screens, live push, JSON API, health and metrics.
 
     ``trusted_proxies``: addresses or networks of reverse proxies whose X-Forwarded-For names the browser."""
-    app = web.Application(middlewares=[*proxy_middlewares(trusted_proxies), security_headers, body_limit,
-                                       auth_middleware, csrf_middleware],
-                          client_max_size=64 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[
+            *proxy_middlewares(trusted_proxies),
+            security_headers,
+            body_limit,
+            auth_middleware,
+            csrf_middleware,
+        ],
+        client_max_size=64 * 1024 * 1024,
+    )
     app[PUBLIC_URL] = public_url.rstrip("/")
     app[LIMITER] = RateLimiter()
     app[LOGIN_THROTTLE] = LoginThrottle()

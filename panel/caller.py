@@ -51,9 +51,14 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         return render(request, "caller/join.html", error="", code="")
     campaign = sc.campaign_by_join_code(request.app[STORE], raw)
     if campaign is None:
-        return render(request, "caller/join.html", status=404, code=raw,
-                      error="We could not find a phone bank with that code. Check it against the link you were "
-                            "sent: it looks like ABCDEFG-1234567.")
+        return render(
+            request,
+            "caller/join.html",
+            status=404,
+            code=raw,
+            error="We could not find a phone bank with that code. Check it against the link you were "
+            "sent: it looks like ABCDEFG-1234567.",
+        )
     raise web.HTTPFound(f"/join/{quote(sc.normalize_join_code(raw))}")
 
 
@@ -61,9 +66,14 @@ def _joinable_effort(request: web.Request) -> dict[str, Any]:
     raw = request.match_info["code"]
     campaign = sc.campaign_by_join_code(request.app[STORE], raw)
     if campaign is None:
-        raise page_refusal(request, "caller/join.html", 404, code=raw,
-                           error="We could not find a phone bank with that code. Check it against the link you "
-                                 "were sent: it looks like ABCDEFG-1234567.")
+        raise page_refusal(
+            request,
+            "caller/join.html",
+            404,
+            code=raw,
+            error="We could not find a phone bank with that code. Check it against the link you "
+            "were sent: it looks like ABCDEFG-1234567.",
+        )
     refusal = sc.join_refusal(campaign)
     if refusal:
         raise page_refusal(request, "caller/closed.html", 403, campaign=campaign, message=refusal)
@@ -84,19 +94,41 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
     values = {k: str(form.get(k, "")).strip() for k in SIGNIN_FIELDS}
     if not request.app[LIMITER].allow(f"shift-login:{client_ip(request)}", SHIFT_LOGINS_PER_IP_HOUR, 3600):
         log.warning("caller.shift_login_throttled", campaign_id=campaign["id"])
-        return render(request, "caller/effort.html", status=429, campaign=campaign, form=values,
-                      error="Too many sign-ins from your network in the last hour: ask your organiser for help.")
+        return render(
+            request,
+            "caller/effort.html",
+            status=429,
+            campaign=campaign,
+            form=values,
+            error="Too many sign-ins from your network in the last hour: ask your organiser for help.",
+        )
     try:
         u.check_shift_signin(values["name"], values["email"], values["phone"])
         password = u.shift_password()
         password_hash = await asyncio.to_thread(u.hash_password, password)
-        user, password = u.create_shift_login(request.app[STORE], campaign["id"], values["name"], values["email"],
-                                              values["phone"], password=password, password_hash=password_hash)
+        user, password = u.create_shift_login(
+            request.app[STORE],
+            campaign["id"],
+            values["name"],
+            values["email"],
+            values["phone"],
+            password=password,
+            password_hash=password_hash,
+        )
     except StoreError as exc:
         return render(request, "caller/effort.html", status=400, campaign=campaign, error=str(exc), form=values)
     log.info("caller.shift_login_created", user_id=user["id"], campaign_id=campaign["id"])
-    return _no_store(render(request, "caller/your_login.html", campaign=campaign, login_id=user["username"],
-                            password=password, expires_at=user["expires_at"], next=f"/call/{campaign['id']}"))
+    return _no_store(
+        render(
+            request,
+            "caller/your_login.html",
+            campaign=campaign,
+            login_id=user["username"],
+            password=password,
+            expires_at=user["expires_at"],
+            next=f"/call/{campaign['id']}",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------- audio choice
@@ -108,13 +140,23 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
         cid = 0
     campaign = request.app[STORE].campaign(cid) if cid else None
     if campaign is None:
-        raise page_refusal(request, "error.html", 404, title="No such phone bank",
-                           message="This phone bank does not exist. Open the link your organiser sent you.")
+        raise page_refusal(
+            request,
+            "error.html",
+            404,
+            title="No such phone bank",
+            message="This phone bank does not exist. Open the link your organiser sent you.",
+        )
     user = user_of(request)
     if user.get("campaign_id") not in (None, cid) and "manage_efforts" not in user["permissions"]:
-        raise page_refusal(request, "error.html", 403, title="Another phone bank",
-                           message="Your login is for another phone bank. Sign in again from this phone bank's "
-                                   "link to get a login for it.")
+        raise page_refusal(
+            request,
+            "error.html",
+            403,
+            title="Another phone bank",
+            message="Your login is for another phone bank. Sign in again from this phone bank's "
+            "link to get a login for it.",
+        )
     return campaign
 
 
@@ -124,9 +166,16 @@ async def audio_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign_for_caller(request)
     user = user_of(request)
     existing = sc.open_session_for(request.app[STORE], user["id"], campaign["id"]) if user["id"] else None
-    return render(request, "caller/audio.html", campaign=campaign, refusal=sc.join_refusal(campaign),
-                  existing=existing, callin_number=request.app[CALLIN_NUMBER], error="",
-                  computer_unavailable=webphone.available(request.app))
+    return render(
+        request,
+        "caller/audio.html",
+        campaign=campaign,
+        refusal=sc.join_refusal(campaign),
+        existing=existing,
+        callin_number=request.app[CALLIN_NUMBER],
+        error="",
+        computer_unavailable=webphone.available(request.app),
+    )
 
 
 @routes.post("/call/{cid}")
@@ -143,17 +192,38 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
     elif audio == "computer" and campaign["dial_mode"] != "personal" and not refusal:
         refusal = webphone.available(request.app)
     if refusal or user["id"] is None:
-        return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=refusal or "log in first",
-                      existing=None, callin_number=request.app[CALLIN_NUMBER], error=refusal)
+        return render(
+            request,
+            "caller/audio.html",
+            status=400,
+            campaign=campaign,
+            refusal=refusal or "log in first",
+            existing=None,
+            callin_number=request.app[CALLIN_NUMBER],
+            error=refusal,
+        )
     session = sc.open_session_for(store, user["id"], campaign["id"])
     if session is None:
         try:
-            session = store.create_session(campaign["id"], user.get("name") or user["username"],
-                                           user.get("email") or "", user.get("phone") or "", user_id=user["id"],
-                                           start_on_click=True)
+            session = store.create_session(
+                campaign["id"],
+                user.get("name") or user["username"],
+                user.get("email") or "",
+                user.get("phone") or "",
+                user_id=user["id"],
+                start_on_click=True,
+            )
         except StoreError as exc:
-            return render(request, "caller/audio.html", status=400, campaign=campaign, refusal=str(exc),
-                          existing=None, callin_number=request.app[CALLIN_NUMBER], error=str(exc))
+            return render(
+                request,
+                "caller/audio.html",
+                status=400,
+                campaign=campaign,
+                refusal=str(exc),
+                existing=None,
+                callin_number=request.app[CALLIN_NUMBER],
+                error=str(exc),
+            )
         log.info("caller.session_created", session_id=session["id"], campaign_id=campaign["id"], audio=audio)
     if audio == "sip" and campaign["dial_mode"] != "personal":
         raise web.HTTPFound(f"/call/{campaign['id']}/s/{session['id']}/softphone")
@@ -183,14 +253,22 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign_for_caller(request)
     session = _owned_session(request, campaign["id"])
     if session is None:
-        return render(request, "error.html", status=404, title="No such session",
-                      message="This calling session does not exist or is not yours.")
+        return render(
+            request,
+            "error.html",
+            status=404,
+            title="No such session",
+            message="This calling session does not exist or is not yours.",
+        )
     store = request.app[STORE]
     user = user_of(request)
     perms = user["permissions"]
     config = {
-        "session_id": session["id"], "campaign_id": campaign["id"], "code": session["code"],
-        "callin_number": request.app[CALLIN_NUMBER], "personal": campaign["dial_mode"] == "personal",
+        "session_id": session["id"],
+        "campaign_id": campaign["id"],
+        "code": session["code"],
+        "callin_number": request.app[CALLIN_NUMBER],
+        "personal": campaign["dial_mode"] == "personal",
         "script": campaign["script"] if "view_script" in perms else "",
         "survey": campaign["survey"] if "view_forms" in perms else [],
         "show_about": "view_profiles" in perms,
@@ -199,17 +277,28 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "ended": session["status"] == "ended",
         "server_now": time.time(),
         # Computer audio: only where the server offers it (else the page is the call-in one).
-        "audio": "computer" if request.query.get("audio") == "computer" and campaign["dial_mode"] != "personal"
-                 and not webphone.available(request.app) else "phone",
+        "audio": "computer"
+        if request.query.get("audio") == "computer"
+        and campaign["dial_mode"] != "personal"
+        and not webphone.available(request.app)
+        else "phone",
     }
     # The call-in page offers the switch (and a way back to computer audio after leaving the page).
     computer_offered = campaign["dial_mode"] != "personal" and not webphone.available(request.app)
-    resp = _no_store(render(request, "caller/session.html", campaign=campaign, session=session, config=config,
-                            callin_number=request.app[CALLIN_NUMBER],
-                            contact_kinds=[d for d in config["dispositions"] if d["kind"] == "contact"],
-                            no_contact=[d for d in config["dispositions"] if d["kind"] == "no_contact"],
-                            remove=[d for d in config["dispositions"] if d["kind"] == "remove"],
-                            computer_offered=computer_offered))
+    resp = _no_store(
+        render(
+            request,
+            "caller/session.html",
+            campaign=campaign,
+            session=session,
+            config=config,
+            callin_number=request.app[CALLIN_NUMBER],
+            contact_kinds=[d for d in config["dispositions"] if d["kind"] == "contact"],
+            no_contact=[d for d in config["dispositions"] if d["kind"] == "no_contact"],
+            remove=[d for d in config["dispositions"] if d["kind"] == "remove"],
+            computer_offered=computer_offered,
+        )
+    )
     if config["audio"] == "computer":
         resp.headers["Content-Security-Policy"] = webphone.csp(request.app)
     return resp
@@ -220,8 +309,13 @@ def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, 
     campaign = _campaign_for_caller(request)
     session = _owned_session(request, campaign["id"])
     if session is None:
-        raise page_refusal(request, "error.html", 404, title="No such session",
-                           message="This calling session does not exist or is not yours.")
+        raise page_refusal(
+            request,
+            "error.html",
+            404,
+            title="No such session",
+            message="This calling session does not exist or is not yours.",
+        )
     return campaign, session
 
 
@@ -230,22 +324,43 @@ def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, 
 async def softphone_page(request: web.Request) -> web.StreamResponse:
     """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
     campaign, session = _softphone_session(request)
-    return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=None,
-                            qr=None, error="", notice=""))
+    return _no_store(
+        render(
+            request,
+            "caller/softphone.html",
+            campaign=campaign,
+            session=session,
+            account=None,
+            qr=None,
+            error="",
+            notice="",
+        )
+    )
 
 
 @routes.post("/call/{cid}/s/{sid}/softphone/call")
 @require("make_calls")
 async def softphone_call(request: web.Request) -> web.StreamResponse:
-    """"Register and we'll call you": ring the session's registered softphone."""
+    """ "Register and we'll call you": ring the session's registered softphone."""
     campaign, session = _softphone_session(request)
     error, notice, status = "", "We are calling your softphone now: answer it and stay on the line.", 200
     try:
         await request.app[CONTROLLER].call_softphone(session["id"])
     except sa.Refused as exc:
         error, notice, status = str(exc), "", exc.status
-    return _no_store(render(request, "caller/softphone.html", status=status, campaign=campaign, session=session,
-                            account=None, qr=None, error=error, notice=notice))
+    return _no_store(
+        render(
+            request,
+            "caller/softphone.html",
+            status=status,
+            campaign=campaign,
+            session=session,
+            account=None,
+            qr=None,
+            error=error,
+            notice=notice,
+        )
+    )
 
 
 @routes.post("/call/{cid}/s/{sid}/softphone")
@@ -257,20 +372,51 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
     try:
         account, password = await ctl.issue_sip_account(session["id"], sa.Kind.SOFTPHONE.value)
     except sa.Refused as exc:
-        return _no_store(render(request, "caller/softphone.html", status=exc.status, campaign=campaign,
-                                session=session, account=None, qr=None, error=str(exc), notice=""))
+        return _no_store(
+            render(
+                request,
+                "caller/softphone.html",
+                status=exc.status,
+                campaign=campaign,
+                session=session,
+                account=None,
+                qr=None,
+                error=str(exc),
+                notice="",
+            )
+        )
     except AriError:
-        return _no_store(render(request, "caller/softphone.html", status=503, campaign=campaign, session=session,
-                                account=None, qr=None, notice="",
-                                error="The phone system did not answer. Try again in a moment."))
+        return _no_store(
+            render(
+                request,
+                "caller/softphone.html",
+                status=503,
+                campaign=campaign,
+                session=session,
+                account=None,
+                qr=None,
+                notice="",
+                error="The phone system did not answer. Try again in a moment.",
+            )
+        )
     view = sip_account_view(ctl, account, password)
     # A SIP URI with the password in it (RFC 3261 userinfo): some mobile softphones fill an account from it,
     # others need the fields typed. Drawn here as inline SVG: no image request, nothing for the CSP to allow.
     uri = f"sip:{view['username']}:{view['password']}@{view['sip_server']};transport={view['transport']}"
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2, title="Softphone login"))
     log.info("caller.softphone_login", session_id=session["id"])
-    return _no_store(render(request, "caller/softphone.html", campaign=campaign, session=session, account=view,
-                            qr=qr, error="", notice=""))
+    return _no_store(
+        render(
+            request,
+            "caller/softphone.html",
+            campaign=campaign,
+            session=session,
+            account=view,
+            qr=qr,
+            error="",
+            notice="",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API
@@ -287,8 +433,7 @@ def _personal_session(request: web.Request) -> int:
 
 
 def _personal_view(request: web.Request, sid: int, **extra: Any) -> web.Response:
-    view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER],
-                        user_of(request)["permissions"]) or {}
+    view = session_view(request.app[CONTROLLER], sid, request.app[CALLIN_NUMBER], user_of(request)["permissions"]) or {}
     return web.json_response({**view, **extra})
 
 
@@ -315,8 +460,9 @@ async def personal_disposition(request: web.Request) -> web.Response:
     answers = body.get("answers") or {}
     store = request.app[STORE]
     try:
-        saved = sc.personal_save(store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers,
-                                 callback_at=callback_at(body))
+        saved = sc.personal_save(
+            store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers, callback_at=callback_at(body)
+        )
     except StoreError as exc:
         return json_error(400, str(exc))
     if body.get("stop"):

@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; media-src 'self' data: blob:; frame-ancestors 'none'",
+    "connect-src 'self'; media-src 'self' data: blob:; frame-ancestors 'none'",
 }
 
 
@@ -52,7 +52,11 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 _HTTP_ERRORS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict}
+    400: web.HTTPBadRequest,
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+}
 
 
 def json_refusal(status: int, message: str) -> web.HTTPException:
@@ -62,8 +66,7 @@ def json_refusal(status: int, message: str) -> web.HTTPException:
 
 def page_refusal(request: web.Request, template: str, status: int, **context: Any) -> web.HTTPException:
     """A rendered page to raise, as ``json_refusal`` for the JSON API."""
-    return _HTTP_ERRORS[status](text=render(request, template, status=status, **context).text,
-                                content_type="text/html")
+    return _HTTP_ERRORS[status](text=render(request, template, status=status, **context).text, content_type="text/html")
 
 
 # ---------------------------------------------------------------------------------------------- access control
@@ -83,9 +86,14 @@ def require(*permissions: str) -> Callable[[Handler], Handler]:
                 log.info("panel.forbidden", path=request.path, user_id=user["id"], missing=missing)
                 if is_api(request):
                     return json_error(403, f"your role lacks: {', '.join(missing)}")
-                return render(request, "error.html", status=403, title="Not allowed",
-                              message=f"Your role ({user['role']}) cannot do this: it needs "
-                                      f"{', '.join(u.PERMISSIONS[p].lower() for p in missing)}.")
+                return render(
+                    request,
+                    "error.html",
+                    status=403,
+                    title="Not allowed",
+                    message=f"Your role ({user['role']}) cannot do this: it needs "
+                    f"{', '.join(u.PERMISSIONS[p].lower() for p in missing)}.",
+                )
             return await fn(request)
 
         return guarded
@@ -130,8 +138,12 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     env = request.app[TEMPLATES]
     user = request[USER]
     html = env.get_template(template).render(
-        request=request, user=user, csrf=user["csrf"] if user else request.get(PRE_CSRF, ""),
-        can=lambda p: can(request, p), **context)
+        request=request,
+        user=user,
+        csrf=user["csrf"] if user else request.get(PRE_CSRF, ""),
+        can=lambda p: can(request, p),
+        **context,
+    )
     return web.Response(text=html, status=status, content_type="text/html")
 
 
@@ -149,8 +161,11 @@ def callin_dialable(number: str) -> bool:
 
 
 def make_templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["time"] = _fmt_time
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     env.tests["callin_dialable"] = callin_dialable
@@ -164,8 +179,9 @@ def secure(request: web.Request) -> bool:
 
 
 def set_login_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=secure(request), path="/",
-                        max_age=u.LOGIN_TTL_S)
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="Lax", secure=secure(request), path="/", max_age=u.LOGIN_TTL_S
+    )
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -173,7 +189,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return default  # browsers and URL libraries drop tabs and newlines: "/\t/evil" would become "//evil"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//") \
-            or "\\" in target:
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//") or "\\" in target:
         return default
     return target

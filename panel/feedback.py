@@ -51,8 +51,14 @@ async def post_feedback(request: web.Request) -> web.Response:
     if campaign_id is not None and not manager and user.get("campaign_id") not in (None, campaign_id):
         return json_error(403, "your login is for another effort")
     try:
-        row = sc.add_feedback(store, kind=str(body.get("kind", "problem")), text=str(body.get("text", "")),
-                              user_id=user["id"], campaign_id=campaign_id, session_id=session_id)
+        row = sc.add_feedback(
+            store,
+            kind=str(body.get("kind", "problem")),
+            text=str(body.get("text", "")),
+            user_id=user["id"],
+            campaign_id=campaign_id,
+            session_id=session_id,
+        )
     except StoreError as exc:
         return json_error(400, str(exc))
     log.info("feedback.received", feedback_id=row["id"], campaign_id=campaign_id, kind=row["kind"])

@@ -36,8 +36,15 @@ def voter_clock(phone: str, now: float | None = None) -> dict[str, Any]:
         if minutes in offsets:
             continue
         offsets.add(minutes)
-        zones.append({"zone": name, "abbr": local.tzname() or "", "utc_offset_min": minutes,
-                      "time": local.strftime("%I:%M %p").lstrip("0"), "day": local.strftime("%a")})
+        zones.append(
+            {
+                "zone": name,
+                "abbr": local.tzname() or "",
+                "utc_offset_min": minutes,
+                "time": local.strftime("%I:%M %p").lstrip("0"),
+                "day": local.strftime("%a"),
+            }
+        )
     if len(zones) > MAX_OFFSETS:
         zones = []
     return {"zone": zones[0]["zone"] if len(zones) == 1 else "", "zones": zones}

@@ -38,8 +38,14 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not verdict.allowed:
         log.warning("panel.login_throttled", rule=verdict.rule, retry_s=round(verdict.retry_s))
         wait = retry_after(verdict.retry_s)
-        resp = render(request, "login.html", status=429, next=target, username=username,
-                      error=f"Too many failed attempts: wait {_wait_text(int(wait))} and try again.")
+        resp = render(
+            request,
+            "login.html",
+            status=429,
+            next=target,
+            username=username,
+            error=f"Too many failed attempts: wait {_wait_text(int(wait))} and try again.",
+        )
         resp.headers["Retry-After"] = wait
         return resp
     if verdict.delay_s:  # this login is being guessed from elsewhere: tries from new addresses take turns
@@ -48,8 +54,14 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if user is None:
         throttle.failed(address, username, time.monotonic())
         log.info("panel.login_failed")
-        return render(request, "login.html", status=401, next=target, username=username,
-                      error="That login and password do not match (or the login has expired).")
+        return render(
+            request,
+            "login.html",
+            status=401,
+            next=target,
+            username=username,
+            error="That login and password do not match (or the login has expired).",
+        )
     throttle.succeeded(address, username, time.monotonic())
     token, _ = u.start_login(store, user["id"])
     log.info("panel.login", user_id=user["id"], role=user["role"])
@@ -90,5 +102,10 @@ async def home(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/admin/efforts")
     if user.get("campaign_id"):
         raise web.HTTPFound(f"/call/{user['campaign_id']}")
-    return render(request, "error.html", status=200, title="Welcome",
-                  message="Open the link your organiser sent you to join a phone bank.")
+    return render(
+        request,
+        "error.html",
+        status=200,
+        title="Welcome",
+        message="Open the link your organiser sent you to join a phone bank.",
+    )

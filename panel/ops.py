@@ -63,27 +63,43 @@ class ControllerCollector(Collector):
         def effort(cid: int) -> list[str]:
             return [str(cid), names.get(cid, "")]
 
-        vols = GaugeMetricFamily("phonebank_volunteers", "Volunteers in the dialer by effort and state",
-                                 labels=["effort", "effort_name", "state"])
+        vols = GaugeMetricFamily(
+            "phonebank_volunteers",
+            "Volunteers in the dialer by effort and state",
+            labels=["effort", "effort_name", "state"],
+        )
         for (cid, state), n in sorted(Counter((v.campaign_id, str(v.state)) for v in volunteers).items()):
             vols.add_metric([*effort(cid), state], n)
         yield vols
 
-        calls = GaugeMetricFamily("phonebank_calls", "Voter calls the dialer tracks now, by effort and state "
-                                  "(dialing, ringing and amd are in flight)", labels=["effort", "effort_name", "state"])
+        calls = GaugeMetricFamily(
+            "phonebank_calls",
+            "Voter calls the dialer tracks now, by effort and state (dialing, ringing and amd are in flight)",
+            labels=["effort", "effort_name", "state"],
+        )
         for (cid, state), n in sorted(Counter((c.campaign_id, str(c.state)) for c in live_calls).items()):
             calls.add_metric([*effort(cid), state], n)
         yield calls
-        yield GaugeMetricFamily("phonebank_calls_in_flight", "Calls dialing, ringing or being judged by AMD",
-                                value=sum(1 for c in live_calls if c.state in d.IN_FLIGHT))
+        yield GaugeMetricFamily(
+            "phonebank_calls_in_flight",
+            "Calls dialing, ringing or being judged by AMD",
+            value=sum(1 for c in live_calls if c.state in d.IN_FLIGHT),
+        )
 
         today = int(time.time() // d.DAY_S)
-        answers = GaugeMetricFamily("phonebank_live_answers_30d", "Voters answered in person, last 30 days",
-                                    labels=["effort", "effort_name"])
-        abandons = GaugeMetricFamily("phonebank_abandons_30d", "Answered voters no volunteer took, last 30 days",
-                                     labels=["effort", "effort_name"])
-        rate = GaugeMetricFamily("phonebank_abandon_rate_30d", "Abandons / live answers over 30 days (the "
-                                 "governor's figure; the legal limit is 0.03)", labels=["effort", "effort_name"])
+        answers = GaugeMetricFamily(
+            "phonebank_live_answers_30d", "Voters answered in person, last 30 days", labels=["effort", "effort_name"]
+        )
+        abandons = GaugeMetricFamily(
+            "phonebank_abandons_30d",
+            "Answered voters no volunteer took, last 30 days",
+            labels=["effort", "effort_name"],
+        )
+        rate = GaugeMetricFamily(
+            "phonebank_abandon_rate_30d",
+            "Abandons / live answers over 30 days (the governor's figure; the legal limit is 0.03)",
+            labels=["effort", "effort_name"],
+        )
         for cid, history in sorted(dialer.history.items()):
             ab, live = history.ledger.totals(today)
             answers.add_metric(effort(cid), live)
@@ -95,27 +111,37 @@ class ControllerCollector(Collector):
 
         stats = getattr(ctl, "amd_stats", None)
         if stats is not None:
-            verdicts = CounterMetricFamily("phonebank_amd_verdicts", "AMD verdicts since the controller started",
-                                           labels=["verdict"])
+            verdicts = CounterMetricFamily(
+                "phonebank_amd_verdicts", "AMD verdicts since the controller started", labels=["verdict"]
+            )
             for status, n in sorted(stats.verdicts.items()):
                 verdicts.add_metric([status], n)
             yield verdicts
-            yield _histogram("phonebank_amd_verdict_seconds", "Answer to AMD verdict (the detector's listening)",
-                             stats.latency)
+            yield _histogram(
+                "phonebank_amd_verdict_seconds", "Answer to AMD verdict (the detector's listening)", stats.latency
+            )
 
         connects = getattr(ctl.ari, "connects", 0)
-        yield CounterMetricFamily("phonebank_ari_reconnects", "ARI event connections made after the first",
-                                  value=max(connects - 1, 0))
+        yield CounterMetricFamily(
+            "phonebank_ari_reconnects", "ARI event connections made after the first", value=max(connects - 1, 0)
+        )
         connected = getattr(ctl.ari, "connected", None)
-        yield GaugeMetricFamily("phonebank_ari_connected", "1 while the controller is connected to Asterisk",
-                                value=1 if connected is not None and connected.is_set() else 0)
+        yield GaugeMetricFamily(
+            "phonebank_ari_connected",
+            "1 while the controller is connected to Asterisk",
+            value=1 if connected is not None and connected.is_set() else 0,
+        )
 
         lag = self.app.get(LOOP_LAG)
         if lag is not None:
-            yield _histogram("phonebank_event_loop_lag_seconds", "How late the event loop woke a 250 ms timer",
-                             lag.histogram)
-            yield GaugeMetricFamily("phonebank_event_loop_lag_max_seconds", "Worst event-loop lag, last 60 s",
-                                    value=lag.max_since(time.monotonic() - 60))
+            yield _histogram(
+                "phonebank_event_loop_lag_seconds", "How late the event loop woke a 250 ms timer", lag.histogram
+            )
+            yield GaugeMetricFamily(
+                "phonebank_event_loop_lag_max_seconds",
+                "Worst event-loop lag, last 60 s",
+                value=lag.max_since(time.monotonic() - 60),
+            )
 
 
 def _authorized(request: web.Request) -> bool:
@@ -140,14 +166,16 @@ async def healthz(request: web.Request) -> web.Response:
     connected = getattr(ctl.ari, "connected", None)
     checks["ari"] = connected is not None and connected.is_set()
     ok = all(checks.values())
-    return web.json_response({"ok": ok, **checks}, status=200 if ok else 503,
-                             headers={"Cache-Control": "no-store"})
+    return web.json_response({"ok": ok, **checks}, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 
 async def metrics(request: web.Request) -> web.Response:
     if not _authorized(request):
-        return web.json_response({"error": "metrics need Authorization: Bearer <metrics token>"}, status=401,
-                                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return web.json_response(
+            {"error": "metrics need Authorization: Bearer <metrics token>"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 

@@ -70,8 +70,11 @@ def same_origin(request: web.Request) -> bool:
         return True
     origin = origin.rstrip("/")
     public = request.app[PUBLIC_URL]
-    return origin == f"{request.scheme}://{request.host}" or (bool(public) and origin == public) \
+    return (
+        origin == f"{request.scheme}://{request.host}"
+        or (bool(public) and origin == public)
         or urlsplit(origin).netloc == request.host
+    )
 
 
 def still_logged_in(request: web.Request) -> bool:
@@ -80,8 +83,13 @@ def still_logged_in(request: web.Request) -> bool:
     return login_for_token(request.app[STORE], request.cookies.get(COOKIE, "")) is not None
 
 
-async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[dict[str, Any] | None]],
-                 refresh_s: float | None = None, min_interval_s: float = PUSH_DEBOUNCE_S) -> web.StreamResponse:
+async def stream(
+    request: web.Request,
+    key: str,
+    view: Callable[[], Awaitable[dict[str, Any] | None]],
+    refresh_s: float | None = None,
+    min_interval_s: float = PUSH_DEBOUNCE_S,
+) -> web.StreamResponse:
     """Send ``view()`` now and after every change to ``key`` (and every ``refresh_s``) until the socket closes
     or the login behind it ends (logged out, expired, disabled)."""
     if not same_origin(request):
@@ -109,8 +117,7 @@ async def stream(request: web.Request, key: str, view: Callable[[], Awaitable[di
                     break
                 await ws.send_json(payload)
                 waiter = asyncio.create_task(wake.wait())
-                await asyncio.wait({waiter, reader}, timeout=refresh_s,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waiter, reader}, timeout=refresh_s, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 await asyncio.sleep(min_interval_s)
         except (ConnectionResetError, RuntimeError):
@@ -147,6 +154,6 @@ async def campaign_socket(request: web.Request) -> web.StreamResponse:
     async def view() -> dict[str, Any]:
         return {"type": "dashboard", "dashboard": results.dashboard_data(request.app, cid)}
 
-    return await stream(request, f"campaign:{cid}", view, refresh_s=DASHBOARD_REFRESH_S,
-                        min_interval_s=DASHBOARD_MIN_INTERVAL_S)
-
+    return await stream(
+        request, f"campaign:{cid}", view, refresh_s=DASHBOARD_REFRESH_S, min_interval_s=DASHBOARD_MIN_INTERVAL_S
+    )

@@ -29,16 +29,31 @@ from store.outcomes import Outcome
 PER_PAGE = 50
 TALKING_STATES = ("idle", "talking", "wrapup", "paused")  # a volunteer in these has a phone leg
 STATE_LABELS = {
-    "idle": "Waiting for a call", "talking": "Talking", "wrapup": "Wrap-up", "paused": "Paused",
-    "waiting_for_phone": "Calling in", "disconnected": "Phone disconnected", "ended": "Left",
+    "idle": "Waiting for a call",
+    "talking": "Talking",
+    "wrapup": "Wrap-up",
+    "paused": "Paused",
+    "waiting_for_phone": "Calling in",
+    "disconnected": "Phone disconnected",
+    "ended": "Left",
 }
 STATE_COLORS = {
-    "idle": "#1f5fbf", "talking": "#1e7b34", "wrapup": "#e0a100", "paused": "#8a93a3",
-    "waiting_for_phone": "#9ec1f0", "disconnected": "#b3261e", "ended": "#c0c6d0",
+    "idle": "#1f5fbf",
+    "talking": "#1e7b34",
+    "wrapup": "#e0a100",
+    "paused": "#8a93a3",
+    "waiting_for_phone": "#9ec1f0",
+    "disconnected": "#b3261e",
+    "ended": "#c0c6d0",
 }
 CALL_STATE_LABELS = {
-    CState.DIALING: "dialing", CState.RINGING: "ringing", CState.AMD: "detecting", CState.CONNECTING: "connecting",
-    CState.CONNECTED: "talking", CState.MACHINE: "machine", CState.ABANDONING: "abandoning",
+    CState.DIALING: "dialing",
+    CState.RINGING: "ringing",
+    CState.AMD: "detecting",
+    CState.CONNECTING: "connecting",
+    CState.CONNECTED: "talking",
+    CState.MACHINE: "machine",
+    CState.ABANDONING: "abandoning",
 }
 # Outcome groups for the attempts chart, in stacking order (bottom first).
 OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
@@ -64,8 +79,9 @@ CHART_W = 640
 # Contacts per hour from the caller's real time on line, once it is 2 minutes: two contacts in four minutes
 # read 30 an hour; before that one quick contact would read 120+ an hour, which says nothing.
 MIN_RATE_S = 120
-SUMMARY_CACHE: web.AppKey[dict[int, tuple[Any, dict[str, Any], float, float]]] = web.AppKey("results_summary_cache",
-                                                                                            dict)
+SUMMARY_CACHE: web.AppKey[dict[int, tuple[Any, dict[str, Any], float, float]]] = web.AppKey(
+    "results_summary_cache", dict
+)
 SUMMARY_SLOW_S = 0.05
 SUMMARY_MAX_LAG_S = 30.0
 CALL_FIGURES: web.AppKey[r.CallFigures] = web.AppKey("results_call_figures", r.CallFigures)
@@ -137,19 +153,35 @@ def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = N
             used.add(key)
             bh = plot_h * k / ymax
             y -= bh
-            items.append({"t": "rect", "x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1),
-                          "h": round(bh, 1), "fill": color,
-                          "title": f"{time.strftime('%H:%M', time.localtime(b * r.BUCKET_S))}: {k} {label.lower()}"
-                                   f" of {total}"})
+            items.append(
+                {
+                    "t": "rect",
+                    "x": round(x, 1),
+                    "y": round(y, 1),
+                    "w": round(bar_w, 1),
+                    "h": round(bh, 1),
+                    "fill": color,
+                    "title": f"{time.strftime('%H:%M', time.localtime(b * r.BUCKET_S))}: {k} {label.lower()}"
+                    f" of {total}",
+                }
+            )
         if i % label_every == 0:
-            items.append({"t": "text", "x": round(left + i * slot + slot / 2, 1), "y": h - 8, "anchor": "middle",
-                          "text": time.strftime("%H:%M", time.localtime(b * r.BUCKET_S))})
+            items.append(
+                {
+                    "t": "text",
+                    "x": round(left + i * slot + slot / 2, 1),
+                    "y": h - 8,
+                    "anchor": "middle",
+                    "text": time.strftime("%H:%M", time.localtime(b * r.BUCKET_S)),
+                }
+            )
     spec["legend"] = [{"label": label, "fill": color} for key, label, color, _ in OUTCOME_GROUPS if key in used]
     return spec
 
 
-def hbars(rows: list[tuple[str, int, str]], empty: str = "Nothing yet", width: int = CHART_W,
-          label_w: int = 190) -> dict[str, Any]:
+def hbars(
+    rows: list[tuple[str, int, str]], empty: str = "Nothing yet", width: int = CHART_W, label_w: int = 190
+) -> dict[str, Any]:
     """Horizontal bars: (label, count, colour) each, with the count and share written after the bar."""
     row_h, value_w = 24, 90
     h = max(len(rows), 1) * row_h + 6
@@ -164,10 +196,23 @@ def hbars(rows: list[tuple[str, int, str]], empty: str = "Nothing yet", width: i
         y = 3 + i * row_h
         w = round(bar_max * n / top, 1)
         spec["items"] += [
-            {"t": "text", "x": label_w - 8, "y": y + 16, "text": _short(label, label_w // 7), "anchor": "end",
-             "title": label},
-            {"t": "rect", "x": label_w, "y": y + 3, "w": max(w, 1 if n else 0), "h": row_h - 6, "fill": color,
-             "title": f"{label}: {n}"},
+            {
+                "t": "text",
+                "x": label_w - 8,
+                "y": y + 16,
+                "text": _short(label, label_w // 7),
+                "anchor": "end",
+                "title": label,
+            },
+            {
+                "t": "rect",
+                "x": label_w,
+                "y": y + 3,
+                "w": max(w, 1 if n else 0),
+                "h": row_h - 6,
+                "fill": color,
+                "title": f"{label}: {n}",
+            },
             {"t": "text", "x": label_w + w + 6, "y": y + 16, "text": f"{n} · {pct(n / total)}", "anchor": "start"},
         ]
     return spec
@@ -262,27 +307,60 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     ctl = app[CONTROLLER]
     waiting = ctl.waiting.for_effort(ctl, campaign_id)
     tiles = [
-        {"id": "volunteers", "label": "Volunteers on line", "value": str(on_line),
-         "sub": " · ".join(f"{open_states[s]} {STATE_LABELS.get(s, s).lower()}" for s in state_order
-                           if open_states.get(s)) or "nobody yet", "alert": False},
-        {"id": "dialing", "label": "Dialling", "value": "Yes" if waiting and waiting.dialing else "No",
-         "sub": waiting.text if waiting else "", "alert": bool(waiting and not waiting.dialing
-                                                             and open_states.get("idle"))},
-        {"id": "in-flight", "label": "Calls in flight", "value": str(in_flight),
-         "sub": " · ".join(f"{n} {k}" for k, n in sorted(call_states.items())) or "none", "alert": False},
-        {"id": "attempts", "label": "Attempts", "value": str(attempts), "sub": f"{answered} answered",
-         "alert": False},
-        {"id": "completed", "label": "Completed", "value": str(completed),
-         "sub": f"of {total_contacts} contacts · {pct(completed / total_contacts) if total_contacts else '0.0%'}",
-         "alert": False},
-        {"id": "contacts", "label": "Contacts made", "value": str(summary["contacts_made"]),
-         "sub": f"{bridged} conversations", "alert": False},
-        {"id": "machine-rate", "label": "Machine rate", "value": pct(machine_rate),
-         "sub": f"{machines} of {answered} answered", "alert": False},
-        {"id": "abandon-rate", "label": "Abandon rate", "value": pct(abandon_rate),
-         "sub": f"{abandoned} of {live_answers} live answers · limit {pct(MAX_ABANDON_TARGET)}"
-                + (f", target {pct(target)}" if target < MAX_ABANDON_TARGET else ""),
-         "alert": over},
+        {
+            "id": "volunteers",
+            "label": "Volunteers on line",
+            "value": str(on_line),
+            "sub": " · ".join(
+                f"{open_states[s]} {STATE_LABELS.get(s, s).lower()}" for s in state_order if open_states.get(s)
+            )
+            or "nobody yet",
+            "alert": False,
+        },
+        {
+            "id": "dialing",
+            "label": "Dialling",
+            "value": "Yes" if waiting and waiting.dialing else "No",
+            "sub": waiting.text if waiting else "",
+            "alert": bool(waiting and not waiting.dialing and open_states.get("idle")),
+        },
+        {
+            "id": "in-flight",
+            "label": "Calls in flight",
+            "value": str(in_flight),
+            "sub": " · ".join(f"{n} {k}" for k, n in sorted(call_states.items())) or "none",
+            "alert": False,
+        },
+        {"id": "attempts", "label": "Attempts", "value": str(attempts), "sub": f"{answered} answered", "alert": False},
+        {
+            "id": "completed",
+            "label": "Completed",
+            "value": str(completed),
+            "sub": f"of {total_contacts} contacts · {pct(completed / total_contacts) if total_contacts else '0.0%'}",
+            "alert": False,
+        },
+        {
+            "id": "contacts",
+            "label": "Contacts made",
+            "value": str(summary["contacts_made"]),
+            "sub": f"{bridged} conversations",
+            "alert": False,
+        },
+        {
+            "id": "machine-rate",
+            "label": "Machine rate",
+            "value": pct(machine_rate),
+            "sub": f"{machines} of {answered} answered",
+            "alert": False,
+        },
+        {
+            "id": "abandon-rate",
+            "label": "Abandon rate",
+            "value": pct(abandon_rate),
+            "sub": f"{abandoned} of {live_answers} live answers · limit {pct(MAX_ABANDON_TARGET)}"
+            + (f", target {pct(target)}" if target < MAX_ABANDON_TARGET else ""),
+            "alert": over,
+        },
     ]
 
     # Per caller: a login's sessions together (a shift login rejoining is still one caller).
@@ -290,8 +368,20 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     callers: dict[Any, dict[str, Any]] = {}
     for s in sessions:
         key = ("u", s["user_id"]) if s["user_id"] is not None else ("s", s["id"])
-        c = callers.setdefault(key, {"name": s["name"], "state": "ended", "since": 0.0, "calls": 0,
-                                     "contacts": 0, "talk_s": 0.0, "wrap_s": 0.0, "online_s": 0.0, "last": 0})
+        c = callers.setdefault(
+            key,
+            {
+                "name": s["name"],
+                "state": "ended",
+                "since": 0.0,
+                "calls": 0,
+                "contacts": 0,
+                "talk_s": 0.0,
+                "wrap_s": 0.0,
+                "online_s": 0.0,
+                "last": 0,
+            },
+        )
         v = vols[s["id"]]
         calls = calls_by_session.get(s["id"], {})
         disp = summary["per_session"].get(s["id"], {})
@@ -306,23 +396,42 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     caller_rows = []
     for c in sorted(callers.values(), key=lambda c: (c["state"] == "ended", -c["contacts"], c["name"].lower())):
         hours = c["online_s"] / 3600
-        caller_rows.append({
-            "name": c["name"], "state": c["state"], "state_label": STATE_LABELS.get(c["state"], c["state"]),
-            "state_for": duration(now - c["since"]) if c["state"] != "ended" and c["since"] else "",
-            "calls": c["calls"], "contacts": c["contacts"],
-            # Too early to say (a rate over a few seconds would read hundreds an hour): no figure yet.
-            "contacts_per_hour": round(c["contacts"] / hours, 1) if c["online_s"] >= MIN_RATE_S else None,
-            "talk_s": round(c["talk_s"]), "talk": duration(c["talk_s"]),
-            "wrap_s": round(c["wrap_s"]), "wrap": duration(c["wrap_s"]),
-            "online": duration(c["online_s"]),
-        })
+        caller_rows.append(
+            {
+                "name": c["name"],
+                "state": c["state"],
+                "state_label": STATE_LABELS.get(c["state"], c["state"]),
+                "state_for": duration(now - c["since"]) if c["state"] != "ended" and c["since"] else "",
+                "calls": c["calls"],
+                "contacts": c["contacts"],
+                # Too early to say (a rate over a few seconds would read hundreds an hour): no figure yet.
+                "contacts_per_hour": round(c["contacts"] / hours, 1) if c["online_s"] >= MIN_RATE_S else None,
+                "talk_s": round(c["talk_s"]),
+                "talk": duration(c["talk_s"]),
+                "wrap_s": round(c["wrap_s"]),
+                "wrap": duration(c["wrap_s"]),
+                "online": duration(c["online_s"]),
+            }
+        )
 
     # Charts.
     catalog = {d["code"]: d for d in store.disposition_codes(campaign_id)}
-    results_charts = [{"title": "Results (latest disposition per contact)", "spec": hbars(
-        [((catalog.get(d["code"]) or {}).get("label", d["code"]), int(d["n"]),
-          DISPOSITION_COLORS.get((catalog.get(d["code"]) or {}).get("kind", ""), "#8a93a3"))
-         for d in summary["by_code"]], "No dispositions yet")}]
+    results_charts = [
+        {
+            "title": "Results (latest disposition per contact)",
+            "spec": hbars(
+                [
+                    (
+                        (catalog.get(d["code"]) or {}).get("label", d["code"]),
+                        int(d["n"]),
+                        DISPOSITION_COLORS.get((catalog.get(d["code"]) or {}).get("kind", ""), "#8a93a3"),
+                    )
+                    for d in summary["by_code"]
+                ],
+                "No dispositions yet",
+            ),
+        }
+    ]
     answers_by_q: dict[str, list[tuple[str, int, str]]] = {}
     for a in summary["answers"]:
         answers_by_q.setdefault(a["question"], []).append((a["answer"], int(a["n"]), ANSWER_COLOR))
@@ -331,39 +440,72 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
         rows = answers_by_q.get(qid, [])
         if q.get("kind") == "text":
             n = sum(x[1] for x in rows)
-            results_charts.append({"title": str(q.get("text") or qid), "spec": hbars(
-                [("Answered", n, ANSWER_COLOR)] if n else [], "No answers yet")})
+            results_charts.append(
+                {
+                    "title": str(q.get("text") or qid),
+                    "spec": hbars([("Answered", n, ANSWER_COLOR)] if n else [], "No answers yet"),
+                }
+            )
         else:  # every option in the survey's order (none chosen yet shows as an empty bar), then any others
             counts = {label: n for label, n, _ in rows}
             options = [str(o) for o in q.get("options") or []]
             ordered = [(o, counts.get(o, 0), ANSWER_COLOR) for o in options]
             ordered += [row for row in rows if row[0] not in options]
-            results_charts.append({"title": str(q.get("text") or qid),
-                                   "spec": hbars(ordered[:12] if any(n for _, n, _ in ordered) else [],
-                                                 "No answers yet")})
-    volunteer_chart = hbars([(STATE_LABELS.get(s, s), open_states[s], STATE_COLORS.get(s, "#c0c6d0"))
-                             for s in state_order if open_states.get(s)],
-                            "Nobody on this effort now", width=360, label_w=140)
+            results_charts.append(
+                {
+                    "title": str(q.get("text") or qid),
+                    "spec": hbars(ordered[:12] if any(n for _, n, _ in ordered) else [], "No answers yet"),
+                }
+            )
+    volunteer_chart = hbars(
+        [
+            (STATE_LABELS.get(s, s), open_states[s], STATE_COLORS.get(s, "#c0c6d0"))
+            for s in state_order
+            if open_states.get(s)
+        ],
+        "Nobody on this effort now",
+        width=360,
+        label_w=140,
+    )
 
     return {
-        "campaign": {"id": campaign_id, "name": campaign["name"], "status": campaign["status"],
-                     "abandon_target": target},
+        "campaign": {
+            "id": campaign_id,
+            "name": campaign["name"],
+            "status": campaign["status"],
+            "abandon_target": target,
+        },
         "updated_at": now,
         "updated": time.strftime("%H:%M:%S", time.localtime(now)),
         # Guessing at the call-in concerns every effort: the same alert on each dashboard.
         "callin_alert": guard.alert(app[CONTROLLER].snapshot().callin_guard, now),
         "tiles": tiles,
         "waiting": waiting.as_dict() if waiting else None,
-        "stats": {"attempts": attempts, "answered": answered, "machines": machines, "bridged": bridged,
-                  "abandoned": abandoned, "live_answers": live_answers, "in_flight": in_flight,
-                  "completed": completed, "contacts_made": summary["contacts_made"], "on_line": on_line,
-                  "machine_rate": round(machine_rate, 4), "abandon_rate": round(abandon_rate, 4),
-                  "abandon_over": over, "contacts_total": total_contacts, "contact_status": by_status,
-                  "volunteers_by_state": open_states, "calls_by_state": call_states},
+        "stats": {
+            "attempts": attempts,
+            "answered": answered,
+            "machines": machines,
+            "bridged": bridged,
+            "abandoned": abandoned,
+            "live_answers": live_answers,
+            "in_flight": in_flight,
+            "completed": completed,
+            "contacts_made": summary["contacts_made"],
+            "on_line": on_line,
+            "machine_rate": round(machine_rate, 4),
+            "abandon_rate": round(abandon_rate, 4),
+            "abandon_over": over,
+            "contacts_total": total_contacts,
+            "contact_status": by_status,
+            "volunteers_by_state": open_states,
+            "calls_by_state": call_states,
+        },
         "callers": caller_rows,
-        "charts": {"attempts": stacked_bars(buckets,
-                                            {code: d["kind"] for code, d in catalog.items()}),
-                   "volunteers": volunteer_chart, "results": results_charts},
+        "charts": {
+            "attempts": stacked_bars(buckets, {code: d["kind"] for code, d in catalog.items()}),
+            "volunteers": volunteer_chart,
+            "results": results_charts,
+        },
     }
 
 
@@ -392,8 +534,15 @@ def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
     for row in rows:
         row["phone_masked"] = mask_phone(row["phone"])
     pages = max(math.ceil(total / PER_PAGE), 1)
-    return {"rows": rows, "total": total, "q": q, "status": status, "page": min(page, pages), "pages": pages,
-            "statuses": r.CONTACT_STATUSES}
+    return {
+        "rows": rows,
+        "total": total,
+        "q": q,
+        "status": status,
+        "page": min(page, pages),
+        "pages": pages,
+        "statuses": r.CONTACT_STATUSES,
+    }
 
 
 @routes.get("/admin/efforts/{cid}/results")
@@ -401,8 +550,14 @@ def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
 async def dashboard_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
     data = dashboard_data(request.app, campaign["id"])
-    return render(request, "results/dashboard.html", campaign=campaign, d=data,
-                  contacts=_contact_list(request, campaign["id"]), list_path=request.path)
+    return render(
+        request,
+        "results/dashboard.html",
+        campaign=campaign,
+        d=data,
+        contacts=_contact_list(request, campaign["id"]),
+        list_path=request.path,
+    )
 
 
 @routes.get("/admin/efforts/{cid}/contacts/{contact_id}")
@@ -427,12 +582,14 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream_csv(request: web.Request, filename: str, batches: r.Batches) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    })
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
     await resp.prepare(request)
     # Excel on Windows reads a CSV as the machine's ANSI code page unless it starts with a UTF-8 byte order mark
     # ("JosÃ©"); LibreOffice, Numbers and Python's "utf-8-sig" read the mark and drop it.
@@ -457,13 +614,17 @@ async def _stream_csv(request: web.Request, filename: str, batches: r.Batches) -
 @require("view_results")
 async def export_contacts(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
-    return await _stream_csv(request, f"effort-{campaign['id']}-contacts.csv",
-                             r.contacts_export(request.app[STORE], campaign["id"], campaign["survey"]))
+    return await _stream_csv(
+        request,
+        f"effort-{campaign['id']}-contacts.csv",
+        r.contacts_export(request.app[STORE], campaign["id"], campaign["survey"]),
+    )
 
 
 @routes.get("/admin/efforts/{cid}/export/attempts.csv")
 @require("view_results")
 async def export_attempts(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
-    return await _stream_csv(request, f"effort-{campaign['id']}-attempts.csv",
-                             r.attempts_export(request.app[STORE], campaign["id"]))
+    return await _stream_csv(
+        request, f"effort-{campaign['id']}-attempts.csv", r.attempts_export(request.app[STORE], campaign["id"])
+    )

@@ -132,15 +132,18 @@ class LoginThrottle:
     def _prune(self, now: float) -> None:
         self._pairs = {k: p for k, p in self._pairs.items() if now - p.last < PAIR_FORGET_S}
         self._addresses = {a: h for a, h in self._addresses.items() if h and h[-1] > now - 3600}
-        self._logins = {k: e for k, e in self._logins.items()
-                        if (e.failures and e.failures[-1] > now - LOGIN_HOT_WINDOW_S)
-                        or any(now - t < KNOWN_FOR_S for t in e.known.values())}
+        self._logins = {
+            k: e
+            for k, e in self._logins.items()
+            if (e.failures and e.failures[-1] > now - LOGIN_HOT_WINDOW_S)
+            or any(now - t < KNOWN_FOR_S for t in e.known.values())
+        }
         # Still too many (a flood from fresh addresses): keep the newest half of each.
         for name in ("_pairs", "_addresses"):
             table = getattr(self, name)
             if len(table) > MAX_KEYS // 3:
                 keep = sorted(table.items(), key=lambda kv: kv[1].last if isinstance(kv[1], _Pair) else kv[1][-1])
-                setattr(self, name, dict(keep[len(keep) // 2:]))
+                setattr(self, name, dict(keep[len(keep) // 2 :]))
 
 
 def retry_after(seconds: float) -> str:

@@ -30,8 +30,9 @@ def callback_at(body: dict[str, Any]) -> float | None:
         raise StoreError("callback_at must be a time in epoch seconds") from exc
 
 
-def session_view(ctl: Controller, session_id: int, callin_number: str,
-                 permissions: set[str] | None = None) -> dict[str, Any] | None:
+def session_view(
+    ctl: Controller, session_id: int, callin_number: str, permissions: set[str] | None = None
+) -> dict[str, Any] | None:
     """What a caller's screen shows. ``permissions``: the viewer's; without "view_profiles" the About pane
     (address and the list's extra columns) stays on the server."""
     store = ctl.store
@@ -41,10 +42,16 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
     snap = ctl.snapshot()
     live = snap.volunteer(session_id)
     view: dict[str, Any] = {
-        "id": s["id"], "campaign_id": s["campaign_id"], "volunteer": s["volunteer_name"], "code": s["code"],
-        "callin_number": callin_number, "status": s["status"],
-        "state": live.state.value if live else s["state"], "state_reason": live.reason if live else s["state_reason"],
-        "phone_connected": session_id in snap.legs, "contact": None,
+        "id": s["id"],
+        "campaign_id": s["campaign_id"],
+        "volunteer": s["volunteer_name"],
+        "code": s["code"],
+        "callin_number": callin_number,
+        "status": s["status"],
+        "state": live.state.value if live else s["state"],
+        "state_reason": live.reason if live else s["state_reason"],
+        "phone_connected": session_id in snap.legs,
+        "contact": None,
     }
     call_id = live.call_id if live else s["current_call_id"]
     if call_id:
@@ -53,8 +60,9 @@ def session_view(ctl: Controller, session_id: int, callin_number: str,
             campaign = store.campaign(call["campaign_id"]) or {}
             contact = store.contact(call["contact_id"]) or {}
             view["call_id"] = call_id
-            view["contact"] = {k: contact.get(k) for k in ("id", "first_name", "last_name", "city", "state", "zip",
-                                                           "extra")}
+            view["contact"] = {
+                k: contact.get(k) for k in ("id", "first_name", "last_name", "city", "state", "zip", "extra")
+            }
             # Other numbers from the list stay on the server even when the caller dials this one themselves.
             view["contact"]["extra"] = about_fields(contact.get("extra") or {})
             # An extension reaches nobody without the number: every caller sees it (to dial, or to ask for).
@@ -82,8 +90,11 @@ def sip_account_view(ctl: Controller, account: sa.Account, password: str) -> dic
     public = ctl.sip_public
     webrtc = account.kind is sa.Kind.WEBRTC
     return {
-        "kind": account.kind.value, "username": account.username, "password": password,
-        "domain": public.get("domain", ""), "dial": SIP_DIAL,
+        "kind": account.kind.value,
+        "username": account.username,
+        "password": password,
+        "domain": public.get("domain", ""),
+        "dial": SIP_DIAL,
         "ws_url": public.get("ws_url", "") if webrtc else "",
         "sip_server": "" if webrtc else public.get("sip_server", ""),
         "transport": "wss" if webrtc else "udp",

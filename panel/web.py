@@ -38,8 +38,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         if hmac.compare_digest(auth[7:].strip().encode(), request.app[API_TOKEN].encode()):
-            request[USER] = {"id": None, "username": "api", "name": "API", "role": "admin",
-                               "permissions": set(u.PERMISSIONS), "campaign_id": None, "csrf": ""}
+            request[USER] = {
+                "id": None,
+                "username": "api",
+                "name": "API",
+                "role": "admin",
+                "permissions": set(u.PERMISSIONS),
+                "campaign_id": None,
+                "csrf": "",
+            }
             request[VIA] = "token"
         else:
             return json_error(401, "bad API token")
@@ -65,8 +72,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def _set_pre_cookie(resp: web.StreamResponse, request: web.Request) -> None:
-    resp.set_cookie(PRE_COOKIE, request[PRE_CSRF], httponly=True, samesite="Lax", secure=secure(request),
-                    path="/")
+    resp.set_cookie(PRE_COOKIE, request[PRE_CSRF], httponly=True, samesite="Lax", secure=secure(request), path="/")
 
 
 @web.middleware
@@ -80,8 +86,11 @@ async def body_limit(request: web.Request, handler: Handler) -> web.StreamRespon
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method not in SAFE_METHODS and request[VIA] is None and not is_api(request):
         # Anonymous forms (log in, get a shift login): the token must match the pre-login cookie.
-        form = await request.post() if request.content_type in ("application/x-www-form-urlencoded",
-                                                                 "multipart/form-data") else {}
+        form = (
+            await request.post()
+            if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+            else {}
+        )
         sent, cookie = str(form.get("_csrf", "")), request.cookies.get(PRE_COOKIE, "")
         if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
             log.warning("panel.csrf_rejected", path=request.path, user_id=None)

@@ -79,5 +79,7 @@ def csp(app: web.Application) -> str:
 async def jssip_bundle(request: web.Request) -> web.StreamResponse:
     if not bundle_installed():
         raise web.HTTPNotFound(text="JsSIP is not installed: run `make deps` (npm ci).")
-    return web.FileResponse(JSSIP_BUNDLE, headers={"Content-Type": "text/javascript; charset=utf-8",
-                                                   "Cache-Control": "public, max-age=3600"})
+    return web.FileResponse(
+        JSSIP_BUNDLE,
+        headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "public, max-age=3600"},
+    )

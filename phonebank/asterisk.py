@@ -141,8 +141,12 @@ class AsteriskRuntime:
         return cls(settings, root)
 
     def _moddir(self) -> str:
-        for cand in ("usr/lib/x86_64-linux-gnu/asterisk/modules", "usr/lib/aarch64-linux-gnu/asterisk/modules",
-                     "usr/lib/asterisk/modules", "usr/lib64/asterisk/modules"):
+        for cand in (
+            "usr/lib/x86_64-linux-gnu/asterisk/modules",
+            "usr/lib/aarch64-linux-gnu/asterisk/modules",
+            "usr/lib/asterisk/modules",
+            "usr/lib64/asterisk/modules",
+        ):
             if (self.root / cand / "app_stasis.so").exists():
                 return "/" + cand
         raise AsteriskError(f"no Asterisk modules directory under {self.root}")
@@ -172,8 +176,20 @@ class AsteriskRuntime:
             "rtp_ice": rtp_ice_lines(s),
         }
         etc = self.host_path(f"{self.inst}/etc")
-        for sub in ("etc", "etc/keys", "lib", "lib/keys", "spool", "spool/recording", "run", "log", "sim", "sim/vm",
-                    "rec", "sounds"):
+        for sub in (
+            "etc",
+            "etc/keys",
+            "lib",
+            "lib/keys",
+            "spool",
+            "spool/recording",
+            "run",
+            "log",
+            "sim",
+            "sim/vm",
+            "rec",
+            "sounds",
+        ):
             self.host_path(f"{self.inst}/{sub}").mkdir(parents=True, exist_ok=True)
         # Asterisk (maybe chrooted) reads its certificate from the instance tree: copy the configured one, or the
         # self-signed one made for demos and tests, there.
@@ -200,8 +216,7 @@ class AsteriskRuntime:
     # ------------------------------------------------------------------ lifecycle
     def running(self) -> bool:
         try:
-            res = subprocess.run(self.command("-rx", "core show version"), capture_output=True, text=True,
-                                 timeout=10)
+            res = subprocess.run(self.command("-rx", "core show version"), capture_output=True, text=True, timeout=10)
         except subprocess.TimeoutExpired:
             return False
         return res.returncode == 0 and "Asterisk" in res.stdout
@@ -225,8 +240,9 @@ class AsteriskRuntime:
         loaded = set(re.findall(r"^(\S+\.so)\s", self.cli("module show"), re.M))
         for module in wanted:
             if module not in loaded:
-                res = subprocess.run(self.command("-rx", f"module load {module}"), capture_output=True, text=True,
-                                     timeout=30)
+                res = subprocess.run(
+                    self.command("-rx", f"module load {module}"), capture_output=True, text=True, timeout=30
+                )
                 log.info("asterisk.module_loaded", module=module, ok=res.returncode == 0)
 
     def down(self, timeout: float = 30.0) -> None:
@@ -304,13 +320,16 @@ def rtp_ice_lines(s: Settings) -> str:
     if stun:
         lines.append(f"stunaddr = {_host_port(stun)}")
     if turn:
-        lines += [f"turnaddr = {_host_port(turn)}", f"turnusername = {s.turn_user}",
-                  f"turnpassword = {s.turn_password}"]
+        lines += [
+            f"turnaddr = {_host_port(turn)}",
+            f"turnusername = {s.turn_user}",
+            f"turnpassword = {s.turn_password}",
+        ]
     return "\n".join(lines) or "; no STUN/TURN configured (PHONEBANK_STUN_URLS, PHONEBANK_TURN_URLS)"
 
 
 def _host_port(url: str) -> str:
-    """"turn:host:3478?transport=udp" -> "host:3478"."""
+    """ "turn:host:3478?transport=udp" -> "host:3478"."""
     return url.split(":", 1)[-1].split("?", 1)[0]
 
 
@@ -338,12 +357,24 @@ def trunk_section(s: Settings) -> str:
         f"match = {t.host}",
     ]
     if t.username:
-        lines += ["", "[trunk-auth]", "type = auth", "auth_type = userpass",
-                  f"username = {t.username}", f"password = {t.password}"]
+        lines += [
+            "",
+            "[trunk-auth]",
+            "type = auth",
+            "auth_type = userpass",
+            f"username = {t.username}",
+            f"password = {t.password}",
+        ]
     if t.register and t.username:
-        lines += ["", "[trunk-reg]", "type = registration", "outbound_auth = trunk-auth",
-                  f"server_uri = sip:{t.host}:{t.port}", f"client_uri = sip:{t.username}@{t.host}",
-                  "retry_interval = 60"]
+        lines += [
+            "",
+            "[trunk-reg]",
+            "type = registration",
+            "outbound_auth = trunk-auth",
+            f"server_uri = sip:{t.host}:{t.port}",
+            f"client_uri = sip:{t.username}@{t.host}",
+            "retry_interval = 60",
+        ]
     return "\n".join(line for line in lines if line is not None)
 
 
@@ -381,7 +412,8 @@ def ensure_sid_root(cache_dir: Path) -> Path:
     log.info("asterisk.debootstrap", root=str(root))
     res = subprocess.run(
         ["debootstrap", "--variant=minbase", f"--include={SID_PACKAGES}", "sid", str(tmp)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if res.returncode != 0 or not (tmp / "usr/sbin/asterisk").exists():
         raise AsteriskError(f"debootstrap of Debian sid with Asterisk failed: {res.stderr[-2000:]}")

@@ -45,8 +45,12 @@ class Places:
 
 
 def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                        "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
     return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
 
 
@@ -102,8 +106,14 @@ def backup(places: Places, dest: Path) -> dict[str, object]:
             if (places.instance_dir / rel).is_file():
                 (dest / "local" / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(places.instance_dir / rel, dest / "local" / rel)
-    manifest: dict[str, object] = {"format": 1, "created": time.time(), "instance": places.instance,
-                                   "tables": counts, "data_files": data_files, "media_files": media_files}
+    manifest: dict[str, object] = {
+        "format": 1,
+        "created": time.time(),
+        "instance": places.instance,
+        "tables": counts,
+        "data_files": data_files,
+        "media_files": media_files,
+    }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
 
@@ -115,12 +125,15 @@ def restore(places: Places, src: Path, force: bool = False) -> dict[str, object]
     except (OSError, ValueError) as exc:
         raise BackupError(f"{src} is not a phonebank backup (no readable manifest.json): {exc}") from exc
     if manifest.get("instance") != places.instance:
-        raise BackupError(f"the backup is of instance {manifest.get('instance')!r}, this is {places.instance!r} "
-                          "(set PHONEBANK_INSTANCE: the store names media by the instance's path)")
+        raise BackupError(
+            f"the backup is of instance {manifest.get('instance')!r}, this is {places.instance!r} "
+            "(set PHONEBANK_INSTANCE: the store names media by the instance's path)"
+        )
     db = places.data_dir / DB_NAME
     if db.exists() and not force:
-        raise BackupError(f"{db} exists: restore into a fresh data directory, or --force to replace it "
-                          "(stop the controller first)")
+        raise BackupError(
+            f"{db} exists: restore into a fresh data directory, or --force to replace it (stop the controller first)"
+        )
     places.data_dir.mkdir(parents=True, exist_ok=True)
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)  # a stale WAL would be replayed over the restored store

@@ -74,8 +74,11 @@ class Carrier:
 
     @classmethod
     def start(cls, data_dir: Path, instance: str, rtp_start: int) -> Carrier:
-        pbx = Pbx.start(data_dir, instance=instance,
-                        extra_env={"PHONEBANK_RTP_START": str(rtp_start), "PHONEBANK_RTP_END": str(rtp_start + 1998)})
+        pbx = Pbx.start(
+            data_dir,
+            instance=instance,
+            extra_env={"PHONEBANK_RTP_START": str(rtp_start), "PHONEBANK_RTP_END": str(rtp_start + 1998)},
+        )
         carrier = cls(pbx, secrets.token_urlsafe(12))
         rt = pbx.rt
         etc = rt.host_path(f"{rt.inst}/etc")
@@ -103,21 +106,36 @@ class Carrier:
 
     def registered(self) -> bool:
         """The PBX's registration is in (so calls for the DID can reach it)."""
-        return "Avail" in self.pbx.rt.cli(f"pjsip show aor {TRUNK_USER}") or \
-            f"{TRUNK_USER}/sip:" in self.pbx.rt.cli("pjsip show contacts")
+        return "Avail" in self.pbx.rt.cli(f"pjsip show aor {TRUNK_USER}") or f"{TRUNK_USER}/sip:" in self.pbx.rt.cli(
+            "pjsip show contacts"
+        )
 
     def client(self) -> AriClient:
         user, password = self.pbx.ari_credentials()
         return AriClient(self.pbx.rt.ari_url(), user, password, "carrier")
 
-    async def volunteer(self, ari: AriClient, code: str, did: str, channel_id: str, *, stay_s: int = 3600,
-                        delay_s: float = 1.5, caller: str = "") -> None:
+    async def volunteer(
+        self,
+        ari: AriClient,
+        code: str,
+        did: str,
+        channel_id: str,
+        *,
+        stay_s: int = 3600,
+        delay_s: float = 1.5,
+        caller: str = "",
+    ) -> None:
         """A volunteer's phone on the carrier's network calls the PBX's DID, keys ``code`` and stays."""
         await ari.post(
-            f"channels/{channel_id}", endpoint=f"PJSIP/{did}@{TRUNK_USER}", context="carrier-volunteer",
-            extension="s", priority=1, timeout=30, callerId=f'"Volunteer" <{caller or channel_id[-8:]}>',
-            body={"variables": {"PB_DRILL_CODE": code, "PB_DRILL_DELAY": str(delay_s),
-                                "PB_DRILL_STAY": str(stay_s)}})
+            f"channels/{channel_id}",
+            endpoint=f"PJSIP/{did}@{TRUNK_USER}",
+            context="carrier-volunteer",
+            extension="s",
+            priority=1,
+            timeout=30,
+            callerId=f'"Volunteer" <{caller or channel_id[-8:]}>',
+            body={"variables": {"PB_DRILL_CODE": code, "PB_DRILL_DELAY": str(delay_s), "PB_DRILL_STAY": str(stay_s)}},
+        )
 
     def stop(self) -> None:
         self.pbx.stop()

@@ -57,8 +57,11 @@ def cmd_campaign(args: argparse.Namespace, settings: Settings) -> int:
 
     store = Store(settings.db_path)
     if args.action == "create":
-        fields: dict[str, Any] = {"org_name": args.org or args.name, "callback_number": args.callback or "",
-                                  "caller_id": args.caller_id or ""}
+        fields: dict[str, Any] = {
+            "org_name": args.org or args.name,
+            "callback_number": args.callback or "",
+            "caller_id": args.caller_id or "",
+        }
         for key in ("max_attempts", "ring_timeout_s", "wrapup_limit_s", "dial_ratio"):
             value = getattr(args, key)
             if value is not None:
@@ -101,25 +104,32 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     headers = csv_headers(text)
     mapping = guess_mapping(headers)
-    print(f"{args.file}: columns: " + "; ".join(f"{h or '(no name)'} = {MAP_CHOICES[m]}"
-                                                for h, m in zip(headers, mapping, strict=True)), file=sys.stderr)
+    print(
+        f"{args.file}: columns: "
+        + "; ".join(f"{h or '(no name)'} = {MAP_CHOICES[m]}" for h, m in zip(headers, mapping, strict=True)),
+        file=sys.stderr,
+    )
     report = check_list(text, mapping, ef.existing_people(store, args.campaign), region=args.region)
     for problem in report.problems:
         print(f"error: {args.file}: {problem}", file=sys.stderr)
     if report.problems:
         if "phone" not in mapping or not {"first_name", "last_name"} & set(mapping):
             # No screen to choose columns on: say which header names are recognised.
-            print("hint: name the columns in the header row, e.g. " + ", ".join(HEADER_EXAMPLES)
-                  + " (docs/OPERATIONS.md lists them all)", file=sys.stderr)
+            print(
+                "hint: name the columns in the header row, e.g. "
+                + ", ".join(HEADER_EXAMPLES)
+                + " (docs/OPERATIONS.md lists them all)",
+                file=sys.stderr,
+            )
         return 2
     for err in report.errors:
         print(f"{args.file}:{err.line}: {err.reason}" + (f" ({err.name})" if err.name else ""), file=sys.stderr)
     for note in report.notes:
-        print(f"{args.file}:{note.line}: note: {note.reason}" + (f" ({note.name})" if note.name else ""),
-              file=sys.stderr)
+        print(
+            f"{args.file}:{note.line}: note: {note.reason}" + (f" ({note.name})" if note.name else ""), file=sys.stderr
+        )
     if report.errors and not args.skip_bad_rows:
-        print(f"error: {len(report.errors)} bad rows, nothing imported (fix them, or --skip-bad-rows)",
-              file=sys.stderr)
+        print(f"error: {len(report.errors)} bad rows, nothing imported (fix them, or --skip-bad-rows)", file=sys.stderr)
         return 2
     try:
         n = ef.import_list(store, args.campaign, report, skip_bad=args.skip_bad_rows)
@@ -251,8 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("asterisk", help="provision and run the PBX")
-    a.add_argument("action", choices=["up", "down", "status", "cli", "render", "wait"],
-                   help="render: write the config only; wait: until ARI answers (both for systemd)")
+    a.add_argument(
+        "action",
+        choices=["up", "down", "status", "cli", "render", "wait"],
+        help="render: write the config only; wait: until ARI answers (both for systemd)",
+    )
     a.add_argument("--timeout", type=float, default=60.0, help="for wait: seconds")
     a.add_argument("command", nargs="*", help="for cli: a CLI command to run (else an interactive console)")
     a.set_defaults(func=cmd_asterisk)

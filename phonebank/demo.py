@@ -15,13 +15,25 @@ from store import users as u
 from store.db import Store
 
 DEMO_NAME = "Demo effort: Get out the vote"
-DEMO_SCRIPT = ("Hi, is this {first_name}? I'm a volunteer with Fair Votes here in {city}. Early voting starts "
-               "Saturday — can we count on you to vote?")
+DEMO_SCRIPT = (
+    "Hi, is this {first_name}? I'm a volunteer with Fair Votes here in {city}. Early voting starts "
+    "Saturday — can we count on you to vote?"
+)
 DEMO_SURVEY = [
-    {"id": "q1", "text": "Will you vote early?", "kind": "choice", "options": ["Yes", "No", "Not sure"],
-     "show_if": None},
-    {"id": "q2", "text": "Which day works for you?", "kind": "dropdown", "options": ["Saturday", "Sunday", "Monday"],
-     "show_if": {"question": "q1", "answer": "Yes"}},
+    {
+        "id": "q1",
+        "text": "Will you vote early?",
+        "kind": "choice",
+        "options": ["Yes", "No", "Not sure"],
+        "show_if": None,
+    },
+    {
+        "id": "q2",
+        "text": "Which day works for you?",
+        "kind": "dropdown",
+        "options": ["Saturday", "Sunday", "Monday"],
+        "show_if": {"question": "q1", "answer": "Yes"},
+    },
 ]
 
 
@@ -34,29 +46,57 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
         prefix = sim.daytime_prefix(margin_s=3600)
         if existing:
             # Run again (maybe at another hour): the demo's voters move to where it is calling hours now.
-            store.conn.execute("UPDATE contacts SET phone = ? || substr(phone, -4), next_attempt_at = 0 "
-                               "WHERE campaign_id = ? AND substr(phone, 1, length(phone) - 4) != ?",
-                               (prefix, existing[0]["id"], prefix))
+            store.conn.execute(
+                "UPDATE contacts SET phone = ? || substr(phone, -4), next_attempt_at = 0 "
+                "WHERE campaign_id = ? AND substr(phone, 1, length(phone) - 4) != ?",
+                (prefix, existing[0]["id"], prefix),
+            )
         numbers = sim.demo_network(count, prefix=prefix)
         sim.load(rt, numbers)
         if existing:
             cid = int(existing[0]["id"])
             if not existing[0]["join_code"]:  # made before the panel existed
-                store.update_campaign(cid, join_code=efforts.new_join_code(), script=DEMO_SCRIPT,
-                                      survey=DEMO_SURVEY, finished_at=time.time())
+                store.update_campaign(
+                    cid,
+                    join_code=efforts.new_join_code(),
+                    script=DEMO_SCRIPT,
+                    survey=DEMO_SURVEY,
+                    finished_at=time.time(),
+                )
         else:
             voicemail = sim.stage_file(rt, sim.AUDIO_DIR / "voicemail-demo.wav", "voicemail-demo.wav")
-            cid = int(store.create_campaign(
-                DEMO_NAME, org_name="Fair Votes", callback_number="2025550100", ring_timeout_s=20,
-                machine_action="voicemail", voicemail_media=voicemail, max_attempts=3,
-                description="Remind our supporters that early voting starts Saturday.",
-                join_code=efforts.new_join_code(), finished_at=time.time(), script=DEMO_SCRIPT,
-                survey=DEMO_SURVEY)["id"])
+            cid = int(
+                store.create_campaign(
+                    DEMO_NAME,
+                    org_name="Fair Votes",
+                    callback_number="2025550100",
+                    ring_timeout_s=20,
+                    machine_action="voicemail",
+                    voicemail_media=voicemail,
+                    max_attempts=3,
+                    description="Remind our supporters that early voting starts Saturday.",
+                    join_code=efforts.new_join_code(),
+                    finished_at=time.time(),
+                    script=DEMO_SCRIPT,
+                    survey=DEMO_SURVEY,
+                )["id"]
+            )
             first = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo")
-            store.add_contacts(cid, [
-                {"first_name": first[i % len(first)], "last_name": f"Voter{i + 1}", "phone": n.number,
-                 "city": "Washington", "state": "DC", "zip": f"200{i % 10:02d}", "extra": {"ward": str(1 + i % 8)}}
-                for i, n in enumerate(numbers)])
+            store.add_contacts(
+                cid,
+                [
+                    {
+                        "first_name": first[i % len(first)],
+                        "last_name": f"Voter{i + 1}",
+                        "phone": n.number,
+                        "city": "Washington",
+                        "state": "DC",
+                        "zip": f"200{i % 10:02d}",
+                        "extra": {"ward": str(1 + i % 8)},
+                    }
+                    for i, n in enumerate(numbers)
+                ],
+            )
         if store._one("SELECT 1 FROM users WHERE username = 'admin'") is None:
             u.create_user(store, "admin", settings.admin_password(), "admin", name="Demo admin")
         sessions = [s for s in store.open_sessions() if s["campaign_id"] == cid]
@@ -82,14 +122,15 @@ def main(settings: Settings, rt: AsteriskRuntime, count: int = 50) -> int:
     panel = settings.public_url or f"http://{settings.api_bind}:{settings.api_port}"
     codes = "\n".join(f"    session {s['id']}: code {s['code']}" for s in sessions)
     pbx_https = settings.ws_url.replace("wss://", "https://", 1).removesuffix("/ws")  # Asterisk's TLS origin
-    print(f"""
+    print(
+        f"""
 Phone bank demo is up.
   Asterisk instance '{settings.instance}' (root {rt.root}), ARI {rt.ari_url()}
   Effort {cid}: "{DEMO_NAME}" — {count} simulated voters (people, machines, busy, no answer, disconnected)
 
 The panel: {panel}/
   Admin login:  admin / {admin_password}     (build efforts, watch results: {panel}/admin/efforts)
-  Caller link:  {panel}/join/{campaign['join_code']}     (sign in with name, email and phone; choose "call in")
+  Caller link:  {panel}/join/{campaign["join_code"]}     (sign in with name, email and phone; choose "call in")
 
 Computer audio, from a browser on this machine (Chrome or Firefox, a headset): choose "Computer audio" on the
 caller link. The demo's certificate is self-signed: open {pbx_https}/ once and accept the warning (the
@@ -107,6 +148,8 @@ The JSON API (token kept in {settings.secrets_path}):
   curl -H "Authorization: Bearer {settings.api_token()}" {panel}/api/campaigns/{cid}/stats
 
 Ctrl-C stops the controller; `.venv/bin/phonebank asterisk down` stops Asterisk.
-""", flush=True)
+""",
+        flush=True,
+    )
     asyncio.run(serve(settings, rt))
     return 0

@@ -109,8 +109,12 @@ class ControllerProcess:
         ready.unlink(missing_ok=True)
         env = {**os.environ, **self.pbx.env, **self.extra_env}
         logf = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "phonebank.cli", "run", "--ready-file", str(ready)],
-                                     env=env, stdout=logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "phonebank.cli", "run", "--ready-file", str(ready)],
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.proc.poll() is not None:
@@ -135,9 +139,12 @@ class ControllerProcess:
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.api + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {self.pbx.settings.api_token()}"})
+        req = urllib.request.Request(
+            self.api + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.pbx.settings.api_token()}"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"null")

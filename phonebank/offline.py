@@ -41,9 +41,14 @@ class FakeAri:
     def inject(self, event: dict[str, Any]) -> None:
         self.injected.append(event)
 
-    async def run_events(self, handler: Callable[[dict[str, Any]], Awaitable[None]],
-                         on_connect: Callable[[], Awaitable[None]] | None = None, *, subscribe_all: bool = True,
-                         max_backoff: float = 10.0) -> None:
+    async def run_events(
+        self,
+        handler: Callable[[dict[str, Any]], Awaitable[None]],
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        *,
+        subscribe_all: bool = True,
+        max_backoff: float = 10.0,
+    ) -> None:
         """No events ever come: waits until cancelled."""
         await asyncio.Event().wait()
 

@@ -20,8 +20,12 @@ def synthesize(text: str, dest: Path, voice: str = "en-us", speed: int = 160) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True,
-                       capture_output=True)
-        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(dest), "norm", "-3"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True, capture_output=True
+        )
+        subprocess.run(
+            ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(dest), "norm", "-3"],
+            check=True,
+            capture_output=True,
+        )
     return True

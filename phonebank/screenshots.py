@@ -29,13 +29,25 @@ from store.db import Store
 
 ADMIN = ("admin", "preview-password")
 CALLER = ("caller", "preview-password")
-SCRIPT = ("Hi, is this {first_name}? My name is ___ and I'm a volunteer with Fair Votes in {city}. "
-          "Early voting starts Saturday — can we count on you to vote?")
+SCRIPT = (
+    "Hi, is this {first_name}? My name is ___ and I'm a volunteer with Fair Votes in {city}. "
+    "Early voting starts Saturday — can we count on you to vote?"
+)
 SURVEY = [
-    {"id": "q1", "text": "Will you vote early?", "kind": "choice", "options": ["Yes", "No", "Not sure"],
-     "show_if": None},
-    {"id": "q2", "text": "Which day works for you?", "kind": "dropdown",
-     "options": ["Saturday", "Sunday", "Monday"], "show_if": {"question": "q1", "answer": "Yes"}},
+    {
+        "id": "q1",
+        "text": "Will you vote early?",
+        "kind": "choice",
+        "options": ["Yes", "No", "Not sure"],
+        "show_if": None,
+    },
+    {
+        "id": "q2",
+        "text": "Which day works for you?",
+        "kind": "dropdown",
+        "options": ["Saturday", "Sunday", "Monday"],
+        "show_if": {"question": "q1", "answer": "Yes"},
+    },
     {"id": "q3", "text": "Anything we should know?", "kind": "text", "options": [], "show_if": None},
 ]
 FIRST = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena")
@@ -47,17 +59,38 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
     u.create_user(store, ADMIN[0], ADMIN[1], "admin", name="Alex Organiser")
     caller = u.create_user(store, CALLER[0], CALLER[1], "caller", name="Sam Volunteer")
     now = time.time()
-    cid = int(store.create_campaign(
-        "Early vote push — Ward 3", org_name="Fair Votes", callback_number="2025550100", status="active",
-        description="Remind supporters that early voting opens Saturday.", join_code="FAIRVTE-2026110",
-        script=SCRIPT, survey=SURVEY, finished_at=now - 4 * 3600)["id"])
-    store.add_contacts(cid, [
-        {"first_name": FIRST[i % len(FIRST)], "last_name": f"Rivera{i}" if i % 3 else f"Okafor{i}",
-         "phone": f"+1202555{2000 + i}", "city": "Washington", "state": "DC", "zip": f"2000{i % 9}",
-         "extra": {"ward": "3", "party": rng.choice(["D", "I", "U"])}} for i in range(120)])
+    cid = int(
+        store.create_campaign(
+            "Early vote push — Ward 3",
+            org_name="Fair Votes",
+            callback_number="2025550100",
+            status="active",
+            description="Remind supporters that early voting opens Saturday.",
+            join_code="FAIRVTE-2026110",
+            script=SCRIPT,
+            survey=SURVEY,
+            finished_at=now - 4 * 3600,
+        )["id"]
+    )
+    store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": FIRST[i % len(FIRST)],
+                "last_name": f"Rivera{i}" if i % 3 else f"Okafor{i}",
+                "phone": f"+1202555{2000 + i}",
+                "city": "Washington",
+                "state": "DC",
+                "zip": f"2000{i % 9}",
+                "extra": {"ward": "3", "party": rng.choice(["D", "I", "U"])},
+            }
+            for i in range(120)
+        ],
+    )
     volunteers = [store.create_session(cid, name)["id"] for name in ("Sam Volunteer", "Priya N.", "Tom K.")]
-    store.conn.execute("UPDATE sessions SET created_at = ?, joined_at = ? WHERE campaign_id = ?",
-                       (now - 3 * 3600, now - 3 * 3600, cid))
+    store.conn.execute(
+        "UPDATE sessions SET created_at = ?, joined_at = ? WHERE campaign_id = ?", (now - 3 * 3600, now - 3 * 3600, cid)
+    )
     contacts = store.contacts(cid)
     start = now - 3 * 3600
     outcomes = ["connected"] * 5 + ["machine"] * 4 + ["no_answer"] * 5 + ["busy", "unallocated"]
@@ -69,11 +102,17 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
         store.insert_call(call_id, cid, contact["id"], 1, call_id, t)
         answered = t + 8 if outcome in ("connected", "machine") else None
         abandoned = outcome == "connected" and i % 37 == 5
-        store.update_call(call_id, ringing_at=t + 1, answered_at=answered,
-                          amd_status="MACHINE" if outcome == "machine" else ("HUMAN" if answered else None),
-                          bridged_at=t + 10 if sid and not abandoned else None, ended_at=t + rng.uniform(20, 200),
-                          outcome="abandoned" if abandoned else outcome, abandoned=int(abandoned),
-                          session_id=None if abandoned else sid)
+        store.update_call(
+            call_id,
+            ringing_at=t + 1,
+            answered_at=answered,
+            amd_status="MACHINE" if outcome == "machine" else ("HUMAN" if answered else None),
+            bridged_at=t + 10 if sid and not abandoned else None,
+            ended_at=t + rng.uniform(20, 200),
+            outcome="abandoned" if abandoned else outcome,
+            abandoned=int(abandoned),
+            session_id=None if abandoned else sid,
+        )
         store.conn.execute("UPDATE contacts SET attempts = 1 WHERE id = ?", (contact["id"],))
         store.release_contact(contact["id"], "abandoned" if abandoned else outcome, t + 60)
         if sid and not abandoned:
@@ -85,19 +124,26 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
             call = store.call(call_id)
             assert call is not None, call_id  # recorded just above
             ended = call["ended_at"]
-            store.conn.execute("UPDATE dispositions SET created_at = ? WHERE id = ?",
-                               (ended + rng.uniform(10, 45), saved["id"]))
+            store.conn.execute(
+                "UPDATE dispositions SET created_at = ? WHERE id = ?", (ended + rng.uniform(10, 45), saved["id"])
+            )
     # Sam is on a call with the first contact right now.
     talking = contacts[0]
     call_id = f"pb-{uuid.uuid4().hex[:20]}"
     store.insert_call(call_id, cid, talking["id"], 1, call_id, now - 40)
-    store.update_call(call_id, answered_at=now - 30, amd_status="HUMAN", bridged_at=now - 28,
-                      session_id=volunteers[0])
-    store.update_session(volunteers[0], user_id=caller["id"], channel_id="preview-leg", state="talking",
-                         current_call_id=call_id, joined_at=now - 3 * 3600)
+    store.update_call(call_id, answered_at=now - 30, amd_status="HUMAN", bridged_at=now - 28, session_id=volunteers[0])
+    store.update_session(
+        volunteers[0],
+        user_id=caller["id"],
+        channel_id="preview-leg",
+        state="talking",
+        current_call_id=call_id,
+        joined_at=now - 3 * 3600,
+    )
     ctl.legs[volunteers[0]] = Leg(volunteers[0], cid, "preview-leg", "preview-bridge")
-    ctl.dialer.volunteers[volunteers[0]] = d.vol.Volunteer(volunteers[0], cid, state=d.vol.VState.TALKING,
-                                                           since=now - 28, call_id=call_id)
+    ctl.dialer.volunteers[volunteers[0]] = d.vol.Volunteer(
+        volunteers[0], cid, state=d.vol.VState.TALKING, since=now - 28, call_id=call_id
+    )
     for sid, state in zip(volunteers[1:], (d.vol.VState.IDLE, d.vol.VState.WRAPUP), strict=True):
         ctl.legs[sid] = Leg(sid, cid, f"preview-{sid}", f"preview-bridge-{sid}")
         ctl.dialer.volunteers[sid] = d.vol.Volunteer(sid, cid, state=state, since=now - 20)

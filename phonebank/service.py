@@ -31,24 +31,39 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
         return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
 
     # What a volunteer's browser or softphone is told along with its per-session SIP account.
-    sip_public = {"ws_url": settings.ws_url, "sip_server": settings.sip_server,
-                  "domain": settings.public_sip_host, "ice_servers": settings.ice_servers()}
-    return Controller(ari=ari, store=store, dial_template=settings.dial_template, sounds_dir=rt.sounds_dir,
-                      sip_public=sip_public,
-                      sip_guard=sip_guard.Guard(sip_guard.Limits.parse(settings.sip_guard, settings.sip_guard_exempt)),
-                      security_log=rt.host_path(f"{rt.inst}/log/security.log"),
-                      guard_conf=rt.host_path(f"{rt.inst}/etc/pjsip_guard.conf"),
-                      prompt_maker=make_prompt, recordings_dir=f"{rt.inst}/spool/recording",
-                      guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)))
+    sip_public = {
+        "ws_url": settings.ws_url,
+        "sip_server": settings.sip_server,
+        "domain": settings.public_sip_host,
+        "ice_servers": settings.ice_servers(),
+    }
+    return Controller(
+        ari=ari,
+        store=store,
+        dial_template=settings.dial_template,
+        sounds_dir=rt.sounds_dir,
+        sip_public=sip_public,
+        sip_guard=sip_guard.Guard(sip_guard.Limits.parse(settings.sip_guard, settings.sip_guard_exempt)),
+        security_log=rt.host_path(f"{rt.inst}/log/security.log"),
+        guard_conf=rt.host_path(f"{rt.inst}/etc/pjsip_guard.conf"),
+        prompt_maker=make_prompt,
+        recordings_dir=f"{rt.inst}/spool/recording",
+        guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)),
+    )
 
 
 async def serve(settings: Settings, rt: AsteriskRuntime, ready_file: Path | None = None) -> None:
     store = Store(settings.db_path)
     ctl = build_controller(settings, rt, store)
     await ctl.start()
-    app = make_app(ctl, settings.callin_number, settings.api_token(),
-                   stage_media=lambda src, name: sim.stage_file(rt, src, name),
-                   public_url=settings.public_url, trusted_proxies=settings.trusted_proxies)
+    app = make_app(
+        ctl,
+        settings.callin_number,
+        settings.api_token(),
+        stage_media=lambda src, name: sim.stage_file(rt, src, name),
+        public_url=settings.public_url,
+        trusted_proxies=settings.trusted_proxies,
+    )
     app[METRICS_TOKEN] = settings.metrics_token()
     runner = web.AppRunner(app)
     await runner.setup()

@@ -47,10 +47,16 @@ def read_csv(text: str) -> list[SimNumber]:
         behaviour = (row.get("behaviour") or "").strip()
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"line {line}: behaviour must be one of {', '.join(BEHAVIOURS)}, not {behaviour!r}")
-        out.append(SimNumber(
-            number=row["number"].strip(), behaviour=behaviour, ring_s=float(row.get("ring_s") or 3),
-            talk_s=float(row.get("talk_s") or 8), tone_hz=int(row.get("tone_hz") or 0),
-            audio=(row.get("audio") or "").strip()))
+        out.append(
+            SimNumber(
+                number=row["number"].strip(),
+                behaviour=behaviour,
+                ring_s=float(row.get("ring_s") or 3),
+                talk_s=float(row.get("talk_s") or 8),
+                tone_hz=int(row.get("tone_hz") or 0),
+                audio=(row.get("audio") or "").strip(),
+            )
+        )
     return out
 
 
@@ -109,20 +115,31 @@ def demo_network(count: int = 50, seed: int = 7, prefix: str | None = None) -> l
     since the dialer calls nobody outside 8am-9pm local)."""
     prefix = prefix or daytime_prefix(margin_s=3600)
     rng = random.Random(seed)
-    mix = (["human"] * 34 + ["machine"] * 26 + ["busy"] * 12 + ["noanswer"] * 14 + ["unallocated"] * 10
-           + ["congestion"] * 4)
+    mix = (
+        ["human"] * 34
+        + ["machine"] * 26
+        + ["busy"] * 12
+        + ["noanswer"] * 14
+        + ["unallocated"] * 10
+        + ["congestion"] * 4
+    )
     out = []
     for i in range(count):
         behaviour = rng.choice(mix)
-        out.append(SimNumber(
-            number=f"{prefix}{(100 + i) % 10000:04d}",
-            behaviour=behaviour,
-            ring_s=round(rng.uniform(2, 9), 1),
-            talk_s=round(rng.uniform(20, 60), 0),
-            tone_hz=signature_tone(i),
-            audio=rng.choice(HUMAN_GREETINGS) if behaviour == "human" else
-            rng.choice(MACHINE_GREETINGS) if behaviour == "machine" else "",
-        ))
+        out.append(
+            SimNumber(
+                number=f"{prefix}{(100 + i) % 10000:04d}",
+                behaviour=behaviour,
+                ring_s=round(rng.uniform(2, 9), 1),
+                talk_s=round(rng.uniform(20, 60), 0),
+                tone_hz=signature_tone(i),
+                audio=rng.choice(HUMAN_GREETINGS)
+                if behaviour == "human"
+                else rng.choice(MACHINE_GREETINGS)
+                if behaviour == "machine"
+                else "",
+            )
+        )
     return out
 
 
@@ -161,8 +178,9 @@ def daytime_prefix(now: float | None = None, margin_s: float = 900.0) -> str:
     raise RuntimeError("no simulated region is inside calling hours now")
 
 
-def network_from_fates(fates: list[tuple[str, float, float]], talks: list[float], prefix: str,
-                       talk_offset_s: float = 2.2, seed: int = 11) -> list[SimNumber]:
+def network_from_fates(
+    fates: list[tuple[str, float, float]], talks: list[float], prefix: str, talk_offset_s: float = 2.2, seed: int = 11
+) -> list[SimNumber]:
     """Simulated numbers that behave as ``bridge.pacing_sim.dial_fates`` drew: the n-th number answers (or not)
     the way the simulator's n-th dial does. ``talks`` are the conversation lengths of the humans in turn; each
     simulated person talks that long after being put through (``talk_offset_s``: from our human verdict to the
@@ -175,13 +193,22 @@ def network_from_fates(fates: list[tuple[str, float, float]], talks: list[float]
         if kind == "human":
             talk = talks[humans % len(talks)] if talks else 10.0
             humans += 1
-            out.append(SimNumber(number, "human", ring_s=round(ring, 1), talk_s=round(max(1.0, talk - talk_offset_s)),
-                                 tone_hz=signature_tone(i), audio=rng.choice(HUMAN_GREETINGS)))
+            out.append(
+                SimNumber(
+                    number,
+                    "human",
+                    ring_s=round(ring, 1),
+                    talk_s=round(max(1.0, talk - talk_offset_s)),
+                    tone_hz=signature_tone(i),
+                    audio=rng.choice(HUMAN_GREETINGS),
+                )
+            )
         elif kind == "machine":
             out.append(SimNumber(number, "machine", ring_s=round(ring, 1), audio=rng.choice(MACHINE_GREETINGS)))
         elif kind == "fast_fail":
-            out.append(SimNumber(number, rng.choice(("busy", "busy", "unallocated", "congestion")),
-                                 ring_s=round(ring, 1)))
+            out.append(
+                SimNumber(number, rng.choice(("busy", "busy", "unallocated", "congestion")), ring_s=round(ring, 1))
+            )
         else:
             out.append(SimNumber(number, "noanswer"))
     return out

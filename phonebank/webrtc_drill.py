@@ -24,8 +24,14 @@ MIC_TONE_HZ = 1900
 MIC_RATE = 48000
 
 
-def make_mic_wav(path: Path, tone_hz: float = MIC_TONE_HZ, seconds: float = 10.0, on_s: float = 0.4,
-                 off_s: float = 0.2, level: float = 0.5) -> Path:
+def make_mic_wav(
+    path: Path,
+    tone_hz: float = MIC_TONE_HZ,
+    seconds: float = 10.0,
+    on_s: float = 0.4,
+    off_s: float = 0.2,
+    level: float = 0.5,
+) -> Path:
     """A 16-bit mono WAV: ``tone_hz`` in bursts (Chromium loops the file)."""
     n = int(seconds * MIC_RATE)
     t = np.arange(n) / MIC_RATE
@@ -45,11 +51,16 @@ def make_mic_wav(path: Path, tone_hz: float = MIC_TONE_HZ, seconds: float = 10.0
 
 
 def media_args(mic_wav: Path, grant: bool = True) -> list[str]:
-    args = ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic_wav}",
-            "--allow-loopback-in-peer-connection", "--ignore-certificate-errors"]
+    args = [
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic_wav}",
+        "--allow-loopback-in-peer-connection",
+        "--ignore-certificate-errors",
+    ]
     return (["--use-fake-ui-for-media-stream"] if grant else []) + args
 
 
 async def launch(pw: Playwright, mic_wav: Path, grant: bool = True) -> Browser:
-    return await pw.chromium.launch(executable_path=str(chromium_path()), headless=True,
-                                    args=CHROMIUM_ARGS + media_args(mic_wav, grant))
+    return await pw.chromium.launch(
+        executable_path=str(chromium_path()), headless=True, args=CHROMIUM_ARGS + media_args(mic_wav, grant)
+    )

@@ -57,8 +57,10 @@ def join_refusal(campaign: dict[str, Any]) -> str:
 
 def open_session_for(store: Store, user_id: int, campaign_id: int) -> dict[str, Any] | None:
     """The login's latest open session for this effort, to return to instead of starting another."""
-    row = store._one("SELECT id FROM sessions WHERE user_id = ? AND campaign_id = ? AND status = 'open' "
-                     "ORDER BY id DESC LIMIT 1", (user_id, campaign_id))
+    row = store._one(
+        "SELECT id FROM sessions WHERE user_id = ? AND campaign_id = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
+        (user_id, campaign_id),
+    )
     return store.session(row["id"]) if row else None
 
 
@@ -100,13 +102,21 @@ def personal_claim_next(store: Store, session_id: int, now: float | None = None)
     store.conn.execute(
         "INSERT INTO calls (id, campaign_id, contact_id, attempt_no, channel_id, session_id, originated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (call_id, s["campaign_id"], contact["id"], contact["attempts"], call_id, session_id, now))
+        (call_id, s["campaign_id"], contact["id"], contact["attempts"], call_id, session_id, now),
+    )
     store.update_session(session_id, current_call_id=call_id, state="talking", state_reason="personal_phone")
     return store.call(call_id)
 
 
-def personal_save(store: Store, session_id: int, code: str, notes: str, answers: dict[str, str],
-                  now: float | None = None, callback_at: float | None = None) -> dict[str, Any]:
+def personal_save(
+    store: Store,
+    session_id: int,
+    code: str,
+    notes: str,
+    answers: dict[str, str],
+    now: float | None = None,
+    callback_at: float | None = None,
+) -> dict[str, Any]:
     """Record the result of the held attempt and let it go. Raises StoreError when there is nothing to save."""
     call = personal_current(store, session_id)
     if call is None:
@@ -128,13 +138,17 @@ def personal_release(store: Store, session_id: int) -> None:
     with store.db.atomic():
         store.conn.execute("UPDATE sessions SET current_call_id = NULL WHERE id = ?", (session_id,))
         store.conn.execute("DELETE FROM calls WHERE id = ?", (call["id"],))
-        store.conn.execute("UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
-                           "WHERE id = ? AND status = 'dialing'", (call["contact_id"],))
+        store.conn.execute(
+            "UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
+            "WHERE id = ? AND status = 'dialing'",
+            (call["contact_id"],),
+        )
 
 
 # ------------------------------------------------------------------ feedback
-def add_feedback(store: Store, *, kind: str, text: str, user_id: int | None, campaign_id: int | None,
-                 session_id: int | None) -> dict[str, Any]:
+def add_feedback(
+    store: Store, *, kind: str, text: str, user_id: int | None, campaign_id: int | None, session_id: int | None
+) -> dict[str, Any]:
     text = text.strip()
     if kind not in FEEDBACK_KINDS:
         raise StoreError(f"kind must be one of: {', '.join(FEEDBACK_KINDS)}")
@@ -144,7 +158,8 @@ def add_feedback(store: Store, *, kind: str, text: str, user_id: int | None, cam
         raise StoreError(f"please keep it under {MAX_FEEDBACK} characters")
     fid = store.conn.execute(
         "INSERT INTO feedback (campaign_id, session_id, user_id, kind, text, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (campaign_id, session_id, user_id, kind, text, time.time())).lastrowid
+        (campaign_id, session_id, user_id, kind, text, time.time()),
+    ).lastrowid
     row = store._one("SELECT * FROM feedback WHERE id = ?", (fid,))
     assert row is not None
     return row
@@ -156,10 +171,12 @@ def feedback_list(store: Store, *, include_resolved: bool = False) -> list[dict[
     return store._all(
         "SELECT f.*, c.name AS campaign_name, u.name AS user_name, u.username AS username "
         "FROM feedback f LEFT JOIN campaigns c ON c.id = f.campaign_id LEFT JOIN users u ON u.id = f.user_id "
-        f"{where} ORDER BY f.resolved_at IS NOT NULL, f.created_at DESC, f.id DESC")
+        f"{where} ORDER BY f.resolved_at IS NOT NULL, f.created_at DESC, f.id DESC"
+    )
 
 
 def resolve_feedback(store: Store, feedback_id: int, resolved: bool = True) -> bool:
-    cur = store.conn.execute("UPDATE feedback SET resolved_at = ? WHERE id = ?",
-                             (time.time() if resolved else None, feedback_id))
+    cur = store.conn.execute(
+        "UPDATE feedback SET resolved_at = ? WHERE id = ?", (time.time() if resolved else None, feedback_id)
+    )
     return cur.rowcount > 0

@@ -11,6 +11,8 @@ def load(store: Store) -> str | None:
 
 
 def save(store: Store, state: str, now: float) -> None:
-    store.conn.execute("INSERT INTO callin_guard (id, state, updated_at) VALUES (1, ?, ?) "
-                       "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                       (state, now))
+    store.conn.execute(
+        "INSERT INTO callin_guard (id, state, updated_at) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        (state, now),
+    )

@@ -110,9 +110,14 @@ class FileRefused(ValueError):
 SAVE_AS_CSV = "Open it in your spreadsheet program and save it as CSV (File → Save as → CSV), then upload that."
 # Magic numbers of what organisers upload by mistake: (prefix, what it is).
 MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-    (b"%PDF-", "a PDF document"), (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf", "a 7-Zip archive"), (b"{\\rtf", "a rich-text (RTF) document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"{\\rtf", "a rich-text (RTF) document"),
 ]
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and old .doc) files
 DELIMITERS = ",;\t|"
@@ -134,8 +139,9 @@ def _refuse_binary(data: bytes) -> None:
             raise FileRefused("This is an OpenDocument spreadsheet (.ods), not a CSV file. " + SAVE_AS_CSV)
         raise FileRefused("This is a ZIP archive, not a CSV file. Unpack it and upload the CSV file inside.")
     if data.startswith(OLE2):
-        raise FileRefused("This is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file. "
-                          + SAVE_AS_CSV)
+        raise FileRefused(
+            "This is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file. " + SAVE_AS_CSV
+        )
     for magic, what in MAGIC:
         if data.startswith(magic):
             raise FileRefused(f"This is not a CSV file: it is {what}. Upload the contact list as a CSV file.")
@@ -178,8 +184,10 @@ def decode_text(data: bytes) -> str:
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
         what = "NUL bytes" if bad.group() == "\x00" else "control characters"
-        raise FileRefused(f"This is not a CSV file: it holds binary data ({what} on line {line:,}), not text. "
-                          "Upload the contact list as a CSV file.")
+        raise FileRefused(
+            f"This is not a CSV file: it holds binary data ({what} on line {line:,}), not text. "
+            "Upload the contact list as a CSV file."
+        )
     return text
 
 
@@ -231,11 +239,15 @@ def table_text(data: bytes) -> str:
         if not any(h.strip() for h in header):
             raise FileRefused("The file has no header row: the first line must name the columns.")
         if len(header) > MAX_COLUMNS:
-            raise FileRefused(f"The first line has {len(header):,} columns: a contact list has a header row "
-                              "naming its columns (phone, first name…). Is this the right file?")
+            raise FileRefused(
+                f"The first line has {len(header):,} columns: a contact list has a header row "
+                "naming its columns (phone, first name…). Is this the right file?"
+            )
         if max(len(h) for h in header) > MAX_HEADER_CELL:
-            raise FileRefused("The first line is not a header row (a column name is longer than "
-                              f"{MAX_HEADER_CELL} characters): the first line must name the columns.")
+            raise FileRefused(
+                "The first line is not a header row (a column name is longer than "
+                f"{MAX_HEADER_CELL} characters): the first line must name the columns."
+            )
         writer.writerow(header)
         for row in reader:
             writer.writerow(row)
@@ -243,20 +255,27 @@ def table_text(data: bytes) -> str:
     except csv.Error as exc:
         # The csv module's own words ("field larger than field limit (131072)") mean nothing to an admin.
         why = "a cell is far too long" if "field limit" in str(exc) else "it cannot be read as CSV"
-        raise FileRefused(f"Line {reader.line_num:,} of the file: {why}. Is this the right file? "
-                          "Save the list as CSV and upload it again.") from exc
+        raise FileRefused(
+            f"Line {reader.line_num:,} of the file: {why}. Is this the right file? "
+            "Save the list as CSV and upload it again."
+        ) from exc
     if rows == 0:
         raise FileRefused("The file has a header row but no contacts under it: nothing to import.")
     return out.getvalue()
 
 
-
-
 # ---------------------------------------------------------------------------------------------- the importer
 MAP_CHOICES: dict[str, str] = {
-    "first_name": "First name", "last_name": "Last name", "phone": "Phone (called)",
-    "phone2": "Other phone (called when Phone is empty or not a number)", "external_id": "External ID (VAN ID)",
-    "address": "Address", "city": "City", "state": "State", "zip": "ZIP", "extra": "Extra (About pane)",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "phone": "Phone (called)",
+    "phone2": "Other phone (called when Phone is empty or not a number)",
+    "external_id": "External ID (VAN ID)",
+    "address": "Address",
+    "city": "City",
+    "state": "State",
+    "zip": "ZIP",
+    "extra": "Extra (About pane)",
     "ignore": "Ignore",
 }
 # Targets one column at most can hold. "phone2" may be several columns: tried left to right after "phone".
@@ -265,17 +284,45 @@ PHONE_TARGETS = ("phone", "phone2")
 # Header names (lower case, runs of spaces, dashes, dots and underscores as one "_") -> what the column holds.
 # Any phone column after the first is a fallback ("phone2"): VAN exports have Home Phone and Cell Phone.
 GUESSES = {
-    **dict.fromkeys(("first", "firstname", "first_name", "fname", "given_name", "name_first", "forename", "name",
-                     "full_name"), "first_name"),
+    **dict.fromkeys(
+        ("first", "firstname", "first_name", "fname", "given_name", "name_first", "forename", "name", "full_name"),
+        "first_name",
+    ),
     **dict.fromkeys(("last", "lastname", "last_name", "lname", "surname", "family_name", "name_last"), "last_name"),
-    **dict.fromkeys(("phone", "phone_number", "number", "telephone", "telephone_number", "tel", "phone1", "phone_1",
-                     "primary_phone", "preferred_phone", "mobile", "mobile_phone", "mobile_number", "cell", "cellphone",
-                     "cell_phone", "cell_number", "home_phone", "homephone", "landline", "land_line",
-                     "landline_phone"), "phone"),
-    **dict.fromkeys(("phone2", "phone_2", "second_phone", "alt_phone", "alternate_phone", "other_phone",
-                     "work_phone"), "phone2"),
-    **dict.fromkeys(("voter_file_vanid", "vanid", "van_id", "myc_vanid", "external_id", "externalid", "voter_id",
-                     "voterid"), "external_id"),
+    **dict.fromkeys(
+        (
+            "phone",
+            "phone_number",
+            "number",
+            "telephone",
+            "telephone_number",
+            "tel",
+            "phone1",
+            "phone_1",
+            "primary_phone",
+            "preferred_phone",
+            "mobile",
+            "mobile_phone",
+            "mobile_number",
+            "cell",
+            "cellphone",
+            "cell_phone",
+            "cell_number",
+            "home_phone",
+            "homephone",
+            "landline",
+            "land_line",
+            "landline_phone",
+        ),
+        "phone",
+    ),
+    **dict.fromkeys(
+        ("phone2", "phone_2", "second_phone", "alt_phone", "alternate_phone", "other_phone", "work_phone"), "phone2"
+    ),
+    **dict.fromkeys(
+        ("voter_file_vanid", "vanid", "van_id", "myc_vanid", "external_id", "externalid", "voter_id", "voterid"),
+        "external_id",
+    ),
     **dict.fromkeys(("address", "address1", "address_1", "street", "street_address", "addr"), "address"),
     **dict.fromkeys(("city", "town"), "city"),
     **dict.fromkeys(("state", "st", "province"), "state"),
@@ -389,8 +436,9 @@ def _name_key(first: str, last: str) -> str:
     return f"{first.strip().casefold()}\x1f{last.strip().casefold()}"
 
 
-def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str]] | None = None,
-               region: str = "US") -> ListReport:
+def check_list(
+    text: str, mapping: list[str], existing: list[tuple[str, str, str]] | None = None, region: str = "US"
+) -> ListReport:
     """Validate every row of a CSV (as :func:`table_text` made it) under ``mapping`` (one target per header, see
     MAP_CHOICES).
 
@@ -497,8 +545,17 @@ def check_list(text: str, mapping: list[str], existing: list[tuple[str, str, str
             value = cells[i].strip()
             if value and column:
                 extra[column] = value
-        report.rows.append({"first_name": first, "last_name": last, "phone": phone, "city": cells[i_city].strip(),
-                            "state": cells[i_state].strip(), "zip": cells[i_zip].strip(), "extra": extra})
+        report.rows.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "phone": phone,
+                "city": cells[i_city].strip(),
+                "state": cells[i_state].strip(),
+                "zip": cells[i_zip].strip(),
+                "extra": extra,
+            }
+        )
     report.shared_numbers = len(shared)
     if report.total == 0:
         report.problems.append("The file has a header row but no contacts under it: nothing to import.")

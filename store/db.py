@@ -291,11 +291,38 @@ DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
 ]
 
 CAMPAIGN_FIELDS = {
-    "name", "org_name", "callback_number", "caller_id", "status", "dial_mode", "dial_ratio", "max_attempts",
-    "recycle_busy_s", "recycle_noanswer_s", "recycle_machine_s", "recycle_abandon_s", "ring_timeout_s",
-    "wrapup_limit_s", "amd_mode", "amd_params", "machine_action", "voicemail_media", "abandon_media",
-    "household_once", "abandon_target", "pacing_params", "description", "join_code", "finished_at", "start_at",
-    "end_at", "script", "survey", "voicemail_instructions", "abandon_message", "calling_hours_start",
+    "name",
+    "org_name",
+    "callback_number",
+    "caller_id",
+    "status",
+    "dial_mode",
+    "dial_ratio",
+    "max_attempts",
+    "recycle_busy_s",
+    "recycle_noanswer_s",
+    "recycle_machine_s",
+    "recycle_abandon_s",
+    "ring_timeout_s",
+    "wrapup_limit_s",
+    "amd_mode",
+    "amd_params",
+    "machine_action",
+    "voicemail_media",
+    "abandon_media",
+    "household_once",
+    "abandon_target",
+    "pacing_params",
+    "description",
+    "join_code",
+    "finished_at",
+    "start_at",
+    "end_at",
+    "script",
+    "survey",
+    "voicemail_instructions",
+    "abandon_message",
+    "calling_hours_start",
     "calling_hours_end",
 }
 # How an effort dials: the pacing engine's modes (bridge.predictive.Mode) or the volunteer's own phone.
@@ -313,7 +340,8 @@ LIVE_CODE_STATES = ("waiting_for_phone", "disconnected")
 def calling_now(campaign: dict[str, Any], now: float) -> bool:
     """An effort hands out contacts only while active and inside its scheduled window (if any)."""
     return campaign["status"] == "active" and (campaign.get("start_at") or 0) <= now < (
-        campaign.get("end_at") or float("inf"))
+        campaign.get("end_at") or float("inf")
+    )
 
 
 def new_code() -> str:
@@ -415,8 +443,9 @@ class Store:
         return self._all("SELECT * FROM campaigns ORDER BY id")
 
     def disposition_codes(self, campaign_id: int) -> list[dict[str, Any]]:
-        return self._all("SELECT code, label, kind FROM dispositions_catalog WHERE campaign_id = ? ORDER BY rowid",
-                         (campaign_id,))
+        return self._all(
+            "SELECT code, label, kind FROM dispositions_catalog WHERE campaign_id = ? ORDER BY rowid", (campaign_id,)
+        )
 
     # ------------------------------------------------------------------ contacts
     def add_contacts(self, campaign_id: int, rows: list[dict[str, Any]]) -> int:
@@ -426,9 +455,21 @@ class Store:
             self.conn.executemany(
                 "INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, state, zip, extra, "
                 "created_at, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(campaign_id, r.get("first_name", ""), r.get("last_name", ""), r["phone"], r.get("city", ""),
-                  r.get("state", ""), r.get("zip", ""), json.dumps(r.get("extra", {})), now,
-                  search_text(r.get("first_name"), r.get("last_name"), r.get("city"))) for r in rows],
+                [
+                    (
+                        campaign_id,
+                        r.get("first_name", ""),
+                        r.get("last_name", ""),
+                        r["phone"],
+                        r.get("city", ""),
+                        r.get("state", ""),
+                        r.get("zip", ""),
+                        json.dumps(r.get("extra", {})),
+                        now,
+                        search_text(r.get("first_name"), r.get("last_name"), r.get("city")),
+                    )
+                    for r in rows
+                ],
             )
         return len(rows)
 
@@ -452,8 +493,11 @@ class Store:
         """
         if n <= 0:
             return []
-        effort = self._one("SELECT status, start_at, end_at, max_attempts, household_once, calling_hours_start, "
-                           "calling_hours_end FROM campaigns WHERE id = ?", (campaign_id,))
+        effort = self._one(
+            "SELECT status, start_at, end_at, max_attempts, household_once, calling_hours_start, "
+            "calling_hours_end FROM campaigns WHERE id = ?",
+            (campaign_id,),
+        )
         if effort is None or not calling_now(effort, now):
             return []
         rules = self._calling_rules(effort)
@@ -461,46 +505,66 @@ class Store:
         scanned = 0
         with self.db.atomic():
             # Due callbacks first, then the queue; each pass reads in index order (no sort of the list).
-            for source, only in (("contacts c INDEXED BY contacts_callbacks", "AND c.last_outcome = 'callback' "),
-                                 ("contacts c", "")):
+            for source, only in (
+                ("contacts c INDEXED BY contacts_callbacks", "AND c.last_outcome = 'callback' "),
+                ("contacts c", ""),
+            ):
                 scanned = self._claim_pass(campaign_id, n, now, effort, rules, picked, scanned, source, only)
         return picked
 
     # What a claim may hand out, bar calling hours (params: _claimable_params). Households share their attempts,
     # as in store.listengine (a due callback still bypasses the limit).
-    _CLAIMABLE = ("c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? AND c.attempts < ? "
-                  "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
-                  "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
-                  "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
-                  "AND status IN ('done','connected'))) "
-                  "AND (? = 0 OR c.last_outcome = 'callback' OR (SELECT SUM(h.attempts) FROM contacts h "
-                  "WHERE h.phone = c.phone AND h.campaign_id = c.campaign_id) < ?) ")
+    _CLAIMABLE = (
+        "c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at <= ? AND c.attempts < ? "
+        "AND c.phone NOT IN (SELECT phone FROM do_not_call) "
+        "AND c.phone NOT IN (SELECT phone FROM contacts WHERE status IN ('dialing','connected')) "
+        "AND (? = 0 OR c.phone NOT IN (SELECT phone FROM contacts WHERE campaign_id = ? "
+        "AND status IN ('done','connected'))) "
+        "AND (? = 0 OR c.last_outcome = 'callback' OR (SELECT SUM(h.attempts) FROM contacts h "
+        "WHERE h.phone = c.phone AND h.campaign_id = c.campaign_id) < ?) "
+    )
 
     @staticmethod
     def _claimable_params(campaign_id: int, now: float, effort: dict[str, Any]) -> tuple[Any, ...]:
         house = int(effort["household_once"])
         return (campaign_id, now, effort["max_attempts"], house, campaign_id, house, effort["max_attempts"])
 
-    def _claim_pass(self, campaign_id: int, n: int, now: float, effort: dict[str, Any], rules: Any,
-                    picked: list[dict[str, Any]], scanned: int, source: str, only: str) -> int:
+    def _claim_pass(
+        self,
+        campaign_id: int,
+        n: int,
+        now: float,
+        effort: dict[str, Any],
+        rules: Any,
+        picked: list[dict[str, Any]],
+        scanned: int,
+        source: str,
+        only: str,
+    ) -> int:
         while len(picked) < n and scanned < self._CLAIM_SCAN_MAX:
             batch = max(4 * (n - len(picked)), 50)
             rows = self._all(
-                f"SELECT c.* FROM {source} WHERE " + self._CLAIMABLE + only +
-                "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
-                (*self._claimable_params(campaign_id, now, effort), batch))
+                f"SELECT c.* FROM {source} WHERE "
+                + self._CLAIMABLE
+                + only
+                + "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT ?",
+                (*self._claimable_params(campaign_id, now, effort), batch),
+            )
             scanned += len(rows)
             for r in rows:
                 wait_until = self._calling_hours_wait(r["phone"], now, rules)
                 if wait_until is not None:
                     # Outside its hours (or no known zone: never guess): not before its window opens.
-                    self.conn.execute("UPDATE contacts SET next_attempt_at = MAX(next_attempt_at, ?) "
-                                      "WHERE id = ?", (wait_until, r["id"]))
+                    self.conn.execute(
+                        "UPDATE contacts SET next_attempt_at = MAX(next_attempt_at, ?) WHERE id = ?",
+                        (wait_until, r["id"]),
+                    )
                     continue
                 if len(picked) >= n or any(p["phone"] == r["phone"] for p in picked):
                     continue
-                self.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
-                                  (r["id"],))
+                self.conn.execute(
+                    "UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?", (r["id"],)
+                )
                 r["attempts"] += 1
                 r["status"] = "dialing"
                 picked.append(r)
@@ -517,8 +581,10 @@ class Store:
         contact that decides ``at`` (its number's), to say the time in. Two indexed reads and a bounded scan: cheap,
         but callers cache it (bridge.waiting).
         """
-        effort = self._one("SELECT max_attempts, household_once, calling_hours_start, calling_hours_end "
-                           "FROM campaigns WHERE id = ?", (campaign_id,))
+        effort = self._one(
+            "SELECT max_attempts, household_once, calling_hours_start, calling_hours_end FROM campaigns WHERE id = ?",
+            (campaign_id,),
+        )
         if effort is None:
             return {"kind": "exhausted", "at": None, "zone": None}
         from store.listengine import zones_for
@@ -529,9 +595,12 @@ class Store:
             return next(iter(zones_for(phone)), None)
 
         # Due now: the claim's query; calling hours decide, as in a claim (without putting anyone off).
-        due = self._all("SELECT c.phone FROM contacts c WHERE " + self._CLAIMABLE +
-                        "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT 200",
-                        self._claimable_params(campaign_id, now, effort))
+        due = self._all(
+            "SELECT c.phone FROM contacts c WHERE "
+            + self._CLAIMABLE
+            + "ORDER BY c.attempts, c.next_attempt_at, c.id LIMIT 200",
+            self._claimable_params(campaign_id, now, effort),
+        )
         opens: list[tuple[float, str]] = []
         for r in due:
             wait = self._calling_hours_wait(r["phone"], now, rules)
@@ -542,7 +611,8 @@ class Store:
             "SELECT c.phone, c.next_attempt_at, c.last_outcome FROM contacts c INDEXED BY contacts_next "
             "WHERE c.campaign_id = ? AND c.status = 'pending' AND c.next_attempt_at > ? AND c.attempts < ? "
             "AND c.phone NOT IN (SELECT phone FROM do_not_call) ORDER BY c.next_attempt_at LIMIT 1",
-            (campaign_id, now, effort["max_attempts"]))
+            (campaign_id, now, effort["max_attempts"]),
+        )
         if later is not None:
             at = float(later["next_attempt_at"])
             if not opens or at < min(opens)[0]:
@@ -556,23 +626,30 @@ class Store:
         if opens:
             at, phone = min(opens)
             return {"kind": "outside_hours", "at": at, "zone": zone(phone)}
-        busy = self._one("SELECT COUNT(*) AS n FROM contacts WHERE campaign_id = ? AND status = 'dialing'",
-                         (campaign_id,))
+        busy = self._one(
+            "SELECT COUNT(*) AS n FROM contacts WHERE campaign_id = ? AND status = 'dialing'", (campaign_id,)
+        )
         return {"kind": "in_calls" if busy and busy["n"] else "exhausted", "at": None, "zone": None}
 
     def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
         """Put a contact back after an attempt, by the campaign's retry rules. A number that does not exist
         (unallocated) goes on the do-not-call list, for every effort."""
-        c = self._one("SELECT c.attempts, c.phone, k.*, k.id AS effort_id FROM contacts c "
-                      "JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?", (contact_id,))
+        c = self._one(
+            "SELECT c.attempts, c.phone, k.*, k.id AS effort_id FROM contacts c "
+            "JOIN campaigns k ON k.id = c.campaign_id WHERE c.id = ?",
+            (contact_id,),
+        )
         if c is None:
             return
         if outcome in NOT_AN_ATTEMPT:
             # We hung up before anyone answered (its volunteer left), or the carrier failed the call before any
             # phone rang: the claim is undone — no attempt spent, no recycle delay, and the last real outcome (a
             # due callback stays one) is kept.
-            self.conn.execute("UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
-                              "WHERE id = ? AND status = 'dialing'", (contact_id,))
+            self.conn.execute(
+                "UPDATE contacts SET status = 'pending', attempts = MAX(attempts - 1, 0) "
+                "WHERE id = ? AND status = 'dialing'",
+                (contact_id,),
+            )
             return
         # The effort's wait for this outcome, by the one table (store.outcomes.RECYCLE_OF); None: no retry.
         wait = recycle_wait_s(outcome, c)
@@ -582,22 +659,28 @@ class Store:
         elif outcome == Outcome.CONNECTED:
             # The volunteer may have saved the result before the voter hung up (Save & Next while talking):
             # that result stands.
-            self.conn.execute("UPDATE contacts SET status = 'connected', next_attempt_at = 0, last_outcome = ? "
-                              "WHERE id = ? AND status = 'dialing'", (outcome, contact_id))
+            self.conn.execute(
+                "UPDATE contacts SET status = 'connected', next_attempt_at = 0, last_outcome = ? "
+                "WHERE id = ? AND status = 'dialing'",
+                (outcome, contact_id),
+            )
             return
         elif wait is not None:
             status = "pending" if c["attempts"] < c["max_attempts"] else "exhausted"
             next_at = now + wait
         else:
             status, next_at = "done", 0.0
-        self.conn.execute("UPDATE contacts SET status = ?, next_attempt_at = ?, last_outcome = ? WHERE id = ?",
-                          (status, next_at, outcome, contact_id))
+        self.conn.execute(
+            "UPDATE contacts SET status = ?, next_attempt_at = ?, last_outcome = ? WHERE id = ?",
+            (status, next_at, outcome, contact_id),
+        )
 
     def reset_stale_dialing(self) -> int:
         """After a controller restart: contacts stuck in 'dialing' with no live call go back to the queue."""
         cur = self.conn.execute(
             "UPDATE contacts SET status = 'pending' WHERE status = 'dialing' AND id NOT IN "
-            "(SELECT contact_id FROM calls WHERE ended_at IS NULL)")
+            "(SELECT contact_id FROM calls WHERE ended_at IS NULL)"
+        )
         return cur.rowcount
 
     # Most contacts one claim looks at. Contacts outside their hours are put off as they are seen, so a list
@@ -606,8 +689,10 @@ class Store:
 
     def _do_not_call(self, phone: str, reason: str, campaign_id: int | None, now: float) -> None:
         """Never call this number again, from any effort (the first reason recorded stays)."""
-        self.conn.execute("INSERT OR IGNORE INTO do_not_call (phone, reason, campaign_id, created_at) "
-                          "VALUES (?, ?, ?, ?)", (phone, reason, campaign_id, now))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO do_not_call (phone, reason, campaign_id, created_at) VALUES (?, ?, ?, ?)",
+            (phone, reason, campaign_id, now),
+        )
 
     @staticmethod
     def _calling_rules(effort: dict[str, Any]) -> Any:
@@ -630,8 +715,16 @@ class Store:
         return opens.timestamp() if opens is not None else now + 86400.0
 
     # ------------------------------------------------------------------ volunteers and sessions
-    def create_session(self, campaign_id: int, name: str, email: str = "", phone: str = "", *,
-                       user_id: int | None = None, start_on_click: bool = False) -> dict[str, Any]:
+    def create_session(
+        self,
+        campaign_id: int,
+        name: str,
+        email: str = "",
+        phone: str = "",
+        *,
+        user_id: int | None = None,
+        start_on_click: bool = False,
+    ) -> dict[str, Any]:
         campaign = self.campaign(campaign_id)
         if campaign is None:
             raise StoreError(f"no campaign {campaign_id}")
@@ -641,15 +734,18 @@ class Store:
             raise StoreError("volunteer name is required")
         now = time.time()
         with self.db.atomic():
-            vid = self.conn.execute("INSERT INTO volunteers (name, email, phone, created_at) VALUES (?, ?, ?, ?)",
-                                    (name.strip(), email.strip(), phone.strip(), now)).lastrowid
+            vid = self.conn.execute(
+                "INSERT INTO volunteers (name, email, phone, created_at) VALUES (?, ?, ?, ?)",
+                (name.strip(), email.strip(), phone.strip(), now),
+            ).lastrowid
             for _ in range(20):
                 code = new_code()
                 try:
                     sid = self.conn.execute(
                         "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at, user_id, start_on_click) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (campaign_id, vid, code, now, user_id, int(start_on_click))).lastrowid
+                        (campaign_id, vid, code, now, user_id, int(start_on_click)),
+                    ).lastrowid
                     break
                 except sqlite3.IntegrityError:
                     continue
@@ -660,8 +756,11 @@ class Store:
         return session
 
     def session(self, session_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT s.*, v.name AS volunteer_name FROM sessions s JOIN volunteers v "
-                         "ON v.id = s.volunteer_id WHERE s.id = ?", (session_id,))
+        return self._one(
+            "SELECT s.*, v.name AS volunteer_name FROM sessions s JOIN volunteers v "
+            "ON v.id = s.volunteer_id WHERE s.id = ?",
+            (session_id,),
+        )
 
     def session_by_code(self, code: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM sessions WHERE code = ? AND status = 'open'", (code,))
@@ -669,8 +768,11 @@ class Store:
     def live_session_by_code(self, code: str) -> dict[str, Any] | None:
         """The session a code keyed at the call-in joins: only one waiting for its phone (never joined, or its
         phone hung up). A code whose phone is on the line, or whose session ended, is no code at all."""
-        return self._one("SELECT * FROM sessions WHERE code = ? AND status = 'open' AND channel_id IS NULL "
-                         f"AND state IN ({', '.join('?' * len(LIVE_CODE_STATES))})", (code, *LIVE_CODE_STATES))
+        return self._one(
+            "SELECT * FROM sessions WHERE code = ? AND status = 'open' AND channel_id IS NULL "
+            f"AND state IN ({', '.join('?' * len(LIVE_CODE_STATES))})",
+            (code, *LIVE_CODE_STATES),
+        )
 
     def open_sessions(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM sessions WHERE status = 'open' ORDER BY id")
@@ -679,11 +781,14 @@ class Store:
         self._update("sessions", "id", session_id, values)
 
     # ------------------------------------------------------------------ calls and legs
-    def insert_call(self, call_id: str, campaign_id: int, contact_id: int, attempt_no: int, channel_id: str,
-                    now: float) -> None:
+    def insert_call(
+        self, call_id: str, campaign_id: int, contact_id: int, attempt_no: int, channel_id: str, now: float
+    ) -> None:
         self.conn.execute(
             "INSERT INTO calls (id, campaign_id, contact_id, attempt_no, channel_id, originated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (call_id, campaign_id, contact_id, attempt_no, channel_id, now))
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (call_id, campaign_id, contact_id, attempt_no, channel_id, now),
+        )
         self.insert_leg(channel_id, "voter", now, call_id=call_id)
 
     def update_call(self, call_id: str, **values: Any) -> None:
@@ -700,23 +805,43 @@ class Store:
         return self._all(
             "SELECT c.*, (SELECT MIN(d.created_at) FROM dispositions d WHERE d.call_id = c.id) AS disposed_at "
             "FROM calls c WHERE c.campaign_id = ? AND c.originated_at >= ? AND c.ended_at IS NOT NULL "
-            "ORDER BY c.originated_at", (campaign_id, since))
+            "ORDER BY c.originated_at",
+            (campaign_id, since),
+        )
 
     def live_calls(self) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM calls WHERE ended_at IS NULL")
 
-    def insert_leg(self, channel_id: str, kind: str, now: float, *, name: str = "", call_id: str | None = None,
-                   session_id: int | None = None) -> None:
+    def insert_leg(
+        self,
+        channel_id: str,
+        kind: str,
+        now: float,
+        *,
+        name: str = "",
+        call_id: str | None = None,
+        session_id: int | None = None,
+    ) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO legs (channel_id, kind, call_id, session_id, name, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (channel_id, kind, call_id, session_id, name, now))
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (channel_id, kind, call_id, session_id, name, now),
+        )
 
     def update_leg(self, channel_id: str, **values: Any) -> None:
         self._update("legs", "channel_id", channel_id, values)
 
     # ------------------------------------------------------------------ dispositions
-    def add_disposition(self, session_id: int, call_id: str | None, contact_id: int, code: str, notes: str,
-                        answers: dict[str, str], callback_at: float | None = None) -> dict[str, Any]:
+    def add_disposition(
+        self,
+        session_id: int,
+        call_id: str | None,
+        contact_id: int,
+        code: str,
+        notes: str,
+        answers: dict[str, str],
+        callback_at: float | None = None,
+    ) -> dict[str, Any]:
         """Record a call's result. ``callback_at`` (epoch s): the person asked to be called back then — the
         contact is not dialled before it (calling hours still apply when it comes)."""
         session = self.session(session_id)
@@ -725,8 +850,9 @@ class Store:
         codes = {d["code"]: d for d in self.disposition_codes(session["campaign_id"])}
         if code not in codes:
             raise StoreError(f"unknown disposition {code!r}; expected one of: {', '.join(codes)}")
-        if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in answers.items()):
+        if not isinstance(answers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in answers.items()
+        ):
             raise StoreError("answers must map question to answer text")
         now = time.time()
         if code == "callback" and codes[code]["kind"] == "no_contact" and callback_at is None:
@@ -739,9 +865,13 @@ class Store:
         with self.db.atomic():
             did = self.conn.execute(
                 "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (call_id, session_id, contact_id, code, notes, now)).lastrowid
-            self.conn.executemany("INSERT INTO survey_answers (disposition_id, question, answer) VALUES (?, ?, ?)",
-                                  [(did, q, a) for q, a in answers.items()])
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (call_id, session_id, contact_id, code, notes, now),
+            ).lastrowid
+            self.conn.executemany(
+                "INSERT INTO survey_answers (disposition_id, question, answer) VALUES (?, ?, ?)",
+                [(did, q, a) for q, a in answers.items()],
+            )
             kind = codes[code]["kind"]
             if kind == "remove":
                 # Remove-number: honoured across every effort, not just this one.
@@ -750,14 +880,17 @@ class Store:
                     self._do_not_call(phone["phone"], code, session["campaign_id"], now)
             status = {"contact": "done", "remove": "removed"}.get(kind)
             if status:
-                self.conn.execute("UPDATE contacts SET status = ?, last_outcome = ? WHERE id = ?",
-                                  (status, code, contact_id))
+                self.conn.execute(
+                    "UPDATE contacts SET status = ?, last_outcome = ? WHERE id = ?", (status, code, contact_id)
+                )
             elif callback_at is not None:
                 # An appointment, not a retry: it gets its call even if the attempts are used up.
                 self.conn.execute(
                     "UPDATE contacts SET status = 'pending', next_attempt_at = ?, last_outcome = ?, "
                     "attempts = MIN(attempts, (SELECT max_attempts FROM campaigns WHERE id = contacts.campaign_id)"
-                    " - 1) WHERE id = ?", (float(callback_at), code, contact_id))
+                    " - 1) WHERE id = ?",
+                    (float(callback_at), code, contact_id),
+                )
             else:
                 # Spoke to someone, not the person (not home): tried again after the effort's no-answer wait.
                 wait_col = recycle_column(RECYCLE_OF[Outcome.NO_ANSWER])
@@ -766,28 +899,41 @@ class Store:
                     "WHERE id = contacts.campaign_id) THEN 'pending' ELSE 'exhausted' END, "
                     f"next_attempt_at = ? + (SELECT {wait_col} FROM campaigns WHERE id = contacts.campaign_id), "
                     "last_outcome = ? WHERE id = ?",
-                    (now, code, contact_id))
+                    (now, code, contact_id),
+                )
         return {"id": did, "code": code, "created_at": now}
 
     def dispositions(self, campaign_id: int) -> list[dict[str, Any]]:
-        return self._all("SELECT d.* FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
-                         "WHERE c.campaign_id = ? ORDER BY d.id", (campaign_id,))
+        return self._all(
+            "SELECT d.* FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
+            "WHERE c.campaign_id = ? ORDER BY d.id",
+            (campaign_id,),
+        )
 
     def answers(self, disposition_id: int) -> dict[str, str]:
-        return {r["question"]: r["answer"] for r in self._all(
-            "SELECT question, answer FROM survey_answers WHERE disposition_id = ?", (disposition_id,))}
+        return {
+            r["question"]: r["answer"]
+            for r in self._all(
+                "SELECT question, answer FROM survey_answers WHERE disposition_id = ?", (disposition_id,)
+            )
+        }
 
     def campaign_stats(self, campaign_id: int) -> dict[str, Any]:
-        row = self._one(
-            "SELECT COUNT(*) AS attempts, SUM(answered_at IS NOT NULL) AS answered, "
-            f"SUM(amd_status = 'MACHINE') AS machines, SUM({REACHED_VOLUNTEER}) AS connected, "
-            "SUM(abandoned) AS abandoned, SUM(ended_at IS NULL) AS in_flight FROM calls WHERE campaign_id = ?",
-            (campaign_id,)) or {}
+        row = (
+            self._one(
+                "SELECT COUNT(*) AS attempts, SUM(answered_at IS NOT NULL) AS answered, "
+                f"SUM(amd_status = 'MACHINE') AS machines, SUM({REACHED_VOLUNTEER}) AS connected, "
+                "SUM(abandoned) AS abandoned, SUM(ended_at IS NULL) AS in_flight FROM calls WHERE campaign_id = ?",
+                (campaign_id,),
+            )
+            or {}
+        )
         stats: dict[str, Any] = {k: int(v or 0) for k, v in row.items()}
         live = stats["connected"] + stats["abandoned"]
         stats["abandon_rate"] = round(stats["abandoned"] / live, 4) if live else 0.0
-        by_status = self._all("SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status",
-                              (campaign_id,))
+        by_status = self._all(
+            "SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status", (campaign_id,)
+        )
         stats["contacts"] = {r["status"]: r["n"] for r in by_status}
         return stats
 
@@ -797,9 +943,20 @@ class Store:
 REACHED_VOLUNTEER = "(bridged_at IS NOT NULL AND COALESCE(amd_status, '') != 'MACHINE')"
 
 
-PACING_KEYS = {"risk_share", "min_risk_share", "cushion_abandons", "cushion_share", "daily_guard", "grace_s",
-               "max_lines_per_volunteer", "max_lines", "max_new_per_decision", "min_attempts", "min_humans",
-               "min_conversations"}
+PACING_KEYS = {
+    "risk_share",
+    "min_risk_share",
+    "cushion_abandons",
+    "cushion_share",
+    "daily_guard",
+    "grace_s",
+    "max_lines_per_volunteer",
+    "max_lines",
+    "max_new_per_decision",
+    "min_attempts",
+    "min_humans",
+    "min_conversations",
+}
 
 
 def _check_pacing_params(params: Any) -> None:

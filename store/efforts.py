@@ -30,8 +30,7 @@ from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
 # ---------------------------------------------------------------------------------------------- efforts
 JOIN_LETTERS = string.ascii_uppercase
 JOIN_CODE_RE = re.compile(r"^[A-Z]{7}-\d{7}$")
-STATUS_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "active": "Active", "paused": "Paused",
-                 "closed": "Closed"}
+STATUS_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "active": "Active", "paused": "Paused", "closed": "Closed"}
 
 
 def new_join_code() -> str:
@@ -47,8 +46,9 @@ def create_effort(store: Store, title: str, description: str = "") -> dict[str, 
         raise StoreError("a title is required")
     for _ in range(20):
         try:
-            return store.create_campaign(title.strip(), description=description.strip(), status="draft",
-                                         join_code=new_join_code())
+            return store.create_campaign(
+                title.strip(), description=description.strip(), status="draft", join_code=new_join_code()
+            )
         except sqlite3.IntegrityError:  # pragma: no cover - a join code collision
             continue
     raise StoreError("could not allocate a join code")  # pragma: no cover
@@ -69,8 +69,10 @@ def is_frozen(campaign: dict[str, Any]) -> bool:
 
 
 def contact_counts(store: Store) -> dict[int, int]:
-    return {r["campaign_id"]: r["n"] for r in store._all(
-        "SELECT campaign_id, COUNT(*) AS n FROM contacts GROUP BY campaign_id")}
+    return {
+        r["campaign_id"]: r["n"]
+        for r in store._all("SELECT campaign_id, COUNT(*) AS n FROM contacts GROUP BY campaign_id")
+    }
 
 
 def contact_count(store: Store, campaign_id: int) -> int:
@@ -158,8 +160,11 @@ def finish(store: Store, campaign_id: int, now: float | None = None) -> dict[str
     return store.update_campaign(campaign_id, status="active", finished_at=time.time() if now is None else now)
 
 
-TRANSITIONS = {"pause": ({"active"}, "paused"), "resume": ({"paused"}, "active"),
-               "close": ({"active", "paused"}, "closed")}
+TRANSITIONS = {
+    "pause": ({"active"}, "paused"),
+    "resume": ({"paused"}, "active"),
+    "close": ({"active", "paused"}, "closed"),
+}
 
 
 def change_status(store: Store, campaign_id: int, action: str) -> dict[str, Any]:
@@ -188,12 +193,15 @@ def decode_csv(data: bytes) -> str:
 
 
 def existing_people(store: Store, campaign_id: int) -> list[tuple[str, str, str]]:
-    return [(r["phone"], r["first_name"], r["last_name"]) for r in store._all(
-        "SELECT phone, first_name, last_name FROM contacts WHERE campaign_id = ?", (campaign_id,))]
+    return [
+        (r["phone"], r["first_name"], r["last_name"])
+        for r in store._all("SELECT phone, first_name, last_name FROM contacts WHERE campaign_id = ?", (campaign_id,))
+    ]
 
 
-def import_list(store: Store, campaign_id: int, report: ListReport, *, skip_bad: bool = False,
-                household_once: bool | None = None) -> int:
+def import_list(
+    store: Store, campaign_id: int, report: ListReport, *, skip_bad: bool = False, household_once: bool | None = None
+) -> int:
     """Insert a checked list, all rows in one transaction. With errors, only if ``skip_bad`` says so."""
     campaign = store.campaign(campaign_id)
     if campaign is None:
@@ -265,8 +273,7 @@ def list_fields(store: Store, campaign_id: int) -> tuple[list[str], list[str]]:
     Offered: the standard fields plus the extra columns of this effort's list that the caller's screen gets
     (store.contacts.about_fields). A column that holds a phone number in any sampled row is withheld: callers'
     screens never get voters' numbers, so such a field would be shown as a literal {name}."""
-    rows = store._all("SELECT extra FROM contacts WHERE campaign_id = ? AND extra != '{}' LIMIT 2000",
-                      (campaign_id,))
+    rows = store._all("SELECT extra FROM contacts WHERE campaign_id = ? AND extra != '{}' LIMIT 2000", (campaign_id,))
     extra: dict[str, None] = {}
     withheld: dict[str, None] = {"phone": None}
     for r in rows:
@@ -294,8 +301,10 @@ def check_script(script: str, offered: list[str], withheld: list[str], has_list:
             continue
         seen.add(key)
         if key in withheld or PHONE_NAME.search(key):  # named like a phone column: never sent to callers
-            problems.append(f"{{{key}}} holds a phone number: voters' numbers are never shown to callers, so it "
-                            "cannot be used in the script.")
+            problems.append(
+                f"{{{key}}} holds a phone number: voters' numbers are never shown to callers, so it "
+                "cannot be used in the script."
+            )
             continue
         close = difflib.get_close_matches(key, offered, n=1, cutoff=0.6)
         hint = f" Did you mean {{{close[0]}}}?" if close else ""
@@ -330,8 +339,7 @@ def check_survey(questions: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{label}: choose dropdown, multiple choice or free text.")
         elif kind in ("dropdown", "choice"):
             if len(options) < 2:
-                problems.append(f"{label}: a {KINDS[kind].lower()} question needs at least two options "
-                                "(one per line).")
+                problems.append(f"{label}: a {KINDS[kind].lower()} question needs at least two options (one per line).")
             if len({o.casefold() for o in options}) != len(options):
                 problems.append(f"{label}: the same option is listed twice.")
         show_if = q.get("show_if")
@@ -340,8 +348,7 @@ def check_survey(questions: list[dict[str, Any]]) -> list[str]:
             if target is None:
                 problems.append(f"{label}: it can only depend on an earlier question.")
             elif show_if.get("answer") not in (target.get("options") or []):
-                problems.append(f"{label}: {show_if.get('answer')!r} is not an answer of the question it "
-                                "depends on.")
+                problems.append(f"{label}: {show_if.get('answer')!r} is not an answer of the question it depends on.")
         if isinstance(qid, str):
             seen[qid] = q
     return problems
@@ -353,9 +360,14 @@ def next_question_id(store: Store, campaign_id: int, questions: list[dict[str, A
     campaign = store.campaign(campaign_id)
     if campaign:
         used |= {q.get("id", "") for q in campaign["survey"]}
-    used |= {r["question"] for r in store._all(
-        "SELECT DISTINCT a.question FROM survey_answers a JOIN dispositions d ON d.id = a.disposition_id "
-        "JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ?", (campaign_id,))}
+    used |= {
+        r["question"]
+        for r in store._all(
+            "SELECT DISTINCT a.question FROM survey_answers a JOIN dispositions d ON d.id = a.disposition_id "
+            "JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ?",
+            (campaign_id,),
+        )
+    }
     top = max((int(m.group(1)) for u in used if (m := QID_RE.match(str(u)))), default=0)
     return f"q{top + 1}"
 
@@ -387,8 +399,10 @@ def add_disposition(store: Store, campaign_id: int, label: str, kind: str) -> di
     while code in codes:
         code = f"{base}_{n}"
         n += 1
-    store.conn.execute("INSERT INTO dispositions_catalog (campaign_id, code, label, kind) VALUES (?, ?, ?, ?)",
-                       (campaign_id, code, label, kind))
+    store.conn.execute(
+        "INSERT INTO dispositions_catalog (campaign_id, code, label, kind) VALUES (?, ?, ?, ?)",
+        (campaign_id, code, label, kind),
+    )
     return {"code": code, "label": label, "kind": kind}
 
 
@@ -401,8 +415,9 @@ def rename_disposition(store: Store, campaign_id: int, code: str, label: str) ->
         raise StoreError(f"no disposition {code!r}")
     if any(d["label"].casefold() == label.casefold() and d["code"] != code for d in rows):
         raise StoreError(f"there is already a disposition labelled {label!r}")
-    store.conn.execute("UPDATE dispositions_catalog SET label = ? WHERE campaign_id = ? AND code = ?",
-                       (label, campaign_id, code))
+    store.conn.execute(
+        "UPDATE dispositions_catalog SET label = ? WHERE campaign_id = ? AND code = ?", (label, campaign_id, code)
+    )
 
 
 def delete_disposition(store: Store, campaign_id: int, code: str) -> None:
@@ -412,8 +427,11 @@ def delete_disposition(store: Store, campaign_id: int, code: str) -> None:
         raise StoreError(f"no disposition {code!r}")
     if sum(1 for d in rows if d["kind"] == target["kind"]) <= 1:
         raise StoreError(f"keep at least one {DISPOSITION_KINDS[target['kind']].lower()} disposition")
-    used = store._one("SELECT COUNT(*) AS n FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
-                      "WHERE c.campaign_id = ? AND d.code = ?", (campaign_id, code))
+    used = store._one(
+        "SELECT COUNT(*) AS n FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
+        "WHERE c.campaign_id = ? AND d.code = ?",
+        (campaign_id, code),
+    )
     if used and used["n"]:
         raise StoreError(f"{target['label']!r} is already recorded on {used['n']} calls: rename it instead")
     store.conn.execute("DELETE FROM dispositions_catalog WHERE campaign_id = ? AND code = ?", (campaign_id, code))
@@ -449,8 +467,9 @@ def _int_field(form: dict[str, str], key: str, label: str, lo: int, hi: int, err
     return value
 
 
-def check_settings(form: dict[str, str], campaign: dict[str, Any], *,
-                   has_new_voicemail: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+def check_settings(
+    form: dict[str, str], campaign: dict[str, Any], *, has_new_voicemail: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The call settings form as campaign fields, and the problems (field -> message)."""
     errors: dict[str, str] = {}
     v: dict[str, Any] = {}
@@ -488,8 +507,9 @@ def check_settings(form: dict[str, str], campaign: dict[str, Any], *,
     v["machine_action"] = action
     v["voicemail_instructions"] = form.get("voicemail_instructions", "").strip()
     v["org_name"] = form.get("org_name", "").strip()
-    v["callback_number"] = _e164_or_error(form.get("callback_number", ""), "Call-back number", errors,
-                                          "callback_number")
+    v["callback_number"] = _e164_or_error(
+        form.get("callback_number", ""), "Call-back number", errors, "callback_number"
+    )
     v["abandon_message"] = form.get("abandon_message", "").strip()
     v["caller_id"] = _e164_or_error(form.get("caller_id", ""), "Caller ID", errors, "caller_id")
     start, end = form.get("calling_hours_start", "").strip(), form.get("calling_hours_end", "").strip()
@@ -500,8 +520,9 @@ def check_settings(form: dict[str, str], campaign: dict[str, Any], *,
         if start >= end:
             errors["calling_hours_end"] = "The calling hours must end after they start."
         elif start < LEGAL_START or end > LEGAL_END:
-            errors["calling_hours_start"] = (f"Calls are allowed only between {LEGAL_START} and {LEGAL_END} "
-                                             "in the contact's local time.")
+            errors["calling_hours_start"] = (
+                f"Calls are allowed only between {LEGAL_START} and {LEGAL_END} in the contact's local time."
+            )
     v["calling_hours_start"], v["calling_hours_end"] = start, end
     v["max_attempts"] = _int_field(form, "max_attempts", "Max attempts", 1, 20, errors)
     for key in ("busy", "noanswer", "machine"):
@@ -546,7 +567,8 @@ def save_settings(store: Store, campaign: dict[str, Any], values: dict[str, Any]
     cid = int(campaign["id"])
     media = str(campaign.get("abandon_media") or "")
     if media.endswith(f"/abandon-{cid}") and any(
-            values.get(k) != campaign.get(k) for k in ("org_name", "callback_number", "abandon_message")):
+        values.get(k) != campaign.get(k) for k in ("org_name", "callback_number", "abandon_message")
+    ):
         values = {**values, "abandon_media": ""}
     return store.update_campaign(cid, **values)
 
@@ -584,7 +606,7 @@ def _convert_with_python(data: bytes, dest: Path) -> None:
         samples = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128) / 128
     elif width == 3:
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
-        ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16))
+        ints = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
         ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
         samples = ints / float(1 << 23)
     else:
@@ -609,8 +631,10 @@ def convert_wav(data: bytes, dest: Path) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "in.wav"
             src.write_bytes(data)
-            res = subprocess.run(["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
-                                  str(dest)], capture_output=True)
+            res = subprocess.run(
+                ["sox", str(src), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(dest)],
+                capture_output=True,
+            )
             if res.returncode == 0:
                 return
     _convert_with_python(data, dest)

@@ -22,8 +22,10 @@ def request(store: Store, campaign_id: int, now: float | None = None) -> dict[st
         code = new_code()
         if store.session_by_code(code) is not None or pending(store, code, now) is not None:
             continue
-        store.conn.execute("INSERT OR REPLACE INTO recording_requests (code, campaign_id, created_at, expires_at) "
-                           "VALUES (?, ?, ?, ?)", (code, campaign_id, now, now + CODE_TTL_S))
+        store.conn.execute(
+            "INSERT OR REPLACE INTO recording_requests (code, campaign_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (code, campaign_id, now, now + CODE_TTL_S),
+        )
         row = store._one("SELECT * FROM recording_requests WHERE code = ?", (code,))
         assert row is not None
         return row
@@ -32,13 +34,15 @@ def request(store: Store, campaign_id: int, now: float | None = None) -> dict[st
 
 def pending(store: Store, code: str, now: float | None = None) -> dict[str, Any] | None:
     now = time.time() if now is None else now
-    return store._one("SELECT * FROM recording_requests WHERE code = ? AND recorded_at IS NULL AND expires_at > ?",
-                      (code, now))
+    return store._one(
+        "SELECT * FROM recording_requests WHERE code = ? AND recorded_at IS NULL AND expires_at > ?", (code, now)
+    )
 
 
 def latest(store: Store, campaign_id: int) -> dict[str, Any] | None:
-    return store._one("SELECT * FROM recording_requests WHERE campaign_id = ? ORDER BY created_at DESC LIMIT 1",
-                      (campaign_id,))
+    return store._one(
+        "SELECT * FROM recording_requests WHERE campaign_id = ? ORDER BY created_at DESC LIMIT 1", (campaign_id,)
+    )
 
 
 def complete(store: Store, code: str, media: str, now: float | None = None) -> None:
@@ -48,6 +52,7 @@ def complete(store: Store, code: str, media: str, now: float | None = None) -> N
     if row is None:
         return
     with store.db.atomic():
-        store.conn.execute("UPDATE recording_requests SET recorded_at = ?, media = ? WHERE code = ?",
-                           (now, media, code))
+        store.conn.execute(
+            "UPDATE recording_requests SET recorded_at = ?, media = ? WHERE code = ?", (now, media, code)
+        )
         store.update_campaign(row["campaign_id"], voicemail_media=media, machine_action="voicemail")

@@ -38,17 +38,22 @@ _CALL_AGGREGATES = (
     f"SUM({REACHED_VOLUNTEER} OR abandoned = 1) AS live_answers, "
     "SUM(voicemail_left) AS voicemails, "
     "SUM(ended_at IS NULL) AS open_calls, "
-    f"SUM(CASE WHEN {REACHED_VOLUNTEER} THEN MAX(COALESCE(ended_at, ?) - bridged_at, 0) ELSE 0 END) AS talk_s")
+    f"SUM(CASE WHEN {REACHED_VOLUNTEER} THEN MAX(COALESCE(ended_at, ?) - bridged_at, 0) ELSE 0 END) AS talk_s"
+)
 
 
-def call_totals_by_session(store: Store, campaign_id: int, now: float, where: str = "",
-                           params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+def call_totals_by_session(
+    store: Store, campaign_id: int, now: float, where: str = "", params: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
     """One row per session that took calls (and one with session_id NULL for calls nobody took).
 
     ``where`` narrows the calls (an extra SQL condition with ``params``). Talk time counts a call still in
     progress up to ``now``."""
-    return store._all(f"SELECT session_id, {_CALL_AGGREGATES} FROM calls WHERE campaign_id = ? "
-                      f"{'AND ' + where if where else ''} GROUP BY session_id", (now, campaign_id, *params))
+    return store._all(
+        f"SELECT session_id, {_CALL_AGGREGATES} FROM calls WHERE campaign_id = ? "
+        f"{'AND ' + where if where else ''} GROUP BY session_id",
+        (now, campaign_id, *params),
+    )
 
 
 class CallFigures:
@@ -74,10 +79,16 @@ class CallFigures:
             buckets = store._all(
                 "SELECT CAST(originated_at / ? AS INTEGER) AS bucket, outcome, COUNT(*) AS n FROM calls "
                 "WHERE campaign_id = ? AND originated_at >= ? AND originated_at < ? AND ended_at IS NOT NULL "
-                "GROUP BY bucket, outcome", (BUCKET_S, campaign_id, cutoff - CHART_WINDOW_S, cutoff))
-            still_open = [r["id"] for r in store._all(
-                "SELECT id FROM calls WHERE campaign_id = ? AND originated_at < ? AND ended_at IS NULL",
-                (campaign_id, cutoff))]
+                "GROUP BY bucket, outcome",
+                (BUCKET_S, campaign_id, cutoff - CHART_WINDOW_S, cutoff),
+            )
+            still_open = [
+                r["id"]
+                for r in store._all(
+                    "SELECT id FROM calls WHERE campaign_id = ? AND originated_at < ? AND ended_at IS NULL",
+                    (campaign_id, cutoff),
+                )
+            ]
             kept = self._kept[campaign_id] = (cutoff, sessions, buckets, still_open)
         _, kept_sessions, kept_buckets, still_open = kept
         fresh_where, fresh_params = "originated_at >= ?", list[Any]([cutoff])
@@ -88,7 +99,8 @@ class CallFigures:
         fresh_buckets = store._all(
             "SELECT CAST(originated_at / ? AS INTEGER) AS bucket, outcome, COUNT(*) AS n FROM calls "
             f"WHERE campaign_id = ? AND {fresh_where} GROUP BY bucket, outcome",
-            (BUCKET_S, campaign_id, *fresh_params))
+            (BUCKET_S, campaign_id, *fresh_params),
+        )
         by_session: dict[Any, dict[str, Any]] = {}
         for row in [*kept_sessions, *fresh_sessions]:
             into = by_session.setdefault(row["session_id"], {"session_id": row["session_id"]})
@@ -101,23 +113,29 @@ class CallFigures:
             by_bucket[key] = by_bucket.get(key, 0) + int(row["n"])
         last = max((b for b, _ in by_bucket), default=0)
         first = last - CHART_WINDOW_S // BUCKET_S
-        buckets = [{"bucket": b, "outcome": o, "n": n} for (b, o), n in sorted(by_bucket.items(), key=lambda x: x[0][0])
-                   if b > first]
+        buckets = [
+            {"bucket": b, "outcome": o, "n": n}
+            for (b, o), n in sorted(by_bucket.items(), key=lambda x: x[0][0])
+            if b > first
+        ]
         return list(by_session.values()), buckets
 
 
 def contact_preview(store: Store, campaign_id: int, limit: int = 10) -> list[dict[str, Any]]:
     """The list's first contacts as imported (names and place, no numbers): the list step shows them."""
-    rows = store._all("SELECT first_name, last_name, city, state, zip, extra FROM contacts "
-                      "WHERE campaign_id = ? ORDER BY id LIMIT ?", (campaign_id, limit))
+    rows = store._all(
+        "SELECT first_name, last_name, city, state, zip, extra FROM contacts WHERE campaign_id = ? ORDER BY id LIMIT ?",
+        (campaign_id, limit),
+    )
     for row in rows:
         row["extra"] = json.loads(row["extra"] or "{}")
     return rows
 
 
 def contact_status_counts(store: Store, campaign_id: int) -> dict[str, int]:
-    rows = store._all("SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status",
-                      (campaign_id,))
+    rows = store._all(
+        "SELECT status, COUNT(*) AS n FROM contacts WHERE campaign_id = ? GROUP BY status", (campaign_id,)
+    )
     return {r["status"]: int(r["n"]) for r in rows}
 
 
@@ -125,21 +143,31 @@ def disposition_summary(store: Store, campaign_id: int) -> dict[str, Any]:
     """Disposition-based figures: the latest result per contact, survey answers, contacts and wrap time per session.
 
     Dispositions are only ever inserted, so callers may cache this until ``dispositions_version`` changes."""
-    latest = ("SELECT MAX(d.id) FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
-              "WHERE c.campaign_id = ? GROUP BY d.contact_id")
+    latest = (
+        "SELECT MAX(d.id) FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
+        "WHERE c.campaign_id = ? GROUP BY d.contact_id"
+    )
     by_code = store._all(
-        f"SELECT d.code, COUNT(*) AS n FROM dispositions d WHERE d.id IN ({latest}) GROUP BY d.code "
-        "ORDER BY n DESC", (campaign_id,))
+        f"SELECT d.code, COUNT(*) AS n FROM dispositions d WHERE d.id IN ({latest}) GROUP BY d.code ORDER BY n DESC",
+        (campaign_id,),
+    )
     answers = store._all(
         "SELECT sa.question, sa.answer, COUNT(*) AS n FROM survey_answers sa WHERE sa.id IN ("
         " SELECT MAX(sa2.id) FROM survey_answers sa2 JOIN dispositions d ON d.id = sa2.disposition_id"
         " JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? GROUP BY d.contact_id, sa2.question) "
-        "AND sa.answer != '' GROUP BY sa.question, sa.answer ORDER BY sa.question, n DESC", (campaign_id,))
-    contacts_made = store._one(
-        "SELECT COUNT(DISTINCT d.contact_id) AS n FROM dispositions d "
-        "JOIN contacts c ON c.id = d.contact_id "
-        "JOIN dispositions_catalog k ON k.campaign_id = c.campaign_id AND k.code = d.code "
-        "WHERE c.campaign_id = ? AND k.kind = 'contact'", (campaign_id,)) or {}
+        "AND sa.answer != '' GROUP BY sa.question, sa.answer ORDER BY sa.question, n DESC",
+        (campaign_id,),
+    )
+    contacts_made = (
+        store._one(
+            "SELECT COUNT(DISTINCT d.contact_id) AS n FROM dispositions d "
+            "JOIN contacts c ON c.id = d.contact_id "
+            "JOIN dispositions_catalog k ON k.campaign_id = c.campaign_id AND k.code = d.code "
+            "WHERE c.campaign_id = ? AND k.kind = 'contact'",
+            (campaign_id,),
+        )
+        or {}
+    )
     per_session = store._all(
         "SELECT d.session_id, COUNT(*) AS dispositions, SUM(k.kind = 'contact') AS contacts, "
         "SUM(CASE WHEN k2.ended_at IS NOT NULL AND d.created_at > k2.ended_at "
@@ -147,9 +175,15 @@ def disposition_summary(store: Store, campaign_id: int) -> dict[str, Any]:
         "FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
         "LEFT JOIN dispositions_catalog k ON k.campaign_id = c.campaign_id AND k.code = d.code "
         "LEFT JOIN calls k2 ON k2.id = d.call_id "
-        "WHERE c.campaign_id = ? GROUP BY d.session_id", (campaign_id,))
-    return {"by_code": by_code, "answers": answers, "contacts_made": int(contacts_made.get("n") or 0),
-            "per_session": {r["session_id"]: r for r in per_session}}
+        "WHERE c.campaign_id = ? GROUP BY d.session_id",
+        (campaign_id,),
+    )
+    return {
+        "by_code": by_code,
+        "answers": answers,
+        "contacts_made": int(contacts_made.get("n") or 0),
+        "per_session": {r["session_id"]: r for r in per_session},
+    }
 
 
 def dispositions_version(store: Store) -> int:
@@ -162,7 +196,8 @@ def sessions(store: Store, campaign_id: int) -> list[dict[str, Any]]:
     return store._all(
         "SELECT s.id, s.user_id, s.status, s.state, s.created_at, s.joined_at, s.ended_at, v.name "
         "FROM sessions s JOIN volunteers v ON v.id = s.volunteer_id WHERE s.campaign_id = ? ORDER BY s.id",
-        (campaign_id,))
+        (campaign_id,),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- contacts
@@ -193,15 +228,17 @@ def _search_clause(campaign_id: int, query: str, status: str) -> tuple[str, list
     return " AND ".join(where), params
 
 
-def search_contacts(store: Store, campaign_id: int, query: str = "", status: str = "", page: int = 1,
-                    per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+def search_contacts(
+    store: Store, campaign_id: int, query: str = "", status: str = "", page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
     """A page of the effort's contacts matching a name/city/zip/phone/id search and a status; and the total."""
     where, params = _search_clause(campaign_id, query, status)
     total = store._one(f"SELECT COUNT(*) AS n FROM contacts WHERE {where}", params) or {}
     rows = store._all(
         f"SELECT id, first_name, last_name, phone, city, state, zip, status, attempts, last_outcome "
         f"FROM contacts WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
-        [*params, per_page, max(page - 1, 0) * per_page])
+        [*params, per_page, max(page - 1, 0) * per_page],
+    )
     return rows, int(total.get("n") or 0)
 
 
@@ -212,16 +249,20 @@ def contact_history(store: Store, contact_id: int) -> dict[str, Any]:
         "CASE WHEN c.bridged_at IS NOT NULL AND c.ended_at IS NOT NULL THEN c.ended_at - c.bridged_at END "
         "AS talk_s FROM calls c LEFT JOIN sessions s ON s.id = c.session_id "
         "LEFT JOIN volunteers v ON v.id = s.volunteer_id WHERE c.contact_id = ? ORDER BY c.originated_at",
-        (contact_id,))
+        (contact_id,),
+    )
     dispositions = store._all(
         "SELECT d.*, v.name AS caller, k.label, k.kind FROM dispositions d "
         "JOIN contacts c ON c.id = d.contact_id "
         "LEFT JOIN dispositions_catalog k ON k.campaign_id = c.campaign_id AND k.code = d.code "
         "LEFT JOIN sessions s ON s.id = d.session_id LEFT JOIN volunteers v ON v.id = s.volunteer_id "
-        "WHERE d.contact_id = ? ORDER BY d.id", (contact_id,))
+        "WHERE d.contact_id = ? ORDER BY d.id",
+        (contact_id,),
+    )
     for d in dispositions:
-        d["answers"] = store._all("SELECT question, answer FROM survey_answers WHERE disposition_id = ? "
-                                  "ORDER BY id", (d["id"],))
+        d["answers"] = store._all(
+            "SELECT question, answer FROM survey_answers WHERE disposition_id = ? ORDER BY id", (d["id"],)
+        )
     return {"attempts": attempts, "dispositions": dispositions}
 
 
@@ -248,8 +289,7 @@ def iso_utc(ts: float | None) -> str:
 
 
 def _reader(store: Store) -> sqlite3.Connection:
-    conn = sqlite3.connect(store.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False,
-                           timeout=30)
+    conn = sqlite3.connect(store.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -263,8 +303,16 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 CONTACT_FIXED = ["contact_id", "first_name", "last_name", "phone", "city", "state", "zip"]
-CONTACT_RESULT = ["status", "attempts", "last_outcome", "last_disposition", "last_disposition_label",
-                  "last_disposition_notes", "last_disposition_at", "callback_at"]
+CONTACT_RESULT = [
+    "status",
+    "attempts",
+    "last_outcome",
+    "last_disposition",
+    "last_disposition_label",
+    "last_disposition_notes",
+    "last_disposition_at",
+    "callback_at",
+]
 
 
 class _Follow:
@@ -290,13 +338,21 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
     Survey columns are headed by the question text (with the question id when two texts are the same; questions
     answered but since deleted from the survey are headed by their id)."""
     with closing(_reader(store)) as conn:
-        extra_keys = [r[0] for r in conn.execute(
-            "SELECT DISTINCT j.key FROM contacts c, json_each(c.extra) j WHERE c.campaign_id = ? "
-            "ORDER BY j.key", (campaign_id,))]
-        answered = [r[0] for r in conn.execute(
-            "SELECT DISTINCT sa.question FROM survey_answers sa JOIN dispositions d ON d.id = sa.disposition_id "
-            "JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? ORDER BY sa.question",
-            (campaign_id,))]
+        extra_keys = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT j.key FROM contacts c, json_each(c.extra) j WHERE c.campaign_id = ? ORDER BY j.key",
+                (campaign_id,),
+            )
+        ]
+        answered = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT sa.question FROM survey_answers sa JOIN dispositions d ON d.id = sa.disposition_id "
+                "JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? ORDER BY sa.question",
+                (campaign_id,),
+            )
+        ]
         questions = [str(q.get("id")) for q in survey if q.get("id") is not None]
         questions += [q for q in answered if q not in questions]
         texts = {str(q.get("id")): str(q.get("text") or q.get("id")) for q in survey}
@@ -312,16 +368,25 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
         yield [[csv_safe(h) for h in header]]
 
         contacts = conn.execute("SELECT * FROM contacts WHERE campaign_id = ? ORDER BY id", (campaign_id,))
-        last = _Follow(conn.execute(
-            "SELECT d.contact_id, d.code, d.notes, d.created_at, k.label FROM dispositions d "
-            "LEFT JOIN dispositions_catalog k ON k.campaign_id = ? AND k.code = d.code WHERE d.id IN ("
-            " SELECT MAX(d2.id) FROM dispositions d2 JOIN contacts c ON c.id = d2.contact_id"
-            " WHERE c.campaign_id = ? GROUP BY d2.contact_id) ORDER BY d.contact_id",
-            (campaign_id, campaign_id)), "contact_id")
-        answers = _Follow(conn.execute(
-            "SELECT d.contact_id, sa.question, sa.answer FROM survey_answers sa "
-            "JOIN dispositions d ON d.id = sa.disposition_id JOIN contacts c ON c.id = d.contact_id "
-            "WHERE c.campaign_id = ? ORDER BY d.contact_id, sa.id", (campaign_id,)), "contact_id")
+        last = _Follow(
+            conn.execute(
+                "SELECT d.contact_id, d.code, d.notes, d.created_at, k.label FROM dispositions d "
+                "LEFT JOIN dispositions_catalog k ON k.campaign_id = ? AND k.code = d.code WHERE d.id IN ("
+                " SELECT MAX(d2.id) FROM dispositions d2 JOIN contacts c ON c.id = d2.contact_id"
+                " WHERE c.campaign_id = ? GROUP BY d2.contact_id) ORDER BY d.contact_id",
+                (campaign_id, campaign_id),
+            ),
+            "contact_id",
+        )
+        answers = _Follow(
+            conn.execute(
+                "SELECT d.contact_id, sa.question, sa.answer FROM survey_answers sa "
+                "JOIN dispositions d ON d.id = sa.disposition_id JOIN contacts c ON c.id = d.contact_id "
+                "WHERE c.campaign_id = ? ORDER BY d.contact_id, sa.id",
+                (campaign_id,),
+            ),
+            "contact_id",
+        )
         while rows := contacts.fetchmany(EXPORT_CHUNK):
             batch = []
             for c in rows:
@@ -331,20 +396,40 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
                 a = {r["question"]: r["answer"] for r in answers.take(c["id"])}  # later answers win
                 row = [c["id"], c["first_name"], c["last_name"], c["phone"], c["city"], c["state"], c["zip"]]
                 row += [extra.get(k, "") for k in extra_keys]
-                row += [c["status"], c["attempts"], c["last_outcome"] or "",
-                        d["code"] if d else "", (d["label"] or "") if d else "", d["notes"] if d else "",
-                        iso_utc(d["created_at"]) if d else "",
-                        # A callback still to make: when the voter asked to be called (UTC, as every time here).
-                        iso_utc(c["next_attempt_at"]) if c["last_outcome"] == "callback"
-                        and c["status"] in ("pending", "dialing") else ""]
+                row += [
+                    c["status"],
+                    c["attempts"],
+                    c["last_outcome"] or "",
+                    d["code"] if d else "",
+                    (d["label"] or "") if d else "",
+                    d["notes"] if d else "",
+                    iso_utc(d["created_at"]) if d else "",
+                    # A callback still to make: when the voter asked to be called (UTC, as every time here).
+                    iso_utc(c["next_attempt_at"])
+                    if c["last_outcome"] == "callback" and c["status"] in ("pending", "dialing")
+                    else "",
+                ]
                 row += [a.get(q, "") for q in questions]
                 batch.append([csv_safe(v) for v in row])
             yield batch
 
 
-ATTEMPT_HEADER = ["call_id", "contact_id", "phone", "attempt_no", "originated_at", "answered_at", "ended_at",
-                  "outcome", "amd_status", "abandoned", "voicemail_left", "caller", "talk_seconds",
-                  "disposition"]
+ATTEMPT_HEADER = [
+    "call_id",
+    "contact_id",
+    "phone",
+    "attempt_no",
+    "originated_at",
+    "answered_at",
+    "ended_at",
+    "outcome",
+    "amd_status",
+    "abandoned",
+    "voicemail_left",
+    "caller",
+    "talk_seconds",
+    "disposition",
+]
 
 
 def attempts_export(store: Store, campaign_id: int) -> Batches:
@@ -356,19 +441,41 @@ def attempts_export(store: Store, campaign_id: int) -> Batches:
             "c.answered_at, c.ended_at, c.outcome, c.amd_status, c.abandoned, c.voicemail_left, c.bridged_at, "
             "v.name AS caller FROM calls c JOIN contacts k ON k.id = c.contact_id "
             "LEFT JOIN sessions s ON s.id = c.session_id LEFT JOIN volunteers v ON v.id = s.volunteer_id "
-            "WHERE c.campaign_id = ? ORDER BY c.rowid", (campaign_id,))
-        disp = _Follow(conn.execute(
-            "SELECT c.rowid AS n, d.code FROM dispositions d JOIN calls c ON c.id = d.call_id "
-            "WHERE c.campaign_id = ? ORDER BY c.rowid, d.id", (campaign_id,)), "n")
+            "WHERE c.campaign_id = ? ORDER BY c.rowid",
+            (campaign_id,),
+        )
+        disp = _Follow(
+            conn.execute(
+                "SELECT c.rowid AS n, d.code FROM dispositions d JOIN calls c ON c.id = d.call_id "
+                "WHERE c.campaign_id = ? ORDER BY c.rowid, d.id",
+                (campaign_id,),
+            ),
+            "n",
+        )
         while rows := calls.fetchmany(EXPORT_CHUNK):
             batch = []
             for r in rows:
                 ds = disp.take(r["n"])  # the latest disposition of a call wins
-                talk = (round(r["ended_at"] - r["bridged_at"]) if r["bridged_at"] is not None
-                        and r["ended_at"] is not None else "")
-                row = [r["call_id"], r["contact_id"], r["phone"], r["attempt_no"], iso_utc(r["originated_at"]),
-                       iso_utc(r["answered_at"]), iso_utc(r["ended_at"]), r["outcome"] or "", r["amd_status"] or "",
-                       int(r["abandoned"] or 0), int(r["voicemail_left"] or 0), r["caller"] or "", talk,
-                       ds[-1]["code"] if ds else ""]
+                talk = (
+                    round(r["ended_at"] - r["bridged_at"])
+                    if r["bridged_at"] is not None and r["ended_at"] is not None
+                    else ""
+                )
+                row = [
+                    r["call_id"],
+                    r["contact_id"],
+                    r["phone"],
+                    r["attempt_no"],
+                    iso_utc(r["originated_at"]),
+                    iso_utc(r["answered_at"]),
+                    iso_utc(r["ended_at"]),
+                    r["outcome"] or "",
+                    r["amd_status"] or "",
+                    int(r["abandoned"] or 0),
+                    int(r["voicemail_left"] or 0),
+                    r["caller"] or "",
+                    talk,
+                    ds[-1]["code"] if ds else "",
+                ]
                 batch.append([csv_safe(v) for v in row])
             yield batch

@@ -11,8 +11,9 @@ import unicodedata
 
 # Letters that Unicode does not decompose into a base letter and a mark (NFKD leaves them whole) but that a
 # person types as plain ASCII: "Łukasz" as "lukasz", "Đặng" as "dang", "Søren" as "soren".
-_PLAIN = str.maketrans({"đ": "d", "ð": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ħ": "h", "ı": "i",
-                        "þ": "th", "ŀ": "l"})
+_PLAIN = str.maketrans(
+    {"đ": "d", "ð": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ħ": "h", "ı": "i", "þ": "th", "ŀ": "l"}
+)
 # Between the name and the city in search_text: a query never spans the two (it cannot contain this character).
 SEPARATOR = "\x1f"
 

@@ -48,14 +48,19 @@ def _token_hash(token: str) -> str:
 
 def ensure_roles(store: Store) -> None:
     for name, perms in BUILTIN_ROLES.items():
-        store.conn.execute("INSERT INTO roles (name, permissions, builtin) VALUES (?, ?, 1) ON CONFLICT(name) "
-                           "DO UPDATE SET permissions = excluded.permissions", (name, json.dumps(perms)))
+        store.conn.execute(
+            "INSERT INTO roles (name, permissions, builtin) VALUES (?, ?, 1) ON CONFLICT(name) "
+            "DO UPDATE SET permissions = excluded.permissions",
+            (name, json.dumps(perms)),
+        )
 
 
 def roles(store: Store) -> list[dict[str, Any]]:
     """Every role (the panel seeds the built-in ones when it starts)."""
-    return [{**r, "permissions": json.loads(r["permissions"])}
-            for r in store._all("SELECT * FROM roles ORDER BY builtin DESC, name")]
+    return [
+        {**r, "permissions": json.loads(r["permissions"])}
+        for r in store._all("SELECT * FROM roles ORDER BY builtin DESC, name")
+    ]
 
 
 def save_role(store: Store, name: str, permissions: list[str]) -> dict[str, Any]:
@@ -67,8 +72,11 @@ def save_role(store: Store, name: str, permissions: list[str]) -> dict[str, Any]
     unknown = set(permissions) - set(PERMISSIONS)
     if unknown:
         raise StoreError(f"unknown permissions: {', '.join(sorted(unknown))}")
-    store.conn.execute("INSERT INTO roles (name, permissions) VALUES (?, ?) ON CONFLICT(name) "
-                       "DO UPDATE SET permissions = excluded.permissions", (name, json.dumps(sorted(permissions))))
+    store.conn.execute(
+        "INSERT INTO roles (name, permissions) VALUES (?, ?) ON CONFLICT(name) "
+        "DO UPDATE SET permissions = excluded.permissions",
+        (name, json.dumps(sorted(permissions))),
+    )
     return {"name": name, "permissions": sorted(permissions), "builtin": 0}
 
 
@@ -82,9 +90,19 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(store: Store, username: str, password: str, role: str, *, name: str = "", email: str = "",
-                phone: str = "", campaign_id: int | None = None, expires_at: float | None = None,
-                password_hash: str | None = None) -> dict[str, Any]:
+def create_user(
+    store: Store,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    campaign_id: int | None = None,
+    expires_at: float | None = None,
+    password_hash: str | None = None,
+) -> dict[str, Any]:
     """``password_hash``: already made from ``password`` by ``hash_password`` (off the event loop)."""
     username = username.strip().lower()
     if not username:
@@ -101,8 +119,18 @@ def create_user(store: Store, username: str, password: str, role: str, *, name: 
         uid = store.conn.execute(
             "INSERT INTO users (username, name, email, phone, password_hash, role, campaign_id, expires_at, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (username, name.strip(), email.strip(), phone.strip(), password_hash, role, campaign_id,
-             expires_at, time.time())).lastrowid
+            (
+                username,
+                name.strip(),
+                email.strip(),
+                phone.strip(),
+                password_hash,
+                role,
+                campaign_id,
+                expires_at,
+                time.time(),
+            ),
+        ).lastrowid
     except sqlite3.IntegrityError as exc:
         raise StoreError(f"username {username!r} is taken") from exc
     user = user_by_id(store, int(uid or 0))
@@ -124,8 +152,16 @@ def shift_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
 
 
-def create_shift_login(store: Store, campaign_id: int, name: str, email: str, phone: str, *,
-                       password: str | None = None, password_hash: str | None = None) -> tuple[dict[str, Any], str]:
+def create_shift_login(
+    store: Store,
+    campaign_id: int,
+    name: str,
+    email: str,
+    phone: str,
+    *,
+    password: str | None = None,
+    password_hash: str | None = None,
+) -> tuple[dict[str, Any], str]:
     """A temporary caller login for one effort (sign in with name, email, phone). Returns (user, password).
 
     Pass ``password`` and its ``password_hash`` (from ``shift_password`` and ``hash_password``) to keep the
@@ -137,20 +173,33 @@ def create_shift_login(store: Store, campaign_id: int, name: str, email: str, ph
         if store._one("SELECT 1 FROM users WHERE username = ?", (username,)) is None:
             break
     password = password or shift_password()
-    user = create_user(store, username, password, "caller", name=name, email=email, phone=phone,
-                       campaign_id=campaign_id, expires_at=time.time() + SHIFT_LOGIN_TTL_S,
-                       password_hash=password_hash)
+    user = create_user(
+        store,
+        username,
+        password,
+        "caller",
+        name=name,
+        email=email,
+        phone=phone,
+        campaign_id=campaign_id,
+        expires_at=time.time() + SHIFT_LOGIN_TTL_S,
+        password_hash=password_hash,
+    )
     return user, password
 
 
 def user_by_id(store: Store, user_id: int) -> dict[str, Any] | None:
-    return store._one("SELECT id, username, name, email, phone, role, campaign_id, expires_at, disabled, created_at "
-                      "FROM users WHERE id = ?", (user_id,))
+    return store._one(
+        "SELECT id, username, name, email, phone, role, campaign_id, expires_at, disabled, created_at "
+        "FROM users WHERE id = ?",
+        (user_id,),
+    )
 
 
 def users(store: Store) -> list[dict[str, Any]]:
-    return store._all("SELECT id, username, name, email, role, campaign_id, expires_at, disabled, created_at "
-                      "FROM users ORDER BY id")
+    return store._all(
+        "SELECT id, username, name, email, role, campaign_id, expires_at, disabled, created_at FROM users ORDER BY id"
+    )
 
 
 def set_role(store: Store, user_id: int, role: str) -> None:
@@ -177,8 +226,10 @@ def start_login(store: Store, user_id: int, ttl_s: float = LOGIN_TTL_S) -> tuple
     """Returns (cookie token, csrf token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = time.time()
-    store.conn.execute("INSERT INTO auth_sessions (token_hash, user_id, csrf, created_at, expires_at) "
-                       "VALUES (?, ?, ?, ?, ?)", (_token_hash(token), user_id, csrf, now, now + ttl_s))
+    store.conn.execute(
+        "INSERT INTO auth_sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (_token_hash(token), user_id, csrf, now, now + ttl_s),
+    )
     return token, csrf
 
 
@@ -187,7 +238,9 @@ def login_for_token(store: Store, token: str) -> dict[str, Any] | None:
     row = store._one(
         "SELECT a.csrf, a.expires_at AS login_expires_at, u.id, u.username, u.name, u.email, u.phone, u.role, "
         "u.campaign_id, u.expires_at, u.disabled FROM auth_sessions a JOIN users u ON u.id = a.user_id "
-        "WHERE a.token_hash = ?", (_token_hash(token),))
+        "WHERE a.token_hash = ?",
+        (_token_hash(token),),
+    )
     now = time.time()
     if row is None or row["login_expires_at"] < now or row["disabled"]:
         return None

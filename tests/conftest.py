@@ -68,8 +68,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many end-to-end tests really ran on Asterisk: CI must show them executed, not skipped."""
     counts = {}
     for outcome in ("passed", "failed", "error", "skipped"):
-        counts[outcome] = sum(1 for r in terminalreporter.stats.get(outcome, [])
-                              if getattr(r, "when", "call") == "call" and "asterisk" in getattr(r, "keywords", {}))
+        counts[outcome] = sum(
+            1
+            for r in terminalreporter.stats.get(outcome, [])
+            if getattr(r, "when", "call") == "call" and "asterisk" in getattr(r, "keywords", {})
+        )
     terminalreporter.write_line(
         f"tests on the real Asterisk: {counts['passed']} passed, {counts['failed'] + counts['error']} failed, "
-        f"{counts['skipped']} skipped")
+        f"{counts['skipped']} skipped"
+    )

@@ -38,14 +38,18 @@ class PanelKit:
 
     def make_user(self, role: str, username: str | None = None, **fields: Any) -> tuple[dict[str, Any], str]:
         password = "correct horse battery"
-        user = u.create_user(self.store, username or f"{role}{len(self.clients) + 1}-{id(fields) % 997}", password,
-                             role, **fields)
+        user = u.create_user(
+            self.store, username or f"{role}{len(self.clients) + 1}-{id(fields) % 997}", password, role, **fields
+        )
         return user, password
 
     async def login(self, username: str, password: str) -> tuple[TestClient, str]:
         client = await self.anonymous()
-        resp = await client.post("/login", data={"username": username, "password": password,
-                                                 "_csrf": await self.pre_csrf(client)}, allow_redirects=False)
+        resp = await client.post(
+            "/login",
+            data={"username": username, "password": password, "_csrf": await self.pre_csrf(client)},
+            allow_redirects=False,
+        )
         assert resp.status == 302, await resp.text()
         return client, await self.csrf(client)
 

@@ -33,8 +33,13 @@ async def test_concurrent_dial_requests_never_exceed_the_ratio(tmp_path: Path) -
 
 async def test_originate_params_carry_campaign_amd_and_ring_time(tmp_path: Path) -> None:
     store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Params", ring_timeout_s=22, caller_id="+12025550100", amd_mode="app_amd",
-                                amd_params={"greeting": 1800, "bogus": 1})["id"]
+    cid = store.create_campaign(
+        "Params",
+        ring_timeout_s=22,
+        caller_id="+12025550100",
+        amd_mode="app_amd",
+        amd_params={"greeting": 1800, "bogus": 1},
+    )["id"]
     store.add_contacts(cid, [{"phone": day_number(1000)}])
     ari = FakeAri()
     ctl = Controller(ari=ari, store=store, dial_template="PJSIP/{e164}@trunk")  # type: ignore[arg-type]
@@ -67,8 +72,10 @@ async def test_restart_prompts_callers_who_were_keying_a_code(tmp_path: Path) ->
     store = Store(tmp_path / "pb.db")
     ari = FakeAri()
     ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
-    channels = {"keying": {"id": "keying", "dialplan": {"context": "pb-callin", "app_name": "Stasis"}},
-                "elsewhere": {"id": "elsewhere", "dialplan": {"context": "pb-sim-pstn", "app_name": "Wait"}}}
+    channels = {
+        "keying": {"id": "keying", "dialplan": {"context": "pb-callin", "app_name": "Stasis"}},
+        "elsewhere": {"id": "elsewhere", "dialplan": {"context": "pb-sim-pstn", "app_name": "Wait"}},
+    }
     await ctl._restore_after_restart(channels, [], 100.0)
     assert set(ctl.entries) == {"keying"}
     assert ("POST", "channels/keying/play", {"media": "sound:agent-pass", "body": None}) in ari.calls
@@ -82,24 +89,35 @@ async def test_a_recording_cut_by_a_restart_is_not_kept(tmp_path: Path) -> None:
     code = recordings.request(store, cid)["code"]
     ari = FakeAri()
     ctl = Controller(ari=ari, store=store, recordings_dir="/spool/recording")  # type: ignore[arg-type]
-    event = {"type": "RecordingFinished", "recording": {"name": f"pb-rec-{code}-0a1b2c3d", "duration": 9,
-                                                        "target_uri": "channel:admin-leg"}}
+    event = {
+        "type": "RecordingFinished",
+        "recording": {"name": f"pb-rec-{code}-0a1b2c3d", "duration": 9, "target_uri": "channel:admin-leg"},
+    }
     await ctl._recording_done(event, 100.0)
     assert store.campaign(cid)["voicemail_media"] == ""  # type: ignore[index]
     assert recordings.pending(store, code) is not None  # the admin can record again with the same code
     assert ari.calls[-1][1] == "channels/admin-leg/continue" and ari.calls[-1][2]["extension"] == "goodbye"
     # The normal path: a recording this controller started is kept.
     ctl._recordings.add(f"pb-rec-{code}-00ff00ff")
-    await ctl._recording_done({"type": "RecordingFinished", "recording": {
-        "name": f"pb-rec-{code}-00ff00ff", "duration": 4, "target_uri": "channel:admin-leg"}}, 101.0)
+    await ctl._recording_done(
+        {
+            "type": "RecordingFinished",
+            "recording": {"name": f"pb-rec-{code}-00ff00ff", "duration": 4, "target_uri": "channel:admin-leg"},
+        },
+        101.0,
+    )
     assert store.campaign(cid)["voicemail_media"] == f"/spool/recording/pb-rec-{code}-00ff00ff"  # type: ignore[index]
     assert ari.calls[-1][2]["extension"] == "saved"
 
 
 async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Path) -> None:
     store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Prompt", org_name="Fair Votes", callback_number="2025550100",
-                                abandon_message="Sorry, all our volunteers are busy.")["id"]
+    cid = store.create_campaign(
+        "Prompt",
+        org_name="Fair Votes",
+        callback_number="2025550100",
+        abandon_message="Sorry, all our volunteers are busy.",
+    )["id"]
     spoken: list[tuple[str, str]] = []
 
     def make(text: str, path: str) -> bool:
@@ -109,7 +127,7 @@ async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Pa
     ctl = Controller(ari=FakeAri(), store=store, sounds_dir="/snd", prompt_maker=make)  # type: ignore[arg-type]
     ctl.refresh_campaigns()
     await asyncio.gather(*ctl._tasks)
-    (text, path), = spoken
+    ((text, path),) = spoken
     assert text.startswith("Sorry, all our volunteers are busy.")
     assert "Fair Votes" in text and "2 0 2 5 5 5 0 1 0 0" in text  # the law's safe harbour: who, and a number
     assert store.campaign(cid)["abandon_media"] == path == f"/snd/abandon-{cid}"  # type: ignore[index]
@@ -127,8 +145,13 @@ async def test_wrong_codes_carry_over_calls_and_lock_the_number_out(tmp_path: Pa
     ctl = Controller(ari=ari, store=store, guard=g.Guard(limits=limits))  # type: ignore[arg-type]
 
     async def call(ch: str, caller: str, *codes: str) -> None:
-        await ctl.on_event({"type": "StasisStart", "args": ["callin"],
-                            "channel": {"id": ch, "name": f"Local/{ch}", "caller": {"number": caller}}})
+        await ctl.on_event(
+            {
+                "type": "StasisStart",
+                "args": ["callin"],
+                "channel": {"id": ch, "name": f"Local/{ch}", "caller": {"number": caller}},
+            }
+        )
         for code in codes:
             for digit in code:
                 await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": ch}})
@@ -136,8 +159,11 @@ async def test_wrong_codes_carry_over_calls_and_lock_the_number_out(tmp_path: Pa
     await call("a1", "+15550000001", "1" * 10, "2" * 10)
     # Two wrong codes from that number: a second call's code is not even looked up.
     await call("a2", "+15550000001", session["code"])
-    assert ("POST", "channels/a2/continue", {"context": "pb-callin", "extension": "locked", "priority": 1,
-                                             "body": None}) in ari.calls
+    assert (
+        "POST",
+        "channels/a2/continue",
+        {"context": "pb-callin", "extension": "locked", "priority": 1, "body": None},
+    ) in ari.calls
     assert session["id"] not in ctl.legs and ctl.entries["a2"].state.value == "refused"
     # The owner, from their own phone, gets in.
     await call("b1", "+15550000002", session["code"])
@@ -221,15 +247,23 @@ async def test_the_cores_timers_wake_the_adapter(tmp_path: Path) -> None:
     assert ctl.next_wake() is None, "nothing timed yet"
 
     before = time.time()
-    await ctl.on_event({"type": "StasisStart", "args": ["callin"],
-                        "channel": {"id": "in1", "name": "Local/in1", "caller": {"number": "+15550001111"}}})
+    await ctl.on_event(
+        {
+            "type": "StasisStart",
+            "args": ["callin"],
+            "channel": {"id": "in1", "name": "Local/in1", "caller": {"number": "+15550001111"}},
+        }
+    )
     wake = ctl.next_wake()
     assert wake is not None and before + 10 <= wake <= time.time() + 10
     await ctl.handle_timers(wake - 0.01)
     assert ari.calls[-1] == ("POST", "channels/in1/play", {"media": "sound:agent-pass", "body": None})
     await ctl.handle_timers(wake)
-    assert ari.calls[-1] == ("POST", "channels/in1/play", {"media": "sound:auth-incorrect,sound:agent-pass",
-                                                           "body": None})
+    assert ari.calls[-1] == (
+        "POST",
+        "channels/in1/play",
+        {"media": "sound:auth-incorrect,sound:agent-pass", "body": None},
+    )
     ctl.entries.clear()
 
     # A voter answered and tapped, and no verdict ever comes: at the deadline the dialer puts them through.
@@ -254,8 +288,9 @@ async def test_a_voicemail_waits_for_the_detectors_beep(tmp_path: Path) -> None:
     from bridge.amd import Event as AmdEvent
 
     store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Machines", dial_mode="personal", machine_action="voicemail",
-                                voicemail_media="custom/vm-1")["id"]
+    cid = store.create_campaign(
+        "Machines", dial_mode="personal", machine_action="voicemail", voicemail_media="custom/vm-1"
+    )["id"]
     store.add_contacts(cid, [{"phone": day_number(1000)}])
     contact_id = store.contacts(cid)[0]["id"]
     ari = FakeAri()
@@ -274,6 +309,9 @@ async def test_a_voicemail_waits_for_the_detectors_beep(tmp_path: Path) -> None:
     assert row is not None and row["amd_status"] == "MACHINE" and row["amd_cause"] == "OURS-x-2100"
 
     await ctl.on_event({"type": "PhonebankAmd", "channel": {"id": "pbc-m"}, "event": AmdEvent("beep", 4200)})
-    assert ("POST", "channels/pbc-m/play", {"media": "sound:custom/vm-1", "playbackId": "vm-pbc-m",
-                                            "body": None}) in ari.calls
+    assert (
+        "POST",
+        "channels/pbc-m/play",
+        {"media": "sound:custom/vm-1", "playbackId": "vm-pbc-m", "body": None},
+    ) in ari.calls
     assert ("DELETE", "channels/amds-pbc-m", {}) in ari.calls and "pbc-m" not in ctl._amd_taps

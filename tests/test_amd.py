@@ -400,8 +400,14 @@ def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.
     assert err == ""
     lines = [json.loads(line) for line in out.splitlines()]
     expected_human = run(hpcm, 16000)[0]
-    assert lines[0] == {"file": str(h), "decision": "human", "decision_ms": expected_human.at_ms, "beep_ms": None,
-                        "first_decision": "human", "first_decision_ms": expected_human.at_ms}
+    assert lines[0] == {
+        "file": str(h),
+        "decision": "human",
+        "decision_ms": expected_human.at_ms,
+        "beep_ms": None,
+        "first_decision": "human",
+        "first_decision_ms": expected_human.at_ms,
+    }
     assert list(lines[1]) == ["file", "decision", "decision_ms", "beep_ms", "first_decision", "first_decision_ms"]
     assert lines[1]["file"] == str(m) and lines[1]["decision"] == "machine"
     # No late correction: the first verdict is the final one.
@@ -410,8 +416,9 @@ def test_cli_prints_one_exact_json_line_per_file(tmp_path: Path, capsys: pytest.
     assert 0 <= lines[1]["beep_ms"] - beep_end <= 300
 
 
-def test_phonebank_amd_classify_command_prints_the_same_lines(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_phonebank_amd_classify_command_prints_the_same_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The installed command, through phonebank.cli, not only classify_main.
     from phonebank.cli import main
 
@@ -433,8 +440,14 @@ def test_cli_reports_the_final_decision(tmp_path: Path, capsys: pytest.CaptureFi
     events = run(render(rate, parts, 23), rate)
     assert kinds(events) == ["human", "machine", "beep"]
     # The live path acted on the first verdict (put through), then pulled the call back on the beep.
-    assert line == {"file": str(f), "decision": "machine", "decision_ms": events[1].at_ms, "beep_ms": events[2].at_ms,
-                    "first_decision": "human", "first_decision_ms": events[0].at_ms}
+    assert line == {
+        "file": str(f),
+        "decision": "machine",
+        "decision_ms": events[1].at_ms,
+        "beep_ms": events[2].at_ms,
+        "first_decision": "human",
+        "first_decision_ms": events[0].at_ms,
+    }
     assert line["first_decision_ms"] < line["decision_ms"]
 
 

@@ -202,8 +202,10 @@ def test_no_number_dialled_twice_at_once_across_efforts(store: Store) -> None:
 def test_claim_is_fast_on_a_large_list(store: Store) -> None:
     cid = effort(store)
     store.add_contacts(cid, [{"phone": f"+12025{i:06d}"} for i in range(20000)])
-    store.conn.executemany("INSERT INTO do_not_call (phone, reason, created_at) VALUES (?, 'request', 0)",
-                           [(f"+12025{i:06d}",) for i in range(0, 20000, 7)])
+    store.conn.executemany(
+        "INSERT INTO do_not_call (phone, reason, created_at) VALUES (?, 'request', 0)",
+        [(f"+12025{i:06d}",) for i in range(0, 20000, 7)],
+    )
     t0 = time.perf_counter()
     got = store.claim_contacts(cid, 20, at(12, 0))
     elapsed = time.perf_counter() - t0
@@ -223,12 +225,17 @@ def test_claim_is_fast_on_a_large_list(store: Store) -> None:
         ("active", -3600, 3600, True),
     ],
 )
-def test_only_an_effort_calling_now_hands_out_contacts(tmp_path: Path, status: str, start_in: float | None,
-                                                        end_in: float | None, claims: bool) -> None:
+def test_only_an_effort_calling_now_hands_out_contacts(
+    tmp_path: Path, status: str, start_in: float | None, end_in: float | None, claims: bool
+) -> None:
     store = Store(tmp_path / "window.db")
     noon = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
-    cid = store.create_campaign("Window", status=status, start_at=noon + start_in if start_in is not None else None,
-                                end_at=noon + end_in if end_in is not None else None)["id"]
+    cid = store.create_campaign(
+        "Window",
+        status=status,
+        start_at=noon + start_in if start_in is not None else None,
+        end_at=noon + end_in if end_in is not None else None,
+    )["id"]
     store.add_contacts(cid, [{"phone": "+12025550160"}])
     assert bool(store.claim_contacts(cid, 1, noon)) is claims
 
@@ -249,8 +256,10 @@ def test_a_cancelled_call_puts_the_contact_straight_back(store: Store, before: s
         t += 3600
     elif before == "callback":
         # As add_disposition leaves a callback asked for (it checks against the wall clock, this test runs at noon).
-        store.conn.execute("UPDATE contacts SET status = 'pending', last_outcome = 'callback', next_attempt_at = ? "
-                           "WHERE id = ?", (t + 60, c["id"]))
+        store.conn.execute(
+            "UPDATE contacts SET status = 'pending', last_outcome = 'callback', next_attempt_at = ? WHERE id = ?",
+            (t + 60, c["id"]),
+        )
         t += 120
         (c,) = store.claim_contacts(cid, 1, t)
     kept = store.contact(c["id"])

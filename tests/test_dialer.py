@@ -156,14 +156,23 @@ def test_longest_idle_volunteer_gets_the_call() -> None:
 
 @pytest.mark.parametrize(
     ("cause", "outcome", "rang", "recorded"),
-    [(17, "busy", True, "busy"), (21, "busy", True, "busy"), (17, "busy", False, "busy"),
-     (19, "no_answer", True, "no_answer"), (18, "no_answer", True, "no_answer"), (0, "no_answer", True, "no_answer"),
-     (1, "unallocated", True, "unallocated"), (3, "unallocated", False, "unallocated"),
-     # The carrier's failures are not the voter's: a network cause, or no answer from a line that never rang
-     # (a dead trunk times out; a refused dial ends with cause 0).
-     (34, "congestion", True, "trunk_failed"), (38, "congestion", False, "trunk_failed"),
-     (127, "failed", True, "trunk_failed"), (19, "no_answer", False, "trunk_failed"),
-     (0, "no_answer", False, "trunk_failed")],
+    [
+        (17, "busy", True, "busy"),
+        (21, "busy", True, "busy"),
+        (17, "busy", False, "busy"),
+        (19, "no_answer", True, "no_answer"),
+        (18, "no_answer", True, "no_answer"),
+        (0, "no_answer", True, "no_answer"),
+        (1, "unallocated", True, "unallocated"),
+        (3, "unallocated", False, "unallocated"),
+        # The carrier's failures are not the voter's: a network cause, or no answer from a line that never rang
+        # (a dead trunk times out; a refused dial ends with cause 0).
+        (34, "congestion", True, "trunk_failed"),
+        (38, "congestion", False, "trunk_failed"),
+        (127, "failed", True, "trunk_failed"),
+        (19, "no_answer", False, "trunk_failed"),
+        (0, "no_answer", False, "trunk_failed"),
+    ],
 )
 def test_unanswered_causes(cause: int, outcome: str, rang: bool, recorded: str) -> None:
     assert unanswered_outcome(cause) == outcome
@@ -363,12 +372,42 @@ def test_personal_phone_efforts_are_never_dialled() -> None:
 
 def test_history_from_stored_rows() -> None:
     rows = [
-        {"id": "a", "campaign_id": 1, "originated_at": 0.0, "answered_at": 4.0, "amd_decided_at": 6.0,
-         "amd_status": "HUMAN", "bridged_at": 6.0, "ended_at": 66.0, "abandoned": 0, "disposed_at": 70.0},
-        {"id": "b", "campaign_id": 1, "originated_at": 10.0, "answered_at": 12.0, "amd_decided_at": 14.0,
-         "amd_status": "HUMAN", "bridged_at": None, "ended_at": 20.0, "abandoned": 1, "disposed_at": None},
-        {"id": "c", "campaign_id": 1, "originated_at": 20.0, "answered_at": None, "amd_decided_at": None,
-         "amd_status": None, "bridged_at": None, "ended_at": 45.0, "abandoned": 0, "disposed_at": None},
+        {
+            "id": "a",
+            "campaign_id": 1,
+            "originated_at": 0.0,
+            "answered_at": 4.0,
+            "amd_decided_at": 6.0,
+            "amd_status": "HUMAN",
+            "bridged_at": 6.0,
+            "ended_at": 66.0,
+            "abandoned": 0,
+            "disposed_at": 70.0,
+        },
+        {
+            "id": "b",
+            "campaign_id": 1,
+            "originated_at": 10.0,
+            "answered_at": 12.0,
+            "amd_decided_at": 14.0,
+            "amd_status": "HUMAN",
+            "bridged_at": None,
+            "ended_at": 20.0,
+            "abandoned": 1,
+            "disposed_at": None,
+        },
+        {
+            "id": "c",
+            "campaign_id": 1,
+            "originated_at": 20.0,
+            "answered_at": None,
+            "amd_decided_at": None,
+            "amd_status": None,
+            "bridged_at": None,
+            "ended_at": 45.0,
+            "abandoned": 0,
+            "disposed_at": None,
+        },
     ]
     loaded = history_from_rows(rows)
     assert loaded is not None
@@ -427,8 +466,9 @@ def test_voter_gone_before_reaching_the_bridge() -> None:
         ("talking", "", "pb-old", vol.VState.WRAPUP, "pb-old"),  # the voter left while we were down
     ],
 )
-def test_restart_restores_the_stored_state(stored: str, reason: str, call_id: str | None, state: vol.VState,
-                                           kept_call: str | None) -> None:
+def test_restart_restores_the_stored_state(
+    stored: str, reason: str, call_id: str | None, state: vol.VState, kept_call: str | None
+) -> None:
     d = Dialer()
     d.handle(CampaignUpdated(CampaignConfig(1)), 0)
     cmds = d.restore(7, 1, 100.0, stored_state=stored, stored_reason=reason, stored_call_id=call_id)
@@ -490,8 +530,9 @@ def test_an_answered_call_is_never_cancelled() -> None:
         (3.0, 1, 3, 1, ["c2", "c1", "c0"]),  # nobody left: every ringing line
     ],
 )
-def test_power_keeps_what_the_ratio_gives_the_volunteers_left(ratio: float, volunteers: int, lines: int,
-                                                              stopping: int, cancel: list[str]) -> None:
+def test_power_keeps_what_the_ratio_gives_the_volunteers_left(
+    ratio: float, volunteers: int, lines: int, stopping: int, cancel: list[str]
+) -> None:
     d = dialer(volunteers, dial_ratio=ratio)
     for i in range(lines):
         ringing(d, f"c{i}", 10 + i, contact=100 + i)
@@ -567,10 +608,32 @@ def test_predictive_asks_the_engine_which_lines_to_keep() -> None:
 
 
 def test_cancelled_calls_do_not_teach_the_pacing() -> None:
-    rows = [{"id": "x", "campaign_id": 1, "originated_at": 0.0, "answered_at": None, "amd_decided_at": None,
-             "amd_status": None, "bridged_at": None, "ended_at": 2.0, "abandoned": 0, "outcome": "cancelled"},
-            {"id": "y", "campaign_id": 1, "originated_at": 5.0, "answered_at": None, "amd_decided_at": None,
-             "amd_status": None, "bridged_at": None, "ended_at": 30.0, "abandoned": 0, "outcome": "no_answer"}]
+    rows = [
+        {
+            "id": "x",
+            "campaign_id": 1,
+            "originated_at": 0.0,
+            "answered_at": None,
+            "amd_decided_at": None,
+            "amd_status": None,
+            "bridged_at": None,
+            "ended_at": 2.0,
+            "abandoned": 0,
+            "outcome": "cancelled",
+        },
+        {
+            "id": "y",
+            "campaign_id": 1,
+            "originated_at": 5.0,
+            "answered_at": None,
+            "amd_decided_at": None,
+            "amd_status": None,
+            "bridged_at": None,
+            "ended_at": 30.0,
+            "abandoned": 0,
+            "outcome": "no_answer",
+        },
+    ]
     loaded = history_from_rows(rows)
     assert loaded is not None and len(loaded.attempts) == 1
 
@@ -699,14 +762,23 @@ def test_the_pacing_tick_is_a_timer_while_an_effort_dials() -> None:
         (True, [("machine", 13.0), ("beep", 15.0)], ["Log", "PlayVoicemail", "StopListening"], False),
         (False, [("human", 13.0), ("beep", 15.0)], [], True),
         # A late correction after the call was put through.
-        (False, [("human", 13.0), ("machine", 18.0)],
-         ["Log", PullBack, VolunteerChanged, HangupCall, RecordOutcome, "RecordVerdict", "StopListening"], False),
-        (True, [("human", 13.0), ("machine", 18.0)],
-         ["Log", PullBack, VolunteerChanged, DropVoicemail, RecordOutcome, "RecordVerdict"], True),
+        (
+            False,
+            [("human", 13.0), ("machine", 18.0)],
+            ["Log", PullBack, VolunteerChanged, HangupCall, RecordOutcome, "RecordVerdict", "StopListening"],
+            False,
+        ),
+        (
+            True,
+            [("human", 13.0), ("machine", 18.0)],
+            ["Log", PullBack, VolunteerChanged, DropVoicemail, RecordOutcome, "RecordVerdict"],
+            True,
+        ),
     ],
 )
-def test_what_the_detector_hears(voicemail: bool, heard: list[tuple[str, float]], expected: list[object],
-                                 listening_after: bool) -> None:
+def test_what_the_detector_hears(
+    voicemail: bool, heard: list[tuple[str, float]], expected: list[object], listening_after: bool
+) -> None:
     from bridge.dialer import DetectorHeard, DetectorListening
 
     d = dialer(1, active=False, voicemail=voicemail)
@@ -729,4 +801,5 @@ def test_a_late_machine_keeps_its_first_decision_time() -> None:
     d.handle(DetectorListening("c1"), 11.5)
     assert RecordVerdict("c1", "HUMAN", "OURS-a-1") in d.handle(DetectorHeard("c1", "human", "OURS-a-1"), 13)
     assert RecordVerdict("c1", "MACHINE", "OURS-late-9", late=True) in d.handle(
-        DetectorHeard("c1", "machine", "OURS-late-9"), 18)
+        DetectorHeard("c1", "machine", "OURS-late-9"), 18
+    )

@@ -29,8 +29,10 @@ from store.db import Store
 pytestmark = pytest.mark.asterisk
 
 ADMIN_PASSWORD = "admin-e2e-password"
-VOTERS = [SimNumber(day_number(1700 + i), "human", ring_s=2, talk_s=90, tone_hz=2900 + 70 * i,
-                    audio="human-hello-1") for i in range(2)]
+VOTERS = [
+    SimNumber(day_number(1700 + i), "human", ring_s=2, talk_s=90, tone_hz=2900 + 70 * i, audio="human-hello-1")
+    for i in range(2)
+]
 CSV_TEXT = (
     "First Name,Last Name,Phone,City,State,Zip,Ward\n"
     f"Rosa,<b>Parks</b>,{VOTERS[0].number[2:]},Washington,DC,20001,3\n"
@@ -58,9 +60,9 @@ async def login(page: Page, base: str, username: str, password: str) -> None:
     await page.click("button[type=submit]")
 
 
-async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controller: ControllerProcess,
-                                                             ari: AriClient, chromium: Browser,
-                                                             tmp_path: Path) -> None:
+async def test_admin_builds_effort_caller_calls_results_show(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, chromium: Browser, tmp_path: Path
+) -> None:
     pbx.load_sim(VOTERS)
     store = Store(pbx.settings.db_path)
     u.create_user(store, "admin-e2e", ADMIN_PASSWORD, "admin", name="Ada Admin")
@@ -87,13 +89,21 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
     await until(lambda: len(store.contacts(cid)) == 2, 10, "the two valid rows imported")
 
     await admin.goto(f"{base}/admin/efforts/{cid}/script")
-    store.update_campaign(cid, script="Hi {first_name}, this is a volunteer for ward {Ward}. Will you vote early?",
-                          survey=[{"id": "q1", "text": "Will you vote early?", "kind": "choice",
-                                   "options": ["Yes", "No"], "show_if": None},
-                                  {"id": "q2", "text": "Which day?", "kind": "dropdown",
-                                   "options": ["Saturday", "Sunday"],
-                                   "show_if": {"question": "q1", "answer": "Yes"}}],
-                          ring_timeout_s=15)
+    store.update_campaign(
+        cid,
+        script="Hi {first_name}, this is a volunteer for ward {Ward}. Will you vote early?",
+        survey=[
+            {"id": "q1", "text": "Will you vote early?", "kind": "choice", "options": ["Yes", "No"], "show_if": None},
+            {
+                "id": "q2",
+                "text": "Which day?",
+                "kind": "dropdown",
+                "options": ["Saturday", "Sunday"],
+                "show_if": {"question": "q1", "answer": "Yes"},
+            },
+        ],
+        ring_timeout_s=15,
+    )
     await admin.goto(f"{base}/admin/efforts/{cid}/review")
     await admin.check("#finish-confirm")
     await admin.click("#finish")
@@ -159,8 +169,11 @@ async def test_admin_builds_effort_caller_calls_results_show(pbx: Pbx, controlle
 
     await caller.click("#stop-calling")
     await expect(caller.locator("#thank-you")).to_be_visible(timeout=15000)
-    await until(lambda: store.session(session[0]["id"])["status"] == "ended", 15,  # type: ignore[index]
-                "the session ended")
+    await until(
+        lambda: store.session(session[0]["id"])["status"] == "ended",
+        15,  # type: ignore[index]
+        "the session ended",
+    )
     # Stop hangs up the volunteer's phone leg too (the drill's half of the Local channel goes with it).
     for _ in range(40):
         if leg.channel_id not in {c["id"] for c in await ari.get("channels")}:

@@ -34,8 +34,11 @@ class Volunteers:
                 status, view = await asyncio.to_thread(self.ctl.call, "GET", f"/api/sessions/{sid}")
                 if status == 200 and view["state"] == "wrapup":
                     status, saved = await asyncio.to_thread(
-                        self.ctl.call, "POST", f"/api/sessions/{sid}/disposition",
-                        {"code": "supporter", "answers": {"Will you vote?": "Yes"}, "notes": f"from {sid}"})
+                        self.ctl.call,
+                        "POST",
+                        f"/api/sessions/{sid}/disposition",
+                        {"code": "supporter", "answers": {"Will you vote?": "Yes"}, "notes": f"from {sid}"},
+                    )
                     assert status == 201, saved
                     self.disposed.append(view["call_id"])
             await asyncio.sleep(0.3)
@@ -50,26 +53,55 @@ class Volunteers:
 
 
 def make_campaign(store: Store, name: str, numbers: list[SimNumber], **settings: Any) -> int:
-    campaign = store.create_campaign(name, org_name="Fair Votes", callback_number="2025550100",
-                                     ring_timeout_s=15, recycle_busy_s=600, recycle_noanswer_s=900,
-                                     recycle_machine_s=1200, **settings)
-    store.add_contacts(campaign["id"], [
-        {"first_name": f"Voter{i}", "last_name": n.behaviour, "phone": n.number, "city": "Washington",
-         "state": "DC", "zip": "20001", "extra": {"behaviour": n.behaviour}} for i, n in enumerate(numbers)])
+    campaign = store.create_campaign(
+        name,
+        org_name="Fair Votes",
+        callback_number="2025550100",
+        ring_timeout_s=15,
+        recycle_busy_s=600,
+        recycle_noanswer_s=900,
+        recycle_machine_s=1200,
+        **settings,
+    )
+    store.add_contacts(
+        campaign["id"],
+        [
+            {
+                "first_name": f"Voter{i}",
+                "last_name": n.behaviour,
+                "phone": n.number,
+                "city": "Washington",
+                "state": "DC",
+                "zip": "20001",
+                "extra": {"behaviour": n.behaviour},
+            }
+            for i, n in enumerate(numbers)
+        ],
+    )
     return int(campaign["id"])
 
 
 async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    humans = [SimNumber(day_number(1100 + i), "human", ring_s=2, talk_s=5, tone_hz=2700 + 70 * i,
-                        audio="human-hello-1" if i % 2 else "human-hello-2") for i in range(5)]
-    machines = [SimNumber(day_number(1200 + i), "machine", ring_s=2, audio="machine-greeting-2")
-                for i in range(3)]
+    humans = [
+        SimNumber(
+            day_number(1100 + i),
+            "human",
+            ring_s=2,
+            talk_s=5,
+            tone_hz=2700 + 70 * i,
+            audio="human-hello-1" if i % 2 else "human-hello-2",
+        )
+        for i in range(5)
+    ]
+    machines = [SimNumber(day_number(1200 + i), "machine", ring_s=2, audio="machine-greeting-2") for i in range(3)]
     busy = [SimNumber(day_number(1300 + i), "busy", ring_s=1) for i in range(2)]
     noanswer = [SimNumber(day_number(1400 + i), "noanswer") for i in range(2)]
     unallocated = [SimNumber(day_number(1500 + i), "unallocated") for i in range(2)]
     # Phase two: more live answers at once than volunteers, to force abandons.
-    rush = [SimNumber(day_number(1600 + i), "human", ring_s=2, talk_s=4, tone_hz=3100 + 70 * i,
-                      audio="human-hello-1") for i in range(4)]
+    rush = [
+        SimNumber(day_number(1600 + i), "human", ring_s=2, talk_s=4, tone_hz=3100 + 70 * i, audio="human-hello-1")
+        for i in range(4)
+    ]
     phase_one = humans + machines + busy + noanswer + unallocated
     pbx.load_sim(phase_one + rush)
     # A recording named after a number is what that number says when it answers.
@@ -78,8 +110,7 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
 
     store = Store(pbx.settings.db_path)
     voicemail = stage_file(pbx.rt, pbx.rt.host_path(pbx.rt.sim_dir) / "voicemail-demo.wav", "vm-e2e.wav")
-    cid = make_campaign(store, "E2E", phase_one, machine_action="voicemail", voicemail_media=voicemail,
-                        max_attempts=3)
+    cid = make_campaign(store, "E2E", phase_one, machine_action="voicemail", voicemail_media=voicemail, max_attempts=3)
 
     # Two volunteers sign up; a third caller keys a wrong code.
     sessions = []
@@ -100,9 +131,14 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
         phones = {n.number for n in numbers}
         rows = [c for c in store.contacts(cid) if c["phone"] in phones]
         live = store.live_calls()
-        return len(rows) == len(phones) and not live and all(
-            c["status"] in ("done", "removed", "exhausted") or (c["status"] == "pending" and c["attempts"] >= 1)
-            for c in rows)
+        return (
+            len(rows) == len(phones)
+            and not live
+            and all(
+                c["status"] in ("done", "removed", "exhausted") or (c["status"] == "pending" and c["attempts"] >= 1)
+                for c in rows
+            )
+        )
 
     with Volunteers(controller, [s["id"] for s in sessions]) as vols:
         await until(lambda: phase_done(phase_one), 240, "phase one to finish")
@@ -111,8 +147,11 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
         await asyncio.sleep(4)  # the controller reloads campaign settings every 3 s
         store.add_contacts(cid, [{"first_name": f"Rush{i}", "phone": n.number} for i, n in enumerate(rush)])
         await until(lambda: phase_done(phase_one + rush), 90, "phase two to finish")
-        await until(lambda: all(controller.call("GET", f"/api/sessions/{s['id']}")[1]["state"] == "idle"
-                                for s in sessions), 20, "volunteers back to idle")
+        await until(
+            lambda: all(controller.call("GET", f"/api/sessions/{s['id']}")[1]["state"] == "idle" for s in sessions),
+            20,
+            "volunteers back to idle",
+        )
         disposed = list(vols.disposed)
 
     # The volunteers leave; their recordings close.
@@ -151,7 +190,8 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
     assert all(c["session_id"] in {s["id"] for s in sessions} for c in connected)
     assert all(c["outcome"] == "connected" for c in connected)
     assert {c["id"] for c in calls.values() if contacts[c["contact_id"]]["phone"] in {n.number for n in humans}} <= {
-        c["id"] for c in connected}, "with one line per idle volunteer no live answer may be abandoned"
+        c["id"] for c in connected
+    }, "with one line per idle volunteer no live answer may be abandoned"
     assert len(abandoned) >= 1, "four answers for two volunteers must abandon some"
     assert all(c["outcome"] == "abandoned" and c["session_id"] is None for c in abandoned)
     for c in connected:
@@ -214,8 +254,18 @@ async def test_call_path_end_to_end(pbx: Pbx, controller: ControllerProcess, ari
     assert len(vol_legs) == 2 and all(leg["answered_at"] and leg["bridged_at"] for leg in vol_legs)
 
     # The wrong code never joined anything and was sent away after three tries.
-    wrong_leg = await until(lambda: [leg for leg in db_rows(
-        pbx.settings.db_path, "SELECT * FROM legs WHERE channel_id = ?", (wrong.channel_id.replace("-leg", "-leg;2"),))
-        if leg["ended_at"]], 40, "the wrong-code caller to be hung up")
+    wrong_leg = await until(
+        lambda: [
+            leg
+            for leg in db_rows(
+                pbx.settings.db_path,
+                "SELECT * FROM legs WHERE channel_id = ?",
+                (wrong.channel_id.replace("-leg", "-leg;2"),),
+            )
+            if leg["ended_at"]
+        ],
+        40,
+        "the wrong-code caller to be hung up",
+    )
     assert wrong_leg[0]["session_id"] is None
     store.close()

@@ -68,7 +68,8 @@ def log_events(ctl: ControllerProcess, event: str) -> list[dict[str, Any]]:
 
 
 async def test_a_burst_of_wrong_codes_locks_out_and_slows_down_but_the_owner_gets_in(
-        pbx: Pbx, guarded: ControllerProcess, ari: AriClient, tmp_path: Path) -> None:
+    pbx: Pbx, guarded: ControllerProcess, ari: AriClient, tmp_path: Path
+) -> None:
     ctl = guarded
     store = Store(pbx.settings.db_path)
     cid = store.create_campaign("Guarded call-in", status="paused")["id"]
@@ -118,8 +119,15 @@ async def test_a_burst_of_wrong_codes_locks_out_and_slows_down_but_the_owner_get
         #    the same moment, one of them waits its turn. The owner, from their own phone, gets in.
         guesser = asyncio.create_task(guess("+12025550184", wrong_codes[5], 1))
         owner = await drill.volunteer(ari, pbx.rt, code, stay_s=120, caller=OWNER_PHONE)
-        joined = await until(lambda: (v := ctl.call("GET", f"/api/sessions/{session['id']}")[1])
-                             ["phone_connected"] and v["state"] == "idle" and v, 40, "the owner to join")
+        joined = await until(
+            lambda: (
+                (v := ctl.call("GET", f"/api/sessions/{session['id']}")[1])["phone_connected"]
+                and v["state"] == "idle"
+                and v
+            ),
+            40,
+            "the owner to join",
+        )
         await guesser
         assert joined["status"] == "open"
         assert "pace" in [h["reason"] for h in log_events(ctl, "callin.code_held")]
@@ -135,15 +143,24 @@ async def test_a_burst_of_wrong_codes_locks_out_and_slows_down_but_the_owner_get
         # 6. The owner's phone drops; they call back from it while the alarm still holds: a number that keyed a
         #    right code skips the queue (its own limits still apply), even with a guesser keying at that moment.
         await ari.delete(f"channels/{owner.channel_id}")
-        await until(lambda: ctl.call("GET", f"/api/sessions/{session['id']}")[1]["state"] == "disconnected", 20,
-                    "the owner's phone to drop")
+        await until(
+            lambda: ctl.call("GET", f"/api/sessions/{session['id']}")[1]["state"] == "disconnected",
+            20,
+            "the owner's phone to drop",
+        )
         assert guard_now(store).alarm
         held_before = len(log_events(ctl, "callin.code_held"))
         # The owner keys 2 s after the guesser, inside the guesser's 4 s turn: untrusted, they would be held.
         guesser = asyncio.create_task(guess("+12025550186", wrong_codes[6], 1))
         await drill.volunteer(ari, pbx.rt, code, stay_s=120, caller=OWNER_PHONE, delay_s=3.5)
-        await until(lambda: (v := ctl.call("GET", f"/api/sessions/{session['id']}")[1])
-                    ["phone_connected"] and v["state"] != "disconnected", 40, "the owner to rejoin")
+        await until(
+            lambda: (
+                (v := ctl.call("GET", f"/api/sessions/{session['id']}")[1])["phone_connected"]
+                and v["state"] != "disconnected"
+            ),
+            40,
+            "the owner to rejoin",
+        )
         await guesser
         assert mask_phone(OWNER_PHONE) not in [h["caller"] for h in log_events(ctl, "callin.code_held")[held_before:]]
 

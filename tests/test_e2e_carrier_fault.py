@@ -37,8 +37,15 @@ def trunked(tmp_path: Path) -> Iterator[tuple[Carrier, Pbx]]:
     carrier = Carrier.start(tmp_path / "carrier", f"tcar{os.getpid()}", rtp_start=base)
     pbx: Pbx | None = None
     try:
-        pbx = Pbx.start(tmp_path / "pbx", f"ttrk{os.getpid()}", extra_env={
-            **carrier.trunk_env(), "PHONEBANK_RTP_START": str(base + 1000), "PHONEBANK_RTP_END": str(base + 1998)})
+        pbx = Pbx.start(
+            tmp_path / "pbx",
+            f"ttrk{os.getpid()}",
+            extra_env={
+                **carrier.trunk_env(),
+                "PHONEBANK_RTP_START": str(base + 1000),
+                "PHONEBANK_RTP_END": str(base + 1998),
+            },
+        )
         wait_until(carrier.registered, 30, 0.5, "the PBX's registration at the carrier")
         yield carrier, pbx
     finally:
@@ -56,8 +63,17 @@ async def test_a_failing_carrier_is_not_the_voters_fault(trunked: tuple[Carrier,
     # 503 Service Unavailable for every call (Q.850 34 on the PBX's side), straight away.
     carrier.load([sim.SimNumber(n, "congestion", ring_s=0) for n in numbers])
     store = Store(pbx.settings.db_path)
-    cid = int(store.create_campaign("Carrier down", org_name="Org", callback_number="2025550100", amd_mode="ours",
-                                    ring_timeout_s=RING_TIMEOUT_S, max_attempts=3, status="paused")["id"])
+    cid = int(
+        store.create_campaign(
+            "Carrier down",
+            org_name="Org",
+            callback_number="2025550100",
+            amd_mode="ours",
+            ring_timeout_s=RING_TIMEOUT_S,
+            max_attempts=3,
+            status="paused",
+        )["id"]
+    )
     store.add_contacts(cid, [{"phone": n} for n in numbers])
     ctl = ControllerProcess(pbx, tmp_path / "controller.log")
     ctl.start()
@@ -67,13 +83,20 @@ async def test_a_failing_carrier_is_not_the_voters_fault(trunked: tuple[Carrier,
         assert status == 201, session
         async with AriClient(pbx.rt.ari_url(), user, password, "carrier-fault") as ari:
             await drill.volunteer(ari, pbx.rt, session["code"], stay_s=300)
-        await until(lambda: ctl.call("GET", f"/api/sessions/{session['id']}")[1]["state"] == "idle", 20,
-                    "the volunteer on the line")
+        await until(
+            lambda: ctl.call("GET", f"/api/sessions/{session['id']}")[1]["state"] == "idle",
+            20,
+            "the volunteer on the line",
+        )
         store.update_campaign(cid, status="active")
 
         def calls() -> list[dict[str, Any]]:
-            return [dict(r) for r in store.conn.execute(
-                "SELECT * FROM calls WHERE campaign_id = ? ORDER BY originated_at", (cid,)).fetchall()]
+            return [
+                dict(r)
+                for r in store.conn.execute(
+                    "SELECT * FROM calls WHERE campaign_id = ? ORDER BY originated_at", (cid,)
+                ).fetchall()
+            ]
 
         def ended() -> list[dict[str, Any]]:
             return [c for c in calls() if c["ended_at"] and c["outcome"]]
@@ -102,8 +125,11 @@ async def test_a_failing_carrier_is_not_the_voters_fault(trunked: tuple[Carrier,
         def late() -> list[dict[str, Any]]:
             return [c for c in ended() if c["originated_at"] > stopped_at]
 
-        await until(lambda: late(), 2 * TRUNK_BACKOFF_S + RING_TIMEOUT_S + 25,
-                    "a call placed after the carrier went silent to fail")
+        await until(
+            lambda: late(),
+            2 * TRUNK_BACKOFF_S + RING_TIMEOUT_S + 25,
+            "a call placed after the carrier went silent to fail",
+        )
         # No 503 now, no response at all: the probe is failed by its ring timeout (never having rung), or at once
         # once the trunk's qualify has marked the carrier unreachable.
         assert all(c["outcome"] == "trunk_failed" for c in late()), late()

@@ -32,21 +32,27 @@ async def join(ctl: ControllerProcess, ari: AriClient, pbx: Pbx, cid: int, name:
     return sid
 
 
-async def test_stop_right_after_save_and_next_cancels_the_ringing_call(pbx: Pbx, controller: ControllerProcess,
-                                                                      ari: AriClient) -> None:
+async def test_stop_right_after_save_and_next_cancels_the_ringing_call(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient
+) -> None:
     first = SimNumber(day_number(5100), "human", ring_s=1, talk_s=60, tone_hz=2900)
     # Answers 9 s after it starts ringing: the case the rehearsal found abandoned.
     second = SimNumber(day_number(5101), "human", ring_s=9, talk_s=30, tone_hz=3000)
     pbx.load_sim([first, second])
     store = Store(pbx.settings.db_path)
-    cid = int(store.create_campaign("Stop cancels", org_name="Org", callback_number="2025550100",
-                                    ring_timeout_s=30, amd_mode="off")["id"])
+    cid = int(
+        store.create_campaign(
+            "Stop cancels", org_name="Org", callback_number="2025550100", ring_timeout_s=30, amd_mode="off"
+        )["id"]
+    )
     sid = await join(controller, ari, pbx, cid, "Lee")
-    store.add_contacts(cid, [{"first_name": "First", "phone": first.number},
-                             {"first_name": "Second", "phone": second.number}])
+    store.add_contacts(
+        cid, [{"first_name": "First", "phone": first.number}, {"first_name": "Second", "phone": second.number}]
+    )
 
-    talking = await until(lambda: (v := session_view(controller, sid))["state"] == "talking" and v, 30,
-                          "the first voter")
+    talking = await until(
+        lambda: (v := session_view(controller, sid))["state"] == "talking" and v, 30, "the first voter"
+    )
     # Save & Next while talking: the first call ends, the second number is dialled at once.
     status, saved = controller.call("POST", f"/api/sessions/{sid}/disposition", {"code": "supporter"})
     assert status == 201, saved
@@ -72,24 +78,32 @@ async def test_stop_right_after_save_and_next_cancels_the_ringing_call(pbx: Pbx,
     store.close()
 
 
-async def test_one_of_two_stops_and_the_answer_goes_to_the_other(pbx: Pbx, controller: ControllerProcess,
-                                                                 ari: AriClient) -> None:
+async def test_one_of_two_stops_and_the_answer_goes_to_the_other(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient
+) -> None:
     voter = SimNumber(day_number(5200), "human", ring_s=8, talk_s=20, tone_hz=3100)
     pbx.load_sim([voter])
     store = Store(pbx.settings.db_path)
-    cid = int(store.create_campaign("One stops", org_name="Org", callback_number="2025550100",
-                                    ring_timeout_s=30, amd_mode="off")["id"])
+    cid = int(
+        store.create_campaign(
+            "One stops", org_name="Org", callback_number="2025550100", ring_timeout_s=30, amd_mode="off"
+        )["id"]
+    )
     lee = await join(controller, ari, pbx, cid, "Lee")
     sam = await join(controller, ari, pbx, cid, "Sam")
     # One number for two idle volunteers: one line out.
     store.add_contacts(cid, [{"first_name": "Only", "phone": voter.number}])
-    call = await until(lambda: (rows := store.calls(cid)) and rows[0]["ringing_at"] and rows[0], 15,
-                       "the voter's phone ringing")
+    call = await until(
+        lambda: (rows := store.calls(cid)) and rows[0]["ringing_at"] and rows[0], 15, "the voter's phone ringing"
+    )
     status, _ = controller.call("POST", f"/api/sessions/{lee}/stop")
     assert status == 200
 
-    took = await until(lambda: (v := session_view(controller, sam))["state"] == "talking" and v, 20,
-                       "the answer put through to the volunteer still there")
+    took = await until(
+        lambda: (v := session_view(controller, sam))["state"] == "talking" and v,
+        20,
+        "the answer put through to the volunteer still there",
+    )
     assert took["call_id"] == call["id"]
     row = store.call(call["id"])
     assert row is not None and row["outcome"] != "cancelled" and not row["abandoned"]

@@ -40,8 +40,9 @@ def test_ready_health_metrics_and_live_backup(pbx: Pbx, tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(notify))
         sock.settimeout(30)
-        ctl = ControllerProcess(pbx, tmp_path / "controller.log",
-                                extra_env={"NOTIFY_SOCKET": str(notify), "PHONEBANK_METRICS_TOKEN": TOKEN})
+        ctl = ControllerProcess(
+            pbx, tmp_path / "controller.log", extra_env={"NOTIFY_SOCKET": str(notify), "PHONEBANK_METRICS_TOKEN": TOKEN}
+        )
         ctl.start()
         try:
             assert sock.recv(100) == b"READY=1"  # Type=notify in deploy/systemd/phonebank.service
@@ -60,8 +61,13 @@ def test_ready_health_metrics_and_live_backup(pbx: Pbx, tmp_path: Path) -> None:
             assert "phonebank_calls_in_flight" in families and "phonebank_ari_reconnects" in families
 
             # The store is open in the running controller (WAL): back it up from another process.
-            out = subprocess.run([sys.executable, "-m", "phonebank.cli", "backup", str(tmp_path / "bk")],
-                                 env={**os.environ, **pbx.env}, capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                [sys.executable, "-m", "phonebank.cli", "backup", str(tmp_path / "bk")],
+                env={**os.environ, **pbx.env},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert out.returncode == 0, out.stderr
             manifest = json.loads(out.stdout)
             conn = sqlite3.connect(tmp_path / "bk" / "phonebank.db")

@@ -52,27 +52,38 @@ def late_machine_greeting(sim_dir: Path, dest: Path) -> None:
 
 
 async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProcess, ari: AriClient) -> None:
-    humans = [SimNumber(day_number(6100 + i), "human", ring_s=1, talk_s=5, tone_hz=2750 + 70 * i, audio=audio)
-              for i, audio in enumerate(GREETING_S)]
-    machines = [SimNumber(day_number(6200 + i), "machine", ring_s=1, audio=audio)
-                for i, audio in enumerate(MACHINE_GREETINGS)]
+    humans = [
+        SimNumber(day_number(6100 + i), "human", ring_s=1, talk_s=5, tone_hz=2750 + 70 * i, audio=audio)
+        for i, audio in enumerate(GREETING_S)
+    ]
+    machines = [
+        SimNumber(day_number(6200 + i), "machine", ring_s=1, audio=audio) for i, audio in enumerate(MACHINE_GREETINGS)
+    ]
     tricky = SimNumber(day_number(6300), "machine", ring_s=1)
     pbx.load_sim([*humans, *machines, tricky])
     sim_dir = pbx.rt.host_path(pbx.rt.sim_dir)
     late_machine_greeting(sim_dir, sim_dir / f"{tricky.digits}.wav")
     store = Store(pbx.settings.db_path)
     voicemail = stage_file(pbx.rt, pbx.rt.host_path(pbx.rt.sim_dir) / "voicemail-demo.wav", "vm-ours.wav")
-    cid = store.create_campaign("Our AMD", ring_timeout_s=15, amd_mode="ours", machine_action="voicemail",
-                                voicemail_media=voicemail)["id"]
-    store.add_contacts(cid, [{"first_name": f"O{i}", "phone": n.number}
-                             for i, n in enumerate([*humans, *machines, tricky])])
+    cid = store.create_campaign(
+        "Our AMD", ring_timeout_s=15, amd_mode="ours", machine_action="voicemail", voicemail_media=voicemail
+    )["id"]
+    store.add_contacts(
+        cid, [{"first_name": f"O{i}", "phone": n.number} for i, n in enumerate([*humans, *machines, tricky])]
+    )
     status, session = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Ora"})
     assert status == 201
     leg = await drill.volunteer(ari, pbx.rt, session["code"], stay_s=600)
 
     with Volunteers(controller, [session["id"]]):
-        await until(lambda: len([c for c in store.calls(cid) if c["ended_at"]]) == len(humans) + len(machines) + 1
-                    and not store.live_calls(), 150, "every voter called")
+        await until(
+            lambda: (
+                len([c for c in store.calls(cid) if c["ended_at"]]) == len(humans) + len(machines) + 1
+                and not store.live_calls()
+            ),
+            150,
+            "every voter called",
+        )
     controller.call("POST", f"/api/sessions/{session['id']}/stop")
     await asyncio.sleep(2)
 
@@ -85,8 +96,10 @@ async def test_our_detector_on_live_calls(pbx: Pbx, controller: ControllerProces
         assert tone_ratio(heard, rate, n.tone_hz) > 5000, "the voter's audio reached the volunteer"
         greeting_end = LEAD_S + GREETING_S[n.audio]
         decided = c["amd_decided_at"] - c["answered_at"]
-        print(f"human {n.audio}: decided {decided * 1000:.0f} ms after answer (greeting over at ~"
-              f"{greeting_end * 1000:.0f} ms; {c['amd_cause']})")
+        print(
+            f"human {n.audio}: decided {decided * 1000:.0f} ms after answer (greeting over at ~"
+            f"{greeting_end * 1000:.0f} ms; {c['amd_cause']})"
+        )
         assert decided < greeting_end + 0.8, "people are judged quickly, before dead air makes them hang up"
     # The tricky machine was put through on "Hello?", then taken back when its message went on.
     c = calls[tricky.number]

@@ -33,13 +33,32 @@ SHIFT_S = 150.0
 # higher than on a real list so that a 150-second shift has enough conversations to measure; ring timeout is
 # the compliance minimum (15 s); the dialer abandons a person at once when nobody is free (no grace), as live.
 SCENARIO = ps.Scenario(
-    volunteers=VOLUNTEERS, answer_rate=0.45, machine_share=0.35, talk_mean=30.0, wrap_mean=5.0, talk_sigma=0.5,
-    wrap_sigma=0.4, hours=SHIFT_S / 3600, day_hours=SHIFT_S / 3600, seed=1, ring_timeout_s=15.0,
-    human_ring_median_s=5.0, human_ring_sigma=0.4, machine_ring_mean_s=7.0, machine_ring_sd_s=2.0,
+    volunteers=VOLUNTEERS,
+    answer_rate=0.45,
+    machine_share=0.35,
+    talk_mean=30.0,
+    wrap_mean=5.0,
+    talk_sigma=0.5,
+    wrap_sigma=0.4,
+    hours=SHIFT_S / 3600,
+    day_hours=SHIFT_S / 3600,
+    seed=1,
+    ring_timeout_s=15.0,
+    human_ring_median_s=5.0,
+    human_ring_sigma=0.4,
+    machine_ring_mean_s=7.0,
+    machine_ring_sd_s=2.0,
     fast_fail_share=0.3,
     # A simulated person answers, waits 1 s, says hello (about 1 s), and our detector wants 0.8 s of silence.
-    greeting_mean_s=2.0, amd_silence_s=0.8, abandon_after_greeting_s=0.8,
-    late_join_share=0.0, early_leave_share=0.0, login_spread_s=0.5, last_call_s=20.0, tick_s=0.5)
+    greeting_mean_s=2.0,
+    amd_silence_s=0.8,
+    abandon_after_greeting_s=0.8,
+    late_join_share=0.0,
+    early_leave_share=0.0,
+    login_spread_s=0.5,
+    last_call_s=20.0,
+    tick_s=0.5,
+)
 # An earlier shift of the same effort, loaded by the controller as its 30-day history: the engine starts out of
 # thin data, and the governor with the budget a running effort has.
 HISTORY_DIALS = 300
@@ -82,16 +101,20 @@ def _seed_history(store: Store, cid: int, contact_id: int, session_id: int, now:
         elif kind == "machine":
             answered, decided, status = t + ring, t + ring + det, "MACHINE"
             ended = decided + 0.5
-        outcome = pe.Outcome.HUMAN if kind == "human" else pe.Outcome.MACHINE if kind == "machine" else \
-            pe.Outcome.NO_ANSWER
+        outcome = (
+            pe.Outcome.HUMAN if kind == "human" else pe.Outcome.MACHINE if kind == "machine" else pe.Outcome.NO_ANSWER
+        )
         attempts.append(pe.Attempt(ring, outcome, det))
         rows.append((call_id, cid, contact_id, 1, call_id, t, answered, status, decided, bridged, ended, ab))
     store.conn.executemany(
         "INSERT INTO calls (id, campaign_id, contact_id, attempt_no, channel_id, originated_at, answered_at, "
         "amd_status, amd_decided_at, bridged_at, ended_at, abandoned) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows)
-    store.conn.executemany("INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) "
-                           "VALUES (?, ?, ?, ?, ?, ?)", disps)
+        rows,
+    )
+    store.conn.executemany(
+        "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        disps,
+    )
     assert abandoned == HISTORY_ABANDONS
     return ps.WarmStart(tuple(attempts), tuple(talks), abandoned, humans)
 
@@ -117,8 +140,11 @@ class WritingVolunteers:
                 due = self.due.setdefault(call_id, time.time() + self.wraps[len(self.due) % len(self.wraps)])
                 if time.time() >= due:
                     status, saved = await asyncio.to_thread(
-                        self.ctl.call, "POST", f"/api/sessions/{sid}/disposition",
-                        {"call_id": call_id, "code": "supporter", "answers": {}, "notes": ""})
+                        self.ctl.call,
+                        "POST",
+                        f"/api/sessions/{sid}/disposition",
+                        {"call_id": call_id, "code": "supporter", "answers": {}, "notes": ""},
+                    )
                     assert status == 201, saved
             await asyncio.sleep(0.2)
 
@@ -131,8 +157,9 @@ class WritingVolunteers:
         self._task.cancel()
 
 
-def live_metrics(calls: list[dict[str, Any]], disposed: dict[str, float], t0: float,
-                 sessions: list[int]) -> dict[str, float]:
+def live_metrics(
+    calls: list[dict[str, Any]], disposed: dict[str, float], t0: float, sessions: list[int]
+) -> dict[str, float]:
     """The simulator's metrics (bridge/pacing_sim.py, Result) computed from the store's record of the shift."""
     end = t0 + SHIFT_S
     live = [c for c in calls if c["amd_status"] in ("HUMAN", "NOTSURE")]
@@ -174,7 +201,8 @@ def live_metrics(calls: list[dict[str, Any]], disposed: dict[str, float], t0: fl
         # What the network and the volunteers actually did, to compare with the scenario's parameters.
         "talk_mean_s": talk_s / len(bridged) if bridged else 0.0,
         "wrap_mean_s": float(np.mean([disposed[c["id"]] - c["ended_at"] for c in bridged if c["id"] in disposed]))
-        if disposed else 0.0,
+        if disposed
+        else 0.0,
         "human_verdict_s": float(np.mean([c["amd_decided_at"] - c["answered_at"] for c in live])) if live else 0.0,
     }
 
@@ -194,8 +222,9 @@ def _report(request: pytest.FixtureRequest, lines: list[str]) -> None:
             reporter.write_line(line)
 
 
-async def test_predictive_shift_matches_the_simulator(pbx: Pbx, controller: ControllerProcess, ari: AriClient,
-                                                      request: pytest.FixtureRequest) -> None:
+async def test_predictive_shift_matches_the_simulator(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, request: pytest.FixtureRequest
+) -> None:
     # Enough numbers for the busiest shift the simulator foresees, all in a region inside calling hours now.
     prefix = sim.daytime_prefix(margin_s=900)
     n_numbers = 160
@@ -205,17 +234,27 @@ async def test_predictive_shift_matches_the_simulator(pbx: Pbx, controller: Cont
     store = Store(pbx.settings.db_path)
     # One transaction: the controller sees the effort and its history at once (it loads history on first sight).
     with store.db.atomic():
-        cid = int(store.create_campaign(
-            "Predictive E2E", org_name="Fair Votes", callback_number="2025550100", status="paused",
-            dial_mode="predictive", ring_timeout_s=15, machine_action="hangup", amd_mode="ours")["id"])
+        cid = int(
+            store.create_campaign(
+                "Predictive E2E",
+                org_name="Fair Votes",
+                callback_number="2025550100",
+                status="paused",
+                dial_mode="predictive",
+                ring_timeout_s=15,
+                machine_action="hangup",
+                amd_mode="ours",
+            )["id"]
+        )
         store.add_contacts(cid, [{"first_name": f"Past{prefix}", "phone": f"{prefix}9999"}])
         (past,) = store.contacts(cid)
         store.conn.execute("UPDATE contacts SET status = 'done' WHERE id = ?", (past["id"],))
         writer = store.create_session(cid, "Earlier shift")
         store.update_session(writer["id"], status="ended")
         warm = _seed_history(store, cid, past["id"], writer["id"], time.time())
-        store.add_contacts(cid, [{"first_name": f"V{i}", "last_name": n.behaviour, "phone": n.number}
-                                 for i, n in enumerate(network)])
+        store.add_contacts(
+            cid, [{"first_name": f"V{i}", "last_name": n.behaviour, "phone": n.number} for i, n in enumerate(network)]
+        )
 
     sessions = []
     for i in range(VOLUNTEERS):
@@ -253,25 +292,31 @@ async def test_predictive_shift_matches_the_simulator(pbx: Pbx, controller: Cont
     cfg = pe.PacingConfig(abandon_target=TARGET)
     runs = [ps.run_engine(replace(SCENARIO, seed=s), cfg, warm=warm) for s in range(1, SIM_SEEDS + 1)]
     keys = ("talk_min_per_vol_hour", "contacts_per_vol_hour", "mean_wait_s", "lines_per_volunteer", "abandon_rate")
-    predicted = {k: (float(np.mean([getattr(r, k) for r in runs])), float(np.std([getattr(r, k) for r in runs])))
-                 for k in keys}
+    predicted = {
+        k: (float(np.mean([getattr(r, k) for r in runs])), float(np.std([getattr(r, k) for r in runs]))) for k in keys
+    }
     one_to_one = ps.run_policy(SCENARIO, "power_1_1")
 
-    lines = [f"{VOLUNTEERS} volunteers, {SHIFT_S:.0f} s shift; {got['dials']:.0f} dials, {got['contacts']:.0f} "
-             f"conversations, {got['live_answers']:.0f} live answers, {got['abandoned']:.0f} abandoned",
-             f"{'metric':<24}{'live':>10}{'simulator mean ± sd':>24}{'1:1 (sim)':>12}"]
+    lines = [
+        f"{VOLUNTEERS} volunteers, {SHIFT_S:.0f} s shift; {got['dials']:.0f} dials, {got['contacts']:.0f} "
+        f"conversations, {got['live_answers']:.0f} live answers, {got['abandoned']:.0f} abandoned",
+        f"{'metric':<24}{'live':>10}{'simulator mean ± sd':>24}{'1:1 (sim)':>12}",
+    ]
     for k in keys:
         mean, sd = predicted[k]
         lines.append(f"{k:<24}{got[k]:>10.3f}{mean:>14.3f} ± {sd:<7.3f}{getattr(one_to_one, k):>12.3f}")
     lines.append(f"{'max_lines_per_volunteer':<24}{got['max_lines_per_volunteer']:>10.2f}")
     verdict_s = SCENARIO.greeting_mean_s + SCENARIO.amd_silence_s
-    lines.append(f"measured: talk {got['talk_mean_s']:.1f} s (scenario {SCENARIO.talk_mean:.0f}), write-up "
-                 f"{got['wrap_mean_s']:.1f} s ({SCENARIO.wrap_mean:.0f}), human verdict "
-                 f"{got['human_verdict_s']:.2f} s after answer ({verdict_s:.1f})")
+    lines.append(
+        f"measured: talk {got['talk_mean_s']:.1f} s (scenario {SCENARIO.talk_mean:.0f}), write-up "
+        f"{got['wrap_mean_s']:.1f} s ({SCENARIO.wrap_mean:.0f}), human verdict "
+        f"{got['human_verdict_s']:.2f} s after answer ({verdict_s:.1f})"
+    )
     total_ab = HISTORY_ABANDONS + got["abandoned"]
     total_live = warm.live_answers + got["live_answers"]
-    lines.append(f"30-day abandon rate (earlier shift + this one): {total_ab:.0f}/{total_live:.0f} = "
-                 f"{total_ab / total_live:.2%}")
+    lines.append(
+        f"30-day abandon rate (earlier shift + this one): {total_ab:.0f}/{total_live:.0f} = {total_ab / total_live:.2%}"
+    )
     _report(request, lines)
 
     # The law's measure, which the governor enforces: abandoned ÷ live answers over the rolling 30 days.

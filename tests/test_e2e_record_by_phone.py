@@ -27,8 +27,11 @@ async def test_voicemail_recorded_by_phone(pbx: Pbx, controller: ControllerProce
     assert re.fullmatch(r"[1-9]\d{9}", code)
     speech = f"{pbx.rt.sim_dir}/voicemail-demo"
     leg = await drill.volunteer(ari, pbx.rt, code, stay_s=30, later_keys="#", later_keys_after_s=1.5, say=speech)
-    campaign = await until(lambda: (c := store.campaign(cid)) and c["voicemail_media"] and c, 40,
-                           "the recorded message to become the effort's voicemail")
+    campaign = await until(
+        lambda: (c := store.campaign(cid)) and c["voicemail_media"] and c,
+        40,
+        "the recorded message to become the effort's voicemail",
+    )
     assert campaign["machine_action"] == "voicemail"
     media = campaign["voicemail_media"]
     assert media.startswith(f"{pbx.rt.inst}/spool/recording/pb-rec-{code}-")
@@ -40,6 +43,7 @@ async def test_voicemail_recorded_by_phone(pbx: Pbx, controller: ControllerProce
     assert float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > 300
     # The code is spent: keyed again it is just a wrong code.
     assert recordings.pending(store, code) is None
+
     # The caller hears "message saved" and is sent off: the phone leg ends by itself.
     async def gone() -> bool:
         return leg.channel_id not in {c["id"] for c in await ari.get("channels")}

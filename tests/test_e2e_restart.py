@@ -50,8 +50,11 @@ async def test_kill_controller_mid_call(pbx: Pbx, controller: ControllerProcess,
     await drill.volunteer(ari, pbx.rt, session["code"], stay_s=600)
     sid = session["id"]
 
-    view = await until(lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["state"] == "talking" and v,
-                       30, "the volunteer to be talking")
+    view = await until(
+        lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["state"] == "talking" and v,
+        30,
+        "the volunteer to be talking",
+    )
     call_id = view["call_id"]
     before = snapshot(pbx)
     assert before["calls"][call_id]["bridged_at"] and before["calls"][call_id]["amd_status"] == "HUMAN"
@@ -72,8 +75,9 @@ async def test_kill_controller_mid_call(pbx: Pbx, controller: ControllerProcess,
     assert len(store.calls(cid)) == 1
 
     # The conversation ends normally and is recorded as such; the volunteer goes on.
-    await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["state"] == "wrapup", 30,
-                "the voter to hang up")
+    await until(
+        lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["state"] == "wrapup", 30, "the voter to hang up"
+    )
     ended = store.call(call_id)
     assert ended is not None and ended["outcome"] == "connected" and ended["ended_at"] and ended["hangup_cause"] == 16
     status, _ = controller.call("POST", f"/api/sessions/{sid}/disposition", {"code": "undecided"})

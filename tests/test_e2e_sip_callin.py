@@ -107,11 +107,16 @@ def rfc4733_pcap(path: Path, digit: str, index: int) -> None:
     for i in range(10):  # 7 updates every 20 ms, then the end packet three times
         end = i >= 7
         payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, (min(i, 6) + 1) * 160)
-        rtp = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, 1000 + 20 * index + i,
-                          24000 * (index + 1), 0x1234ABCD) + payload
+        rtp = (
+            struct.pack(
+                "!BBHII", 0x80, (0x80 if i == 0 else 0) | 101, 1000 + 20 * index + i, 24000 * (index + 1), 0x1234ABCD
+            )
+            + payload
+        )
         udp = struct.pack("!HHHH", 6000, 6002, 8 + len(rtp), 0) + rtp
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]),
-                         bytes([127, 0, 0, 1]))
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])
+        )
         total = sum(struct.unpack("!10H", ip))
         total = (total >> 16) + (total & 0xFFFF)
         ip = ip[:10] + struct.pack("!H", ~(total + (total >> 16)) & 0xFFFF) + ip[12:]
@@ -129,19 +134,21 @@ def scenario(code: str, stay_ms: int, keypad: str, workdir: Path) -> str:
     for i, d in enumerate(code):
         pcap = workdir / f"key{i}.pcap"
         rfc4733_pcap(pcap, d, i)
-        keys += (f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
-                 '  <pause milliseconds="400"/>\n')
+        keys += f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n  <pause milliseconds="400"/>\n'
     return SCENARIO_HEAD + keys + SCENARIO_TAIL.format(stay_ms=stay_ms, bye_cseq=2)
 
 
 @pytest.mark.parametrize("keypad", ["rfc4733", "info"])
-async def test_volunteer_calls_in_over_sip(pbx: Pbx, controller: ControllerProcess, tmp_path: Path,
-                                           keypad: str) -> None:
+async def test_volunteer_calls_in_over_sip(
+    pbx: Pbx, controller: ControllerProcess, tmp_path: Path, keypad: str
+) -> None:
     assert shutil.which("sipp"), "SIPp (Debian sip-tester) is installed by make test"
     # A softphone endpoint from the shipped template, identified by its address, as ops would add one.
     local = pbx.rt.host_path(f"{pbx.rt.inst}/etc/pjsip_local.conf")
-    local.write_text(f"[sipp](softphone-endpoint)\ndtmf_mode = {keypad}\n\n"
-                     "[sipp-identify]\ntype = identify\nendpoint = sipp\nmatch = 127.0.0.1\n")
+    local.write_text(
+        f"[sipp](softphone-endpoint)\ndtmf_mode = {keypad}\n\n"
+        "[sipp-identify]\ntype = identify\nendpoint = sipp\nmatch = 127.0.0.1\n"
+    )
     pbx.rt.cli("module reload res_pjsip.so")
     store = Store(pbx.settings.db_path)
     cid = store.create_campaign("SIP call-in", status="paused")["id"]
@@ -150,23 +157,53 @@ async def test_volunteer_calls_in_over_sip(pbx: Pbx, controller: ControllerProce
     xml = tmp_path / "callin.xml"
     xml.write_text(scenario(session["code"], 6000, keypad, tmp_path))
     sipp = await asyncio.create_subprocess_exec(
-        "sipp", "-sf", str(xml), "-s", "callin", "-m", "1", "-l", "1", "-i", "127.0.0.1",
-         "-p", str(free_port(socket.SOCK_DGRAM)), "-mi", "127.0.0.1",
-         "-mp", str(free_port(socket.SOCK_DGRAM)), "-timeout", "40s", "-nostdin",
-         f"127.0.0.1:{pbx.settings.sip_port}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path)
+        "sipp",
+        "-sf",
+        str(xml),
+        "-s",
+        "callin",
+        "-m",
+        "1",
+        "-l",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port(socket.SOCK_DGRAM)),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_port(socket.SOCK_DGRAM)),
+        "-timeout",
+        "40s",
+        "-nostdin",
+        f"127.0.0.1:{pbx.settings.sip_port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     try:
-        view = await until(lambda: (v := controller.call("GET", f"/api/sessions/{session['id']}")[1])
-                           ["phone_connected"] and v, 20, "the SIP volunteer to join")
+        view = await until(
+            lambda: (v := controller.call("GET", f"/api/sessions/{session['id']}")[1])["phone_connected"] and v,
+            20,
+            "the SIP volunteer to join",
+        )
         assert view["state"] == "idle"
         leg = store.session(session["id"])
-        assert leg is not None and leg["channel_id"] and "PJSIP/sipp" in (
-            store.conn.execute("SELECT name FROM legs WHERE channel_id = ?", (leg["channel_id"],)).fetchone()[0])
+        assert (
+            leg is not None
+            and leg["channel_id"]
+            and "PJSIP/sipp"
+            in (store.conn.execute("SELECT name FROM legs WHERE channel_id = ?", (leg["channel_id"],)).fetchone()[0])
+        )
         # The phone hangs up: the session is paused (disconnected), not ended, and nothing is dialled for it.
         out, _ = await asyncio.wait_for(sipp.communicate(), 40)
         assert sipp.returncode == 0, out.decode(errors="replace")[-2000:]
-        gone = await until(lambda: (v := controller.call("GET", f"/api/sessions/{session['id']}")[1])
-                           ["state"] == "disconnected" and v, 10, "the session to pause")
+        gone = await until(
+            lambda: (v := controller.call("GET", f"/api/sessions/{session['id']}")[1])["state"] == "disconnected" and v,
+            10,
+            "the session to pause",
+        )
         assert gone["status"] == "open" and not gone["phone_connected"]
     finally:
         if sipp.returncode is None:

@@ -30,9 +30,20 @@ class Softphone:
     def __init__(self, server: str, user: str, password: str, *args: str) -> None:
         self.proc = subprocess.Popen(
             # "--x=value": a password may start with "-".
-            [sys.executable, "-m", "tests.sipua", f"--server={server}", f"--user={user}", f"--password={password}",
-             *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO_ROOT)
+            [
+                sys.executable,
+                "-m",
+                "tests.sipua",
+                f"--server={server}",
+                f"--user={user}",
+                f"--password={password}",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO_ROOT,
+        )
         self.events: list[dict[str, Any]] = []
         self._reader = asyncio.get_running_loop().run_in_executor(None, self._read)
 
@@ -43,8 +54,9 @@ class Softphone:
                 self.events.append(json.loads(line))
 
     def first(self, event: str, **match: Any) -> dict[str, Any] | None:
-        return next((e for e in self.events if e["event"] == event
-                     and all(e.get(k) == v for k, v in match.items())), None)
+        return next(
+            (e for e in self.events if e["event"] == event and all(e.get(k) == v for k, v in match.items())), None
+        )
 
     async def finish(self, limit_s: float = 60) -> list[dict[str, Any]]:
         await asyncio.wait_for(asyncio.shield(self._reader), limit_s)
@@ -73,8 +85,9 @@ async def register_code(server: str, user: str, password: str) -> int:
     return int(reg[-1]["code"])
 
 
-async def test_softphone_joins_without_code_and_hears_the_voter(pbx: Pbx, controller: ControllerProcess,
-                                                                tmp_path: Path) -> None:
+async def test_softphone_joins_without_code_and_hears_the_voter(
+    pbx: Pbx, controller: ControllerProcess, tmp_path: Path
+) -> None:
     voter = SimNumber(day_number(5301), "human", ring_s=1, talk_s=20, tone_hz=2350)
     pbx.load_sim([voter])
     store = Store(pbx.settings.db_path)
@@ -95,8 +108,18 @@ async def test_softphone_joins_without_code_and_hears_the_voter(pbx: Pbx, contro
     assert await register_code(first["sip_server"], first["username"], first["password"]) != 200
 
     heard = tmp_path / "heard.wav"
-    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--register", "--call", creds["dial"],
-                   "--record", str(heard), "--seconds", "40")
+    ua = Softphone(
+        creds["sip_server"],
+        creds["username"],
+        creds["password"],
+        "--register",
+        "--call",
+        creds["dial"],
+        "--record",
+        str(heard),
+        "--seconds",
+        "40",
+    )
     try:
         await until(lambda: ua.first("registered", code=200), 20, "the softphone's REGISTER to be accepted")
         await until(lambda: ua.first("call", state="CONFIRMED"), 20, "the softphone's call to be answered")
@@ -107,8 +130,10 @@ async def test_softphone_joins_without_code_and_hears_the_voter(pbx: Pbx, contro
         # Joined with no code keyed: the session has its leg and dials for it.
         talking = await until(lambda: (v := view())["state"] == "talking" and v, 40, "the voter to be put through")
         assert talking["phone_connected"]
-        legs = [dict(r) for r in store.conn.execute("SELECT * FROM legs WHERE session_id = ? AND kind = 'volunteer'",
-                                                    (sid,))]
+        legs = [
+            dict(r)
+            for r in store.conn.execute("SELECT * FROM legs WHERE session_id = ? AND kind = 'volunteer'", (sid,))
+        ]
         assert any(leg["name"].startswith(f"PJSIP/{creds['username']}-") for leg in legs), legs
         # Let the voter's signature tone play for a while (greeting, 3 s pause, then the tone).
         await asyncio.sleep(9)
@@ -126,8 +151,9 @@ async def test_softphone_joins_without_code_and_hears_the_voter(pbx: Pbx, contro
     assert await register_code(creds["sip_server"], creds["username"], creds["password"]) != 200
 
 
-async def test_softphone_account_reaches_only_its_own_session(pbx: Pbx, controller: ControllerProcess,
-                                                              ari: AriClient, tmp_path: Path) -> None:
+async def test_softphone_account_reaches_only_its_own_session(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, tmp_path: Path
+) -> None:
     voter = SimNumber(day_number(5302), "human", ring_s=1, talk_s=30, tone_hz=2450)
     pbx.load_sim([voter])
     store = Store(pbx.settings.db_path)
@@ -169,8 +195,7 @@ async def test_softphone_account_reaches_only_its_own_session(pbx: Pbx, controll
     # An ended session's account is revoked: neither REGISTER nor a call gets through.
     assert controller.call("POST", f"/api/sessions/{sid_a}/stop")[0] == 200
     assert await register_code(creds["sip_server"], creds["username"], creds["password"]) != 200
-    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", voter.digits,
-                   "--seconds", "5")
+    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", voter.digits, "--seconds", "5")
     try:
         events = await ua.finish(30)
     finally:
@@ -197,8 +222,9 @@ async def test_failed_logins_ban_the_address_for_a_while(pbx: Pbx, tmp_path: Pat
         for i in range(3):
             assert await register_code(server, f"pbsip{i:032x}", "guess") in (401, 403)
         guard_conf = pbx.host_path(f"{pbx.rt.inst}/etc/pjsip_guard.conf")
-        await until(lambda: guard_conf.exists() and "deny = 127.0.0.1/32" in guard_conf.read_text(), 10,
-                    "the ban to be written")
+        await until(
+            lambda: guard_conf.exists() and "deny = 127.0.0.1/32" in guard_conf.read_text(), 10, "the ban to be written"
+        )
         # Banned: even the right credentials are refused (403) while it lasts.
         assert await register_code(server, creds["username"], creds["password"]) == 403
         await until(lambda: "deny" not in guard_conf.read_text(), 20, "the ban to run out")
@@ -217,15 +243,19 @@ async def test_register_and_we_call_you(pbx: Pbx, controller: ControllerProcess,
     # Before any account (or registration) there is nothing to ring.
     assert controller.call("POST", f"/api/sessions/{sid}/sip/call")[0] == 409
     creds = account(controller, sid)
-    ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--register", "--answer",
-                   "--seconds", "25")
+    ua = Softphone(
+        creds["sip_server"], creds["username"], creds["password"], "--register", "--answer", "--seconds", "25"
+    )
     try:
         await until(lambda: ua.first("registered", code=200), 20, "the softphone to register")
         status, body = controller.call("POST", f"/api/sessions/{sid}/sip/call")
         assert status == 202, body
         await until(lambda: ua.first("call", state="CONFIRMED"), 20, "the softphone to answer the PBX's call")
-        joined = await until(lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["phone_connected"]
-                             and v, 15, "the answered call to join the session")
+        joined = await until(
+            lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["phone_connected"] and v,
+            15,
+            "the answered call to join the session",
+        )
         assert joined["state"] in ("idle", "paused")
         s = store.session(sid)
         assert s is not None and s["bridge_id"] and s["channel_id"]
@@ -237,8 +267,9 @@ async def test_register_and_we_call_you(pbx: Pbx, controller: ControllerProcess,
         ua.kill()
 
 
-async def test_silent_softphone_is_cut_after_20_s_and_the_session_pauses(pbx: Pbx, controller: ControllerProcess
-                                                                       ) -> None:
+async def test_silent_softphone_is_cut_after_20_s_and_the_session_pauses(
+    pbx: Pbx, controller: ControllerProcess
+) -> None:
     """No audio from the device (here: its process frozen with SIGSTOP, as a laptop lid closing would) for 20 s:
     Asterisk hangs the leg up (rtp_timeout) and the session pauses as when a phone hangs up, reason no_audio."""
     store = Store(pbx.settings.db_path)
@@ -247,11 +278,15 @@ async def test_silent_softphone_is_cut_after_20_s_and_the_session_pauses(pbx: Pb
     creds = account(controller, sid)
     ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", "join", "--seconds", "90")
     try:
-        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
-                    "the softphone to join")
+        await until(
+            lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20, "the softphone to join"
+        )
         ua.proc.send_signal(signal.SIGSTOP)
-        view = await until(lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["state"] == "disconnected"
-                           and v, 40, "Asterisk to cut the silent leg")
+        view = await until(
+            lambda: (v := controller.call("GET", f"/api/sessions/{sid}")[1])["state"] == "disconnected" and v,
+            40,
+            "Asterisk to cut the silent leg",
+        )
         assert view["state_reason"] == "no_audio" and not view["phone_connected"]
         assert store.session(sid)["status"] == "open", "paused, not ended: a fresh login joins again"  # type: ignore[index]
     finally:
@@ -268,8 +303,9 @@ async def test_accounts_outlive_a_controller_restart(pbx: Pbx, controller: Contr
     creds = account(controller, sid)
     ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--call", "join", "--seconds", "60")
     try:
-        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
-                    "the softphone to join")
+        await until(
+            lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20, "the softphone to join"
+        )
         controller.kill()
         controller.start()
         view = controller.call("GET", f"/api/sessions/{sid}")[1]
@@ -282,8 +318,9 @@ async def test_accounts_outlive_a_controller_restart(pbx: Pbx, controller: Contr
     assert "sip.accounts_restored" in controller.log_path.read_text()
 
 
-async def test_a_new_device_takes_the_old_ones_place_in_the_bridge(pbx: Pbx, controller: ControllerProcess,
-                                                                   ari: AriClient) -> None:
+async def test_a_new_device_takes_the_old_ones_place_in_the_bridge(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient
+) -> None:
     """A fresh login while the old device is still on the line (the browser reconnecting, or switching from the
     phone): the new leg joins the same bridge and the old one is hung up; the session never pauses."""
     store = Store(pbx.settings.db_path)
@@ -292,16 +329,21 @@ async def test_a_new_device_takes_the_old_ones_place_in_the_bridge(pbx: Pbx, con
     first = account(controller, sid)
     old = Softphone(first["sip_server"], first["username"], first["password"], "--call", "join", "--seconds", "60")
     try:
-        await until(lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20,
-                    "the first device to join")
+        await until(
+            lambda: controller.call("GET", f"/api/sessions/{sid}")[1]["phone_connected"], 20, "the first device to join"
+        )
         bridge = store.session(sid)["bridge_id"]  # type: ignore[index]
         second = account(controller, sid)
-        new = Softphone(second["sip_server"], second["username"], second["password"], "--call", "join",
-                        "--seconds", "20")
+        new = Softphone(
+            second["sip_server"], second["username"], second["password"], "--call", "join", "--seconds", "20"
+        )
         try:
             await until(lambda: old.first("ended"), 20, "the old device to be hung up")
-            await until(lambda: (s := store.session(sid)) and s["channel_id"] and s["bridge_id"] == bridge, 10,
-                        "the session to keep its bridge")
+            await until(
+                lambda: (s := store.session(sid)) and s["channel_id"] and s["bridge_id"] == bridge,
+                10,
+                "the session to keep its bridge",
+            )
             info = await ari.get(f"bridges/{bridge}")
             names = [(await ari.get(f"channels/{ch}"))["name"] for ch in info["channels"]]
             assert [n.rsplit("-", 1)[0] for n in names] == [f"PJSIP/{second['username']}"], names

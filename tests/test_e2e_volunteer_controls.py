@@ -51,8 +51,9 @@ async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: 
     assert status == 200 and resumed["state"] in ("idle", "talking")
 
     # Second voter: the volunteer ends the call from the API.
-    second = await until(lambda: (v := state_is("talking")) and v["call_id"] != first["call_id"] and v, 30,
-                         "the second voter")
+    second = await until(
+        lambda: (v := state_is("talking")) and v["call_id"] != first["call_id"] and v, 30, "the second voter"
+    )
     status, _ = controller.call("POST", f"/api/sessions/{sid}/hangup")
     assert status == 200
     await until(lambda: state_is("wrapup"), 10, "the API hang-up")
@@ -61,8 +62,9 @@ async def test_volunteer_controls(pbx: Pbx, controller: ControllerProcess, ari: 
     assert status == 201
 
     # Third voter: ask to pause after this call, then save: paused, not dialled for.
-    third = await until(lambda: (v := state_is("talking")) and v["call_id"] != second["call_id"] and v, 30,
-                        "the third voter")
+    third = await until(
+        lambda: (v := state_is("talking")) and v["call_id"] != second["call_id"] and v, 30, "the third voter"
+    )
     status, _ = controller.call("POST", f"/api/sessions/{sid}/pause")
     assert status == 200 and view()["state"] == "talking"
     status, _ = controller.call("POST", f"/api/sessions/{sid}/disposition", {"code": "undecided"})

@@ -26,8 +26,16 @@ async def test_the_waiting_caller_is_told_why(pbx: Pbx, controller: ControllerPr
     # A window that excludes the next hour there: later today, or tomorrow morning.
     window = ("20:00", "21:00") if local.hour < 19 else ("08:00", "09:00")
     store = Store(pbx.settings.db_path)
-    cid = int(store.create_campaign("Quiet", org_name="Org", callback_number="2025550100", amd_mode="off",
-                                    calling_hours_start=window[0], calling_hours_end=window[1])["id"])
+    cid = int(
+        store.create_campaign(
+            "Quiet",
+            org_name="Org",
+            callback_number="2025550100",
+            amd_mode="off",
+            calling_hours_start=window[0],
+            calling_hours_end=window[1],
+        )["id"]
+    )
     store.add_contacts(cid, [{"first_name": "Night", "phone": number}])
     status, session = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Lee"})
     assert status == 201, session
@@ -41,8 +49,7 @@ async def test_the_waiting_caller_is_told_why(pbx: Pbx, controller: ControllerPr
 
     w = await until(lambda: waiting("outside_hours"), 30, "the outside-hours reason")
     start, end = effort_window(*window)
-    opens = next_window_start((zone,), datetime.now(ZoneInfo(zone)), EffortRules(calling_start=start,
-                                                                                 calling_end=end))
+    opens = next_window_start((zone,), datetime.now(ZoneInfo(zone)), EffortRules(calling_start=start, calling_end=end))
     assert opens is not None and abs(w["until"] - opens.timestamp()) < 1
     assert opens.strftime("%I:%M %p").lstrip("0") in w["text"] and not w["dialing"]
     assert store.calls(cid) == [], "nothing dialled"

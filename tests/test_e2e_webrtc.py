@@ -24,8 +24,7 @@ from store.db import Store
 
 pytestmark = pytest.mark.asterisk
 
-VOTERS = [SimNumber(day_number(5300 + i), "human", ring_s=1, talk_s=120, tone_hz=3000 + 150 * i)
-          for i in range(3)]
+VOTERS = [SimNumber(day_number(5300 + i), "human", ring_s=1, talk_s=120, tone_hz=3000 + 150 * i) for i in range(3)]
 PASSWORD = "webrtc-caller-password"
 # What the browser's analyser must see at the voter's tone, against the median of the speech band (power ratio).
 BROWSER_HEARS_RATIO = 100.0
@@ -81,14 +80,27 @@ async def _login(page: Page, base: str, username: str) -> None:
     await page.click("button[type=submit]")
 
 
-async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, controller: ControllerProcess,
-                                                                   ari: AriClient, tmp_path: Path) -> None:
+async def test_computer_audio_both_ways_then_closing_the_tab_pauses(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, tmp_path: Path
+) -> None:
     pbx.load_sim(VOTERS)
     await ari.post("asterisk/variable", variable="PB_SIM_HEARD", value="1")  # the voters record what they hear
     store = Store(pbx.settings.db_path)
     cid = int(store.create_campaign("Computer audio", ring_timeout_s=15, wrapup_limit_s=120)["id"])
-    store.add_contacts(cid, [{"first_name": f"Voter{i}", "last_name": "Webrtc", "phone": n.number,
-                              "city": "Washington", "state": "DC", "zip": "20001"} for i, n in enumerate(VOTERS)])
+    store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": f"Voter{i}",
+                "last_name": "Webrtc",
+                "phone": n.number,
+                "city": "Washington",
+                "state": "DC",
+                "zip": "20001",
+            }
+            for i, n in enumerate(VOTERS)
+        ],
+    )
     username = f"webrtc-caller-{cid}"
     u.create_user(store, username, PASSWORD, "caller", name="Wendy Webrtc", campaign_id=cid)
     mic = webrtc_drill.make_mic_wav(tmp_path / "mic.wav")
@@ -100,8 +112,10 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
     def on_ws(ws: WebSocket) -> None:
         if "/ws/session/" not in ws.url:
             sip_sockets.append(ws.url)
-        ws.on("framereceived", lambda payload: frames.append(payload if isinstance(payload, str)
-                                                             else payload.decode("utf-8", "replace")))
+        ws.on(
+            "framereceived",
+            lambda payload: frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace")),
+        )
 
     async with async_playwright() as pw:
         browser = await webrtc_drill.launch(pw, mic)
@@ -117,8 +131,7 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
             sid = int(re.search(r"/s/(\d+)", page.url).group(1))  # type: ignore[union-attr]
 
             # The check: the fake microphone moves the meter; then connect.
-            await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.",
-                                                                       timeout=15000)
+            await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.", timeout=15000)
             await page.click("#webphone-connect")
             await expect(page.locator("#webphone-status")).to_have_text("Connected", timeout=30000)
             await expect(page.locator("#phone-status")).to_have_attribute("data-connected", "true", timeout=20000)
@@ -131,8 +144,11 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
             await expect(name).to_be_visible(timeout=45000)
             first = await _state(controller, sid)
             assert first["state"] == "talking"
-            voter1 = next(n for n in VOTERS if store.contact(
-                int(store.call(str(first["call_id"]))["contact_id"]))["phone"] == n.number)  # type: ignore[index]
+            voter1 = next(
+                n
+                for n in VOTERS
+                if store.contact(int(store.call(str(first["call_id"]))["contact_id"]))["phone"] == n.number
+            )  # type: ignore[index]
 
             # The browser hears the voter: energy arrives (getStats) and it is this voter's tone (spectrum).
             before = await page.evaluate("window.pbWebphone.inboundAudio()")
@@ -152,9 +168,13 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
             # Save & Next: the result is saved and the next voter comes through on the same leg.
             await page.locator("input[name=code][value=supporter]").check()
             await page.click("#save-next")
-            await until(lambda: [d for d in store.dispositions(cid)
-                                 if d["call_id"] == first["call_id"] and d["code"] == "supporter"], 15,
-                        "the first result saved")
+            await until(
+                lambda: [
+                    d for d in store.dispositions(cid) if d["call_id"] == first["call_id"] and d["code"] == "supporter"
+                ],
+                15,
+                "the first result saved",
+            )
             second = None
             for _ in range(200):
                 v = await _state(controller, sid)
@@ -178,8 +198,10 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
                     break
                 await asyncio.sleep(0.25)
             assert gone is not None, "the session still has a leg after the tab closed"
-            print(f"leg gone {time.time() - closed_at:.1f} s after the tab closed; browser heard the voter's tone "
-                  f"at {heard_ratio:.0f}x the band median")
+            print(
+                f"leg gone {time.time() - closed_at:.1f} s after the tab closed; browser heard the voter's tone "
+                f"at {heard_ratio:.0f}x the band median"
+            )
             assert gone["state"] in ("disconnected", "paused"), gone
             # The page said goodbye (BYE on pagehide), rather than Asterisk noticing 20 s without audio.
             assert gone["state_reason"] == "computer_audio_closed", gone
@@ -198,8 +220,10 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
     mic_ratio = tone_ratio(samples, rate, webrtc_drill.MIC_TONE_HZ)
     assert mic_ratio > VOTER_HEARS_RATIO, f"the voter did not hear the browser's microphone: {mic_ratio:.1f}"
     assert tone_ratio(samples, rate, 1234) < mic_ratio / 100
-    print(f"voter heard the browser's tone at ratio {mic_ratio:.0f} (an unplayed tone: "
-          f"{tone_ratio(samples, rate, 1234):.1f})")
+    print(
+        f"voter heard the browser's tone at ratio {mic_ratio:.0f} (an unplayed tone: "
+        f"{tone_ratio(samples, rate, 1234):.1f})"
+    )
 
     # Privacy: no voter's number in the pages, the session pushes, or any SIP message the browser got.
     assert any("SIP/2.0" in f for f in frames), "the SIP traffic was not captured"
@@ -210,13 +234,13 @@ async def test_computer_audio_both_ways_then_closing_the_tab_pauses(pbx: Pbx, co
             assert not leaked, f"voter number {form} reached the browser: {leaked[0][:300]}"
 
 
-async def test_lost_audio_pauses_the_session_and_the_page_reconnects(pbx: Pbx, controller: ControllerProcess,
-                                                                     ari: AriClient, tmp_path: Path) -> None:
+async def test_lost_audio_pauses_the_session_and_the_page_reconnects(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, tmp_path: Path
+) -> None:
     """On a call, the page's network drops (its WebSockets close: it says it reconnects, and does, and the call
     goes on); then no audio reaches Asterisk for 20 s: the leg is hung up, the session paused as when a phone
     hangs up and nothing dialled for it; the page redials on its own and the leg is back."""
-    voters = [SimNumber(day_number(5400 + i), "human", ring_s=1, talk_s=120, tone_hz=3000 + 150 * i)
-              for i in range(3)]
+    voters = [SimNumber(day_number(5400 + i), "human", ring_s=1, talk_s=120, tone_hz=3000 + 150 * i) for i in range(3)]
     pbx.load_sim(voters)
     store = Store(pbx.settings.db_path)
     cid = int(store.create_campaign("Computer audio drops", ring_timeout_s=15, wrapup_limit_s=300)["id"])
@@ -285,8 +309,9 @@ async def test_lost_audio_pauses_the_session_and_the_page_reconnects(pbx: Pbx, c
             assert back is not None, "the page did not reconnect the leg"
             back_at = time.time()
             await expect(page.locator("#webphone-status")).to_have_text("Connected", timeout=15000)
-            assert not [c for c in store.calls(cid) if paused_at < (c["originated_at"] or 0) < back_at - 0.5], \
+            assert not [c for c in store.calls(cid) if paused_at < (c["originated_at"] or 0) < back_at - 0.5], (
                 "a voter was dialled while the session had no audio"
+            )
             await context.close()
         finally:
             await browser.close()

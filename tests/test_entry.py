@@ -131,25 +131,41 @@ def _keyed(code: str, caller: str = "+15550001111") -> Entry:
         # Held: "one moment please", then asked again (same code, same submission time) once the time has come.
         ([(Hold(5.0), 1.0)], EState.HOLDING, [Play("ch", (HOLD,))]),
         ([(Hold(5.0), 1.0), (Tick(), 4.9)], EState.HOLDING, [Play("ch", (HOLD,))]),
-        ([(Hold(5.0), 1.0), (Tick(), 5.0)], EState.VALIDATING,
-         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0)]),
+        (
+            [(Hold(5.0), 1.0), (Tick(), 5.0)],
+            EState.VALIDATING,
+            [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0)],
+        ),
         # Held again (the overall pace): no second "one moment please".
-        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Hold(9.0), 5.0), (Tick(), 9.0)], EState.VALIDATING,
-         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0),
-          CheckCode("ch", GOOD, "+15550001111", 1.0)]),
+        (
+            [(Hold(5.0), 1.0), (Tick(), 5.0), (Hold(9.0), 5.0), (Tick(), 9.0)],
+            EState.VALIDATING,
+            [
+                Play("ch", (HOLD,)),
+                CheckCode("ch", GOOD, "+15550001111", 1.0),
+                CheckCode("ch", GOOD, "+15550001111", 1.0),
+            ],
+        ),
         # Keys pressed while held are not a new code, and silence while held is not a try.
         ([(Hold(50.0), 1.0), (Digit("5"), 2.0), (Tick(), 30.0)], EState.HOLDING, [Play("ch", (HOLD,))]),
         # Locked out: not looked up, told to try later, hung up.
         ([(Locked(), 1.0)], EState.REFUSED, [Refuse("ch", locked=True)]),
-        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Locked(), 5.0)], EState.REFUSED,
-         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Refuse("ch", locked=True)]),
+        (
+            [(Hold(5.0), 1.0), (Tick(), 5.0), (Locked(), 5.0)],
+            EState.REFUSED,
+            [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Refuse("ch", locked=True)],
+        ),
         # The held code turns out right after the wait.
-        ([(Hold(5.0), 1.0), (Tick(), 5.0), (Validated(42), 5.0)], EState.JOINED,
-         [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Join("ch", 42)]),
+        (
+            [(Hold(5.0), 1.0), (Tick(), 5.0), (Validated(42), 5.0)],
+            EState.JOINED,
+            [Play("ch", (HOLD,)), CheckCode("ch", GOOD, "+15550001111", 1.0), Join("ch", 42)],
+        ),
     ],
 )
-def test_the_guard_holds_or_locks_a_keyed_code(events: list[tuple[object, float]], state: EState,
-                                              commands: list[object]) -> None:
+def test_the_guard_holds_or_locks_a_keyed_code(
+    events: list[tuple[object, float]], state: EState, commands: list[object]
+) -> None:
     e = _keyed(GOOD)
     assert e.state is EState.VALIDATING and e.submitted_at == 1.0
     out: list[object] = []

@@ -79,8 +79,9 @@ def test_the_tarpit_doubles_per_wrong_code_and_is_capped(wrong: int, delay: floa
         (wrong_calls(ANONYMOUS, 1), 60.0, ANONYMOUS, Hold(62.0, "tarpit")),
     ],
 )
-def test_limits_per_calling_number(history: list[tuple[float, str, str]], now: float, number: str,
-                                   decision: object) -> None:
+def test_limits_per_calling_number(
+    history: list[tuple[float, str, str]], now: float, number: str, decision: object
+) -> None:
     g, _ = run(history)
     _, ds = step(g, Submit(number, now), now)
     assert ds[-1] == decision
@@ -121,7 +122,8 @@ def spoofed(n: int, start: float = 0.0, gap: float = 1.0) -> list[tuple[float, s
     ],
 )
 def test_the_overall_pace_when_wrong_codes_from_all_numbers_pass_the_threshold(
-        history: list[tuple[float, str, str]], now: float, decision: object) -> None:
+    history: list[tuple[float, str, str]], now: float, decision: object
+) -> None:
     g, _ = run(history)
     _, ds = step(g, Submit("+15552222222", now), now)
     assert ds[-1] == decision
@@ -209,8 +211,13 @@ def test_limits_from_settings() -> None:
 
 @pytest.mark.parametrize(
     ("caller", "number"),
-    [("+15550000001", "+15550000001"), ("", ANONYMOUS), (None, ANONYMOUS), ("Anonymous", ANONYMOUS),
-     (" 2025550100 ", "2025550100")],
+    [
+        ("+15550000001", "+15550000001"),
+        ("", ANONYMOUS),
+        (None, ANONYMOUS),
+        ("Anonymous", ANONYMOUS),
+        (" 2025550100 ", "2025550100"),
+    ],
 )
 def test_calling_numbers(caller: str | None, number: str) -> None:
     assert number_of(caller) == number
@@ -222,9 +229,12 @@ def test_calling_numbers(caller: str | None, number: str) -> None:
         ([], 10.0, ""),
         (wrong_calls(A, 5), 300.0, ""),  # a volunteer fumbling is no alert
         (wrong_calls(A, 6), 301.0, "6 wrong call-in codes in the last hour, 1 number locked out."),
-        ([*wrong_calls(A, 6), *spoofed(14, start=400.0)], 500.0,
-         "20 wrong call-in codes in the last hour, 1 number locked out. Someone may be guessing codes: every "
-         "caller's code is checked at most one per 10 s until it calms down, so volunteers calling in may wait."),
+        (
+            [*wrong_calls(A, 6), *spoofed(14, start=400.0)],
+            500.0,
+            "20 wrong call-in codes in the last hour, 1 number locked out. Someone may be guessing codes: every "
+            "caller's code is checked at most one per 10 s until it calms down, so volunteers calling in may wait.",
+        ),
         (spoofed(1), 10.0, ""),
     ],
 )
@@ -242,15 +252,20 @@ def test_the_dashboard_alert(history: list[tuple[float, str, str]], now: float, 
         # ... a withheld number is never trusted ...
         ([(0.0, ANONYMOUS, "r"), *spoofed(20, start=10.0), (30.0, B, "?")], 31.0, ANONYMOUS, Hold(40.0, "pace")),
         # ... nor one whose trust ran out (30 days).
-        ([(0.0, A, "r"), *spoofed(20, start=LIM.trust_s), (LIM.trust_s + 30, B, "?")], LIM.trust_s + 31, A,
-         Hold(LIM.trust_s + 40, "pace")),
+        (
+            [(0.0, A, "r"), *spoofed(20, start=LIM.trust_s), (LIM.trust_s + 30, B, "?")],
+            LIM.trust_s + 31,
+            A,
+            Hold(LIM.trust_s + 40, "pace"),
+        ),
         # Its own tarpit and lockout still apply.
         ([(0.0, A, "r"), *wrong_calls(A, 2, start=10.0)], 70.5, A, Hold(74.5, "tarpit")),
         ([(0.0, A, "r"), *wrong_calls(A, 6, start=10.0)], 400.0, A, Locked(3910.0)),
     ],
 )
-def test_numbers_that_keyed_a_right_code_skip_the_pace(history: list[tuple[float, str, str]], now: float,
-                                                       number: str, decision: object) -> None:
+def test_numbers_that_keyed_a_right_code_skip_the_pace(
+    history: list[tuple[float, str, str]], now: float, number: str, decision: object
+) -> None:
     g, _ = run(history)
     _, ds = step(g, Submit(number, now), now)
     assert ds[-1] == decision

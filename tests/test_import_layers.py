@@ -103,21 +103,45 @@ def test_no_import_circles() -> None:
 
 @pytest.mark.parametrize(("importer", "forbidden"), sorted(FORBIDDEN))
 def test_lower_layers_do_not_import_higher_ones(importer: str, forbidden: str) -> None:
-    wrong = sorted(f"{m} -> {i}" for m, deps in graph().items() if m.split(".")[0] == importer
-                   for i in deps if i.split(".")[0] == forbidden)
+    wrong = sorted(
+        f"{m} -> {i}"
+        for m, deps in graph().items()
+        if m.split(".")[0] == importer
+        for i in deps
+        if i.split(".")[0] == forbidden
+    )
     assert wrong == []
 
 
 def test_panel_screens_import_only_the_leaves() -> None:
     """Screens share code through keys/common/views, never by importing one another (the old circle)."""
-    leaves = {"panel.keys", "panel.common", "panel.views", "panel.localtime", "panel.proxy", "panel.throttle",
-              "panel.web", "panel.webphone"}  # webphone: also the computer-audio helpers the caller pages use
+    leaves = {
+        "panel.keys",
+        "panel.common",
+        "panel.views",
+        "panel.localtime",
+        "panel.proxy",
+        "panel.throttle",
+        "panel.web",
+        "panel.webphone",
+    }  # webphone: also the computer-audio helpers the caller pages use
     g = graph()
-    screens = {"panel.admin", "panel.api", "panel.caller", "panel.feedback", "panel.forecast", "panel.login",
-               "panel.ops", "panel.results"}
+    screens = {
+        "panel.admin",
+        "panel.api",
+        "panel.caller",
+        "panel.feedback",
+        "panel.forecast",
+        "panel.login",
+        "panel.ops",
+        "panel.results",
+    }
     for screen in screens:
         assert {m for m in g[screen] if m.startswith("panel.")} <= leaves, screen
     assert {m for m in g["panel.push"] if m.startswith("panel.")} <= leaves | {"panel.results"}
     for leaf in ("panel.keys", "panel.common", "panel.views"):
-        assert not {m for m in g[leaf] if m.startswith("panel.")} - {"panel.keys", "panel.throttle",
-                                                                     "panel.localtime"}, leaf
+        assert not {m for m in g[leaf] if m.startswith("panel.")} - {
+            "panel.keys",
+            "panel.throttle",
+            "panel.localtime",
+        }, leaf

@@ -23,40 +23,50 @@ from tests.fakes import PanelKit
 from tests.test_panel_admin import _import, _new_effort, _page, _selected_mapping, _upload
 
 # VAN's "Export as tab-delimited text": UTF-8, CRLF, a quoted cell with a line break, a blank row.
-VAN_TXT = ("Voter File VANID\tLastName\tFirstName\tAddress\tCity\tState\tZip5\tHome Phone\tCell Phone\tNotes\r\n"
-           "1234567\tGarcía\tJosé\t12 Elm St\tSpringfield\tIL\t62701\t\t(202) 555-0101\t\r\n"
-           '7654321\tNguyễn\tĐức\t3 Oak Ave\tSpringfield\tIL\t62702\tN/A\t202-555-0102\t"Prefers\r\nevenings"\r\n'
-           "111222333\tO'Brien\tSiobhán\t\tSpringfield\tIL\t62703\t202 555 0103\t202 555 0199\t\r\n"
-           "\t\t\t\t\t\t\t\t\t\r\n"
-           "45678\tLee\tAnn\t\tSpringfield\tIL\t62704\tnone\t\t\r\n").encode()
+VAN_TXT = (
+    "Voter File VANID\tLastName\tFirstName\tAddress\tCity\tState\tZip5\tHome Phone\tCell Phone\tNotes\r\n"
+    "1234567\tGarcía\tJosé\t12 Elm St\tSpringfield\tIL\t62701\t\t(202) 555-0101\t\r\n"
+    '7654321\tNguyễn\tĐức\t3 Oak Ave\tSpringfield\tIL\t62702\tN/A\t202-555-0102\t"Prefers\r\nevenings"\r\n'
+    "111222333\tO'Brien\tSiobhán\t\tSpringfield\tIL\t62703\t202 555 0103\t202 555 0199\t\r\n"
+    "\t\t\t\t\t\t\t\t\t\r\n"
+    "45678\tLee\tAnn\t\tSpringfield\tIL\t62704\tnone\t\t\r\n"
+).encode()
 
 # European Excel's "CSV (semicolon)": Windows-1252, CRLF, a quoted cell with a semicolon and one with a line break.
-SEMICOLON_1252 = ("First Name;Last Name;Phone;Mobile;City;Comment\r\n"
-                  'José;Müller;(202) 555-0111;;Köln;"Straße; 2. OG"\r\n'
-                  "Zoë;Brontë;;202-555-0112;Düsseldorf;\r\n"
-                  'François;Côté;n/a;202 555 0113;Montréal;"Rückruf\r\nnach 18 Uhr"\r\n'
-                  ";;;;;\r\n"
-                  "Søren;Kierkegård;202-555-0114;;Århus;\r\n").encode("cp1252")
+SEMICOLON_1252 = (
+    "First Name;Last Name;Phone;Mobile;City;Comment\r\n"
+    'José;Müller;(202) 555-0111;;Köln;"Straße; 2. OG"\r\n'
+    "Zoë;Brontë;;202-555-0112;Düsseldorf;\r\n"
+    'François;Côté;n/a;202 555 0113;Montréal;"Rückruf\r\nnach 18 Uhr"\r\n'
+    ";;;;;\r\n"
+    "Søren;Kierkegård;202-555-0114;;Århus;\r\n"
+).encode("cp1252")
 
 # UTF-8 with a BOM, commas, VAN ID, line breaks in quoted cells and blank rows between contacts.
-QUOTED_BLANKS = ("\ufeffFirst Name,Last Name,Home Phone,Cell Phone,VAN ID,Notes\n"
-                 'Ada,Lovelace,202-555-0121,,100001,"Line one\nLine two, with a comma"\n'
-                 "\n"
-                 "Bob,Smith,12345,,100002,\n"
-                 ",,,,,\n"
-                 'Cleo,Jones,,,100003,"multi\nline\nnote"\n'
-                 "Dee,Okafor,,2025550124,100004,\n").encode("utf-8")
+QUOTED_BLANKS = (
+    "\ufeffFirst Name,Last Name,Home Phone,Cell Phone,VAN ID,Notes\n"
+    'Ada,Lovelace,202-555-0121,,100001,"Line one\nLine two, with a comma"\n'
+    "\n"
+    "Bob,Smith,12345,,100002,\n"
+    ",,,,,\n"
+    'Cleo,Jones,,,100003,"multi\nline\nnote"\n'
+    "Dee,Okafor,,2025550124,100004,\n"
+).encode("utf-8")
 
 EXPECTED: dict[str, dict[str, Any]] = {
     "van_txt": {
         "people": {
             ("José", "García"): ("+12025550101", {"address": "12 Elm St", EXTERNAL_ID: "1234567"}),
-            ("Đức", "Nguyễn"): ("+12025550102", {"address": "3 Oak Ave", EXTERNAL_ID: "7654321",
-                                                 "Notes": "Prefers\nevenings"}),
+            ("Đức", "Nguyễn"): (
+                "+12025550102",
+                {"address": "3 Oak Ave", EXTERNAL_ID: "7654321", "Notes": "Prefers\nevenings"},
+            ),
             ("Siobhán", "O'Brien"): ("+12025550103", {"phone2": "+12025550199", EXTERNAL_ID: "111222333"}),
         },
-        "notes": [(2, "José García", "called on Cell Phone (Home Phone is empty)"),
-                  (3, "Đức Nguyễn", "called on Cell Phone (Home Phone 'N/A' is not a phone number)")],
+        "notes": [
+            (2, "José García", "called on Cell Phone (Home Phone is empty)"),
+            (3, "Đức Nguyễn", "called on Cell Phone (Home Phone 'N/A' is not a phone number)"),
+        ],
         "errors": [(7, "Ann Lee", "bad phone number 'none': not a phone number")],
     },
     "semicolon_1252": {
@@ -66,20 +76,26 @@ EXPECTED: dict[str, dict[str, Any]] = {
             ("François", "Côté"): ("+12025550113", {"Comment": "Rückruf\nnach 18 Uhr"}),
             ("Søren", "Kierkegård"): ("+12025550114", {}),
         },
-        "notes": [(3, "Zoë Brontë", "called on Mobile (Phone is empty)"),
-                  (4, "François Côté", "called on Mobile (Phone 'n/a' is not a phone number)")],
+        "notes": [
+            (3, "Zoë Brontë", "called on Mobile (Phone is empty)"),
+            (4, "François Côté", "called on Mobile (Phone 'n/a' is not a phone number)"),
+        ],
         "errors": [],
     },
     "quoted_blanks": {
         "people": {
-            ("Ada", "Lovelace"): ("+12025550121", {EXTERNAL_ID: "100001",
-                                                   "Notes": "Line one\nLine two, with a comma"}),
+            ("Ada", "Lovelace"): ("+12025550121", {EXTERNAL_ID: "100001", "Notes": "Line one\nLine two, with a comma"}),
             ("Dee", "Okafor"): ("+12025550124", {EXTERNAL_ID: "100004"}),
         },
         "notes": [(10, "Dee Okafor", "called on Cell Phone (Home Phone is empty)")],
-        "errors": [(5, "Bob Smith", "bad phone number '12345': not a valid phone number: check the area code and "
-                                    "the number of digits"),
-                   (7, "Cleo Jones", "missing phone number")],
+        "errors": [
+            (
+                5,
+                "Bob Smith",
+                "bad phone number '12345': not a valid phone number: check the area code and the number of digits",
+            ),
+            (7, "Cleo Jones", "missing phone number"),
+        ],
     },
 }
 FILES = {"van_txt": VAN_TXT, "semicolon_1252": SEMICOLON_1252, "quoted_blanks": QUOTED_BLANKS}
@@ -105,13 +121,16 @@ def _table(page: str, table: str) -> list[tuple[int, str, str]]:
     m = re.search(rf'id="{table}".*?</table>', page, re.S)
     if not m:
         return []
-    return [(int(line), html.unescape(name), html.unescape(reason))
-            for line, name, reason in re.findall(r"<tr><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td></tr>", m.group())]
+    return [
+        (int(line), html.unescape(name), html.unescape(reason))
+        for line, name, reason in re.findall(r"<tr><td>(\d+)</td><td>(.*?)</td><td>(.*?)</td></tr>", m.group())
+    ]
 
 
 @pytest.mark.parametrize("kind", sorted(FILES))
 async def test_real_world_lists_import_the_same_through_the_cli_and_the_panel(
-        panel: PanelKit, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    panel: PanelKit, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
     data, want = FILES[kind], EXPECTED[kind]
     # The CLI: without --skip-bad-rows a bad row stops everything, with it the good rows go in.
     rc, cli_store, cli_cid = _cli(tmp_path / "cli", data, skip=False)
@@ -148,23 +167,36 @@ async def test_real_world_lists_import_the_same_through_the_cli_and_the_panel(
 
 def test_van_headers_are_guessed() -> None:
     headers = ["Voter File VANID", "FirstName", "LastName", "Home Phone", "Cell Phone", "Landline", "Zip5", "Ward"]
-    assert guess_mapping(headers) == ["external_id", "first_name", "last_name", "phone", "phone2", "phone2", "zip",
-                                      "extra"]
+    assert guess_mapping(headers) == [
+        "external_id",
+        "first_name",
+        "last_name",
+        "phone",
+        "phone2",
+        "phone2",
+        "zip",
+        "extra",
+    ]
     for h in ("VANID", "VAN ID", "van_id", "Voter File VANID"):
         assert guess_mapping(["First", h, "Phone"]) == ["first_name", "external_id", "phone"], h
     assert guess_mapping(["Name", "Mobile"]) == ["first_name", "phone"]
 
 
 def test_phone_fallback_order_and_other_numbers() -> None:
-    text = ("first,Phone,Cell,Work Phone\n"
-            "A,,N/A,202-555-0131\n"        # both earlier columns passed over: the third is called
-            "B,202-555-0132,nope,202-555-0132\n"  # a bad number not called is dropped; the same number not kept twice
-            "C,,,\n")                       # no number at all
+    text = (
+        "first,Phone,Cell,Work Phone\n"
+        "A,,N/A,202-555-0131\n"  # both earlier columns passed over: the third is called
+        "B,202-555-0132,nope,202-555-0132\n"  # a bad number not called is dropped; the same number not kept twice
+        "C,,,\n"
+    )  # no number at all
     report = check_list(text, ["first_name", "phone", "phone2", "phone2"])
     assert [(r["first_name"], r["phone"], r["extra"]) for r in report.rows] == [
-        ("A", "+12025550131", {}), ("B", "+12025550132", {})]
+        ("A", "+12025550131", {}),
+        ("B", "+12025550132", {}),
+    ]
     assert [(n.line, n.reason) for n in report.notes] == [
-        (2, "called on Work Phone (Phone is empty; Cell 'N/A' is not a phone number)")]
+        (2, "called on Work Phone (Phone is empty; Cell 'N/A' is not a phone number)")
+    ]
     assert report.fallbacks == 1 and report.extensions == 0
     assert [(e.line, e.reason) for e in report.errors] == [(4, "missing phone number")]
 
@@ -173,7 +205,9 @@ async def test_the_external_id_reaches_callers_other_numbers_do_not(panel: Panel
     # A 7-9 digit VAN ID looks like a phone number to the rule that hides numbers from callers' screens; the
     # column mapped as the external id is exempt, a column merely holding the same digits is not.
     assert about_fields({EXTERNAL_ID: "1234567", "Old VANID": "1234567", "Ward": "3"}) == {
-        EXTERNAL_ID: "1234567", "Ward": "3"}
+        EXTERNAL_ID: "1234567",
+        "Ward": "3",
+    }
     cid = ef.create_effort(panel.store, "VAN")["id"]
     report = check_list(table_text(VAN_TXT), guess_mapping(csv_headers(table_text(VAN_TXT))))
     ef.import_list(panel.store, cid, report, skip_bad=True)
@@ -196,8 +230,9 @@ def test_cli_keeps_its_exit_behaviour(tmp_path: Path, capsys: pytest.CaptureFixt
     args = argparse.Namespace(campaign=cid, file=str(tmp_path / "b" / "list.txt"), region="US", skip_bad_rows=False)
     assert cmd_contacts(args, settings) == 2
     err = capsys.readouterr().err
-    assert "list.txt:2: duplicate: same person and phone as a contact already in this effort's list (José Müller)" \
-        in err
+    assert (
+        "list.txt:2: duplicate: same person and phone as a contact already in this effort's list (José Müller)" in err
+    )
     assert len(store.contacts(cid)) == 4
     # A launched effort's list is frozen for the CLI too.
     store.update_campaign(cid, finished_at=1.0)

@@ -102,24 +102,30 @@ class LiveClaim:
         self.clock[0] = now.timestamp() - 40 * 86400
         st = Store(self.tmp / f"claim{self.n}.db")
         sample = {kind: next(o for o, k in RECYCLE_OF.items() if k is kind) for kind in Recycle}
-        effort = int(st.create_campaign(
-            "Rules", org_name="Org", max_attempts=rules.max_attempts,
-            household_once=int(rules.one_call_per_household),
-            calling_hours_start=rules.calling_start.strftime("%H:%M"),
-            calling_hours_end=rules.calling_end.strftime("%H:%M"),
-            **{recycle_column(kind): int(rules.recycle[o].total_seconds()) for kind, o in sample.items()},
-        )["id"])
+        effort = int(
+            st.create_campaign(
+                "Rules",
+                org_name="Org",
+                max_attempts=rules.max_attempts,
+                household_once=int(rules.one_call_per_household),
+                calling_hours_start=rules.calling_start.strftime("%H:%M"),
+                calling_hours_end=rules.calling_end.strftime("%H:%M"),
+                **{recycle_column(kind): int(rules.recycle[o].total_seconds()) for kind, o in sample.items()},
+            )["id"]
+        )
         session = st.create_session(effort, "Volunteer")["id"]
         st.add_contacts(effort, [{"phone": c.phone} for c in contacts])
         ids = {row["id"]: c for row, c in zip(st.contacts(effort), contacts, strict=True)}
         sid = {c.id: i for i, c in ids.items()}
-        history = sorted(((a.at, i, c, a.outcome) for c in contacts for i, a in enumerate(c.attempts)),
-                         key=lambda x: (x[0], x[1]))
+        history = sorted(
+            ((a.at, i, c, a.outcome) for c in contacts for i, a in enumerate(c.attempts)), key=lambda x: (x[0], x[1])
+        )
         for when, _, c, outcome in history:
             t = self.clock[0] = when.timestamp()
             # What the claim writes for a contact it picks.
-            st.conn.execute("UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?",
-                            (sid[c.id],))
+            st.conn.execute(
+                "UPDATE contacts SET status = 'dialing', attempts = attempts + 1 WHERE id = ?", (sid[c.id],)
+            )
             if outcome in RESULT_CODE:
                 st.release_contact(sid[c.id], Outcome.CONNECTED, t)
                 cb = c.callback_at.timestamp() if outcome is Outcome.CALLBACK and c.callback_at else None
@@ -136,8 +142,9 @@ class LiveClaim:
         out = []
         for row in st.claim_contacts(effort, limit, now.timestamp()):
             c = ids[row["id"]]
-            reason = ("callback" if row["last_outcome"] == Outcome.CALLBACK
-                      else "fresh" if row["attempts"] == 1 else "retry")
+            reason = (
+                "callback" if row["last_outcome"] == Outcome.CALLBACK else "fresh" if row["attempts"] == 1 else "retry"
+            )
             out.append((c.id, reason))
         st.db.close()
         return out
@@ -290,8 +297,7 @@ NOON = at(NY, 12)
     ],
 )
 def test_attempts_recycle_and_callbacks(
-    picks: Picks, attempts: tuple[AttemptRecord, ...], callback_at: datetime | None,
-    expected: tuple[Skip | None, str]
+    picks: Picks, attempts: tuple[AttemptRecord, ...], callback_at: datetime | None, expected: tuple[Skip | None, str]
 ) -> None:
     c = contact(attempts=attempts, callback_at=callback_at)
     skip, reason = expected
@@ -444,7 +450,8 @@ def test_a_cancelled_call_counts_for_nothing(picks: Picks) -> None:
     assert picks([contact(attempts=tries(cancelled))], RULES, NOON, limit=1) == [("c1", "fresh")]
     due = tries((Outcome.CALLBACK, NOON - timedelta(hours=1)), cancelled)
     assert picks([contact(attempts=due, callback_at=NOON - timedelta(minutes=10))], RULES, NOON, limit=1) == [
-        ("c1", "callback")]
+        ("c1", "callback")
+    ]
     # Fewest attempts first: a cancelled call does not push a contact down the queue.
     fresh = contact("a", NYC, attempts=tries(cancelled, cancelled))
     tried = contact("b", SFO, attempts=tries((Outcome.NO_ANSWER, NOON - timedelta(days=1))))
@@ -458,8 +465,15 @@ def test_the_store_and_the_engine_start_from_one_table(tmp_path: Path) -> None:
     row = st.create_campaign("Defaults", org_name="Org")
     assert EffortRules.from_effort(row).recycle == EffortRules().recycle
     assert EffortRules.from_effort(row).max_attempts == EffortRules().max_attempts
-    custom = st.update_campaign(int(row["id"]), recycle_busy_s=900, recycle_noanswer_s=5400, max_attempts=5,
-                                household_once=1, calling_hours_start="09:30", calling_hours_end="20:00")
+    custom = st.update_campaign(
+        int(row["id"]),
+        recycle_busy_s=900,
+        recycle_noanswer_s=5400,
+        max_attempts=5,
+        household_once=1,
+        calling_hours_start="09:30",
+        calling_hours_end="20:00",
+    )
     rules = EffortRules.from_effort(custom)
     assert rules.recycle[Outcome.CONGESTION] == timedelta(minutes=15)
     assert rules.recycle[Outcome.NO_ANSWER] == timedelta(minutes=90)

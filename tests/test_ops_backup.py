@@ -104,8 +104,9 @@ def test_backup_during_writes_restores_every_row(tmp_path: Path) -> None:
         backup(Places(data, inst, "main"), bk)
 
 
-def test_cli_backup_and_restore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-                                ) -> None:
+def test_cli_backup_and_restore(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PHONEBANK_ASTERISK", "chroot")
     monkeypatch.setenv("PHONEBANK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PHONEBANK_INSTANCE", "bk-test")

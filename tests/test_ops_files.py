@@ -21,8 +21,14 @@ def test_rendered_secrets_are_mode_0600(tmp_path: Path) -> None:
     (root / "usr/lib/asterisk/modules/app_stasis.so").touch()
     (root / "usr/share/asterisk/sounds").mkdir(parents=True)
     trunk = TrunkSettings(host="sip.carrier.example", username="acct123", password="trunk-secret", register=True)
-    settings = Settings(data_dir=tmp_path / "data", instance="modes", trunk=trunk, turn_urls="turn:t.example:3478",
-                        turn_user="pb", turn_password="turn-secret")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        instance="modes",
+        trunk=trunk,
+        turn_urls="turn:t.example:3478",
+        turn_user="pb",
+        turn_password="turn-secret",
+    )
     rt = AsteriskRuntime(settings, root)
     old = os.umask(0o022)  # a usual umask: without care every rendered file would be world-readable
     try:

@@ -85,12 +85,21 @@ async def test_metrics_read_the_controller_state(kit: PanelKit) -> None:
     ctl.refresh_campaigns()
     dialer = ctl.dialer
     now = time.time()
-    dialer.volunteers.update({
-        1: vol.Volunteer(1, effort, vol.VState.IDLE), 2: vol.Volunteer(2, effort, vol.VState.IDLE),
-        3: vol.Volunteer(3, effort, vol.VState.TALKING), 4: vol.Volunteer(4, effort, vol.VState.PAUSED)})
-    dialer.calls.update({
-        "c1": d.Call("c1", effort, 11, state=d.CState.RINGING), "c2": d.Call("c2", effort, 12, state=d.CState.AMD),
-        "c3": d.Call("c3", effort, 13, state=d.CState.CONNECTED)})
+    dialer.volunteers.update(
+        {
+            1: vol.Volunteer(1, effort, vol.VState.IDLE),
+            2: vol.Volunteer(2, effort, vol.VState.IDLE),
+            3: vol.Volunteer(3, effort, vol.VState.TALKING),
+            4: vol.Volunteer(4, effort, vol.VState.PAUSED),
+        }
+    )
+    dialer.calls.update(
+        {
+            "c1": d.Call("c1", effort, 11, state=d.CState.RINGING),
+            "c2": d.Call("c2", effort, 12, state=d.CState.AMD),
+            "c3": d.Call("c3", effort, 13, state=d.CState.CONNECTED),
+        }
+    )
     dialer._history(effort).ledger.record(int(now // d.DAY_S), abandoned=2, live=100)
     ctl.amd_stats.record("HUMAN", now - 1.2, now)
     ctl.amd_stats.record("MACHINE", now - 3.1, now)
@@ -105,14 +114,20 @@ async def test_metrics_read_the_controller_state(kit: PanelKit) -> None:
     e = (("effort", str(effort)), ("effort_name", "Get out the vote"))
 
     assert _samples(fams, "phonebank_volunteers") == {
-        (*e, ("state", "idle")): 2, (*e, ("state", "paused")): 1, (*e, ("state", "talking")): 1}
+        (*e, ("state", "idle")): 2,
+        (*e, ("state", "paused")): 1,
+        (*e, ("state", "talking")): 1,
+    }
     assert _samples(fams, "phonebank_calls")[(*e, ("state", "ringing"))] == 1
     assert _samples(fams, "phonebank_calls_in_flight") == {(): 2}  # ringing + amd; a connected call is not
     assert _samples(fams, "phonebank_live_answers_30d") == {e: 100}
     assert _samples(fams, "phonebank_abandons_30d") == {e: 2}
     assert _samples(fams, "phonebank_abandon_rate_30d") == {e: 0.02}
     assert _samples(fams, "phonebank_amd_verdicts_total") == {
-        (("verdict", "HUMAN"),): 1, (("verdict", "MACHINE"),): 1, (("verdict", "NOTSURE"),): 1}
+        (("verdict", "HUMAN"),): 1,
+        (("verdict", "MACHINE"),): 1,
+        (("verdict", "NOTSURE"),): 1,
+    }
     assert fams["phonebank_amd_verdict_seconds"].type == "histogram"  # type: ignore[attr-defined]
     buckets = _samples(fams, "phonebank_amd_verdict_seconds_bucket")
     assert buckets[(("le", "1.5"),)] == 1 and buckets[(("le", "4.0"),)] == 2 and buckets[(("le", "+Inf"),)] == 2
@@ -121,8 +136,10 @@ async def test_metrics_read_the_controller_state(kit: PanelKit) -> None:
     assert _samples(fams, "phonebank_ari_reconnects_total") == {(): 2}
     assert _samples(fams, "phonebank_ari_connected") == {(): 0}
     assert _samples(fams, "phonebank_event_loop_lag_max_seconds")[()] >= 0.3
-    assert _samples(fams, "phonebank_event_loop_lag_seconds_bucket")[(("le", "0.25"),)] < \
-        _samples(fams, "phonebank_event_loop_lag_seconds_bucket")[(("le", "0.5"),)]
+    assert (
+        _samples(fams, "phonebank_event_loop_lag_seconds_bucket")[(("le", "0.25"),)]
+        < _samples(fams, "phonebank_event_loop_lag_seconds_bucket")[(("le", "0.5"),)]
+    )
 
 
 async def test_loop_lag_probe_sees_a_blocked_loop() -> None:

@@ -34,9 +34,11 @@ def _unit(name: str) -> configparser.ConfigParser:
 
 def _commands(name: str) -> list[list[str]]:
     service = _unit(name)["Service"]
-    return [shlex.split(service[key].lstrip("+-@!:")) for key in ("ExecStartPre", "ExecStart", "ExecStartPost",
-                                                                   "ExecReload")
-            if key in service]
+    return [
+        shlex.split(service[key].lstrip("+-@!:"))
+        for key in ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload")
+        if key in service
+    ]
 
 
 def _scratch_root(tmp_path: Path) -> Path:
@@ -57,9 +59,13 @@ def _scratch_root(tmp_path: Path) -> Path:
 def _verify(root: Path, *names: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("systemd-analyze")
     assert exe, "systemd-analyze is missing: `make deps` installs the systemd package"
-    return subprocess.run([exe, "verify", "--man=no", "--generators=no", f"--root={root}",
-                           *(f"/etc/systemd/system/{n}" for n in names)],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "SYSTEMD_LOG_COLOR": "0"})
+    return subprocess.run(
+        [exe, "verify", "--man=no", "--generators=no", f"--root={root}", *(f"/etc/systemd/system/{n}" for n in names)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SYSTEMD_LOG_COLOR": "0"},
+    )
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:

@@ -206,12 +206,15 @@ def test_unknown_policy_name() -> None:
 
 def test_warm_start_skips_thin_data_and_carries_the_ledger() -> None:
     """An effort with a history starts predictive at once; its ledger's abandons count against the budget."""
-    sc = replace(SMALL, volunteers=4, hours=0.05, day_hours=0.05, login_spread_s=1.0, late_join_share=0.0,
-                 early_leave_share=0.0)
+    sc = replace(
+        SMALL, volunteers=4, hours=0.05, day_hours=0.05, login_spread_s=1.0, late_join_share=0.0, early_leave_share=0.0
+    )
     past = replace(sc, seed=99)
     outcome = {"human": ps.pe.Outcome.HUMAN, "machine": ps.pe.Outcome.MACHINE}
-    attempts = tuple(ps.pe.Attempt(ring, outcome.get(kind, ps.pe.Outcome.NO_ANSWER), det)
-                     for kind, ring, det in ps.dial_fates(past, 300))
+    attempts = tuple(
+        ps.pe.Attempt(ring, outcome.get(kind, ps.pe.Outcome.NO_ANSWER), det)
+        for kind, ring, det in ps.dial_fates(past, 300)
+    )
     humans = sum(a.outcome is ps.pe.Outcome.HUMAN for a in attempts)
     warm = ps.WarmStart(attempts, tuple(ps.conversation_lengths(past, 60)), 0, humans)
     cold = ps.run_engine(sc, ps.pe.PacingConfig())
@@ -228,6 +231,7 @@ def test_dial_fates_follow_the_scenario() -> None:
     answered = sum(k in ("human", "machine") for k in kinds) / len(kinds)
     assert answered == pytest.approx(SMALL.answer_rate, abs=0.02)
     assert kinds.count("machine") / (kinds.count("human") + kinds.count("machine")) == pytest.approx(
-        SMALL.machine_share, abs=0.03)
+        SMALL.machine_share, abs=0.03
+    )
     assert all(r == SMALL.ring_timeout_s for k, r, _ in fates if k == "no_answer")
     assert fates == ps.dial_fates(replace(SMALL, seed=5), 4000), "seeded: the same fates every time"

@@ -29,14 +29,14 @@ GOOD_CSV = (
 )
 BAD_CSV = (
     "first_name,last_name,phone,city,notes\n"
-    "Ada,Lovelace,2025550101,Washington,likes cats\n"        # 2 ok
-    "Bob,Smith,12345,Washington,\n"                           # 3 bad number
-    "Ada,Lovelace,(202) 555-0101,Washington,\n"               # 4 duplicate of 2 (same person, same phone)
-    "Ben,Lovelace,202 555 0101,Washington,\n"                 # 5 household: same phone, other person: ok
-    ",,2025550103,Washington,\n"                              # 6 missing name
-    "Cy,Young,,Washington,\n"                                 # 7 missing phone
-    "Di,Prince,2025550104,Washington\n"                       # 8 too few cells
-    "Ed,Wood,2025550105,Washington,\n"                        # 9 ok
+    "Ada,Lovelace,2025550101,Washington,likes cats\n"  # 2 ok
+    "Bob,Smith,12345,Washington,\n"  # 3 bad number
+    "Ada,Lovelace,(202) 555-0101,Washington,\n"  # 4 duplicate of 2 (same person, same phone)
+    "Ben,Lovelace,202 555 0101,Washington,\n"  # 5 household: same phone, other person: ok
+    ",,2025550103,Washington,\n"  # 6 missing name
+    "Cy,Young,,Washington,\n"  # 7 missing phone
+    "Di,Prince,2025550104,Washington\n"  # 8 too few cells
+    "Ed,Wood,2025550105,Washington,\n"  # 9 ok
 )
 
 
@@ -47,8 +47,9 @@ async def _page(client: TestClient, url: str) -> str:
 
 
 async def _new_effort(client: TestClient, csrf: str, title: str = "Get out the vote") -> int:
-    resp = await client.post("/admin/efforts/new", data={"_csrf": csrf, "title": title, "description": "Ward 3"},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/admin/efforts/new", data={"_csrf": csrf, "title": title, "description": "Ward 3"}, allow_redirects=False
+    )
     assert resp.status == 302, await resp.text()
     m = re.match(r"^/admin/efforts/(\d+)/edit", resp.headers["Location"])
     assert m
@@ -58,8 +59,9 @@ async def _new_effort(client: TestClient, csrf: str, title: str = "Get out the v
 async def _upload(client: TestClient, csrf: str, cid: int, text: str | bytes) -> Any:
     form = FormData()
     form.add_field("_csrf", csrf)
-    form.add_field("file", text.encode() if isinstance(text, str) else text, filename="list.csv",
-                   content_type="text/csv")
+    form.add_field(
+        "file", text.encode() if isinstance(text, str) else text, filename="list.csv", content_type="text/csv"
+    )
     return await client.post(f"/admin/efforts/{cid}/list/upload", data=form, allow_redirects=False)
 
 
@@ -75,8 +77,9 @@ def _selected_mapping(page: str) -> list[str]:
     return [re.search(r'<option value="([^"]+)" selected', s).group(1) for s in selects]  # type: ignore[union-attr]
 
 
-async def _import(client: TestClient, csrf: str, cid: int, token: str, mapping: list[str], household: str = "each",
-                  **extra: str) -> Any:
+async def _import(
+    client: TestClient, csrf: str, cid: int, token: str, mapping: list[str], household: str = "each", **extra: str
+) -> Any:
     data: list[tuple[str, str]] = [("_csrf", csrf), ("token", token), ("household", household)]
     data += [("map", m) for m in mapping]
     data += list(extra.items())
@@ -97,11 +100,25 @@ def _wav(rate: int = 16000, channels: int = 2, seconds: float = 0.5) -> bytes:
 
 
 SETTINGS_OK = {
-    "call_method": "computer", "dial_mode": "power", "dial_ratio": "1.5", "amd_mode": "ours", "household": "once",
-    "machine_action": "hangup", "voicemail_instructions": "Say who you are", "org_name": "Fair Votes",
-    "callback_number": "(202) 555-0100", "abandon_message": "", "caller_id": "202-555-0199",
-    "calling_hours_start": "09:00", "calling_hours_end": "20:30", "max_attempts": "4", "recycle_busy_min": "15",
-    "recycle_noanswer_min": "90", "recycle_machine_min": "240", "wrapup_limit_s": "45", "ring_timeout_s": "20",
+    "call_method": "computer",
+    "dial_mode": "power",
+    "dial_ratio": "1.5",
+    "amd_mode": "ours",
+    "household": "once",
+    "machine_action": "hangup",
+    "voicemail_instructions": "Say who you are",
+    "org_name": "Fair Votes",
+    "callback_number": "(202) 555-0100",
+    "abandon_message": "",
+    "caller_id": "202-555-0199",
+    "calling_hours_start": "09:00",
+    "calling_hours_end": "20:30",
+    "max_attempts": "4",
+    "recycle_busy_min": "15",
+    "recycle_noanswer_min": "90",
+    "recycle_machine_min": "240",
+    "wrapup_limit_s": "45",
+    "ring_timeout_s": "20",
 }
 
 
@@ -124,7 +141,7 @@ async def test_create_effort_makes_a_draft_with_a_join_code(panel: PanelKit) -> 
     listing = await _page(admin, "/admin/efforts")
     assert f'<tr data-effort-id="{cid}">' in listing
     assert f'<code class="join-code">{effort["join_code"]}</code>' in listing
-    assert f'/join/{effort["join_code"]}' in listing and f"/admin/efforts/{cid}/results" in listing
+    assert f"/join/{effort['join_code']}" in listing and f"/admin/efforts/{cid}/results" in listing
     assert "Draft" in listing
     for step in ("edit", "list", "script", "settings", "review"):
         page = await _page(admin, f"/admin/efforts/{cid}/{step}")
@@ -134,18 +151,44 @@ async def test_create_effort_makes_a_draft_with_a_join_code(panel: PanelKit) -> 
 async def test_details_step_saves_and_schedules(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
-    missing = await admin.post(f"/admin/efforts/{cid}/edit", data={
-        "_csrf": csrf, "title": "Renamed", "description": "d", "launch": "schedule", "start_at": "", "end_at": ""})
+    missing = await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={
+            "_csrf": csrf,
+            "title": "Renamed",
+            "description": "d",
+            "launch": "schedule",
+            "start_at": "",
+            "end_at": "",
+        },
+    )
     assert missing.status == 400 and "needs a start" in await missing.text()
     assert panel.store.campaign(cid)["name"] == "Get out the vote"  # type: ignore[index]
-    backwards = await admin.post(f"/admin/efforts/{cid}/edit", data={
-        "_csrf": csrf, "title": "Renamed", "launch": "schedule", "start_at": "2099-01-02T10:00",
-        "end_at": "2099-01-01T10:00"})
+    backwards = await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={
+            "_csrf": csrf,
+            "title": "Renamed",
+            "launch": "schedule",
+            "start_at": "2099-01-02T10:00",
+            "end_at": "2099-01-01T10:00",
+        },
+    )
     assert backwards.status == 400 and "end must be after" in await backwards.text()
     assert 'value="2099-01-02T10:00"' in await backwards.text()  # input kept
-    ok = await admin.post(f"/admin/efforts/{cid}/edit", data={
-        "_csrf": csrf, "title": "Renamed", "description": "new", "launch": "schedule",
-        "start_at": "2099-01-02T10:00", "end_at": "2099-01-02T18:00", "next": "1"}, allow_redirects=False)
+    ok = await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={
+            "_csrf": csrf,
+            "title": "Renamed",
+            "description": "new",
+            "launch": "schedule",
+            "start_at": "2099-01-02T10:00",
+            "end_at": "2099-01-02T18:00",
+            "next": "1",
+        },
+        allow_redirects=False,
+    )
     assert ok.status == 302 and ok.headers["Location"].startswith(f"/admin/efforts/{cid}/list")
     effort = panel.store.campaign(cid)
     assert effort and effort["name"] == "Renamed" and effort["start_at"] and effort["end_at"]
@@ -161,24 +204,40 @@ async def test_activate_now_drops_a_stale_end_date(panel: PanelKit) -> None:
     """Issue 13: an end left from an earlier schedule stayed under "Activate now" (and, once past, refused it)."""
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
-    await admin.post(f"/admin/efforts/{cid}/edit", data={
-        "_csrf": csrf, "title": "Now", "launch": "schedule", "start_at": "2099-01-02T10:00",
-        "end_at": "2099-01-02T18:00"})
+    await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={
+            "_csrf": csrf,
+            "title": "Now",
+            "launch": "schedule",
+            "start_at": "2099-01-02T10:00",
+            "end_at": "2099-01-02T18:00",
+        },
+    )
     assert panel.store.campaign(cid)["end_at"]  # type: ignore[index]
     # The form still carries the old end (and a past one, and a malformed start): Activate now ignores them all.
     for end in ("2099-01-02T18:00", "2001-01-01T10:00"):
-        resp = await admin.post(f"/admin/efforts/{cid}/edit", data={
-            "_csrf": csrf, "title": "Now", "launch": "now", "start_at": "soon", "end_at": end},
-            allow_redirects=False)
+        resp = await admin.post(
+            f"/admin/efforts/{cid}/edit",
+            data={"_csrf": csrf, "title": "Now", "launch": "now", "start_at": "soon", "end_at": end},
+            allow_redirects=False,
+        )
         assert resp.status == 302, await resp.text()
         effort = panel.store.campaign(cid)
         assert effort and effort["start_at"] is None and effort["end_at"] is None
     page = await _page(admin, f"/admin/efforts/{cid}/edit")
     assert 'name="end_at" value=""' in page and "Activate now clears them" in page
     # A schedule still checks its end.
-    past = await admin.post(f"/admin/efforts/{cid}/edit", data={
-        "_csrf": csrf, "title": "Now", "launch": "schedule", "start_at": "2000-01-01T10:00",
-        "end_at": "2001-01-01T10:00"})
+    past = await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={
+            "_csrf": csrf,
+            "title": "Now",
+            "launch": "schedule",
+            "start_at": "2000-01-01T10:00",
+            "end_at": "2001-01-01T10:00",
+        },
+    )
     assert past.status == 400 and "in the past" in await past.text()
 
 
@@ -186,8 +245,12 @@ async def test_caller_id_error_is_written_for_people() -> None:
     """Issue 13: the caller-ID error showed the phone library's own text ("(1) The string supplied ...")."""
     from store import efforts as ef
 
-    for raw, why in (("call me", "no number found in it"), ("12345", "check the area code"),
-                     ("+999 123", "no country has the code"), ("1" * 30, "too many digits")):
+    for raw, why in (
+        ("call me", "no number found in it"),
+        ("12345", "check the area code"),
+        ("+999 123", "no country has the code"),
+        ("1" * 30, "too many digits"),
+    ):
         errors: dict[str, str] = {}
         assert ef._e164_or_error(raw, "Caller ID", errors, "caller_id") == ""
         message = errors["caller_id"]
@@ -217,8 +280,13 @@ async def test_bad_rows_are_reported_and_imported_only_on_explicit_confirm(panel
     rows = {line: reason for line, _, reason in found}
     assert set(rows) == {"3", "4", "6", "7", "8"}
     # Each problem row names its person: admins look for people, not line numbers.
-    assert {line: name for line, name, _ in found} == {"3": "Bob Smith", "4": "Ada Lovelace", "6": "",
-                                                       "7": "Cy Young", "8": "Di Prince"}
+    assert {line: name for line, name, _ in found} == {
+        "3": "Bob Smith",
+        "4": "Ada Lovelace",
+        "6": "",
+        "7": "Cy Young",
+        "8": "Di Prince",
+    }
     assert "bad phone number" in rows["3"] and "duplicate" in rows["4"] and "line 2" in rows["4"]
     assert "missing name" in rows["6"] and "missing phone" in rows["7"] and "cells" in rows["8"]
     assert "Import 3 valid rows, skip 5" in report
@@ -242,8 +310,19 @@ async def test_bad_rows_are_reported_and_imported_only_on_explicit_confirm(panel
 async def test_list_step_previews_the_first_contacts_without_numbers(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
-    panel.store.add_contacts(cid, [{"first_name": f"Voter{i:02d}", "last_name": "Doe", "city": "Springfield",
-                                    "phone": f"+1202555{1000 + i}", "extra": {"Ward": str(i)}} for i in range(12)])
+    panel.store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": f"Voter{i:02d}",
+                "last_name": "Doe",
+                "city": "Springfield",
+                "phone": f"+1202555{1000 + i}",
+                "extra": {"Ward": str(i)},
+            }
+            for i in range(12)
+        ],
+    )
     page = await _page(admin, f"/admin/efforts/{cid}/list")
     assert "Voter00 Doe" in page and "Voter09 Doe" in page and "Voter10" not in page  # the first ten, in order
     assert "Ward:</span> 9" in page and "First 10 shown." in page
@@ -298,8 +377,20 @@ def test_add_contacts_is_all_or_nothing(panel: PanelKit) -> None:
 def test_fast_phone_path_matches_phonenumbers() -> None:
     from store.contacts import normalize_phone
 
-    samples = ["(202) 555-0101", "202.555.0101", "+1 202 555 0101", "1-202-555-0101", "12345", "(000) 555-0101",
-               "+44 20 7946 0958", "202-555-0101 x12", "555-0101", "+1 800 555 0199", "911", "2125551234"]
+    samples = [
+        "(202) 555-0101",
+        "202.555.0101",
+        "+1 202 555 0101",
+        "1-202-555-0101",
+        "12345",
+        "(000) 555-0101",
+        "+44 20 7946 0958",
+        "202-555-0101 x12",
+        "555-0101",
+        "+1 800 555 0199",
+        "911",
+        "2125551234",
+    ]
     for s in samples:
         try:
             want: str | None = normalize_phone(s)
@@ -318,37 +409,80 @@ async def test_survey_editor_validates_and_keeps_input(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
     base = {"_csrf": csrf, "script": "Hi {first_name}, this is Fair Votes.", "q_count": "0"}
-    no_opts = await admin.post(f"/admin/efforts/{cid}/script", data={
-        **base, "op": "add", "new_text": "Will you vote?", "new_kind": "choice", "new_options": ""})
+    no_opts = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data={**base, "op": "add", "new_text": "Will you vote?", "new_kind": "choice", "new_options": ""},
+    )
     assert no_opts.status == 400
     text = await no_opts.text()
     assert "at least two options" in text and "Will you vote?" in text and "Hi {first_name}" in text
     assert panel.store.campaign(cid)["survey"] == [] and panel.store.campaign(cid)["script"] == ""  # type: ignore[index]
-    ok = await admin.post(f"/admin/efforts/{cid}/script", data={
-        **base, "op": "add", "new_text": "Will you vote?", "new_kind": "choice", "new_options": "Yes\nNo\n"},
-        allow_redirects=False)
+    ok = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data={**base, "op": "add", "new_text": "Will you vote?", "new_kind": "choice", "new_options": "Yes\nNo\n"},
+        allow_redirects=False,
+    )
     assert ok.status == 302
     page = await _page(admin, f"/admin/efforts/{cid}/script")
     assert "{first_name}" in page and "{city}" in page
-    one = [("_csrf", csrf), ("script", base["script"]), ("q_count", "1"), ("q0_id", "q1"),
-           ("q0_text", "Will you vote?"), ("q0_kind", "choice"), ("q0_options", "Yes\nNo"), ("q0_show_if", "")]
+    one = [
+        ("_csrf", csrf),
+        ("script", base["script"]),
+        ("q_count", "1"),
+        ("q0_id", "q1"),
+        ("q0_text", "Will you vote?"),
+        ("q0_kind", "choice"),
+        ("q0_options", "Yes\nNo"),
+        ("q0_show_if", ""),
+    ]
     # Branch on an answer q1 does not have: refused.
-    bad = await admin.post(f"/admin/efforts/{cid}/script", data=[
-        *one, ("op", "add"), ("new_text", "Which day?"), ("new_kind", "dropdown"),
-        ("new_options", "Saturday\nSunday"), ("new_show_if", "q1::Maybe")])
+    bad = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=[
+            *one,
+            ("op", "add"),
+            ("new_text", "Which day?"),
+            ("new_kind", "dropdown"),
+            ("new_options", "Saturday\nSunday"),
+            ("new_show_if", "q1::Maybe"),
+        ],
+    )
     assert bad.status == 400 and "not an answer" in await bad.text()
-    good = await admin.post(f"/admin/efforts/{cid}/script", data=[
-        *one, ("op", "add"), ("new_text", "Which day?"), ("new_kind", "dropdown"),
-        ("new_options", "Saturday\nSunday"), ("new_show_if", "q1::Yes")], allow_redirects=False)
+    good = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=[
+            *one,
+            ("op", "add"),
+            ("new_text", "Which day?"),
+            ("new_kind", "dropdown"),
+            ("new_options", "Saturday\nSunday"),
+            ("new_show_if", "q1::Yes"),
+        ],
+        allow_redirects=False,
+    )
     assert good.status == 302
     survey = panel.store.campaign(cid)["survey"]  # type: ignore[index]
     assert survey == [
         {"id": "q1", "text": "Will you vote?", "kind": "choice", "options": ["Yes", "No"], "show_if": None},
-        {"id": "q2", "text": "Which day?", "kind": "dropdown", "options": ["Saturday", "Sunday"],
-         "show_if": {"question": "q1", "answer": "Yes"}}]
+        {
+            "id": "q2",
+            "text": "Which day?",
+            "kind": "dropdown",
+            "options": ["Saturday", "Sunday"],
+            "show_if": {"question": "q1", "answer": "Yes"},
+        },
+    ]
     assert json.loads(panel.store._one("SELECT survey FROM campaigns WHERE id = ?", (cid,))["survey"]) == survey
-    two = [*one[:2], ("q_count", "2"), *one[3:], ("q1_id", "q2"), ("q1_text", "Which day?"), ("q1_kind", "dropdown"),
-           ("q1_options", "Saturday\nSunday"), ("q1_show_if", "q1::Yes")]
+    two = [
+        *one[:2],
+        ("q_count", "2"),
+        *one[3:],
+        ("q1_id", "q2"),
+        ("q1_text", "Which day?"),
+        ("q1_kind", "dropdown"),
+        ("q1_options", "Saturday\nSunday"),
+        ("q1_show_if", "q1::Yes"),
+    ]
     # Moving q2 above the question it depends on, or deleting q1, is refused; nothing changes.
     up = await admin.post(f"/admin/efforts/{cid}/script", data=[*two, ("op", "up-1")])
     assert up.status == 400 and "earlier question" in await up.text()
@@ -356,19 +490,33 @@ async def test_survey_editor_validates_and_keeps_input(panel: PanelKit) -> None:
     assert delete.status == 400 and "cannot be deleted" in await delete.text()
     assert panel.store.campaign(cid)["survey"] == survey  # type: ignore[index]
     # A free-text question, moved up, then q2 deleted: ids stay stable and are never reused.
-    three = [*two[:2], ("q_count", "3"), *two[3:], ("q2_id", "q3"), ("q2_text", "Anything else?"),
-             ("q2_kind", "text"), ("q2_options", ""), ("q2_show_if", "")]
-    assert (await admin.post(f"/admin/efforts/{cid}/script", data=[*three, ("op", "up-2")],
-                             allow_redirects=False)).status == 302
+    three = [
+        *two[:2],
+        ("q_count", "3"),
+        *two[3:],
+        ("q2_id", "q3"),
+        ("q2_text", "Anything else?"),
+        ("q2_kind", "text"),
+        ("q2_options", ""),
+        ("q2_show_if", ""),
+    ]
+    assert (
+        await admin.post(f"/admin/efforts/{cid}/script", data=[*three, ("op", "up-2")], allow_redirects=False)
+    ).status == 302
     assert [q["id"] for q in panel.store.campaign(cid)["survey"]] == ["q1", "q3", "q2"]  # type: ignore[index]
     saved = panel.store.campaign(cid)["survey"]  # type: ignore[index]
     form = [("_csrf", csrf), ("script", "x"), ("q_count", "3")]
     for i, q in enumerate(saved):
-        form += [(f"q{i}_id", q["id"]), (f"q{i}_text", q["text"]), (f"q{i}_kind", q["kind"]),
-                 (f"q{i}_options", "\n".join(q["options"])),
-                 (f"q{i}_show_if", f"{q['show_if']['question']}::{q['show_if']['answer']}" if q["show_if"] else "")]
-    assert (await admin.post(f"/admin/efforts/{cid}/script", data=[*form, ("op", "delete-2")],
-                             allow_redirects=False)).status == 302
+        form += [
+            (f"q{i}_id", q["id"]),
+            (f"q{i}_text", q["text"]),
+            (f"q{i}_kind", q["kind"]),
+            (f"q{i}_options", "\n".join(q["options"])),
+            (f"q{i}_show_if", f"{q['show_if']['question']}::{q['show_if']['answer']}" if q["show_if"] else ""),
+        ]
+    assert (
+        await admin.post(f"/admin/efforts/{cid}/script", data=[*form, ("op", "delete-2")], allow_redirects=False)
+    ).status == 302
     assert [q["id"] for q in panel.store.campaign(cid)["survey"]] == ["q1", "q3"]  # type: ignore[index]
     assert ef.next_question_id(panel.store, cid, panel.store.campaign(cid)["survey"]) == "q4"  # type: ignore[index]
 
@@ -388,8 +536,9 @@ async def test_dispositions_add_rename_delete(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
     url = f"/admin/efforts/{cid}/dispositions"
-    resp = await admin.post(url, data={"_csrf": csrf, "op": "add", "label": "Call back later!", "kind": "no_contact"},
-                            allow_redirects=False)
+    resp = await admin.post(
+        url, data={"_csrf": csrf, "op": "add", "label": "Call back later!", "kind": "no_contact"}, allow_redirects=False
+    )
     assert resp.status == 302
     codes = {d["code"]: d for d in panel.store.disposition_codes(cid)}
     assert codes["call_back_later"]["kind"] == "no_contact" and codes["call_back_later"]["label"] == "Call back later!"
@@ -400,8 +549,9 @@ async def test_dispositions_add_rename_delete(panel: PanelKit) -> None:
     await admin.post(url, data={"_csrf": csrf, "op": "delete", "code": "call_back_later"})
     assert "call_back_later" not in {d["code"] for d in panel.store.disposition_codes(cid)}
     for code in ("talked", "supporter", "undecided"):
-        assert (await admin.post(url, data={"_csrf": csrf, "op": "delete", "code": code},
-                                 allow_redirects=False)).status == 302
+        assert (
+            await admin.post(url, data={"_csrf": csrf, "op": "delete", "code": code}, allow_redirects=False)
+        ).status == 302
     last = await admin.post(url, data={"_csrf": csrf, "op": "delete", "code": "opposed"})
     assert last.status == 400 and "at least one" in await last.text()
     assert [d["code"] for d in panel.store.disposition_codes(cid) if d["kind"] == "contact"] == ["opposed"]
@@ -412,8 +562,15 @@ async def test_settings_validation_keeps_input_and_stores_nothing(panel: PanelKi
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
     before = panel.store.campaign(cid)
-    bad = {**SETTINGS_OK, "_csrf": csrf, "caller_id": "12345", "calling_hours_start": "07:00",
-           "ring_timeout_s": "10", "max_attempts": "zero", "callback_number": "not a number"}
+    bad = {
+        **SETTINGS_OK,
+        "_csrf": csrf,
+        "caller_id": "12345",
+        "calling_hours_start": "07:00",
+        "ring_timeout_s": "10",
+        "max_attempts": "zero",
+        "callback_number": "not a number",
+    }
     resp = await admin.post(f"/admin/efforts/{cid}/settings", data=bad)
     assert resp.status == 400
     page = await resp.text()
@@ -421,18 +578,23 @@ async def test_settings_validation_keeps_input_and_stores_nothing(panel: PanelKi
     assert 'id="err-ring_timeout_s"' in page and 'id="err-max_attempts"' in page
     assert "08:00" in page and 'value="07:00"' in page and 'value="12345"' in page and 'value="zero"' in page
     assert panel.store.campaign(cid) == before
-    backwards = await admin.post(f"/admin/efforts/{cid}/settings", data={
-        **SETTINGS_OK, "_csrf": csrf, "calling_hours_start": "18:00", "calling_hours_end": "10:00"})
+    backwards = await admin.post(
+        f"/admin/efforts/{cid}/settings",
+        data={**SETTINGS_OK, "_csrf": csrf, "calling_hours_start": "18:00", "calling_hours_end": "10:00"},
+    )
     assert backwards.status == 400 and "end after they start" in await backwards.text()
-    late = await admin.post(f"/admin/efforts/{cid}/settings", data={
-        **SETTINGS_OK, "_csrf": csrf, "calling_hours_end": "22:00"})
+    late = await admin.post(
+        f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf, "calling_hours_end": "22:00"}
+    )
     assert late.status == 400
-    no_vm = await admin.post(f"/admin/efforts/{cid}/settings", data={
-        **SETTINGS_OK, "_csrf": csrf, "machine_action": "voicemail"})
+    no_vm = await admin.post(
+        f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf, "machine_action": "voicemail"}
+    )
     assert no_vm.status == 400 and "Upload the voicemail" in await no_vm.text()
     assert panel.store.campaign(cid) == before
-    ok = await admin.post(f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf, "next": "1"},
-                          allow_redirects=False)
+    ok = await admin.post(
+        f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf, "next": "1"}, allow_redirects=False
+    )
     assert ok.status == 302 and ok.headers["Location"].startswith(f"/admin/efforts/{cid}/review")
     c = panel.store.campaign(cid)
     assert c and c["dial_mode"] == "power" and c["dial_ratio"] == 1.5 and c["caller_id"] == "+12025550199"
@@ -442,8 +604,11 @@ async def test_settings_validation_keeps_input_and_stores_nothing(panel: PanelKi
     assert (c["calling_hours_start"], c["calling_hours_end"]) == ("09:00", "20:30")
     page = await _page(admin, f"/admin/efforts/{cid}/settings")
     assert 'value="+12025550199"' in page and 'value="90"' in page
-    personal = await admin.post(f"/admin/efforts/{cid}/settings", data={
-        **SETTINGS_OK, "_csrf": csrf, "call_method": "personal"}, allow_redirects=False)
+    personal = await admin.post(
+        f"/admin/efforts/{cid}/settings",
+        data={**SETTINGS_OK, "_csrf": csrf, "call_method": "personal"},
+        allow_redirects=False,
+    )
     assert personal.status == 302 and panel.store.campaign(cid)["dial_mode"] == "personal"  # type: ignore[index]
 
 
@@ -498,8 +663,7 @@ async def test_finish_freezes_the_list_and_lifecycle(panel: PanelKit) -> None:
     unconfirmed = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf})
     assert unconfirmed.status == 400 and 'id="finish-error"' in await unconfirmed.text()
     assert panel.store.campaign(cid)["status"] == "draft"  # type: ignore[index]
-    fin = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"},
-                           allow_redirects=False)
+    fin = await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"}, allow_redirects=False)
     assert fin.status == 302
     c = panel.store.campaign(cid)
     assert c and c["status"] == "active" and c["finished_at"]
@@ -513,11 +677,15 @@ async def test_finish_freezes_the_list_and_lifecycle(panel: PanelKit) -> None:
     page = await _page(admin, f"/admin/efforts/{cid}/list")
     assert "frozen" in page and 'id="csv-file"' not in page and 'id="pause"' in page
     # Script and settings stay editable.
-    resp = await admin.post(f"/admin/efforts/{cid}/script", data={"_csrf": csrf, "script": "New words",
-                                                                 "q_count": "0"}, allow_redirects=False)
+    resp = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data={"_csrf": csrf, "script": "New words", "q_count": "0"},
+        allow_redirects=False,
+    )
     assert resp.status == 302 and panel.store.campaign(cid)["script"] == "New words"  # type: ignore[index]
-    resp = await admin.post(f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf},
-                            allow_redirects=False)
+    resp = await admin.post(
+        f"/admin/efforts/{cid}/settings", data={**SETTINGS_OK, "_csrf": csrf}, allow_redirects=False
+    )
     assert resp.status == 302
     # Pause, resume, close.
     assert (await admin.post(f"/admin/efforts/{cid}/resume", data={"_csrf": csrf})).status == 409
@@ -532,8 +700,10 @@ async def test_finish_freezes_the_list_and_lifecycle(panel: PanelKit) -> None:
 async def test_scheduled_effort_shows_as_scheduled(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf)
-    await admin.post(f"/admin/efforts/{cid}/edit", data={"_csrf": csrf, "title": "Later", "launch": "schedule",
-                                                         "start_at": "2099-03-01T09:00"})
+    await admin.post(
+        f"/admin/efforts/{cid}/edit",
+        data={"_csrf": csrf, "title": "Later", "launch": "schedule", "start_at": "2099-03-01T09:00"},
+    )
     panel.store.add_contacts(cid, [{"first_name": "A", "phone": "+12025550101"}])
     await admin.post(f"/admin/efforts/{cid}/finish", data={"_csrf": csrf, "confirm": "1"})
     c = panel.store.campaign(cid)
@@ -542,14 +712,32 @@ async def test_scheduled_effort_shows_as_scheduled(panel: PanelKit) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- access
-ADMIN_GETS = ["/admin/efforts/new", "/admin/efforts/{id}/edit", "/admin/efforts/{id}/list",
-              "/admin/efforts/{id}/script", "/admin/efforts/{id}/settings", "/admin/efforts/{id}/review",
-              "/admin/efforts/{id}/voicemail.wav", "/admin/users"]
-ADMIN_POSTS = ["/admin/efforts/new", "/admin/efforts/{id}/edit", "/admin/efforts/{id}/list/upload",
-               "/admin/efforts/{id}/list/import", "/admin/efforts/{id}/list/clear", "/admin/efforts/{id}/household",
-               "/admin/efforts/{id}/script", "/admin/efforts/{id}/dispositions", "/admin/efforts/{id}/settings",
-               "/admin/efforts/{id}/finish", "/admin/efforts/{id}/pause", "/admin/efforts/{id}/resume",
-               "/admin/efforts/{id}/close", "/admin/users"]
+ADMIN_GETS = [
+    "/admin/efforts/new",
+    "/admin/efforts/{id}/edit",
+    "/admin/efforts/{id}/list",
+    "/admin/efforts/{id}/script",
+    "/admin/efforts/{id}/settings",
+    "/admin/efforts/{id}/review",
+    "/admin/efforts/{id}/voicemail.wav",
+    "/admin/users",
+]
+ADMIN_POSTS = [
+    "/admin/efforts/new",
+    "/admin/efforts/{id}/edit",
+    "/admin/efforts/{id}/list/upload",
+    "/admin/efforts/{id}/list/import",
+    "/admin/efforts/{id}/list/clear",
+    "/admin/efforts/{id}/household",
+    "/admin/efforts/{id}/script",
+    "/admin/efforts/{id}/dispositions",
+    "/admin/efforts/{id}/settings",
+    "/admin/efforts/{id}/finish",
+    "/admin/efforts/{id}/pause",
+    "/admin/efforts/{id}/resume",
+    "/admin/efforts/{id}/close",
+    "/admin/users",
+]
 
 
 async def test_callers_get_403_and_anonymous_are_sent_to_login(panel: PanelKit) -> None:
@@ -564,8 +752,17 @@ async def test_callers_get_403_and_anonymous_are_sent_to_login(panel: PanelKit) 
         assert resp.status == 302 and resp.headers["Location"].startswith("/login?next="), url
     for url in ADMIN_POSTS:
         url = url.format(id=cid)
-        resp = await caller.post(url, data={"_csrf": csrf, "title": "hijack", "op": "create_user",
-                                            "username": "evil", "password": "password123", "role": "admin"})
+        resp = await caller.post(
+            url,
+            data={
+                "_csrf": csrf,
+                "title": "hijack",
+                "op": "create_user",
+                "username": "evil",
+                "password": "password123",
+                "role": "admin",
+            },
+        )
         assert resp.status == 403, url
         # Anonymous form posts fail the pre-login CSRF check first; with a valid pre-login token they are
         # sent to log in. Either way nothing is written.
@@ -594,15 +791,23 @@ async def test_results_viewers_see_the_list_but_cannot_edit(panel: PanelKit) -> 
 async def test_user_text_is_escaped(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin")
     cid = await _new_effort(admin, csrf, "<script>alert('title')</script>")
-    csv_text = ("first_name,last_name,phone,city,<i>col</i>\n"
-                '<img src=x onerror=alert(1)>,"<b>bold</b>",2025550101,<svg onload=x>,<script>x</script>\n')
+    csv_text = (
+        "first_name,last_name,phone,city,<i>col</i>\n"
+        '<img src=x onerror=alert(1)>,"<b>bold</b>",2025550101,<svg onload=x>,<script>x</script>\n'
+    )
     token, page = await _upload_token(admin, csrf, cid, csv_text)
     assert "<i>col</i>" not in page and "&lt;i&gt;col&lt;/i&gt;" in page
     assert (await _import(admin, csrf, cid, token, _selected_mapping(page))).status == 302
-    await admin.post(f"/admin/efforts/{cid}/script", data={"_csrf": csrf, "script": "</textarea><b>x</b>",
-                                                          "q_count": "0"})
-    for url in ("/admin/efforts", f"/admin/efforts/{cid}/edit", f"/admin/efforts/{cid}/list",
-                f"/admin/efforts/{cid}/script", f"/admin/efforts/{cid}/review"):
+    await admin.post(
+        f"/admin/efforts/{cid}/script", data={"_csrf": csrf, "script": "</textarea><b>x</b>", "q_count": "0"}
+    )
+    for url in (
+        "/admin/efforts",
+        f"/admin/efforts/{cid}/edit",
+        f"/admin/efforts/{cid}/list",
+        f"/admin/efforts/{cid}/script",
+        f"/admin/efforts/{cid}/review",
+    ):
         page = await _page(admin, url)
         for raw in ("<script>alert", "<img src=x", "<svg onload", "<b>bold", "</textarea><b>", "<script>x"):
             assert raw not in page, (url, raw)
@@ -615,35 +820,74 @@ async def test_users_and_roles(panel: PanelKit) -> None:
     admin, csrf = await panel.client("admin", username="boss")
     page = await _page(admin, "/admin/users")
     assert "boss" in page and "View profiles" in page
-    short = await admin.post("/admin/users", data={"_csrf": csrf, "op": "create_user", "username": "vol",
-                                                   "name": "Vee", "email": "v@example.org", "password": "short",
-                                                   "role": "caller"})
+    short = await admin.post(
+        "/admin/users",
+        data={
+            "_csrf": csrf,
+            "op": "create_user",
+            "username": "vol",
+            "name": "Vee",
+            "email": "v@example.org",
+            "password": "short",
+            "role": "caller",
+        },
+    )
     assert short.status == 400 and "at least 8" in await short.text() and 'value="Vee"' in await short.text()
-    ok = await admin.post("/admin/users", data={"_csrf": csrf, "op": "create_user", "username": "vol", "name": "Vee",
-                                                "email": "v@example.org", "password": "long enough pw",
-                                                "role": "caller"}, allow_redirects=False)
+    ok = await admin.post(
+        "/admin/users",
+        data={
+            "_csrf": csrf,
+            "op": "create_user",
+            "username": "vol",
+            "name": "Vee",
+            "email": "v@example.org",
+            "password": "long enough pw",
+            "role": "caller",
+        },
+        allow_redirects=False,
+    )
     assert ok.status == 302
     vol = panel.store._one("SELECT id, role FROM users WHERE username = 'vol'")
     assert vol and vol["role"] == "caller"
-    bad_role = await admin.post("/admin/users", data={"_csrf": csrf, "op": "save_role", "role_name": "bad name!",
-                                                      "perm": "make_calls"})
+    bad_role = await admin.post(
+        "/admin/users", data={"_csrf": csrf, "op": "save_role", "role_name": "bad name!", "perm": "make_calls"}
+    )
     assert bad_role.status == 400
-    resp = await admin.post("/admin/users", data=[("_csrf", csrf), ("op", "save_role"), ("role_name", "phoner"),
-                                                  ("perm", "make_calls"), ("perm", "view_script")],
-                            allow_redirects=False)
+    resp = await admin.post(
+        "/admin/users",
+        data=[
+            ("_csrf", csrf),
+            ("op", "save_role"),
+            ("role_name", "phoner"),
+            ("perm", "make_calls"),
+            ("perm", "view_script"),
+        ],
+        allow_redirects=False,
+    )
     assert resp.status == 302
     from store import users as u
 
     assert u.role_permissions(panel.store, "phoner") == {"make_calls", "view_script"}
-    resp = await admin.post("/admin/users", data={"_csrf": csrf, "op": "set_role", "user_id": str(vol["id"]),
-                                                  "role": "phoner"}, allow_redirects=False)
+    resp = await admin.post(
+        "/admin/users",
+        data={"_csrf": csrf, "op": "set_role", "user_id": str(vol["id"]), "role": "phoner"},
+        allow_redirects=False,
+    )
     assert resp.status == 302 and u.user_by_id(panel.store, vol["id"])["role"] == "phoner"  # type: ignore[index]
     me = panel.store._one("SELECT id FROM users WHERE username = 'boss'")
-    own = await admin.post("/admin/users", data={"_csrf": csrf, "op": "set_role", "user_id": str(me["id"]),  # type: ignore[index]
-                                                 "role": "caller"})
+    own = await admin.post(
+        "/admin/users",
+        data={
+            "_csrf": csrf,
+            "op": "set_role",
+            "user_id": str(me["id"]),  # type: ignore[index]
+            "role": "caller",
+        },
+    )
     assert own.status == 400 and u.user_by_id(panel.store, me["id"])["role"] == "admin"  # type: ignore[index]
-    builtin = await admin.post("/admin/users", data={"_csrf": csrf, "op": "save_role", "role_name": "admin",
-                                                     "perm": "make_calls"})
+    builtin = await admin.post(
+        "/admin/users", data={"_csrf": csrf, "op": "save_role", "role_name": "admin", "perm": "make_calls"}
+    )
     assert builtin.status == 400 and "built-in" in await builtin.text()
 
 

@@ -28,13 +28,15 @@ async def test_login_logout_and_bad_password(panel: PanelKit) -> None:
     forged = await client.post("/login", data={"username": "ada", "password": password}, allow_redirects=False)
     assert forged.status == 403  # login CSRF: a form without the pre-login token is refused
     pre = await panel.pre_csrf(client)
-    resp = await client.post("/login", data={"username": "ada", "password": "wrong password", "_csrf": pre},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/login", data={"username": "ada", "password": "wrong password", "_csrf": pre}, allow_redirects=False
+    )
     assert resp.status == 401
     assert "do not match" in await resp.text()
     assert "pb_login" not in {c.key for c in client.session.cookie_jar}
-    resp = await client.post("/login", data={"username": "ADA ", "password": password, "_csrf": pre},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/login", data={"username": "ADA ", "password": password, "_csrf": pre}, allow_redirects=False
+    )
     assert resp.status == 302
     csrf = await panel.csrf(client)
     resp = await client.post("/logout", data={"_csrf": csrf}, allow_redirects=False)
@@ -95,17 +97,34 @@ async def test_callers_reach_only_their_own_sessions(panel: PanelKit) -> None:
 
 async def test_login_redirect_stays_on_site(panel: PanelKit) -> None:
     _user, password = panel.make_user("admin", username="redir")
-    for target in ("//evil.example/x", "/\t/evil.example/x", "/\n/evil.example", "https://evil.example/",
-                   "/\\evil.example", " //evil.example"):
+    for target in (
+        "//evil.example/x",
+        "/\t/evil.example/x",
+        "/\n/evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        " //evil.example",
+    ):
         client = await panel.anonymous()
-        resp = await client.post("/login", data={"username": "redir", "password": password, "next": target,
-                                                 "_csrf": await panel.pre_csrf(client)}, allow_redirects=False)
+        resp = await client.post(
+            "/login",
+            data={"username": "redir", "password": password, "next": target, "_csrf": await panel.pre_csrf(client)},
+            allow_redirects=False,
+        )
         assert resp.status == 302 and resp.headers["Location"] == "/", target
         resp = await client.get("/login", params={"next": target}, allow_redirects=False)
         assert resp.headers["Location"] == "/", target
     client = await panel.anonymous()
-    resp = await client.post("/login", data={"username": "redir", "password": password, "next": "/admin/users?x=1",
-                                             "_csrf": await panel.pre_csrf(client)}, allow_redirects=False)
+    resp = await client.post(
+        "/login",
+        data={
+            "username": "redir",
+            "password": password,
+            "next": "/admin/users?x=1",
+            "_csrf": await panel.pre_csrf(client),
+        },
+        allow_redirects=False,
+    )
     assert resp.headers["Location"] == "/admin/users?x=1"
 
 
@@ -128,8 +147,12 @@ async def _proxied_panel(tmp_path: Path) -> PanelKit:
 
 
 async def _try(client: Any, pre: str, password: str, address: str, login: str = "admin") -> Any:
-    return await client.post("/login", data={"username": login, "password": password, "_csrf": pre},
-                             headers={"X-Forwarded-For": address}, allow_redirects=False)
+    return await client.post(
+        "/login",
+        data={"username": login, "password": password, "_csrf": pre},
+        headers={"X-Forwarded-For": address},
+        allow_redirects=False,
+    )
 
 
 async def test_wrong_passwords_elsewhere_do_not_lock_the_owner_out(tmp_path: Path) -> None:

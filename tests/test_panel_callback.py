@@ -16,15 +16,22 @@ async def test_callback_from_the_personal_phone_screen(panel: PanelKit) -> None:
     sid = (await resp.json())["id"]
     held = await (await client.post(f"/api/personal/{sid}/next", headers={"X-CSRF-Token": csrf})).json()
     assert held["contact"]["first_name"] == "Cal"
-    bad = await client.post(f"/api/personal/{sid}/disposition", headers={"X-CSRF-Token": csrf},
-                            json={"code": "callback", "callback_at": "tomorrow-ish", "stop": True})
+    bad = await client.post(
+        f"/api/personal/{sid}/disposition",
+        headers={"X-CSRF-Token": csrf},
+        json={"code": "callback", "callback_at": "tomorrow-ish", "stop": True},
+    )
     assert bad.status == 400 and "callback_at" in (await bad.json())["error"]
-    missing = await client.post(f"/api/personal/{sid}/disposition", headers={"X-CSRF-Token": csrf},
-                                json={"code": "callback", "stop": True})
+    missing = await client.post(
+        f"/api/personal/{sid}/disposition", headers={"X-CSRF-Token": csrf}, json={"code": "callback", "stop": True}
+    )
     assert missing.status == 400
     when = time.time() + 3 * 3600
-    ok = await client.post(f"/api/personal/{sid}/disposition", headers={"X-CSRF-Token": csrf},
-                           json={"code": "callback", "callback_at": when, "notes": "after dinner", "stop": True})
+    ok = await client.post(
+        f"/api/personal/{sid}/disposition",
+        headers={"X-CSRF-Token": csrf},
+        json={"code": "callback", "callback_at": when, "notes": "after dinner", "stop": True},
+    )
     assert ok.status == 200, await ok.text()
     contact = panel.store.contacts(cid)[0]
     assert contact["status"] == "pending" and abs(contact["next_attempt_at"] - when) < 1
@@ -39,8 +46,10 @@ def test_voter_clock_from_the_number_never_the_number() -> None:
     winter = datetime(2026, 12, 2, 15, 0, tzinfo=UTC).timestamp()
     summer = datetime(2026, 7, 2, 15, 0, tzinfo=UTC).timestamp()
     chicago = voter_clock("+13125550100", winter)
-    assert chicago == {"zone": "America/Chicago", "zones": [
-        {"zone": "America/Chicago", "abbr": "CST", "utc_offset_min": -360, "time": "9:00 AM", "day": "Wed"}]}
+    assert chicago == {
+        "zone": "America/Chicago",
+        "zones": [{"zone": "America/Chicago", "abbr": "CST", "utc_offset_min": -360, "time": "9:00 AM", "day": "Wed"}],
+    }
     assert voter_clock("+13125550100", summer)["zones"][0]["utc_offset_min"] == -300  # daylight saving
     assert "5550100" not in repr(chicago)
     # A number in two zones (Alaska): both shown, none assumed for picking a time.
@@ -57,8 +66,9 @@ async def test_callback_form_and_about_pane_show_the_voters_time(panel: PanelKit
     from bridge import dialer as d
     from panel.views import session_view
 
-    cid = panel.store.create_campaign("Local time", dial_mode="power", join_code="ABCDEFG-7654321",
-                                      status="active")["id"]
+    cid = panel.store.create_campaign("Local time", dial_mode="power", join_code="ABCDEFG-7654321", status="active")[
+        "id"
+    ]
     panel.store.add_contacts(cid, [{"first_name": "Dee", "phone": "+13125550177", "city": "Chicago"}])
     contact = panel.store.contacts(cid)[0]
     client, csrf = await panel.client("caller", name="Casey", campaign_id=cid)

@@ -25,15 +25,24 @@ CODE = "ABCDEFG-1234567"
 NOON_DC = datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp()
 SURVEY = [
     {"id": "q1", "text": "Will you vote?", "kind": "dropdown", "options": ["Yes", "No"], "show_if": None},
-    {"id": "q2", "text": "How?", "kind": "choice", "options": ["Mail", "In person"],
-     "show_if": {"question": "q1", "answer": "Yes"}},
+    {
+        "id": "q2",
+        "text": "How?",
+        "kind": "choice",
+        "options": ["Mail", "In person"],
+        "show_if": {"question": "q1", "answer": "Yes"},
+    },
 ]
 
 
 def _effort(panel: PanelKit, **fields: Any) -> int:
-    values: dict[str, Any] = {"join_code": CODE, "description": "Call voters in Springfield",
-                              "script": "Hi {first_name}, is this {first_name} {last_name} in {city}?",
-                              "survey": SURVEY, **fields}
+    values: dict[str, Any] = {
+        "join_code": CODE,
+        "description": "Call voters in Springfield",
+        "script": "Hi {first_name}, is this {first_name} {last_name} in {city}?",
+        "survey": SURVEY,
+        **fields,
+    }
     return int(panel.store.create_campaign("Get out the vote", **values)["id"])
 
 
@@ -52,8 +61,9 @@ async def _start_session(client: TestClient, csrf: str, cid: int) -> int:
     return int(match.group(1))
 
 
-async def _until(ws: ClientWebSocketResponse, pred: Callable[[dict[str, Any]], bool],
-                 seen: list[str] | None = None) -> dict[str, Any]:
+async def _until(
+    ws: ClientWebSocketResponse, pred: Callable[[dict[str, Any]], bool], seen: list[str] | None = None
+) -> dict[str, Any]:
     """Read pushed views until one satisfies ``pred`` (raw frames go to ``seen``)."""
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
@@ -88,8 +98,10 @@ async def test_join_by_code_good_bad_and_inactive(panel: PanelKit) -> None:
     draft = await anon.get(f"/join/{CODE}")
     assert draft.status == 403 and "not open yet" in await draft.text()
     panel.store.update_campaign(cid, status="closed")
-    closed = await anon.post(f"/join/{CODE}", data={"name": "A", "email": "a@example.org", "phone": "2025550123",
-                                                    "_csrf": await panel.pre_csrf(anon)})
+    closed = await anon.post(
+        f"/join/{CODE}",
+        data={"name": "A", "email": "a@example.org", "phone": "2025550123", "_csrf": await panel.pre_csrf(anon)},
+    )
     assert closed.status == 403 and "has closed" in await closed.text()
     assert panel.store._one("SELECT COUNT(*) AS n FROM users")["n"] == 0
 
@@ -100,11 +112,14 @@ async def test_shift_login_is_shown_then_logs_in_to_the_effort(panel: PanelKit) 
     pre = await panel.pre_csrf(anon)
     forged = await anon.post(f"/join/{CODE}", data={"name": "Sam", "email": "sam@example.org", "phone": "2025550199"})
     assert forged.status == 403  # no pre-login token: a cross-site form cannot make logins
-    missing = await anon.post(f"/join/{CODE}", data={"name": "Sam", "email": "not-an-email", "phone": "202555",
-                                                     "_csrf": pre})
+    missing = await anon.post(
+        f"/join/{CODE}", data={"name": "Sam", "email": "not-an-email", "phone": "202555", "_csrf": pre}
+    )
     assert missing.status == 400 and "valid email" in await missing.text()
-    resp = await anon.post(f"/join/{CODE}", data={"name": "Sam Volunteer", "email": "sam@example.org",
-                                                  "phone": "+1 202 555 0199", "_csrf": pre})
+    resp = await anon.post(
+        f"/join/{CODE}",
+        data={"name": "Sam Volunteer", "email": "sam@example.org", "phone": "+1 202 555 0199", "_csrf": pre},
+    )
     html = await resp.text()
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
     login_id = re.search(r'id="login-id" class="cred-value">([^<]+)<', html).group(1)
@@ -113,8 +128,11 @@ async def test_shift_login_is_shown_then_logs_in_to_the_effort(panel: PanelKit) 
     user = panel.store._one("SELECT * FROM users WHERE username = ?", (login_id,))
     assert user["campaign_id"] == cid and user["role"] == "caller" and user["expires_at"] > time.time()
     assert f'name="_csrf" value="{pre}"' in html  # the shown login form carries the pre-login token
-    login = await anon.post("/login", data={"username": login_id, "password": password, "next": f"/call/{cid}",
-                                            "_csrf": pre}, allow_redirects=False)
+    login = await anon.post(
+        "/login",
+        data={"username": login_id, "password": password, "next": f"/call/{cid}", "_csrf": pre},
+        allow_redirects=False,
+    )
     assert login.status == 302 and login.headers["Location"] == f"/call/{cid}"
     audio = await anon.get(f"/call/{cid}")
     text = await audio.text()
@@ -136,9 +154,25 @@ async def test_audio_choice_creates_a_start_on_click_session_and_reuses_it(panel
     page = await client.get(f"/call/{cid}/s/{sid}")
     html = await page.text()
     assert page.status == 200
-    for element in ("phone-status", "start-calling", "voter-name", "about", "script", "survey", "notes",
-                    "couldnt-reach", "save-next", "stop-calling", "wrapup-countdown", "resume", "thank-you",
-                    "make-more", "leave-session", "feedback", "end-call"):
+    for element in (
+        "phone-status",
+        "start-calling",
+        "voter-name",
+        "about",
+        "script",
+        "survey",
+        "notes",
+        "couldnt-reach",
+        "save-next",
+        "stop-calling",
+        "wrapup-countdown",
+        "resume",
+        "thank-you",
+        "make-more",
+        "leave-session",
+        "feedback",
+        "end-call",
+    ):
         assert f'id="{element}"' in html, element
     assert s["code"] in html and "+12025550100" in html
     # Ten digits grouped like a phone number, so nobody loses their place keying it.
@@ -173,8 +207,18 @@ async def test_session_page_is_the_owners_only(panel: PanelKit) -> None:
 
 async def test_websocket_pushes_each_state_change_without_the_phone_number(panel: PanelKit) -> None:
     cid = _effort(panel, wrapup_limit_s=30, status="paused")  # paused: the dialer places no calls of its own
-    panel.store.add_contacts(cid, [{"first_name": "Vera", "last_name": "Voter", "phone": "+12025557777",
-                                    "city": "Springfield", "extra": {"Ward": "5"}}])
+    panel.store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": "Vera",
+                "last_name": "Voter",
+                "phone": "+12025557777",
+                "city": "Springfield",
+                "extra": {"Ward": "5"},
+            }
+        ],
+    )
     contact_id = panel.store.contacts(cid)[0]["id"]
     client, csrf, _ = await _caller_for(panel, cid)
     sid = await _start_session(client, csrf, cid)
@@ -211,8 +255,11 @@ async def test_websocket_pushes_each_state_change_without_the_phone_number(panel
         await ctl.run(ctl.dialer.handle(d.VolunteerEvent(sid, vol.Tick()), now + 40))
         timed_out = await _until(ws, lambda v: v["state"] == "paused", frames)
         assert timed_out["state_reason"] == "wrapup_timeout" and timed_out["contact"]["first_name"] == "Vera"
-        saved = await client.post(f"/api/sessions/{sid}/disposition", headers={"X-CSRF-Token": csrf},
-                                  json={"code": "supporter", "notes": "nice", "answers": {"q1": "Yes"}})
+        saved = await client.post(
+            f"/api/sessions/{sid}/disposition",
+            headers={"X-CSRF-Token": csrf},
+            json={"code": "supporter", "notes": "nice", "answers": {"q1": "Yes"}},
+        )
         assert saved.status == 201, await saved.text()
         view = await (await client.get(f"/api/sessions/{sid}")).json()
         assert view["contact"] is None and view["state"] == "paused"
@@ -259,8 +306,9 @@ async def test_stop_ends_the_session_and_the_screen_shows_it(panel: PanelKit) ->
 async def test_personal_phone_next_contact_flow(panel: PanelKit, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sc, "clock", lambda: NOON_DC)
     cid = _effort(panel, dial_mode="personal")
-    panel.store.add_contacts(cid, [{"first_name": "Pat", "phone": "+12025551111"},
-                                   {"first_name": "Quinn", "phone": "+12025552222"}])
+    panel.store.add_contacts(
+        cid, [{"first_name": "Pat", "phone": "+12025551111"}, {"first_name": "Quinn", "phone": "+12025552222"}]
+    )
     client, csrf, _ = await _caller_for(panel, cid)
     audio = await client.get(f"/call/{cid}")
     assert "your own phone" in await audio.text()
@@ -280,12 +328,16 @@ async def test_personal_phone_next_contact_flow(panel: PanelKit, monkeypatch: py
     assert pushed["contact"]["phone"] == "+12025551111"
     no_code = await client.post(f"/api/personal/{sid}/disposition", headers=h, json={"code": "", "notes": ""})
     assert no_code.status == 400 and "term code" in (await no_code.json())["error"]
-    nxt = await client.post(f"/api/personal/{sid}/disposition", headers=h,
-                            json={"code": "not_home", "notes": "", "answers": {}})
+    nxt = await client.post(
+        f"/api/personal/{sid}/disposition", headers=h, json={"code": "not_home", "notes": "", "answers": {}}
+    )
     second = await nxt.json()
     assert nxt.status == 200 and second["contact"]["first_name"] == "Quinn" and second["list_done"] is False
-    last = await (await client.post(f"/api/personal/{sid}/disposition", headers=h,
-                                    json={"code": "talked", "answers": {"q1": "No"}})).json()
+    last = await (
+        await client.post(
+            f"/api/personal/{sid}/disposition", headers=h, json={"code": "talked", "answers": {"q1": "No"}}
+        )
+    ).json()
     assert last["contact"] is None and last["list_done"] is True
     by_contact = {c["first_name"]: c for c in panel.store.contacts(cid)}
     assert by_contact["Quinn"]["status"] == "done" and by_contact["Pat"]["status"] == "pending"
@@ -297,8 +349,9 @@ async def test_personal_phone_next_contact_flow(panel: PanelKit, monkeypatch: py
     power = panel.store.create_campaign("Power")["id"]
     s2 = panel.store.create_session(power, "Casey", user_id=None)
     token_client = await panel.anonymous()
-    refused = await token_client.post(f"/api/personal/{s2['id']}/next",
-                                      headers={"Authorization": f"Bearer {API_TOKEN}"})
+    refused = await token_client.post(
+        f"/api/personal/{s2['id']}/next", headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
     assert refused.status == 409
 
 
@@ -329,16 +382,21 @@ async def test_feedback_reaches_the_admins_inbox(panel: PanelKit) -> None:
     assert no_csrf.status == 403
     empty = await client.post("/api/feedback", headers={"X-CSRF-Token": csrf}, json={"kind": "problem", "text": " "})
     assert empty.status == 400
-    sent = await client.post("/api/feedback", headers={"X-CSRF-Token": csrf},
-                             json={"session_id": sid, "kind": "script",
-                                   "text": "Question 2 <b>is</b> <script>alert(1)</script> confusing"})
+    sent = await client.post(
+        "/api/feedback",
+        headers={"X-CSRF-Token": csrf},
+        json={"session_id": sid, "kind": "script", "text": "Question 2 <b>is</b> <script>alert(1)</script> confusing"},
+    )
     assert sent.status == 201, await sent.text()
     row = panel.store._one("SELECT * FROM feedback")
     assert row["campaign_id"] == cid and row["session_id"] == sid and row["user_id"] == user["id"]
     # Someone else's session cannot be named.
     other, o_csrf, _ = await _caller_for(panel, cid)
-    assert (await other.post("/api/feedback", headers={"X-CSRF-Token": o_csrf},
-                             json={"session_id": sid, "kind": "problem", "text": "hi"})).status == 404
+    assert (
+        await other.post(
+            "/api/feedback", headers={"X-CSRF-Token": o_csrf}, json={"session_id": sid, "kind": "problem", "text": "hi"}
+        )
+    ).status == 404
     # Callers cannot read the inbox; admins and managers can.
     refused = await client.get("/admin/feedback")
     assert refused.status == 403
@@ -362,8 +420,17 @@ async def test_feedback_reaches_the_admins_inbox(panel: PanelKit) -> None:
 async def test_html_in_effort_contact_fields_and_notes_is_escaped(panel: PanelKit) -> None:
     evil = "<img src=x onerror=alert(1)>"
     cid = _effort(panel, description=f"Desc {evil}", script=f"Hello {{first_name}} {evil}")
-    panel.store.add_contacts(cid, [{"first_name": evil, "last_name": "</script><script>x()</script>",
-                                    "phone": "+12025553333", "extra": {evil: evil}}])
+    panel.store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": evil,
+                "last_name": "</script><script>x()</script>",
+                "phone": "+12025553333",
+                "extra": {evil: evil},
+            }
+        ],
+    )
     anon = await panel.anonymous()
     landing = await (await anon.get(f"/join/{CODE}")).text()
     assert evil not in landing and "&lt;img src=x" in landing
@@ -383,8 +450,9 @@ async def test_html_in_effort_contact_fields_and_notes_is_escaped(panel: PanelKi
     panel.store.insert_call("pbc-evil", cid, contact_id, 1, "pbc-evil", time.time())
     panel.store.update_session(sid, current_call_id="pbc-evil")
     panel.store.update_call("pbc-evil", session_id=sid)
-    saved = await client.post(f"/api/sessions/{sid}/disposition", headers={"X-CSRF-Token": csrf},
-                              json={"code": "talked", "notes": evil})
+    saved = await client.post(
+        f"/api/sessions/{sid}/disposition", headers={"X-CSRF-Token": csrf}, json={"code": "talked", "notes": evil}
+    )
     assert saved.status == 201
     assert panel.store.dispositions(cid)[0]["notes"] == evil
 

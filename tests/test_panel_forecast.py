@@ -6,8 +6,16 @@ import re
 
 from tests.fakes import PanelKit
 
-GOOD = {"list_size": "400", "answer_rate": "25", "machine_share": "40", "conversations": "30",
-        "shift_hours": "1", "shifts": "1", "talk_mean": "90", "wrap_mean": "15"}
+GOOD = {
+    "list_size": "400",
+    "answer_rate": "25",
+    "machine_share": "40",
+    "conversations": "30",
+    "shift_hours": "1",
+    "shifts": "1",
+    "talk_mean": "90",
+    "wrap_mean": "15",
+}
 
 
 async def test_forecast_page_answers_and_checks_input(panel: PanelKit) -> None:

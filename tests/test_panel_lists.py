@@ -74,16 +74,22 @@ async def test_bad_files_get_a_clear_message_never_a_500(panel: PanelKit, kind: 
 
 
 GOOD_FILES = {
-    "utf16_tab": "First Name\tLast Name\tPhone\nJosé\tGarcía\t(202) 555-0101\nĐức\tNguyễn\t202-555-0102\n"
-                 .encode("utf-16"),
-    "utf16le_no_bom": "First Name\tLast Name\tPhone\nJosé\tGarcía\t(202) 555-0101\nDuc\tNguyen\t202-555-0102\n"
-                      .encode("utf-16-le"),
-    "cp1252_semicolon": "First Name;Last Name;Phone;City\nJosé;García;(202) 555-0101;Köln\nZoë;Brontë;2025550102;\n"
-                        .encode("cp1252"),
-    "van_tab_txt": ('Voter File VANID\tFirst\tLast\tPhone\tNote\n101\tJosé\tGarcía\t202-555-0101\t"likes, commas"\n'
-                    "102\tAnn\tLee\t2025550102\t\n").encode(),
-    "utf8_bom_crlf": "\ufefffirst_name,last_name,phone\r\nJosé,García,2025550101\r\nAnn,Lee,2025550102\r\n"
-                     .encode("utf-8"),
+    "utf16_tab": "First Name\tLast Name\tPhone\nJosé\tGarcía\t(202) 555-0101\nĐức\tNguyễn\t202-555-0102\n".encode(
+        "utf-16"
+    ),
+    "utf16le_no_bom": "First Name\tLast Name\tPhone\nJosé\tGarcía\t(202) 555-0101\nDuc\tNguyen\t202-555-0102\n".encode(
+        "utf-16-le"
+    ),
+    "cp1252_semicolon": (
+        "First Name;Last Name;Phone;City\nJosé;García;(202) 555-0101;Köln\nZoë;Brontë;2025550102;\n"
+    ).encode("cp1252"),
+    "van_tab_txt": (
+        'Voter File VANID\tFirst\tLast\tPhone\tNote\n101\tJosé\tGarcía\t202-555-0101\t"likes, commas"\n'
+        "102\tAnn\tLee\t2025550102\t\n"
+    ).encode(),
+    "utf8_bom_crlf": "\ufefffirst_name,last_name,phone\r\nJosé,García,2025550101\r\nAnn,Lee,2025550102\r\n".encode(
+        "utf-8"
+    ),
 }
 
 
@@ -128,22 +134,24 @@ def _cli(tmp_path: Path, data: bytes, capsys: pytest.CaptureFixture[str]) -> tup
 
 
 def test_cli_import_reads_files_like_the_panel(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err, contacts = _cli(tmp_path, "first_name;last_name;phone\nJosé;García;2025550101\n".encode("cp1252"),
-                                  capsys)
+    rc, out, err, contacts = _cli(
+        tmp_path, "first_name;last_name;phone\nJosé;García;2025550101\n".encode("cp1252"), capsys
+    )
     assert rc == 0, err
     assert json.loads(out)["imported"] == 1 and contacts[0]["first_name"] == "José"
     rc, out, err, contacts = _cli(tmp_path / "png", PNG, capsys)
     assert rc == 2 and "PNG image" in err and contacts == []
 
 
-def test_cli_import_keeps_extensions_and_names_problem_rows(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _, err, contacts = _cli(tmp_path, b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n"
-                                            b"Bob,Smith,12345\n", capsys)
+def test_cli_import_keeps_extensions_and_names_problem_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err, contacts = _cli(
+        tmp_path, b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\nBob,Smith,12345\n", capsys
+    )
     assert rc == 2 and "list.txt:3: bad phone number '12345': not a valid phone number" in err
     assert "(Bob Smith)" in err
-    rc, _, err, contacts = _cli(tmp_path / "ok", b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n",
-                                  capsys)
+    rc, _, err, contacts = _cli(
+        tmp_path / "ok", b"first_name,last_name,phone\nAda,Lovelace,202-555-0101 ext 4\n", capsys
+    )
     assert rc == 0 and "list.txt:2: note: extension 4 kept (Ada Lovelace)" in err
     assert contacts[0]["phone"] == "+12025550101" and json.loads(contacts[0]["extra"]) == {"phone_ext": "4"}
 
@@ -152,7 +160,8 @@ def test_header_only_and_blank_lists_are_a_problem_not_all_0_rows_ready() -> Non
     for text in ("first_name,phone\n", "first_name,phone\n\n,\n"):
         report = check_list(text, ["first_name", "phone"])
         assert report.valid == 0 and report.problems == [
-            "The file has a header row but no contacts under it: nothing to import."]
+            "The file has a header row but no contacts under it: nothing to import."
+        ]
 
 
 async def test_header_only_upload_says_so(panel: PanelKit) -> None:
@@ -164,11 +173,13 @@ async def test_header_only_upload_says_so(panel: PanelKit) -> None:
     assert "rows are ready to import" not in page and 'id="report-ok"' not in page
 
 
-EXT_CSV = ("first_name,last_name,phone\n"
-           "Ada,Lovelace,202-555-0101 ext 4\n"
-           "Ben,Okafor,(202) 555-0102 x12\n"
-           "Cleo,Jones,2025550103\n"
-           "Di,Prince,nope\n")
+EXT_CSV = (
+    "first_name,last_name,phone\n"
+    "Ada,Lovelace,202-555-0101 ext 4\n"
+    "Ben,Okafor,(202) 555-0102 x12\n"
+    "Cleo,Jones,2025550103\n"
+    "Di,Prince,nope\n"
+)
 
 
 async def test_extensions_are_kept_reported_and_shown_to_callers(panel: PanelKit) -> None:
@@ -204,9 +215,11 @@ async def test_extensions_are_kept_reported_and_shown_to_callers(panel: PanelKit
 
 
 # ---------------------------------------------------------------------------------------------- merge fields
-MERGE_CSV = ("First Name,Last Name,Phone,City,Ward,Cell,Contact,Zip4\n"
-             "Ada,Lovelace,2025550101,Washington,3,202-555-0191,(202) 555-0192,20001-1234\n"
-             "Ben,Okafor,2025550102,Washington,5,,call 202 555 0193 evenings,20002-0001\n")
+MERGE_CSV = (
+    "First Name,Last Name,Phone,City,Ward,Cell,Contact,Zip4\n"
+    "Ada,Lovelace,2025550101,Washington,3,202-555-0191,(202) 555-0192,20001-1234\n"
+    "Ben,Okafor,2025550102,Washington,5,,call 202 555 0193 evenings,20002-0001\n"
+)
 
 
 async def _effort_with_list(panel: PanelKit) -> tuple[TestClient, str, int]:
@@ -225,22 +238,28 @@ async def test_script_refuses_unknown_and_phone_fields_and_offers_only_safe_ones
     offered = re.findall(r"<li><code>\{([^}]*)\}</code></li>", page)
     assert offered == ["first_name", "last_name", "city", "state", "zip", "Ward", "Zip4"]  # no phone-number column
     for script, words in (
-            ("Hi {frist_name}, this is Fair Votes.", ["{frist_name} is not a field of this list",
-                                                      "Did you mean {first_name}?"]),
-            ("We also have you at {phone2}.", ["{phone2} holds a phone number"]),
-            ("Or {Cell}, or {Contact}, or {phone}?", ["{Cell} holds a phone number", "{Contact} holds a phone",
-                                                     "{phone} holds a phone number"])):
-        resp = await admin.post(f"/admin/efforts/{cid}/script",
-                                data={"_csrf": csrf, "script": script, "q_count": "0"})
+        (
+            "Hi {frist_name}, this is Fair Votes.",
+            ["{frist_name} is not a field of this list", "Did you mean {first_name}?"],
+        ),
+        ("We also have you at {phone2}.", ["{phone2} holds a phone number"]),
+        (
+            "Or {Cell}, or {Contact}, or {phone}?",
+            ["{Cell} holds a phone number", "{Contact} holds a phone", "{phone} holds a phone number"],
+        ),
+    ):
+        resp = await admin.post(f"/admin/efforts/{cid}/script", data={"_csrf": csrf, "script": script, "q_count": "0"})
         text = await resp.text()
         assert resp.status == 400, script
         assert 'id="script-errors"' in text and all(w in text for w in words), (script, text[:3000])
         assert "Fields you can use: {first_name}, {last_name}, {city}, {state}, {zip}, {Ward}, {Zip4}." in text
         assert script.replace("{", "") in text.replace("{", "")  # the input is kept
         assert panel.store.campaign(cid)["script"] == ""  # type: ignore[index]
-    ok = await admin.post(f"/admin/efforts/{cid}/script",
-                          data={"_csrf": csrf, "script": "Hi { first_name }, in ward {Ward} of {city}.",
-                                "q_count": "0"}, allow_redirects=False)
+    ok = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data={"_csrf": csrf, "script": "Hi { first_name }, in ward {Ward} of {city}.", "q_count": "0"},
+        allow_redirects=False,
+    )
     assert ok.status == 302
     review = await _page(admin, f"/admin/efforts/{cid}/review")
     assert "The script has a problem" not in review

@@ -31,17 +31,30 @@ def seed(panel: PanelKit) -> dict[str, Any]:
     (supporter + talked), Alice 1 call / 1 contact / 120 s talk, Bob 2 calls / 1 contact / 90 s talk."""
     store = panel.store
     cid = store.create_campaign("Measure A <b>push</b>", survey=SURVEY)["id"]
-    store.add_contacts(cid, [
-        {"first_name": "Ada", "last_name": "Lovelace", "phone": "+12025550101", "city": "Springfield",
-         "state": "IL", "zip": "62701",
-         "extra": {"precinct": "-5", "source": "=HYPERLINK(\"http://x\")", "status": "VIP"}},
-        {"first_name": "<script>alert(1)</script>", "last_name": "Smith", "phone": "+12025550102",
-         "extra": {"precinct": "7"}},
-        {"first_name": "Bob", "last_name": "Jones", "phone": "+12025550103"},
-        {"first_name": "Carol", "last_name": "King", "phone": "+12025550104"},
-        {"first_name": "Dan", "last_name": "Brown", "phone": "+12025550105"},
-        {"first_name": "Eve", "last_name": "Adams", "phone": "+12025550106"},
-    ])
+    store.add_contacts(
+        cid,
+        [
+            {
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "phone": "+12025550101",
+                "city": "Springfield",
+                "state": "IL",
+                "zip": "62701",
+                "extra": {"precinct": "-5", "source": '=HYPERLINK("http://x")', "status": "VIP"},
+            },
+            {
+                "first_name": "<script>alert(1)</script>",
+                "last_name": "Smith",
+                "phone": "+12025550102",
+                "extra": {"precinct": "7"},
+            },
+            {"first_name": "Bob", "last_name": "Jones", "phone": "+12025550103"},
+            {"first_name": "Carol", "last_name": "King", "phone": "+12025550104"},
+            {"first_name": "Dan", "last_name": "Brown", "phone": "+12025550105"},
+            {"first_name": "Eve", "last_name": "Adams", "phone": "+12025550106"},
+        ],
+    )
     ids = [c["id"] for c in store.contacts(cid)]
     alice = store.create_session(cid, "Alice")
     bob = store.create_session(cid, "Bob <i>the builder</i>")
@@ -54,19 +67,58 @@ def seed(panel: PanelKit) -> dict[str, Any]:
         if values:
             store.update_call(call_id, **values)
 
-    call("c1", 0, 1, 0, answered_at=t0 + 10, amd_status="HUMAN", bridged_at=t0 + 12, ended_at=t0 + 132,
-         outcome="connected", session_id=alice["id"])
+    call(
+        "c1",
+        0,
+        1,
+        0,
+        answered_at=t0 + 10,
+        amd_status="HUMAN",
+        bridged_at=t0 + 12,
+        ended_at=t0 + 132,
+        outcome="connected",
+        session_id=alice["id"],
+    )
     call("c2", 1, 1, 30, answered_at=t0 + 40, amd_status="MACHINE", ended_at=t0 + 45, outcome="machine")
     call("c3", 2, 1, 60, ended_at=t0 + 85, outcome="no_answer")
-    call("c4", 2, 2, 1000, answered_at=t0 + 1010, amd_status="HUMAN", ended_at=t0 + 1015, outcome="abandoned",
-         abandoned=1)
-    call("c5", 3, 1, 1100, answered_at=t0 + 1110, amd_status="HUMAN", bridged_at=t0 + 1111, ended_at=t0 + 1171,
-         outcome="connected", session_id=bob["id"])
-    call("c6", 4, 1, 1200, answered_at=t0 + 1205, amd_status="NOTSURE", bridged_at=t0 + 1206, ended_at=t0 + 1236,
-         outcome="connected", session_id=bob["id"], voicemail_left=0)
+    call(
+        "c4",
+        2,
+        2,
+        1000,
+        answered_at=t0 + 1010,
+        amd_status="HUMAN",
+        ended_at=t0 + 1015,
+        outcome="abandoned",
+        abandoned=1,
+    )
+    call(
+        "c5",
+        3,
+        1,
+        1100,
+        answered_at=t0 + 1110,
+        amd_status="HUMAN",
+        bridged_at=t0 + 1111,
+        ended_at=t0 + 1171,
+        outcome="connected",
+        session_id=bob["id"],
+    )
+    call(
+        "c6",
+        4,
+        1,
+        1200,
+        answered_at=t0 + 1205,
+        amd_status="NOTSURE",
+        bridged_at=t0 + 1206,
+        ended_at=t0 + 1236,
+        outcome="connected",
+        session_id=bob["id"],
+        voicemail_left=0,
+    )
     call("c7", 1, 2, 1700)  # still ringing
-    store.add_disposition(alice["id"], "c1", ids[0], "supporter", "=cmd|' /C calc'!A0",
-                          {"q1": "Yes", "q2": "-2+3"})
+    store.add_disposition(alice["id"], "c1", ids[0], "supporter", "=cmd|' /C calc'!A0", {"q1": "Yes", "q2": "-2+3"})
     store.add_disposition(bob["id"], "c5", ids[3], "refused", "<b>rude</b> hung up", {})
     store.add_disposition(bob["id"], "c6", ids[4], "talked", "nice chat", {"q1": "No", "q2": "@SUM(A1)"})
     return {"cid": cid, "ids": ids, "alice": alice["id"], "bob": bob["id"]}
@@ -76,8 +128,9 @@ def go_live(panel: PanelKit, s: dict[str, Any]) -> None:
     """What the controller would hold: Alice on the phone talking, Bob paused, the ringing call."""
     now = time.time()
     ctl = panel.ctl
-    ctl.dialer.volunteers[s["alice"]] = Volunteer(s["alice"], s["cid"], state=VState.TALKING, since=now - 30,
-                                                  call_id="c7")
+    ctl.dialer.volunteers[s["alice"]] = Volunteer(
+        s["alice"], s["cid"], state=VState.TALKING, since=now - 30, call_id="c7"
+    )
     ctl.dialer.volunteers[s["bob"]] = Volunteer(s["bob"], s["cid"], state=VState.PAUSED, since=now - 5)
     ctl.legs[s["alice"]] = Leg(s["alice"], s["cid"], "vol-a", "br-a")
     ctl.legs[s["bob"]] = Leg(s["bob"], s["cid"], "vol-b", "br-b")
@@ -85,8 +138,12 @@ def go_live(panel: PanelKit, s: dict[str, Any]) -> None:
 
 
 def tile(html: str, tile_id: str) -> tuple[str, str, bool]:
-    m = re.search(rf'<div class="tile( alert)?" id="tile-{tile_id}">\s*<div class="n" data-field="value">(.*?)</div>'
-                  rf'.*?<div class="sub" data-field="sub">(.*?)</div>', html, re.S)
+    m = re.search(
+        rf'<div class="tile( alert)?" id="tile-{tile_id}">\s*<div class="n" data-field="value">(.*?)</div>'
+        rf'.*?<div class="sub" data-field="sub">(.*?)</div>',
+        html,
+        re.S,
+    )
     assert m, f"no tile {tile_id}"
     return m.group(2), m.group(3), bool(m.group(1))
 
@@ -95,8 +152,7 @@ def callers_rows(html: str) -> list[list[str]]:
     body = re.search(r'<table id="callers">.*?<tbody>(.*?)</tbody>', html, re.S)
     assert body
     rows = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-            for row in rows]
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in rows]
 
 
 async def test_dashboard_numbers(panel: PanelKit) -> None:
@@ -193,8 +249,16 @@ async def test_websocket_pushes_dashboard(panel: PanelKit) -> None:
         assert msg["type"] == "dashboard"
         d = msg["dashboard"]
         assert d["stats"]["attempts"] == 7 and d["stats"]["abandon_rate"] == 0.25
-        assert {t["id"] for t in d["tiles"]} == {"volunteers", "dialing", "in-flight", "attempts", "completed",
-                                                 "contacts", "machine-rate", "abandon-rate"}
+        assert {t["id"] for t in d["tiles"]} == {
+            "volunteers",
+            "dialing",
+            "in-flight",
+            "attempts",
+            "completed",
+            "contacts",
+            "machine-rate",
+            "abandon-rate",
+        }
         assert [c["name"] for c in d["callers"]]
         # A change the controller announces reaches the open dashboard without a reload.
         panel.store.insert_call("c8", s["cid"], s["ids"][5], 1, "chan-c8", time.time())
@@ -208,8 +272,12 @@ async def test_websocket_pushes_dashboard(panel: PanelKit) -> None:
 async def test_access_control(panel: PanelKit) -> None:
     s = seed(panel)
     cid = s["cid"]
-    paths = [f"/admin/efforts/{cid}/results", f"/admin/efforts/{cid}/contacts/{s['ids'][0]}",
-             f"/admin/efforts/{cid}/export/contacts.csv", f"/admin/efforts/{cid}/export/attempts.csv"]
+    paths = [
+        f"/admin/efforts/{cid}/results",
+        f"/admin/efforts/{cid}/contacts/{s['ids'][0]}",
+        f"/admin/efforts/{cid}/export/contacts.csv",
+        f"/admin/efforts/{cid}/export/attempts.csv",
+    ]
     anon = await panel.anonymous()
     for path in paths:
         resp = await anon.get(path, allow_redirects=False)
@@ -257,8 +325,7 @@ async def test_contact_history(panel: PanelKit) -> None:
 
 async def test_contact_search_and_pages(panel: PanelKit) -> None:
     s = seed(panel)
-    panel.store.add_contacts(s["cid"], [{"first_name": f"Extra{i}", "phone": f"+1202555{2000 + i}"}
-                                        for i in range(60)])
+    panel.store.add_contacts(s["cid"], [{"first_name": f"Extra{i}", "phone": f"+1202555{2000 + i}"} for i in range(60)])
     admin, _ = await panel.client("admin")
     base = f"/admin/efforts/{s['cid']}/results"
     html = await (await admin.get(base)).text()
@@ -281,12 +348,15 @@ async def test_contact_search_and_pages(panel: PanelKit) -> None:
 async def test_contact_search_ignores_case_and_accents(panel: PanelKit) -> None:
     """What people type: "Garcia", "nguyen", "JOSÉ", "sao paulo" find García, Nguyễn, José, São Paulo."""
     cid = panel.store.create_campaign("Accents")["id"]
-    panel.store.add_contacts(cid, [
-        {"first_name": "José", "last_name": "García", "phone": "+12025550121", "city": "São Paulo"},
-        {"first_name": "Thi", "last_name": "Nguyễn", "phone": "+12025550122", "city": "Houston"},
-        {"first_name": "Łukasz", "last_name": "STRAßE", "phone": "+12025550123", "city": "Chicago"},
-        {"first_name": "Jose_", "last_name": "100%", "phone": "+12025550124", "city": "Austin"},
-    ])
+    panel.store.add_contacts(
+        cid,
+        [
+            {"first_name": "José", "last_name": "García", "phone": "+12025550121", "city": "São Paulo"},
+            {"first_name": "Thi", "last_name": "Nguyễn", "phone": "+12025550122", "city": "Houston"},
+            {"first_name": "Łukasz", "last_name": "STRAßE", "phone": "+12025550123", "city": "Chicago"},
+            {"first_name": "Jose_", "last_name": "100%", "phone": "+12025550124", "city": "Austin"},
+        ],
+    )
     admin, _ = await panel.client("admin")
     base = f"/admin/efforts/{cid}/results"
 
@@ -318,8 +388,11 @@ def test_search_column_is_filled_for_contacts_stored_before_it(tmp_path: Any) ->
     for number, sql in enumerate(MIGRATIONS[:before], start=1):
         conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={number};\nCOMMIT;")
     cid = conn.execute("INSERT INTO campaigns (name, created_at) VALUES ('Old', 0)").lastrowid
-    conn.execute("INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, created_at) "
-                 "VALUES (?, 'Zoë', 'Müller', '+12025550131', 'Kraków', 0)", (cid,))
+    conn.execute(
+        "INSERT INTO contacts (campaign_id, first_name, last_name, phone, city, created_at) "
+        "VALUES (?, 'Zoë', 'Müller', '+12025550131', 'Kraków', 0)",
+        (cid,),
+    )
     conn.commit()
     conn.close()
     store = Store(tmp_path / "old.db")
@@ -347,15 +420,23 @@ async def test_contacts_export(panel: PanelKit) -> None:
     admin, _ = await panel.client("admin")
     rows, header = await read_csv(admin, f"/admin/efforts/{s['cid']}/export/contacts.csv")
     assert header[:7] == ["contact_id", "first_name", "last_name", "phone", "city", "state", "zip"]
-    assert {"precinct", "source", "status", "attempts", "last_outcome", "last_disposition",
-            "last_disposition_label", "last_disposition_notes"} <= set(header)
+    assert {
+        "precinct",
+        "source",
+        "status",
+        "attempts",
+        "last_outcome",
+        "last_disposition",
+        "last_disposition_label",
+        "last_disposition_notes",
+    } <= set(header)
     assert header[-2:] == ["Will you vote for Measure A?", "Anything else?"]
     assert len(rows) == 6
     by_id = {int(row["contact_id"]): row for row in rows}
     ada = by_id[s["ids"][0]]
     assert ada["phone"] == "+12025550101"  # E.164, not neutralised
     assert ada["precinct"] == "-5"  # a number stays a number
-    assert ada["source"] == "'=HYPERLINK(\"http://x\")"
+    assert ada["source"] == '\'=HYPERLINK("http://x")'
     assert ada["last_disposition"] == "supporter" and ada["last_disposition_label"] == "Supporter"
     assert ada["last_disposition_notes"] == "'=cmd|' /C calc'!A0"
     assert ada["Will you vote for Measure A?"] == "Yes" and ada["Anything else?"] == "'-2+3"
@@ -404,8 +485,13 @@ async def test_exports_stream_large_efforts(panel: PanelKit) -> None:
 async def test_exports_open_in_excel_and_carry_callbacks(panel: PanelKit) -> None:
     """Accented names survive a spreadsheet that needs the BOM; a scheduled callback's time is exported."""
     cid = panel.store.create_campaign("Acentos")["id"]
-    panel.store.add_contacts(cid, [{"first_name": "José", "last_name": "Núñez", "phone": "+12025550111"},
-                                   {"first_name": "=Zoë", "last_name": "Ngụyễn", "phone": "+12025550112"}])
+    panel.store.add_contacts(
+        cid,
+        [
+            {"first_name": "José", "last_name": "Núñez", "phone": "+12025550111"},
+            {"first_name": "=Zoë", "last_name": "Ngụyễn", "phone": "+12025550112"},
+        ],
+    )
     ids = [c["id"] for c in panel.store.contacts(cid)]
     sid = panel.store.create_session(cid, "Åsa")["id"]
     when = time.time() + 2 * 86400
@@ -427,8 +513,7 @@ async def test_exports_open_in_excel_and_carry_callbacks(panel: PanelKit) -> Non
 
 
 def test_csv_safe() -> None:
-    for evil in ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=1", "\r=1", " =1", "=HYPERLINK(\"x\")", "+", "-",
-                 "+1 202 555"):
+    for evil in ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=1", "\r=1", " =1", '=HYPERLINK("x")', "+", "-", "+1 202 555"):
         assert r.csv_safe(evil) == "'" + evil, evil
     for fine in ("+12025550100", "-5", "12", "3.5", "-0.25", "Yes", "", "a=b", "1+1", "O'Brien"):
         assert r.csv_safe(fine) == fine, fine
@@ -439,8 +524,9 @@ def test_personal_phone_effort(panel: PanelKit) -> None:
     """Callers dial on their own phones: attempts carry the disposition code as outcome, none in the controller."""
     store = panel.store
     cid = store.create_campaign("Personal", dial_mode="personal")["id"]
-    store.add_contacts(cid, [{"first_name": "P", "phone": "+12025550301"},
-                             {"first_name": "Q", "phone": "+12025550302"}])
+    store.add_contacts(
+        cid, [{"first_name": "P", "phone": "+12025550301"}, {"first_name": "Q", "phone": "+12025550302"}]
+    )
     ids = [c["id"] for c in store.contacts(cid)]
     sid = store.create_session(cid, "Pat")["id"]
     now = time.time()

@@ -13,10 +13,18 @@ from tests.fakes import PanelKit
 
 
 def _personal_effort(panel: PanelKit, status: str = "active") -> int:
-    cid = int(panel.store.create_campaign("Personal", dial_mode="personal", status=status,
-                                          calling_hours_start="00:00", calling_hours_end="23:59")["id"])
-    panel.store.add_contacts(cid, [{"first_name": "Pat", "phone": day_number(3000 + i),
-                                    "extra": {"party": "DEM", "age": "71"}} for i in range(3)])
+    cid = int(
+        panel.store.create_campaign(
+            "Personal", dial_mode="personal", status=status, calling_hours_start="00:00", calling_hours_end="23:59"
+        )["id"]
+    )
+    panel.store.add_contacts(
+        cid,
+        [
+            {"first_name": "Pat", "phone": day_number(3000 + i), "extra": {"party": "DEM", "age": "71"}}
+            for i in range(3)
+        ],
+    )
     return cid
 
 
@@ -71,8 +79,11 @@ async def test_personal_phone_hands_out_no_numbers_once_closed_or_paused(panel: 
     held = (await first.json())["contact"]["phone"]
     panel.store.update_campaign(cid, status="paused")
     # What the caller holds can still be saved; nothing new is handed out.
-    saved = await client.post(f"/api/personal/{sid}/disposition",  # type: ignore[attr-defined]
-                              json={"code": "not_home"}, headers={"X-CSRF-Token": csrf})
+    saved = await client.post(
+        f"/api/personal/{sid}/disposition",  # type: ignore[attr-defined]
+        json={"code": "not_home"},
+        headers={"X-CSRF-Token": csrf},
+    )
     assert saved.status == 409 and "paused" in (await saved.json())["error"]
     for status in ("paused", "closed"):
         panel.store.update_campaign(cid, status=status)
@@ -88,15 +99,17 @@ async def test_failed_logins_are_throttled(panel: PanelKit) -> None:
     pre = await panel.pre_csrf(client)
     statuses = []
     for _ in range(8):
-        resp = await client.post("/login", data={"username": "target", "password": "guess", "_csrf": pre},
-                                 allow_redirects=False)
+        resp = await client.post(
+            "/login", data={"username": "target", "password": "guess", "_csrf": pre}, allow_redirects=False
+        )
         statuses.append(resp.status)
     # Five free tries from one address for one login, then a delay that doubles with each further failure.
     assert statuses[:6] == [401] * 6 and statuses[6:] == [429, 429], statuses
     assert int(resp.headers["Retry-After"]) >= 1 and "wait" in await resp.text()
     # Even the right password waits out the delay from here: guessing must not be distinguishable.
-    resp = await client.post("/login", data={"username": "target", "password": password, "_csrf": pre},
-                             allow_redirects=False)
+    resp = await client.post(
+        "/login", data={"username": "target", "password": password, "_csrf": pre}, allow_redirects=False
+    )
     assert resp.status == 429
 
 
@@ -115,8 +128,12 @@ async def test_login_does_not_stall_the_event_loop(panel: PanelKit) -> None:
             worst = max(worst, loop.time() - t - 0.01)
 
     tick = asyncio.create_task(ticker())
-    await asyncio.gather(*(c.post("/login", data={"username": "loopy", "password": password, "_csrf": p},
-                                  allow_redirects=False) for c, p in zip(clients, pres, strict=True)))
+    await asyncio.gather(
+        *(
+            c.post("/login", data={"username": "loopy", "password": password, "_csrf": p}, allow_redirects=False)
+            for c, p in zip(clients, pres, strict=True)
+        )
+    )
     tick.cancel()
     # Four Argon2 checks (~0.1 s of CPU each) ran in threads: the loop kept ticking.
     assert worst < 0.25, worst
@@ -138,7 +155,8 @@ async def test_redirects_carry_security_headers(panel: PanelKit) -> None:
 async def test_a_logged_in_caller_cannot_sign_sessions_in_another_name(panel: PanelKit) -> None:
     cid = panel.store.create_campaign("Names")["id"]
     client, csrf = await panel.client("caller", name="Real Name")
-    resp = await client.post("/api/sessions", json={"campaign_id": cid, "name": "Someone Else"},
-                             headers={"X-CSRF-Token": csrf})
+    resp = await client.post(
+        "/api/sessions", json={"campaign_id": cid, "name": "Someone Else"}, headers={"X-CSRF-Token": csrf}
+    )
     session = panel.store.session((await resp.json())["id"])
     assert session is not None and session["volunteer_name"] == "Real Name"

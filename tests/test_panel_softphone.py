@@ -43,8 +43,9 @@ async def test_softphone_login_for_this_shift_only(panel: PanelKit) -> None:
     other, other_csrf, _ = await _caller_for(panel, cid)
     assert (await other.get(chose.headers["Location"])).status == 404
     assert (await other.post(chose.headers["Location"], data={"_csrf": other_csrf})).status == 404
-    assert (await other.post(f"/api/sessions/{sid}/sip", json={"kind": "softphone"},
-                             headers={"X-CSRF-Token": other_csrf})).status == 404
+    assert (
+        await other.post(f"/api/sessions/{sid}/sip", json={"kind": "softphone"}, headers={"X-CSRF-Token": other_csrf})
+    ).status == 404
 
 
 async def test_sip_route_answers_and_refuses(panel: PanelKit) -> None:
@@ -52,9 +53,14 @@ async def test_sip_route_answers_and_refuses(panel: PanelKit) -> None:
     client = await panel.anonymous()
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     sid = (await (await client.post("/api/sessions", json={"campaign_id": cid, "name": "Ada"}, headers=auth)).json())[
-        "id"]
-    panel.ctl.sip_public = {"ws_url": "wss://pbx.example.org:8089/ws", "sip_server": "pbx.example.org:5060",
-                            "domain": "pbx.example.org", "ice_servers": [{"urls": ["stun:stun.example.org"]}]}
+        "id"
+    ]
+    panel.ctl.sip_public = {
+        "ws_url": "wss://pbx.example.org:8089/ws",
+        "sip_server": "pbx.example.org:5060",
+        "domain": "pbx.example.org",
+        "ice_servers": [{"urls": ["stun:stun.example.org"]}],
+    }
     resp = await client.post(f"/api/sessions/{sid}/sip", json={"kind": "webrtc"}, headers=auth)
     body = await resp.json()
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"

@@ -34,8 +34,7 @@ async def test_panel_serves_the_bundle(panel: PanelKit) -> None:
     assert "var JsSIP=" in body and f'version:"{version}"' in body
 
 
-async def test_missing_bundle_is_a_clear_404(panel: PanelKit, monkeypatch: pytest.MonkeyPatch,
-                                             tmp_path: Path) -> None:
+async def test_missing_bundle_is_a_clear_404(panel: PanelKit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(webphone, "JSSIP_BUNDLE", tmp_path / "nope.js")
     client = await panel.anonymous()
     resp = await client.get(webphone.JSSIP_URL)
@@ -43,16 +42,19 @@ async def test_missing_bundle_is_a_clear_404(panel: PanelKit, monkeypatch: pytes
     assert "make deps" in await resp.text()
 
 
-@pytest.mark.parametrize(("url", "origin"), [
-    ("wss://127.0.0.1:8089/ws", "wss://127.0.0.1:8089"),
-    ("wss://pbx.example.org/ws", "wss://pbx.example.org"),
-    ("wss://[::1]:8089/ws", "wss://[::1]:8089"),
-    ("ws://127.0.0.1:8088/ws", ""),          # never plain WebSocket: the page is https in production
-    ("https://127.0.0.1:8089/ws", ""),
-    ("wss://a.org/ws; script-src *", ""),     # nothing that could add a directive to the CSP
-    ("wss://a.org:99999/ws", ""),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("wss://127.0.0.1:8089/ws", "wss://127.0.0.1:8089"),
+        ("wss://pbx.example.org/ws", "wss://pbx.example.org"),
+        ("wss://[::1]:8089/ws", "wss://[::1]:8089"),
+        ("ws://127.0.0.1:8088/ws", ""),  # never plain WebSocket: the page is https in production
+        ("https://127.0.0.1:8089/ws", ""),
+        ("wss://a.org/ws; script-src *", ""),  # nothing that could add a directive to the CSP
+        ("wss://a.org:99999/ws", ""),
+        ("", ""),
+    ],
+)
 def test_ws_origin(url: str, origin: str) -> None:
     assert webphone.ws_origin(url) == origin
 
@@ -89,8 +91,7 @@ async def test_computer_audio_is_a_real_choice(panel: PanelKit, configured: None
     page = await (await client.get(f"/call/{cid}")).text()
     assert 'id="audio-computer"' in page and "coming soon" not in page
     assert 'id="audio-computer" disabled' not in page
-    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"},
-                             allow_redirects=False)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"}, allow_redirects=False)
     assert resp.status == 302
     assert resp.headers["Location"].endswith("?audio=computer")
     page_resp = await client.get(resp.headers["Location"])
@@ -107,8 +108,7 @@ async def test_computer_audio_is_a_real_choice(panel: PanelKit, configured: None
 
 async def test_call_in_page_keeps_the_strict_csp(panel: PanelKit, configured: None) -> None:
     cid, client, csrf = await _caller(panel)
-    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"},
-                             allow_redirects=False)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"}, allow_redirects=False)
     page_resp = await client.get(resp.headers["Location"])
     assert "connect-src 'self';" in page_resp.headers["Content-Security-Policy"]
     html = await page_resp.text()
@@ -121,14 +121,12 @@ async def test_computer_audio_refused_clearly_where_not_set_up(panel: PanelKit) 
     cid, client, csrf = await _caller(panel)
     page = await (await client.get(f"/call/{cid}")).text()
     assert 'id="audio-computer" disabled' in page and "not set up on this server" in page
-    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"},
-                             allow_redirects=False)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "computer"}, allow_redirects=False)
     assert resp.status == 400
     assert "call in by phone" in await resp.text()
     assert panel.store.open_sessions() == []
     # A forged ?audio=computer on the session page changes nothing either.
-    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"},
-                             allow_redirects=False)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "phone"}, allow_redirects=False)
     page_resp = await client.get(resp.headers["Location"] + "?audio=computer")
     html = await page_resp.text()
     assert "webphone.js" not in html and "Use computer audio" not in html
@@ -137,7 +135,6 @@ async def test_computer_audio_refused_clearly_where_not_set_up(panel: PanelKit) 
 
 async def test_unknown_audio_choice_is_a_clear_error(panel: PanelKit, configured: None) -> None:
     cid, client, csrf = await _caller(panel)
-    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "carrier-pigeon"},
-                             allow_redirects=False)
+    resp = await client.post(f"/call/{cid}", data={"_csrf": csrf, "audio": "carrier-pigeon"}, allow_redirects=False)
     assert resp.status == 400
     assert "Choose how you will hear the voters" in await resp.text()

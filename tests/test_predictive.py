@@ -239,8 +239,15 @@ def test_abandon_ledger_rolls_over_thirty_days() -> None:
     assert led.counts(10) == AbandonCounts(6, 250, 1, 150)
 
 
-def _true_abandons(pmfs: list[np.ndarray], amd: list[list[float]], mu: np.ndarray, idle: int, kmax: int,
-                   rng: np.random.Generator, runs: int = 60000) -> float:
+def _true_abandons(
+    pmfs: list[np.ndarray],
+    amd: list[list[float]],
+    mu: np.ndarray,
+    idle: int,
+    kmax: int,
+    rng: np.random.Generator,
+    runs: int = 60000,
+) -> float:
     """Monte Carlo of what really happens: each call reaches at most one human, in the bin its own pmf says."""
     h = len(mu)
     arr = np.zeros((runs, h))
@@ -331,5 +338,6 @@ def test_small_teams_dial_at_least_as_far_ahead_as_with_poisson(
 def test_small_team_dials_ahead_of_idle_volunteers() -> None:
     """Four idle volunteers and a list where one dial in eight reaches a person: more than 1:1."""
     st = LiveState(vols(idle=4), ())
-    assert plan(PacingConfig(), st, RICH, COMFY).new_calls > plan(PacingConfig(few_calls_max=0), st, RICH,
-                                                                  COMFY).new_calls
+    assert (
+        plan(PacingConfig(), st, RICH, COMFY).new_calls > plan(PacingConfig(few_calls_max=0), st, RICH, COMFY).new_calls
+    )

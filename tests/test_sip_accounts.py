@@ -28,26 +28,32 @@ def test_an_account_lives_no_longer_than_the_shift_login() -> None:
     assert out["pbsipa"].expires_at == T0 + 600
 
 
-@pytest.mark.parametrize(("session", "kind", "status"), [
-    (None, "webrtc", 404),
-    (SessionFacts(1, False), "webrtc", 409),
-    (SessionFacts(1, True, login_expires_at=T0 - 1), "webrtc", 409),
-    (OPEN, "fax", 400),
-    (OPEN, "", 400),
-])
+@pytest.mark.parametrize(
+    ("session", "kind", "status"),
+    [
+        (None, "webrtc", 404),
+        (SessionFacts(1, False), "webrtc", 409),
+        (SessionFacts(1, True, login_expires_at=T0 - 1), "webrtc", 409),
+        (OPEN, "fax", 400),
+        (OPEN, "", 400),
+    ],
+)
 def test_issue_refusals(session: SessionFacts | None, kind: str, status: int) -> None:
     with pytest.raises(sa.Refused) as err:
         sa.issue({}, session, kind, T0, "pbsipa", "pw")
     assert err.value.status == status
 
 
-@pytest.mark.parametrize(("facts", "now", "reason"), [
-    ({1: OPEN}, T0, ""),
-    ({}, T0, "session_ended"),
-    ({1: SessionFacts(1, False)}, T0, "session_ended"),
-    ({1: OPEN}, T0 + 3600, "expired"),
-    ({1: SessionFacts(1, True, login_expires_at=T0 + 10)}, T0 + 10, "login_expired"),
-])
+@pytest.mark.parametrize(
+    ("facts", "now", "reason"),
+    [
+        ({1: OPEN}, T0, ""),
+        ({}, T0, "session_ended"),
+        ({1: SessionFacts(1, False)}, T0, "session_ended"),
+        ({1: OPEN}, T0 + 3600, "expired"),
+        ({1: SessionFacts(1, True, login_expires_at=T0 + 10)}, T0 + 10, "login_expired"),
+    ],
+)
 def test_sweep(facts: dict[int, SessionFacts], now: float, reason: str) -> None:
     out, cmds = sa.sweep({"pbsipa": acc()}, facts, now)
     assert cmds == ([DeleteAccount("pbsipa", reason)] if reason else [])
@@ -59,18 +65,22 @@ def test_revoke_session_deletes_only_its_accounts() -> None:
     assert list(out) == ["pbsipb"] and cmds == [DeleteAccount("pbsipa", "session_ended")]
 
 
-@pytest.mark.parametrize(("endpoint", "session", "now", "has_leg", "expected"), [
-    ("pbsipa", OPEN, T0, False, (Join.JOIN, 1)),
-    ("pbsipa", OPEN, T0, True, (Join.REPLACE, 1)),
-    ("pbsipz", OPEN, T0, False, (Join.REFUSE, None)),  # not an account we made (or revoked)
-    ("pbsipa", SessionFacts(2, True), T0, False, (Join.REFUSE, None)),  # facts of another session
-    ("pbsipa", SessionFacts(1, False), T0, False, (Join.REFUSE, None)),
-    ("pbsipa", None, T0, False, (Join.REFUSE, None)),
-    ("pbsipa", OPEN, T0 + 3600, False, (Join.REFUSE, None)),
-    ("pbsipa", SessionFacts(1, True, login_expires_at=T0), T0, False, (Join.REFUSE, None)),
-])
-def test_admit(endpoint: str, session: SessionFacts | None, now: float, has_leg: bool,
-               expected: tuple[Join, int | None]) -> None:
+@pytest.mark.parametrize(
+    ("endpoint", "session", "now", "has_leg", "expected"),
+    [
+        ("pbsipa", OPEN, T0, False, (Join.JOIN, 1)),
+        ("pbsipa", OPEN, T0, True, (Join.REPLACE, 1)),
+        ("pbsipz", OPEN, T0, False, (Join.REFUSE, None)),  # not an account we made (or revoked)
+        ("pbsipa", SessionFacts(2, True), T0, False, (Join.REFUSE, None)),  # facts of another session
+        ("pbsipa", SessionFacts(1, False), T0, False, (Join.REFUSE, None)),
+        ("pbsipa", None, T0, False, (Join.REFUSE, None)),
+        ("pbsipa", OPEN, T0 + 3600, False, (Join.REFUSE, None)),
+        ("pbsipa", SessionFacts(1, True, login_expires_at=T0), T0, False, (Join.REFUSE, None)),
+    ],
+)
+def test_admit(
+    endpoint: str, session: SessionFacts | None, now: float, has_leg: bool, expected: tuple[Join, int | None]
+) -> None:
     assert sa.admit({"pbsipa": acc()}, endpoint, session, now, has_leg) == expected
 
 
@@ -88,22 +98,29 @@ def test_endpoint_fields_keep_the_account_in_its_own_context() -> None:
         names = [k for k, _ in fields]
         assert names.index("disallow") < names.index("allow"), "allow survives disallow=all"
     assert ("webrtc", "yes") in sa.endpoint_fields(acc(kind=Kind.WEBRTC))
-    restored = sa.restored("pbsipa", {k.split("=")[0]: v.split("=", 1)[1]
-                                      for k, v in [(f"{v}", v) for n, v in sa.endpoint_fields(acc())
-                                                   if n == "set_var"]})
+    restored = sa.restored(
+        "pbsipa",
+        {
+            k.split("=")[0]: v.split("=", 1)[1]
+            for k, v in [(f"{v}", v) for n, v in sa.endpoint_fields(acc()) if n == "set_var"]
+        },
+    )
     assert restored == Account("pbsipa", 1, Kind.WEBRTC, float(int(T0 + 3600)))
     assert sa.restored("pbsipa", {"PB_SESSION": "x"}) is None
 
 
-@pytest.mark.parametrize(("accounts", "session", "has_leg", "status"), [
-    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, False, 0),
-    ({"pbsipa": acc(kind=Kind.WEBRTC)}, OPEN, False, 409),  # the PBX rings softphones only
-    ({"pbsipa": acc(kind=Kind.SOFTPHONE, expires=T0)}, OPEN, False, 409),
-    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, True, 409),  # already connected
-    ({"pbsipa": acc(kind=Kind.SOFTPHONE, sid=2)}, OPEN, False, 409),  # another session's
-    ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, SessionFacts(1, False), False, 409),
-    ({}, None, False, 404),
-])
+@pytest.mark.parametrize(
+    ("accounts", "session", "has_leg", "status"),
+    [
+        ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, False, 0),
+        ({"pbsipa": acc(kind=Kind.WEBRTC)}, OPEN, False, 409),  # the PBX rings softphones only
+        ({"pbsipa": acc(kind=Kind.SOFTPHONE, expires=T0)}, OPEN, False, 409),
+        ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, OPEN, True, 409),  # already connected
+        ({"pbsipa": acc(kind=Kind.SOFTPHONE, sid=2)}, OPEN, False, 409),  # another session's
+        ({"pbsipa": acc(kind=Kind.SOFTPHONE)}, SessionFacts(1, False), False, 409),
+        ({}, None, False, 404),
+    ],
+)
 def test_call_back(accounts: dict[str, Account], session: SessionFacts | None, has_leg: bool, status: int) -> None:
     if status == 0:
         assert sa.call_back(accounts, session, T0, has_leg) == accounts["pbsipa"]

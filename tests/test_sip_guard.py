@@ -7,19 +7,24 @@ import pytest
 from bridge import sip_guard as sg
 
 T0 = 1000.0
-LINE = ('[2026-12-02 08:00:07.741] SECURITY[23850] res_security_log.c: SecurityEvent="{ev}",EventTV="x",'
-        'Severity="Error",Service="{svc}",EventVersion="1",AccountID="pbsipdeadbeef",SessionID="{sid}",'
-        'LocalAddress="IPV4/UDP/127.0.0.1/5060",RemoteAddress="IPV4/UDP/{ip}/33552"')
+LINE = (
+    '[2026-12-02 08:00:07.741] SECURITY[23850] res_security_log.c: SecurityEvent="{ev}",EventTV="x",'
+    'Severity="Error",Service="{svc}",EventVersion="1",AccountID="pbsipdeadbeef",SessionID="{sid}",'
+    'LocalAddress="IPV4/UDP/127.0.0.1/5060",RemoteAddress="IPV4/UDP/{ip}/33552"'
+)
 
 
-@pytest.mark.parametrize(("ev", "svc", "expected"), [
-    ("InvalidAccountID", "PJSIP", sg.Failure("203.0.113.9", "s1")),
-    ("ChallengeResponseFailed", "PJSIP", sg.Failure("203.0.113.9", "s1")),
-    ("InvalidPassword", "PJSIP", sg.Failure("203.0.113.9", "s1")),
-    ("ChallengeSent", "PJSIP", None),
-    ("SuccessfulAuth", "PJSIP", None),
-    ("InvalidAccountID", "AMI", None),
-])
+@pytest.mark.parametrize(
+    ("ev", "svc", "expected"),
+    [
+        ("InvalidAccountID", "PJSIP", sg.Failure("203.0.113.9", "s1")),
+        ("ChallengeResponseFailed", "PJSIP", sg.Failure("203.0.113.9", "s1")),
+        ("InvalidPassword", "PJSIP", sg.Failure("203.0.113.9", "s1")),
+        ("ChallengeSent", "PJSIP", None),
+        ("SuccessfulAuth", "PJSIP", None),
+        ("InvalidAccountID", "AMI", None),
+    ],
+)
 def test_parse_line(ev: str, svc: str, expected: sg.Failure | None) -> None:
     assert sg.parse_line(LINE.format(ev=ev, svc=svc, sid="s1", ip="203.0.113.9")) == expected
     assert sg.parse_line("[2026-12-02] VERBOSE[1] pbx.c: nothing") is None
@@ -60,8 +65,9 @@ def test_exempt_addresses_are_never_banned() -> None:
     assert out == []
 
 
-@pytest.mark.parametrize(("spec", "ok"), [("", True), ("5/30/60", True), ("5/30", False), ("0/1/1", False),
-                                          ("a/b/c", False)])
+@pytest.mark.parametrize(
+    ("spec", "ok"), [("", True), ("5/30/60", True), ("5/30", False), ("0/1/1", False), ("a/b/c", False)]
+)
 def test_limits_parse(spec: str, ok: bool) -> None:
     if ok:
         assert sg.Limits.parse(spec, "1.2.3.4, ").exempt == ("1.2.3.4",)

@@ -39,8 +39,12 @@ def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("202-555-0101", "+12025550101"), ("(202) 555 0101", "+12025550101"), ("+44 20 7946 0958", "+442079460958"),
-     ("1 202 555 0101", "+12025550101")],
+    [
+        ("202-555-0101", "+12025550101"),
+        ("(202) 555 0101", "+12025550101"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("1 202 555 0101", "+12025550101"),
+    ],
 )
 def test_normalize_phone(raw: str, expected: str) -> None:
     assert normalize_phone(raw) == expected
@@ -63,13 +67,17 @@ def _check(text: str) -> ListReport:
 
 
 def test_check_list_reports_each_bad_row_and_keeps_extras() -> None:
-    text = ("First Name,Last,Phone,City,Ward\nAda,Lovelace,202-555-0101,DC,3\nBad,Number,12,DC,1\n"
-            "No,Phone,,DC,2\nGrace,Hopper,+1 202 555 0102,DC,\n")
+    text = (
+        "First Name,Last,Phone,City,Ward\nAda,Lovelace,202-555-0101,DC,3\nBad,Number,12,DC,1\n"
+        "No,Phone,,DC,2\nGrace,Hopper,+1 202 555 0102,DC,\n"
+    )
     result = _check(text)
     assert [r["phone"] for r in result.rows] == ["+12025550101", "+12025550102"]
     assert result.rows[0]["first_name"] == "Ada" and result.rows[0]["extra"] == {"Ward": "3"}
-    assert [(e.line, e.reason.split(":")[0]) for e in result.errors] == [(3, "bad phone number '12'"),
-                                                                        (4, "missing phone number")]
+    assert [(e.line, e.reason.split(":")[0]) for e in result.errors] == [
+        (3, "bad phone number '12'"),
+        (4, "missing phone number"),
+    ]
     assert "not a valid phone number" in result.errors[0].reason
 
 
@@ -103,8 +111,14 @@ def test_claim_marks_dialing_and_never_dials_a_number_twice(store: Store) -> Non
 
 @pytest.mark.parametrize(
     ("outcome", "status", "delay"),
-    [("busy", "pending", 600), ("no_answer", "pending", 3600), ("machine", "pending", 7200),
-     ("abandoned", "pending", 86400), ("unallocated", "removed", None), ("connected", "connected", None)],
+    [
+        ("busy", "pending", 600),
+        ("no_answer", "pending", 3600),
+        ("machine", "pending", 7200),
+        ("abandoned", "pending", 86400),
+        ("unallocated", "removed", None),
+        ("connected", "connected", None),
+    ],
 )
 def test_retry_rules(store: Store, outcome: str, status: str, delay: int | None) -> None:
     cid = campaign(store)
@@ -153,8 +167,9 @@ def test_sessions_have_unique_open_codes(store: Store) -> None:
         ("ended", "waiting_for_phone", None, False),
     ],
 )
-def test_a_code_is_live_only_while_its_session_waits_for_its_phone(store: Store, status: str, state: str,
-                                                                  channel_id: str | None, live: bool) -> None:
+def test_a_code_is_live_only_while_its_session_waits_for_its_phone(
+    store: Store, status: str, state: str, channel_id: str | None, live: bool
+) -> None:
     s = store.create_session(campaign(store), "V")
     store.update_session(s["id"], status=status, state=state, channel_id=channel_id)
     found = store.live_session_by_code(s["code"])
@@ -239,14 +254,14 @@ def test_pacing_history_lists_finished_calls_with_disposition_time(store: Store)
         (1, 31 * 86400, False, 1),  # too far ahead
     ],
 )
-def test_callback_is_an_appointment(tmp_path: Path, attempts: int, delay_s: float, ok: bool,
-                                    attempts_after: int) -> None:
+def test_callback_is_an_appointment(
+    tmp_path: Path, attempts: int, delay_s: float, ok: bool, attempts_after: int
+) -> None:
     store = Store(tmp_path / "cb.db")
     cid = store.create_campaign("Callbacks", max_attempts=3)["id"]
     store.add_contacts(cid, [{"first_name": "Cal", "phone": "+12025550177"}])
     contact = store.contacts(cid)[0]
-    store.conn.execute("UPDATE contacts SET attempts = ?, status = 'connected' WHERE id = ?",
-                       (attempts, contact["id"]))
+    store.conn.execute("UPDATE contacts SET attempts = ?, status = 'connected' WHERE id = ?", (attempts, contact["id"]))
     sid = store.create_session(cid, "Vol")["id"]
     when = time.time() + delay_s
     if not ok:

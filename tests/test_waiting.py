@@ -87,8 +87,9 @@ def test_list_exhausted_retries_and_callbacks(store: Store) -> None:
     w = reason(store, cid2, noon + 60)
     assert w.code == "recycle" and w.until == noon + 3630 and "1:00 PM Central time (in 1 h)" in w.text
 
-    store.conn.execute("UPDATE contacts SET last_outcome = 'callback', next_attempt_at = ? WHERE id = ?",
-                       (noon + 1800, c["id"]))
+    store.conn.execute(
+        "UPDATE contacts SET last_outcome = 'callback', next_attempt_at = ? WHERE id = ?", (noon + 1800, c["id"])
+    )
     w = reason(store, cid2, noon + 60)
     assert w.code == "callback" and w.until == noon + 1800 and "12:30 PM Central time" in w.text
 

@@ -81,9 +81,23 @@ def _csp_errors(page: Page) -> list[str]:
 
 
 async def _fake_credentials(route: Route) -> None:
-    await route.fulfill(status=200, content_type="application/json", body=json.dumps({
-        "kind": "webrtc", "username": "u" * 32, "password": "p" * 32, "domain": "127.0.0.1", "dial": "join",
-        "ws_url": WS_URL, "transport": "wss", "ice_servers": [], "expires_at": 2**31}))
+    await route.fulfill(
+        status=200,
+        content_type="application/json",
+        body=json.dumps(
+            {
+                "kind": "webrtc",
+                "username": "u" * 32,
+                "password": "p" * 32,
+                "domain": "127.0.0.1",
+                "dial": "join",
+                "ws_url": WS_URL,
+                "transport": "wss",
+                "ice_servers": [],
+                "expires_at": 2**31,
+            }
+        ),
+    )
 
 
 async def test_microphone_check_then_connect_says_it_is_reconnecting(web_panel: PanelKit, chromium: Browser) -> None:
@@ -138,8 +152,7 @@ async def test_blocked_microphone_says_how_to_unblock(web_panel: PanelKit, mic_w
             # Unblocked in the browser's settings, then "Try again": the check goes on without a reload.
             await context.grant_permissions(["microphone"])
             await page.click("#webphone-retry-mic")
-            await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.",
-                                                                       timeout=10000)
+            await expect(page.locator("#webphone-heard")).to_have_text("We can hear your microphone.", timeout=10000)
             await expect(error).to_be_hidden()
         finally:
             await browser.close()
@@ -148,8 +161,10 @@ async def test_blocked_microphone_says_how_to_unblock(web_panel: PanelKit, mic_w
 async def test_no_microphone_says_plug_one_in(web_panel: PanelKit, chromium: Browser) -> None:
     context = await chromium.new_context()
     # What Chromium answers on a machine without any audio input.
-    await context.add_init_script("navigator.mediaDevices.getUserMedia = () => "
-                                  "Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));")
+    await context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () => "
+        "Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));"
+    )
     page, _ = await _caller_page(web_panel, context)
     await page.click("#audio-computer")
     await page.click("#choose-audio")
@@ -183,9 +198,12 @@ async def test_tablet_layout_with_touch(web_panel: PanelKit, chromium: Browser) 
     """Chrome on an Android tablet, as far as desktop Chromium can play one (viewport, touch, user agent): the
     check and the buttons fit the screen and work by tapping. The real device is not in CI (docs/PANEL.md)."""
     context = await chromium.new_context(
-        viewport=pb_browser.TABLET, has_touch=True, is_mobile=True,
+        viewport=pb_browser.TABLET,
+        has_touch=True,
+        is_mobile=True,
         user_agent="Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
-                   "Chrome/131.0.0.0 Safari/537.36")
+        "Chrome/131.0.0.0 Safari/537.36",
+    )
     await context.route("**/api/sessions/*/sip", _fake_credentials)
     page, _ = await _caller_page(web_panel, context)
     await page.tap("#audio-computer")
@@ -209,8 +227,9 @@ async def test_refused_credentials_are_said_and_not_retried(web_panel: PanelKit,
 
     async def refuse(route: Route) -> None:
         asked.append(route.request.url)
-        await route.fulfill(status=409, content_type="application/json",
-                            body=json.dumps({"error": "the shift login has expired"}))
+        await route.fulfill(
+            status=409, content_type="application/json", body=json.dumps({"error": "the shift login has expired"})
+        )
 
     await context.route("**/api/sessions/*/sip", refuse)
     page, _ = await _caller_page(web_panel, context)
