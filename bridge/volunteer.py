@@ -36,6 +36,7 @@ class Volunteer:
     pause_after_call: bool = False
     reason: str = ""
     leg: str = "phone"  # "phone" (called in), "webrtc" (computer audio) or "softphone"
+    coached: str = ""  # a captain on the line with them (bridge.coaching Mode: listen, whisper, barge), or ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ def leg_gone_reason(leg: str, cause: int) -> str:
 
 
 @dataclass(frozen=True)
+class Coached:
+    """A captain started, changed or ended coaching (``mode`` "" when they left): the volunteer is in whatever
+    state they were, and stays there: a coached call is still a call, the pacing does not change."""
+
+    mode: str
+
+
+@dataclass(frozen=True)
 class Stop:
     pass
 
@@ -124,6 +133,7 @@ VEvent = (
     | Resume
     | LegGone
     | LegReplaced
+    | Coached
     | Stop
     | Tick
 )
@@ -153,6 +163,8 @@ def step(v: Volunteer, event: VEvent, now: float) -> tuple[Volunteer, list[Comma
             return nv, [*cmds, *changed]
         case LegReplaced(kind):
             return replace(v, leg=kind), []
+        case Coached(mode):
+            return replace(v, coached=mode), []
         case VoterConnected(call_id) if s is VState.IDLE:
             return _to(v, VState.TALKING, now, call_id=call_id)
         case VoterGone(call_id) if s is VState.TALKING and call_id == v.call_id:

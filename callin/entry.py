@@ -35,6 +35,7 @@ class EState(StrEnum):
     HOLDING = "holding"  # the guard holds the code back (tarpit or pace); asked again at the deadline
     JOINED = "joined"
     RECORDING = "recording"  # the code was an admin's: record the effort's voicemail message
+    COACHING = "coaching"  # the code was a captain's: their leg goes to the coaching (bridge.coaching)
     REFUSED = "refused"
 
 
@@ -74,6 +75,13 @@ class RecordingCode:
 
 
 @dataclass(frozen=True)
+class CoachCode:
+    """No session has the code, but a captain asked to coach a caller with it."""
+
+    coach_id: str
+
+
+@dataclass(frozen=True)
 class Hold:
     """The guard will not have the code looked up before ``until``."""
 
@@ -90,7 +98,7 @@ class Tick:
     """The timer ``get_timer`` asked for is due (a tick before it changes nothing)."""
 
 
-EntryEvent = Started | Digit | Validated | RecordingCode | Hold | Locked | Tick
+EntryEvent = Started | Digit | Validated | RecordingCode | CoachCode | Hold | Locked | Tick
 
 
 # commands
@@ -130,7 +138,13 @@ class StartRecording:
     code: str
 
 
-EntryCommand = Play | CheckCode | Join | Refuse | StartRecording
+@dataclass(frozen=True)
+class StartCoaching:
+    channel_id: str
+    coach_id: str
+
+
+EntryCommand = Play | CheckCode | Join | Refuse | StartRecording | StartCoaching
 
 
 def get_timer(e: Entry) -> float | None:
@@ -160,6 +174,8 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             return _wrong(e, now)
         case RecordingCode(code) if e.state is EState.VALIDATING:
             return replace(e, state=EState.RECORDING), [StartRecording(e.channel_id, code)]
+        case CoachCode(coach_id) if e.state is EState.VALIDATING:
+            return replace(e, state=EState.COACHING), [StartCoaching(e.channel_id, coach_id)]
         case Hold(until) if e.state is EState.VALIDATING:
             cmds: list[EntryCommand] = [] if e.held else [Play(e.channel_id, (HOLD,))]
             return replace(e, state=EState.HOLDING, deadline=until, held=True), cmds
@@ -190,6 +206,7 @@ class CodeFacts:
     session_id: int | None  # the open session with this code, if any
     has_leg: bool = False  # that session's phone is connected already (a code joins one leg only)
     recording: bool = False  # an admin asked to record the effort's message with this code
+    coach_id: str | None = None  # a captain asked to coach a caller with this code (not keyed yet)
 
 
 def code_checked(code: str, caller: str, facts: CodeFacts) -> tuple[EntryEvent, g.GuardEvent]:
@@ -198,6 +215,8 @@ def code_checked(code: str, caller: str, facts: CodeFacts) -> tuple[EntryEvent, 
     ok = facts.session_id is not None and not facts.has_leg
     if not ok and facts.recording:
         return RecordingCode(code), g.Right(caller)
+    if not ok and facts.coach_id is not None:
+        return CoachCode(facts.coach_id), g.Right(caller)
     return Validated(facts.session_id if ok else None), (g.Right(caller) if ok else g.Wrong(caller))
 
 

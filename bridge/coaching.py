@@ -1,0 +1,168 @@
+"""Captains coaching callers, pure: ``step(coaches, event, now) -> (coaches, commands)``.
+
+A captain (permission ``coach_callers``) picks a caller on the live dashboard and a mode: ``listen`` (hears the
+voter and the volunteer, nobody hears them), ``whisper`` (only the volunteer hears them) or ``barge`` (all three
+talk). The captain's audio is their own leg: they call in with a one-off coach code, and the leg sits in its own
+holding bridge; the adapter joins it to the volunteer's audio as the commands say (ARI snoop for listen and
+whisper, the volunteer's own bridge for barge). One captain per caller, one caller per captain.
+
+The volunteer's core hears of it (``bridge.volunteer.Coached``) only to show it: their state and the pacing do
+not change. Nothing here holds a voter's number: the captain coaches a session, never a contact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+
+
+# A code nobody keyed goes after this long: codes are secrets, the fewer alive the better.
+CODE_TTL_S = 300.0
+
+
+@dataclass(frozen=True)
+class Coaching:
+    coach_id: str  # names the adapter's holding bridge and snoop; never the code (a secret)
+    code: str
+    user_id: int
+    session_id: int
+    mode: Mode
+    expires_at: float
+    channel_id: str | None = None  # the captain's leg, once they called in
+
+
+Coaches = dict[str, Coaching]  # coach id -> coaching
+
+
+# events
+@dataclass(frozen=True)
+class Requested:
+    coach_id: str
+    code: str
+    user_id: int
+    session_id: int
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class CaptainJoined:
+    coach_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class ModeChanged:
+    coach_id: str
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class CaptainLeft:
+    """The captain's leg hung up (or they pressed Stop coaching on the dashboard)."""
+
+    coach_id: str
+
+
+@dataclass(frozen=True)
+class VolunteerGone:
+    session_id: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+Event = Requested | CaptainJoined | ModeChanged | CaptainLeft | VolunteerGone | Tick
+
+
+# commands
+@dataclass(frozen=True)
+class Attach:
+    """Put the captain's leg on the volunteer's audio in ``mode`` (replacing any earlier attachment)."""
+
+    coach_id: str
+    channel_id: str
+    session_id: int
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class Release:
+    """Take the captain off the volunteer's audio, hang up their leg if any, delete the holding bridge."""
+
+    coach_id: str
+    channel_id: str | None
+
+
+@dataclass(frozen=True)
+class Coached:
+    """Tell the volunteer's core (and so the dashboard) who is coached, in which mode ("" : nobody any more)."""
+
+    session_id: int
+    mode: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    coach_id: str
+    reason: str  # "caller_coached": another captain is on them
+
+
+Command = Attach | Release | Coached | Refused
+
+
+def by_code(coaches: Coaches, code: str) -> Coaching | None:
+    """A coach code not keyed yet (a code joins one leg only)."""
+    return next((c for c in coaches.values() if c.code == code and c.channel_id is None), None)
+
+
+def of_session(coaches: Coaches, session_id: int) -> Coaching | None:
+    return next((c for c in coaches.values() if c.session_id == session_id), None)
+
+
+def next_timer(coaches: Coaches) -> float | None:
+    """The first code to expire unkeyed."""
+    return min((c.expires_at for c in coaches.values() if c.channel_id is None), default=None)
+
+
+def _end(coaches: Coaches, c: Coaching) -> list[Command]:
+    del coaches[c.coach_id]
+    return [Release(c.coach_id, c.channel_id), Coached(c.session_id, "")]
+
+
+def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Command]]:
+    out = dict(coaches)
+    match event:
+        case Requested(coach_id, code, user_id, session_id, mode):
+            other = of_session(out, session_id)
+            if other is not None and other.user_id != user_id:
+                return coaches, [Refused(coach_id, "caller_coached")]
+            cmds: list[Command] = []
+            for old in [c for c in out.values() if c.user_id == user_id]:
+                cmds += _end(out, old)  # a captain coaches one caller at a time: the new request wins
+            out[coach_id] = Coaching(coach_id, code, user_id, session_id, mode, now + CODE_TTL_S)
+            return out, [*cmds, Coached(session_id, mode)]
+        case CaptainJoined(coach_id, channel_id) if coach_id in out and out[coach_id].channel_id is None:
+            c = out[coach_id] = replace(out[coach_id], channel_id=channel_id)
+            return out, [Attach(coach_id, channel_id, c.session_id, c.mode)]
+        case ModeChanged(coach_id, mode) if coach_id in out and out[coach_id].mode is not mode:
+            c = out[coach_id] = replace(out[coach_id], mode=mode)
+            cmds = [Attach(coach_id, c.channel_id, c.session_id, mode)] if c.channel_id else []
+            return out, [*cmds, Coached(c.session_id, mode.value)]
+        case CaptainLeft(coach_id) if coach_id in out:
+            return out, _end(out, out[coach_id])
+        case VolunteerGone(session_id) if (gone := of_session(out, session_id)) is not None:
+            return out, _end(out, gone)
+        case Tick():
+            cmds = []
+            for c in [c for c in out.values() if c.channel_id is None and now >= c.expires_at]:
+                cmds += _end(out, c)
+            return out, cmds
+    return coaches, []

@@ -1,0 +1,129 @@
+"""Tables for the coaching core (bridge.coaching), the volunteer core's part in it and the call-in's coach codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge import coaching as co
+from bridge import dialer as d
+from bridge import volunteer as vol
+from callin import entry as en
+from callin import guard as g
+
+CAPTAIN, OTHER = 7, 8
+
+
+def requested(
+    coaches: co.Coaches, coach_id: str = "k1", user: int = CAPTAIN, sid: int = 1, mode: co.Mode = co.Mode.LISTEN
+) -> tuple[co.Coaches, list[co.Command]]:
+    return co.step(coaches, co.Requested(coach_id, f"12345{coach_id[-1]}", user, sid, mode), 100.0)
+
+
+def test_request_then_call_in_attaches_in_the_mode_asked() -> None:
+    coaches, cmds = requested({})
+    assert cmds == [co.Coached(1, "listen")]
+    assert co.by_code(coaches, "123451") is not None and co.next_timer(coaches) == 100.0 + co.CODE_TTL_S
+    coaches, cmds = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
+    assert cmds == [co.Attach("k1", "chan-cap", 1, co.Mode.LISTEN)]
+    # A keyed code is spent, and no longer expires.
+    assert co.by_code(coaches, "123451") is None and co.next_timer(coaches) is None
+
+
+@pytest.mark.parametrize(
+    ("joined", "mode", "expected"),
+    [
+        (True, co.Mode.WHISPER, [co.Attach("k1", "chan-cap", 1, co.Mode.WHISPER), co.Coached(1, "whisper")]),
+        (True, co.Mode.BARGE, [co.Attach("k1", "chan-cap", 1, co.Mode.BARGE), co.Coached(1, "barge")]),
+        (True, co.Mode.LISTEN, []),  # no change
+        (False, co.Mode.WHISPER, [co.Coached(1, "whisper")]),  # not called in yet: attached so when they do
+    ],
+)
+def test_mode_change(joined: bool, mode: co.Mode, expected: list[co.Command]) -> None:
+    coaches, _ = requested({})
+    if joined:
+        coaches, _ = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
+    coaches, cmds = co.step(coaches, co.ModeChanged("k1", mode), 102.0)
+    assert cmds == expected and coaches["k1"].mode is mode
+
+
+@pytest.mark.parametrize(
+    ("event", "channel"),
+    [
+        (co.CaptainLeft("k1"), "chan-cap"),
+        (co.VolunteerGone(1), "chan-cap"),
+    ],
+)
+def test_captain_or_caller_leaving_ends_the_coaching(event: co.Event, channel: str) -> None:
+    coaches, _ = requested({})
+    coaches, _ = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
+    coaches, cmds = co.step(coaches, event, 102.0)
+    assert coaches == {} and cmds == [co.Release("k1", channel), co.Coached(1, "")]
+
+
+def test_unkeyed_code_expires() -> None:
+    coaches, _ = requested({})
+    assert co.step(coaches, co.Tick(), 100.0 + co.CODE_TTL_S - 1) == (coaches, [])
+    coaches, cmds = co.step(coaches, co.Tick(), 100.0 + co.CODE_TTL_S)
+    assert coaches == {} and cmds == [co.Release("k1", None), co.Coached(1, "")]
+
+
+def test_one_captain_per_caller_one_caller_per_captain() -> None:
+    coaches, _ = requested({})
+    same, cmds = requested(coaches, "k2", user=OTHER)
+    assert same == coaches and cmds == [co.Refused("k2", "caller_coached")]
+    # The same captain asking for another caller leaves the first.
+    coaches, cmds = requested(coaches, "k3", sid=2)
+    assert set(coaches) == {"k3"}
+    assert cmds == [co.Release("k1", None), co.Coached(1, ""), co.Coached(2, "listen")]
+
+
+def test_events_for_unknown_coachings_do_nothing() -> None:
+    for event in (
+        co.CaptainJoined("x", "c"),
+        co.ModeChanged("x", co.Mode.BARGE),
+        co.CaptainLeft("x"),
+        co.VolunteerGone(9),
+    ):
+        assert co.step({}, event, 1.0) == ({}, [])
+
+
+@pytest.mark.parametrize("state", list(vol.VState))
+@pytest.mark.parametrize("mode", ["listen", "whisper", "barge", ""])
+def test_volunteer_core_coached_changes_only_the_mark(state: vol.VState, mode: str) -> None:
+    v = vol.Volunteer(1, 1, state=state, since=5.0, call_id="pbc-1" if state is vol.VState.TALKING else None)
+    nv, cmds = vol.step(v, vol.Coached(mode), 50.0)
+    assert cmds == []
+    if state is vol.VState.ENDED:
+        assert nv == v
+    else:
+        assert nv.state is state and nv.since == 5.0 and nv.call_id == v.call_id and nv.coached == mode
+
+
+def test_coached_volunteer_pacing_unchanged() -> None:
+    """The dialer plans the same lines with or without a captain on a volunteer."""
+
+    def dialer() -> d.Dialer:
+        dl = d.Dialer()
+        dl.handle(d.CampaignUpdated(d.CampaignConfig(campaign_id=1, active=True, dial_ratio=2.0)), 0.0)
+        dl.handle(d.VolunteerJoined(1, 1), 0.0)
+        dl.handle(d.VolunteerJoined(2, 1), 0.0)
+        return dl
+
+    plain, coached = dialer(), dialer()
+    # Power pacing decides on every event: the coaching event asks exactly what any no-op event would.
+    assert coached.handle(d.VolunteerEvent(1, vol.Coached("listen")), 1.0) == plain.handle(
+        d.VolunteerEvent(1, vol.Tick()), 1.0
+    )
+    assert coached.volunteers[1].coached == "listen" and coached.volunteers[1].state is vol.VState.IDLE
+    assert plain.lines_wanted(1, 2.0) == coached.lines_wanted(1, 2.0) > 0
+
+
+def test_callin_coach_code() -> None:
+    event, learned = en.code_checked("123456", "555", en.CodeFacts(None, coach_id="k1"))
+    assert event == en.CoachCode("k1") and learned == g.Right("555")
+    # A session's own code comes first.
+    event, _ = en.code_checked("123456", "555", en.CodeFacts(3, coach_id="k1"))
+    assert event == en.Validated(3)
+    e = en.Entry("ch", state=en.EState.VALIDATING)
+    e, cmds = en.step(e, en.CoachCode("k1"), 1.0)
+    assert e.state is en.EState.COACHING and cmds == [en.StartCoaching("ch", "k1")]
