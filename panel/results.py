@@ -22,8 +22,9 @@ from callin import guard
 from panel.common import render, require
 from panel.keys import CONTROLLER, STORE
 from store import results as r
+from store import van
 from store.contacts import mask_phone
-from store.db import MAX_ABANDON_TARGET, Store
+from store.db import MAX_ABANDON_TARGET, Store, StoreError
 from store.outcomes import Outcome
 
 PER_PAGE = 50
@@ -627,4 +628,75 @@ async def export_attempts(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
     return await _stream_csv(
         request, f"effort-{campaign['id']}-attempts.csv", r.attempts_export(request.app[STORE], campaign["id"])
+    )
+
+
+# ---------------------------------------------------------------------------------------------- results back to VAN
+def _van_form(campaign: dict[str, Any], codes: list[dict[str, Any]], form: Any) -> dict[str, Any]:
+    """The mapping from the settings form: ``result.<code>``, ``q.<id>.name``, ``q.<id>.r.<option index>`` (the
+    option's index, not its text, names the field: answers may hold any character)."""
+    results = {c["code"]: form.get(f"result.{c['code']}", "") for c in codes}
+    questions: dict[str, Any] = {}
+    for q in campaign["survey"]:
+        qid = str(q.get("id"))
+        options = [str(o) for o in q.get("options") or []]
+        questions[qid] = {
+            "name": form.get(f"q.{qid}.name", ""),
+            "responses": {o: form.get(f"q.{qid}.r.{i}", "") for i, o in enumerate(options)},
+        }
+    return {"results": results, "questions": questions}
+
+
+async def _van_page(
+    request: web.Request, campaign: dict[str, Any], status: int = 200, error: str = "", saved: bool = False
+) -> web.Response:
+    store = request.app[STORE]
+    summary = await asyncio.to_thread(van.problem_summary, store, campaign["id"])
+    return render(
+        request,
+        "results/van.html",
+        status=status,
+        campaign=campaign,
+        codes=store.disposition_codes(campaign["id"]),
+        mapping=van.mapping(store, campaign["id"]),
+        summary=summary,
+        error=error,
+        saved=saved,
+    )
+
+
+@routes.get("/admin/efforts/{cid}/van")
+@require("view_results")
+async def van_page(request: web.Request) -> web.StreamResponse:
+    return await _van_page(request, _campaign(request))
+
+
+@routes.post("/admin/efforts/{cid}/van")
+@require("view_results", "manage_efforts")
+async def van_save(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    store = request.app[STORE]
+    form = await request.post()
+    try:
+        van.set_mapping(store, campaign["id"], _van_form(campaign, store.disposition_codes(campaign["id"]), form))
+    except StoreError as exc:
+        return await _van_page(request, campaign, status=400, error=str(exc))
+    return await _van_page(request, campaign, saved=True)
+
+
+@routes.get("/admin/efforts/{cid}/export/van.csv")
+@require("view_results")
+async def export_van(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    return await _stream_csv(
+        request, f"effort-{campaign['id']}-van.csv", van.van_export(request.app[STORE], campaign["id"])
+    )
+
+
+@routes.get("/admin/efforts/{cid}/export/van-problems.csv")
+@require("view_results")
+async def export_van_problems(request: web.Request) -> web.StreamResponse:
+    campaign = _campaign(request)
+    return await _stream_csv(
+        request, f"effort-{campaign['id']}-van-problems.csv", van.van_problems(request.app[STORE], campaign["id"])
     )

@@ -271,6 +271,19 @@ MIGRATIONS: list[str] = [
     """
     UPDATE campaigns SET recycle_abandon_s = 86400 WHERE recycle_abandon_s = 600;
     """,
+    # 11: results back to VAN (store/van.py: term codes and survey answers to VAN's names); callers banned from an
+    # effort by email or phone (store/users.py: their shift logins refused, no new sign-in)
+    """
+    ALTER TABLE campaigns ADD COLUMN van_mapping TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE effort_bans (
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        kind TEXT NOT NULL CHECK (kind IN ('email','phone')),
+        value TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        PRIMARY KEY (campaign_id, kind, value)
+    );
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [

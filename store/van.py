@@ -1,0 +1,210 @@
+"""Results back to VAN: the effort's mapping to VAN's names, and the export its bulk upload takes.
+
+The mapping lives on the effort (``campaigns.van_mapping``, JSON)::
+
+    {"results": {"<term code>": "<VAN canvass/contact result>"},
+     "questions": {"<survey question id>": {"name": "<VAN survey question>",
+                                             "responses": {"<our answer>": "<VAN response>"}}}}
+
+The export has one row per recorded attempt result (a disposition): the person's VAN ID (kept through import as
+``extra.external_id``), the date contacted, contact type "Phone", the canvass result mapped from the term code,
+and one column per mapped VAN survey question. What cannot be mapped is never guessed: it goes to the problems
+report (one row per problem), and a row with nothing VAN can take (no VAN ID; or neither a result nor an answer
+mapped) is left out of the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from store.contacts import EXTERNAL_ID
+from store.db import Store, StoreError
+from store.results import EXPORT_CHUNK, Batches, _Follow, _reader, csv_safe
+
+CONTACT_TYPE = "Phone"
+VAN_FIXED = ["VANID", "DateContacted", "ContactType", "Result"]
+PROBLEM_HEADER = ["disposition_id", "contact_id", "first_name", "last_name", "vanid", "term_code", "problem"]
+MAX_NAME = 100
+MAX_ENTRIES = 500
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise StoreError(f"{what} must be text")
+    text = value.strip()
+    if len(text) > MAX_NAME:
+        raise StoreError(f"{what} is longer than {MAX_NAME} characters")
+    if any(ord(ch) < 32 for ch in text):
+        raise StoreError(f"{what} has a control character")
+    return text
+
+
+def check_mapping(mapping: Any) -> dict[str, Any]:
+    """A clean mapping (names stripped, blanks dropped) or StoreError saying what is wrong."""
+    if not isinstance(mapping, dict):
+        raise StoreError("the VAN mapping must be an object")
+    results_in = mapping.get("results", {})
+    questions_in = mapping.get("questions", {})
+    if not isinstance(results_in, dict) or not isinstance(questions_in, dict):
+        raise StoreError("the VAN mapping's results and questions must be objects")
+    if len(results_in) > MAX_ENTRIES or len(questions_in) > MAX_ENTRIES:
+        raise StoreError("the VAN mapping is too big")
+    results = {}
+    for code, name in results_in.items():
+        if value := _name(name, f"the VAN result for {code!r}"):
+            results[str(code)] = value
+    questions: dict[str, Any] = {}
+    for qid, q in questions_in.items():
+        if not isinstance(q, dict):
+            raise StoreError(f"the VAN mapping of question {qid!r} must be an object")
+        name = _name(q.get("name", ""), f"the VAN question name for {qid!r}")
+        responses_in = q.get("responses", {})
+        if not isinstance(responses_in, dict) or len(responses_in) > MAX_ENTRIES:
+            raise StoreError(f"the VAN responses for {qid!r} must be an object")
+        responses = {}
+        for ours, theirs in responses_in.items():
+            if value := _name(theirs, f"the VAN response for {ours!r}"):
+                responses[str(ours)] = value
+        if name:
+            questions[str(qid)] = {"name": name, "responses": responses}
+    return {"results": results, "questions": questions}
+
+
+def mapping(store: Store, campaign_id: int) -> dict[str, Any]:
+    row = store.conn.execute("SELECT van_mapping FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"no effort {campaign_id}")
+    try:
+        return check_mapping(json.loads(row[0] or "{}"))
+    except (ValueError, StoreError):
+        return {"results": {}, "questions": {}}
+
+
+def set_mapping(store: Store, campaign_id: int, value: Any) -> dict[str, Any]:
+    clean = check_mapping(value)
+    cur = store.conn.execute("UPDATE campaigns SET van_mapping = ? WHERE id = ?", (json.dumps(clean), campaign_id))
+    if cur.rowcount == 0:
+        raise StoreError(f"no effort {campaign_id}")
+    return clean
+
+
+def _date(ts: float) -> str:
+    # VAN's bulk upload reads US dates; the day is taken in UTC, as every time in our exports.
+    return time.strftime("%m/%d/%Y", time.gmtime(ts))
+
+
+@dataclass
+class VanRow:
+    disposition_id: int
+    contact: dict[str, Any]
+    code: str
+    vanid: str
+    row: list[str] | None  # the upload row, or None when VAN could take nothing from it
+    problems: list[str]
+
+
+def _van_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[list[VanRow]]:
+    m = mapping(store, campaign_id)
+    results, questions = m["results"], m["questions"]
+    with closing(_reader(store)) as conn:
+        disps = conn.execute(
+            "SELECT d.id, d.code, d.created_at, c.id AS contact_id, c.first_name, c.last_name, c.extra "
+            "FROM dispositions d JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? ORDER BY d.id",
+            (campaign_id,),
+        )
+        answers = _Follow(
+            conn.execute(
+                "SELECT sa.disposition_id, sa.question, sa.answer FROM survey_answers sa "
+                "JOIN dispositions d ON d.id = sa.disposition_id JOIN contacts c ON c.id = d.contact_id "
+                "WHERE c.campaign_id = ? ORDER BY sa.disposition_id, sa.id",
+                (campaign_id,),
+            ),
+            "disposition_id",
+        )
+        while rows := disps.fetchmany(EXPORT_CHUNK):
+            batch = []
+            for d in rows:
+                try:
+                    extra = json.loads(d["extra"] or "{}")
+                except ValueError:
+                    extra = {}
+                vanid = str(extra.get(EXTERNAL_ID, "") or "").strip()
+                problems = []
+                if not vanid:
+                    problems.append("no VAN ID")
+                result = results.get(d["code"], "")
+                if not result:
+                    problems.append(f"term code {d['code']!r} is not mapped to a VAN result")
+                cells = dict.fromkeys(columns, "")
+                mapped_answers = 0
+                for a in answers.take(d["id"]):
+                    if not a["answer"]:
+                        continue
+                    q = questions.get(a["question"])
+                    if q is None:
+                        problems.append(f"question {a['question']!r} is not mapped to a VAN survey question")
+                        continue
+                    response = q["responses"].get(a["answer"])
+                    if not response:
+                        problems.append(f"answer {a['answer']!r} to {q['name']!r} is not mapped to a VAN response")
+                        continue
+                    cells[q["name"]] = response
+                    mapped_answers += 1
+                row = None
+                if vanid and (result or mapped_answers):
+                    row = [vanid, _date(d["created_at"]), CONTACT_TYPE, result, *(cells[c] for c in columns)]
+                batch.append(VanRow(d["id"], dict(d), d["code"], vanid, row, problems))
+            yield batch
+
+
+def _columns(store: Store, campaign_id: int) -> list[str]:
+    names = [q["name"] for q in mapping(store, campaign_id)["questions"].values()]
+    return [n for i, n in enumerate(names) if n not in names[:i] and n not in VAN_FIXED]
+
+
+def van_export(store: Store, campaign_id: int) -> Batches:
+    """The VAN bulk-upload CSV as batches of rows, header first (see the module's docstring)."""
+    columns = _columns(store, campaign_id)
+    yield [[csv_safe(h) for h in [*VAN_FIXED, *columns]]]
+    for batch in _van_rows(store, campaign_id, columns):
+        yield [[csv_safe(v) for v in vr.row] for vr in batch if vr.row is not None]
+
+
+def van_problems(store: Store, campaign_id: int) -> Batches:
+    """What could not be mapped, one row per problem (an attempt result may have several)."""
+    yield [list(PROBLEM_HEADER)]
+    for batch in _van_rows(store, campaign_id, _columns(store, campaign_id)):
+        out = []
+        for vr in batch:
+            c = vr.contact
+            for p in vr.problems:
+                row = [vr.disposition_id, c["contact_id"], c["first_name"], c["last_name"], vr.vanid, vr.code, p]
+                out.append([csv_safe(v) for v in row])
+        yield out
+
+
+def problem_summary(store: Store, campaign_id: int, limit: int = 50) -> dict[str, Any]:
+    """For the page: how many results go to VAN, how many have problems, and the first ``limit`` problems."""
+    exported = with_problems = 0
+    first: list[dict[str, Any]] = []
+    for batch in _van_rows(store, campaign_id, _columns(store, campaign_id)):
+        for vr in batch:
+            exported += vr.row is not None
+            with_problems += bool(vr.problems)
+            for p in vr.problems:
+                if len(first) < limit:
+                    first.append(
+                        {
+                            "contact_id": vr.contact["contact_id"],
+                            "name": f"{vr.contact['first_name']} {vr.contact['last_name']}".strip(),
+                            "vanid": vr.vanid,
+                            "code": vr.code,
+                            "problem": p,
+                        }
+                    )
+    return {"exported": exported, "with_problems": with_problems, "problems": first}
