@@ -2,7 +2,7 @@
 
 Who imports whom (no circles; ``tests/test_import_layers.py`` checks it):
 
-    app ──> login, admin, caller, api, push, results, feedback, forecast, webphone, ops   (screens: route tables)
+    app ──> login, admin, caller, api, push, results, bans, feedback, forecast, webphone, ops   (screens)
     screens ──> views (session and SIP account views), common (helpers), keys (app/request keys)
     web (middlewares) ──> common ──> keys ──> bridge.ari_app (Controller), store
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.ari_app import Controller
-from panel import admin, api, caller, feedback, forecast, login, ops, push, results, webphone
+from panel import admin, api, bans, caller, feedback, forecast, login, ops, push, results, webphone
 from panel.common import HERE, make_templates
 from panel.keys import (
     API_TOKEN,
@@ -39,7 +39,7 @@ from store import users as u
 from store.db import Store
 
 # Registration order: aiohttp tries routes under one path prefix in the order they were added.
-SCREENS = (login, api, push, admin, caller, results, feedback, forecast, webphone)
+SCREENS = (login, api, push, admin, caller, results, bans, feedback, forecast, webphone)
 
 
 def _stage_beside_store(store: Store) -> StageMedia:

@@ -26,6 +26,7 @@ from panel.common import json_error, json_refusal, page_refusal, read_json, rend
 from panel.keys import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE
 from panel.proxy import client_ip
 from panel.views import callback_at, session_view, sip_account_view
+from store import bans
 from store import caller as sc
 from store import users as u
 from store.db import StoreError
@@ -35,6 +36,11 @@ SIGNIN_FIELDS = ("name", "email", "phone")
 # Shift logins one network address may make per hour (a phone-bank party shares one).
 SHIFT_LOGINS_PER_IP_HOUR = 200
 routes = web.RouteTableDef()
+
+BANNED_TEXT = (
+    "The organisers of this phone bank have removed you from it, so you cannot sign in or call for it. "
+    "Ask them if you think this is a mistake."
+)
 
 
 def _no_store(resp: web.Response) -> web.Response:
@@ -104,6 +110,9 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
         )
     try:
         u.check_shift_signin(values["name"], values["email"], values["phone"])
+        if bans.is_banned(request.app[STORE], campaign["id"], values["email"], values["phone"]):
+            log.info("caller.shift_login_banned", campaign_id=campaign["id"])
+            return render(request, "caller/effort.html", status=403, campaign=campaign, error=BANNED_TEXT, form=values)
         password = u.shift_password()
         password_hash = await asyncio.to_thread(u.hash_password, password)
         user, password = u.create_shift_login(
@@ -157,6 +166,11 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
             message="Your login is for another phone bank. Sign in again from this phone bank's "
             "link to get a login for it.",
         )
+    if bans.user_banned(request.app[STORE], cid, user):
+        # Banned after signing in: the login ends here too (the ban already ended the ones open then).
+        bans.end_logins(request.app[STORE], user["id"])
+        log.info("caller.banned_refused", user_id=user["id"], campaign_id=cid)
+        raise page_refusal(request, "error.html", 403, title="Removed from this phone bank", message=BANNED_TEXT)
     return campaign
 
 

@@ -129,6 +129,7 @@ def test_panel_screens_import_only_the_leaves() -> None:
     screens = {
         "panel.admin",
         "panel.api",
+        "panel.bans",
         "panel.caller",
         "panel.feedback",
         "panel.forecast",
