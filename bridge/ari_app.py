@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from bridge import amd_live
+from bridge import coaching as co
 from bridge import commands as c
 from bridge import dialer as d
 from bridge import predictive as pr
@@ -41,7 +42,7 @@ from callin import guard as g
 from store import callin_guard, recordings
 from store import users as u
 from store.contacts import mask_phone
-from store.db import Store, calling_now
+from store.db import Store, calling_now, new_code
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +144,9 @@ class Controller:
     _rearm: asyncio.Event = field(default_factory=asyncio.Event)
     # AMD verdicts and answer -> verdict latency, read by /metrics at scrape time (panel/ops.py).
     amd_stats: VerdictStats = field(default_factory=VerdictStats)
+    # Captains coaching callers (bridge.coaching decides); coach id -> the snoop channel now carrying them, if any.
+    coaches: co.Coaches = field(default_factory=dict)
+    _coach_snoops: dict[str, str] = field(default_factory=dict)
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -183,7 +187,7 @@ class Controller:
 
     def next_wake(self) -> float | None:
         """The earliest time a core asked to be woken (aioquic's get_timer, asked of each core)."""
-        times = [self.dialer.get_timer(), sa.next_expiry(self.sip_accounts)]
+        times = [self.dialer.get_timer(), sa.next_expiry(self.sip_accounts), co.next_timer(self.coaches)]
         times += [en.get_timer(e) for e in self.entries.values()]
         return min((t for t in times if t is not None), default=None)
 
@@ -226,6 +230,8 @@ class Controller:
                 await self._entry_step(ch, en.Tick(), now)
         if (due := self.dialer.get_timer()) is not None and due <= now:
             await self.run(self.dialer.handle_timer(now), now)
+        if (due := co.next_timer(self.coaches)) is not None and due <= now:
+            await self._coach_step(co.Tick(), now)
 
     def refresh_campaigns(self, now: float | None = None) -> list[c.Command]:
         """Reload campaign settings the store may have changed (CLI, panel)."""
@@ -458,6 +464,11 @@ class Controller:
             self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             log.info("callin.ended", entry_state=entry.state.value, tries=entry.tries)
             return
+        coaching = next((x for x in self.coaches.values() if x.channel_id == ch_id), None)
+        if coaching is not None:
+            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            await self._coach_step(co.CaptainLeft(coaching.coach_id), now)
+            return
         leg = self._leg_by_channel(ch_id)
         if leg:
             self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
@@ -475,6 +486,7 @@ class Controller:
 
     async def _volunteer_leg_gone(self, leg: Leg, now: float, cause: int = 0) -> None:
         self.legs.pop(leg.session_id, None)
+        await self._coach_step(co.VolunteerGone(leg.session_id), now)
         await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause)), now), now)
         await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
         session = self.store.session(leg.session_id)
@@ -504,6 +516,9 @@ class Controller:
                 case en.Join(channel_id, session_id):
                     self.entries.pop(channel_id, None)
                     await self._join(channel_id, session_id, now)
+                case en.StartCoaching(channel_id, coach_id):
+                    self.entries.pop(channel_id, None)
+                    await self._captain_joined(channel_id, coach_id, now)
                 case en.Refuse(channel_id, locked):
                     # The entry stays until the channel is gone, so its hangup is recorded on the leg.
                     log.info("callin.refused", locked=locked)
@@ -536,10 +551,12 @@ class Controller:
             return
         session = self.store.live_session_by_code(code)
         sid = int(session["id"]) if session else None
+        coaching = co.by_code(self.coaches, code)
         facts = en.CodeFacts(
             sid,
             has_leg=sid is not None and sid in self.legs,
             recording=recordings.pending(self.store, code) is not None,
+            coach_id=coaching.coach_id if coaching else None,
         )
         result, learned = en.code_checked(code, caller, facts)
         if isinstance(result, en.Validated):
@@ -931,6 +948,111 @@ class Controller:
             self._notify_session(session_id)
             return
         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now), now)
+
+    # ------------------------------------------------------------------ captains coaching callers
+    async def coach(self, user_id: int, session_id: int, mode: co.Mode) -> dict[str, Any]:
+        """A captain asks to coach a caller: a one-off code to call in with, or why not (``refused``)."""
+        if session_id not in self.dialer.volunteers or session_id not in self.legs:
+            return {"refused": "caller_not_on_line"}
+        code = new_code()
+        while self.store.live_session_by_code(code) or co.by_code(self.coaches, code):
+            code = new_code()
+        coach_id = uuid.uuid4().hex[:12]
+        refused = await self._coach_step(co.Requested(coach_id, code, user_id, session_id, mode), time.time())
+        if refused:
+            return {"refused": refused}
+        log.info("coach.requested", coach_id=coach_id, user_id=user_id, session_id=session_id, mode=mode.value)
+        return {"coach_id": coach_id, "code": code, "mode": mode.value, "session_id": session_id}
+
+    async def coach_mode(self, user_id: int, mode: co.Mode | None) -> bool:
+        """The captain's own coaching changes mode, or ends (``None``); False: they coach nobody."""
+        coaching = next((x for x in self.coaches.values() if x.user_id == user_id), None)
+        if coaching is None:
+            return False
+        event: co.Event = co.CaptainLeft(coaching.coach_id) if mode is None else co.ModeChanged(coaching.coach_id, mode)
+        await self._coach_step(event, time.time())
+        return True
+
+    async def _captain_joined(self, ch_id: str, coach_id: str, now: float) -> None:
+        """The captain's leg waits in its own holding bridge (like a volunteer's), then goes on the caller's audio."""
+        bridge = f"pb-coach-{coach_id}"
+        try:
+            await self.ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
+            await self.ari.post(f"bridges/{bridge}/addChannel", channel=ch_id)
+        except AriError as exc:
+            log.warning("coach.join_failed", coach_id=coach_id, error=str(exc))
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+            return
+        self.store.update_leg(ch_id, bridged_at=now)
+        log.info("coach.joined", coach_id=coach_id)
+        await self._coach_step(co.CaptainJoined(coach_id, ch_id), now)
+
+    async def _coach_step(self, event: co.Event, now: float) -> str:
+        """Run the coaching core and carry out its commands; returns a refusal's reason, else ""."""
+        self.coaches, cmds = co.step(self.coaches, event, now)
+        refused = ""
+        for cmd in cmds:
+            try:
+                match cmd:
+                    case co.Attach(coach_id, channel_id, session_id, mode):
+                        await self._coach_attach(coach_id, channel_id, session_id, mode)
+                    case co.Release(coach_id, channel_id):
+                        if snoop := self._coach_snoops.pop(coach_id, None):
+                            await self._quietly(self.ari.delete(f"channels/{snoop}"))
+                        if channel_id:
+                            await self._quietly(self.ari.delete(f"channels/{channel_id}"))
+                        await self._quietly(self.ari.delete(f"bridges/pb-coach-{coach_id}"))
+                        log.info("coach.ended", coach_id=coach_id)
+                    case co.Coached(session_id, mode):
+                        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.Coached(mode)), now), now)
+                        self._notify_session(session_id)
+                    case co.Refused(coach_id, reason):
+                        refused = reason
+            except AriError as exc:
+                log.warning("coach.command_failed", command=type(cmd).__name__, error=str(exc))
+        self._rearm.set()
+        return refused
+
+    async def _coach_attach(self, coach_id: str, channel_id: str, session_id: int, mode: co.Mode) -> None:
+        """Listen: a snoop on the volunteer's leg hearing both directions (the volunteer's own voice and what
+        reaches them: the voter) joins the captain's holding bridge. Whisper: the same snoop also speaks into
+        the volunteer's ear (whisper=out), and only theirs. Barge: the captain's leg moves into the volunteer's
+        own bridge, where all three talk. The voter's channel is never touched."""
+        leg = self.legs.get(session_id)
+        holding = f"pb-coach-{coach_id}"
+        if old := self._coach_snoops.pop(coach_id, None):
+            await self._quietly(self.ari.delete(f"channels/{old}"))
+        if leg is None:
+            return
+        if mode is co.Mode.BARGE:
+            await self._quietly(self.ari.post(f"bridges/{holding}/removeChannel", channel=channel_id))
+            await self.ari.post(f"bridges/{leg.bridge_id}/addChannel", channel=channel_id)
+            log.info("coach.attached", coach_id=coach_id, session_id=session_id, mode=mode.value)
+            return
+        # Back from a barge: out of the volunteer's bridge, into the holding one (harmless when already there).
+        with contextlib.suppress(AriError):
+            await self.ari.post(f"bridges/{leg.bridge_id}/removeChannel", channel=channel_id)
+        with contextlib.suppress(AriError):
+            await self.ari.post(f"bridges/{holding}/addChannel", channel=channel_id)
+        snoop = f"pbks-{coach_id}-{uuid.uuid4().hex[:6]}"
+        whisper = "out" if mode is co.Mode.WHISPER else "none"
+        await self.ari.post(
+            f"channels/{leg.channel_id}/snoop",
+            spy="both",
+            whisper=whisper,
+            app=self.ari.app,
+            appArgs="coach-snoop",
+            snoopId=snoop,
+        )
+        self._coach_snoops[coach_id] = snoop
+        # A new snoop channel enters the app a moment after the request returns (as the detector's tap).
+        for _ in range(50):
+            try:
+                await self.ari.post(f"bridges/{holding}/addChannel", channel=snoop)
+                break
+            except AriConflict:
+                await asyncio.sleep(0.01)
+        log.info("coach.attached", coach_id=coach_id, session_id=session_id, mode=mode.value)
 
     def volunteer_state(self, session_id: int) -> vol.Volunteer | None:
         return self.dialer.volunteers.get(session_id)

@@ -17,10 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge import coaching as co
 from bridge.dialer import CState
 from callin import guard
-from panel.common import render, require
-from panel.keys import CONTROLLER, STORE
+from panel.common import json_error, read_json, render, require, user_of
+from panel.keys import CALLIN_NUMBER, CONTROLLER, STORE
 from store import results as r
 from store import van
 from store.contacts import mask_phone
@@ -250,7 +251,8 @@ def _volunteers(app: web.Application, campaign_id: int, sessions: list[dict[str,
         else:
             state, since = "ended", s["ended_at"] or s["created_at"]
         on_line = s["id"] in snap.legs or (live is not None and state in TALKING_STATES)
-        out[s["id"]] = {"state": state, "since": since, "on_line": on_line}
+        coached = live.coached if live is not None and live.campaign_id == campaign_id else ""
+        out[s["id"]] = {"state": state, "since": since, "on_line": on_line, "coached": coached}
     return out
 
 
@@ -412,6 +414,9 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
                 "wrap_s": round(c["wrap_s"]),
                 "wrap": duration(c["wrap_s"]),
                 "online": duration(c["online_s"]),
+                # The session a captain may coach (its phone is on the line), and whether one does now.
+                "session_id": c["last"] if vols[c["last"]]["on_line"] else None,
+                "coached": vols[c["last"]]["coached"],
             }
         )
 
@@ -559,6 +564,51 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
         contacts=_contact_list(request, campaign["id"]),
         list_path=request.path,
     )
+
+
+@routes.get("/api/efforts/{cid}/coach")
+@require("coach_callers")
+async def coached(request: web.Request) -> web.StreamResponse:
+    """Who of this effort's callers on the line is coached, in which mode ("": nobody on them)."""
+    campaign = _campaign(request)
+    snap = request.app[CONTROLLER].snapshot()
+    vols = {sid: v.coached for sid, v in snap.volunteers.items() if v.campaign_id == campaign["id"]}
+    return web.json_response({"coached": vols})
+
+
+@routes.post("/api/efforts/{cid}/coach")
+@require("coach_callers")
+async def coach(request: web.Request) -> web.StreamResponse:
+    """A captain coaches a caller of this effort: ``{"session_id", "mode"}`` gives a one-off code to call in
+    with; ``{"mode"}`` alone changes the captain's current coaching, ``"stop"`` ends it. The answer names the
+    session, never its voter: what the captain hears is the call, what they see is the dashboard."""
+    campaign = _campaign(request)
+    body = await read_json(request)
+    user_id = int(user_of(request)["id"] or 0)  # the API token coaches as user 0
+    mode_raw = body.get("mode")
+    controller = request.app[CONTROLLER]
+    if mode_raw == "stop" or ("session_id" not in body and mode_raw in set(co.Mode)):
+        mode = None if mode_raw == "stop" else co.Mode(str(mode_raw))
+        if not await controller.coach_mode(user_id, mode):
+            return json_error(404, "you are not coaching anyone")
+        return web.json_response({"mode": mode_raw})
+    if mode_raw not in set(co.Mode):
+        return json_error(400, f"mode must be one of: {', '.join(co.Mode)}, stop")
+    try:
+        session_id = int(body["session_id"])
+    except (KeyError, TypeError, ValueError):
+        return json_error(400, "session_id must be a number")
+    session = request.app[STORE].session(session_id)
+    if session is None or session["campaign_id"] != campaign["id"]:
+        return json_error(404, "no such caller in this effort")
+    got = await controller.coach(user_id, session_id, co.Mode(str(mode_raw)))
+    if "refused" in got:
+        reasons = {
+            "caller_coached": "another captain is coaching this caller",
+            "caller_not_on_line": "this caller is not on the line",
+        }
+        return json_error(409, reasons.get(got["refused"], got["refused"]))
+    return web.json_response({**got, "callin_number": request.app[CALLIN_NUMBER]}, status=201)
 
 
 @routes.get("/admin/efforts/{cid}/contacts/{contact_id}")

@@ -27,12 +27,13 @@ PERMISSIONS: dict[str, str] = {
     "make_calls": "Make calls",
     "manage_efforts": "Create and run phone-bank efforts",
     "view_results": "View results and export",
+    "coach_callers": "Coach callers (listen, whisper, barge on a live call)",
     "manage_users": "Manage users and roles",
 }
 CALLER_PERMISSIONS = ["view_profiles", "view_script", "view_forms", "make_calls"]
 BUILTIN_ROLES: dict[str, list[str]] = {
     "admin": list(PERMISSIONS),
-    "manager": [*CALLER_PERMISSIONS, "manage_efforts", "view_results"],
+    "manager": [*CALLER_PERMISSIONS, "manage_efforts", "view_results", "coach_callers"],
     "caller": CALLER_PERMISSIONS,
 }
 LOGIN_TTL_S = 12 * 3600
