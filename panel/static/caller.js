@@ -715,3 +715,71 @@
     openSocket();
   }
 })();
+
+// ------------------------------------------------------------------ keyboard shortcuts (issue 14)
+// 1-9 pick the call's result (the term codes in order), N saves and goes to the next call, R opens "I couldn't
+// reach", E ends the call. Each control shows its key in a <kbd> badge (no words: nothing to translate). Keys do
+// nothing while the caller types (text fields, notes, selects) or holds a modifier, and only act on a control
+// that is on screen and enabled, so a key can never do what the caller could not click.
+(function () {
+  "use strict";
+  const panel = document.getElementById("call-panel");
+  if (!panel) return;
+  const radios = () => Array.from(document.querySelectorAll('#term-codes input[name="code"]')).slice(0, 9);
+  const buttons = { n: "save-next", r: "couldnt-reach", e: "end-call" };
+
+  function badge(el, key) {
+    if (!el || el.querySelector("kbd.shortcut")) return;
+    const k = document.createElement("kbd");
+    k.className = "shortcut";
+    k.textContent = key;
+    el.appendChild(document.createTextNode(" "));
+    el.appendChild(k);
+  }
+  radios().forEach((r, i) => {
+    r.setAttribute("aria-keyshortcuts", String(i + 1));
+    badge(r.closest("label"), String(i + 1));
+  });
+  Object.keys(buttons).forEach((key) => {
+    const b = document.getElementById(buttons[key]);
+    if (!b) return;
+    b.setAttribute("aria-keyshortcuts", key.toUpperCase());
+    badge(b, key.toUpperCase());
+  });
+
+  function typing(el) {
+    if (!el || !el.tagName) return false;
+    if (el.isContentEditable) return true;
+    const tag = el.tagName.toLowerCase();
+    if (tag === "textarea" || tag === "select") return true;
+    if (tag !== "input") return false;
+    return !["radio", "checkbox", "button", "submit", "reset"].includes((el.type || "").toLowerCase());
+  }
+
+  function usable(el) {
+    // On screen (no hidden ancestor) and not disabled (a disabled fieldset disables its radios).
+    return !!el && !el.disabled && !el.closest("[hidden]") && !el.closest("fieldset:disabled");
+  }
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.defaultPrevented || ev.repeat || ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    if (panel.hidden || typing(ev.target)) return;
+    const key = (ev.key || "").toLowerCase();
+    let target = null;
+    if (/^[1-9]$/.test(key)) {
+      const r = radios()[Number(key) - 1];
+      if (usable(r)) {
+        r.checked = true;
+        r.focus();
+        r.dispatchEvent(new Event("change", { bubbles: true }));
+        ev.preventDefault();
+      }
+      return;
+    }
+    if (buttons[key]) target = document.getElementById(buttons[key]);
+    if (usable(target)) {
+      ev.preventDefault();
+      target.click();
+    }
+  });
+})();
