@@ -18,6 +18,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
+from panel import i18n
 from panel.keys import CONTROLLER, COOKIE, PRE_CSRF, PUBLIC_URL, TEMPLATES, USER, Handler
 from store import users as u
 
@@ -137,9 +138,13 @@ def session_id(request: web.Request) -> int:
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     env = request.app[TEMPLATES]
     user = request[USER]
+    lang = i18n.choose(request)
     html = env.get_template(template).render(
         request=request,
         user=user,
+        lang=lang,
+        languages=[(code, i18n.name_of(code)) for code in i18n.available()],
+        translations=i18n.translations(lang),
         csrf=user["csrf"] if user else request.get(PRE_CSRF, ""),
         can=lambda p: can(request, p),
         **context,
@@ -160,13 +165,37 @@ def callin_dialable(number: str) -> bool:
     return bool(_DIALABLE.match(number or "")) and sum(ch.isdigit() for ch in number) >= 3
 
 
+@jinja2.pass_context
+def _gettext(ctx: jinja2.runtime.Context, message: str) -> str:
+    """The request's catalogue (``render`` puts it in the context; a render without one stays English)."""
+    return str(ctx.get("translations", i18n.translations(i18n.DEFAULT)).gettext(message))
+
+
+@jinja2.pass_context
+def _ngettext(ctx: jinja2.runtime.Context, singular: str, plural: str, n: int) -> str:
+    return str(ctx.get("translations", i18n.translations(i18n.DEFAULT)).ngettext(singular, plural, n))
+
+
+@jinja2.pass_context
+def _translate(ctx: jinja2.runtime.Context, text: str) -> str:
+    """Stored text the catalogue may know (the default term codes); anything else as typed. Not ``_()``: that
+    formats with %, and an organiser's label may hold a % sign."""
+    return str(ctx.get("translations", i18n.translations(i18n.DEFAULT)).gettext(text))
+
+
 def make_templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    # One environment for every request; the language is per render, so the callables read it from the context.
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # {% trans %} blocks span lines in the templates; trimmed, the msgid is one line (babel.toml says the same).
+    env.policies["ext.i18n.trimmed"] = True
     env.filters["time"] = _fmt_time
+    env.filters["translate"] = _translate
     env.filters["tojson_attr"] = lambda v: json.dumps(v)
     env.tests["callin_dialable"] = callin_dialable
     return env

@@ -9,7 +9,8 @@ import time
 import structlog
 from aiohttp import web
 
-from panel.common import can, render, require, safe_next, set_login_cookie, user_of
+from panel import i18n
+from panel.common import can, render, require, safe_next, secure, set_login_cookie, user_of
 from panel.keys import COOKIE, LOGIN_THROTTLE, STORE, USER
 from panel.proxy import client_ip
 from panel.throttle import retry_after
@@ -17,6 +18,20 @@ from store import users as u
 
 log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
+
+
+@routes.post("/lang")
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """The language switcher at the foot of every page: a cookie, so it holds before login and across shifts."""
+    form = await request.post()
+    lang = str(form.get("lang", ""))
+    if lang not in i18n.available():
+        raise web.HTTPBadRequest(text="unknown language")
+    resp = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
+    resp.set_cookie(
+        i18n.COOKIE, lang, httponly=True, samesite="Lax", secure=secure(request), path="/", max_age=365 * 86400
+    )
+    raise resp
 
 
 @routes.get("/login")

@@ -124,7 +124,8 @@ def test_panel_screens_import_only_the_leaves() -> None:
         "panel.throttle",
         "panel.web",
         "panel.webphone",
-    }  # webphone: also the computer-audio helpers the caller pages use
+        "panel.i18n",
+    }  # webphone: also the computer-audio helpers the caller pages use; i18n: the language of a request
     g = graph()
     screens = {
         "panel.admin",
@@ -145,4 +146,5 @@ def test_panel_screens_import_only_the_leaves() -> None:
             "panel.keys",
             "panel.throttle",
             "panel.localtime",
+            "panel.i18n",
         }, leaf
