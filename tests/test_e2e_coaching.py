@@ -1,6 +1,6 @@
 """A captain coaches a caller on the real Asterisk: a drilled volunteer talks to a simulated voter, a drilled captain
-calls in with a coach code and listens, then whispers, then hangs up. Each party plays its own signature tone, so
-the recordings say who heard whom."""
+calls in with a coach code and listens, then whispers, then barges, then hangs up. Each party plays its own
+signature tone, so the recordings say who heard whom."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def samples_after(path: Path, start: int) -> tuple[np.ndarray, int]:
     return samples[start:], rate
 
 
-async def test_captain_listens_then_whispers_then_leaves(
+async def test_captain_listens_whispers_barges_then_leaves(
     pbx: Pbx, controller: ControllerProcess, ari: AriClient, tmp_path: Path
 ) -> None:
     voter = SimNumber(day_number(1850), "human", ring_s=1, talk_s=40, tone_hz=VOTER_HZ, audio="human-hello-1")
@@ -87,6 +87,15 @@ async def test_captain_listens_then_whispers_then_leaves(
     assert status == 200
     await until(lambda: _coached(controller, cid) == {sid: "whisper"}, 10, "whisper on the dashboard")
     await asyncio.sleep(6)
+    # Barge: all three talk.
+    voter_files = sorted(pbx.rt.host_path(f"{pbx.rt.sim_dir}/vm").glob(f"heard-{voter.digits}-*-in.wav"))
+    assert voter_files, "the voter records nothing"
+    voter_file = voter_files[-1]
+    before_barge = read_wav_samples(voter_file)[0].size
+    status, _ = controller.call("POST", f"/api/efforts/{cid}/coach", {"mode": "barge"})
+    assert status == 200
+    await until(lambda: _coached(controller, cid) == {sid: "barge"}, 10, "barge on the dashboard")
+    await asyncio.sleep(5)
 
     # The captain hangs up: the call goes on.
     await ari.delete(f"channels/{cap_leg.channel_id}")
@@ -107,18 +116,19 @@ async def test_captain_listens_then_whispers_then_leaves(
     assert tone_ratio(vol_all[listened_to:], rate, CAPTAIN_HZ) > HEARD, "the whisper did not reach the volunteer"
     assert tone_ratio(vol_all, rate, VOTER_HZ) > HEARD
     # The voter heard the volunteer and never the captain.
-    heard_files = sorted(pbx.rt.host_path(f"{pbx.rt.sim_dir}/vm").glob(f"heard-{voter.digits}-*-in.wav"))
-    assert heard_files, "the voter recorded nothing"
-    voter_heard, rate = read_wav_samples(heard_files[-1])
+    voter_all, rate = read_wav_samples(voter_file)
+    voter_heard = voter_all[:before_barge]
     assert tone_ratio(voter_heard, rate, VOLUNTEER_HZ) > HEARD
-    assert tone_ratio(voter_heard, rate, CAPTAIN_HZ) < NOT_HEARD, "the voter heard the captain"
+    assert tone_ratio(voter_heard, rate, CAPTAIN_HZ) < NOT_HEARD, "the voter heard the captain before the barge"
+    barged = tone_ratio(voter_all[before_barge:], rate, CAPTAIN_HZ)
+    assert barged > HEARD, "the barge did not reach the voter"
     print(
         f"captain heard voter {tone_ratio(cap, rate, VOTER_HZ):.0f}, "
         f"volunteer {tone_ratio(cap, rate, VOLUNTEER_HZ):.0f}; "
         f"volunteer heard captain listening {tone_ratio(vol_all[:listened_to], rate, CAPTAIN_HZ):.1f}, "
         f"whispering {tone_ratio(vol_all[listened_to:], rate, CAPTAIN_HZ):.0f}; "
         f"voter heard volunteer {tone_ratio(voter_heard, rate, VOLUNTEER_HZ):.0f}, "
-        f"captain {tone_ratio(voter_heard, rate, CAPTAIN_HZ):.1f}"
+        f"captain {tone_ratio(voter_heard, rate, CAPTAIN_HZ):.1f}, barging {barged:.0f}"
     )
     store.close()
 
