@@ -89,6 +89,10 @@
         st.appendChild(document.createTextNode(" "));
         st.appendChild(el("span", { "class": "muted small" }, c.state_for));
       }
+      if (c.coached) {
+        st.appendChild(document.createTextNode(" "));
+        st.appendChild(el("span", { "class": "coached small" }, "coached: " + c.coached));
+      }
       tr.appendChild(st);
       var rate = c.contacts_per_hour === null ? "\u2014" : Number(c.contacts_per_hour).toFixed(1);
       [c.calls, c.contacts, rate, c.talk, c.wrap, c.online].forEach(function (v) {
@@ -97,6 +101,65 @@
       fresh.appendChild(tr);
     });
     tbody.parentNode.replaceChild(fresh, tbody);
+    updateCoachChoices(rows);
+  }
+
+  /* Coaching (captains, permission coach_callers): the callers on the line to pick from, and the actions. */
+  var coachSelect = document.getElementById("coach-session");
+  var coachStatus = document.getElementById("coach-status");
+  var coaching = null; // {session_id, mode} once this captain has a code
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+
+  function updateCoachChoices(rows) {
+    if (!coachSelect) { return; }
+    var keep = coachSelect.value;
+    while (coachSelect.firstChild) { coachSelect.removeChild(coachSelect.firstChild); }
+    rows.forEach(function (c) {
+      if (c.session_id === null || c.session_id === undefined) { return; }
+      var opt = el("option", { value: String(c.session_id) }, c.name);
+      if (String(c.session_id) === keep) { opt.selected = true; }
+      coachSelect.appendChild(opt);
+    });
+  }
+
+  function coachPost(body) {
+    return fetch("/api/efforts/" + encodeURIComponent(cid) + "/coach", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfMeta ? csrfMeta.content : "" },
+      body: JSON.stringify(body)
+    }).then(function (resp) {
+      return resp.json().then(function (data) { return { ok: resp.ok, data: data }; });
+    });
+  }
+
+  var coachForm = document.getElementById("coach-form");
+  if (coachForm) {
+    coachForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var mode = ev.submitter ? ev.submitter.value : "listen";
+      var sid = coachSelect.value;
+      if (!sid) { coachStatus.textContent = "No caller is on the line."; return; }
+      // Same caller: change the mode on the line already open; another caller: a new code.
+      var body = coaching && String(coaching.session_id) === sid ? { mode: mode } : { session_id: Number(sid), mode: mode };
+      coachPost(body).then(function (r) {
+        if (!r.ok) { coachStatus.textContent = r.data.error || "Could not coach."; return; }
+        if (r.data.code) {
+          coaching = { session_id: r.data.session_id, mode: r.data.mode };
+          coachStatus.textContent = "Call " + r.data.callin_number + " and key " + r.data.code +
+            " (" + r.data.mode + "). The code works once, for 5 minutes.";
+        } else {
+          coaching.mode = r.data.mode;
+          coachStatus.textContent = "Now: " + r.data.mode + ".";
+        }
+      });
+    });
+    document.getElementById("coach-stop").addEventListener("click", function () {
+      coachPost({ mode: "stop" }).then(function (r) {
+        coaching = null;
+        coachStatus.textContent = r.ok ? "Coaching ended." : (r.data.error || "");
+      });
+    });
   }
 
   function updateResults(charts) {
