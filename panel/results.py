@@ -694,7 +694,8 @@ def _van_form(campaign: dict[str, Any], codes: list[dict[str, Any]], form: Any) 
             "name": form.get(f"q.{qid}.name", ""),
             "responses": {o: form.get(f"q.{qid}.r.{i}", "") for i, o in enumerate(options)},
         }
-    return {"results": results, "questions": questions}
+    outcomes = {o: form.get(f"outcome.{o}", "") for o in van.DIALLER_OUTCOMES}
+    return {"results": results, "outcomes": outcomes, "questions": questions}
 
 
 async def _van_page(
@@ -708,6 +709,7 @@ async def _van_page(
         status=status,
         campaign=campaign,
         codes=store.disposition_codes(campaign["id"]),
+        outcomes=van.DIALLER_OUTCOMES,
         mapping=van.mapping(store, campaign["id"]),
         summary=summary,
         error=error,

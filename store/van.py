@@ -3,12 +3,15 @@
 The mapping lives on the effort (``campaigns.van_mapping``, JSON)::
 
     {"results": {"<term code>": "<VAN canvass/contact result>"},
+     "outcomes": {"<dialler outcome>": "<VAN result>"},
      "questions": {"<survey question id>": {"name": "<VAN survey question>",
                                              "responses": {"<our answer>": "<VAN response>"}}}}
 
 The export has one row per recorded attempt result (a disposition): the person's VAN ID (kept through import as
 ``extra.external_id``), the date contacted, contact type "Phone", the canvass result mapped from the term code,
-and one column per mapped VAN survey question. What cannot be mapped is never guessed: it goes to the problems
+and one column per mapped VAN survey question. An attempt with no saved result (the dialler's no answer, busy,
+machine...) goes too when its outcome is mapped (``outcomes``); unmapped, it is not sent (nor reported: most
+campaigns send VAN only what a caller recorded). What cannot be mapped is never guessed: it goes to the problems
 report (one row per problem), and a row with nothing VAN can take (no VAN ID; or neither a result nor an answer
 mapped) is left out of the upload.
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 from store.contacts import EXTERNAL_ID
 from store.db import Store, StoreError
+from store.outcomes import Outcome
 from store.results import EXPORT_CHUNK, Batches, _Follow, _reader, csv_safe
 
 CONTACT_TYPE = "Phone"
@@ -31,6 +35,17 @@ VAN_FIXED = ["VANID", "DateContacted", "ContactType", "Result"]
 PROBLEM_HEADER = ["disposition_id", "contact_id", "first_name", "last_name", "vanid", "term_code", "problem"]
 MAX_NAME = 100
 MAX_ENTRIES = 500
+# Dialler outcomes of attempts nobody saved a result for that VAN can take as a contact attempt (store.outcomes):
+# not CONNECTED (a caller's result says it), CANCELLED/TRUNK_FAILED/LOST (no phone rang: not an attempt).
+DIALLER_OUTCOMES = {
+    Outcome.NO_ANSWER: "No answer",
+    Outcome.BUSY: "Busy",
+    Outcome.MACHINE: "Answering machine",
+    Outcome.VOICEMAIL_LEFT: "Answering machine, message left",
+    Outcome.ABANDONED: "Answered, nobody free (abandoned)",
+    Outcome.HANGUP_BEFORE_CONNECT: "Hung up before a caller was put through",
+    Outcome.UNALLOCATED: "Number does not exist",
+}
 
 
 def _name(value: Any, what: str) -> str:
@@ -50,14 +65,21 @@ def check_mapping(mapping: Any) -> dict[str, Any]:
         raise StoreError("the VAN mapping must be an object")
     results_in = mapping.get("results", {})
     questions_in = mapping.get("questions", {})
-    if not isinstance(results_in, dict) or not isinstance(questions_in, dict):
-        raise StoreError("the VAN mapping's results and questions must be objects")
+    outcomes_in = mapping.get("outcomes", {})
+    if not all(isinstance(x, dict) for x in (results_in, questions_in, outcomes_in)):
+        raise StoreError("the VAN mapping's results, outcomes and questions must be objects")
     if len(results_in) > MAX_ENTRIES or len(questions_in) > MAX_ENTRIES:
         raise StoreError("the VAN mapping is too big")
     results = {}
     for code, name in results_in.items():
         if value := _name(name, f"the VAN result for {code!r}"):
             results[str(code)] = value
+    outcomes = {}
+    for outcome, name in outcomes_in.items():
+        if outcome not in DIALLER_OUTCOMES:
+            raise StoreError(f"{outcome!r} is not a dialler outcome VAN can take")
+        if value := _name(name, f"the VAN result for {outcome!r}"):
+            outcomes[str(outcome)] = value
     questions: dict[str, Any] = {}
     for qid, q in questions_in.items():
         if not isinstance(q, dict):
@@ -72,7 +94,7 @@ def check_mapping(mapping: Any) -> dict[str, Any]:
                 responses[str(ours)] = value
         if name:
             questions[str(qid)] = {"name": name, "responses": responses}
-    return {"results": results, "questions": questions}
+    return {"results": results, "outcomes": outcomes, "questions": questions}
 
 
 def mapping(store: Store, campaign_id: int) -> dict[str, Any]:
@@ -82,7 +104,7 @@ def mapping(store: Store, campaign_id: int) -> dict[str, Any]:
     try:
         return check_mapping(json.loads(row[0] or "{}"))
     except (ValueError, StoreError):
-        return {"results": {}, "questions": {}}
+        return {"results": {}, "outcomes": {}, "questions": {}}
 
 
 def set_mapping(store: Store, campaign_id: int, value: Any) -> dict[str, Any]:
@@ -129,11 +151,7 @@ def _van_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[li
         while rows := disps.fetchmany(EXPORT_CHUNK):
             batch = []
             for d in rows:
-                try:
-                    extra = json.loads(d["extra"] or "{}")
-                except ValueError:
-                    extra = {}
-                vanid = str(extra.get(EXTERNAL_ID, "") or "").strip()
+                vanid = _vanid(d["extra"])
                 problems = []
                 if not vanid:
                     problems.append("no VAN ID")
@@ -160,6 +178,33 @@ def _van_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[li
                     row = [vanid, _date(d["created_at"]), CONTACT_TYPE, result, *(cells[c] for c in columns)]
                 batch.append(VanRow(d["id"], dict(d), d["code"], vanid, row, problems))
             yield batch
+        outcomes = m["outcomes"]
+        if not outcomes:
+            return
+        marks = ", ".join("?" * len(outcomes))
+        calls = conn.execute(
+            "SELECT c.outcome, COALESCE(c.ended_at, c.originated_at) AS at, k.id AS contact_id, k.first_name, "
+            "k.last_name, k.extra FROM calls c JOIN contacts k ON k.id = c.contact_id "
+            f"WHERE c.campaign_id = ? AND c.outcome IN ({marks}) "
+            "AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.id) ORDER BY c.rowid",
+            (campaign_id, *outcomes),
+        )
+        while rows := calls.fetchmany(EXPORT_CHUNK):
+            batch = []
+            for c in rows:
+                vanid = _vanid(c["extra"])
+                row = [vanid, _date(c["at"]), CONTACT_TYPE, outcomes[c["outcome"]], *("" for _ in columns)]
+                problems = [] if vanid else ["no VAN ID"]
+                batch.append(VanRow(0, dict(c), c["outcome"], vanid, row if vanid else None, problems))
+            yield batch
+
+
+def _vanid(extra_json: str) -> str:
+    try:
+        extra = json.loads(extra_json or "{}")
+    except ValueError:
+        return ""
+    return str(extra.get(EXTERNAL_ID, "") or "").strip() if isinstance(extra, dict) else ""
 
 
 def _columns(store: Store, campaign_id: int) -> list[str]:
@@ -183,7 +228,7 @@ def van_problems(store: Store, campaign_id: int) -> Batches:
         for vr in batch:
             c = vr.contact
             for p in vr.problems:
-                row = [vr.disposition_id, c["contact_id"], c["first_name"], c["last_name"], vr.vanid, vr.code, p]
+                row = [vr.disposition_id or "", c["contact_id"], c["first_name"], c["last_name"], vr.vanid, vr.code, p]
                 out.append([csv_safe(v) for v in row])
         yield out
 

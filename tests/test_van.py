@@ -28,10 +28,12 @@ VAN_TXT = (
     "101235\tGarcía\tJosé\tSpringfield\tIL\t62701\t202-555-0102\r\n"
     "101236\tKing\tCarol\tSpringfield\tIL\t62701\t2025550103\r\n"
     "\tNoid\tNora\tSpringfield\tIL\t62701\t2025550104\r\n"
-    "101238\tNever\tCalled\tSpringfield\tIL\t62701\t2025550105\r\n"
+    "101238\tNotreached\tCalled\tSpringfield\tIL\t62701\t2025550105\r\n"
+    "101239\tNever\tDialled\tSpringfield\tIL\t62701\t2025550106\r\n"
 )
 MAPPING = {
     "results": {"supporter": "Canvassed", "talked": "Canvassed", "refused": "Refused", "wrong_number": "Wrong Number"},
+    "outcomes": {"no_answer": "Not Home", "machine": "Left Message"},
     "questions": {
         "q1": {"name": "Measure A Support", "responses": {"Yes": "Strong Yes", "No": "Strong No"}},
         "q2": {"name": "Vol Ask", "responses": {"Yes": "Yes", "No": "No"}},
@@ -43,7 +45,7 @@ def seed(store: Store) -> dict[str, Any]:
     cid = store.create_campaign("Measure A", survey=SURVEY)["id"]
     text = table_text(VAN_TXT.encode("utf-8"))
     report = check_list(text, guess_mapping(csv_headers(text)))
-    assert report.valid == 5 and not report.errors
+    assert report.valid == 6 and not report.errors
     import_list(store, cid, report)
     people = {c["first_name"]: c for c in store.contacts(cid)}
     session = store.create_session(cid, "Alice")["id"]
@@ -61,6 +63,15 @@ def seed(store: Store) -> dict[str, Any]:
     attempt("c4", "Carol", 2, "talked", {"q1": "Maybe"})  # an answer VAN has no response for
     attempt("c5", "Nora", 1, "supporter", {"q1": "Yes"})  # no VAN ID in the file
     attempt("c6", "José", 2, "not_home", {})  # a term code with no VAN result
+
+    def dialler(call_id: str, first: str, n: int, outcome: str) -> None:
+        store.insert_call(call_id, cid, people[first]["id"], n, f"chan-{call_id}", t0 + n)
+        store.update_call(call_id, ended_at=t0 + n + 30, outcome=outcome)
+
+    dialler("d1", "Called", 1, "no_answer")  # attempted, never reached: "Not Home"
+    dialler("d2", "Nora", 2, "machine")  # no VAN ID
+    dialler("d3", "Called", 2, "busy")  # not mapped: not sent, not reported
+    dialler("d4", "Called", 3, "cancelled")  # not an attempt
     van.set_mapping(store, cid, MAPPING)
     return {"cid": cid, "people": people}
 
@@ -85,13 +96,15 @@ def test_round_trip_from_a_van_export(tmp_path: Any) -> None:
         )
         by_id.setdefault(row["VANID"], []).append(row)
     # Every contacted person with a VAN ID comes back, once per attempt result VAN can take.
-    assert set(by_id) == {"101234", "101235", "101236"}
+    assert set(by_id) == {"101234", "101235", "101236", "101238"}
     ada = by_id["101234"]
     assert [(r["Result"], r["Measure A Support"], r["Vol Ask"]) for r in ada] == [("Canvassed", "Strong Yes", "No")]
     assert [(r["Result"], r["Measure A Support"]) for r in by_id["101235"]] == [("Refused", "")]
     carol = [(r["Result"], r["Measure A Support"], r["Vol Ask"]) for r in by_id["101236"]]
     assert carol == [("Canvassed", "Strong No", "Yes"), ("Canvassed", "", "")]
-    assert "101238" not in by_id  # never called: nothing to upload
+    # Attempted and never reached: the mapped dialler outcome only (busy is not mapped, cancelled no attempt).
+    assert [(r["Result"], r["Measure A Support"]) for r in by_id["101238"]] == [("Not Home", "")]
+    assert "101239" not in by_id  # never dialled: nothing to upload
 
     problems = rows_of(van.van_problems(store, s["cid"]))
     said = {(p["first_name"], p["term_code"], p["problem"]) for p in problems}
@@ -99,19 +112,21 @@ def test_round_trip_from_a_van_export(tmp_path: Any) -> None:
         ("Carol", "talked", "answer 'Maybe' to 'Measure A Support' is not mapped to a VAN response"),
         ("Nora", "supporter", "no VAN ID"),
         ("José", "not_home", "term code 'not_home' is not mapped to a VAN result"),
+        ("Nora", "machine", "no VAN ID"),
     }
     summary = van.problem_summary(store, s["cid"])
-    assert summary["exported"] == 4 and summary["with_problems"] == 3 and len(summary["problems"]) == 3
+    assert summary["exported"] == 5 and summary["with_problems"] == 4 and len(summary["problems"]) == 4
 
 
 def test_mapping_is_checked(tmp_path: Any) -> None:
     store = Store(tmp_path / "pb.db")
     cid = store.create_campaign("X")["id"]
-    assert van.mapping(store, cid) == {"results": {}, "questions": {}}
-    for bad in ([], {"results": []}, {"results": {"a": "x" * 101}}, {"results": {"a": "bad\x07"}}):
+    assert van.mapping(store, cid) == {"results": {}, "outcomes": {}, "questions": {}}
+    bad_ones = [[], {"results": []}, {"results": {"a": "x" * 101}}, {"results": {"a": "bad\x07"}}]
+    for bad in [*bad_ones, {"outcomes": {"cancelled": "Not Home"}}, {"questions": {"q1": "x"}}]:
         with pytest.raises(StoreError):
             van.set_mapping(store, cid, bad)
-    assert van.mapping(store, cid) == {"results": {}, "questions": {}}  # nothing written
+    assert van.mapping(store, cid) == {"results": {}, "outcomes": {}, "questions": {}}  # nothing written
     with pytest.raises(StoreError):
         van.set_mapping(store, cid + 99, {})
 
@@ -129,7 +144,12 @@ async def test_van_page_and_exports(panel: PanelKit) -> None:
     resp = await admin.get(f"/admin/efforts/{cid}/van")
     assert resp.status == 200
     html = await resp.text()
-    assert 'name="result.supporter"' in html and 'name="q.q1.name"' in html and "<script" not in html
+    assert (
+        'name="result.supporter"' in html
+        and 'name="outcome.no_answer"' in html
+        and 'name="q.q1.name"' in html
+        and "<script" not in html
+    )
     form = {
         "_csrf": csrf,
         "result.supporter": "Canvassed",
@@ -141,6 +161,7 @@ async def test_van_page_and_exports(panel: PanelKit) -> None:
         "q.q2.name": "Vol Ask",
         "q.q2.r.0": "Yes",
         "q.q2.r.1": "No",
+        "outcome.no_answer": "Not Home",
     }
     resp = await admin.post(f"/admin/efforts/{cid}/van", data=form)
     assert resp.status == 200
@@ -154,7 +175,7 @@ async def test_van_page_and_exports(panel: PanelKit) -> None:
     resp = await admin.get(f"/admin/efforts/{cid}/export/van.csv")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
     rows = parse(await resp.read())
-    assert {r["VANID"] for r in rows} == {"101234", "101235", "101236"}
+    assert {r["VANID"] for r in rows} == {"101234", "101235", "101236", "101238"}
     resp = await admin.get(f"/admin/efforts/{cid}/export/van-problems.csv")
     assert resp.status == 200
     assert {p["problem"] for p in parse(await resp.read())} >= {"no VAN ID"}
