@@ -975,7 +975,7 @@ class Controller:
 
     async def _captain_joined(self, ch_id: str, coach_id: str, now: float) -> None:
         """The captain's leg waits in its own holding bridge (like a volunteer's), then goes on the caller's audio."""
-        bridge = f"pb-coach-{coach_id}"
+        bridge = f"{rc.COACH_BRIDGE_PREFIX}{coach_id}"
         try:
             await self.ari.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
             await self.ari.post(f"bridges/{bridge}/addChannel", channel=ch_id)
@@ -1001,7 +1001,7 @@ class Controller:
                             await self._quietly(self.ari.delete(f"channels/{snoop}"))
                         if channel_id:
                             await self._quietly(self.ari.delete(f"channels/{channel_id}"))
-                        await self._quietly(self.ari.delete(f"bridges/pb-coach-{coach_id}"))
+                        await self._quietly(self.ari.delete(f"bridges/{rc.COACH_BRIDGE_PREFIX}{coach_id}"))
                         log.info("coach.ended", coach_id=coach_id)
                     case co.Coached(session_id, mode):
                         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.Coached(mode)), now), now)
@@ -1019,7 +1019,7 @@ class Controller:
         the volunteer's ear (whisper=out), and only theirs. Barge: the captain's leg moves into the volunteer's
         own bridge, where all three talk. The voter's channel is never touched."""
         leg = self.legs.get(session_id)
-        holding = f"pb-coach-{coach_id}"
+        holding = f"{rc.COACH_BRIDGE_PREFIX}{coach_id}"
         if old := self._coach_snoops.pop(coach_id, None):
             await self._quietly(self.ari.delete(f"channels/{old}"))
         if leg is None:
@@ -1034,7 +1034,7 @@ class Controller:
             await self.ari.post(f"bridges/{leg.bridge_id}/removeChannel", channel=channel_id)
         with contextlib.suppress(AriError):
             await self.ari.post(f"bridges/{holding}/addChannel", channel=channel_id)
-        snoop = f"pbks-{coach_id}-{uuid.uuid4().hex[:6]}"
+        snoop = f"{rc.COACH_SNOOP_PREFIX}{coach_id}-{uuid.uuid4().hex[:6]}"
         whisper = "out" if mode is co.Mode.WHISPER else "none"
         await self.ari.post(
             f"channels/{leg.channel_id}/snoop",

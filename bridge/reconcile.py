@@ -26,6 +26,10 @@ VOLUNTEER_BRIDGE_PREFIX = "pb-vol-"
 # Our detector's tap of a voter (bridge.ari_app._tap_for_detector): snoop and external-media channels, their bridge.
 TAP_CHANNEL_PREFIXES = ("amds-", "amdx-")
 TAP_BRIDGE_PREFIX = "amdb-"
+# A captain coaching a caller (bridge.ari_app._captain_joined, _coach_attach): their snoop channels and holding
+# bridge. Coaching lives in memory only: after a restart the captain calls in again.
+COACH_SNOOP_PREFIX = "pbks-"
+COACH_BRIDGE_PREFIX = "pb-coach-"
 # Volunteers in these stored states have no phone to lose (not joined yet, or already marked as gone).
 NO_PHONE_STATES = ("waiting_for_phone", "disconnected")
 
@@ -148,6 +152,12 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
     # Detector taps of the previous run: nobody is listening to them any more.
     out += [HangupChannel(ch, "detector_tap") for ch in channels if ch.startswith(TAP_CHANNEL_PREFIXES)]
     out += [DeleteBridge(b["id"]) for b in bridges if str(b["id"]).startswith(TAP_BRIDGE_PREFIX)]
+    out += [HangupChannel(ch, "coach_snoop") for ch in channels if ch.startswith(COACH_SNOOP_PREFIX)]
+    for b in bridges:
+        if str(b["id"]).startswith(COACH_BRIDGE_PREFIX):
+            out.append(DeleteBridge(b["id"]))
+            captains = [ch for ch in b.get("channels", []) if ch in channels and not ch.startswith(COACH_SNOOP_PREFIX)]
+            out += [HangupChannel(ch, "coach_gone") for ch in captains]
     calls = dict(stored.live_calls)
     restored: set[int] = set()
     for b in bridges:

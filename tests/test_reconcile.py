@@ -124,6 +124,18 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], Stored, list[rc.Com
         ],
     ),
     (
+        "a coaching of the previous run: snoop and captain hung up, holding bridge deleted",
+        {"pbks-k1-aa": ch("pbks-k1-aa"), "cap-1": ch("cap-1")},
+        [{"id": "pb-coach-k1", "name": "pb-coach-k1", "channels": ["cap-1", "pbks-k1-aa"]}],
+        Stored(),
+        [
+            HangupChannel("pbks-k1-aa", "coach_snoop"),
+            DeleteBridge("pb-coach-k1"),
+            HangupChannel("cap-1", "coach_gone"),
+            ResetStaleDialing(),
+        ],
+    ),
+    (
         "a caller keying a code is prompted again",
         {
             "in1": ch("in1", context="pb-callin", app="Stasis", caller="+15550001111"),
