@@ -3,6 +3,7 @@ caller's screens render with no English string of ours left; English stays the d
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -193,3 +194,31 @@ def test_browser_language_negotiation() -> None:
     assert "es" in i18n.available() and i18n.available()[0] == "en"
     assert i18n.translations("es").gettext("Log in") == "Iniciar sesión"
     assert i18n.translations("en").gettext("Log in") == "Log in"
+
+
+def _js_strings(script: str) -> list[str]:
+    """The strings a panel script shows through t("...") (JS escapes decoded as the browser does)."""
+    src = (i18n.HERE / "static" / script).read_text()
+    return [json.loads(f'"{m}"') for m in re.findall(r'(?<![\w.$])t\("((?:[^"\\]|\\.)*)"', src)]
+
+
+async def test_caller_js_strings_come_translated_from_the_page(panel: PanelKit) -> None:
+    """caller.js shows no English of its own on a Spanish page: every t("...") is in the page's JSON block,
+    translated, with the same {placeholders}."""
+    wanted = set(_js_strings("caller.js"))
+    assert len(wanted) > 40
+    cid = int(panel.store.create_campaign("Get out the vote", join_code=CODE)["id"])
+    user, password = panel.make_user("caller", name="Ana", campaign_id=cid)
+    client, csrf = await panel.login(user["username"], password)
+    for headers, spanish in ((ES, True), ({}, False)):
+        html = await _session(client, csrf, cid, "phone", headers)
+        block = re.search(r'<script type="application/json" id="caller-strings">(.*?)</script>', html, re.S)
+        assert block, "the calling screen passes caller.js its strings"
+        strings = json.loads(block.group(1))
+        assert not wanted - set(strings), (
+            f"caller.js strings missing from caller/_js_strings.html: {wanted - set(strings)}"
+        )
+        for english in wanted:
+            said = strings[english]
+            assert sorted(re.findall(r"\{\w+\}", said)) == sorted(re.findall(r"\{\w+\}", english)), english
+            assert (said != english) if spanish else (said == english), english

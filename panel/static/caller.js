@@ -9,6 +9,11 @@
   const $ = (id) => document.getElementById(id);
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
+  // The page's language: the template hands this script its own strings translated (caller/_js_strings.html),
+  // keyed by the English; {name} marks a value filled in here. No string there: the English as written.
+  const stringsEl = $("caller-strings");
+  const STRINGS = stringsEl ? JSON.parse(stringsEl.textContent) : {};
+  const t = (s, vars) => (STRINGS[s] || s).replace(/\{(\w+)\}/g, (m, k) => (vars && k in vars ? String(vars[k]) : m));
 
   // ------------------------------------------------------------------ copy buttons (your login page)
   document.querySelectorAll("button.copy[data-copy]").forEach((btn) => {
@@ -26,7 +31,7 @@
         sel.addRange(range);
       }
       const was = btn.textContent;
-      btn.textContent = "Copied";
+      btn.textContent = t("Copied");
       setTimeout(() => { btn.textContent = was; }, 1500);
     });
   });
@@ -67,8 +72,8 @@
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
     if (!resp.ok) {
-      if (resp.status === 401) throw new Error("Your login has expired: log in again.");
-      throw new Error((data && data.error) || ("The server said " + resp.status));
+      if (resp.status === 401) throw new Error(t("Your login has expired: log in again."));
+      throw new Error((data && data.error) || t("The server said {status}", { status: resp.status }));
     }
     return data;
   }
@@ -289,22 +294,25 @@
     const zoneOk = !!voterClock.zone && timeIn(voterClock.zone, Date.now(), false) !== "";
     if (zoneOk) {
       const z = zones[0];
-      label.textContent = "(their time, " + (z.abbr || z.zone) + ")";
-      note.textContent = "It is " + timeIn(z.zone, Date.now(), false) + " for them now (" + z.zone + ", " +
-        offsetText(z.utc_offset_min) + ")" + (isNaN(picked) ? "." : "; that is " +
-        new Date(picked).toLocaleString(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" }) +
-        " your time.");
+      label.textContent = t("(their time, {zone})", { zone: z.abbr || z.zone });
+      const now = { time: timeIn(z.zone, Date.now(), false), zone: z.zone, offset: offsetText(z.utc_offset_min) };
+      note.textContent = isNaN(picked) ? t("It is {time} for them now ({zone}, {offset}).", now)
+        : t("It is {time} for them now ({zone}, {offset}); that is {when} your time.", Object.assign(now, {
+          when: new Date(picked).toLocaleString(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" }),
+        }));
       return;
     }
-    label.textContent = "(your time)";
+    label.textContent = t("(your time)");
     if (!zones.length) {
-      note.textContent = "Their time zone is not known from their number: ask them what time it is there.";
+      note.textContent = t("Their time zone is not known from their number: ask them what time it is there.");
       return;
     }
     const at = isNaN(picked) ? Date.now() : picked;
-    note.textContent = (isNaN(picked) ? "Now for them: " : "For them that is: ") +
-      zones.map((z) => (timeIn(z.zone, at, !isNaN(picked)) || z.time) + " (" + z.zone + ")").join(" or ") +
-      " \u2014 their number may be in more than one time zone.";
+    const times = zones.map((z) => (timeIn(z.zone, at, !isNaN(picked)) || z.time) + " (" + z.zone + ")")
+      .join(t(" or "));
+    note.textContent = isNaN(picked)
+      ? t("Now for them: {times} \u2014 their number may be in more than one time zone.", { times: times })
+      : t("For them that is: {times} \u2014 their number may be in more than one time zone.", { times: times });
   }
 
   function voterTimeText() {
@@ -359,7 +367,7 @@
       const mark = document.createElement("mark");
       const has = Object.prototype.hasOwnProperty.call(fields, key) && fields[key] !== "";
       mark.textContent = has ? fields[key] : "\u2014";
-      if (!has) mark.title = "No " + key + " for this voter";
+      if (!has) mark.title = t("No {field} for this voter", { field: key });
       box.appendChild(mark);
       last = re.lastIndex;
     }
@@ -373,9 +381,9 @@
     card.hidden = !cfg.show_about;
     dl.textContent = "";
     const rows = [];
-    if (c.phone) rows.push(["Phone", c.phone]);
-    if ((voterClock.zones || []).length) rows.push(["Their time", voterTimeText(), "about-their-time"]);
-    rows.push(["City", c.city], ["State", c.state], ["ZIP", c.zip]);
+    if (c.phone) rows.push([t("Phone"), c.phone]);
+    if ((voterClock.zones || []).length) rows.push([t("Their time"), voterTimeText(), "about-their-time"]);
+    rows.push([t("City"), c.city], [t("State"), c.state], [t("ZIP"), c.zip]);
     const extra = c.extra || {};
     Object.keys(extra).forEach((k) => rows.push([k, extra[k]]));
     rows.forEach(([k, v, id]) => {
@@ -421,23 +429,26 @@
   let breakAfterCall = false; // "Take a break" during a call: the pause starts when the call is done
 
   function statusText(v) {
-    if (v.status === "ended" || v.state === "ended") return "Session ended";
+    if (v.status === "ended" || v.state === "ended") return t("Session ended");
     if (personal) {
-      if (v.contact) return "Call " + ((v.contact.first_name || "the person on screen")) + " from your phone";
-      return listDone ? "Nobody left to call right now" : "Finding the next person to call…";
+      if (v.contact) return t("Call {name} from your phone", { name: v.contact.first_name || t("the person on screen") });
+      return listDone ? t("Nobody left to call right now") : t("Finding the next person to call…");
     }
     const r = v.state_reason;
     switch (v.state) {
-      case "waiting_for_phone": return computerAudio ? "Connect your computer audio" : "Waiting for your phone to connect";
+      case "waiting_for_phone": return computerAudio ? t("Connect your computer audio") : t("Waiting for your phone to connect");
       case "paused":
-        if (r === "ready_to_start") return (computerAudio ? "Computer audio" : "Phone") + " connected: ready when you are";
-        if (r === "wrapup_timeout") return "Paused: the call result wasn't saved in time";
-        return "On a break";
-      case "idle": return v.waiting && !v.waiting.dialing ? "Waiting: nothing to dial right now"
-        : "Looking for your next voter…";
-      case "talking": return "On a call" + (v.contact && v.contact.first_name ? " with " + v.contact.first_name : "");
-      case "wrapup": return "Call ended: save the result";
-      case "disconnected": return computerAudio ? "Your computer audio is disconnected" : "Your phone is disconnected";
+        if (r === "ready_to_start") {
+          return computerAudio ? t("Computer audio connected: ready when you are") : t("Phone connected: ready when you are");
+        }
+        if (r === "wrapup_timeout") return t("Paused: the call result wasn't saved in time");
+        return t("On a break");
+      case "idle": return v.waiting && !v.waiting.dialing ? t("Waiting: nothing to dial right now")
+        : t("Looking for your next voter…");
+      case "talking":
+        return v.contact && v.contact.first_name ? t("On a call with {name}", { name: v.contact.first_name }) : t("On a call");
+      case "wrapup": return t("Call ended: save the result");
+      case "disconnected": return computerAudio ? t("Your computer audio is disconnected") : t("Your phone is disconnected");
       default: return v.state;
     }
   }
@@ -450,11 +461,11 @@
     if (!title || !reason) return;
     const w = v.waiting;
     const stuck = !!(w && !w.dialing);
-    title.textContent = stuck ? "Nothing to dial right now" : "Looking for your next voter…";
+    title.textContent = stuck ? t("Nothing to dial right now") : t("Looking for your next voter…");
     reason.textContent = w && w.text
-      ? w.text + (stuck ? " Stay on the line if you like: calls start by themselves when this changes."
-        : " Stay on the line.")
-      : "Stay on the line. It can take a few seconds to a couple of minutes.";
+      ? w.text + " " + (stuck ? t("Stay on the line if you like: calls start by themselves when this changes.")
+        : t("Stay on the line."))
+      : t("Stay on the line. It can take a few seconds to a couple of minutes.");
   }
 
   function tickCountdown() {
@@ -524,13 +535,13 @@
     show("paused-panel", onBreak);
     if (onBreak) {
       if (r === "wrapup_timeout") {
-        $("paused-title").textContent = "You were paused because the call result wasn't saved in time";
+        $("paused-title").textContent = t("You were paused because the call result wasn't saved in time");
         $("paused-message").textContent = contact
-          ? "You can still save the last call's result below. Then resume to get your next call."
-          : "Resume when you are ready for your next call.";
+          ? t("You can still save the last call's result below. Then resume to get your next call.")
+          : t("Resume when you are ready for your next call.");
       } else {
-        $("paused-title").textContent = "You are on a break";
-        $("paused-message").textContent = "No calls will come through until you resume.";
+        $("paused-title").textContent = t("You are on a break");
+        $("paused-message").textContent = t("No calls will come through until you resume.");
       }
     }
     show("call-panel", !!contact);
@@ -575,7 +586,7 @@
     ws.addEventListener("close", () => {
       ws = null;
       if (!wsWanted) return;
-      $("status-line").textContent = "Reconnecting to the server…";
+      $("status-line").textContent = t("Reconnecting to the server…");
       setTimeout(openSocket, wsRetry);
       wsRetry = Math.min(wsRetry * 2, 10000);
     });
@@ -618,8 +629,8 @@
     const code = currentCode();
     if (!code) {
       setError("form-error", reachOpen
-        ? "Choose why you couldn't reach them (or Cancel)."
-        : "Choose a call result: a \"Talked to correct person\" option, or \"I couldn't reach…\" and a reason.");
+        ? t("Choose why you couldn't reach them (or Cancel).")
+        : t("Choose a call result: a \u201cTalked to correct person\u201d option, or \u201cI couldn't reach…\u201d and a reason."));
       return false;
     }
     const callId = formCallId;
@@ -627,7 +638,7 @@
     if (code === "callback") {
       const when = callbackEpochMs();
       if (isNaN(when)) {
-        setError("form-error", "Choose when to call them back.");
+        setError("form-error", t("Choose when to call them back."));
         return false;
       }
       body.callback_at = when / 1000;
@@ -648,7 +659,7 @@
       }
       return true;
     } catch (e) {
-      setError("form-error", "Not saved: " + e.message);
+      setError("form-error", t("Not saved: {error}", { error: e.message }));
       return false;
     } finally {
       btn.disabled = false;
@@ -689,7 +700,7 @@
     const result = $("feedback-result");
     const text = $("feedback-text").value.trim();
     if (!text) {
-      result.textContent = "Write what happened first.";
+      result.textContent = t("Write what happened first.");
       result.className = "error";
       result.hidden = false;
       return;
@@ -697,10 +708,10 @@
     try {
       await post("/api/feedback", { session_id: sid, kind: $("feedback-kind").value, text: text });
       $("feedback-text").value = "";
-      result.textContent = "Thank you: the organisers have it.";
+      result.textContent = t("Thank you: the organisers have it.");
       result.className = "ok";
     } catch (e) {
-      result.textContent = "Not sent: " + e.message;
+      result.textContent = t("Not sent: {error}", { error: e.message });
       result.className = "error";
     }
     result.hidden = false;
