@@ -19,6 +19,7 @@ mapped) is left out of the upload.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -98,7 +99,11 @@ def check_mapping(mapping: Any) -> dict[str, Any]:
 
 
 def mapping(store: Store, campaign_id: int) -> dict[str, Any]:
-    row = store.conn.execute("SELECT van_mapping FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+    return _mapping_on(store.conn, campaign_id)
+
+
+def _mapping_on(conn: sqlite3.Connection, campaign_id: int) -> dict[str, Any]:
+    row = conn.execute("SELECT van_mapping FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
     if row is None:
         raise StoreError(f"no effort {campaign_id}")
     try:
@@ -130,73 +135,73 @@ class VanRow:
     problems: list[str]
 
 
-def _van_rows(store: Store, campaign_id: int, columns: list[str]) -> Iterator[list[VanRow]]:
-    m = mapping(store, campaign_id)
+def _van_rows(
+    conn: sqlite3.Connection, campaign_id: int, m: dict[str, Any], columns: list[str]
+) -> Iterator[list[VanRow]]:
     results, questions = m["results"], m["questions"]
-    with closing(_reader(store)) as conn:
-        disps = conn.execute(
-            "SELECT d.id, d.code, d.created_at, c.id AS contact_id, c.first_name, c.last_name, c.extra "
-            "FROM dispositions d JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? ORDER BY d.id",
+    disps = conn.execute(
+        "SELECT d.id, d.code, d.created_at, c.id AS contact_id, c.first_name, c.last_name, c.extra "
+        "FROM dispositions d JOIN contacts c ON c.id = d.contact_id WHERE c.campaign_id = ? ORDER BY d.id",
+        (campaign_id,),
+    )
+    answers = _Follow(
+        conn.execute(
+            "SELECT sa.disposition_id, sa.question, sa.answer FROM survey_answers sa "
+            "JOIN dispositions d ON d.id = sa.disposition_id JOIN contacts c ON c.id = d.contact_id "
+            "WHERE c.campaign_id = ? ORDER BY sa.disposition_id, sa.id",
             (campaign_id,),
-        )
-        answers = _Follow(
-            conn.execute(
-                "SELECT sa.disposition_id, sa.question, sa.answer FROM survey_answers sa "
-                "JOIN dispositions d ON d.id = sa.disposition_id JOIN contacts c ON c.id = d.contact_id "
-                "WHERE c.campaign_id = ? ORDER BY sa.disposition_id, sa.id",
-                (campaign_id,),
-            ),
-            "disposition_id",
-        )
-        while rows := disps.fetchmany(EXPORT_CHUNK):
-            batch = []
-            for d in rows:
-                vanid = _vanid(d["extra"])
-                problems = []
-                if not vanid:
-                    problems.append("no VAN ID")
-                result = results.get(d["code"], "")
-                if not result:
-                    problems.append(f"term code {d['code']!r} is not mapped to a VAN result")
-                cells = dict.fromkeys(columns, "")
-                mapped_answers = 0
-                for a in answers.take(d["id"]):
-                    if not a["answer"]:
-                        continue
-                    q = questions.get(a["question"])
-                    if q is None:
-                        problems.append(f"question {a['question']!r} is not mapped to a VAN survey question")
-                        continue
-                    response = q["responses"].get(a["answer"])
-                    if not response:
-                        problems.append(f"answer {a['answer']!r} to {q['name']!r} is not mapped to a VAN response")
-                        continue
-                    cells[q["name"]] = response
-                    mapped_answers += 1
-                row = None
-                if vanid and (result or mapped_answers):
-                    row = [vanid, _date(d["created_at"]), CONTACT_TYPE, result, *(cells[c] for c in columns)]
-                batch.append(VanRow(d["id"], dict(d), d["code"], vanid, row, problems))
-            yield batch
-        outcomes = m["outcomes"]
-        if not outcomes:
-            return
-        marks = ", ".join("?" * len(outcomes))
-        calls = conn.execute(
-            "SELECT c.outcome, COALESCE(c.ended_at, c.originated_at) AS at, k.id AS contact_id, k.first_name, "
-            "k.last_name, k.extra FROM calls c JOIN contacts k ON k.id = c.contact_id "
-            f"WHERE c.campaign_id = ? AND c.outcome IN ({marks}) "
-            "AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.id) ORDER BY c.rowid",
-            (campaign_id, *outcomes),
-        )
-        while rows := calls.fetchmany(EXPORT_CHUNK):
-            batch = []
-            for c in rows:
-                vanid = _vanid(c["extra"])
-                row = [vanid, _date(c["at"]), CONTACT_TYPE, outcomes[c["outcome"]], *("" for _ in columns)]
-                problems = [] if vanid else ["no VAN ID"]
-                batch.append(VanRow(0, dict(c), c["outcome"], vanid, row if vanid else None, problems))
-            yield batch
+        ),
+        "disposition_id",
+    )
+    while rows := disps.fetchmany(EXPORT_CHUNK):
+        batch = []
+        for d in rows:
+            vanid = _vanid(d["extra"])
+            problems = []
+            if not vanid:
+                problems.append("no VAN ID")
+            result = results.get(d["code"], "")
+            if not result:
+                problems.append(f"term code {d['code']!r} is not mapped to a VAN result")
+            cells = dict.fromkeys(columns, "")
+            mapped_answers = 0
+            for a in answers.take(d["id"]):
+                if not a["answer"]:
+                    continue
+                q = questions.get(a["question"])
+                if q is None:
+                    problems.append(f"question {a['question']!r} is not mapped to a VAN survey question")
+                    continue
+                response = q["responses"].get(a["answer"])
+                if not response:
+                    problems.append(f"answer {a['answer']!r} to {q['name']!r} is not mapped to a VAN response")
+                    continue
+                cells[q["name"]] = response
+                mapped_answers += 1
+            row = None
+            if vanid and (result or mapped_answers):
+                row = [vanid, _date(d["created_at"]), CONTACT_TYPE, result, *(cells[c] for c in columns)]
+            batch.append(VanRow(d["id"], dict(d), d["code"], vanid, row, problems))
+        yield batch
+    outcomes = m["outcomes"]
+    if not outcomes:
+        return
+    marks = ", ".join("?" * len(outcomes))
+    calls = conn.execute(
+        "SELECT c.outcome, COALESCE(c.ended_at, c.originated_at) AS at, k.id AS contact_id, k.first_name, "
+        "k.last_name, k.extra FROM calls c JOIN contacts k ON k.id = c.contact_id "
+        f"WHERE c.campaign_id = ? AND c.outcome IN ({marks}) "
+        "AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.id) ORDER BY c.rowid",
+        (campaign_id, *outcomes),
+    )
+    while rows := calls.fetchmany(EXPORT_CHUNK):
+        batch = []
+        for c in rows:
+            vanid = _vanid(c["extra"])
+            row = [vanid, _date(c["at"]), CONTACT_TYPE, outcomes[c["outcome"]], *("" for _ in columns)]
+            problems = [] if vanid else ["no VAN ID"]
+            batch.append(VanRow(0, dict(c), c["outcome"], vanid, row if vanid else None, problems))
+        yield batch
 
 
 def _vanid(extra_json: str) -> str:
@@ -207,49 +212,55 @@ def _vanid(extra_json: str) -> str:
     return str(extra.get(EXTERNAL_ID, "") or "").strip() if isinstance(extra, dict) else ""
 
 
-def _columns(store: Store, campaign_id: int) -> list[str]:
-    names = [q["name"] for q in mapping(store, campaign_id)["questions"].values()]
+def _columns(m: dict[str, Any]) -> list[str]:
+    names = [q["name"] for q in m["questions"].values()]
     return [n for i, n in enumerate(names) if n not in names[:i] and n not in VAN_FIXED]
 
 
 def van_export(store: Store, campaign_id: int) -> Batches:
     """The VAN bulk-upload CSV as batches of rows, header first (see the module's docstring)."""
-    columns = _columns(store, campaign_id)
-    yield [[csv_safe(h) for h in [*VAN_FIXED, *columns]]]
-    for batch in _van_rows(store, campaign_id, columns):
-        yield [[csv_safe(v) for v in vr.row] for vr in batch if vr.row is not None]
+    with closing(_reader(store)) as conn:
+        m = _mapping_on(conn, campaign_id)
+        columns = _columns(m)
+        yield [[csv_safe(h) for h in [*VAN_FIXED, *columns]]]
+        for batch in _van_rows(conn, campaign_id, m, columns):
+            yield [[csv_safe(v) for v in vr.row] for vr in batch if vr.row is not None]
 
 
 def van_problems(store: Store, campaign_id: int) -> Batches:
     """What could not be mapped, one row per problem (an attempt result may have several)."""
     yield [list(PROBLEM_HEADER)]
-    for batch in _van_rows(store, campaign_id, _columns(store, campaign_id)):
-        out = []
-        for vr in batch:
-            c = vr.contact
-            for p in vr.problems:
-                row = [vr.disposition_id or "", c["contact_id"], c["first_name"], c["last_name"], vr.vanid, vr.code, p]
-                out.append([csv_safe(v) for v in row])
-        yield out
+    with closing(_reader(store)) as conn:
+        m = _mapping_on(conn, campaign_id)
+        for batch in _van_rows(conn, campaign_id, m, _columns(m)):
+            out = []
+            for vr in batch:
+                c = vr.contact
+                for p in vr.problems:
+                    row = [vr.disposition_id or "", c["contact_id"], c["first_name"], c["last_name"], vr.vanid]
+                    out.append([csv_safe(v) for v in [*row, vr.code, p]])
+            yield out
 
 
 def problem_summary(store: Store, campaign_id: int, limit: int = 50) -> dict[str, Any]:
     """For the page: how many results go to VAN, how many have problems, and the first ``limit`` problems."""
     exported = with_problems = 0
     first: list[dict[str, Any]] = []
-    for batch in _van_rows(store, campaign_id, _columns(store, campaign_id)):
-        for vr in batch:
-            exported += vr.row is not None
-            with_problems += bool(vr.problems)
-            for p in vr.problems:
-                if len(first) < limit:
-                    first.append(
-                        {
-                            "contact_id": vr.contact["contact_id"],
-                            "name": f"{vr.contact['first_name']} {vr.contact['last_name']}".strip(),
-                            "vanid": vr.vanid,
-                            "code": vr.code,
-                            "problem": p,
-                        }
-                    )
+    with closing(_reader(store)) as conn:
+        m = _mapping_on(conn, campaign_id)
+        for batch in _van_rows(conn, campaign_id, m, _columns(m)):
+            for vr in batch:
+                exported += vr.row is not None
+                with_problems += bool(vr.problems)
+                for p in vr.problems:
+                    if len(first) < limit:
+                        first.append(
+                            {
+                                "contact_id": vr.contact["contact_id"],
+                                "name": f"{vr.contact['first_name']} {vr.contact['last_name']}".strip(),
+                                "vanid": vr.vanid,
+                                "code": vr.code,
+                                "problem": p,
+                            }
+                        )
     return {"exported": exported, "with_problems": with_problems, "problems": first}
