@@ -926,6 +926,7 @@ class Controller:
         self.store.update_leg(old.channel_id, ended_at=now)
         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.LegReplaced(acc.kind.value)), now), now)
         await self._quietly(self.ari.delete(f"channels/{old.channel_id}"))
+        await self._coach_step(co.VolunteerLegReplaced(session_id), now)
         log.info("volunteer.leg_replaced", session_id=session_id, kind=acc.kind.value)
         self._notify_session(session_id)
 
@@ -955,7 +956,12 @@ class Controller:
         if session_id not in self.dialer.volunteers or session_id not in self.legs:
             return {"refused": "caller_not_on_line"}
         code = new_code()
-        while self.store.live_session_by_code(code) or co.by_code(self.coaches, code):
+        # Unlike any code a caller could key now: a session's or a recording's would be taken first.
+        while (
+            self.store.live_session_by_code(code)
+            or recordings.pending(self.store, code)
+            or co.by_code(self.coaches, code)
+        ):
             code = new_code()
         coach_id = uuid.uuid4().hex[:12]
         refused = await self._coach_step(co.Requested(coach_id, code, user_id, session_id, mode), time.time())

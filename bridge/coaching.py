@@ -75,11 +75,18 @@ class VolunteerGone:
 
 
 @dataclass(frozen=True)
+class VolunteerLegReplaced:
+    """The caller's leg changed (computer audio after the phone, say): the snoop was on the old one."""
+
+    session_id: int
+
+
+@dataclass(frozen=True)
 class Tick:
     pass
 
 
-Event = Requested | CaptainJoined | ModeChanged | CaptainLeft | VolunteerGone | Tick
+Event = Requested | CaptainJoined | ModeChanged | CaptainLeft | VolunteerGone | VolunteerLegReplaced | Tick
 
 
 # commands
@@ -160,6 +167,8 @@ def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Comm
             return out, _end(out, out[coach_id])
         case VolunteerGone(session_id) if (gone := of_session(out, session_id)) is not None:
             return out, _end(out, gone)
+        case VolunteerLegReplaced(session_id) if (moved := of_session(out, session_id)) and moved.channel_id:
+            return out, [Attach(moved.coach_id, moved.channel_id, session_id, moved.mode)]
         case Tick():
             cmds = []
             for c in [c for c in out.values() if c.channel_id is None and now >= c.expires_at]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge import coaching as co
 from bridge import dialer as d
 from bridge import volunteer as vol
+from bridge.ari_app import Controller, Leg
 from callin import entry as en
 from callin import guard as g
+from store.db import Store
+from tests.fakes import FakeAri
 
 CAPTAIN, OTHER = 7, 8
 
@@ -58,6 +63,16 @@ def test_captain_or_caller_leaving_ends_the_coaching(event: co.Event, channel: s
     coaches, _ = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
     coaches, cmds = co.step(coaches, event, 102.0)
     assert coaches == {} and cmds == [co.Release("k1", channel), co.Coached(1, "")]
+
+
+def test_caller_leg_replaced_attaches_again() -> None:
+    coaches, _ = requested({})
+    # Not called in yet: nothing to move.
+    assert co.step(coaches, co.VolunteerLegReplaced(1), 101.0) == (coaches, [])
+    coaches, _ = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
+    same, cmds = co.step(coaches, co.VolunteerLegReplaced(1), 102.0)
+    assert same == coaches and cmds == [co.Attach("k1", "chan-cap", 1, co.Mode.LISTEN)]
+    assert co.step(coaches, co.VolunteerLegReplaced(2), 102.0) == (coaches, [])
 
 
 def test_unkeyed_code_expires() -> None:
@@ -127,3 +142,62 @@ def test_callin_coach_code() -> None:
     e = en.Entry("ch", state=en.EState.VALIDATING)
     e, cmds = en.step(e, en.CoachCode("k1"), 1.0)
     assert e.state is en.EState.COACHING and cmds == [en.StartCoaching("ch", "k1")]
+
+
+async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Path) -> None:
+    """The ARI requests behind each mode, through the call-in path a captain takes (the sound itself: the
+    real-Asterisk test, tests/test_e2e_coaching.py)."""
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Coach")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    assert (await ctl.coach(1, sid + 1, co.Mode.LISTEN)) == {"refused": "caller_not_on_line"}
+    got = await ctl.coach(1, sid, co.Mode.LISTEN)
+    holding = f"bridges/pb-coach-{got['coach_id']}"
+    cap = {"id": "cap-1", "name": "Local/callin@pb-callin-0001;2", "caller": {"number": "2025550199"}}
+    await ctl.on_event({"type": "StasisStart", "args": ["callin"], "channel": cap})
+    for digit in got["code"]:
+        await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": "cap-1"}})
+
+    def posts_since(n: int) -> list[tuple[str, dict[str, object]]]:
+        return [(path, {k: v for k, v in p.items() if k != "body"}) for m, path, p in ari.calls[n:] if m == "POST"]
+
+    posts = posts_since(0)
+    assert ("bridges", {"type": "mixing", "bridgeId": holding[8:], "name": holding[8:]}) in posts
+    assert (f"{holding}/addChannel", {"channel": "cap-1"}) in posts
+    ((_, snoop),) = [p for p in posts if p[0] == "channels/vol-1/snoop"]
+    assert snoop["spy"] == "both" and snoop["whisper"] == "none"
+    assert (f"{holding}/addChannel", {"channel": snoop["snoopId"]}) in posts
+    assert ctl.dialer.volunteers[sid].coached == "listen"
+
+    mark = len(ari.calls)
+    assert await ctl.coach_mode(1, co.Mode.BARGE)
+    assert ("DELETE", f"channels/{snoop['snoopId']}", {}) in ari.calls[mark:]
+    assert posts_since(mark) == [
+        (f"{holding}/removeChannel", {"channel": "cap-1"}),
+        ("bridges/pb-vol-1-x/addChannel", {"channel": "cap-1"}),
+    ]
+
+    mark = len(ari.calls)
+    assert await ctl.coach_mode(1, co.Mode.WHISPER)
+    posts = posts_since(mark)
+    assert posts[:2] == [
+        ("bridges/pb-vol-1-x/removeChannel", {"channel": "cap-1"}),
+        (f"{holding}/addChannel", {"channel": "cap-1"}),
+    ]
+    ((_, whisper),) = [p for p in posts if p[0] == "channels/vol-1/snoop"]
+    assert whisper["spy"] == "both" and whisper["whisper"] == "out"
+
+    # The captain hangs up: their snoop and holding bridge go, the volunteer's bridge and state stay.
+    mark = len(ari.calls)
+    await ctl.on_event({"type": "ChannelDestroyed", "cause": 16, "channel": {"id": "cap-1"}})
+    deletes = [path for m, path, _ in ari.calls[mark:] if m == "DELETE"]
+    assert f"channels/{whisper['snoopId']}" in deletes and holding in deletes
+    assert not [p for p in deletes if "pb-vol-" in p or "vol-1" == p.rsplit("/", 1)[-1]]
+    assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
+    assert not await ctl.coach_mode(1, co.Mode.LISTEN)
+    store.close()
