@@ -167,8 +167,9 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
             "link to get a login for it.",
         )
     if bans.user_banned(request.app[STORE], cid, user):
-        # Banned after signing in: the login ends here too (the ban already ended the ones open then).
-        bans.end_logins(request.app[STORE], user["id"])
+        # A shift login is this effort's only: it ends here too. An account keeps its other efforts.
+        if user.get("campaign_id") == cid:
+            bans.end_logins(request.app[STORE], user["id"])
         log.info("caller.banned_refused", user_id=user["id"], campaign_id=cid)
         raise page_refusal(request, "error.html", 403, title="Removed from this phone bank", message=BANNED_TEXT)
     return campaign

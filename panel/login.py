@@ -14,6 +14,7 @@ from panel.common import can, render, require, safe_next, secure, set_login_cook
 from panel.keys import COOKIE, LOGIN_THROTTLE, STORE, USER
 from panel.proxy import client_ip
 from panel.throttle import retry_after
+from store import bans
 from store import users as u
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,18 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             error="That login and password do not match (or the login has expired).",
         )
     throttle.succeeded(address, username, time.monotonic())
+    # A shift login banned from its effort (store/bans.py): said only after the right password, so a guesser
+    # learns nothing.
+    if user["campaign_id"] and bans.user_banned(store, user["campaign_id"], user):
+        log.info("panel.login_banned", user_id=user["id"], campaign_id=user["campaign_id"])
+        return render(
+            request,
+            "login.html",
+            status=403,
+            next=target,
+            username=username,
+            error="The organisers of this phone bank have removed you from it: this login no longer works.",
+        )
     token, _ = u.start_login(store, user["id"])
     log.info("panel.login", user_id=user["id"], role=user["role"])
     if target == "/" and user["role"] == "caller" and user["campaign_id"]:

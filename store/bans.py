@@ -1,8 +1,8 @@
 """Callers banned from an effort by email or phone (as ThruTalk does).
 
 A ban is stored per effort (``effort_bans``); it matches a login or a volunteer by the email (case folded) or the
-phone (as E.164, however it was typed). Banning ends the matching logins' cookie sessions at once and lists the
-open calling sessions the panel then stops through the controller; the caller screens and the sign-in refuse a
+phone (as E.164, however it was typed). Banning ends the matching shift logins' cookie sessions at once and
+lists the open calling sessions the panel then stops through the controller; the caller screens and the sign-in refuse a
 banned person from then on (panel/caller.py).
 """
 
@@ -73,15 +73,16 @@ def ban(store: Store, campaign_id: int, kind: str, value: str, reason: str = "")
         "INSERT OR IGNORE INTO effort_bans (campaign_id, kind, value, reason, created_at) VALUES (?, ?, ?, ?, ?)",
         (campaign_id, kind, key, reason.strip()[:200], time.time()),
     )
-    # Shift logins are per effort; any other login that matches keeps its other work but loses this effort
-    # (the caller screens check the ban), and its cookie sessions end now so an open page stops working.
+    # A shift login is this effort's only: its cookie sessions end now. An account that matches keeps its login
+    # and its other efforts; the caller screens refuse it this one (panel/caller.py).
     users = [
         u["id"]
         for u in store._all("SELECT id, email, phone, campaign_id FROM users")
         if u["campaign_id"] in (None, campaign_id) and _key(kind, u[kind]) == key
     ]
     for uid in users:
-        end_logins(store, uid)
+        if store._one("SELECT 1 FROM users WHERE id = ? AND campaign_id = ?", (uid, campaign_id)):
+            end_logins(store, uid)
     sessions = store._all(
         "SELECT s.id, s.user_id, v.email, v.phone FROM sessions s JOIN volunteers v ON v.id = s.volunteer_id "
         "WHERE s.campaign_id = ? AND s.status = 'open'",

@@ -65,10 +65,13 @@ async def test_ban_ends_login_and_session_and_refuses_sign_in(
     # Logging in again with the same shift login: refused with a clear message, and the login ends again.
     user = panel.store._one("SELECT username FROM users WHERE email = 'casey@example.org'")
     assert user is not None
-    again, _ = await panel.login(user["username"], "correct horse battery")
-    refused = await again.get(f"/call/{cid}")
+    again = await panel.anonymous()
+    form = {"username": user["username"], "password": "correct horse battery", "_csrf": await panel.pre_csrf(again)}
+    refused = await again.post("/login", data=form, allow_redirects=False)
     assert refused.status == 403 and "removed you" in await refused.text()
-    assert (await again.get(f"/call/{cid}", allow_redirects=False)).status in (302, 303)
+    assert (await again.get(f"/call/{cid}", allow_redirects=False)).status in (302, 303)  # no login made
+    wrong = await again.post("/login", data={**form, "password": "guess"}, allow_redirects=False)
+    assert wrong.status == 401 and "removed you" not in await wrong.text()  # a guesser learns nothing
     # Signing in to the effort again with that email or phone: refused.
     anon = await panel.anonymous()
     pre = await panel.pre_csrf(anon)
@@ -108,3 +111,19 @@ def test_ban_values_are_checked(panel: PanelKit) -> None:
             bans.ban(panel.store, cid, kind, value)
     assert bans.ban(panel.store, cid, "phone", "202-555-0142") == []
     assert bans.is_banned(panel.store, cid, phone="+1 (202) 555-0142")
+
+
+async def test_an_account_not_tied_to_the_effort_is_refused_there_only(panel: PanelKit) -> None:
+    """An ordinary caller account (no effort of its own) keeps its login, but this effort's screens refuse it."""
+    cid = panel.store.create_campaign("GOTV")["id"]
+    other = panel.store.create_campaign("Other")["id"]
+    client, _ = await panel.client("caller", email="kim@example.org")
+    assert (await client.get(f"/call/{cid}")).status == 200
+    bans.ban(panel.store, cid, "email", "KIM@example.org")
+    assert (await client.get(f"/call/{other}")).status == 200  # the open login goes on for other efforts
+    assert (await client.get(f"/call/{cid}")).status == 403
+    again, _ = await panel.client("caller", email="kim@example.org")
+    assert (await again.get(f"/call/{other}")).status == 200
+    refused = await again.get(f"/call/{cid}")
+    assert refused.status == 403 and "removed you" in await refused.text()
+    assert (await again.get(f"/call/{other}")).status == 200  # the account keeps its other efforts
