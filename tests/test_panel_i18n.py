@@ -198,17 +198,22 @@ def test_browser_language_negotiation() -> None:
     assert i18n.translations("en").gettext("Log in") == "Log in"
 
 
-def _js_strings(script: str) -> list[str]:
-    """The strings a panel script shows through t("...") (JS escapes decoded as the browser does)."""
+JS_LITERAL = r'"(?:[^"\\]|\\.)*"'
+
+
+def _js_strings(script: str, fn: str = "t") -> list[str]:
+    """The strings a panel script shows through t("...") (caller.js) or tr("...") (webphone.js), a literal or
+    literals joined with +, JS escapes decoded as the browser does."""
     src = (i18n.HERE / "static" / script).read_text()
-    return [json.loads(f'"{m}"') for m in re.findall(r'(?<![\w.$])t\("((?:[^"\\]|\\.)*)"', src)]
+    calls = re.findall(rf"(?<![\w.$]){fn}\(\s*({JS_LITERAL}(?:\s*\+\s*{JS_LITERAL})*)", src)
+    return ["".join(json.loads(lit) for lit in re.findall(JS_LITERAL, call)) for call in calls]
 
 
 async def test_caller_js_strings_come_translated_from_the_page(panel: PanelKit) -> None:
     """caller.js shows no English of its own on a Spanish page: every t("...") is in the page's JSON block,
     translated, with the same {placeholders}."""
-    wanted = set(_js_strings("caller.js"))
-    assert len(wanted) > 40
+    wanted = set(_js_strings("caller.js")) | set(_js_strings("webphone.js", "tr"))
+    assert len(wanted) > 70
     cid = int(panel.store.create_campaign("Get out the vote", join_code=CODE)["id"])
     user, password = panel.make_user("caller", name="Ana", campaign_id=cid)
     client, csrf = await panel.login(user["username"], password)

@@ -242,3 +242,22 @@ async def test_refused_credentials_are_said_and_not_retried(web_panel: PanelKit,
     await asyncio.sleep(3)  # longer than the first retry would wait
     assert len(asked) == 1, "a refusal that asking again cannot change was retried"
     await context.close()
+
+
+async def test_spanish_browser_gets_the_computer_audio_card_in_spanish(web_panel: PanelKit, chromium: Browser) -> None:
+    """What webphone.js writes comes from the page's translated strings (issue 14): an es browser reads Spanish."""
+    context = await chromium.new_context(locale="es-ES")
+    page, _ = await _caller_page(web_panel, context)
+    csp = _csp_errors(page)
+    await page.click("#audio-computer")
+    await page.click("#choose-audio")
+    await expect(page.locator("#webphone-heard")).to_have_text("Oímos su micrófono.", timeout=10000)
+    await expect(page.locator("#webphone-status")).to_have_text("Micrófono listo: pruébelo y luego conecte")
+    await page.route("**/api/sessions/*/sip", _fake_credentials)
+    await page.click("#webphone-connect")
+    await expect(page.locator("#webphone-error")).to_contain_text("reconectando solos", timeout=15000)
+    await expect(page.locator("#webphone-status")).to_have_text("Reconectando…")
+    await page.click("#webphone-mute")
+    await expect(page.locator("#webphone-mute")).to_have_text("Activar sonido")
+    assert csp == [], f"the page broke its own CSP: {csp}"
+    await context.close()

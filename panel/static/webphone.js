@@ -13,6 +13,11 @@
   "use strict";
 
   const $ = (id) => document.getElementById(id);
+  // The page's language, as in caller.js: this script's strings come translated in the page's JSON block
+  // (caller/_js_strings.html), keyed by the English; {name} is a value filled in here. (Not t: a common loop name.)
+  const stringsEl = $("caller-strings");
+  const STRINGS = stringsEl ? JSON.parse(stringsEl.textContent) : {};
+  const tr = (s, vars) => (STRINGS[s] || s).replace(/\{(\w+)\}/g, (m, k) => (vars && k in vars ? String(vars[k]) : m));
   const root = $("webphone");
   const cfgEl = $("caller-config");
   if (!root || !cfgEl) return;
@@ -73,35 +78,35 @@
     const name = (e && e.name) || "";
     if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
       if (isFirefox) {
-        return "Your browser blocked the microphone. In Firefox, click the crossed-out microphone icon at the left " +
-          "of the address bar, remove the block (\"Blocked temporarily\" or \"Blocked\"), then click \"Try the " +
-          "microphone again\".";
+        return tr("Your browser blocked the microphone. In Firefox, click the crossed-out microphone icon at the " +
+          "left of the address bar, remove the block (\"Blocked temporarily\" or \"Blocked\"), then click \"Try the " +
+          "microphone again\".");
       }
       if (isSafari) {
-        return "Your browser blocked the microphone. In Safari, open Safari > Settings for This Website > " +
-          "Microphone > Allow, then click \"Try the microphone again\".";
+        return tr("Your browser blocked the microphone. In Safari, open Safari > Settings for This Website > " +
+          "Microphone > Allow, then click \"Try the microphone again\".");
       }
-      return "Your browser blocked the microphone. In Chrome, click the icon at the left of the address bar " +
-        "(site settings), set Microphone to Allow, then click \"Try the microphone again\" (or reload the page).";
+      return tr("Your browser blocked the microphone. In Chrome, click the icon at the left of the address bar " +
+        "(site settings), set Microphone to Allow, then click \"Try the microphone again\" (or reload the page).");
     }
     if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError") {
-      return "No microphone found. Plug in a headset (or choose one in your computer's sound settings), then " +
-        "click \"Try the microphone again\".";
+      return tr("No microphone found. Plug in a headset (or choose one in your computer's sound settings), then " +
+        "click \"Try the microphone again\".");
     }
     if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
-      return "Your microphone is busy or could not start. Close other apps that use it (Zoom, Teams, another " +
-        "call tab), then click \"Try the microphone again\".";
+      return tr("Your microphone is busy or could not start. Close other apps that use it (Zoom, Teams, another " +
+        "call tab), then click \"Try the microphone again\".");
     }
-    return "The microphone could not start (" + (name || String(e)) + "). Try again, or call in by phone below.";
+    return tr("The microphone could not start ({name}). Try again, or call in by phone below.", { name: name || String(e) });
   }
 
   function unsupported() {
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      return "Computer audio needs a secure (https) page. Ask your organiser for the https link, or call in by " +
-        "phone below.";
+      return tr("Computer audio needs a secure (https) page. Ask your organiser for the https link, or call in by " +
+        "phone below.");
     }
-    if (!window.RTCPeerConnection) return "This browser cannot make calls. Use Chrome or Firefox, or call in by phone.";
-    if (!window.JsSIP) return "The calling library did not load. Reload the page; if it keeps failing, call in by phone.";
+    if (!window.RTCPeerConnection) return tr("This browser cannot make calls. Use Chrome or Firefox, or call in by phone.");
+    if (!window.JsSIP) return tr("The calling library did not load. Reload the page; if it keeps failing, call in by phone.");
     return "";
   }
 
@@ -135,7 +140,7 @@
       meter.value = level;
       if (!heard && level > 0.35) {
         heard = true;
-        $("webphone-heard").textContent = "We can hear your microphone.";
+        $("webphone-heard").textContent = tr("We can hear your microphone.");
       }
       meterFrame = requestAnimationFrame(tick);
     };
@@ -147,22 +152,22 @@
     const why = unsupported();
     if (why) {
       error(why);
-      status("Not available", "error");
+      status(tr("Not available"), "error");
       return false;
     }
-    status("Asking for your microphone…", "waiting");
+    status(tr("Asking for your microphone…"), "waiting");
     try {
       micStream = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true }, video: false });
     } catch (e) {
       error(micError(e));
-      status("Microphone not available", "error");
+      status(tr("Microphone not available"), "error");
       show("webphone-retry-mic", true);
       return false;
     }
     micStream.getAudioTracks().forEach((t) => t.addEventListener("ended", () => {
-      if (wanted) error("Your microphone was unplugged or switched off. Plug it back in, then click \"Try the " +
-                         "microphone again\".");
+      if (wanted) error(tr("Your microphone was unplugged or switched off. Plug it back in, then click \"Try the " +
+                         "microphone again\"."));
       show("webphone-retry-mic", true);
     }));
     show("webphone-retry-mic", false);
@@ -177,8 +182,8 @@
       });
       if (muted) setMute(true);
     }
-    if (legUp) status("Connected", "connected");
-    else status("Microphone ready: test it, then connect", "waiting");
+    if (legUp) status(tr("Connected"), "connected");
+    else status(tr("Microphone ready: test it, then connect"), "waiting");
     $("webphone-connect").disabled = false;
     return true;
   }
@@ -213,15 +218,15 @@
       if (m.type === "hello" && (wanted || legUp)) channel.postMessage({ type: "busy", from: tabId });
       if (m.type === "busy") {
         otherTab = true;
-        error("Computer audio for this session is already on in another tab or window. Use that one, or click " +
-              "\"Use this tab instead\" to move it here.");
+        error(tr("Computer audio for this session is already on in another tab or window. Use that one, or click " +
+              "\"Use this tab instead\" to move it here."));
         show("webphone-takeover", true);
       }
       if (m.type === "takeover" && (wanted || legUp)) {
         displaced = true;
         disconnect();
-        status("Moved to another tab", "error");
-        error("Computer audio moved to another tab. This tab no longer has your microphone or the voters.");
+        status(tr("Moved to another tab"), "error");
+        error(tr("Computer audio moved to another tab. This tab no longer has your microphone or the voters."));
         show("webphone-connect", false);
       }
     };
@@ -237,8 +242,9 @@
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
     if (!resp.ok) {
-      const err = new Error(resp.status === 401 ? "Your login has expired: log in again."
-        : (data && data.error) || (resp.status === 409 ? "This session has ended." : "the server said " + resp.status));
+      const err = new Error(resp.status === 401 ? tr("Your login has expired: log in again.")
+        : (data && data.error) || (resp.status === 409 ? tr("This session has ended.")
+          : tr("the server said {status}", { status: resp.status })));
       // Asking again will not help (ended session, expired login, not yours); a 5xx or no answer might.
       err.fatal = resp.status >= 400 && resp.status < 500;
       throw err;
@@ -248,10 +254,10 @@
 
   function scheduleRetry(why) {
     if (!wanted || ended || displaced || retryTimer) return;
-    status("Reconnecting…", "waiting");
-    error(why + " We are reconnecting on our own (next try in " + Math.round(retryDelay / 1000) + " s). If voice " +
-          "stays silent for about 20 seconds your session is paused, as when a phone hangs up, and no voter is " +
-          "called until you are back.");
+    status(tr("Reconnecting…"), "waiting");
+    error(why + " " + tr("We are reconnecting on our own (next try in {seconds} s). If voice stays silent for about " +
+          "20 seconds your session is paused, as when a phone hangs up, and no voter is called until you are back.",
+          { seconds: Math.round(retryDelay / 1000) }));
     retryTimer = setTimeout(() => {
       retryTimer = null;
       connect();
@@ -288,19 +294,19 @@
             if (p && p.catch) p.catch(() => { /* autoplay: the Connect click allows it */ });
           });
         },
-        progress: () => status("Calling the phone bank…", "waiting"),
+        progress: () => status(tr("Calling the phone bank…"), "waiting"),
         confirmed: () => {
           legUp = true;
           retryDelay = 2000;
           error("");
-          status("Connected", "connected");
+          status(tr("Connected"), "connected");
           if (muted) setMute(true);
         },
         ended: (e) => {
           legUp = false;
           call = null;
           if (ended || !wanted) return;
-          scheduleRetry("Your computer audio was cut off (" + e.cause + ").");
+          scheduleRetry(tr("Your computer audio was cut off ({cause}).", { cause: e.cause }));
         },
         failed: (e) => {
           legUp = false;
@@ -310,7 +316,7 @@
           if (e.cause === causes.AUTHENTICATION_ERROR || e.cause === causes.REJECTED || e.cause === causes.NOT_FOUND) {
             stopUa();  // fresh credentials on the next try
           }
-          scheduleRetry("The call to the phone bank failed (" + e.cause + ").");
+          scheduleRetry(tr("The call to the phone bank failed ({cause}).", { cause: e.cause }));
         },
       },
     });
@@ -328,18 +334,18 @@
       return;
     }
     stopUa();
-    status("Connecting…", "waiting");
+    status(tr("Connecting…"), "waiting");
     let creds;
     try {
       creds = await credentials();
     } catch (e) {
       if (e.fatal) {
-        error("Could not connect: " + e.message);
-        status("Not connected", "error");
+        error(tr("Could not connect: {error}", { error: e.message }));
+        status(tr("Not connected"), "error");
         wanted = false;
         return;
       }
-      scheduleRetry("Could not reach the server (" + e.message + ").");
+      scheduleRetry(tr("Could not reach the server ({error}).", { error: e.message }));
       return;
     }
     if (!wanted) return;
@@ -365,24 +371,24 @@
     ua.on("registrationFailed", (e) => {
       if (me !== ua || !wanted) return;
       stopUa();
-      scheduleRetry("The phone bank refused this browser's sign-in (" + e.cause + ").");
+      scheduleRetry(tr("The phone bank refused this browser's sign-in ({cause}).", { cause: e.cause }));
     });
     ua.on("disconnected", () => {
       if (me !== ua || !wanted || ended) return;
       // JsSIP reopens the WebSocket on its own; the voice path (UDP) may well still be up meanwhile.
-      status("Reconnecting…", "waiting");
+      status(tr("Reconnecting…"), "waiting");
       if (!socketOpened) {
         // Never reached at all: most often a demo or test server's self-signed certificate, which a browser
         // will not accept for a WebSocket until the person has accepted it once on a page of that origin.
         showCertLink(creds.ws_url);
-        error("Could not open the secure connection to the phone system. On a demo or test server with its " +
+        error(tr("Could not open the secure connection to the phone system. On a demo or test server with its " +
               "own (self-signed) certificate, open the link below once, accept the browser's warning, then " +
-              "come back. We are reconnecting on our own meanwhile.");
+              "come back. We are reconnecting on our own meanwhile."));
         return;
       }
-      error("The connection to the phone bank dropped. We are reconnecting on our own; if voice stays silent " +
+      error(tr("The connection to the phone bank dropped. We are reconnecting on our own; if voice stays silent " +
             "for about 20 seconds your session is paused, as when a phone hangs up, and no voter is called " +
-            "until you are back.");
+            "until you are back."));
     });
     ua.on("connected", () => {
       if (me !== ua || !wanted) return;
@@ -390,7 +396,7 @@
       show("webphone-cert", false);
       if (legUp) {
         error("");
-        status("Connected", "connected");
+        status(tr("Connected"), "connected");
       }
     });
     ua.start();
@@ -400,7 +406,7 @@
     muted = on;
     if (micStream) micStream.getAudioTracks().forEach((t) => { t.enabled = !on; });
     const b = $("webphone-mute");
-    b.textContent = on ? "Unmute" : "Mute";
+    b.textContent = on ? tr("Unmute") : tr("Mute");
     b.setAttribute("aria-pressed", on ? "true" : "false");
   }
 
@@ -412,7 +418,7 @@
       disconnect();
       if (micStream) micStream.getTracks().forEach((t) => t.stop());
       cancelAnimationFrame(meterFrame);
-      status("Session ended", "waiting");
+      status(tr("Session ended"), "waiting");
       show("webphone-connect", false);
       show("webphone-hangup", false);
       return;
@@ -436,7 +442,7 @@
   $("webphone-connect").addEventListener("click", () => { context(); retryDelay = 2000; connect(); });
   $("webphone-hangup").addEventListener("click", () => {
     disconnect();
-    status("Not connected", "waiting");
+    status(tr("Not connected"), "waiting");
     show("webphone-hangup", false);
     show("webphone-connect", true);
   });
@@ -470,7 +476,7 @@
 
   if (cfg.ended) {
     ended = true;
-    status("Session ended", "waiting");
+    status(tr("Session ended"), "waiting");
     return;
   }
   askMicrophone();
