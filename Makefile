@@ -56,7 +56,9 @@ screenshots: deps
 	$(BIN)/phonebank screenshots --out docs/screenshots
 
 bench: deps asterisk
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/connect_latency.py
+	$(BIN)/python bench/capacity.py --volunteers 10 --minutes 1
 
 clean:
 	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache .mypy_cache
