@@ -69,6 +69,8 @@ OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
     ("bad_number", "Bad number", "#5b6475", (Outcome.UNALLOCATED,)),
     # Hung up while ringing when the caller it was dialled for left: the contact went straight back to the queue.
     ("cancelled", "Cancelled (caller left)", "#d6dbe4", (Outcome.CANCELLED,)),
+    # The carrier failed it before any phone rang: not the voter's, the contact went straight back to the queue.
+    ("trunk_failed", "Carrier failed", "#e8c4c1", (Outcome.TRUNK_FAILED,)),
     ("other", "Other", "#c0c6d0", ()),
     ("in_progress", "In progress", "#1f5fbf", (None,)),
 ]
