@@ -23,6 +23,7 @@ from bridge import sip_accounts as sa
 from bridge.ari import AriError
 from panel import webphone
 from panel.common import json_error, json_refusal, page_refusal, read_json, render, require, session_id, user_of
+from panel.i18n import N_
 from panel.keys import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE
 from panel.proxy import client_ip
 from panel.views import callback_at, session_view, sip_account_view
@@ -37,7 +38,7 @@ SIGNIN_FIELDS = ("name", "email", "phone")
 SHIFT_LOGINS_PER_IP_HOUR = 200
 routes = web.RouteTableDef()
 
-BANNED_TEXT = (
+BANNED_TEXT = N_(
     "The organisers of this phone bank have removed you from it, so you cannot sign in or call for it. "
     "Ask them if you think this is a mistake."
 )
@@ -62,8 +63,10 @@ async def join_page(request: web.Request) -> web.StreamResponse:
             "caller/join.html",
             status=404,
             code=raw,
-            error="We could not find a phone bank with that code. Check it against the link you were "
-            "sent: it looks like ABCDEFG-1234567.",
+            error=N_(
+                "We could not find a phone bank with that code. Check it against the link you were "
+                "sent: it looks like ABCDEFG-1234567."
+            ),
         )
     raise web.HTTPFound(f"/join/{quote(sc.normalize_join_code(raw))}")
 
@@ -77,8 +80,10 @@ def _joinable_effort(request: web.Request) -> dict[str, Any]:
             "caller/join.html",
             404,
             code=raw,
-            error="We could not find a phone bank with that code. Check it against the link you "
-            "were sent: it looks like ABCDEFG-1234567.",
+            error=N_(
+                "We could not find a phone bank with that code. Check it against the link you were "
+                "sent: it looks like ABCDEFG-1234567."
+            ),
         )
     refusal = sc.join_refusal(campaign)
     if refusal:
@@ -106,7 +111,7 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
             status=429,
             campaign=campaign,
             form=values,
-            error="Too many sign-ins from your network in the last hour: ask your organiser for help.",
+            error=N_("Too many sign-ins from your network in the last hour: ask your organiser for help."),
         )
     try:
         u.check_shift_signin(values["name"], values["email"], values["phone"])
@@ -153,8 +158,8 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
             request,
             "error.html",
             404,
-            title="No such phone bank",
-            message="This phone bank does not exist. Open the link your organiser sent you.",
+            title=N_("No such phone bank"),
+            message=N_("This phone bank does not exist. Open the link your organiser sent you."),
         )
     user = user_of(request)
     if user.get("campaign_id") not in (None, cid) and "manage_efforts" not in user["permissions"]:
@@ -162,16 +167,17 @@ def _campaign_for_caller(request: web.Request) -> dict[str, Any]:
             request,
             "error.html",
             403,
-            title="Another phone bank",
-            message="Your login is for another phone bank. Sign in again from this phone bank's "
-            "link to get a login for it.",
+            title=N_("Another phone bank"),
+            message=N_(
+                "Your login is for another phone bank. Sign in again from this phone bank's link to get a login for it."
+            ),
         )
     if bans.user_banned(request.app[STORE], cid, user):
         # A shift login is this effort's only: it ends here too. An account keeps its other efforts.
         if user.get("campaign_id") == cid:
             bans.end_logins(request.app[STORE], user["id"])
         log.info("caller.banned_refused", user_id=user["id"], campaign_id=cid)
-        raise page_refusal(request, "error.html", 403, title="Removed from this phone bank", message=BANNED_TEXT)
+        raise page_refusal(request, "error.html", 403, title=N_("Removed from this phone bank"), message=BANNED_TEXT)
     return campaign
 
 
@@ -203,7 +209,7 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
     audio = str(form.get("audio", "phone"))
     refusal = sc.join_refusal(campaign)
     if audio not in ("phone", "sip", "computer") and campaign["dial_mode"] != "personal":
-        refusal = "Choose how you will hear the voters."
+        refusal = N_("Choose how you will hear the voters.")
     elif audio == "computer" and campaign["dial_mode"] != "personal" and not refusal:
         refusal = webphone.available(request.app)
     if refusal or user["id"] is None:
@@ -272,8 +278,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
             request,
             "error.html",
             status=404,
-            title="No such session",
-            message="This calling session does not exist or is not yours.",
+            title=N_("No such session"),
+            message=N_("This calling session does not exist or is not yours."),
         )
     store = request.app[STORE]
     user = user_of(request)
@@ -328,8 +334,8 @@ def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, 
             request,
             "error.html",
             404,
-            title="No such session",
-            message="This calling session does not exist or is not yours.",
+            title=N_("No such session"),
+            message=N_("This calling session does not exist or is not yours."),
         )
     return campaign, session
 
@@ -411,7 +417,7 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
                 account=None,
                 qr=None,
                 notice="",
-                error="The phone system did not answer. Try again in a moment.",
+                error=N_("The phone system did not answer. Try again in a moment."),
             )
         )
     view = sip_account_view(ctl, account, password)

@@ -47,6 +47,12 @@ def translations(lang: str) -> NullTranslations:
     return Translations(buf)
 
 
+def N_(message: str) -> str:
+    """Marks a message the server composes for ``pybabel extract`` (babel.toml); it stays English here, and the
+    template shows it through ``|translate``, in the page's language."""
+    return message
+
+
 def _accept_language(header: str) -> list[str]:
     """The browser's languages, most wanted first (``es-MX,es;q=0.9,en;q=0.8`` -> es_MX, es, en)."""
     weighted: list[tuple[float, int, str]] = []

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from panel import i18n
 from panel.common import can, render, require, safe_next, secure, set_login_cookie, user_of
+from panel.i18n import N_
 from panel.keys import COOKIE, LOGIN_THROTTLE, STORE, USER
 from panel.proxy import client_ip
 from panel.throttle import retry_after
@@ -76,7 +77,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             status=401,
             next=target,
             username=username,
-            error="That login and password do not match (or the login has expired).",
+            error=N_("That login and password do not match (or the login has expired)."),
         )
     throttle.succeeded(address, username, time.monotonic())
     # A shift login banned from its effort (store/bans.py): said only after the right password, so a guesser
@@ -89,7 +90,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             status=403,
             next=target,
             username=username,
-            error="The organisers of this phone bank have removed you from it: this login no longer works.",
+            error=N_("The organisers of this phone bank have removed you from it: this login no longer works."),
         )
     token, _ = u.start_login(store, user["id"])
     log.info("panel.login", user_id=user["id"], role=user["role"])
@@ -134,6 +135,6 @@ async def home(request: web.Request) -> web.StreamResponse:
         request,
         "error.html",
         status=200,
-        title="Welcome",
-        message="Open the link your organiser sent you to join a phone bank.",
+        title=N_("Welcome"),
+        message=N_("Open the link your organiser sent you to join a phone bank."),
     )

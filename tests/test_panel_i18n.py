@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from babel.messages.extract import extract_python
 from babel.messages.pofile import read_po
 from jinja2.ext import babel_extract
 
@@ -229,3 +230,29 @@ async def test_caller_js_strings_come_translated_from_the_page(panel: PanelKit) 
             said = strings[english]
             assert sorted(re.findall(r"\{\w+\}", said)) == sorted(re.findall(r"\{\w+\}", english)), english
             assert (said != english) if spanish else (said == english), english
+
+
+def _server_messages() -> set[str]:
+    """The messages panel/caller.py and panel/login.py mark N_("...") for the caller's pages."""
+    out: set[str] = set()
+    for module in ("caller.py", "login.py"):
+        with (i18n.HERE / module).open("rb") as fh:
+            out |= {m for _, _, m, _ in extract_python(fh, {"N_": None}, [], {}) if isinstance(m, str)}
+    return out
+
+
+async def test_server_messages_on_caller_pages_are_translated(panel: PanelKit) -> None:
+    catalogue = _catalogue()
+    marked = _server_messages()
+    assert len(marked) >= 10
+    assert not [m for m in marked if m not in catalogue or not catalogue[m].string], "pybabel extract/update"
+    anon = await panel.anonymous()
+    unknown = await anon.get("/join", params={"code": "NOPE-0000000"}, headers=ES)
+    html = await unknown.text()
+    assert unknown.status == 404 and "No encontramos ningún banco de llamadas" in html and "could not find" not in html
+    pre = await panel.pre_csrf(anon)
+    wrong = await anon.post("/login", data={"username": "nobody", "password": "x" * 12, "_csrf": pre}, headers=ES)
+    html = await wrong.text()
+    assert "Ese usuario y esa contraseña no coinciden" in html and "do not match" not in html
+    english = await (await anon.get("/join", params={"code": "NOPE-0000000"})).text()
+    assert "We could not find a phone bank with that code" in english
