@@ -69,8 +69,12 @@ class ProbedController(ControllerProcess):
         self.lag_file = self.log_path.with_suffix(".lag")
         env = {**os.environ, **self.pbx.env, **self.extra_env, "PB_BENCH_LAG_FILE": str(self.lag_file)}
         logf = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "controller_probe.py"), "run", "--ready-file",
-                                      str(ready)], env=env, stdout=logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "controller_probe.py"), "run", "--ready-file", str(ready)],
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: ready.exists() or self.proc.poll() is not None, timeout, 0.1, "controller ready")
         if self.proc.poll() is not None:
             raise RuntimeError(f"controller exited: {self.log_path.read_text()[-3000:]}")
@@ -94,7 +98,7 @@ def thread_ticks(pid: int) -> dict[str, int]:
             raw = (task / "stat").read_text()
         except OSError:
             continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw.rsplit(")", 1)[1].split()
         out[re.sub(r"\d+$", "", name)] += int(fields[11]) + int(fields[12])
     return dict(out)
@@ -114,11 +118,20 @@ def network(count: int, seed: int) -> list[sim.SimNumber]:
     out = []
     for i in range(count):
         kind = rng.choice(mix)
-        out.append(sim.SimNumber(
-            f"{prefix}{i % 10000:04d}", kind, ring_s=round(rng.uniform(2, 8), 1), talk_s=round(rng.uniform(15, 45)),
-            tone_hz=sim.signature_tone(i),
-            audio=rng.choice(sim.HUMAN_GREETINGS) if kind == "human" else
-            rng.choice(sim.MACHINE_GREETINGS) if kind == "machine" else ""))
+        out.append(
+            sim.SimNumber(
+                f"{prefix}{i % 10000:04d}",
+                kind,
+                ring_s=round(rng.uniform(2, 8), 1),
+                talk_s=round(rng.uniform(15, 45)),
+                tone_hz=sim.signature_tone(i),
+                audio=rng.choice(sim.HUMAN_GREETINGS)
+                if kind == "human"
+                else rng.choice(sim.MACHINE_GREETINGS)
+                if kind == "machine"
+                else "",
+            )
+        )
     return out
 
 
@@ -137,8 +150,9 @@ def listen_ms(log_path: Path) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------------------------- one step
-def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = False,
-             keep: Path | None = None) -> dict[str, Any]:
+def run_step(
+    volunteers: int, minutes: float, seed: int = 1, profile: bool = False, keep: Path | None = None
+) -> dict[str, Any]:
     tag = f"{os.getpid() % 10000}"
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmpdir:
         tmp = keep or Path(tmpdir)
@@ -146,21 +160,26 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
         pbx: Pbx | None = None
         ctl: ProbedController | None = None
         try:
-            pbx = Pbx.start(tmp / "pbx", f"capp{tag}", extra_env={
-                **carrier.trunk_env(), "PHONEBANK_RTP_START": "16000", "PHONEBANK_RTP_END": "19998"})
+            pbx = Pbx.start(
+                tmp / "pbx",
+                f"capp{tag}",
+                extra_env={**carrier.trunk_env(), "PHONEBANK_RTP_START": "16000", "PHONEBANK_RTP_END": "19998"},
+            )
             wait_until(carrier.registered, 30, 0.5, "the PBX's registration at the carrier")
             numbers = network(int(volunteers * (minutes + 1) * 9) + 40, seed)
             carrier.load(numbers)
             kinds = {n.number: n.behaviour for n in numbers}
             store = Store(pbx.settings.db_path)
-            cid = store.create_campaign("Capacity bench", ring_timeout_s=25, amd_mode="ours",
-                                        dial_mode="predictive", wrapup_limit_s=120)["id"]
+            cid = store.create_campaign(
+                "Capacity bench", ring_timeout_s=25, amd_mode="ours", dial_mode="predictive", wrapup_limit_s=120
+            )["id"]
             store.update_campaign(cid, status="paused")
             store.add_contacts(cid, [{"phone": n.number} for n in numbers])
             ctl = ProbedController(pbx, tmp / "controller.log")
             ctl.start()
-            sessions = [ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"V{i}"})[1]
-                        for i in range(volunteers)]
+            sessions = [
+                ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"V{i}"})[1] for i in range(volunteers)
+            ]
 
             async def join() -> None:
                 async with carrier.client() as ari:
@@ -170,23 +189,41 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
 
             asyncio.run(join())
             joined = f"SELECT COUNT(*) FROM sessions WHERE campaign_id = {cid} AND state != 'waiting_for_phone'"
-            wait_until(lambda: store.conn.execute(joined).fetchone()[0] >= volunteers, 30 + volunteers,
-                       0.5, "volunteers to join")
+            wait_until(
+                lambda: store.conn.execute(joined).fetchone()[0] >= volunteers,
+                30 + volunteers,
+                0.5,
+                "volunteers to join",
+            )
             asterisk_pid = int(pbx.host_path(f"{pbx.rt.inst}/run/asterisk.pid").read_text().split()[0])
             carrier_pid = int(carrier.pbx.host_path(f"{carrier.pbx.rt.inst}/run/asterisk.pid").read_text().split()[0])
             assert ctl.proc is not None
             ctl_pid = ctl.proc.pid
             stop = threading.Event()
-            worker = threading.Thread(target=_dispose, args=(ctl, pbx.settings.db_path, cid, stop, seed),
-                                      daemon=True)
+            worker = threading.Thread(target=_dispose, args=(ctl, pbx.settings.db_path, cid, stop, seed), daemon=True)
             worker.start()
             spy = None
             window = minutes * 60
             if profile:
-                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(ctl_pid),
-                                        "--duration", str(int(window)), "--format", "raw", "--rate", "100",
-                                        "--nonblocking", "-o", str(tmp / "controller.pyspy.txt")],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(ctl_pid),
+                        "--duration",
+                        str(int(window)),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "100",
+                        "--nonblocking",
+                        "-o",
+                        str(tmp / "controller.pyspy.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             load_before = os.getloadavg()
             ast0, ctl0, thr0 = cpu_ticks(asterisk_pid), cpu_ticks(ctl_pid), thread_ticks(asterisk_pid)
             car0 = cpu_ticks(carrier_pid)
@@ -203,8 +240,10 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
             load_after = os.getloadavg()
             store.update_campaign(cid, status="paused")
             # Let the calls placed in the window finish ringing and being judged (conversations may go on).
-            pending = (f"SELECT COUNT(*) FROM calls WHERE campaign_id = {cid} AND ended_at IS NULL AND "
-                       "bridged_at IS NULL AND outcome IS NULL")
+            pending = (
+                f"SELECT COUNT(*) FROM calls WHERE campaign_id = {cid} AND ended_at IS NULL AND "
+                "bridged_at IS NULL AND outcome IS NULL"
+            )
             try:
                 wait_until(lambda: store.conn.execute(pending).fetchone()[0] == 0, 40, 1, "calls to settle")
                 settled = True
@@ -217,28 +256,38 @@ def run_step(volunteers: int, minutes: float, seed: int = 1, profile: bool = Fal
                     spy.wait(30)
                 except subprocess.TimeoutExpired:
                     spy.kill()
-            calls = [dict(r) for r in store.conn.execute(
-                "SELECT c.*, k.phone FROM calls c JOIN contacts k ON k.id = c.contact_id WHERE c.campaign_id = ? "
-                "AND c.originated_at < ?", (cid, t1)).fetchall()]
+            calls = [
+                dict(r)
+                for r in store.conn.execute(
+                    "SELECT c.*, k.phone FROM calls c JOIN contacts k ON k.id = c.contact_id WHERE c.campaign_id = ? "
+                    "AND c.originated_at < ?",
+                    (cid, t1),
+                ).fetchall()
+            ]
             store.close()
             heard = listen_ms(ctl.log_path)
-            lags = [float(line.split()[1]) for line in ctl.lag_file.read_text().splitlines()  # type: ignore[union-attr]
-                    if t0 <= float(line.split()[0]) <= t1]
+            lags = [
+                float(line.split()[1])
+                for line in ctl.lag_file.read_text().splitlines()  # type: ignore[union-attr]
+                if t0 <= float(line.split()[0]) <= t1
+            ]
             wall = t1 - t0
             result = summarise(volunteers, calls, kinds, heard, lags)
-            result.update({
-                "minutes": minutes,
-                "asterisk_cpu_pct": round((ast1 - ast0) / CLK_TCK / wall * 100, 1),
-                "controller_cpu_pct": round((ctl1 - ctl0) / CLK_TCK / wall * 100, 1),
-                # Not the PBX's work, but the same machine's cores.
-                "carrier_cpu_pct": round((car1 - car0) / CLK_TCK / wall * 100, 1),
-                "settled": settled,
-                "asterisk_rss_mb": round(peak["asterisk"], 1),
-                "controller_rss_mb": round(peak["controller"], 1),
-                "load_avg_before": [round(x, 2) for x in load_before],
-                "load_avg_after": [round(x, 2) for x in load_after],
-                "cores": os.cpu_count(),
-            })
+            result.update(
+                {
+                    "minutes": minutes,
+                    "asterisk_cpu_pct": round((ast1 - ast0) / CLK_TCK / wall * 100, 1),
+                    "controller_cpu_pct": round((ctl1 - ctl0) / CLK_TCK / wall * 100, 1),
+                    # Not the PBX's work, but the same machine's cores.
+                    "carrier_cpu_pct": round((car1 - car0) / CLK_TCK / wall * 100, 1),
+                    "settled": settled,
+                    "asterisk_rss_mb": round(peak["asterisk"], 1),
+                    "controller_rss_mb": round(peak["controller"], 1),
+                    "load_avg_before": [round(x, 2) for x in load_before],
+                    "load_avg_after": [round(x, 2) for x in load_after],
+                    "cores": os.cpu_count(),
+                }
+            )
             if profile:
                 busiest = sorted(((thr1.get(k, 0) - thr0.get(k, 0), k) for k in thr1), reverse=True)[:8]
                 result["asterisk_threads_cpu_pct"] = {k: round(v / CLK_TCK / wall * 100, 1) for v, k in busiest if v}
@@ -261,7 +310,8 @@ def _dispose(ctl: ControllerProcess, db: Path, cid: int, stop: threading.Event, 
         while not stop.is_set():
             now = time.time()
             for sid, call_id in store.conn.execute(
-                    "SELECT id, current_call_id FROM sessions WHERE campaign_id = ? AND state = 'wrapup'", (cid,)):
+                "SELECT id, current_call_id FROM sessions WHERE campaign_id = ? AND state = 'wrapup'", (cid,)
+            ):
                 due.setdefault((sid, call_id or ""), now + rng.uniform(3, 8))
             for key, at in list(due.items()):
                 if at <= now:
@@ -272,8 +322,9 @@ def _dispose(ctl: ControllerProcess, db: Path, cid: int, stop: threading.Event, 
         store.close()
 
 
-def summarise(volunteers: int, calls: list[dict[str, Any]], kinds: dict[str, str], heard: dict[str, int],
-              lags: list[float]) -> dict[str, Any]:
+def summarise(
+    volunteers: int, calls: list[dict[str, Any]], kinds: dict[str, str], heard: dict[str, int], lags: list[float]
+) -> dict[str, Any]:
     answered = [c for c in calls if c["answered_at"]]
     people = [c for c in answered if kinds.get(c["phone"]) == "human"]
     bridged = [c for c in people if c["bridged_at"]]
@@ -327,27 +378,47 @@ def profile_summary(raw: Path, top: int = 12) -> dict[str, Any]:
         return {"busy_pct": 0.0}
     skip = ("<module>", "main (", "cmd_run", "run (", "Runner.run", "BaseEventLoop.", "Handle._run", "_run_once")
     inclusive = [(k, v) for k, v in incl.most_common() if not k.startswith(skip)][:top]
-    return {"busy_pct": round(busy / total * 100, 1),
-            "inclusive_pct_of_busy": {k: round(v / busy * 100, 1) for k, v in inclusive},
-            "self_pct_of_busy": {k: round(v / busy * 100, 1) for k, v in leaf.most_common(top)}}
+    return {
+        "busy_pct": round(busy / total * 100, 1),
+        "inclusive_pct_of_busy": {k: round(v / busy * 100, 1) for k, v in inclusive},
+        "self_pct_of_busy": {k: round(v / busy * 100, 1) for k, v in leaf.most_common(top)},
+    }
 
 
 def knee(rows: list[dict[str, Any]], pacing_excused: bool = False) -> int | None:
     """The largest count with no lost answer and dead air p95 within KNEE_SLACK_MS of the detector's listening.
     ``pacing_excused``: answers the predictive pacing abandoned (nobody free) do not count against the PBX."""
+
     def lost(r: dict[str, Any]) -> int:
         return int(r["lost_answers"]) - (int(r.get("abandoned", 0)) if pacing_excused else 0)
 
-    ok = [r["volunteers"] for r in rows if lost(r) == 0 and r["dead_air_p95_ms"] is not None
-          and r["listen_p95_ms"] is not None and r["dead_air_p95_ms"] <= r["listen_p95_ms"] + KNEE_SLACK_MS]
+    ok = [
+        r["volunteers"]
+        for r in rows
+        if lost(r) == 0
+        and r["dead_air_p95_ms"] is not None
+        and r["listen_p95_ms"] is not None
+        and r["dead_air_p95_ms"] <= r["listen_p95_ms"] + KNEE_SLACK_MS
+    ]
     return max(ok) if ok else None
 
 
-COLUMNS = (("volunteers", "vols"), ("answers", "answers"), ("lost_answers", "lost"), ("abandoned", "abandoned"),
-           ("dead_air_p50_ms", "dead p50"),
-           ("dead_air_p95_ms", "dead p95"), ("dead_air_p99_ms", "dead p99"), ("listen_p95_ms", "listen p95"),
-           ("bridge_p99_ms", "bridge p99"), ("loop_lag_p99_ms", "lag p99"), ("asterisk_cpu_pct", "ast CPU%"),
-           ("controller_cpu_pct", "ctl CPU%"), ("asterisk_rss_mb", "ast MB"), ("controller_rss_mb", "ctl MB"))
+COLUMNS = (
+    ("volunteers", "vols"),
+    ("answers", "answers"),
+    ("lost_answers", "lost"),
+    ("abandoned", "abandoned"),
+    ("dead_air_p50_ms", "dead p50"),
+    ("dead_air_p95_ms", "dead p95"),
+    ("dead_air_p99_ms", "dead p99"),
+    ("listen_p95_ms", "listen p95"),
+    ("bridge_p99_ms", "bridge p99"),
+    ("loop_lag_p99_ms", "lag p99"),
+    ("asterisk_cpu_pct", "ast CPU%"),
+    ("controller_cpu_pct", "ctl CPU%"),
+    ("asterisk_rss_mb", "ast MB"),
+    ("controller_rss_mb", "ctl MB"),
+)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -374,10 +445,12 @@ def main() -> int:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         print(table(rows))
         k, kp = knee(rows), knee(rows, pacing_excused=True)
-        print(f"knee: {k if k is not None else 'none'} volunteers (0 lost answers, dead air p95 within "
-              f"{KNEE_SLACK_MS:.0f} ms of the detector's listening p95); "
-              f"{kp if kp is not None else 'none'} not counting the pacing's abandons; load average "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        print(
+            f"knee: {k if k is not None else 'none'} volunteers (0 lost answers, dead air p95 within "
+            f"{KNEE_SLACK_MS:.0f} ms of the detector's listening p95); "
+            f"{kp if kp is not None else 'none'} not counting the pacing's abandons; load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
+        )
         return 0
     result = run_step(args.volunteers, args.minutes, args.seed, args.profile, args.keep)
     if args.json:
