@@ -329,6 +329,14 @@ class Dialer:
         self.next_pace = 0.0  # when the pacing tick is next due (handle_timer)
         # Per effort: carrier failures in a row, when the next probe may go, why and when the last one failed.
         self.trunk: dict[int, tuple[int, float, str, float]] = {}
+        # Per effort: when each contact first failed at the carrier, and when a call last got through. A number
+        # that fails there again after other calls have got through since is that number's trouble (a far
+        # network's "no circuit"), not the trunk's: it gets its own outcome (an attempt spent, its retry wait) and
+        # counts neither for nor against the trunk. Without this, one bad number — its attempt given back and
+        # at the head of the queue again at once — was redialled for ever and, failing three times in a row,
+        # paused the whole effort. Lives with the controller's run.
+        self.carrier_failed_at: dict[int, dict[int, float]] = {}
+        self.got_through_at: dict[int, float] = {}
 
     def _history(self, campaign_id: int) -> CampaignHistory:
         h = self.history.get(campaign_id)
@@ -629,6 +637,7 @@ class Dialer:
         out: list[Command] = []
         outcome: Outcome | None = None
         if call.outcome is None:
+            through = True  # the voter's own answer (answered, busy, no answer...): the call got through
             if call.state is CState.CONNECTED:
                 outcome = Outcome.CONNECTED
             elif call.answered:
@@ -636,10 +645,16 @@ class Dialer:
             else:
                 outcome = unanswered_outcome(cause)
                 if carrier_failed(outcome, rang=call.state is CState.RINGING):
-                    out += self._trunk_failed(call.campaign_id, f"{outcome} (cause {cause})", now)
-                    outcome = Outcome.TRUNK_FAILED
-            if outcome is not Outcome.TRUNK_FAILED:
-                self._trunk_through(call)  # the voter's own answer (busy, no answer...): it got through
+                    through = False
+                    failed_at = self.carrier_failed_at.setdefault(call.campaign_id, {})
+                    first = failed_at.setdefault(call.contact_id, now)
+                    if self.got_through_at.get(call.campaign_id, float("-inf")) <= first:
+                        out += self._trunk_failed(call.campaign_id, f"{outcome} (cause {cause})", now)
+                        outcome = Outcome.TRUNK_FAILED
+                    # else: the trunk carried other calls since this number first failed there: its own outcome
+            if through:
+                self._trunk_through(call)
+                self.got_through_at[call.campaign_id] = now
             out.append(RecordOutcome(call_id, outcome))
         if call.state is not CState.CANCELLED and outcome is not Outcome.TRUNK_FAILED:
             # A line we withdrew, or one the carrier failed, says nothing about how this list answers.

@@ -803,3 +803,30 @@ def test_a_late_machine_keeps_its_first_decision_time() -> None:
     assert RecordVerdict("c1", "MACHINE", "OURS-late-9", late=True) in d.handle(
         DetectorHeard("c1", "machine", "OURS-late-9"), 18
     )
+
+
+def test_one_number_failing_at_the_carrier_again_is_its_own_outcome_once_others_get_through() -> None:
+    d = dialer(2)
+    d.handle(CallPlaced("a1", 1, 100), 10)
+    assert RecordOutcome("a1", "trunk_failed") in d.handle(CallEnded("a1", 34), 10.5)  # its attempt given back
+    d.handle(CallPlaced("x1", 1, 200), 11)
+    d.handle(CallRinging("x1"), 11.5)
+    d.handle(CallEnded("x1", 17), 12)  # another voter's own busy: the trunk carries calls
+    for i in range(2, 6):  # the same number, dialled again, keeps answering "no circuit"
+        d.handle(CallPlaced(f"a{i}", 1, 100), 10 * i)
+        cmds = d.handle(CallEnded(f"a{i}", 34), 10 * i + 0.5)
+        assert RecordOutcome(f"a{i}", "congestion") in cmds, "an attempt spent, its retry wait"
+    assert d.trunk_error(1) is None and d.lines_wanted(1, 61) == 2, "one bad number does not pause the effort"
+    # Other numbers failing at the carrier still count, and the repeat offender counted neither way.
+    for i, contact in enumerate((101, 102, 103)):
+        d.handle(CallPlaced(f"b{i}", 1, contact), 70)
+        d.handle(CallEnded(f"b{i}", 34), 70.5)
+    assert d.trunk_error(1) is not None
+
+
+def test_while_nothing_gets_through_a_number_failing_again_is_still_the_trunks_failure() -> None:
+    d = dialer(1)
+    for i in range(3):  # a dead trunk: the same contact, given back, is the next one dialled each time
+        d.handle(CallPlaced(f"a{i}", 1, 100), 10 + i)
+        assert RecordOutcome(f"a{i}", "trunk_failed") in d.handle(CallEnded(f"a{i}", 34), 10.5 + i)
+    assert d.trunk_error(1) is not None, "no attempt burnt, and the effort pauses"
