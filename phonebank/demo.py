@@ -130,7 +130,8 @@ Phone bank demo is up.
 
 The panel: {panel}/
   Admin login:  admin / {admin_password}     (build efforts, watch results: {panel}/admin/efforts)
-  Caller link:  {panel}/join/{campaign["join_code"]}     (sign in with name, email and phone; choose "call in")
+  Caller link:  {panel}/join/{campaign["join_code"]}     (sign in with name, email and phone; then choose
+                "Call in", "Computer audio" or "SIP softphone")
 
 Computer audio, from a browser on this machine (Chrome or Firefox, a headset): choose "Computer audio" on the
 caller link. The demo's certificate is self-signed: open {pbx_https}/ once and accept the warning (the
@@ -141,8 +142,8 @@ screen, stays on the line and records what it hears):
     .venv/bin/phonebank drill volunteer --code CODE
   Ready-made sessions for scripts (they start dialing as soon as the phone is in):
 {codes}
-  From a SIP softphone: add an endpoint from the softphone-endpoint template (docs/OPERATIONS.md)
-  and dial any number; SIP listens on {settings.sip_bind}:{settings.sip_port}.
+  From a SIP softphone: choose "SIP softphone" on the caller link; it shows a login for this shift only
+  (server {settings.sip_bind}:{settings.sip_port}, UDP, and a QR code) and the number to dial: no code to key.
 
 The JSON API (token kept in {settings.secrets_path}):
   curl -H "Authorization: Bearer {settings.api_token()}" {panel}/api/campaigns/{cid}/stats
