@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from bridge.ari import AriClient
+from phonebank import browser as pb_browser
 from phonebank.harness import ControllerProcess, Pbx
 from tests.fakes import PanelKit, start_panel
 
@@ -52,6 +54,17 @@ async def ari(pbx: Pbx) -> AsyncIterator[AriClient]:
                 pass
         await asyncio.sleep(0.5)
         await client.close()
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium through Playwright (tests that need a fake microphone define their own)."""
+    async with async_playwright() as pw:
+        b = await pb_browser.launch(pw)
+        try:
+            yield b
+        finally:
+            await b.close()
 
 
 @pytest.fixture

@@ -4,37 +4,17 @@ the keys are shown on the page, pick term codes and press the buttons, and do no
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
-from phonebank import browser as pb_browser
 from store import caller as sc
 from tests.fakes import PanelKit
+from tests.pages import eventually
 
 # Noon in Washington DC (the numbers are 202s): inside calling hours whenever the test runs.
 NOON_DC = datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pb_browser.launch(pw)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def _eventually(page: Page, expression: str, limit_s: float = 10) -> None:
-    """``wait_for_function`` evaluates a string, which the page's CSP forbids: poll with evaluate instead."""
-    for _ in range(int(limit_s / 0.2)):
-        if await page.evaluate(expression):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never true: {expression}")
 
 
 async def test_shortcuts_shown_and_working_but_not_while_typing(
@@ -55,7 +35,7 @@ async def test_shortcuts_shown_and_working_but_not_while_typing(
     await page.click("button[type=submit]")
     await page.goto(f"{base}/call/{cid}")
     await page.click("#choose-audio")
-    await _eventually(page, "!document.getElementById('call-panel').hidden")
+    await eventually(page, "!document.getElementById('call-panel').hidden")
 
     # Shown on the page: a key badge on every term code (1, 2, ...) and on the buttons.
     radios = page.locator('#term-codes input[name="code"]')
@@ -78,7 +58,7 @@ async def test_shortcuts_shown_and_working_but_not_while_typing(
     # R opens "I couldn't reach" (its select takes the focus: keys there are the select's).
     await page.locator("body").click(position={"x": 5, "y": 5})
     await page.keyboard.press("r")
-    await _eventually(page, "!document.getElementById('reach-reasons').hidden")
+    await eventually(page, "!document.getElementById('reach-reasons').hidden")
     await page.keyboard.press("1")  # focus is in the no-contact select: not a term code
     assert await radios.nth(1).is_checked()
     await page.click("#cancel-reach")

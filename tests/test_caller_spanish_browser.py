@@ -3,39 +3,18 @@ ARI: what caller.js writes (status line, About pane, form errors) is Spanish too
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
-from phonebank import browser as pb_browser
 from store import caller as sc
 from tests.fakes import PanelKit
+from tests.pages import eventually
 from tests.test_panel_i18n import _english_fragments, _js_strings
 
 NOON_DC = datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pb_browser.launch(pw)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def _eventually(page: Page, expression: str, limit_s: float = 10) -> None:
-    """``wait_for_function`` evaluates a string, which the page's CSP forbids: poll with evaluate instead."""
-    for _ in range(int(limit_s / 0.2)):
-        if await page.evaluate(expression):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never true: {expression}")
 
 
 async def test_spanish_calling_screen_in_the_browser(
@@ -55,8 +34,8 @@ async def test_spanish_calling_screen_in_the_browser(
     await page.click("button[type=submit]")
     await page.goto(f"{base}/call/{cid}")
     await page.click("#choose-audio")
-    await _eventually(page, "!document.getElementById('call-panel').hidden")
-    await _eventually(page, "document.getElementById('status-line').textContent.includes('Pat')")
+    await eventually(page, "!document.getElementById('call-panel').hidden")
+    await eventually(page, "document.getElementById('status-line').textContent.includes('Pat')")
     assert await page.text_content("#status-line") == "Llame a Pat desde su teléfono"
     assert "Ciudad" in (await page.text_content("#about") or "")
     await page.click("#save-next")  # no result picked: caller.js says so

@@ -12,11 +12,10 @@ import asyncio
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, WebSocket, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocket, expect
 
 from bridge.ari import AriClient
 from callin import drill
@@ -41,16 +40,6 @@ CSV_TEXT = (
     "No,Phone,,Washington,DC,20001,3\n"
     f"Rosa,<b>Parks</b>,{VOTERS[0].number},Washington,DC,20001,3\n"
 )
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        b = await pb_browser.launch(pw)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def login(page: Page, base: str, username: str, password: str) -> None:

@@ -18,6 +18,7 @@ from panel import webphone
 from phonebank import browser as pb_browser
 from phonebank import webrtc_drill
 from tests.fakes import PanelKit
+from tests.pages import eventually
 
 
 def _closed_port() -> int:
@@ -63,15 +64,6 @@ async def _caller_page(panel: PanelKit, context: BrowserContext) -> tuple[Page, 
     await page.click("button[type=submit]")
     await page.goto(f"{base}/call/{cid}")
     return page, base
-
-
-async def _eventually(page: Page, expression: str, limit_s: float = 10) -> None:
-    """``wait_for_function`` evaluates a string, which the page's CSP forbids: poll with evaluate instead."""
-    for _ in range(int(limit_s / 0.2)):
-        if await page.evaluate(expression):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never true: {expression}")
 
 
 def _csp_errors(page: Page) -> list[str]:
@@ -190,7 +182,7 @@ async def test_a_second_tab_is_told_and_can_take_over(web_panel: PanelKit, chrom
     await second.click("#webphone-takeover")
     await expect(first.locator("#webphone-error")).to_contain_text("moved to another tab", timeout=10000)
     assert (await first.evaluate("window.pbWebphone.state()"))["wanted"] is False
-    await _eventually(second, "window.pbWebphone.state().wanted")
+    await eventually(second, "window.pbWebphone.state().wanted")
     await context.close()
 
 
