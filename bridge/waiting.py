@@ -115,7 +115,7 @@ def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], liv
         )
     if end and now >= float(end):
         return Waiting("window_over", "This effort's calling time is over.")
-    if campaign.get("dial_mode") in ("personal", "preview"):
+    if campaign.get("dial_mode") == "personal":
         return Waiting("caller_dials", "Callers start each call themselves.", dialing=True)
     if live.in_flight:
         text = f"Calling {live.in_flight} number{'s' if live.in_flight != 1 else ''}…"

@@ -22,6 +22,7 @@ from bridge import dialer as d
 from bridge.ari_app import Controller, Leg
 from panel.app import make_app
 from phonebank import browser
+from phonebank.demo import DEMO_SURVEY
 from phonebank.harness import free_port
 from phonebank.offline import FakeAri
 from store import users as u
@@ -33,21 +34,9 @@ SCRIPT = (
     "Hi, is this {first_name}? My name is ___ and I'm a volunteer with Fair Votes in {city}. "
     "Early voting starts Saturday — can we count on you to vote?"
 )
+# The demo's questions, and a free-text one so the screens show every kind.
 SURVEY = [
-    {
-        "id": "q1",
-        "text": "Will you vote early?",
-        "kind": "choice",
-        "options": ["Yes", "No", "Not sure"],
-        "show_if": None,
-    },
-    {
-        "id": "q2",
-        "text": "Which day works for you?",
-        "kind": "dropdown",
-        "options": ["Saturday", "Sunday", "Monday"],
-        "show_if": {"question": "q1", "answer": "Yes"},
-    },
+    *DEMO_SURVEY,
     {"id": "q3", "text": "Anything we should know?", "kind": "text", "options": [], "show_if": None},
 ]
 FIRST = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena")
