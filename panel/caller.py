@@ -340,35 +340,17 @@ def _softphone_session(request: web.Request) -> tuple[dict[str, Any], dict[str, 
     return campaign, session
 
 
-@routes.get("/call/{cid}/s/{sid}/softphone")
-@require("make_calls")
-async def softphone_page(request: web.Request) -> web.StreamResponse:
-    """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
-    campaign, session = _softphone_session(request)
-    return _no_store(
-        render(
-            request,
-            "caller/softphone.html",
-            campaign=campaign,
-            session=session,
-            account=None,
-            qr=None,
-            error="",
-            notice="",
-        )
-    )
-
-
-@routes.post("/call/{cid}/s/{sid}/softphone/call")
-@require("make_calls")
-async def softphone_call(request: web.Request) -> web.StreamResponse:
-    """ "Register and we'll call you": ring the session's registered softphone."""
-    campaign, session = _softphone_session(request)
-    error, notice, status = "", "We are calling your softphone now: answer it and stay on the line.", 200
-    try:
-        await request.app[CONTROLLER].call_softphone(session["id"])
-    except sa.Refused as exc:
-        error, notice, status = str(exc), "", exc.status
+def _softphone_view(
+    request: web.Request,
+    campaign: dict[str, Any],
+    session: dict[str, Any],
+    *,
+    status: int = 200,
+    account: dict[str, Any] | None = None,
+    qr: Markup | None = None,
+    error: str = "",
+    notice: str = "",
+) -> web.Response:
     return _no_store(
         render(
             request,
@@ -376,12 +358,33 @@ async def softphone_call(request: web.Request) -> web.StreamResponse:
             status=status,
             campaign=campaign,
             session=session,
-            account=None,
-            qr=None,
+            account=account,
+            qr=qr,
             error=error,
             notice=notice,
         )
     )
+
+
+@routes.get("/call/{cid}/s/{sid}/softphone")
+@require("make_calls")
+async def softphone_page(request: web.Request) -> web.StreamResponse:
+    """What a softphone needs; the login itself is made by the POST (a GET changes nothing)."""
+    campaign, session = _softphone_session(request)
+    return _softphone_view(request, campaign, session)
+
+
+@routes.post("/call/{cid}/s/{sid}/softphone/call")
+@require("make_calls")
+async def softphone_call(request: web.Request) -> web.StreamResponse:
+    """ "Register and we'll call you": ring the session's registered softphone."""
+    campaign, session = _softphone_session(request)
+    try:
+        await request.app[CONTROLLER].call_softphone(session["id"])
+    except sa.Refused as exc:
+        return _softphone_view(request, campaign, session, status=exc.status, error=str(exc))
+    notice = N_("We are calling your softphone now: answer it and stay on the line.")
+    return _softphone_view(request, campaign, session, notice=notice)
 
 
 @routes.post("/call/{cid}/s/{sid}/softphone")
@@ -393,51 +396,17 @@ async def softphone_post(request: web.Request) -> web.StreamResponse:
     try:
         account, password = await ctl.issue_sip_account(session["id"], sa.Kind.SOFTPHONE.value)
     except sa.Refused as exc:
-        return _no_store(
-            render(
-                request,
-                "caller/softphone.html",
-                status=exc.status,
-                campaign=campaign,
-                session=session,
-                account=None,
-                qr=None,
-                error=str(exc),
-                notice="",
-            )
-        )
+        return _softphone_view(request, campaign, session, status=exc.status, error=str(exc))
     except AriError:
-        return _no_store(
-            render(
-                request,
-                "caller/softphone.html",
-                status=503,
-                campaign=campaign,
-                session=session,
-                account=None,
-                qr=None,
-                notice="",
-                error=N_("The phone system did not answer. Try again in a moment."),
-            )
-        )
+        error = N_("The phone system did not answer. Try again in a moment.")
+        return _softphone_view(request, campaign, session, status=503, error=error)
     view = sip_account_view(ctl, account, password)
     # A SIP URI with the password in it (RFC 3261 userinfo): some mobile softphones fill an account from it,
     # others need the fields typed. Drawn here as inline SVG: no image request, nothing for the CSP to allow.
     uri = f"sip:{view['username']}:{view['password']}@{view['sip_server']};transport={view['transport']}"
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, border=2, title="Softphone login"))
     log.info("caller.softphone_login", session_id=session["id"])
-    return _no_store(
-        render(
-            request,
-            "caller/softphone.html",
-            campaign=campaign,
-            session=session,
-            account=view,
-            qr=qr,
-            error="",
-            notice="",
-        )
-    )
+    return _softphone_view(request, campaign, session, account=view, qr=qr)
 
 
 # ---------------------------------------------------------------------------------------------- personal phone API
