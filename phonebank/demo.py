@@ -10,8 +10,9 @@ from phonebank import sim
 from phonebank.asterisk import AsteriskRuntime
 from phonebank.service import serve
 from phonebank.settings import Settings
-from store import efforts
+from store import efforts, van
 from store import users as u
+from store.contacts import EXTERNAL_ID
 from store.db import Store
 
 DEMO_NAME = "Demo effort: Get out the vote"
@@ -35,6 +36,26 @@ DEMO_SURVEY = [
         "show_if": {"question": "q1", "answer": "Yes"},
     },
 ]
+
+DEMO_VANID_BASE = 1_000_001
+# Where the demo's results go in VAN (an organiser sets this on the effort's "Results to VAN" page).
+DEMO_VAN_MAPPING = {
+    "results": {
+        "talked": "Canvassed",
+        "supporter": "Canvassed",
+        "undecided": "Canvassed",
+        "opposed": "Canvassed",
+        "refused": "Refused",
+        "not_home": "Not Home",
+        "wrong_number": "Wrong Number",
+        "moved": "Moved",
+        "deceased": "Deceased",
+        "disconnected": "Disconnected",
+        "hostile": "Hostile",
+    },
+    "outcomes": {"no_answer": "No Answer", "busy": "Busy", "machine": "Machine", "voicemail_left": "Left Message"},
+    "questions": {"q1": {"name": "Early Vote 2026", "responses": {"Yes": "Yes", "No": "No", "Not sure": "Undecided"}}},
+}
 
 
 def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -92,11 +113,13 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
                         "city": "Washington",
                         "state": "DC",
                         "zip": f"200{i % 10:02d}",
-                        "extra": {"ward": str(1 + i % 8)},
+                        # A VAN ID, as a VAN export brings it (store.contacts keeps it as the external id).
+                        "extra": {"ward": str(1 + i % 8), EXTERNAL_ID: str(DEMO_VANID_BASE + i)},
                     }
                     for i, n in enumerate(numbers)
                 ],
             )
+            van.set_mapping(store, cid, DEMO_VAN_MAPPING)
         if store._one("SELECT 1 FROM users WHERE username = 'admin'") is None:
             u.create_user(store, "admin", settings.admin_password(), "admin", name="Demo admin")
         sessions = [s for s in store.open_sessions() if s["campaign_id"] == cid]
@@ -144,6 +167,12 @@ screen, stays on the line and records what it hears):
 {codes}
   From a SIP softphone: choose "SIP softphone" on the caller link; it shows a login for this shift only
   (server {settings.sip_bind}:{settings.sip_port}, UDP, and a QR code) and the number to dial: no code to key.
+
+En español: the language switcher at the foot of every page (or a browser set to Spanish) gives the caller's
+and the organiser's screens in Spanish.
+
+Results back to VAN: the demo's voters carry VAN IDs and the effort a mapping to VAN's names; after some calls,
+  {panel}/admin/efforts/{cid}/van downloads the file VAN's bulk upload takes, and what could not be mapped.
 
 The JSON API (token kept in {settings.secrets_path}):
   curl -H "Authorization: Bearer {settings.api_token()}" {panel}/api/campaigns/{cid}/stats
