@@ -11,6 +11,7 @@ Each instance (demo, one per test session) gets its own directory tree *inside* 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -27,7 +28,8 @@ from pathlib import Path
 
 import structlog
 
-from phonebank import tls
+from bridge import language as lang
+from phonebank import prompts, tls
 from phonebank.settings import REPO_ROOT, Settings
 
 log = structlog.get_logger(__name__)
@@ -56,7 +58,9 @@ CONFIG_FILES = (
 )
 # Rendered files holding a password (ARI's, the trunk's digest, TURN's): owner only, from the moment they exist.
 SECRET_FILES = frozenset({"ari.conf", "pjsip.conf", "rtp.conf"})
-SID_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en"
+# Asterisk and the recorded core sounds of every language the phone side speaks (bridge.language.SOUND_PACKAGES).
+SID_PACKAGES = ",".join(("asterisk", "asterisk-modules", *(p for ps in lang.SOUND_PACKAGES.values() for p in ps)))
+SOUNDS_DIR = "/usr/share/asterisk/sounds"
 MIN_SYSTEM_MAJOR = 20
 
 
@@ -138,6 +142,7 @@ class AsteriskRuntime:
                 raise AsteriskError(f"no system Asterisk >= {MIN_SYSTEM_MAJOR} (found {major})")
         root = ensure_sid_root(settings.cache_dir)
         ensure_hosts(root)
+        ensure_language_sounds(root, settings.cache_dir)
         return cls(settings, root)
 
     def _moddir(self) -> str:
@@ -394,6 +399,83 @@ def ensure_hosts(root: Path) -> None:
         text = "127.0.0.1\tlocalhost\n" + text
     if not hosts.exists() or hosts.read_text() != text:
         hosts.write_text(text)
+
+
+def in_root(root: Path, path: str, hops: int = 20) -> Path:
+    """Where ``path`` as the root's own programs see it lies on the host: symlinks followed inside the root (Debian's
+    sounds/<lang> are absolute links through /etc/alternatives, which on the host would point outside it)."""
+    parts = [p for p in path.split("/") if p]
+    done = root
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            done = done.parent if done != root else root  # never above the root, as chroot sees it
+            continue
+        cand = done / part
+        if cand.is_symlink() and hops > 0:
+            hops -= 1
+            target = os.readlink(cand)
+            parts = [p for p in target.split("/") if p] + parts
+            if target.startswith("/"):
+                done = root
+            continue
+        done = cand
+    return done
+
+
+def _missing_sound_packages(root: Path) -> list[str]:
+    wanted = [p for ps in lang.SOUND_PACKAGES.values() for p in ps]
+    res = subprocess.run(
+        ["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Status}\n", *wanted],
+        capture_output=True,
+        text=True,
+    )
+    installed = {ln.split()[0] for ln in res.stdout.splitlines() if ln.endswith(" install ok installed")}
+    return [p for p in wanted if p not in installed]
+
+
+def _chroot_apt_install(root: Path, packages: list[str]) -> None:
+    """apt inside the root (its own sources: Debian sid); the package lists are refreshed only when an install from
+    the ones debootstrap left fails (they go stale as sid moves)."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    res = subprocess.run(install, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        subprocess.run(["chroot", str(root), "apt-get", "update", "-q"], capture_output=True, text=True, env=env)
+        res = subprocess.run(install, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise AsteriskError(f"installing {' '.join(packages)} in {root} failed: {res.stderr[-2000:]}")
+
+
+def ensure_language_sounds(root: Path, cache_dir: Path | None = None) -> list[str]:
+    """Every language the phone side speaks has its sounds: Debian's recorded core sounds installed into the root
+    (a root built before a language was added gets them now, with apt inside it), and any sound the phone bank plays
+    that a language's recordings lack spoken with espeak-ng into ``sounds/<lang>/`` (where Asterisk looks for it).
+    Idempotent, and serialised by a lock: several test sessions may provision at once. Returns what it made.
+    ``root`` "/" (a system Asterisk): nothing is installed with apt, missing sounds are still spoken."""
+    made: list[str] = []
+    lock_dir = cache_dir if cache_dir is not None else Path("/tmp")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / "asterisk-sounds.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if root != Path("/"):
+            missing = _missing_sound_packages(root)
+            if missing:
+                log.info("asterisk.installing_sounds", packages=missing)
+                _chroot_apt_install(root, missing)
+        for language in lang.LANGUAGES:
+            sounds = in_root(root, f"{SOUNDS_DIR}/{language}")
+            if not sounds.is_dir():
+                log.warning("asterisk.no_sounds_dir", language=language, path=str(sounds))
+                continue
+            for name, texts in lang.SOUNDS.items():
+                if any(sounds.glob(f"{name}.*")) or language not in texts:
+                    continue
+                if prompts.synthesize(texts[language], sounds / f"{name}.wav", voice=lang.VOICES[language]):
+                    made.append(f"{language}/{name}")
+        if made:
+            log.info("asterisk.sounds_spoken", sounds=made)
+    return made
 
 
 def ensure_sid_root(cache_dir: Path) -> Path:

@@ -1,0 +1,114 @@
+"""Languages on the telephone (bridge.language), as tables; and where a root's sounds lie (phonebank.asterisk)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge import language as lang
+from phonebank.asterisk import in_root
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("es", "es"),
+        ("es-MX", "es"),
+        ("es_419", "es"),
+        ("Spanish", "es"),
+        ("Español", "es"),
+        (" espanol ", "es"),
+        ("EN", "en"),
+        ("en-US", "en"),
+        ("English", "en"),
+        ("fr", None),  # a language the phone side does not speak
+        ("", None),
+        (None, None),
+        (3, None),
+    ],
+)
+def test_normalize(value: Any, expected: str | None) -> None:
+    assert lang.normalize(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "effort", "expected"),
+    [
+        ({"Language": "Spanish"}, "en", "es"),
+        ({"preferred_language": "es-MX"}, "en", "es"),
+        ({"Preferred Language": "ES"}, "en", "es"),
+        ({"idioma": "español"}, "en", "es"),
+        ({"language": "English"}, "es", "en"),
+        ({"language": "Tagalog"}, "en", "en"),  # not one we speak: the effort's
+        ({"language": ""}, "es", "es"),
+        ({"city_language_note": "es"}, "en", "en"),  # not a language column
+        ({}, "es", "es"),
+        (None, "en", "en"),
+    ],
+)
+def test_voter_language(extra: dict[str, Any] | None, effort: str, expected: str) -> None:
+    assert lang.voter_language(extra, effort) == expected
+
+
+EFFORT = {
+    "language": "en",
+    "abandon_media": "/x/abandon-1",
+    "voicemail_media": "/x/vm-en",
+    "media_by_language": json.dumps({"es": {"abandon": "/x/abandon-1-es"}}),
+}
+
+
+@pytest.mark.parametrize(
+    ("campaign", "kind", "language", "expected"),
+    [
+        (EFFORT, "abandon", "en", "/x/abandon-1"),
+        (EFFORT, "abandon", "es", "/x/abandon-1-es"),
+        (EFFORT, "voicemail", "es", "/x/vm-en"),  # no Spanish voicemail recorded: the effort's own
+        (EFFORT, "voicemail", "en", "/x/vm-en"),
+        ({**EFFORT, "language": "es"}, "abandon", "es", "/x/abandon-1"),  # a Spanish effort's own is Spanish
+        ({**EFFORT, "media_by_language": "not json"}, "abandon", "es", "/x/abandon-1"),
+        ({"abandon_media": ""}, "abandon", "es", ""),  # none at all: the dialplan's generic prompt
+    ],
+)
+def test_message_media(campaign: dict[str, Any], kind: str, language: str, expected: str) -> None:
+    assert lang.message_media(campaign, kind, language) == expected
+
+
+@pytest.mark.parametrize(
+    ("campaign", "expected"),
+    [
+        ({"language": "en", "abandon_media": ""}, ["en", "es"]),
+        ({"language": "es", "abandon_media": ""}, ["es", "en"]),
+        ({"language": "en", "abandon_media": "/x/a"}, ["es"]),
+        (EFFORT, []),
+    ],
+)
+def test_abandon_prompts_missing(campaign: dict[str, Any], expected: list[str]) -> None:
+    assert lang.abandon_prompts_missing(campaign) == expected
+
+
+def test_abandon_text() -> None:
+    assert lang.abandon_text("en", "Fair Votes", "2025550100") == (
+        "Sorry we missed you. This call was from Fair Votes. Please call us back at 2 0 2 5 5 5 0 1 0 0. Goodbye."
+    )
+    es = lang.abandon_text("es", "Fair Votes", "2025550100", custom="¡Hola!")
+    assert es.startswith("¡Hola! Esta llamada era de Fair Votes.") and "2 0 2 5" in es
+
+
+def test_every_sound_has_every_language() -> None:
+    assert all(set(texts) == set(lang.LANGUAGES) for texts in lang.SOUNDS.values())
+    assert set(lang.SOUND_PACKAGES) == set(lang.VOICES) == set(lang.LANGUAGES)
+
+
+def test_in_root_follows_links_inside_the_root(tmp_path: Path) -> None:
+    sounds = tmp_path / "usr/share/asterisk/sounds"
+    (sounds / "es_MX_f_Allison").mkdir(parents=True)
+    (tmp_path / "etc/alternatives").mkdir(parents=True)
+    (tmp_path / "etc/alternatives/asterisk-prompt-es").symlink_to("/usr/share/asterisk/sounds/es_MX_f_Allison")
+    (sounds / "es").symlink_to("/etc/alternatives/asterisk-prompt-es")
+    (sounds / "up").symlink_to("../../../../../../..")  # never above the root
+    assert in_root(tmp_path, "/usr/share/asterisk/sounds/es") == sounds / "es_MX_f_Allison"
+    assert in_root(tmp_path, "/usr/share/asterisk/sounds/up/etc") == tmp_path / "etc"
