@@ -7,6 +7,13 @@ the call politely.
 A keyed code is not looked up at once: ``CheckCode`` asks the call-in guard (``callin.guard``, limits across
 calls), which answers with ``Validated`` (looked up), ``Hold`` (the caller waits — tarpit or overall pace — and
 the core asks again when the time has come) or ``Locked`` (this number is locked out: no lookup, goodbye).
+
+Languages: until a code is known nothing says which language the caller speaks, so the prompts before it (enter
+your code, wrong code, one moment) are said in each of the call-in's languages in turn (``Entry.languages``, the
+setting PHONEBANK_CALLIN_LANGUAGES, "en,es" by default), the channel itself in the first; keying a digit cuts the
+prompts short (``StopPrompts``). A code that opens a session sets the channel's language to the session's
+(``SetLanguage``, before ``Join``), so the welcome, the beeps and anything else played to it from then on are in the
+volunteer's language (bridge.language; docs/OPERATIONS.md, "Languages on the phone").
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bridge import language as lang
 from callin import guard as g
 
 # Ten digits: the guard's overall pace lets through at most a few thousand guesses a day, against 9e9 codes
@@ -49,6 +57,8 @@ class Entry:
     caller: str = ""  # the calling number (caller ID), for the guard's limits per number
     submitted_at: float = 0.0
     held: bool = False  # this code was held already ("one moment please" is said once)
+    # The call-in's languages, the prompts before a code is known said in each (the first is the channel's own).
+    languages: tuple[str, ...] = (lang.DEFAULT,)
 
 
 # events
@@ -65,6 +75,7 @@ class Digit:
 @dataclass(frozen=True)
 class Validated:
     session_id: int | None  # None: no open session has this code
+    language: str = ""  # the session's language ("": the call-in's first)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,22 @@ EntryEvent = Started | Digit | Validated | RecordingCode | CoachCode | Hold | Lo
 class Play:
     channel_id: str
     media: tuple[str, ...]
+    lang: str = ""  # play in this language ("": the channel's)
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    """Every sound played to the channel from now on is in ``lang`` (ARI: CHANNEL(language))."""
+
+    channel_id: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class StopPrompts:
+    """The caller is keying: the prompts still playing or queued stop (barge-in)."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -144,7 +171,7 @@ class StartCoaching:
     coach_id: str
 
 
-EntryCommand = Play | CheckCode | Join | Refuse | StartRecording | StartCoaching
+EntryCommand = Play | SetLanguage | StopPrompts | CheckCode | Join | Refuse | StartRecording | StartCoaching
 
 
 def get_timer(e: Entry) -> float | None:
@@ -158,27 +185,39 @@ def get_timer(e: Entry) -> float | None:
 def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryCommand]]:
     match event:
         case Started():
-            return replace(e, deadline=now + DIGIT_TIMEOUT_S), [Play(e.channel_id, (PROMPT,))]
+            first = e.languages[0] if e.languages else lang.DEFAULT
+            cmds: list[EntryCommand] = [] if first == lang.DEFAULT else [SetLanguage(e.channel_id, first)]
+            return replace(e, deadline=now + DIGIT_TIMEOUT_S), [*cmds, *_prompts(e, PROMPT)]
         case Digit(d) if e.state is EState.COLLECTING:
+            # The first key of a try stops the prompts (the rest of a bilingual prompt is not waited for).
+            stop: list[EntryCommand] = [] if e.digits else [StopPrompts(e.channel_id)]
             if d == "*":
-                return replace(e, digits="", deadline=now + DIGIT_TIMEOUT_S), []
+                return replace(e, digits="", deadline=now + DIGIT_TIMEOUT_S), stop
             if d == "#":
-                return _submit(e, now) if e.digits else (e, [])
+                return _submit(e, now) if e.digits else (e, stop)
             if not d.isdigit():
                 return e, []
             e = replace(e, digits=e.digits + d, deadline=now + DIGIT_TIMEOUT_S)
-            return _submit(e, now) if len(e.digits) >= CODE_LENGTH else (e, [])
-        case Validated(session_id) if e.state is EState.VALIDATING:
+            if len(e.digits) >= CODE_LENGTH:
+                e, cmds = _submit(e, now)
+                return e, [*stop, *cmds]
+            return e, stop
+        case Validated(session_id, language) if e.state is EState.VALIDATING:
             if session_id is not None:
-                return replace(e, state=EState.JOINED), [Join(e.channel_id, session_id)]
+                # The session's language for everything the volunteer hears from here on (welcome, beeps); the
+                # channel is in the call-in's first language already.
+                first = e.languages[0] if e.languages else lang.DEFAULT
+                spoken = lang.of(language, first)
+                switch: list[EntryCommand] = [] if spoken == first else [SetLanguage(e.channel_id, spoken)]
+                return replace(e, state=EState.JOINED), [*switch, Join(e.channel_id, session_id)]
             return _wrong(e, now)
         case RecordingCode(code) if e.state is EState.VALIDATING:
             return replace(e, state=EState.RECORDING), [StartRecording(e.channel_id, code)]
         case CoachCode(coach_id) if e.state is EState.VALIDATING:
             return replace(e, state=EState.COACHING), [StartCoaching(e.channel_id, coach_id)]
         case Hold(until) if e.state is EState.VALIDATING:
-            cmds: list[EntryCommand] = [] if e.held else [Play(e.channel_id, (HOLD,))]
-            return replace(e, state=EState.HOLDING, deadline=until, held=True), cmds
+            held = [] if e.held else _prompts(e, HOLD)
+            return replace(e, state=EState.HOLDING, deadline=until, held=True), held
         case Locked() if e.state is EState.VALIDATING:
             return replace(e, state=EState.REFUSED, digits=""), [Refuse(e.channel_id, locked=True)]
         case Tick() if e.state is EState.HOLDING and now >= e.deadline:
@@ -204,6 +243,7 @@ class CodeFacts:
     """What the store says about a keyed code, once the guard let it be looked up."""
 
     session_id: int | None  # the open session with this code, if any
+    language: str = ""  # that session's language (the panel's when the volunteer joined)
     has_leg: bool = False  # that session's phone is connected already (a code joins one leg only)
     recording: bool = False  # an admin asked to record the effort's message with this code
     coach_id: str | None = None  # a captain asked to coach a caller with this code (not keyed yet)
@@ -217,7 +257,8 @@ def code_checked(code: str, caller: str, facts: CodeFacts) -> tuple[EntryEvent, 
         return RecordingCode(code), g.Right(caller)
     if not ok and facts.coach_id is not None:
         return CoachCode(facts.coach_id), g.Right(caller)
-    return Validated(facts.session_id if ok else None), (g.Right(caller) if ok else g.Wrong(caller))
+    validated = Validated(facts.session_id, facts.language) if ok else Validated(None)
+    return validated, (g.Right(caller) if ok else g.Wrong(caller))
 
 
 def _submit(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
@@ -231,5 +272,13 @@ def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
         return replace(e, state=EState.REFUSED, tries=tries, digits=""), [Refuse(e.channel_id)]
     return (
         replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + DIGIT_TIMEOUT_S),
-        [Play(e.channel_id, (WRONG, PROMPT))],
+        _prompts(e, WRONG, PROMPT),
     )
+
+
+def _prompts(e: Entry, *media: str) -> list[EntryCommand]:
+    """``media`` said in each of the call-in's languages in turn (no code yet: nothing says which is the caller's).
+    One language: the channel's own, as it is."""
+    if len(e.languages) <= 1:
+        return [Play(e.channel_id, media)]
+    return [Play(e.channel_id, media, language) for language in e.languages]

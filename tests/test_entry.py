@@ -21,8 +21,10 @@ from callin.entry import (
     Play,
     RecordingCode,
     Refuse,
+    SetLanguage,
     Started,
     StartRecording,
+    StopPrompts,
     Tick,
     Validated,
     step,
@@ -236,3 +238,99 @@ def test_code_checked(facts: dict[str, object], event: object, learned: str) -> 
     got, guard_event = code_checked(REC, "+15550001111", CodeFacts(**facts))  # type: ignore[arg-type]
     assert got == event
     assert guard_event == (g.Right("+15550001111") if learned == "right" else g.Wrong("+15550001111"))
+
+
+# ---------------------------------------------------------------------------------------------- languages
+BILINGUAL = ("en", "es")
+
+
+def _bilingual_run(events: list[object], languages: tuple[str, ...] = BILINGUAL) -> tuple[Entry, list[object]]:
+    e = Entry("ch", languages=languages)
+    out: list[object] = []
+    for i, event in enumerate(events):
+        e, cmds = step(e, event, float(i))  # type: ignore[arg-type]
+        out += cmds
+    return e, out
+
+
+@pytest.mark.parametrize(
+    ("languages", "events", "commands"),
+    [
+        # Before a code is known the prompt is said in each of the call-in's languages, the first being the channel's.
+        (BILINGUAL, [Started()], [Play("ch", (PROMPT,), "en"), Play("ch", (PROMPT,), "es")]),
+        (
+            ("es", "en"),
+            [Started()],
+            [SetLanguage("ch", "es"), Play("ch", (PROMPT,), "es"), Play("ch", (PROMPT,), "en")],
+        ),
+        (("es",), [Started()], [SetLanguage("ch", "es"), Play("ch", (PROMPT,))]),
+        (("en",), [Started()], [Play("ch", (PROMPT,))]),
+        # The first key of a try stops the prompts; the next keys do not ask again.
+        (
+            BILINGUAL,
+            [Started(), Digit("1"), Digit("2")],
+            [*[Play("ch", (PROMPT,), x) for x in BILINGUAL], StopPrompts("ch")],
+        ),
+        (BILINGUAL, [Started(), Digit("#")], [*[Play("ch", (PROMPT,), x) for x in BILINGUAL], StopPrompts("ch")]),
+        # A Spanish session's code: the channel turns Spanish before the join (so the welcome is Spanish).
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Validated(42, "es")],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), SetLanguage("ch", "es"), Join("ch", 42)],
+        ),
+        # An English session on a call-in that starts in English: nothing to switch.
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Validated(42, "en")],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Join("ch", 42)],
+        ),
+        # A session with no language (made by a script): the call-in's first language stays.
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Validated(42)],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Join("ch", 42)],
+        ),
+        # An English session on a Spanish-first call-in switches back to English; "es-MX" is Spanish.
+        (
+            ("es", "en"),
+            [*(Digit(d) for d in GOOD), Validated(42, "en")],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), SetLanguage("ch", "en"), Join("ch", 42)],
+        ),
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Validated(42, "es-MX")],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), SetLanguage("ch", "es"), Join("ch", 42)],
+        ),
+        # A wrong code and a held code: still no language known, both said in each.
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in W1), Validated(None)],
+            [
+                StopPrompts("ch"),
+                CheckCode("ch", W1, "", 9.0),
+                Play("ch", (WRONG, PROMPT), "en"),
+                Play("ch", (WRONG, PROMPT), "es"),
+            ],
+        ),
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Hold(99.0)],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Play("ch", (HOLD,), "en"), Play("ch", (HOLD,), "es")],
+        ),
+    ],
+)
+def test_the_callin_speaks_each_language_until_the_code_says_which(
+    languages: tuple[str, ...], events: list[object], commands: list[object]
+) -> None:
+    _, out = _bilingual_run(events, languages)
+    assert out == commands
+
+
+def test_a_spanish_sessions_code_reports_its_language() -> None:
+    from callin.entry import CodeFacts, code_checked
+    from callin.guard import Right
+
+    event, learned = code_checked(GOOD, "+15550001111", CodeFacts(42, language="es"))
+    assert event == Validated(42, "es") and learned == Right("+15550001111")
+    # A wrong code carries no language (no session).
+    assert code_checked(GOOD, "x", CodeFacts(42, language="es", has_leg=True))[0] == Validated(None)
