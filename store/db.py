@@ -284,6 +284,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (campaign_id, kind, value)
     );
     """,
+    # 12: an effort's script and survey in two languages, the caller choosing per call (store/efforts.py "script
+    # languages"): the script's language and an optional second one with its script (each survey question may
+    # carry second_text and second_options in the survey JSON); each result records the language it was read in
+    # ('' for results from before, or not said).
+    """
+    ALTER TABLE campaigns ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    ALTER TABLE campaigns ADD COLUMN second_language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE campaigns ADD COLUMN second_script TEXT NOT NULL DEFAULT '';
+    ALTER TABLE dispositions ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -337,7 +347,12 @@ CAMPAIGN_FIELDS = {
     "abandon_message",
     "calling_hours_start",
     "calling_hours_end",
+    "language",
+    "second_language",
+    "second_script",
 }
+# The languages an effort's script may be written in, and offered in a second one (store/efforts.py).
+SCRIPT_LANGUAGES = ("en", "es", "zh", "vi", "ko", "fil", "ht", "fr", "pt", "ru", "ar")
 # How an effort dials: the pacing engine's modes (bridge.predictive.Mode) or the volunteer's own phone.
 DIAL_MODES = ("power", "predictive", "personal")
 # How far ahead a callback may be scheduled.
@@ -854,12 +869,20 @@ class Store:
         notes: str,
         answers: dict[str, str],
         callback_at: float | None = None,
+        language: str = "",
     ) -> dict[str, Any]:
         """Record a call's result. ``callback_at`` (epoch s): the person asked to be called back then — the
-        contact is not dialled before it (calling hours still apply when it comes)."""
+        contact is not dialled before it (calling hours still apply when it comes). ``language``: the one of the
+        effort's script languages the caller read the script in ('' not said)."""
         session = self.session(session_id)
         if session is None:
             raise StoreError(f"no session {session_id}")
+        campaign = self.campaign(session["campaign_id"]) or {}
+        spoken = [campaign.get("language") or "en", campaign.get("second_language") or ""]
+        if language != "" and (not isinstance(language, str) or language not in spoken):
+            raise StoreError(
+                f"language must be one of this effort's script languages: {', '.join(filter(None, spoken))}"
+            )
         codes = {d["code"]: d for d in self.disposition_codes(session["campaign_id"])}
         if code not in codes:
             raise StoreError(f"unknown disposition {code!r}; expected one of: {', '.join(codes)}")
@@ -867,6 +890,7 @@ class Store:
             isinstance(k, str) and isinstance(v, str) for k, v in answers.items()
         ):
             raise StoreError("answers must map question to answer text")
+        answers = option_identities(campaign.get("survey") or [], answers)
         now = time.time()
         if code == "callback" and codes[code]["kind"] == "no_contact" and callback_at is None:
             raise StoreError("a callback needs the time to call back (callback_at)")
@@ -877,9 +901,9 @@ class Store:
                 raise StoreError("the callback time must be in the future and within 30 days")
         with self.db.atomic():
             did = self.conn.execute(
-                "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (call_id, session_id, contact_id, code, notes, now),
+                "INSERT INTO dispositions (call_id, session_id, contact_id, code, notes, created_at, language) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (call_id, session_id, contact_id, code, notes, now, language),
             ).lastrowid
             self.conn.executemany(
                 "INSERT INTO survey_answers (disposition_id, question, answer) VALUES (?, ?, ?)",
@@ -951,6 +975,21 @@ class Store:
         return stats
 
 
+def option_identities(survey: list[dict[str, Any]], answers: dict[str, str]) -> dict[str, str]:
+    """Answers as the options themselves: a choice read in the effort's second language and sent as its label
+    (``second_options``) is stored as the option it translates, so results, the dashboard and the VAN mapping
+    see one answer whatever language the question was read in."""
+    out = dict(answers)
+    for q in survey:
+        qid, options, labels = q.get("id"), q.get("options") or [], q.get("second_options") or []
+        answer = out.get(qid) if isinstance(qid, str) else None
+        if not isinstance(qid, str) or answer is None or answer in options or len(labels) != len(options):
+            continue
+        if answer in labels:
+            out[qid] = options[labels.index(answer)]
+    return out
+
+
 # A call put through to a volunteer that was a person: a machine the detector caught only after it reached the
 # bridge (pulled back, amd_status MACHINE) was never a conversation nor a live answer. One rule for every count.
 REACHED_VOLUNTEER = "(bridged_at IS NOT NULL AND COALESCE(amd_status, '') != 'MACHINE')"
@@ -999,4 +1038,8 @@ def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
         raise StoreError(f"dial_mode must be one of: {', '.join(DIAL_MODES)}")
     if "dial_ratio" in out and not 0 < float(out["dial_ratio"]) <= 5:
         raise StoreError("dial_ratio must be in (0, 5]")
+    if "language" in out and out["language"] not in SCRIPT_LANGUAGES:
+        raise StoreError(f"language must be one of: {', '.join(SCRIPT_LANGUAGES)}")
+    if out.get("second_language") and out["second_language"] not in SCRIPT_LANGUAGES:
+        raise StoreError(f"second_language must be '' or one of: {', '.join(SCRIPT_LANGUAGES)}")
     return out

@@ -8,6 +8,7 @@ written unless every check passed.
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import json
 import re
@@ -24,8 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
+
 from store.contacts import PHONE_NAME, ListReport, about_fields, decode_text, normalize_phone
-from store.db import MIN_RING_TIMEOUT_S, Store, StoreError
+from store.db import MIN_RING_TIMEOUT_S, SCRIPT_LANGUAGES, Store, StoreError
+from store.textfold import fold
 
 # ---------------------------------------------------------------------------------------------- efforts
 JOIN_LETTERS = string.ascii_uppercase
@@ -199,10 +203,20 @@ def existing_people(store: Store, campaign_id: int) -> list[tuple[str, str, str]
     ]
 
 
+# Rows per transaction of a list import. SQLite has one write lock for the whole file, and the controller writes
+# each live call's facts from its event loop: one 100k-row transaction held that lock (and so the loop of whoever
+# waited for it) for most of a second. In batches, a writer waits at most one batch (a few ms); between batches
+# the import lets go of the lock for as long as the batch held it, so a writer polling for it (SQLite's busy
+# handler sleeps 1, 2, 5, 10 ms ...) gets in instead of starving (bench/capacity.py --with-admin-load measures it).
+IMPORT_BATCH = 500
+
+
 def import_list(
     store: Store, campaign_id: int, report: ListReport, *, skip_bad: bool = False, household_once: bool | None = None
 ) -> int:
-    """Insert a checked list, all rows in one transaction. With errors, only if ``skip_bad`` says so."""
+    """Insert a checked list. With errors, only if ``skip_bad`` says so. All or nothing: in batches (IMPORT_BATCH)
+    so as not to hold the write lock, and a failed batch takes the batches before it out again. The effort is a
+    draft (nobody dials its list), so a reader in between may see part of the list, never a dialler."""
     campaign = store.campaign(campaign_id)
     if campaign is None:
         raise StoreError(f"no effort {campaign_id}")
@@ -214,7 +228,46 @@ def import_list(
         raise StoreError(f"{len(report.errors)} rows have errors: fix the file or choose to skip them")
     if household_once is not None:
         store.update_campaign(campaign_id, household_once=int(household_once))
-    return store.add_contacts(campaign_id, report.rows)
+    rows = report.rows
+    done: list[tuple[int, int]] = []
+    try:
+        for i in range(0, len(rows), IMPORT_BATCH):
+            t = time.perf_counter()
+            n = store.add_contacts(campaign_id, rows[i : i + IMPORT_BATCH])
+            # INTEGER PRIMARY KEY under the write lock: one batch's ids are contiguous, ending at the last insert.
+            last = int(store.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+            done.append((last - n + 1, last))
+            if i + IMPORT_BATCH < len(rows):
+                time.sleep(time.perf_counter() - t)
+    except BaseException:
+        with store.db.atomic():
+            for lo, hi in done:
+                store.conn.execute(
+                    "DELETE FROM contacts WHERE campaign_id = ? AND id BETWEEN ? AND ?", (campaign_id, lo, hi)
+                )
+        raise
+    return len(rows)
+
+
+def import_list_apart(
+    path: Path, campaign_id: int, report: ListReport, *, skip_bad: bool = False, household_once: bool | None = None
+) -> int:
+    """``import_list`` on a connection of its own, for a worker thread: the panel's store connection is the
+    controller's, used from the event loop that carries the calls."""
+    own = Store(path)
+    try:
+        return import_list(own, campaign_id, report, skip_bad=skip_bad, household_once=household_once)
+    finally:
+        own.close()
+
+
+def existing_people_apart(path: Path, campaign_id: int) -> list[tuple[str, str, str]]:
+    """``existing_people`` on a connection of its own, for a worker thread (a list may be 100k rows)."""
+    own = Store(path)
+    try:
+        return existing_people(own, campaign_id)
+    finally:
+        own.close()
 
 
 def uploads_dir(store: Store) -> Path:
@@ -374,6 +427,100 @@ def next_question_id(store: Store, campaign_id: int, questions: list[dict[str, A
 
 def parse_options(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- script languages
+# An effort's script and survey are written in its language (``campaigns.language``) and may carry a version in
+# a second one (``second_language``, '' for none): ``second_script``, and per question ``second_text`` and
+# ``second_options`` (the options' labels in the same order; an answer is always stored as the option itself,
+# whatever language it was read in, so results and the VAN mapping do not depend on it). A piece left
+# untranslated is shown to callers in the effort's language, marked as such.
+# A list column telling the voter's language: "Language", "Preferred language", "lang", "Idioma".
+LANGUAGE_COLUMN = re.compile(r"lang|idioma", re.IGNORECASE)
+
+
+def script_languages(campaign: dict[str, Any]) -> list[str]:
+    """The effort's script languages: its own, then the second one if it has one."""
+    first = str(campaign.get("language") or "en")
+    second = str(campaign.get("second_language") or "")
+    return [first, second] if second and second != first else [first]
+
+
+def check_languages(language: str, second: str) -> dict[str, str]:
+    """Problems with the chosen languages (field -> message)."""
+    errors: dict[str, str] = {}
+    if language not in SCRIPT_LANGUAGES:
+        errors["language"] = "Choose the language the script is written in."
+    if second and second not in SCRIPT_LANGUAGES:
+        errors["second_language"] = "Choose a second language from the list, or none."
+    elif second and second == language:
+        errors["second_language"] = "The second language must differ from the script's language."
+    return errors
+
+
+@functools.cache
+def _language_names(code: str) -> frozenset[str]:
+    """What a list may write for a language: its code, its English, Spanish and own names, folded."""
+    loc = Locale.parse(code)
+    names = {code, loc.language}
+    for where in ("en", "es", code):
+        name = loc.get_display_name(where) or ""
+        names |= {fold(name), fold(name.split(" (")[0])}
+    return frozenset(n for n in names if n)
+
+
+def voter_language(extra: dict[str, Any], languages: list[str]) -> str:
+    """The one of ``languages`` a list's language column gives for this voter ("Spanish", "es-MX", "Español"),
+    '' when the list has no such column or names another language."""
+    for key, value in extra.items():
+        if not LANGUAGE_COLUMN.search(str(key)) or not isinstance(value, str):
+            continue
+        text = fold(value).strip()
+        words = re.split(r"[^a-z]+", text)
+        for candidate in (text, text.replace("_", "-").split("-")[0], words[0] if words else ""):
+            for code in languages:
+                if candidate and candidate in _language_names(code):
+                    return code
+    return ""
+
+
+def check_translations(questions: list[dict[str, Any]]) -> list[str]:
+    """Problems with the survey's second-language options: one label per option, in the same order, none used
+    twice, none the same as a different option (a caller's answer must name one option whatever the language)."""
+    problems: list[str] = []
+    for n, q in enumerate(questions, start=1):
+        options = [str(o) for o in q.get("options") or []]
+        labels = [str(o) for o in q.get("second_options") or []]
+        if not labels:
+            continue
+        label = f"Question {n}"
+        if len(labels) != len(options):
+            problems.append(
+                f"{label}: give one translated option per option ({len(options)}), in the same order, one per line."
+            )
+            continue
+        if len({o.casefold() for o in labels}) != len(labels):
+            problems.append(f"{label}: the same translated option is listed twice.")
+        for i, text in enumerate(labels):
+            other = next((o for j, o in enumerate(options) if j != i and o.casefold() == text.casefold()), None)
+            if other is not None:
+                problems.append(f"{label}: the translation {text!r} is the same as the option {other!r}.")
+    return problems
+
+
+def missing_translations(campaign: dict[str, Any]) -> list[str]:
+    """What of the effort has no second-language version (shown to callers in the effort's language)."""
+    if len(script_languages(campaign)) < 2:
+        return []
+    out = []
+    if campaign.get("script", "").strip() and not str(campaign.get("second_script") or "").strip():
+        out.append("the script")
+    for q in campaign.get("survey") or []:
+        if not str(q.get("second_text") or "").strip():
+            out.append(f"{q.get('id')}'s text")
+        if q.get("options") and not q.get("second_options"):
+            out.append(f"{q.get('id')}'s options")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- dispositions

@@ -312,6 +312,8 @@ CONTACT_RESULT = [
     "last_disposition_notes",
     "last_disposition_at",
     "callback_at",
+    # The language the last call's script was read in (store/efforts.py "script languages"; '' not said).
+    "last_script_language",
 ]
 
 
@@ -370,7 +372,7 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
         contacts = conn.execute("SELECT * FROM contacts WHERE campaign_id = ? ORDER BY id", (campaign_id,))
         last = _Follow(
             conn.execute(
-                "SELECT d.contact_id, d.code, d.notes, d.created_at, k.label FROM dispositions d "
+                "SELECT d.contact_id, d.code, d.notes, d.created_at, d.language, k.label FROM dispositions d "
                 "LEFT JOIN dispositions_catalog k ON k.campaign_id = ? AND k.code = d.code WHERE d.id IN ("
                 " SELECT MAX(d2.id) FROM dispositions d2 JOIN contacts c ON c.id = d2.contact_id"
                 " WHERE c.campaign_id = ? GROUP BY d2.contact_id) ORDER BY d.contact_id",
@@ -408,6 +410,7 @@ def contacts_export(store: Store, campaign_id: int, survey: list[dict[str, Any]]
                     iso_utc(c["next_attempt_at"])
                     if c["last_outcome"] == "callback" and c["status"] in ("pending", "dialing")
                     else "",
+                    d["language"] if d else "",
                 ]
                 row += [a.get(q, "") for q in questions]
                 batch.append([csv_safe(v) for v in row])
@@ -429,6 +432,7 @@ ATTEMPT_HEADER = [
     "caller",
     "talk_seconds",
     "disposition",
+    "script_language",
 ]
 
 
@@ -446,7 +450,7 @@ def attempts_export(store: Store, campaign_id: int) -> Batches:
         )
         disp = _Follow(
             conn.execute(
-                "SELECT c.rowid AS n, d.code FROM dispositions d JOIN calls c ON c.id = d.call_id "
+                "SELECT c.rowid AS n, d.code, d.language FROM dispositions d JOIN calls c ON c.id = d.call_id "
                 "WHERE c.campaign_id = ? ORDER BY c.rowid, d.id",
                 (campaign_id,),
             ),
@@ -476,6 +480,7 @@ def attempts_export(store: Store, campaign_id: int) -> Batches:
                     r["caller"] or "",
                     talk,
                     ds[-1]["code"] if ds else "",
+                    ds[-1]["language"] if ds else "",
                 ]
                 batch.append([csv_safe(v) for v in row])
             yield batch
