@@ -10,6 +10,8 @@ import asyncio
 import base64
 import contextlib
 import json
+import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -171,38 +173,48 @@ class AriClient:
         subscribe_all: bool = True,
         max_backoff: float = 10.0,
     ) -> None:
-        """Receive events forever; reconnect with exponential backoff. ``on_connect`` runs after each
-        (re)connect so the caller can resync state from GET /channels and /bridges."""
+        """Receive events forever; reconnect with capped exponential backoff and jitter (``reconnect_delay``).
+        ``on_connect`` runs after each (re)connect so the caller can resync state from GET /channels and /bridges;
+        if it fails (Asterisk still starting up), the connection is dropped and tried again like any other."""
         self._handler = handler
         self._on_connect = on_connect
-        backoff = 0.2
         await self.open()
         assert self._session is not None
         ws_url = self.base_url.replace("http", "ws", 1) + "/events"
         params = {"app": self.app, "subscribeAll": "true" if subscribe_all else "false"}
+        failures = 0  # connection attempts failed in a row
+        down_since: float | None = None
         while True:
             try:
                 async with self._session.ws_connect(
                     ws_url, params=params, heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5)
                 ) as ws:
-                    log.info("ari.connected", url=ws_url)
-                    backoff = 0.2
+                    down_s = round(time.monotonic() - down_since, 2) if down_since is not None else None
+                    log.info("ari.connected", url=ws_url, attempts=failures + 1, down_s=down_s)
                     self.connects += 1
                     self.connected.set()
                     if on_connect is not None:
                         await on_connect()
+                    failures, down_since = 0, None
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             self._dispatch(json.loads(msg.data))
                         elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                log.warning("ari.disconnected", error=repr(exc), retry_in=backoff)
-            else:
-                log.warning("ari.disconnected", error="closed", retry_in=backoff)
+                error = "closed"
+            except (TimeoutError, aiohttp.ClientError, OSError, AriError) as exc:
+                error = repr(exc)
+            except Exception as exc:  # a failing resync must not end the event stream for good
+                log.exception("ari.on_connect_failed")
+                error = repr(exc)
             self.connected.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+            down_since = time.monotonic() if down_since is None else down_since
+            delay = reconnect_delay(failures, max_backoff)
+            failures += 1
+            # The first loss is an error (calls may be gone); the retries while Asterisk stays away are warnings.
+            level = log.error if failures == 1 else log.warning
+            level("ari.disconnected", error=error, attempt=failures, retry_in=round(delay, 2))
+            await asyncio.sleep(delay)
 
     def inject(self, event: Event) -> None:
         """Queue an event of the application's own (e.g. a detector's verdict) behind the channel's ARI events,
@@ -234,6 +246,18 @@ class AriClient:
         finally:
             self._queues.pop(key, None)
             self._workers.pop(key, None)
+
+
+# Reconnect backoff: the first retry after about RECONNECT_BASE_S, doubling each failure up to the cap (run_events'
+# max_backoff), each delay drawn between half and all of its step ("equal jitter"), so controllers that lost the
+# same Asterisk do not all knock at once, and a restarting Asterisk is not hammered while it boots.
+RECONNECT_BASE_S = 0.2
+
+
+def reconnect_delay(failures: int, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before the next connection attempt after ``failures`` failed in a row (0: just lost)."""
+    step = min(RECONNECT_BASE_S * 2 ** min(failures, 30), cap)
+    return step / 2 + rand() * step / 2
 
 
 def _param(value: Any) -> Any:

@@ -286,6 +286,35 @@ class CallEnded:
 
 
 @dataclass(frozen=True)
+class CallLost:
+    """Asterisk lost the call itself (it restarted or crashed while the call was out; the adapter learns it on
+    reconnecting). Not the voter's doing and says nothing about the trunk: a call not yet with a volunteer is
+    ``pbx_lost`` (its attempt given back), one being talked on stays ``connected``."""
+
+    call_id: str
+
+
+class Hold(StrEnum):
+    """Why no effort may place a call now, whatever the pacing says (the dialer's own pause, for all efforts).
+
+    * PBX_DOWN: the controller lost Asterisk (ARI): an Originate could not even be sent.
+    * STORE_DOWN: the database refuses writes (disk full, locked): a call placed now could not be recorded — not
+      its claim, not its outcome — and a PBX controller must never dial a voter it cannot account for.
+    Calls already out are kept: they are finished and their facts queued (bridge.write_queue) until it is back."""
+
+    PBX_DOWN = "pbx_down"
+    STORE_DOWN = "store_down"
+
+
+@dataclass(frozen=True)
+class HoldChanged:
+    """A hold starts (``on``) or ends."""
+
+    hold: Hold
+    on: bool
+
+
+@dataclass(frozen=True)
 class Tick:
     """The pacing tick and every volunteer's timer at once (tables drive this; the adapter calls handle_timer)."""
 
@@ -315,6 +344,8 @@ Event = (
     | CallBridged
     | ConnectFailed
     | CallEnded
+    | CallLost
+    | HoldChanged
     | Tick
     | HistoryLoaded
 )
@@ -337,6 +368,8 @@ class Dialer:
         # paused the whole effort. Lives with the controller's run.
         self.carrier_failed_at: dict[int, dict[int, float]] = {}
         self.got_through_at: dict[int, float] = {}
+        # Why the dialer places no call at all now (Hold); empty: pacing decides.
+        self.holds: frozenset[Hold] = frozenset()
 
     def _history(self, campaign_id: int) -> CampaignHistory:
         h = self.history.get(campaign_id)
@@ -487,6 +520,15 @@ class Dialer:
                 return self._connect_failed(call_id, now)
             case CallEnded(call_id, cause):
                 return self._call_ended(call_id, cause, now)
+            case CallLost(call_id):
+                return self._call_ended(call_id, 0, now, lost=True)
+            case HoldChanged(hold, on):
+                before = self.holds
+                self.holds = before | {hold} if on else before - {hold}
+                if self.holds == before:
+                    return []
+                fields: dict[str, object] = {"hold": hold.value, "holds": sorted(h.value for h in self.holds)}
+                return [Log("dialer.hold" if on else "dialer.hold_released", fields, level="error" if on else "info")]
             case Tick():
                 out: list[Command] = []
                 for sid in list(self.volunteers):
@@ -629,14 +671,18 @@ class Dialer:
         self.calls[call_id] = replace(call, state=CState.AMD, session_id=None)
         return out + self._amd_decided(call_id, "HUMAN", "reconnect", now, again=True)
 
-    def _call_ended(self, call_id: str, cause: int, now: float) -> list[Command]:
+    def _call_ended(self, call_id: str, cause: int, now: float, lost: bool = False) -> list[Command]:
+        """``lost``: Asterisk lost the call (CallLost), not the voter's or the trunk's doing."""
         call = self.calls.pop(call_id, None)
         if call is None:
             return []
         h = self._history(call.campaign_id)
         out: list[Command] = []
         outcome: Outcome | None = None
-        if call.outcome is None:
+        if call.outcome is None and lost:
+            outcome = Outcome.CONNECTED if call.state is CState.CONNECTED else Outcome.PBX_LOST
+            out.append(RecordOutcome(call_id, outcome))
+        elif call.outcome is None:
             through = True  # the voter's own answer (answered, busy, no answer...): the call got through
             if call.state is CState.CONNECTED:
                 outcome = Outcome.CONNECTED
@@ -656,8 +702,8 @@ class Dialer:
                 self._trunk_through(call)
                 self.got_through_at[call.campaign_id] = now
             out.append(RecordOutcome(call_id, outcome))
-        if call.state is not CState.CANCELLED and outcome is not Outcome.TRUNK_FAILED:
-            # A line we withdrew, or one the carrier failed, says nothing about how this list answers.
+        if call.state is not CState.CANCELLED and outcome not in (Outcome.TRUNK_FAILED, Outcome.PBX_LOST):
+            # A line we withdrew, or one the carrier or Asterisk failed, says nothing about how this list answers.
             h.window.add_attempt(attempt_of(call, now))
         if call.session_id is not None and call.state is CState.CONNECTED:
             h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)
@@ -794,7 +840,7 @@ class Dialer:
         """New lines this campaign should place right now (the adapter asks again when it acts on a
         NeedContacts, since other events may have been handled in between)."""
         config = self.campaigns.get(campaign_id)
-        if config is None or not config.active:
+        if config is None or not config.active or self.holds:
             return 0
         failures, retry_at, _, _ = self.trunk.get(campaign_id, (0, 0.0, "", 0.0))
         if failures >= TRUNK_FAILURES:

@@ -124,6 +124,13 @@ class LegLost:
     session_id: int
 
 
+@dataclass(frozen=True)
+class EntryLost:
+    """A caller keying a code whose channel vanished while the event WebSocket was down: forget the prompt."""
+
+    channel_id: str
+
+
 Command = (
     HangupChannel
     | DeleteBridge
@@ -134,6 +141,7 @@ Command = (
     | ResetStaleDialing
     | CallLost
     | LegLost
+    | EntryLost
 )
 
 
@@ -196,8 +204,8 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
         if ch_id in bridged:
             continue
         plan = ch.get("dialplan") or {}
-        if plan.get("context") == "pb-sip-leg":
-            # A SIP leg that was joining when we went down: its device calls again.
+        if plan.get("context") in ("pb-sip-leg", "pb-coach-leg"):
+            # A SIP leg (a caller's, or a captain's) that was joining when we went down: its device calls again.
             out.append(HangupChannel(ch_id, "sip_leg_joining"))
         elif plan.get("context") == "pb-callin" and plan.get("app_name") == "Stasis":
             out.append(PromptAgain(ch_id, g.number_of((ch.get("caller") or {}).get("number"))))
@@ -215,10 +223,15 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
     return out
 
 
-def after_reconnect(channels: Iterable[str], calls: Iterable[str], legs: Mapping[int, str]) -> list[Command]:
-    """``calls``: the call ids the dialer tracks; ``legs``: session id -> its volunteer channel."""
+def after_reconnect(
+    channels: Iterable[str], calls: Iterable[str], legs: Mapping[int, str], entries: Iterable[str] = ()
+) -> list[Command]:
+    """``calls``: the call ids the dialer tracks; ``legs``: session id -> its volunteer channel; ``entries``: the
+    channels of callers keying a code. Calls go first: a voter lost with their volunteer's leg is recorded as the
+    call it was (talked, or lost before anyone talked) before the volunteer is paused."""
     live = set(channels)
     return [
         *(CallLost(cid) for cid in calls if cid not in live),
         *(LegLost(sid) for sid, ch in legs.items() if ch not in live),
+        *(EntryLost(ch) for ch in entries if ch not in live),
     ]

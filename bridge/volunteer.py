@@ -80,9 +80,11 @@ class Resume:
 
 @dataclass(frozen=True)
 class LegGone:
-    """The volunteer's leg hung up; ``cause`` is Asterisk's hang-up cause (44: cut for lack of audio)."""
+    """The volunteer's leg hung up; ``cause`` is Asterisk's hang-up cause (44: cut for lack of audio).
+    ``pbx_lost``: Asterisk itself went away with it (a restart): the screen says so, not "your phone hung up"."""
 
     cause: int = 0
+    pbx_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class LegReplaced:
 
 # Asterisk's cause for a leg it cut because no audio came (rtp_timeout): AST_CAUSE_REQUESTED_CHAN_UNAVAIL.
 CAUSE_NO_MEDIA = 44
+# The session's reason when the phone system (Asterisk) restarted under the leg: call in again, same code.
+PBX_LOST_REASON = "phone_system_restarted"
 LEG_GONE_REASONS = {"phone": "phone_hung_up", "webrtc": "computer_audio_closed", "softphone": "softphone_hung_up"}
 
 
@@ -157,9 +161,10 @@ def step(v: Volunteer, event: VEvent, now: float) -> tuple[Volunteer, list[Comma
                 cmds.append(HangupCall(v.call_id, "volunteer_stopped"))
             nv, changed = _to(v, VState.ENDED, now, reason="stopped")
             return nv, [*cmds, HangupVolunteer(v.session_id), *changed]
-        case LegGone(cause):
+        case LegGone(cause, pbx_lost):
             cmds = [HangupCall(v.call_id, "volunteer_left")] if s is VState.TALKING and v.call_id else []
-            nv, changed = _to(v, VState.DISCONNECTED, now, reason=leg_gone_reason(v.leg, cause))
+            reason = PBX_LOST_REASON if pbx_lost else leg_gone_reason(v.leg, cause)
+            nv, changed = _to(v, VState.DISCONNECTED, now, reason=reason)
             return nv, [*cmds, *changed]
         case LegReplaced(kind):
             return replace(v, leg=kind), []

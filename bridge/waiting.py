@@ -49,7 +49,8 @@ _ZONE_NAMES = {
 @dataclass(frozen=True)
 class Waiting:
     code: str  # dialing | outside_hours | callback | recycle | in_calls | exhausted | paused | closed | draft
-    #            | not_started | window_over | asterisk_down | trunk_down | governor | caller_dials | no_callers
+    #            | not_started | window_over | asterisk_down | store_down | trunk_down | governor | caller_dials
+    #            | no_callers
     text: str  # one sentence, the same for callers and organisers
     until: float | None = None  # when it is expected to change (epoch s), if known
     dialing: bool = False  # calls are being placed: nothing to fix
@@ -65,6 +66,8 @@ class Live:
     in_flight: int = 0  # calls ringing or being judged
     callers: int = 1  # volunteers waiting, talking or writing up (the pool calls are dialled for)
     asterisk_up: bool = True
+    # The database refuses writes (disk full, locked): the dialer holds every effort (bridge.dialer.Hold).
+    store_down: bool = False
     trunk_error: str | None = None  # set after TRUNK_FAILURES refused dials in a row
     plan_reason: str = ""  # the predictive engine's, for predictive efforts
 
@@ -101,6 +104,12 @@ def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], liv
     """Why a caller of this effort waits. ``outlook`` (Store.queue_outlook) is only asked when the list decides."""
     if not live.asterisk_up:
         return Waiting("asterisk_down", "The phone system is unreachable; calls resume as soon as it is back.")
+    if live.store_down:
+        return Waiting(
+            "store_down",
+            "The database is refusing writes (disk full or locked), so no new calls are placed; calls on the line "
+            "go on. The organisers have been told on their dashboard.",
+        )
     status = campaign.get("status")
     if status == "draft":
         return Waiting("draft", "This effort is not finished yet: the organisers have not opened it for calls.")
@@ -223,6 +232,7 @@ class Reasons:
             in_flight=in_flight,
             callers=pool,
             asterisk_up=connected is None or connected.is_set(),
+            store_down=bool(getattr(ctl, "store_down", False)),
             trunk_error=ctl.trunk.error(campaign_id) or ctl.dialer.trunk_error(campaign_id),
             plan_reason=plan,
         )

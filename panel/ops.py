@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -125,6 +126,16 @@ class ControllerCollector(Collector):
         yield CounterMetricFamily(
             "phonebank_ari_reconnects", "ARI event connections made after the first", value=max(connects - 1, 0)
         )
+        facts = getattr(ctl, "facts", None)
+        if facts is not None:
+            yield GaugeMetricFamily(
+                "phonebank_store_writes_queued",
+                "Call facts waiting for the database to take writes",
+                value=len(facts.pending),
+            )
+            yield GaugeMetricFamily(
+                "phonebank_store_down", "1 while the database refuses writes", value=int(facts.down)
+            )
         connected = getattr(ctl.ari, "connected", None)
         yield GaugeMetricFamily(
             "phonebank_ari_connected",
@@ -165,8 +176,16 @@ async def healthz(request: web.Request) -> web.Response:
         checks["store"] = False
     connected = getattr(ctl.ari, "connected", None)
     checks["ari"] = connected is not None and connected.is_set()
+    # Reads may work while writes do not (a lock held elsewhere, a full disk): the controller's own writes say.
+    facts = getattr(ctl, "facts", None)
+    checks["store_writes"] = facts is None or not facts.down
     ok = all(checks.values())
-    return web.json_response({"ok": ok, **checks}, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+    body: dict[str, Any] = {"ok": ok, **checks}
+    if facts is not None and (facts.down or facts.dropped):
+        body["store_error"] = facts.error  # SQLite's words ("database is locked", "database or disk is full")
+        body["writes_queued"] = len(facts.pending)
+        body["writes_dropped"] = facts.dropped
+    return web.json_response(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -181,6 +200,29 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 ROUTES = {"/healthz": healthz, "/metrics": metrics}
+STORE_DOWN_ERROR = (
+    "The database is not accepting changes right now (disk full or locked); nothing was saved. "
+    "Calls on the line go on; try again in a minute."
+)
+
+
+@web.middleware
+async def store_down_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """While the database refuses writes, a request that would write is refused with a clear 503 before it
+    tries (nothing is half-saved, and the loop does not wait out the store's busy timeout per request); one that
+    runs into the refusal itself gets the same answer, and takes the store down for the controller too."""
+    ctl = request.app[CONTROLLER]
+    facts = getattr(ctl, "facts", None)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and facts is not None and facts.down:
+        return web.json_response({"error": STORE_DOWN_ERROR, "code": "store_down"}, status=503)
+    try:
+        return await handler(request)
+    except sqlite3.OperationalError as exc:
+        if facts is not None:
+            facts.refused(exc, f"{request.method} {request.path}")
+        else:
+            log.error("store.write_failed", what=f"{request.method} {request.path}", error=str(exc))
+        return web.json_response({"error": STORE_DOWN_ERROR, "code": "store_down"}, status=503)
 
 
 @web.middleware
@@ -206,4 +248,5 @@ def setup(app: web.Application) -> None:
     app[REGISTRY] = registry
     app[LOOP_LAG] = LoopLag()
     app.middlewares.insert(0, ops_middleware)
+    app.middlewares.insert(1, store_down_middleware)
     app.cleanup_ctx.append(_loop_lag)

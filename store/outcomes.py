@@ -51,6 +51,10 @@ class Outcome(StrEnum):
     TRUNK_FAILED = "trunk_failed"
     # A call the controller found unfinished after a restart (calls.outcome only; its contact is released as FAILED).
     LOST = "lost"
+    # Asterisk itself went away (restart, crash) while the call was out and before a volunteer was talking: the
+    # voter may have heard a ring or a "hello?" and then nothing, through no doing of theirs. Like TRUNK_FAILED,
+    # not an attempt, no recycle wait, the last real outcome stays (bridge.dialer.Dialer's CallLost).
+    PBX_LOST = "pbx_lost"
     # --- What a volunteer's result makes of the contact (store.listengine's attempt records; the store keeps the
     # disposition code itself in contacts.last_outcome, and acts on the code's kind: contact, no_contact, remove).
     # Spoke; asked to be called again at a set time (also the built-in disposition code).
@@ -115,7 +119,7 @@ ENDS_CONTACT = frozenset(
 
 # Dials that say nothing about the voter: the contact's attempt is given back (Store.release_contact) and the list
 # rules skip them (store.listengine).
-NOT_AN_ATTEMPT = frozenset({Outcome.CANCELLED, Outcome.TRUNK_FAILED})
+NOT_AN_ATTEMPT = frozenset({Outcome.CANCELLED, Outcome.TRUNK_FAILED, Outcome.PBX_LOST})
 
 
 def recycle_column(kind: Recycle) -> str:

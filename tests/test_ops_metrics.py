@@ -56,7 +56,7 @@ async def test_healthz_says_which_part_is_down(panel: PanelKit) -> None:
     client = await panel.anonymous()
     resp = await client.get("/healthz")
     assert resp.status == 503  # the fake ARI never connected
-    assert await resp.json() == {"ok": False, "store": True, "ari": False}
+    assert await resp.json() == {"ok": False, "store": True, "ari": False, "store_writes": True}
     panel.ctl.ari.connected = asyncio.Event()  # type: ignore[attr-defined]
     panel.ctl.ari.connected.set()  # type: ignore[attr-defined]
     resp = await client.get("/healthz")
