@@ -321,6 +321,37 @@ def test_predictive_with_history_dials_ahead_within_the_abandon_budget() -> None
     assert decision.new_calls == 0 and decision.expected_abandons <= decision.allowed_risk * decision.expected_humans
 
 
+def test_a_decision_asked_again_in_the_same_state_is_not_forecast_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tick's NeedContacts is asked again when the adapter carries it out (lines_wanted, same clock reading):
+    the forecast (tens of ms at 100 volunteers, on the calls' event loop) runs once; any change to what it reads
+    (time, a call placed, the history growing) is a fresh forecast, the same one an uncached dialer makes."""
+    d = predictive_dialer(10)
+    d.handle(rich_history(), 5)
+    forecasts = 0
+    real = pr.plan
+
+    def counted(*args: object) -> pr.Decision:
+        nonlocal forecasts
+        forecasts += 1
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pr, "plan", counted)
+    asked = [c.count for c in d.handle(Tick(), 6) if isinstance(c, NeedContacts)]
+    assert asked and forecasts == 1
+    assert d.lines_wanted(1, 6) == asked[0] and forecasts == 1, "the adapter's second look: no second forecast"
+    d.handle(CallPlaced("p0", 1, 0), 6)
+    d.lines_wanted(1, 6)
+    assert forecasts == 2, "a call placed: the state changed"
+    fresh = predictive_dialer(10)
+    fresh.handle(rich_history(), 5)
+    fresh.handle(CallPlaced("p0", 1, 0), 6)
+    assert d.plan(1, 7.5) == fresh.plan(1, 7.5) and forecasts == 4, "later: forecast again, as without the memo"
+    d.handle(CallEnded("p0", 19), 8)
+    before = forecasts
+    d.plan(1, 8)
+    assert forecasts == before + 1, "the history grew: its stats are new"
+
+
 def test_predictive_budget_spent_trims_dialing_ahead() -> None:
     """30 abandons in 400 live answers: the 3% is spent, the governor's allowance drops to its floor and the
     dialer places fewer lines ahead than with the budget intact."""
