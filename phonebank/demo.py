@@ -20,6 +20,12 @@ DEMO_SCRIPT = (
     "Hi, is this {first_name}? I'm a volunteer with Fair Votes here in {city}. Early voting starts "
     "Saturday — can we count on you to vote?"
 )
+# The Spanish version callers can switch to (docs/PANEL.md "An effort in two languages"); voters whose list row
+# says Spanish get it first.
+DEMO_SCRIPT_ES = (
+    "Hola, ¿hablo con {first_name}? Soy voluntario de Fair Votes aquí en {city}. La votación anticipada empieza "
+    "el sábado: ¿podemos contar con su voto?"
+)
 DEMO_SURVEY = [
     {
         "id": "q1",
@@ -27,6 +33,8 @@ DEMO_SURVEY = [
         "kind": "choice",
         "options": ["Yes", "No", "Not sure"],
         "show_if": None,
+        "second_text": "¿Votará por anticipado?",
+        "second_options": ["Sí", "No", "No estoy seguro"],
     },
     {
         "id": "q2",
@@ -34,6 +42,8 @@ DEMO_SURVEY = [
         "kind": "dropdown",
         "options": ["Saturday", "Sunday", "Monday"],
         "show_if": {"question": "q1", "answer": "Yes"},
+        "second_text": "¿Qué día le viene bien?",
+        "second_options": ["Sábado", "Domingo", "Lunes"],
     },
 ]
 
@@ -100,6 +110,8 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
                     finished_at=time.time(),
                     script=DEMO_SCRIPT,
                     survey=DEMO_SURVEY,
+                    second_language="es",
+                    second_script=DEMO_SCRIPT_ES,
                 )["id"]
             )
             first = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo")
@@ -114,7 +126,11 @@ def prepare(settings: Settings, rt: AsteriskRuntime, count: int) -> tuple[dict[s
                         "state": "DC",
                         "zip": f"200{i % 10:02d}",
                         # A VAN ID, as a VAN export brings it (store.contacts keeps it as the external id).
-                        "extra": {"ward": str(1 + i % 8), EXTERNAL_ID: str(DEMO_VANID_BASE + i)},
+                        "extra": {
+                            "ward": str(1 + i % 8),
+                            EXTERNAL_ID: str(DEMO_VANID_BASE + i),
+                            "language": "Spanish" if i % 3 == 2 else "English",
+                        },
                     }
                     for i, n in enumerate(numbers)
                 ],
