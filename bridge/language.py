@@ -16,8 +16,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from callin.entry import DEFAULT_LANGUAGE
+from store.efforts import voter_language as listed_language
+
 # Asterisk's own default (config/asterisk/asterisk.conf defaultlanguage): a channel nobody set hears English.
-DEFAULT = "en"
+DEFAULT = DEFAULT_LANGUAGE
 # The languages the phone side speaks: Asterisk has (or is given) sounds for each.
 LANGUAGES = ("en", "es")
 # Debian's recorded core sounds per language (phonebank.asterisk installs them into the Asterisk root).
@@ -48,9 +51,7 @@ SOUNDS: dict[str, dict[str, str]] = {
     },
 }
 
-# What a list's language column may be called (matched without case, spaces or underscores) and the values that
-# name each language.
-LANGUAGE_COLUMNS = ("language", "lang", "preferredlanguage", "primarylanguage", "spokenlanguage", "idioma")
+# What names each language in a setting or a session row (a list's column is read by store.efforts.voter_language).
 _NAMES = {
     "en": ("en", "eng", "english", "inglés", "ingles"),
     "es": ("es", "spa", "spanish", "español", "espanol", "castellano"),
@@ -85,11 +86,19 @@ def of(value: Any, default: str = DEFAULT) -> str:
 
 
 def voter_language(extra: Mapping[str, Any] | None, effort_language: str) -> str:
-    """The voter's language when the list has a language column with a value we speak, else the effort's."""
-    for key, value in (extra or {}).items():
-        if key.lower().replace(" ", "").replace("_", "") in LANGUAGE_COLUMNS and (lang := normalize(value)):
-            return lang
-    return of(effort_language)
+    """The voter's language when the list has a language column naming one we speak (the same reading as the
+    caller's script language, store.efforts.voter_language), else the effort's."""
+    return listed_language(dict(extra or {}), list(LANGUAGES)) or of(effort_language)
+
+
+def callin_languages(setting: str) -> tuple[str, ...]:
+    """The call-in's languages from its setting ("en,es"): the ones we speak, in order, each once; English if none."""
+    out: list[str] = []
+    for part in setting.split(","):
+        found = normalize(part)
+        if found and found not in out:
+            out.append(found)
+    return tuple(out) or (DEFAULT,)
 
 
 def effort_language(campaign: Mapping[str, Any]) -> str:

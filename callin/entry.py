@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bridge import language as lang
 from callin import guard as g
 
 # Ten digits: the guard's overall pace lets through at most a few thousand guesses a day, against 9e9 codes
@@ -35,6 +34,8 @@ WRONG = "sound:auth-incorrect"  # "Login incorrect."
 WELCOME = "sound:agent-loginok"  # "Agent logged in."
 GOODBYE = "sound:vm-goodbye"  # "Goodbye."
 HOLD = "sound:one-moment-please"  # "One moment please."
+# A channel nobody set a language on speaks Asterisk's default (config/asterisk/asterisk.conf defaultlanguage).
+DEFAULT_LANGUAGE = "en"
 
 
 class EState(StrEnum):
@@ -58,7 +59,7 @@ class Entry:
     submitted_at: float = 0.0
     held: bool = False  # this code was held already ("one moment please" is said once)
     # The call-in's languages, the prompts before a code is known said in each (the first is the channel's own).
-    languages: tuple[str, ...] = (lang.DEFAULT,)
+    languages: tuple[str, ...] = (DEFAULT_LANGUAGE,)
 
 
 # events
@@ -75,7 +76,7 @@ class Digit:
 @dataclass(frozen=True)
 class Validated:
     session_id: int | None  # None: no open session has this code
-    language: str = ""  # the session's language ("": the call-in's first)
+    language: str = ""  # the session's language, as Asterisk names it ("": the call-in's first)
 
 
 @dataclass(frozen=True)
@@ -185,8 +186,8 @@ def get_timer(e: Entry) -> float | None:
 def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryCommand]]:
     match event:
         case Started():
-            first = e.languages[0] if e.languages else lang.DEFAULT
-            cmds: list[EntryCommand] = [] if first == lang.DEFAULT else [SetLanguage(e.channel_id, first)]
+            first = e.languages[0] if e.languages else DEFAULT_LANGUAGE
+            cmds: list[EntryCommand] = [] if first == DEFAULT_LANGUAGE else [SetLanguage(e.channel_id, first)]
             return replace(e, deadline=now + DIGIT_TIMEOUT_S), [*cmds, *_prompts(e, PROMPT)]
         case Digit(d) if e.state is EState.COLLECTING:
             # The first key of a try stops the prompts (the rest of a bilingual prompt is not waited for).
@@ -206,8 +207,8 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             if session_id is not None:
                 # The session's language for everything the volunteer hears from here on (welcome, beeps); the
                 # channel is in the call-in's first language already.
-                first = e.languages[0] if e.languages else lang.DEFAULT
-                spoken = lang.of(language, first)
+                first = e.languages[0] if e.languages else DEFAULT_LANGUAGE
+                spoken = language or first
                 switch: list[EntryCommand] = [] if spoken == first else [SetLanguage(e.channel_id, spoken)]
                 return replace(e, state=EState.JOINED), [*switch, Join(e.channel_id, session_id)]
             return _wrong(e, now)

@@ -73,6 +73,10 @@ class Settings:
     trusted_proxies: str = ""
     # Limits on guessing call-in codes (callin/guard.py Limits as JSON, e.g. '{"lock_after": 6}'); empty: defaults.
     callin_limits: str = ""
+    # The call-in's languages, in the order a caller hears them until their code says which is theirs (callin.entry;
+    # docs/OPERATIONS.md "Languages on the phone"): "en,es" says "enter your code" in English then Spanish; "en"
+    # for an English-only phone bank.
+    callin_languages: str = "en,es"
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     # The user Asterisk runs as (deploy/systemd: "pbx"): rendering gives it the instance tree. Empty: unchanged.
     asterisk_user: str = ""
@@ -117,6 +121,7 @@ class Settings:
             public_url=_env("PUBLIC_URL", ""),
             trusted_proxies=_env("TRUSTED_PROXIES", ""),
             callin_limits=_env("CALLIN_LIMITS", ""),
+            callin_languages=_env("CALLIN_LANGUAGES", "en,es"),
             trunk=trunk,
             asterisk_mode=_env("ASTERISK", "auto"),
             asterisk_user=_env("ASTERISK_USER", ""),

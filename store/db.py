@@ -7,6 +7,7 @@ recorded. Times are Unix epoch seconds (float) so durations are plain subtractio
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -294,6 +295,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE campaigns ADD COLUMN second_script TEXT NOT NULL DEFAULT '';
     ALTER TABLE dispositions ADD COLUMN language TEXT NOT NULL DEFAULT '';
     """,
+    # 13: languages on the phone (bridge.language): a volunteer's session keeps their language (the panel's when they
+    # joined) for the call-in's prompts and beeps; an effort keeps its abandon message and voicemail in languages
+    # other than its own ({"es": {"abandon": path, "voicemail": path}}) for voters whose list says they speak one
+    """
+    ALTER TABLE sessions ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    ALTER TABLE campaigns ADD COLUMN media_by_language TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 DEFAULT_DISPOSITIONS: list[tuple[str, str, str]] = [
@@ -350,6 +358,7 @@ CAMPAIGN_FIELDS = {
     "language",
     "second_language",
     "second_script",
+    "media_by_language",
 }
 # The languages an effort's script may be written in, and offered in a second one (store/efforts.py).
 SCRIPT_LANGUAGES = ("en", "es", "zh", "vi", "ko", "fil", "ht", "fr", "pt", "ru", "ar")
@@ -752,7 +761,10 @@ class Store:
         *,
         user_id: int | None = None,
         start_on_click: bool = False,
+        language: str = "en",
     ) -> dict[str, Any]:
+        """``language``: the volunteer's (the panel's when they joined, panel.i18n.choose): what the call-in and the
+        beeps speak to them (bridge.language)."""
         campaign = self.campaign(campaign_id)
         if campaign is None:
             raise StoreError(f"no campaign {campaign_id}")
@@ -770,9 +782,10 @@ class Store:
                 code = new_code()
                 try:
                     sid = self.conn.execute(
-                        "INSERT INTO sessions (campaign_id, volunteer_id, code, created_at, user_id, start_on_click) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (campaign_id, vid, code, now, user_id, int(start_on_click)),
+                        "INSERT INTO sessions "
+                        "(campaign_id, volunteer_id, code, created_at, user_id, start_on_click, language) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (campaign_id, vid, code, now, user_id, int(start_on_click), language_tag(language)),
                     ).lastrowid
                     break
                 except sqlite3.IntegrityError:
@@ -1019,9 +1032,31 @@ def _check_pacing_params(params: Any) -> None:
         raise StoreError(f"unknown pacing settings: {', '.join(sorted(unknown))}")
 
 
+def language_tag(value: Any) -> str:
+    """A language tag as the panel and Asterisk write it ("es", "pt_BR"): letters and at most one separator."""
+    text = str(value or "").strip()
+    if not re.fullmatch(r"[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})?", text):
+        raise StoreError(f"not a language: {text[:20]!r} (e.g. en, es)")
+    return text
+
+
+def _check_media_by_language(raw: Any) -> None:
+    """The effort's abandon message and voicemail in languages other than its own (bridge.language.message_media)."""
+    media = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(media, dict) or not all(
+        isinstance(v, dict) and set(v) <= {"abandon", "voicemail"} and all(isinstance(x, str) for x in v.values())
+        for v in media.values()
+    ):
+        raise StoreError('media_by_language must be {"<language>": {"abandon": path, "voicemail": path}}')
+    for key in media:
+        language_tag(key)
+
+
 def _check_campaign_fields(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
-    for key in ("amd_params", "pacing_params", "survey"):
+    if "media_by_language" in out:
+        _check_media_by_language(out["media_by_language"])
+    for key in ("amd_params", "pacing_params", "survey", "media_by_language"):
         if key in out and not isinstance(out[key], str):
             out[key] = json.dumps(out[key])
     if "pacing_params" in out:

@@ -44,7 +44,7 @@ def test_normalize(value: Any, expected: str | None) -> None:
         ({"language": "English"}, "es", "en"),
         ({"language": "Tagalog"}, "en", "en"),  # not one we speak: the effort's
         ({"language": ""}, "es", "es"),
-        ({"city_language_note": "es"}, "en", "en"),  # not a language column
+        ({"city": "es"}, "en", "en"),  # not a language column
         ({}, "es", "es"),
         (None, "en", "en"),
     ],
