@@ -2,9 +2,12 @@
 
 A captain (permission ``coach_callers``) picks a caller on the live dashboard and a mode: ``listen`` (hears the
 voter and the volunteer, nobody hears them), ``whisper`` (only the volunteer hears them) or ``barge`` (all three
-talk). The captain's audio is their own leg: they call in with a one-off coach code, and the leg sits in its own
-holding bridge; the adapter joins it to the volunteer's audio as the commands say (ARI snoop for listen and
-whisper, the volunteer's own bridge for barge). One captain per caller, one caller per captain.
+talk). The captain's audio is their own leg, of one of three kinds (``LegKind``): they call in with a one-off
+coach code, or their browser (WebRTC) or SIP softphone calls from a SIP account made for this one coaching
+(``OpenAccount``; revoked by ``RevokeAccount`` the moment the coaching ends or its time to join runs out). Either
+way the leg sits in its own holding bridge; the adapter joins it to the volunteer's audio as the commands say (ARI
+snoop for listen and whisper, the volunteer's own bridge for barge). A mode change moves the leg already there: the
+captain never joins again. One captain per caller, one caller per captain.
 
 The volunteer's core hears of it (``bridge.volunteer.Coached``) only to show it: their state and the pacing do
 not change. Nothing here holds a voter's number: the captain coaches a session, never a contact.
@@ -22,8 +25,20 @@ class Mode(StrEnum):
     BARGE = "barge"
 
 
+class LegKind(StrEnum):
+    PHONE = "phone"  # calls in and keys a coach code
+    WEBRTC = "webrtc"  # the dashboard's own page, computer audio
+    SOFTPHONE = "softphone"
+
+
 # A code nobody keyed goes after this long: codes are secrets, the fewer alive the better.
 CODE_TTL_S = 300.0
+# A SIP account nobody called from goes after this long: setting up a softphone takes longer than keying a code.
+ACCOUNT_TTL_S = 900.0
+
+
+def join_ttl(leg: LegKind) -> float:
+    return CODE_TTL_S if leg is LegKind.PHONE else ACCOUNT_TTL_S
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,8 @@ class Coaching:
     mode: Mode
     expires_at: float
     channel_id: str | None = None  # the captain's leg, once they called in
+    leg: LegKind = LegKind.PHONE
+    account: str = ""  # the SIP account (endpoint name) of a webrtc/softphone leg; "" for a phoned-in one
 
 
 Coaches = dict[str, Coaching]  # coach id -> coaching
@@ -48,6 +65,8 @@ class Requested:
     user_id: int
     session_id: int
     mode: Mode
+    leg: LegKind = LegKind.PHONE
+    account: str = ""  # webrtc/softphone: the fresh account's name (randomness comes from the adapter)
 
 
 @dataclass(frozen=True)
@@ -122,12 +141,40 @@ class Refused:
     reason: str  # "caller_coached": another captain is on them
 
 
-Command = Attach | Release | Coached | Refused
+@dataclass(frozen=True)
+class OpenAccount:
+    """Make the SIP account the captain's browser or softphone calls from (its calls reach only this coaching)."""
+
+    coach_id: str
+    username: str
+    leg: LegKind
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RevokeAccount:
+    """Delete the account: from now on it can neither register nor call."""
+
+    coach_id: str
+    username: str
+
+
+Command = Attach | Release | Coached | Refused | OpenAccount | RevokeAccount
 
 
 def by_code(coaches: Coaches, code: str) -> Coaching | None:
     """A coach code not keyed yet (a code joins one leg only)."""
+    if not code:
+        return None  # a SIP captain has no code
     return next((c for c in coaches.values() if c.code == code and c.channel_id is None), None)
+
+
+def by_account(coaches: Coaches, username: str) -> Coaching | None:
+    """The coaching a call from this SIP account joins: only one not joined yet (an account joins one leg only,
+    a second call from it while the first is up is refused)."""
+    if not username:
+        return None
+    return next((c for c in coaches.values() if c.account == username and c.channel_id is None), None)
 
 
 def of_session(coaches: Coaches, session_id: int) -> Coaching | None:
@@ -141,21 +188,26 @@ def next_timer(coaches: Coaches) -> float | None:
 
 def _end(coaches: Coaches, c: Coaching) -> list[Command]:
     del coaches[c.coach_id]
-    return [Release(c.coach_id, c.channel_id), Coached(c.session_id, "")]
+    revoke: list[Command] = [RevokeAccount(c.coach_id, c.account)] if c.account else []
+    return [*revoke, Release(c.coach_id, c.channel_id), Coached(c.session_id, "")]
 
 
 def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Command]]:
     out = dict(coaches)
     match event:
-        case Requested(coach_id, code, user_id, session_id, mode):
+        case Requested(coach_id, code, user_id, session_id, mode, leg, account):
             other = of_session(out, session_id)
             if other is not None and other.user_id != user_id:
                 return coaches, [Refused(coach_id, "caller_coached")]
+            if (leg is LegKind.PHONE) != (not account):
+                return coaches, [Refused(coach_id, "bad_leg")]  # a phoned-in leg has a code, a SIP leg an account
             cmds: list[Command] = []
             for old in [c for c in out.values() if c.user_id == user_id]:
                 cmds += _end(out, old)  # a captain coaches one caller at a time: the new request wins
-            out[coach_id] = Coaching(coach_id, code, user_id, session_id, mode, now + CODE_TTL_S)
-            return out, [*cmds, Coached(session_id, mode)]
+            expires = now + join_ttl(leg)
+            out[coach_id] = Coaching(coach_id, code, user_id, session_id, mode, expires, None, leg, account)
+            opened: list[Command] = [OpenAccount(coach_id, account, leg, expires)] if account else []
+            return out, [*cmds, *opened, Coached(session_id, mode)]
         case CaptainJoined(coach_id, channel_id) if coach_id in out and out[coach_id].channel_id is None:
             c = out[coach_id] = replace(out[coach_id], channel_id=channel_id)
             return out, [Attach(coach_id, channel_id, c.session_id, c.mode)]

@@ -18,6 +18,11 @@ from enum import StrEnum
 
 # Endpoint names start with this; nothing in pjsip.conf does, so a restart can tell ours apart.
 PREFIX = "pbsip"
+# A captain's account (bridge.coaching): same prefix, so a restart finds it too (and, lacking PB_SESSION, deletes
+# it: coaching lives in memory); the "c" only helps a person reading logs or `pjsip show endpoints`.
+COACH_PREFIX = f"{PREFIX}c"
+# A captain's account's calls go here: Stasis(phonebank,coachleg,<endpoint>), nothing else (extensions.conf).
+COACH_CONTEXT = "pb-coach-leg"
 # An account outlives no shift: a caller's login expires sooner, this caps a manager's or a script's.
 MAX_TTL_S = 12 * 3600.0
 # Hang-up cause Asterisk gives a channel it cut for lack of RTP (rtp_timeout): AST_CAUSE_REQUESTED_CHAN_UNAVAIL.
@@ -37,6 +42,7 @@ class Account:
     session_id: int
     kind: Kind
     expires_at: float
+    captain: bool = False  # a captain's coaching account (bridge.coaching): never in the sessions' accounts
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ class Join(StrEnum):
 def new_username() -> str:
     """128 random bits: the name is as hard to guess as a password, so nobody can probe which accounts exist."""
     return f"{PREFIX}{secrets.token_hex(16)}"
+
+
+def new_coach_username() -> str:
+    return f"{COACH_PREFIX}{secrets.token_hex(16)}"  # 128 random bits, as a volunteer's
 
 
 def new_password() -> str:
@@ -211,10 +221,20 @@ def endpoint_fields(
     account: Account, *, webrtc_transport: str = "transport-wss", softphone_transport: str = "transport-udp"
 ) -> list[tuple[str, str]]:
     """The endpoint object Asterisk gets (ARI push configuration takes no templates, so every field is here)."""
+    # Read back after a controller restart (restored()); a captain's account has no session to read back.
+    restore = (
+        [("set_var", "PB_COACH=1")]
+        if account.captain
+        else [
+            ("set_var", f"PB_SESSION={account.session_id}"),
+            ("set_var", f"PB_KIND={account.kind.value}"),
+            ("set_var", f"PB_EXPIRES={int(account.expires_at)}"),
+        ]
+    )
     common = [
         ("aors", account.username),
         ("auth", account.username),
-        ("context", "pb-sip-leg"),
+        ("context", COACH_CONTEXT if account.captain else "pb-sip-leg"),
         ("disallow", "all"),
         ("direct_media", "no"),
         ("dtmf_mode", "rfc4733"),
@@ -231,10 +251,7 @@ def endpoint_fields(
         ("send_pai", "no"),
         ("send_rpid", "no"),
         ("trust_id_outbound", "no"),
-        # Read back after a controller restart (restored()).
-        ("set_var", f"PB_SESSION={account.session_id}"),
-        ("set_var", f"PB_KIND={account.kind.value}"),
-        ("set_var", f"PB_EXPIRES={int(account.expires_at)}"),
+        *restore,
     ]
     # "allow" after common's "disallow=all": fields apply in order.
     if account.kind is Kind.WEBRTC:

@@ -160,6 +160,13 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], Stored, list[rc.Com
         [HangupChannel("s1", "sip_leg_joining"), ResetStaleDialing()],
     ),
     (
+        "a captain's SIP leg still joining is hung up too",
+        {"k1": ch("k1", "PJSIP/pbsipcab12-00000005", context="pb-coach-leg", app="Stasis")},
+        [],
+        Stored(),
+        [HangupChannel("k1", "sip_leg_joining"), ResetStaleDialing()],
+    ),
+    (
         "a volunteer on a per-session SIP account keeps its endpoint",
         {"s2": ch("s2", "PJSIP/pbsipcd34-00000004", context="pb-sip-leg", app="Stasis")},
         [vol_bridge(2, "s2")],
