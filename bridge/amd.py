@@ -59,6 +59,13 @@ class AmdParams:
     short_silence_ms: int = 300
     long_turn_ms: int = 900
     long_silence_ms: int = 550
+    # A first turn of mid_turn_from_ms..mid_turn_to_ms (a voicemail's opening sentence, "Hi, you've reached Maria
+    # Lopez.", more often than a person's answer on the corpus) needs mid_silence_ms: its pause before the next
+    # sentence is then not taken for a person waiting. Few people answer with a phrase this long, so the wait
+    # costs the p95 delay little (docs/bench-amd.md, issue 10 follow-up; 0..0 turns it off).
+    mid_turn_from_ms: int = 1800
+    mid_turn_to_ms: int = 2200
+    mid_silence_ms: int = 900
     # A turn longer than this is *long*: a person's long greeting ("Good afternoon, Johnson residence, this is
     # Robert speaking.", 3-5 s) or a machine. It is decided by what follows it: a person then waits for an
     # answer (long_wait_ms of silence: human), a machine goes on talking or beeps (machine, at once).
@@ -75,9 +82,11 @@ class AmdParams:
     # Speech must last this long to count (clicks and pops do not).
     min_speech_ms: int = 60
     # Hard stop: decide by then whatever has been heard (human, unless a rule said machine). Under the live
-    # path's own verdict deadline (6 s after the tap, then NOTSURE = put through; docs/AMD.md), with room for
-    # the tap starting a little after answer and for a busy controller.
-    max_analysis_ms: int = 5500
+    # path's own verdict deadline (bridge.dialer.AMD_VERDICT_S, 7.5 s after the tap, then NOTSURE = put through;
+    # docs/AMD.md), with room for the tap starting a little after answer and for a busy controller. 7 s, not
+    # 5.5: a person answering with a 4-5 s sentence has finished it and is waiting by then, so the long-turn
+    # rules judge them instead of a guess made mid-sentence from the pauses inside it.
+    max_analysis_ms: int = 7000
     # After a machine decision, this much silence without a beep means the greeting has ended.
     greeting_end_silence_ms: int = 1300
     # Give up waiting for the greeting to end (endless carrier loops): start the message anyway.
@@ -126,6 +135,7 @@ class AmdParams:
             short_turn_ms=int(self.short_turn_ms * longer),
             short_silence_ms=int(self.short_silence_ms * shorter),
             long_silence_ms=int(self.long_silence_ms * shorter),
+            mid_silence_ms=int(self.mid_silence_ms * shorter),
             long_wait_ms=int(self.long_wait_ms * shorter),
         )
 
@@ -464,6 +474,8 @@ class AmdDetector:
 
     def _needed_silence(self, turn: int) -> int:
         p = self._p
+        if p.mid_turn_from_ms < p.mid_turn_to_ms and p.mid_turn_from_ms <= turn <= p.mid_turn_to_ms:
+            return p.mid_silence_ms
         if turn <= p.short_turn_ms:
             return p.short_silence_ms
         if turn >= p.long_turn_ms:

@@ -26,7 +26,7 @@ RTP_HEADER = 12
 # so stray streams (a tap being torn down) cannot grow memory over a long shift.
 MAX_EARLY_PACKETS = 50
 MAX_EARLY_SOURCES = 64
-# A timestamp jump beyond this is a new timestamp base, not lost audio (the detector decides within 6 s).
+# A timestamp jump beyond this is a new timestamp base, not lost audio (the detector decides within 7 s).
 MAX_GAP_MS = 10_000
 
 

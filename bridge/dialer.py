@@ -109,12 +109,13 @@ DAY_S = 86400.0
 PACE_EVERY_S = 0.5
 # Our detector's windows on an answered call (app_amd decides inside Asterisk and has none here). No verdict this
 # long after the tap (no audio reached it): put through as a person, the cheaper mistake (stored as HUMAN with the
-# cause AMD_TIMEOUT_CAUSE). The detector decides by its own max_analysis_ms (bridge/amd.py), 5.5 s, so this only
-# catches lost audio or a lost verdict.
-AMD_VERDICT_S = 6.0
+# cause AMD_TIMEOUT_CAUSE). The detector decides by its own max_analysis_ms (bridge/amd.py), 7 s, so this only
+# catches lost audio or a lost verdict. 7 s (not 5.5) so that a person answering with a 4-5 s sentence has finished
+# it before the detector must decide (docs/AMD.md).
+AMD_VERDICT_S = 7.5
 # How long the tap stays on a voter put through as a person: the detector's late-correction window is 10 s of audio
 # after its verdict, which comes by the no-verdict deadline at the latest.
-AMD_LISTEN_S = 16.0
+AMD_LISTEN_S = 17.5
 AMD_TIMEOUT_CAUSE = "OURS-timeout-0"
 
 

@@ -229,9 +229,14 @@ CASES = [
      "human", "long_greeting", "human"),
     ("4.4 s greeting, then waiting", [*phrases(8000, [1200, 1400, 1600], 80, 50), gap(8000, 2500)],
      "human", "long_greeting", "human"),
-    # Still talking when the time is up (max_analysis_ms, under the live path's deadline): put through, as a
-    # person finishing a long greeting would be...
+    # A 5.3 s greeting has ended before the deadline (max_analysis_ms, 7 s): judged by the wait after it, not
+    # guessed mid-sentence from the pauses inside it.
     ("5.3 s greeting, then waiting", [*phrases(8000, [1500, 1600, 1900], 150, 55), gap(8000, 2500)],
+     "human", "long_greeting", "human"),
+    # Still talking when the time is up (under the live path's deadline): put through, as a person finishing a
+    # long greeting would be...
+    ("still talking at the deadline, then waiting",
+     [gap(8000, 1500), *phrases(8000, [1700, 1800, 1900], 150, 56), gap(8000, 2500)],
      "human", "max_analysis", "human"),
     # The same length of talk, then a pause a person would not leave in the middle of a greeting, then more.
     ("long sentence, pause, next sentence",
@@ -242,14 +247,23 @@ CASES = [
      "machine", "tone", "machine"),
     # ... unless the turn has already paused between sentences (sentence_pause_ms) and gone on: a machine.
     ("two sentences, still talking at the deadline",
-     [voice(8000, 2000, 85), gap(8000, 400), *phrases(8000, [1800, 1500], 150, 86), gap(8000, 2000)],
+     [gap(8000, 1000), voice(8000, 2000, 85), gap(8000, 400), *phrases(8000, [1600, 1500, 1500], 150, 86),
+      gap(8000, 2000)],
      "machine", "long_turn", "machine"),
     # ... and a machine that goes on after a pause is pulled back (late_speech), one that beeps on the beep.
+    ("still talking at the deadline, pause, next sentence",
+     [gap(8000, 1500), *phrases(8000, [1700, 1800, 1900], 150, 56), gap(8000, 400), voice(8000, 1500, 81),
+      gap(8000, 2000)],
+     "human", "max_analysis", "machine"),
     ("5.3 s, pause, next sentence",
      [*phrases(8000, [1500, 1600, 1900], 150, 55), gap(8000, 400), voice(8000, 1500, 81), gap(8000, 2000)],
+     "machine", "long_turn", "machine"),
+    ("6 s without a pause, then waiting, beep",
+     [gap(8000, 1500), voice(8000, 6000, 80), gap(8000, 700), sine(8000, 1000, 400), gap(8000, 2000)],
      "human", "max_analysis", "machine"),
+    # Nobody answering the phone talks max_turn_ms (6.5 s) unbroken.
     ("7 s without a pause, beep", [voice(8000, 7000, 80), gap(8000, 300), sine(8000, 1000, 400), gap(8000, 2000)],
-     "human", "max_analysis", "machine"),
+     "machine", "long_turn", "machine"),
     # A person who goes on once: "Hello? ... Who am I speaking to?", then waits.
     ("hello, pause, question", [voice(8000, 500, 90), gap(8000, 500), voice(8000, 1300, 91), gap(8000, 3000)],
      "human", "short_turn", "human"),
@@ -265,6 +279,33 @@ def test_what_follows_a_turn_decides(case: str, parts: list[np.ndarray], first: 
     det.finish()
     assert det.first_decision is not None and det.decision is not None
     assert (det.first_decision.kind, det.first_decision.reason, det.decision.kind) == (first, reason, final)
+
+
+@pytest.mark.parametrize("pause_ms", [650, 800])
+def test_a_two_second_opening_sentence_needs_a_longer_wait(pause_ms: int) -> None:
+    # "Hi, you've reached Maria Lopez." (2 s), a pause a person would also leave after "Hi, this is Karen.",
+    # then the next sentence and the beep: a first turn of mid_turn_from_ms..mid_turn_to_ms waits mid_silence_ms
+    # (900), so the machine is caught at the first decision instead of being put through and pulled back.
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, 2000, 95), gap(rate, pause_ms), voice(rate, 1500, 96), gap(rate, 450)]
+    parts += [sine(rate, 1000, 400), gap(rate, 2000)]
+    det = AmdDetector(rate)
+    det.feed(render(rate, parts, 9))
+    det.finish()
+    assert det.first_decision is not None and det.first_decision.kind == "machine"
+    # Off (an empty band), the same pause is a person waiting: the rule is what catches it.
+    events = run(render(rate, parts, 9), rate, params=AmdParams(mid_turn_from_ms=0, mid_turn_to_ms=0))
+    assert events[0].kind == "human" and events[0].reason == "short_turn"
+
+
+@pytest.mark.parametrize("speech_ms", [2000, 1200])
+def test_a_person_after_a_mid_length_sentence_is_still_put_through(speech_ms: int) -> None:
+    rate = 8000
+    parts = [gap(rate, 300), voice(rate, speech_ms, 97), gap(rate, 3000)]
+    events = run(render(rate, parts, 11), rate)
+    assert kinds(events) == ["human"]
+    # At most mid_silence_ms (900) of dead air for the 2 s sentence, long_silence_ms (550) for the 1.2 s one.
+    assert events[0].at_ms - (300 + speech_ms) <= (960 if speech_ms == 2000 else 620)
 
 
 def test_long_greeting_is_decided_within_600_ms_of_its_end() -> None:

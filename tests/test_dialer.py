@@ -707,8 +707,8 @@ def test_no_verdict_by_the_deadline_puts_the_voter_through_as_a_person() -> None
     answered(d, "c1")
     d.handle(DetectorListening("c1"), 11.5)
     assert d.get_timer() == 11.5 + AMD_VERDICT_S
-    assert d.handle_timer(17.4) == [], "not due yet"
-    cmds = d.handle_timer(17.5)
+    assert d.handle_timer(11.4 + AMD_VERDICT_S) == [], "not due yet"
+    cmds = d.handle_timer(11.5 + AMD_VERDICT_S)
     assert cmds[0] == Log("amd.no_verdict", {"call_id": "c1"}, level="warning")
     assert Connect("c1", 1) in cmds and RecordVerdict("c1", "HUMAN", AMD_TIMEOUT_CAUSE) in cmds
     assert d.calls["c1"].verdict == "HUMAN"
@@ -717,11 +717,13 @@ def test_no_verdict_by_the_deadline_puts_the_voter_through_as_a_person() -> None
 @pytest.mark.parametrize(
     ("events", "at", "expected"),
     [
-        # A person put through: the tap comes off when the late-correction window ends, 16 s after the tap.
-        ([("verdict", "HUMAN", 13.0)], 27.5, "stop"),
-        ([("verdict", "HUMAN", 13.0)], 27.4, "nothing"),
-        # Put through by the no-verdict deadline: the same window (it used to leave the tap on the whole call).
-        ([("timer", "", 17.5)], 27.5, "stop"),
+        # A person put through: the tap comes off when the late-correction window ends, AMD_LISTEN_S (17.5 s)
+        # after the tap.
+        ([("verdict", "HUMAN", 13.0)], 29.0, "stop"),
+        ([("verdict", "HUMAN", 13.0)], 28.9, "nothing"),
+        # Put through by the no-verdict deadline (AMD_VERDICT_S, 7.5 s): the same window (it used to leave the tap
+        # on the whole call).
+        ([("timer", "", 19.0)], 29.0, "stop"),
         # A machine with a message to leave: the tap stays for the beep, no window.
         ([("verdict", "MACHINE", 13.0)], 60.0, "nothing"),
         # The adapter took the tap off itself.
