@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bridge import sip_accounts as sa
 from bridge.ari import AriError
+from panel import i18n
 from panel.common import json_error, read_json, require, session_id, user_of
 from panel.keys import CALLIN_NUMBER, CONTROLLER
 from panel.views import callback_at, session_view, sip_account_view
@@ -33,6 +34,10 @@ async def create_session(request: web.Request) -> web.Response:
     manager = "manage_efforts" in user["permissions"]
     if not manager and user.get("campaign_id") not in (None, campaign_id):
         return json_error(403, "your login is for another effort")
+    # The volunteer's language (call-in prompts, beeps): a script may name it, else the panel's for this request.
+    language = body.get("language") or i18n.choose(request)
+    if language not in i18n.available():
+        return json_error(400, f"language must be one of: {', '.join(i18n.available())}")
     try:
         # A logged-in caller is the volunteer (no signing in under another name); scripts with the API token
         # name one in the body.
@@ -44,6 +49,7 @@ async def create_session(request: web.Request) -> web.Response:
             str(who.get("phone", "")),
             user_id=user["id"],
             start_on_click=bool(body.get("start_on_click", False)),
+            language=language,
         )
     except StoreError as exc:
         return json_error(400, str(exc))
@@ -85,6 +91,7 @@ async def post_disposition(request: web.Request) -> web.Response:
             str(body.get("notes", "")),
             answers,
             callback_at(body),
+            language=body.get("language") or "",
         )
     except StoreError as exc:
         return json_error(400, str(exc))

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from bridge import sip_accounts as sa
 from bridge.ari import AriError
-from panel import webphone
+from panel import i18n, webphone
 from panel.common import json_error, json_refusal, page_refusal, read_json, render, require, session_id, user_of
 from panel.i18n import N_
 from panel.keys import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE
@@ -29,6 +29,7 @@ from panel.proxy import client_ip
 from panel.views import callback_at, session_view, sip_account_view
 from store import bans
 from store import caller as sc
+from store import efforts as ef
 from store import users as u
 from store.db import StoreError
 
@@ -223,7 +224,11 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
             callin_number=request.app[CALLIN_NUMBER],
             error=refusal,
         )
+    # What the call-in and the beeps speak to this volunteer: the panel's language as they join (bridge.language).
+    language = i18n.choose(request)
     session = sc.open_session_for(store, user["id"], campaign["id"])
+    if session is not None and session.get("language") != language:
+        store.update_session(session["id"], language=language)  # they switched language since: the phone follows
     if session is None:
         try:
             session = store.create_session(
@@ -233,6 +238,7 @@ async def audio_post(request: web.Request) -> web.StreamResponse:
                 user.get("phone") or "",
                 user_id=user["id"],
                 start_on_click=True,
+                language=language,
             )
         except StoreError as exc:
             return render(
@@ -284,6 +290,9 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     user = user_of(request)
     perms = user["permissions"]
+    # The script's languages (store/efforts.py "script languages"): the caller switches per call; each language
+    # by its own name, as callers of either language recognise it.
+    languages = ef.script_languages(campaign)
     config = {
         "session_id": session["id"],
         "campaign_id": campaign["id"],
@@ -292,6 +301,8 @@ async def session_page(request: web.Request) -> web.StreamResponse:
         "personal": campaign["dial_mode"] == "personal",
         "script": campaign["script"] if "view_script" in perms else "",
         "survey": campaign["survey"] if "view_forms" in perms else [],
+        "languages": [{"code": code, "name": i18n.name_of(code)} for code in languages],
+        "second_script": campaign["second_script"] if "view_script" in perms and len(languages) > 1 else "",
         "show_about": "view_profiles" in perms,
         "dispositions": store.disposition_codes(campaign["id"]),
         "wrapup_limit_s": campaign["wrapup_limit_s"],
@@ -451,7 +462,13 @@ async def personal_disposition(request: web.Request) -> web.Response:
     store = request.app[STORE]
     try:
         saved = sc.personal_save(
-            store, sid, str(body.get("code", "")), str(body.get("notes", "")), answers, callback_at=callback_at(body)
+            store,
+            sid,
+            str(body.get("code", "")),
+            str(body.get("notes", "")),
+            answers,
+            callback_at=callback_at(body),
+            language=body.get("language") or "",
         )
     except StoreError as exc:
         return json_error(400, str(exc))

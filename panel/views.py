@@ -14,6 +14,7 @@ from bridge.ari_app import Controller
 from panel.localtime import voter_clock
 from store.contacts import PHONE_EXT, about_fields
 from store.db import StoreError
+from store.efforts import script_languages, voter_language
 
 # The extension a device dials to join: any would do (the account, not the number, decides where the call goes).
 SIP_DIAL = "join"
@@ -67,6 +68,8 @@ def session_view(
             view["contact"]["extra"] = about_fields(contact.get("extra") or {})
             # An extension reaches nobody without the number: every caller sees it (to dial, or to ask for).
             view["contact"]["phone_ext"] = str((contact.get("extra") or {}).get(PHONE_EXT, ""))
+            # The script's language the list gives for them ("Language: Spanish"), preselected on the screen.
+            view["contact"]["script_language"] = voter_language(contact.get("extra") or {}, script_languages(campaign))
             # Their clock (zone and time there, not the number) for the About pane and a callback time.
             view["contact"]["local_time"] = voter_clock(str(contact.get("phone") or ""))
             if campaign.get("dial_mode") == "personal":

@@ -116,14 +116,18 @@ def personal_save(
     answers: dict[str, str],
     now: float | None = None,
     callback_at: float | None = None,
+    language: str = "",
 ) -> dict[str, Any]:
-    """Record the result of the held attempt and let it go. Raises StoreError when there is nothing to save."""
+    """Record the result of the held attempt and let it go (``language``: the script's, as the caller read it).
+    Raises StoreError when there is nothing to save."""
     call = personal_current(store, session_id)
     if call is None:
         raise StoreError("no contact to save a result for: load the next contact first")
     if not code:
         raise StoreError("choose a result (a term code) before saving")
-    saved = store.add_disposition(session_id, call["id"], call["contact_id"], code, notes, answers, callback_at)
+    saved = store.add_disposition(
+        session_id, call["id"], call["contact_id"], code, notes, answers, callback_at, language=language
+    )
     now = time.time() if now is None else now
     store.update_call(call["id"], ended_at=now, outcome=code)
     store.update_session(session_id, current_call_id=None, state="idle", state_reason="saved")

@@ -119,9 +119,16 @@
       const inputId = "q-" + i;
       const title = document.createElement(q.kind === "choice" ? "p" : "label");
       title.className = "q-text";
-      title.textContent = q.text;
+      const titleText = document.createElement("span");
+      titleText.textContent = q.text;
+      title.appendChild(titleText);
+      const untranslated = document.createElement("small");
+      untranslated.className = "untranslated";
+      untranslated.hidden = true;
+      title.appendChild(untranslated);
       if (q.kind !== "choice") title.htmlFor = inputId;
       wrap.appendChild(title);
+      const optionLabels = [];  // the nodes showing each option's label, relabelled when the language changes
       let field;
       if (q.kind === "dropdown") {
         field = document.createElement("select");
@@ -134,6 +141,7 @@
           const o = document.createElement("option");
           o.value = String(opt);
           o.textContent = String(opt);
+          optionLabels.push(o);
           field.appendChild(o);
         });
         wrap.appendChild(field);
@@ -150,7 +158,11 @@
           r.value = String(opt);
           r.id = inputId + "-" + j;
           lab.appendChild(r);
-          lab.appendChild(document.createTextNode(" " + String(opt)));
+          lab.appendChild(document.createTextNode(" "));
+          const span = document.createElement("span");
+          span.textContent = String(opt);
+          optionLabels.push(span);
+          lab.appendChild(span);
           field.appendChild(lab);
         });
         wrap.appendChild(field);
@@ -164,10 +176,51 @@
       wrap.addEventListener("change", updateBranching);
       wrap.addEventListener("input", updateBranching);
       surveyBox.appendChild(wrap);
-      qNodes[q.id] = { q: q, wrap: wrap, inputId: inputId };
+      qNodes[q.id] = { q: q, wrap: wrap, inputId: inputId, titleText: titleText, untranslated: untranslated,
+                       optionLabels: optionLabels };
     });
     updateBranching();
   }
+
+  // ------------------------------------------------------------------ the script's language (per call)
+  // The effort's languages, its own first (store/efforts.py "script languages"). An option's value is always the
+  // option itself; only what is shown changes, so an answer means the same whatever language it was read in.
+  // What has no translation is shown in the first language, marked so the caller knows.
+  const languages = cfg.languages || [];
+  const primary = languages.length ? languages[0] : { code: "", name: "" };
+  let lang = primary.code;
+  const langButtons = Array.from(document.querySelectorAll("#script-language button[data-lang]"));
+  const nameOf = (code) => (languages.find((l) => l.code === code) || primary).name;
+
+  function relabelSurvey() {
+    const second = lang !== primary.code;
+    survey.forEach((q) => {
+      const n = qNodes[q.id];
+      if (!n) return;
+      const hasText = second && !!q.second_text;
+      n.titleText.textContent = hasText ? q.second_text : q.text;
+      n.titleText.lang = hasText ? lang : primary.code;
+      const labels = q.second_options || [];
+      const hasOptions = second && labels.length === (q.options || []).length && labels.length > 0;
+      n.optionLabels.forEach((el, i) => {
+        el.textContent = String(hasOptions ? labels[i] : q.options[i]);
+        el.lang = hasOptions ? lang : primary.code;
+      });
+      const missing = second && (!hasText || ((q.options || []).length > 0 && !hasOptions));
+      n.untranslated.hidden = !missing;
+      n.untranslated.textContent = missing ? " (" + t("not translated: shown in {language}", { language: primary.name }) + ")" : "";
+    });
+  }
+
+  function setLanguage(code) {
+    lang = languages.some((l) => l.code === code) ? code : primary.code;
+    langButtons.forEach((b) => b.setAttribute("aria-pressed", b.dataset.lang === lang ? "true" : "false"));
+    const group = $("script-language");
+    if (group) group.title = t("Script and questions in {language}", { language: nameOf(lang) });
+    relabelSurvey();
+    if (shownContact) renderScript(shownContact);
+  }
+  langButtons.forEach((b) => b.addEventListener("click", () => setLanguage(b.dataset.lang)));
 
   function answerOf(qid) {
     const n = qNodes[qid];
@@ -350,12 +403,24 @@
     return f;
   }
 
+  let shownContact = null;  // the voter on screen (the script is drawn again when the language changes)
+
   function renderScript(c) {
     const box = $("script");
     if (!box) return;
+    shownContact = c;
     const fields = contactFields(c);
     box.textContent = "";
-    const text = cfg.script || "";
+    const second = lang !== primary.code;
+    const fallback = second && !cfg.second_script;
+    const text = (second && !fallback ? cfg.second_script : cfg.script) || "";
+    box.lang = second && !fallback ? lang : primary.code;
+    const note = $("script-fallback");
+    if (note) {
+      note.hidden = !fallback;
+      note.textContent = fallback ? t("No script in {language}: it is shown in {primary}.",
+        { language: nameOf(lang), primary: primary.name }) : "";
+    }
     const re = /\{([^{}\n]{1,60})\}/g;
     let last = 0;
     let m;
@@ -418,6 +483,8 @@
     }
     voterClock = c.local_time || { zone: "", zones: [] };
     renderAbout(c);
+    // Each voter starts in the language their list row names (if the effort has it), else the effort's own.
+    if (languages.length > 1) setLanguage(c.script_language || primary.code);
     renderScript(c);
     renderCallbackClock();
   }
@@ -635,6 +702,7 @@
     }
     const callId = formCallId;
     const body = { code: code, notes: $("notes").value, answers: answers(), call_id: callId };
+    if (lang) body.language = lang;  // the language the script was read in, recorded with the result
     if (code === "callback") {
       const when = callbackEpochMs();
       if (isNaN(when)) {
@@ -729,7 +797,7 @@
 
 // ------------------------------------------------------------------ keyboard shortcuts (issue 14)
 // 1-9 pick the call's result (the term codes in order), N saves and goes to the next call, R opens "I couldn't
-// reach", E ends the call. Each control shows its key in a <kbd> badge (no words: nothing to translate). Keys do
+// reach", E ends the call, L switches the script's language (an effort in two languages). Each control shows its key in a <kbd> badge (no words: nothing to translate). Keys do
 // nothing while the caller types (text fields, notes, selects) or holds a modifier, and only act on a control
 // that is on screen and enabled, so a key can never do what the caller could not click.
 (function () {
@@ -757,6 +825,11 @@
     b.setAttribute("aria-keyshortcuts", key.toUpperCase());
     badge(b, key.toUpperCase());
   });
+  const langGroup = document.getElementById("script-language");
+  if (langGroup) {
+    langGroup.querySelectorAll("button").forEach((b) => b.setAttribute("aria-keyshortcuts", "L"));
+    badge(langGroup, "L");
+  }
 
   function typing(el) {
     if (!el || !el.tagName) return false;
@@ -787,7 +860,8 @@
       }
       return;
     }
-    if (buttons[key]) target = document.getElementById(buttons[key]);
+    if (key === "l") target = document.querySelector('#script-language button[aria-pressed="false"]');
+    else if (buttons[key]) target = document.getElementById(buttons[key]);
     if (usable(target)) {
       ev.preventDefault();
       target.click();
