@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from bridge.amd import Event as AmdEvent
 from bridge.ari import AriConflict, AriError, AriNotFound, AriPort, Event
 from bridge.snapshot import Snapshot
 from bridge.stats import VerdictStats
+from bridge.write_queue import WriteQueue
 from callin import entry as en
 from callin import guard as g
 from store import callin_guard, recordings
@@ -147,6 +149,41 @@ class Controller:
     # Captains coaching callers (bridge.coaching decides); coach id -> the snoop channel now carrying them, if any.
     coaches: co.Coaches = field(default_factory=dict)
     _coach_snoops: dict[str, str] = field(default_factory=dict)
+    # The call path's writes (bridge.write_queue): queued in order while the database refuses them.
+    facts: WriteQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.facts = WriteQueue(self.store, on_change=self._store_changed)
+
+    @property
+    def store_down(self) -> bool:
+        """The database refuses writes: the dialer is held, /healthz says so, screens and dashboards too."""
+        return self.facts.down
+
+    def _store_changed(self, down: bool) -> None:
+        # Told from inside a write (sync): the dialer's hold is carried out on the loop, at once.
+        cmds = self.dialer.handle(d.HoldChanged(d.Hold.STORE_DOWN, down), time.time())
+        self._tasks.append(asyncio.get_running_loop().create_task(self.run(cmds)))
+        self._notify_everyone()
+
+    def _notify_everyone(self) -> None:
+        """Every screen and dashboard: something all of them show changed (Asterisk or the store down or back)."""
+        for sid, v in list(self.dialer.volunteers.items()):
+            self._notify(sid, v.campaign_id)
+        for cid in list(self._campaign_rows):
+            self._notify(None, cid)
+
+    async def _watch_health(self, now: float) -> None:
+        """The timer loop's poll: Asterisk lost (hold the dialer until the resync after reconnecting has taken
+        stock), and the store's queued writes written out."""
+        connected = self.ari.connected
+        if connected is not None and not connected.is_set() and d.Hold.PBX_DOWN not in self.dialer.holds:
+            await self.run(self.dialer.handle(d.HoldChanged(d.Hold.PBX_DOWN, True), now), now)
+            self._notify_everyone()
+        if self.facts.pending:
+            self.facts.flush()
+        elif self.facts.down:
+            self.facts.probe()
 
     def _notify_session(self, session_id: int) -> None:
         # The dialer forgets volunteers who left or ended: their last change must still reach the screen.
@@ -218,6 +255,7 @@ class Controller:
                 await self.handle_timers(now)
                 if now >= next_poll:
                     next_poll = now + self.poll_s
+                    await self._watch_health(now)
                     await self._watch_security_log(now)
             except Exception:
                 log.exception("controller.timers_failed")
@@ -307,10 +345,17 @@ class Controller:
             await self._restore_after_restart(channels, bridges, now)
         await self._reconcile(
             rc.after_reconnect(
-                channels, list(self.dialer.calls), {sid: leg.channel_id for sid, leg in self.legs.items()}
+                channels,
+                list(self.dialer.calls),
+                {sid: leg.channel_id for sid, leg in self.legs.items()},
+                list(self.entries),
             ),
             now,
         )
+        if d.Hold.PBX_DOWN in self.dialer.holds:
+            # Taken stock of what Asterisk lost: dial again for whoever is (still, or back) on the line.
+            await self.run(self.dialer.handle(d.HoldChanged(d.Hold.PBX_DOWN, False), now), now)
+            self._notify_everyone()
 
     async def _restore_after_restart(self, channels: dict[str, Event], bridges: list[Event], now: float) -> None:
         stored = rc.Stored.of(self.store.open_sessions(), self.store.live_calls())
@@ -350,23 +395,30 @@ class Controller:
                     await self._entry_step(channel_id, en.Started(), now)
                     log.info("callin.prompt_again_after_restart")
                 case rc.EndCall(call_id, contact_id, outcome, release):
-                    self.store.update_call(
+                    self.facts.update_call(
                         call_id, ended_at=now, hangup_cause_txt="controller restarted", outcome=outcome
                     )
                     if release:
-                        self.store.release_contact(contact_id, "failed", now)
+                        self.facts.release_contact(contact_id, "failed", now)
                 case rc.MarkDisconnected(sid):
-                    self.store.update_session(sid, state="disconnected", state_reason="controller_restart")
+                    self.facts.update_session(sid, state="disconnected", state_reason="controller_restart")
                 case rc.ResetStaleDialing():
                     reset = self.store.reset_stale_dialing()
                     log.info("controller.stale_contacts_reset", count=reset)
                 case rc.CallLost(call_id):
-                    self._record_call_end(call_id, {"cause": 0, "cause_txt": "lost during ARI reconnect"}, now)
-                    await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now), now)
+                    # Gone while we were not listening (Asterisk restarted): not the voter's doing (bridge.dialer).
+                    self._record_call_end(call_id, {"cause": 0, "cause_txt": "lost: Asterisk restarted"}, now)
+                    await self._untap(call_id, now)
+                    await self.run(self.dialer.handle(d.CallLost(call_id), now), now)
                 case rc.LegLost(sid):
                     leg = self.legs.get(sid)
                     if leg is not None:
-                        await self._volunteer_leg_gone(leg, now)
+                        self.facts.update_leg(leg.channel_id, ended_at=now)
+                        await self._volunteer_leg_gone(leg, now, pbx_lost=True)
+                case rc.EntryLost(channel_id):
+                    self.entries.pop(channel_id, None)
+                    self.facts.update_leg(channel_id, ended_at=now)
+                    log.info("callin.lost_with_asterisk")
 
     # ------------------------------------------------------------------ ARI events
     async def on_event(self, event: Event) -> None:
@@ -388,17 +440,17 @@ class Controller:
             elif kind == "ChannelDtmfReceived":
                 await self._dtmf(ch_id, event.get("digit", ""), now)
             elif kind == "ChannelEnteredBridge" and ch_id in self.dialer.calls:
-                self.store.update_call(ch_id, bridged_at=now)
-                self.store.update_leg(ch_id, bridged_at=now)
+                self.facts.update_call(ch_id, bridged_at=now)
+                self.facts.update_leg(ch_id, bridged_at=now)
                 log.info("call.bridged", call_id=ch_id, bridge_id=event.get("bridge", {}).get("id"))
                 await self.run(self.dialer.handle(d.CallBridged(ch_id), now), now)
             elif kind == "ChannelUserevent" and event.get("eventname") == "pb_voicemail_played":
-                self.store.update_call(ch_id, voicemail_left=1)
+                self.facts.update_call(ch_id, voicemail_left=1)
             elif kind == "PhonebankAmd":
                 await self._detector_event(ch_id, event["event"], now)
             elif kind == "PlaybackFinished" and event["playback"]["id"].startswith("vm-"):
                 call_id = event["playback"]["id"][3:]
-                self.store.update_call(call_id, voicemail_left=1)
+                self.facts.update_call(call_id, voicemail_left=1)
                 log.info("call.voicemail_left", call_id=call_id)
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
             elif kind in ("RecordingFinished", "RecordingFailed"):
@@ -413,12 +465,12 @@ class Controller:
         args = event.get("args") or []
         role = args[0] if args else ""
         if role == "callin":
-            self.store.insert_leg(ch_id, "volunteer", now, name=event["channel"].get("name", ""))
+            self.facts.insert_leg(ch_id, "volunteer", now, name=event["channel"].get("name", ""))
             caller = g.number_of((event["channel"].get("caller") or {}).get("number"))
             self.entries[ch_id] = en.Entry(ch_id, caller=caller)
             log.info("callin.answered", caller=mask_phone(caller))
             await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
-            self.store.update_leg(ch_id, answered_at=now)
+            self.facts.update_leg(ch_id, answered_at=now)
             await self._entry_step(ch_id, en.Started(), now)
         elif role == "sipleg":
             await self._sip_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
@@ -436,11 +488,11 @@ class Controller:
         if state in ("Ringing", "Up"):
             self.trunk.ok(self.dialer.calls[call_id].campaign_id)  # the trunk carries calls
         if state == "Ringing":
-            self.store.update_call(call_id, ringing_at=now)
+            self.facts.update_call(call_id, ringing_at=now)
             await self.run(self.dialer.handle(d.CallRinging(call_id), now), now)
         elif state == "Up":
-            self.store.update_call(call_id, answered_at=now)
-            self.store.update_leg(call_id, answered_at=now)
+            self.facts.update_call(call_id, answered_at=now)
+            self.facts.update_leg(call_id, answered_at=now)
             await self.run(self.dialer.handle(d.CallAnswered(call_id), now), now)
 
     async def _dtmf(self, ch_id: str, digit: str, now: float) -> None:
@@ -461,37 +513,37 @@ class Controller:
             return
         if ch_id in self.entries:
             entry = self.entries.pop(ch_id)
-            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             log.info("callin.ended", entry_state=entry.state.value, tries=entry.tries)
             return
         coaching = next((x for x in self.coaches.values() if x.channel_id == ch_id), None)
         if coaching is not None:
-            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             await self._coach_step(co.CaptainLeft(coaching.coach_id), now)
             return
         leg = self._leg_by_channel(ch_id)
         if leg:
-            self.store.update_leg(ch_id, ended_at=now, hangup_cause=cause)
+            self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             await self._volunteer_leg_gone(leg, now, cause)
 
     def _record_call_end(self, call_id: str, event: Event, now: float) -> None:
-        self.store.update_call(
+        self.facts.update_call(
             call_id,
             ended_at=now,
             hangup_cause=int(event.get("cause") or 0),
             hangup_cause_txt=event.get("cause_txt", ""),
         )
-        self.store.update_leg(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0))
+        self.facts.update_leg(call_id, ended_at=now, hangup_cause=int(event.get("cause") or 0))
         log.info("call.ended", call_id=call_id, cause=event.get("cause"), cause_txt=event.get("cause_txt"))
 
-    async def _volunteer_leg_gone(self, leg: Leg, now: float, cause: int = 0) -> None:
+    async def _volunteer_leg_gone(self, leg: Leg, now: float, cause: int = 0, pbx_lost: bool = False) -> None:
         self.legs.pop(leg.session_id, None)
         await self._coach_step(co.VolunteerGone(leg.session_id), now)
-        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause)), now), now)
+        await self.run(self.dialer.handle(d.VolunteerEvent(leg.session_id, vol.LegGone(cause, pbx_lost)), now), now)
         await self._quietly(self.ari.delete(f"bridges/{leg.bridge_id}"))
         session = self.store.session(leg.session_id)
         if session and session["state"] != "ended":
-            self.store.update_session(leg.session_id, channel_id=None, bridge_id=None)
+            self.facts.update_session(leg.session_id, channel_id=None, bridge_id=None)
         log.info("volunteer.leg_gone", session_id=leg.session_id)
 
     def _leg_by_channel(self, ch_id: str) -> Leg | None:
@@ -648,8 +700,8 @@ class Controller:
             await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
             return
         self.legs[session_id] = Leg(session_id, session["campaign_id"], ch_id, bridge_id, endpoint)
-        self.store.update_session(session_id, channel_id=ch_id, bridge_id=bridge_id, joined_at=now)
-        self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
+        self.facts.update_session(session_id, channel_id=ch_id, bridge_id=bridge_id, joined_at=now)
+        self.facts.update_leg(ch_id, session_id=session_id, bridged_at=now)
         await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
         log.info("volunteer.joined", session_id=session_id, campaign_id=session["campaign_id"], bridge_id=bridge_id)
         await self.run(
@@ -898,14 +950,14 @@ class Controller:
         )
         if sa.channel_endpoint(channel_name) != endpoint:
             decision = sa.Join.REFUSE
-        self.store.insert_leg(ch_id, "volunteer", now, name=channel_name)
+        self.facts.insert_leg(ch_id, "volunteer", now, name=channel_name)
         if decision is sa.Join.REFUSE or session_id is None or acc is None:
             log.warning("sip.leg_refused", known=acc is not None)
-            self.store.update_leg(ch_id, ended_at=now)
+            self.facts.update_leg(ch_id, ended_at=now)
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
             return
         await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
-        self.store.update_leg(ch_id, answered_at=now)
+        self.facts.update_leg(ch_id, answered_at=now)
         if decision is sa.Join.JOIN:
             await self._join(ch_id, session_id, now, kind=acc.kind.value, endpoint=endpoint)
         else:
@@ -921,9 +973,9 @@ class Controller:
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
             return
         self.legs[session_id] = Leg(session_id, old.campaign_id, ch_id, old.bridge_id, acc.username)
-        self.store.update_session(session_id, channel_id=ch_id)
-        self.store.update_leg(ch_id, session_id=session_id, bridged_at=now)
-        self.store.update_leg(old.channel_id, ended_at=now)
+        self.facts.update_session(session_id, channel_id=ch_id)
+        self.facts.update_leg(ch_id, session_id=session_id, bridged_at=now)
+        self.facts.update_leg(old.channel_id, ended_at=now)
         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.LegReplaced(acc.kind.value)), now), now)
         await self._quietly(self.ari.delete(f"channels/{old.channel_id}"))
         await self._coach_step(co.VolunteerLegReplaced(session_id), now)
@@ -941,7 +993,7 @@ class Controller:
         }
         now = time.time()
         if action == "stop" and session_id not in self.dialer.volunteers:
-            self.store.update_session(session_id, status="ended", state="ended", ended_at=now)
+            self.facts.update_session(session_id, status="ended", state="ended", ended_at=now)
             await self.revoke_sip_accounts(session_id, "session_ended")
             leg = self.legs.pop(session_id, None)
             if leg:
@@ -989,7 +1041,7 @@ class Controller:
             log.warning("coach.join_failed", coach_id=coach_id, error=str(exc))
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
             return
-        self.store.update_leg(ch_id, bridged_at=now)
+        self.facts.update_leg(ch_id, bridged_at=now)
         log.info("coach.joined", coach_id=coach_id)
         await self._coach_step(co.CaptainJoined(coach_id, ch_id), now)
 
@@ -1081,6 +1133,10 @@ class Controller:
                 await self._execute(cmd, at)
             except AriError as exc:
                 log.warning("controller.command_failed", command=type(cmd).__name__, error=str(exc))
+            except sqlite3.OperationalError as exc:
+                # A write that needs its answer now (a claim of contacts) refused: the store is down (the
+                # dialer is held from here on); facts are queued by self.facts and never end up here.
+                self.facts.refused(exc, type(cmd).__name__)
         self._rearm.set()
 
     async def _execute(self, cmd: c.Command, now: float) -> None:
@@ -1091,9 +1147,9 @@ class Controller:
                 # idle volunteers again while we wait for Asterisk.
                 placed: list[c.Command] = []
                 wanted = self.dialer.lines_wanted(campaign_id, now)
-                for contact in self.store.claim_contacts(campaign_id, wanted, now):
+                for contact in self.facts.claim_contacts(campaign_id, wanted, now):
                     call_id = f"{CALL_PREFIX}{uuid.uuid4().hex[:20]}"
-                    self.store.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
+                    self.facts.insert_call(call_id, campaign_id, contact["id"], contact["attempts"], call_id, now)
                     placed += self.dialer.handle(d.CallPlaced(call_id, campaign_id, contact["id"]), now)
                 await self.run(placed, now)
             case c.Originate(call_id, campaign_id, contact_id):
@@ -1120,11 +1176,11 @@ class Controller:
             case c.RecordVerdict(call_id, status, cause, late):
                 if late:
                     # A correction: when the call was first decided stays as it was.
-                    self.store.update_call(call_id, amd_status=status, amd_cause=cause)
+                    self.facts.update_call(call_id, amd_status=status, amd_cause=cause)
                 else:
                     live = self.dialer.calls.get(call_id)
                     self.amd_stats.record(status, live.answered_at if live else None, now)
-                    self.store.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
+                    self.facts.update_call(call_id, amd_status=status, amd_cause=cause, amd_decided_at=now)
                 log.info("call.amd", call_id=call_id, amd=status, amd_cause=cause, late=late)
             case c.StopListening(call_id):
                 await self._untap(call_id, now)
@@ -1133,7 +1189,7 @@ class Controller:
                 await self._quietly(self.ari.delete(f"channels/{call_id}"))
             case c.HangupVolunteer(session_id):
                 leg = self.legs.pop(session_id, None)
-                self.store.update_session(session_id, status="ended", ended_at=now)
+                self.facts.update_session(session_id, status="ended", ended_at=now)
                 await self.revoke_sip_accounts(session_id, "session_ended")
                 if leg:
                     await self._quietly(self.ari.delete(f"channels/{leg.channel_id}"))
@@ -1145,8 +1201,8 @@ class Controller:
                 values: dict[str, Any] = {"outcome": outcome}
                 if abandoned:
                     values["abandoned"] = 1
-                self.store.update_call(call_id, **values)
-                self.store.release_contact(call["contact_id"], outcome, now)
+                self.facts.update_call(call_id, **values)
+                self.facts.release_contact(call["contact_id"], outcome, now)
                 if outcome in ("congestion", "failed"):
                     self.trunk.failed(call["campaign_id"], f"{outcome}: {call.get('hangup_cause_txt') or 'no cause'}")
                 log.info("call.outcome", call_id=call_id, outcome=outcome, campaign_id=call["campaign_id"])
@@ -1154,8 +1210,8 @@ class Controller:
             case c.VolunteerChanged(session_id, state, reason, call_id):
                 values = {"state": state, "state_reason": reason, "current_call_id": call_id}
                 if state == "talking" and call_id:
-                    self.store.update_call(call_id, session_id=session_id)
-                self.store.update_session(session_id, **values)
+                    self.facts.update_call(call_id, session_id=session_id)
+                self.facts.update_session(session_id, **values)
                 log.info("volunteer.state", session_id=session_id, state=state, reason=reason, call_id=call_id)
                 self._notify_session(session_id)
             case c.Log(event, fields, level):
@@ -1197,7 +1253,7 @@ class Controller:
         except AriError as exc:
             log.warning("call.originate_failed", call_id=call_id, error=str(exc))
             self.trunk.failed(campaign_id, f"Asterisk refused the dial: {exc}")
-            self.store.update_call(call_id, ended_at=now, hangup_cause_txt=str(exc)[:200])
+            self.facts.update_call(call_id, ended_at=now, hangup_cause_txt=str(exc)[:200])
             await self.run(self.dialer.handle(d.CallEnded(call_id, 0), now), now)
 
     async def _connect(self, call_id: str, session_id: int, now: float) -> None:
@@ -1216,7 +1272,7 @@ class Controller:
             log.warning("call.connect_failed", call_id=call_id, session_id=session_id, error=str(added))
         else:
             log.info("call.connecting", call_id=call_id, session_id=session_id)
-        self.store.update_leg(call_id, session_id=session_id)
+        self.facts.update_leg(call_id, session_id=session_id)
 
     async def _to_dialplan(self, call_id: str, extension: str, variables: dict[str, str]) -> None:
         for name, value in variables.items():

@@ -19,7 +19,8 @@ call), so LIMIT is hours of a large shift. Past it, a write is refused loudly (l
 ``dropped`` and on /healthz), never silently. Panel requests are not queued: the panel refuses writes while the
 store is down (panel.ops), so nothing a person was told is saved is only in memory.
 
-Writes that need an answer now (claiming contacts) are not queued: ``refused`` records their failure the same way.
+Writes that need an answer now (claiming contacts) are not queued: a refused claim claims nobody and takes the
+store down the same way (``claim_contacts``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,15 @@ class WriteQueue:
     def release_contact(self, contact_id: int, outcome: str, now: float) -> None:
         self._write("release_contact", (contact_id, outcome, now), {})
 
+    def claim_contacts(self, campaign_id: int, n: int, now: float) -> list[dict[str, Any]]:
+        """Not queued (the dialer needs the contacts now): refused, it claims nobody and takes the store down,
+        which holds the dialer. With the short busy wait: a claim must not stall every call for 30 s either."""
+        try:
+            return list(self._apply("claim_contacts", (campaign_id, n, now), {}, BUSY_MS))
+        except sqlite3.OperationalError as exc:
+            self.refused(exc, "claim_contacts")
+            return []
+
     # ------------------------------------------------------------------ machinery
     def _write(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self.pending:
@@ -104,11 +114,11 @@ class WriteQueue:
             return
         self.pending.append((method, args, kwargs))
 
-    def _apply(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], busy_ms: int) -> None:
+    def _apply(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], busy_ms: int) -> Any:
         conn = self.store.conn
         conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         try:
-            getattr(self.store, method)(*args, **kwargs)
+            return getattr(self.store, method)(*args, **kwargs)
         finally:
             # Back to the store's own patience for everyone else on this connection (the panel's requests).
             conn.execute(f"PRAGMA busy_timeout={self._busy_default}")
