@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -37,17 +38,23 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
+import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.import_contacts import make_csv
 from phonebank import sim
 from phonebank.carrier import Carrier
 from phonebank.harness import ControllerProcess, Pbx, wait_until
+from store import efforts as ef
+from store.contacts import check_list, csv_headers, guess_mapping
 from store.db import Store
 
 HERE = Path(__file__).resolve().parent
@@ -69,14 +76,14 @@ class ProbedController(ControllerProcess):
         self.lag_file = self.log_path.with_suffix(".lag")
         env = {**os.environ, **self.pbx.env, **self.extra_env, "PB_BENCH_LAG_FILE": str(self.lag_file)}
         logf = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = proc = subprocess.Popen(
             [sys.executable, str(HERE / "controller_probe.py"), "run", "--ready-file", str(ready)],
             env=env,
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
-        wait_until(lambda: ready.exists() or self.proc.poll() is not None, timeout, 0.1, "controller ready")
-        if self.proc.poll() is not None:
+        wait_until(lambda: ready.exists() or proc.poll() is not None, timeout, 0.1, "controller ready")
+        if proc.poll() is not None:
             raise RuntimeError(f"controller exited: {self.log_path.read_text()[-3000:]}")
 
 
@@ -151,8 +158,16 @@ def listen_ms(log_path: Path) -> dict[str, int]:
 
 # ---------------------------------------------------------------------------------------------- one step
 def run_step(
-    volunteers: int, minutes: float, seed: int = 1, profile: bool = False, keep: Path | None = None
+    volunteers: int,
+    minutes: float,
+    seed: int = 1,
+    profile: bool = False,
+    keep: Path | None = None,
+    admin_load: bool = False,
+    soak: bool = False,
 ) -> dict[str, Any]:
+    """``admin_load``: the second half of the window also runs imports, exports and dashboards (AdminLoad);
+    ``soak``: RSS sampled over the window and Asterisk checked for leftovers afterwards (soak_checks)."""
     tag = f"{os.getpid() % 10000}"
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmpdir:
         tmp = keep or Path(tmpdir)
@@ -202,6 +217,7 @@ def run_step(
             stop = threading.Event()
             worker = threading.Thread(target=_dispose, args=(ctl, pbx.settings.db_path, cid, stop, seed), daemon=True)
             worker.start()
+            admin = AdminLoad(ctl, pbx.settings.db_path, cid) if admin_load else None
             spy = None
             window = minutes * 60
             if profile:
@@ -229,10 +245,25 @@ def run_step(
             car0 = cpu_ticks(carrier_pid)
             t0 = time.time()
             store.update_campaign(cid, status="active")
+            t_mid = t0 + window / 2
+            admin_threads = []
+            if admin is not None:
+                admin_threads = [
+                    threading.Thread(target=admin.write_probe, args=(stop,), daemon=True),
+                    threading.Thread(target=admin.run, args=(t_mid, stop), daemon=True),
+                ]
+                for th in admin_threads:
+                    th.start()
             peak = {"asterisk": 0.0, "controller": 0.0}
+            samples: list[tuple[float, float, float]] = []
+            next_sample = t0
             while time.time() - t0 < window:
-                peak["asterisk"] = max(peak["asterisk"], rss_mb(asterisk_pid))
-                peak["controller"] = max(peak["controller"], rss_mb(ctl_pid))
+                a, c = rss_mb(asterisk_pid), rss_mb(ctl_pid)
+                peak["asterisk"] = max(peak["asterisk"], a)
+                peak["controller"] = max(peak["controller"], c)
+                if time.time() >= next_sample:
+                    samples.append((time.time() - t0, a, c))
+                    next_sample += RSS_SAMPLE_S
                 time.sleep(1)
             t1 = time.time()
             ast1, ctl1, thr1 = cpu_ticks(asterisk_pid), cpu_ticks(ctl_pid), thread_ticks(asterisk_pid)
@@ -251,6 +282,9 @@ def run_step(
                 settled = False
             stop.set()
             worker.join(5)
+            for th in admin_threads:
+                th.join(30)
+            checks = soak_checks(pbx, carrier, store, cid, sessions) if soak else None
             if spy is not None:
                 try:
                     spy.wait(30)
@@ -266,11 +300,12 @@ def run_step(
             ]
             store.close()
             heard = listen_ms(ctl.log_path)
-            lags = [
-                float(line.split()[1])
-                for line in ctl.lag_file.read_text().splitlines()  # type: ignore[union-attr]
-                if t0 <= float(line.split()[0]) <= t1
+            lag_rows = [
+                (float(at), float(lag))
+                for at, lag in (line.split() for line in ctl.lag_file.read_text().splitlines())  # type: ignore[union-attr]
+                if t0 <= float(at) <= t1
             ]
+            lags = [lag for _, lag in lag_rows]
             wall = t1 - t0
             result = summarise(volunteers, calls, kinds, heard, lags)
             result.update(
@@ -288,6 +323,14 @@ def run_step(
                     "cores": os.cpu_count(),
                 }
             )
+            if admin is not None:
+                result["admin_load"] = {
+                    "from_s": round(t_mid - t0),
+                    **split_by_time(calls, kinds, heard, lag_rows, t_mid),
+                    **admin.report(t_mid, t1),
+                }
+            if soak:
+                result["soak"] = {**(checks or {}), **rss_trend(samples)}
             if profile:
                 busiest = sorted(((thr1.get(k, 0) - thr0.get(k, 0), k) for k in thr1), reverse=True)[:8]
                 result["asterisk_threads_cpu_pct"] = {k: round(v / CLK_TCK / wall * 100, 1) for v, k in busiest if v}
@@ -320,6 +363,254 @@ def _dispose(ctl: ControllerProcess, db: Path, cid: int, stop: threading.Event, 
             time.sleep(0.5)
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------------------------------- soak checks
+RSS_SAMPLE_S = 5.0
+
+
+def ari_get(pbx: Pbx, path: str) -> Any:
+    user, password = pbx.ari_credentials()
+    req = urllib.request.Request(f"{pbx.rt.ari_url()}/{path}")
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def leftovers(pbx: Pbx, volunteers_on: int) -> dict[str, Any]:
+    """What Asterisk holds vs what should remain: with ``volunteers_on`` volunteers still on the line and no call
+    in progress, each volunteer's channel alone in its holding bridge (pb-vol-*), nothing else."""
+    channels = ari_get(pbx, "channels")
+    bridges = ari_get(pbx, "bridges")
+    holding = [b for b in bridges if b.get("name", "").startswith("pb-vol-") and len(b.get("channels", [])) == 1]
+    in_holding = {c for b in holding for c in b["channels"]}
+    stuck_bridges = [b for b in bridges if b not in holding]
+    stuck_channels = [c for c in channels if c["id"] not in in_holding]
+    return {
+        "channels": len(channels),
+        "bridges": len(bridges),
+        "volunteers_on": volunteers_on,
+        "holding_bridges": len(holding),
+        "stuck_channels": len(stuck_channels) + max(len(holding) - volunteers_on, 0),
+        "stuck_bridges": len(stuck_bridges) + max(len(holding) - volunteers_on, 0),
+        "stuck_examples": [c.get("name", c["id"]) for c in stuck_channels[:5]]
+        + [f"bridge {b.get('name') or b['id']} ({len(b.get('channels', []))} ch)" for b in stuck_bridges[:5]],
+    }
+
+
+def soak_checks(pbx: Pbx, carrier: Carrier, store: Store, cid: int, sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """After the window: once the last conversations end, only the volunteers' holding bridges may remain; once
+    the volunteers hang up (at the carrier, as a phone would), nothing may."""
+    live = f"SELECT COUNT(*) FROM calls WHERE campaign_id = {cid} AND ended_at IS NULL"
+    try:
+        wait_until(lambda: store.conn.execute(live).fetchone()[0] == 0, 120, 1, "the last conversations to end")
+    except TimeoutError:
+        pass
+    time.sleep(3)  # the last hang-ups' ARI requests (snoops, taps, bridges) to land
+    on = leftovers(pbx, len(sessions))
+    on["calls_open_in_store"] = store.conn.execute(live).fetchone()[0]
+
+    async def hang_up() -> None:
+        async with carrier.client() as ari:
+            for s in sessions:
+                try:
+                    await ari.delete(f"channels/vol-{s['id']}")
+                except Exception:  # already gone is fine: it is what we want
+                    pass
+
+    asyncio.run(hang_up())
+    try:
+        wait_until(lambda: not ari_get(pbx, "channels") and not ari_get(pbx, "bridges"), 20, 0.5, "Asterisk empty")
+    except TimeoutError:
+        pass
+    off = leftovers(pbx, 0)
+    return {
+        "after_calls": on,
+        "after_hangup": off,
+        "stuck_channels": on["stuck_channels"] + off["stuck_channels"],
+        "stuck_bridges": on["stuck_bridges"] + off["stuck_bridges"],
+    }
+
+
+def rss_trend(samples: list[tuple[float, float, float]]) -> dict[str, Any]:
+    """RSS over the window, and its slope (least squares, MB per minute) over all of it and over the second half
+    (after the ramp-up: the pool fills, the list's first calls are placed)."""
+
+    def slope(rows: list[tuple[float, float, float]], i: int) -> float | None:
+        if len(rows) < 3:
+            return None
+        t = np.array([r[0] / 60 for r in rows])
+        return round(float(np.polyfit(t, np.array([r[i] for r in rows]), 1)[0]), 3)
+
+    half = [r for r in samples if r[0] >= samples[-1][0] / 2] if samples else []
+    return {
+        "asterisk_rss_slope_mb_per_min": slope(samples, 1),
+        "controller_rss_slope_mb_per_min": slope(samples, 2),
+        "asterisk_rss_slope_2nd_half_mb_per_min": slope(half, 1),
+        "controller_rss_slope_2nd_half_mb_per_min": slope(half, 2),
+        # Every minute's first sample: what a reader can plot.
+        "rss_by_minute": [
+            {"min": round(t / 60, 1), "asterisk_mb": round(a, 1), "controller_mb": round(c, 1)}
+            for t, a, c in samples
+            if int(t) % 60 < RSS_SAMPLE_S
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- admin load
+# What organisers do in the panel while a shift runs, in the second half of the window (--with-admin-load).
+ADMIN_ROWS = 100_000  # the list import of issue 11 ("holds the loop 0.7-1 s")
+DASHBOARDS = 4  # results dashboards open (each a WebSocket the panel recomputes up to once a second)
+WRITE_PROBE_S = 0.1
+
+
+class AdminLoad:
+    """A 100k-row list import (upload, the checked page, import) into a draft effort, the CSV exports (that
+    effort's 100k contacts, the live effort's attempts, its VAN export) and open dashboards, all through the panel
+    with the API token, over and over until stopped; each request's time is kept. Beside it a write probe: a
+    connection of its own takes SQLite's write lock (BEGIN IMMEDIATE) every 100 ms, so how long the controller's
+    writes would wait for the lock while the admin work runs is measured, not guessed."""
+
+    def __init__(self, ctl: ControllerProcess, db: Path, live_cid: int) -> None:
+        self.ctl, self.db, self.live_cid = ctl, db, live_cid
+        text, _bad = make_csv(ADMIN_ROWS)
+        self.csv = text.encode()
+        self.mapping = guess_mapping(csv_headers(text))
+        self.valid = check_list(text, self.mapping).valid  # the import form's "expect_valid"
+        self.ops: list[dict[str, Any]] = []
+        self.write_waits: list[tuple[float, float]] = []
+
+    def write_probe(self, stop: threading.Event) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(str(self.db), isolation_level=None, timeout=30)
+        try:
+            while not stop.is_set():
+                t = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("COMMIT")
+                self.write_waits.append((time.time(), (time.perf_counter() - t) * 1000))
+                time.sleep(WRITE_PROBE_S)
+        finally:
+            conn.close()
+
+    def run(self, start_at: float, stop: threading.Event) -> None:
+        while time.time() < start_at and not stop.is_set():
+            time.sleep(0.2)
+        if not stop.is_set():
+            asyncio.run(self._main(stop))
+
+    async def _main(self, stop: threading.Event) -> None:
+        headers = {"Authorization": f"Bearer {self.ctl.pbx.settings.api_token()}"}
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with aiohttp.ClientSession(self.ctl.api, headers=headers, timeout=timeout) as http:
+            boards = [asyncio.create_task(self._dashboard(http, stop)) for _ in range(DASHBOARDS)]
+            try:
+                while not stop.is_set():
+                    await self._cycle(http, stop)
+            finally:
+                for b in boards:
+                    b.cancel()
+                await asyncio.gather(*boards, return_exceptions=True)
+
+    async def _timed(self, http: aiohttp.ClientSession, op: str, method: str, path: str, **kw: Any) -> str:
+        t, at = time.perf_counter(), time.time()
+        async with http.request(method, path, **kw) as resp:
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+            self.ops.append(
+                {"op": op, "at": at, "s": round(time.perf_counter() - t, 3), "status": resp.status, "bytes": size}
+            )
+            return str(resp.url)
+
+    async def _cycle(self, http: aiohttp.ClientSession, stop: threading.Event) -> None:
+        store = Store(self.db)
+        try:
+            eid = ef.create_effort(store, f"Import {len(self.ops)}")["id"]
+        finally:
+            store.close()
+        form = aiohttp.FormData()
+        form.add_field("file", self.csv, filename="list.csv", content_type="text/csv")
+        # The upload redirects to the list page, which checks the file under the guessed columns.
+        url = await self._timed(http, "upload+check", "POST", f"/admin/efforts/{eid}/list/upload", data=form)
+        token = re.search(r"upload=([\w-]+)", url)
+        if token is None or stop.is_set():
+            return
+        body = [("token", token.group(1)), ("household", "once"), ("skip_bad", "1"), ("expect_valid", str(self.valid))]
+        body += [("map", m) for m in self.mapping]
+        await self._timed(http, "import", "POST", f"/admin/efforts/{eid}/list/import", data=body)
+        for op, path in (
+            ("export_contacts_100k", f"/admin/efforts/{eid}/export/contacts.csv"),
+            ("export_attempts", f"/admin/efforts/{self.live_cid}/export/attempts.csv"),
+            ("export_van", f"/admin/efforts/{self.live_cid}/export/van.csv"),
+            ("dashboard_page", f"/admin/efforts/{self.live_cid}/results"),
+        ):
+            if stop.is_set():
+                return
+            await self._timed(http, op, "GET", path)
+
+    async def _dashboard(self, http: aiohttp.ClientSession, stop: threading.Event) -> None:
+        async with http.ws_connect(f"/ws/campaign/{self.live_cid}") as ws:
+            async for msg in ws:
+                if stop.is_set() or msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                self.ops.append({"op": "dashboard_push", "at": time.time(), "bytes": len(msg.data)})
+
+    def report(self, t_mid: float, t1: float) -> dict[str, Any]:
+        quiet = [w for at, w in self.write_waits if at < t_mid]
+        loaded = [w for at, w in self.write_waits if t_mid <= at <= t1]
+        per_op: dict[str, list[dict[str, Any]]] = {}
+        for o in self.ops:
+            per_op.setdefault(o["op"], []).append(o)
+        return {
+            "write_lock_wait_quiet_p99_ms": pct(quiet, 99),
+            "write_lock_wait_quiet_max_ms": round(max(quiet), 1) if quiet else None,
+            "write_lock_wait_loaded_p99_ms": pct(loaded, 99),
+            "write_lock_wait_loaded_max_ms": round(max(loaded), 1) if loaded else None,
+            "ops": {
+                op: {
+                    "count": len(v),
+                    "s_max": max((o.get("s", 0.0) for o in v), default=None),
+                    "statuses": sorted({o["status"] for o in v if "status" in o}),
+                    "bytes_max": max(o["bytes"] for o in v),
+                }
+                for op, v in per_op.items()
+            },
+        }
+
+
+def split_by_time(
+    calls: list[dict[str, Any]],
+    kinds: dict[str, str],
+    heard: dict[str, int],
+    lag_rows: list[tuple[float, float]],
+    t_mid: float,
+) -> dict[str, Any]:
+    """Loop lag and verdict → bridged for the quiet first half of the window and the loaded second half."""
+    out: dict[str, Any] = {}
+    for name, keep in (("quiet", lambda t: t < t_mid), ("loaded", lambda t: t >= t_mid)):
+        part = [c for c in calls if c["answered_at"] and keep(c["answered_at"])]
+        s = summarise(0, part, kinds, heard, [lag for at, lag in lag_rows if keep(at)])
+        out[name] = {
+            k: s[k]
+            for k in (
+                "answers",
+                "lost_answers",
+                "dead_air_p95_ms",
+                "dead_air_over_listen_p95_ms",
+                "bridge_p99_ms",
+                "loop_lag_p99_ms",
+                "loop_lag_max_ms",
+            )
+        }
+        verdict = [
+            (c["bridged_at"] - c["amd_decided_at"]) * 1000
+            for c in part
+            if c["bridged_at"] and c["amd_decided_at"] and kinds.get(c["phone"]) == "human"
+        ]
+        out[name]["bridge_max_ms"] = round(max(verdict), 1) if verdict else None
+    return out
 
 
 def summarise(
@@ -437,11 +728,29 @@ def main() -> int:
     p.add_argument("--profile", action="store_true", help="py-spy on the controller, CPU per Asterisk thread")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep", type=Path, help="keep the instances' files (logs, database) in this directory")
+    p.add_argument(
+        "--with-admin-load",
+        action="store_true",
+        help="second half of the window: 100k-row list imports, CSV and VAN exports, dashboards through the panel; "
+        "loop lag, verdict → bridged and SQLite write-lock waits reported for each half (admin_load in the JSON)",
+    )
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="RSS sampled over the window (slope), Asterisk checked for stuck channels and bridges afterwards; "
+        "--minutes defaults to 10",
+    )
     args = p.parse_args()
+    # The harness's own log lines (instances started, stopped) go to stderr: stdout is the table or the one JSON
+    # object other tools read.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if args.soak and "--minutes" not in sys.argv:
+        args.minutes = 10.0
     if args.ramp:
         rows = []
         for n in (int(x) for x in args.ramp.split(",") if x.strip()):
-            rows.append(run_step(n, args.minutes, args.seed, args.profile, args.keep / str(n) if args.keep else None))
+            keep = args.keep / str(n) if args.keep else None
+            rows.append(run_step(n, args.minutes, args.seed, args.profile, keep, args.with_admin_load, args.soak))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         print(table(rows))
         k, kp = knee(rows), knee(rows, pacing_excused=True)
@@ -452,13 +761,22 @@ def main() -> int:
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
         )
         return 0
-    result = run_step(args.volunteers, args.minutes, args.seed, args.profile, args.keep)
+    result = run_step(
+        args.volunteers, args.minutes, args.seed, args.profile, args.keep, args.with_admin_load, args.soak
+    )
     if args.json:
         print(json.dumps(result))
     else:
         print(table([result]))
         print("outcomes (number kind:outcome):", result["outcomes"])
-        for key in ("asterisk_threads_cpu_pct", "controller_profile", "load_avg_before", "load_avg_after"):
+        for key in (
+            "asterisk_threads_cpu_pct",
+            "controller_profile",
+            "admin_load",
+            "soak",
+            "load_avg_before",
+            "load_avg_after",
+        ):
             if key in result:
                 print(f"{key}: {result[key]}")
     return 0

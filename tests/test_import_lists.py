@@ -9,6 +9,7 @@ import argparse
 import html
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,54 @@ def test_cli_keeps_its_exit_behaviour(tmp_path: Path, capsys: pytest.CaptureFixt
     args.skip_bad_rows = True
     assert cmd_contacts(args, settings) == 2
     assert "the list is frozen" in capsys.readouterr().err and len(store.contacts(cid)) == 4
+
+
+def _many(n: int) -> str:
+    return "first_name,last_name,phone\n" + "".join(f"P{i},L{i},202555{i:04d}\n" for i in range(n))
+
+
+def test_a_big_list_goes_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch per transaction (so the controller's writes never wait behind one long transaction): every row
+    # arrives, in file order.
+    monkeypatch.setattr(ef, "IMPORT_BATCH", 7)
+    store = Store(tmp_path / "pb.db")
+    cid = ef.create_effort(store, "Big")["id"]
+    text = _many(50)
+    report = check_list(text, guess_mapping(csv_headers(text)))
+    commits: list[int] = []
+    real = Store.add_contacts
+
+    def counted(self: Store, c: int, rows: list[dict[str, Any]]) -> int:
+        commits.append(len(rows))
+        return real(self, c, rows)
+
+    monkeypatch.setattr(Store, "add_contacts", counted)
+    assert ef.import_list(store, cid, report, household_once=True) == 50
+    assert commits == [7] * 7 + [1]
+    assert [r["first_name"] for r in store.contacts(cid)] == [f"P{i}" for i in range(50)]
+    assert store.campaign(cid)["household_once"] == 1  # type: ignore[index]
+
+
+def test_a_batch_failing_takes_the_whole_import_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # All or nothing, as one transaction was: the batches already in go out again; the list held before stays.
+    monkeypatch.setattr(ef, "IMPORT_BATCH", 5)
+    store = Store(tmp_path / "pb.db")
+    cid = ef.create_effort(store, "Big")["id"]
+    first = _many(3)
+    ef.import_list(store, cid, check_list(first, guess_mapping(csv_headers(first))))
+    text = "first_name,last_name,phone\n" + "".join(f"Q{i},M{i},303555{i:04d}\n" for i in range(23))
+    report = check_list(text, guess_mapping(csv_headers(text)))
+    real = Store.add_contacts
+    calls = 0
+
+    def fail_third(self: Store, c: int, rows: list[dict[str, Any]]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, c, rows)
+
+    monkeypatch.setattr(Store, "add_contacts", fail_third)
+    with pytest.raises(sqlite3.OperationalError):
+        ef.import_list(store, cid, report)
+    assert [r["first_name"] for r in store.contacts(cid)] == ["P0", "P1", "P2"]
