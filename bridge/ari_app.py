@@ -163,7 +163,10 @@ class Controller:
     def _store_changed(self, down: bool) -> None:
         # Told from inside a write (sync): the dialer's hold is carried out on the loop, at once.
         cmds = self.dialer.handle(d.HoldChanged(d.Hold.STORE_DOWN, down), time.time())
-        self._tasks.append(asyncio.get_running_loop().create_task(self.run(cmds)))
+        try:
+            self._tasks.append(asyncio.get_running_loop().create_task(self.run(cmds)))
+        except RuntimeError:  # not on the loop (a worker thread): the hold is set; the timer loop dials again
+            log.error("dialer.hold" if down else "dialer.hold_released", hold=d.Hold.STORE_DOWN.value)
         self._notify_everyone()
 
     def _notify_everyone(self) -> None:
