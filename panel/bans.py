@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from panel.common import render, require
+from panel.i18n import M_, N_, reason
 from panel.keys import CONTROLLER, STORE
 from store import bans
 from store.db import StoreError
@@ -58,13 +59,16 @@ async def bans_post(request: web.Request) -> web.StreamResponse:
     kind, value = str(form.get("kind", "")), str(form.get("value", ""))[:300]
     if form.get("action") == "unban":
         bans.unban(store, campaign["id"], kind, value)
-        return _bans_page(request, campaign, done="Ban lifted.")
+        return _bans_page(request, campaign, done=N_("Ban lifted."))
     try:
         stop = bans.ban(store, campaign["id"], kind, value, str(form.get("reason", "")))
     except StoreError as exc:
-        return _bans_page(request, campaign, status=400, error=str(exc), kind=kind, value=value)
+        return _bans_page(request, campaign, status=400, error=reason(exc), kind=kind, value=value)
     for sid in stop:
         await request.app[CONTROLLER].volunteer_action(sid, "stop")
     log.info("panel.caller_banned", campaign_id=campaign["id"], kind=kind, sessions_stopped=len(stop))
-    done = f"Banned. {len(stop)} open session{'s' if len(stop) != 1 else ''} stopped."
+    if len(stop) == 1:
+        done = M_("Banned. %(n)s open session stopped.", n=1)
+    else:
+        done = M_("Banned. %(n)s open sessions stopped.", n=len(stop))
     return _bans_page(request, campaign, done=done)

@@ -91,9 +91,12 @@ def require(*permissions: str) -> Callable[[Handler], Handler]:
                     request,
                     "error.html",
                     status=403,
-                    title="Not allowed",
-                    message=f"Your role ({user['role']}) cannot do this: it needs "
-                    f"{', '.join(u.PERMISSIONS[p].lower() for p in missing)}.",
+                    title=i18n.N_("Not allowed"),
+                    message=i18n.M_(
+                        "Your role (%(role)s) cannot do this: it needs %(needs)s.",
+                        role=user["role"],
+                        needs=tuple(i18n.M_(u.PERMISSIONS[p]) for p in missing),
+                    ),
                 )
             return await fn(request)
 
@@ -178,9 +181,10 @@ def _ngettext(ctx: jinja2.runtime.Context, singular: str, plural: str, n: int) -
 
 @jinja2.pass_context
 def _translate(ctx: jinja2.runtime.Context, text: str) -> str:
-    """Stored text the catalogue may know (the default term codes); anything else as typed. Not ``_()``: that
-    formats with %, and an organiser's label may hold a % sign."""
-    return str(ctx.get("translations", i18n.translations(i18n.DEFAULT)).gettext(text))
+    """A server message (``N_``, or ``M_`` with its values) or stored text the catalogue may know (the default
+    term codes); anything else as typed. Not ``_()``: that formats with %, and an organiser's label may hold a %
+    sign."""
+    return i18n.translate(ctx.get("translations", i18n.translations(i18n.DEFAULT)), text)
 
 
 def make_templates() -> jinja2.Environment:

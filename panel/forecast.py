@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bridge import pacing_sim
 from panel.common import render, require
+from panel.i18n import M_, N_
 from panel.keys import STORE
 from store import results as r
 
@@ -22,14 +23,14 @@ routes = web.RouteTableDef()
 
 # name: (label, kind, default, low, high)
 FIELDS: dict[str, tuple[str, type, float, float, float]] = {
-    "list_size": ("Contacts on the list", int, 5000, 1, 1_000_000),
-    "answer_rate": ("Answer rate (%)", float, 20, 1, 100),
-    "machine_share": ("Answered by machines (%)", float, 40, 0, 95),
-    "conversations": ("Conversations wanted (blank: all the list can give)", int, 0, 0, 1_000_000),
-    "shift_hours": ("Hours per shift", float, 3, 0.5, 12),
-    "shifts": ("Shifts", int, 1, 1, 50),
-    "talk_mean": ("Average conversation (seconds)", float, 120, 10, 1800),
-    "wrap_mean": ("Average wrap-up (seconds)", float, 20, 0, 600),
+    "list_size": (N_("Contacts on the list"), int, 5000, 1, 1_000_000),
+    "answer_rate": (N_("Answer rate (%)"), float, 20, 1, 100),
+    "machine_share": (N_("Answered by machines (%)"), float, 40, 0, 95),
+    "conversations": (N_("Conversations wanted (blank: all the list can give)"), int, 0, 0, 1_000_000),
+    "shift_hours": (N_("Hours per shift"), float, 3, 0.5, 12),
+    "shifts": (N_("Shifts"), int, 1, 1, 50),
+    "talk_mean": (N_("Average conversation (seconds)"), float, 120, 10, 1800),
+    "wrap_mean": (N_("Average wrap-up (seconds)"), float, 20, 0, 600),
 }
 PERCENT = ("answer_rate", "machine_share")
 
@@ -56,10 +57,12 @@ def check(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
         try:
             value = kind(float(raw)) if kind is int else float(raw)
         except ValueError:
-            errors[key] = f"{label}: a number, please"
+            errors[key] = M_("%(field)s: a number, please", field=M_(label))
             continue
         if not low <= value <= high:
-            errors[key] = f"{label}: between {low:g} and {high:g}"
+            errors[key] = M_(
+                "%(field)s: between %(low)s and %(high)s", field=M_(label), low=f"{low:g}", high=f"{high:g}"
+            )
             continue
         values[key] = value / 100 if key in PERCENT else value
     return values, errors

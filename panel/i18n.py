@@ -19,6 +19,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+# N_ / M_ mark the messages the server composes (store.messages, a leaf the store uses too); re-exported here.
+from store.messages import M_, N_, Message, fill, reason
+
+__all__ = ["M_", "N_", "Message", "reason"]
+
 HERE = Path(__file__).resolve().parent
 TRANSLATIONS_DIR = HERE / "translations"
 DEFAULT = "en"
@@ -47,10 +52,14 @@ def translations(lang: str) -> NullTranslations:
     return Translations(buf)
 
 
-def N_(message: str) -> str:
-    """Marks a message the server composes for ``pybabel extract`` (babel.toml); it stays English here, and the
-    template shows it through ``|translate``, in the page's language."""
-    return message
+def translate(tr: NullTranslations, text: str) -> str:
+    """``text`` in ``tr``'s language: a ``Message`` (``M_``) with its values, a marked string (``N_``), or stored
+    text the catalogue may know (the default term codes); anything else as it is."""
+    if isinstance(text, Message):
+        return fill(tr.gettext, text.msgid, text.params)
+    if not text:  # gettext("") is the catalogue's header, not an empty message
+        return text
+    return str(tr.gettext(text))
 
 
 def _accept_language(header: str) -> list[str]:

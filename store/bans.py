@@ -13,6 +13,7 @@ from typing import Any
 
 from store.contacts import normalize_phone
 from store.db import Store, StoreError
+from store.messages import M_
 
 KINDS = ("email", "phone")
 
@@ -30,12 +31,12 @@ def _key(kind: str, value: str) -> str:
 def clean(kind: str, value: str) -> str:
     """The stored form of a ban's value, or StoreError."""
     if kind not in KINDS:
-        raise StoreError("ban by email or by phone")
+        raise StoreError(M_("ban by email or by phone"))
     key = _key(kind, value)
     if kind == "email" and ("@" not in key or len(key) > 254 or any(ord(ch) < 33 for ch in key)):
-        raise StoreError("not an email address")
+        raise StoreError(M_("not an email address"))
     if kind == "phone" and not key:
-        raise StoreError("not a phone number")
+        raise StoreError(M_("not a phone number"))
     return key
 
 
@@ -67,7 +68,7 @@ def ban(store: Store, campaign_id: int, kind: str, value: str, reason: str = "")
     """Ban ``value`` from the effort; end the matching logins. Returns the open calling sessions to stop (by a
     login or by the volunteer's own email/phone)."""
     if store.campaign(campaign_id) is None:
-        raise StoreError(f"no effort {campaign_id}")
+        raise StoreError(M_("no effort %(id)s", id=campaign_id))
     key = clean(kind, value)
     store.conn.execute(
         "INSERT OR IGNORE INTO effort_bans (campaign_id, kind, value, reason, created_at) VALUES (?, ?, ?, ?, ?)",

@@ -18,17 +18,18 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from store.db import Store, StoreError
+from store.messages import M_, N_
 
 # What a role may do. The seeds' custom-role permissions are the first four.
 PERMISSIONS: dict[str, str] = {
-    "view_profiles": "View profiles (the voter's About pane)",
-    "view_script": "View scripts",
-    "view_forms": "View forms (survey questions)",
-    "make_calls": "Make calls",
-    "manage_efforts": "Create and run phone-bank efforts",
-    "view_results": "View results and export",
-    "coach_callers": "Coach callers (listen, whisper, barge on a live call)",
-    "manage_users": "Manage users and roles",
+    "view_profiles": N_("View profiles (the voter's About pane)"),
+    "view_script": N_("View scripts"),
+    "view_forms": N_("View forms (survey questions)"),
+    "make_calls": N_("Make calls"),
+    "manage_efforts": N_("Create and run phone-bank efforts"),
+    "view_results": N_("View results and export"),
+    "coach_callers": N_("Coach callers (listen, whisper, barge on a live call)"),
+    "manage_users": N_("Manage users and roles"),
 }
 CALLER_PERMISSIONS = ["view_profiles", "view_script", "view_forms", "make_calls"]
 BUILTIN_ROLES: dict[str, list[str]] = {
@@ -67,12 +68,12 @@ def roles(store: Store) -> list[dict[str, Any]]:
 def save_role(store: Store, name: str, permissions: list[str]) -> dict[str, Any]:
     name = name.strip().lower()
     if not name or not all(ch in string.ascii_lowercase + string.digits + "_-" for ch in name):
-        raise StoreError("role name: letters, digits, '-' and '_' only")
+        raise StoreError(M_("role name: letters, digits, '-' and '_' only"))
     if name in BUILTIN_ROLES:
-        raise StoreError(f"{name} is a built-in role and cannot be changed")
+        raise StoreError(M_("%(role)s is a built-in role and cannot be changed", role=name))
     unknown = set(permissions) - set(PERMISSIONS)
     if unknown:
-        raise StoreError(f"unknown permissions: {', '.join(sorted(unknown))}")
+        raise StoreError(M_("unknown permissions: %(names)s", names=", ".join(sorted(unknown))))
     store.conn.execute(
         "INSERT INTO roles (name, permissions) VALUES (?, ?) ON CONFLICT(name) "
         "DO UPDATE SET permissions = excluded.permissions",
@@ -107,14 +108,14 @@ def create_user(
     """``password_hash``: already made from ``password`` by ``hash_password`` (off the event loop)."""
     username = username.strip().lower()
     if not username:
-        raise StoreError("username is required")
+        raise StoreError(M_("username is required"))
     if len(password) < MIN_PASSWORD:
-        raise StoreError(f"password must be at least {MIN_PASSWORD} characters")
+        raise StoreError(M_("password must be at least %(n)s characters", n=MIN_PASSWORD))
     if password_hash is None:
         password_hash = hash_password(password)
     if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
         if role not in BUILTIN_ROLES:
-            raise StoreError(f"no role {role!r}")
+            raise StoreError(M_("no role %(role)r", role=role))
         ensure_roles(store)  # a store the panel never opened (the command line's first admin)
     try:
         uid = store.conn.execute(
@@ -133,7 +134,7 @@ def create_user(
             ),
         ).lastrowid
     except sqlite3.IntegrityError as exc:
-        raise StoreError(f"username {username!r} is taken") from exc
+        raise StoreError(M_("username %(name)r is taken", name=username)) from exc
     user = user_by_id(store, int(uid or 0))
     assert user is not None
     return user
@@ -205,7 +206,7 @@ def users(store: Store) -> list[dict[str, Any]]:
 
 def set_role(store: Store, user_id: int, role: str) -> None:
     if store._one("SELECT 1 FROM roles WHERE name = ?", (role,)) is None:
-        raise StoreError(f"no role {role!r}")
+        raise StoreError(M_("no role %(role)r", role=role))
     store.conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user_id))
 
 

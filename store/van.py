@@ -28,6 +28,7 @@ from typing import Any
 
 from store.contacts import EXTERNAL_ID
 from store.db import Store, StoreError
+from store.messages import M_, N_
 from store.outcomes import Outcome
 from store.results import EXPORT_CHUNK, Batches, _Follow, _reader, csv_safe
 
@@ -39,24 +40,24 @@ MAX_ENTRIES = 500
 # Dialler outcomes of attempts nobody saved a result for that VAN can take as a contact attempt (store.outcomes):
 # not CONNECTED (a caller's result says it), CANCELLED/TRUNK_FAILED/LOST (no phone rang: not an attempt).
 DIALLER_OUTCOMES = {
-    Outcome.NO_ANSWER: "No answer",
-    Outcome.BUSY: "Busy",
-    Outcome.MACHINE: "Answering machine",
-    Outcome.VOICEMAIL_LEFT: "Answering machine, message left",
-    Outcome.ABANDONED: "Answered, nobody free (abandoned)",
-    Outcome.HANGUP_BEFORE_CONNECT: "Hung up before a caller was put through",
-    Outcome.UNALLOCATED: "Number does not exist",
+    Outcome.NO_ANSWER: N_("No answer"),
+    Outcome.BUSY: N_("Busy"),
+    Outcome.MACHINE: N_("Answering machine"),
+    Outcome.VOICEMAIL_LEFT: N_("Answering machine, message left"),
+    Outcome.ABANDONED: N_("Answered, nobody free (abandoned)"),
+    Outcome.HANGUP_BEFORE_CONNECT: N_("Hung up before a caller was put through"),
+    Outcome.UNALLOCATED: N_("Number does not exist"),
 }
 
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise StoreError(f"{what} must be text")
+        raise StoreError(M_("%(what)s must be text", what=what))
     text = value.strip()
     if len(text) > MAX_NAME:
-        raise StoreError(f"{what} is longer than {MAX_NAME} characters")
+        raise StoreError(M_("%(what)s is longer than %(n)s characters", what=what, n=MAX_NAME))
     if any(ord(ch) < 32 for ch in text):
-        raise StoreError(f"{what} has a control character")
+        raise StoreError(M_("%(what)s has a control character", what=what))
     return text
 
 
@@ -73,25 +74,25 @@ def check_mapping(mapping: Any) -> dict[str, Any]:
         raise StoreError("the VAN mapping is too big")
     results = {}
     for code, name in results_in.items():
-        if value := _name(name, f"the VAN result for {code!r}"):
+        if value := _name(name, M_("the VAN result for %(code)r", code=code)):
             results[str(code)] = value
     outcomes = {}
     for outcome, name in outcomes_in.items():
         if outcome not in DIALLER_OUTCOMES:
             raise StoreError(f"{outcome!r} is not a dialler outcome VAN can take")
-        if value := _name(name, f"the VAN result for {outcome!r}"):
+        if value := _name(name, M_("the VAN result for %(code)r", code=outcome)):
             outcomes[str(outcome)] = value
     questions: dict[str, Any] = {}
     for qid, q in questions_in.items():
         if not isinstance(q, dict):
             raise StoreError(f"the VAN mapping of question {qid!r} must be an object")
-        name = _name(q.get("name", ""), f"the VAN question name for {qid!r}")
+        name = _name(q.get("name", ""), M_("the VAN question name for %(question)r", question=qid))
         responses_in = q.get("responses", {})
         if not isinstance(responses_in, dict) or len(responses_in) > MAX_ENTRIES:
             raise StoreError(f"the VAN responses for {qid!r} must be an object")
         responses = {}
         for ours, theirs in responses_in.items():
-            if value := _name(theirs, f"the VAN response for {ours!r}"):
+            if value := _name(theirs, M_("the VAN response for %(answer)r", answer=ours)):
                 responses[str(ours)] = value
         if name:
             questions[str(qid)] = {"name": name, "responses": responses}
@@ -159,10 +160,10 @@ def _van_rows(
             vanid = _vanid(d["extra"])
             problems = []
             if not vanid:
-                problems.append("no VAN ID")
+                problems.append(N_("no VAN ID"))
             result = results.get(d["code"], "")
             if not result:
-                problems.append(f"term code {d['code']!r} is not mapped to a VAN result")
+                problems.append(M_("term code %(code)r is not mapped to a VAN result", code=d["code"]))
             cells = dict.fromkeys(columns, "")
             mapped_answers = 0
             for a in answers.take(d["id"]):
@@ -170,11 +171,19 @@ def _van_rows(
                     continue
                 q = questions.get(a["question"])
                 if q is None:
-                    problems.append(f"question {a['question']!r} is not mapped to a VAN survey question")
+                    problems.append(
+                        M_("question %(question)r is not mapped to a VAN survey question", question=a["question"])
+                    )
                     continue
                 response = q["responses"].get(a["answer"])
                 if not response:
-                    problems.append(f"answer {a['answer']!r} to {q['name']!r} is not mapped to a VAN response")
+                    problems.append(
+                        M_(
+                            "answer %(answer)r to %(question)r is not mapped to a VAN response",
+                            answer=a["answer"],
+                            question=q["name"],
+                        )
+                    )
                     continue
                 cells[q["name"]] = response
                 mapped_answers += 1
@@ -199,7 +208,7 @@ def _van_rows(
         for c in rows:
             vanid = _vanid(c["extra"])
             row = [vanid, _date(c["at"]), CONTACT_TYPE, outcomes[c["outcome"]], *("" for _ in columns)]
-            problems = [] if vanid else ["no VAN ID"]
+            problems = [] if vanid else [N_("no VAN ID")]
             batch.append(VanRow(0, dict(c), c["outcome"], vanid, row if vanid else None, problems))
         yield batch
 
