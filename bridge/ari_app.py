@@ -27,6 +27,7 @@ from bridge import amd_live
 from bridge import coaching as co
 from bridge import commands as c
 from bridge import dialer as d
+from bridge import language as lang
 from bridge import predictive as pr
 from bridge import reconcile as rc
 from bridge import sip_accounts as sa
@@ -109,7 +110,11 @@ class Controller:
     # The cores' own timers are not polled: they say when they are due (_timers).
     poll_s: float = 0.5
     campaign_refresh_s: float = 3.0
-    prompt_maker: Callable[[str, str], bool] | None = None  # (text, asterisk path without ext) -> made?
+    # (text, asterisk path without ext, language) -> made?
+    prompt_maker: Callable[[str, str, str], bool] | None = None
+    # The call-in's languages, said in this order until a code says which is the caller's (callin.entry).
+    callin_languages: tuple[str, ...] = (lang.DEFAULT,)
+    _prompt_playbacks: dict[str, list[str]] = field(default_factory=dict)  # call-in channel -> its prompts playing
     dialer: d.Dialer = field(default_factory=d.Dialer)
     entries: dict[str, en.Entry] = field(default_factory=dict)
     # Limits on guessing codes across calls; its memory is loaded from the store at start.
@@ -310,27 +315,38 @@ class Controller:
 
     def _ensure_prompts(self, row: dict[str, Any]) -> None:
         """Campaigns without a recorded abandon message get one spoken: the admin's text if any, always followed
-        by who called and the number to call back (the law's safe harbour asks for both).
+        by who called and the number to call back (the law's safe harbour asks for both). One in the effort's
+        language, and one in each other language the phone side speaks, for voters whose list says they speak it
+        (bridge.language: the admin's own sentence is in the effort's language, so the others say a standard one).
 
         Speech synthesis runs in a thread: it takes a few hundred milliseconds the event loop cannot spare.
         Until it is there, an abandoned call hears Asterisk's generic "all circuits busy" prompt."""
-        if row["abandon_media"] or not self.prompt_maker or not self.sounds_dir or row["id"] in self._prompting:
+        missing = lang.abandon_prompts_missing(row)
+        if not missing or not self.prompt_maker or not self.sounds_dir or row["id"] in self._prompting:
             return
+        own = lang.effort_language(row)
         custom = (row.get("abandon_message") or "").strip()
-        text = (
-            f"{custom or 'Sorry we missed you.'} This call was from {row['org_name'] or row['name']}. "
-            f"Please call us back at {' '.join(row['callback_number'])}. Goodbye."
-        )
+        org, number = row["org_name"] or row["name"], row["callback_number"]
+        texts = {x: lang.abandon_text(x, org, number, custom if x == own else "") for x in missing}
         self._prompting.add(row["id"])
-        self._tasks.append(asyncio.create_task(self._make_abandon_prompt(row["id"], text)))
+        self._tasks.append(asyncio.create_task(self._make_abandon_prompts(row["id"], own, texts)))
 
-    async def _make_abandon_prompt(self, campaign_id: int, text: str) -> None:
-        path = f"{self.sounds_dir}/abandon-{campaign_id}"
+    async def _make_abandon_prompts(self, campaign_id: int, own: str, texts: dict[str, str]) -> None:
         try:
             assert self.prompt_maker is not None
-            if await asyncio.to_thread(self.prompt_maker, text, path):
+            for language, text in texts.items():
+                suffix = "" if language == own else f"-{language}"
+                path = f"{self.sounds_dir}/abandon-{campaign_id}{suffix}"
+                if not await asyncio.to_thread(self.prompt_maker, text, path, language):
+                    continue
                 # The next campaign refresh picks the new row up.
-                self.store.update_campaign(campaign_id, abandon_media=path)
+                if language == own:
+                    self.store.update_campaign(campaign_id, abandon_media=path)
+                else:
+                    current = self.store.campaign(campaign_id) or {}
+                    media = lang.other_media(current)
+                    media[language] = {**media.get(language, {}), "abandon": path}
+                    self.store.update_campaign(campaign_id, media_by_language=media)
         except Exception:
             log.exception("controller.prompt_failed", campaign_id=campaign_id)
         finally:
@@ -394,7 +410,7 @@ class Controller:
                         "controller.volunteer_restored", session_id=sid, channel_id=channel_id, voter=voter is not None
                     )
                 case rc.PromptAgain(channel_id, caller):
-                    self.entries[channel_id] = en.Entry(channel_id, caller=caller)
+                    self.entries[channel_id] = en.Entry(channel_id, caller=caller, languages=self.callin_languages)
                     await self._entry_step(channel_id, en.Started(), now)
                     log.info("callin.prompt_again_after_restart")
                 case rc.EndCall(call_id, contact_id, outcome, release):
@@ -470,7 +486,7 @@ class Controller:
         if role == "callin":
             self.facts.insert_leg(ch_id, "volunteer", now, name=event["channel"].get("name", ""))
             caller = g.number_of((event["channel"].get("caller") or {}).get("number"))
-            self.entries[ch_id] = en.Entry(ch_id, caller=caller)
+            self.entries[ch_id] = en.Entry(ch_id, caller=caller, languages=self.callin_languages)
             log.info("callin.answered", caller=mask_phone(caller))
             await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
             self.facts.update_leg(ch_id, answered_at=now)
@@ -514,6 +530,7 @@ class Controller:
             self._record_call_end(ch_id, event, now)
             await self.run(self.dialer.handle(d.CallEnded(ch_id, cause), now), now)
             return
+        self._prompt_playbacks.pop(ch_id, None)
         if ch_id in self.entries:
             entry = self.entries.pop(ch_id)
             self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
@@ -561,8 +578,21 @@ class Controller:
         self.entries[ch_id] = entry
         for cmd in cmds:
             match cmd:
-                case en.Play(channel_id, media):
-                    await self._quietly(self.ari.post(f"channels/{channel_id}/play", media=",".join(media)))
+                case en.Play(channel_id, media, language):
+                    # Named, so the first key can stop it (StopPrompts); ``lang`` picks the sounds' language.
+                    playback = f"pbp-{uuid.uuid4().hex[:12]}"
+                    self._prompt_playbacks.setdefault(channel_id, []).append(playback)
+                    extra: dict[str, Any] = {"lang": language} if language else {}
+                    await self._quietly(
+                        self.ari.post(
+                            f"channels/{channel_id}/play", media=",".join(media), playbackId=playback, **extra
+                        )
+                    )
+                case en.SetLanguage(channel_id, language):
+                    await self._set_language(channel_id, language)
+                case en.StopPrompts(channel_id):
+                    for playback in self._prompt_playbacks.pop(channel_id, []):
+                        await self._quietly(self.ari.delete(f"playbacks/{playback}"))
                 case en.CheckCode(channel_id, code, caller, submitted_at):
                     await self._check_code(channel_id, code, caller, submitted_at, now)
                 case en.StartRecording(channel_id, code):
@@ -609,6 +639,7 @@ class Controller:
         coaching = co.by_code(self.coaches, code)
         facts = en.CodeFacts(
             sid,
+            language=lang.of(session.get("language")) if session else "",
             has_leg=sid is not None and sid in self.legs,
             recording=recordings.pending(self.store, code) is not None,
             coach_id=coaching.coach_id if coaching else None,
@@ -703,6 +734,10 @@ class Controller:
             await self._quietly(self.ari.delete(f"bridges/{bridge_id}"))
             return
         self.legs[session_id] = Leg(session_id, session["campaign_id"], ch_id, bridge_id, endpoint)
+        self._prompt_playbacks.pop(ch_id, None)
+        if kind != "phone" and (spoken := lang.of(session.get("language"))) != lang.DEFAULT:
+            # A call-in's language is set by callin.entry (SetLanguage); a SIP leg's session is known from the start.
+            await self._set_language(ch_id, spoken)
         self.facts.update_session(session_id, channel_id=ch_id, bridge_id=bridge_id, joined_at=now)
         self.facts.update_leg(ch_id, session_id=session_id, bridged_at=now)
         await self._quietly(self.ari.post(f"channels/{ch_id}/play", media=en.WELCOME))
@@ -1164,15 +1199,16 @@ class Controller:
                 if leg:
                     await self._quietly(self.ari.post(f"bridges/{leg.bridge_id}/removeChannel", channel=call_id))
             case c.PlayAbandonMessage(call_id):
-                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("abandon_media", "")
-                await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media})
+                media, language = self._voter_message(call_id, "abandon")
+                # The channel's language too: with no message at all the dialplan's generic prompt is said in it.
+                await self._to_dialplan(call_id, "abandon", {"PB_MEDIA": media, "CHANNEL(language)": language})
             case c.DropVoicemail(call_id, on_cue):
                 # on_cue: the message starts on our detector's beep (or end of greeting), PlayVoicemail.
                 if not on_cue or call_id not in self._amd_taps:
-                    media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
-                    await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media})
+                    media, language = self._voter_message(call_id, "voicemail")
+                    await self._to_dialplan(call_id, "vmdrop", {"PB_MEDIA": media, "CHANNEL(language)": language})
             case c.PlayVoicemail(call_id):
-                media = self._campaign_rows.get(self._campaign_of(call_id), {}).get("voicemail_media", "")
+                media, _ = self._voter_message(call_id, "voicemail")
                 await self._quietly(
                     self.ari.post(f"channels/{call_id}/play", media=f"sound:{media}", playbackId=f"vm-{call_id}")
                 )
@@ -1219,6 +1255,21 @@ class Controller:
                 self._notify_session(session_id)
             case c.Log(event, fields, level):
                 getattr(log, level, log.info)(event, **fields)
+
+    def _voter_message(self, call_id: str, kind: str) -> tuple[str, str]:
+        """The effort's abandon message or voicemail (``kind``) in the voter's language (their list's language
+        column, else the effort's: bridge.language), and that language."""
+        campaign = self._campaign_rows.get(self._campaign_of(call_id), {})
+        call = self.dialer.calls.get(call_id)
+        contact = self.store.contact(call.contact_id) if call else None
+        language = lang.voter_language((contact or {}).get("extra"), lang.effort_language(campaign))
+        return lang.message_media(campaign, kind, language), language
+
+    async def _set_language(self, channel_id: str, language: str) -> None:
+        """Every sound played to the channel from now on is looked up in ``sounds/<language>/`` first."""
+        await self._quietly(
+            self.ari.post(f"channels/{channel_id}/variable", variable="CHANNEL(language)", value=language)
+        )
 
     def _campaign_of(self, call_id: str) -> int:
         call = self.dialer.calls.get(call_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from bridge import sip_guard
+from bridge import language, sip_guard
 from bridge.ari import AriClient
 from bridge.ari_app import Controller
 from callin import guard
@@ -27,8 +27,8 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
     user, password = settings.ari_credentials()
     ari = AriClient(rt.ari_url(), user, password, settings.app)
 
-    def make_prompt(text: str, asterisk_path: str) -> bool:
-        return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"))
+    def make_prompt(text: str, asterisk_path: str, lang: str = language.DEFAULT) -> bool:
+        return prompts.synthesize(text, rt.host_path(asterisk_path + ".wav"), voice=language.VOICES[lang])
 
     # What a volunteer's browser or softphone is told along with its per-session SIP account.
     sip_public = {
@@ -49,6 +49,7 @@ def build_controller(settings: Settings, rt: AsteriskRuntime, store: Store) -> C
         prompt_maker=make_prompt,
         recordings_dir=f"{rt.inst}/spool/recording",
         guard=guard.Guard(limits=guard.Limits.from_json(settings.callin_limits)),
+        callin_languages=language.callin_languages(settings.callin_languages),
     )
 
 

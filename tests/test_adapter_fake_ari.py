@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from bridge import dialer as d
 from bridge.ari_app import Controller
-from bridge.commands import NeedContacts
+from bridge.commands import DropVoicemail, NeedContacts, PlayAbandonMessage
 from phonebank.harness import day_number
 from store.db import Store
 from tests.fakes import FakeAri
@@ -78,7 +79,7 @@ async def test_restart_prompts_callers_who_were_keying_a_code(tmp_path: Path) ->
     }
     await ctl._restore_after_restart(channels, [], 100.0)
     assert set(ctl.entries) == {"keying"}
-    assert ("POST", "channels/keying/play", {"media": "sound:agent-pass", "body": None}) in ari.calls
+    assert ["sound:agent-pass"] == [c[2]["media"] for c in ari.calls if c[1] == "channels/keying/play"]
 
 
 async def test_a_recording_cut_by_a_restart_is_not_kept(tmp_path: Path) -> None:
@@ -118,19 +119,28 @@ async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Pa
         callback_number="2025550100",
         abandon_message="Sorry, all our volunteers are busy.",
     )["id"]
-    spoken: list[tuple[str, str]] = []
+    spoken: list[tuple[str, str, str]] = []
 
-    def make(text: str, path: str) -> bool:
-        spoken.append((text, path))
+    def make(text: str, path: str, language: str) -> bool:
+        spoken.append((text, path, language))
         return True
 
     ctl = Controller(ari=FakeAri(), store=store, sounds_dir="/snd", prompt_maker=make)  # type: ignore[arg-type]
     ctl.refresh_campaigns()
     await asyncio.gather(*ctl._tasks)
-    ((text, path),) = spoken
-    assert text.startswith("Sorry, all our volunteers are busy.")
+    (text, path, language), (text_es, path_es, language_es) = spoken
+    assert language == "en" and text.startswith("Sorry, all our volunteers are busy.")
     assert "Fair Votes" in text and "2 0 2 5 5 5 0 1 0 0" in text  # the law's safe harbour: who, and a number
     assert store.campaign(cid)["abandon_media"] == path == f"/snd/abandon-{cid}"  # type: ignore[index]
+    # The same in Spanish, for voters whose list says so; the admin's English sentence is not in it.
+    assert language_es == "es" and text_es.startswith("Lamentamos") and "Fair Votes" in text_es
+    assert "2 0 2 5 5 5 0 1 0 0" in text_es and "busy" not in text_es
+    assert json.loads(store.campaign(cid)["media_by_language"]) == {"es": {"abandon": path_es}}  # type: ignore[index]
+    assert path_es == f"/snd/abandon-{cid}-es"
+    # Made once: the next refresh finds both.
+    ctl.refresh_campaigns()
+    await asyncio.gather(*ctl._tasks)
+    assert len(spoken) == 2
 
 
 async def test_wrong_codes_carry_over_calls_and_lock_the_number_out(tmp_path: Path) -> None:
@@ -257,13 +267,10 @@ async def test_the_cores_timers_wake_the_adapter(tmp_path: Path) -> None:
     wake = ctl.next_wake()
     assert wake is not None and before + 10 <= wake <= time.time() + 10
     await ctl.handle_timers(wake - 0.01)
-    assert ari.calls[-1] == ("POST", "channels/in1/play", {"media": "sound:agent-pass", "body": None})
+    assert ari.calls[-1][:2] == ("POST", "channels/in1/play") and ari.calls[-1][2]["media"] == "sound:agent-pass"
     await ctl.handle_timers(wake)
-    assert ari.calls[-1] == (
-        "POST",
-        "channels/in1/play",
-        {"media": "sound:auth-incorrect,sound:agent-pass", "body": None},
-    )
+    assert ari.calls[-1][:2] == ("POST", "channels/in1/play")
+    assert ari.calls[-1][2]["media"] == "sound:auth-incorrect,sound:agent-pass"
     ctl.entries.clear()
 
     # A voter answered and tapped, and no verdict ever comes: at the deadline the dialer puts them through.
@@ -315,3 +322,74 @@ async def test_a_voicemail_waits_for_the_detectors_beep(tmp_path: Path) -> None:
         {"media": "sound:custom/vm-1", "playbackId": "vm-pbc-m", "body": None},
     ) in ari.calls
     assert ("DELETE", "channels/amds-pbc-m", {}) in ari.calls and "pbc-m" not in ctl._amd_taps
+
+
+async def test_a_spanish_volunteers_callin_turns_spanish_once_the_code_is_known(tmp_path: Path) -> None:
+    """Bilingual prompt (each language named in the play request, each stoppable), the first key stops it, and the
+    session's code sets the channel's language before the welcome (the live test: tests/test_e2e_spanish_callin.py)."""
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Bilingual")["id"]
+    session = store.create_session(cid, "Lucía", language="es")
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store, callin_languages=("en", "es"))  # type: ignore[arg-type]
+    await ctl.on_event(
+        {
+            "type": "StasisStart",
+            "args": ["callin"],
+            "channel": {"id": "c1", "name": "Local/c1", "caller": {"number": "1"}},
+        }
+    )
+    plays = [c for c in ari.calls if c[1] == "channels/c1/play"]
+    assert [(p[2]["media"], p[2]["lang"]) for p in plays] == [("sound:agent-pass", "en"), ("sound:agent-pass", "es")]
+    for digit in session["code"]:
+        await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": "c1"}})
+    stopped = [c[1] for c in ari.calls if c[0] == "DELETE" and c[1].startswith("playbacks/")]
+    assert stopped == [f"playbacks/{p[2]['playbackId']}" for p in plays]
+    paths = [c[1] for c in ari.calls]
+    set_lang = ("POST", "channels/c1/variable", {"variable": "CHANNEL(language)", "value": "es", "body": None})
+    assert set_lang in ari.calls
+    welcome = next(
+        i for i, c in enumerate(ari.calls) if c[1] == "channels/c1/play" and c[2]["media"] == "sound:agent-loginok"
+    )
+    assert ari.calls.index(set_lang) < welcome and "lang" not in ari.calls[welcome][2]  # the channel's: Spanish
+    assert session["id"] in ctl.legs and paths.count("channels/c1/variable") == 1
+
+
+async def test_the_abandon_message_and_voicemail_follow_the_voters_language(tmp_path: Path) -> None:
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign(
+        "Voters",
+        abandon_media="/snd/abandon-1",
+        voicemail_media="/snd/vm-en",
+        media_by_language={"es": {"abandon": "/snd/abandon-1-es"}},
+    )["id"]
+    store.add_contacts(
+        cid,
+        [
+            {"phone": day_number(1000), "extra": {"Language": "Spanish"}},
+            {"phone": day_number(1001), "extra": {}},
+        ],
+    )
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl.refresh_campaigns()
+    spanish, english = store.contacts(cid)
+    for call_id, contact in (("pbc-es", spanish), ("pbc-en", english)):
+        ctl.dialer.calls[call_id] = d.Call(call_id, cid, contact["id"])
+        await ctl.run([PlayAbandonMessage(call_id), DropVoicemail(call_id, False)])
+
+    def variables(call_id: str) -> list[tuple[str, str]]:
+        return [(c[2]["variable"], c[2]["value"]) for c in ari.calls if c[1] == f"channels/{call_id}/variable"]
+
+    assert variables("pbc-es") == [
+        ("PB_MEDIA", "/snd/abandon-1-es"),
+        ("CHANNEL(language)", "es"),
+        ("PB_MEDIA", "/snd/vm-en"),  # no Spanish voicemail recorded: the effort's own
+        ("CHANNEL(language)", "es"),
+    ]
+    assert variables("pbc-en") == [
+        ("PB_MEDIA", "/snd/abandon-1"),
+        ("CHANNEL(language)", "en"),
+        ("PB_MEDIA", "/snd/vm-en"),
+        ("CHANNEL(language)", "en"),
+    ]
