@@ -27,8 +27,9 @@ GREETING_S = {"human-hello-1": 0.91, "human-hello-2": 1.20, "human-hello-3": 1.0
 # machine-es-1: a Latin American carrier's voicemail prompt, "Deje su mensaje después del tono." (espeak-ng es-419,
 # 150 wpm, 2.4 s), then the beep. It must never reach the volunteer.
 MACHINE_GREETINGS = ("machine-greeting-1", "machine-greeting-2", "machine-es-1")
-# The demo greetings are still talking at the detector's deadline (max_analysis_ms, 5.5 s, under the live path's
-# 6 s): they have paused between sentences (340-360 ms) and gone on, so they are machines there and then.
+# The demo greetings are long turns that pause between sentences (340-360 ms) and go on: machines at the first
+# decision (long_turn), 6.6-6.8 s into the tap, before the detector's deadline (max_analysis_ms, 7 s, under the live
+# path's 7.5 s).
 # The simulated callee answers, stays silent for a second, then greets. Its plain Answer() first waits up to 0.5 s
 # for media from us, which never comes (docs/bench-amd.md): the greeting starts about 1.5 s after answer (measured:
 # the detector's verdicts come 0.48-0.5 s later in audio time live than on the same files offline with 1 s).
