@@ -493,6 +493,8 @@ class Controller:
             await self._entry_step(ch_id, en.Started(), now)
         elif role == "sipleg":
             await self._sip_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
+        elif role == "coachleg":
+            await self._coach_leg(ch_id, args[1] if len(args) > 1 else "", event["channel"].get("name", ""), now)
         elif role == "outbound" and ch_id in self.dialer.calls:
             await self._amd_verdict(
                 ch_id, args[1] if len(args) > 1 else "NOTSURE", args[2] if len(args) > 2 else "", now
@@ -1041,24 +1043,38 @@ class Controller:
         await self.run(self.dialer.handle(d.VolunteerEvent(session_id, events[action]), now), now)
 
     # ------------------------------------------------------------------ captains coaching callers
-    async def coach(self, user_id: int, session_id: int, mode: co.Mode) -> dict[str, Any]:
-        """A captain asks to coach a caller: a one-off code to call in with, or why not (``refused``)."""
+    async def coach(
+        self, user_id: int, session_id: int, mode: co.Mode, leg: co.LegKind = co.LegKind.PHONE
+    ) -> dict[str, Any]:
+        """A captain asks to coach a caller: a one-off code to call in with (``leg`` phone), or a SIP account made
+        for this coaching alone (webrtc, softphone: ``account`` + ``password``), or why not (``refused``)."""
         if session_id not in self.dialer.volunteers or session_id not in self.legs:
             return {"refused": "caller_not_on_line"}
-        code = new_code()
-        # Unlike any code a caller could key now: a session's or a recording's would be taken first.
-        while (
-            self.store.live_session_by_code(code)
-            or recordings.pending(self.store, code)
-            or co.by_code(self.coaches, code)
-        ):
-            code = new_code()
         coach_id = uuid.uuid4().hex[:12]
-        refused = await self._coach_step(co.Requested(coach_id, code, user_id, session_id, mode), time.time())
+        code = account = password = ""
+        if leg is co.LegKind.PHONE:
+            code = new_code()
+            # Unlike any code a caller could key now: a session's or a recording's would be taken first.
+            while (
+                self.store.live_session_by_code(code)
+                or recordings.pending(self.store, code)
+                or co.by_code(self.coaches, code)
+            ):
+                code = new_code()
+        else:
+            account, password = sa.new_coach_username(), sa.new_password()
+        refused = await self._coach_step(
+            co.Requested(coach_id, code, user_id, session_id, mode, leg, account), time.time(), password=password
+        )
         if refused:
             return {"refused": refused}
-        log.info("coach.requested", coach_id=coach_id, user_id=user_id, session_id=session_id, mode=mode.value)
-        return {"coach_id": coach_id, "code": code, "mode": mode.value, "session_id": session_id}
+        log.info(
+            "coach.requested", coach_id=coach_id, user_id=user_id, session_id=session_id, mode=mode.value, leg=leg.value
+        )
+        got: dict[str, Any] = {"coach_id": coach_id, "mode": mode.value, "session_id": session_id, "leg": leg.value}
+        if account:
+            return {**got, "account": account, "password": password, "expires_at": self.coaches[coach_id].expires_at}
+        return {**got, "code": code}
 
     async def coach_mode(self, user_id: int, mode: co.Mode | None) -> bool:
         """The captain's own coaching changes mode, or ends (``None``); False: they coach nobody."""
@@ -1068,6 +1084,20 @@ class Controller:
         event: co.Event = co.CaptainLeft(coaching.coach_id) if mode is None else co.ModeChanged(coaching.coach_id, mode)
         await self._coach_step(event, time.time())
         return True
+
+    async def _coach_leg(self, ch_id: str, endpoint: str, channel_name: str, now: float) -> None:
+        """A call from a captain's coaching account: into that coaching's holding bridge, or hung up. Asterisk
+        authenticated the endpoint; the channel's own name must agree with what the dialplan passed."""
+        coaching = co.by_account(self.coaches, endpoint)
+        self.facts.insert_leg(ch_id, "volunteer", now, name=channel_name)
+        if coaching is None or sa.channel_endpoint(channel_name) != endpoint:
+            log.warning("coach.leg_refused", known=coaching is not None)
+            self.facts.update_leg(ch_id, ended_at=now)
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+            return
+        await self._quietly(self.ari.post(f"channels/{ch_id}/answer"))
+        self.facts.update_leg(ch_id, answered_at=now)
+        await self._captain_joined(ch_id, coaching.coach_id, now)
 
     async def _captain_joined(self, ch_id: str, coach_id: str, now: float) -> None:
         """The captain's leg waits in its own holding bridge (like a volunteer's), then goes on the caller's audio."""
@@ -1083,13 +1113,24 @@ class Controller:
         log.info("coach.joined", coach_id=coach_id)
         await self._coach_step(co.CaptainJoined(coach_id, ch_id), now)
 
-    async def _coach_step(self, event: co.Event, now: float) -> str:
-        """Run the coaching core and carry out its commands; returns a refusal's reason, else ""."""
+    async def _coach_step(self, event: co.Event, now: float, password: str = "") -> str:
+        """Run the coaching core and carry out its commands; returns a refusal's reason, else "". ``password``:
+        the new account's, when ``event`` may open one (a secret: it is not part of the event, never logged)."""
         self.coaches, cmds = co.step(self.coaches, event, now)
         refused = ""
         for cmd in cmds:
             try:
                 match cmd:
+                    case co.OpenAccount(coach_id, username, leg, expires_at):
+                        sid = self.coaches[coach_id].session_id if coach_id in self.coaches else 0
+                        account = sa.Account(username, sid, sa.Kind(leg.value), expires_at, captain=True)
+                        try:
+                            await self._sip_run([sa.CreateAccount(account, password)])
+                        except AriError:
+                            refused = "account_failed"
+                            await self._coach_step(co.CaptainLeft(coach_id), now)
+                    case co.RevokeAccount(coach_id, username):
+                        await self._sip_run([sa.DeleteAccount(username, "coaching_ended")])
                     case co.Attach(coach_id, channel_id, session_id, mode):
                         await self._coach_attach(coach_id, channel_id, session_id, mode)
                     case co.Release(coach_id, channel_id):

@@ -13,15 +13,21 @@ import csv
 import io
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from bridge import coaching as co
+from bridge import sip_accounts as sa
 from bridge.dialer import CState
 from callin import guard
-from panel.common import json_error, read_json, render, require, user_of
+from panel import i18n, webphone
+from panel.common import can, json_error, read_json, render, require, user_of
+from panel.i18n import N_
 from panel.keys import CALLIN_NUMBER, CONTROLLER, STORE
+from panel.views import sip_account_view
+from store import efforts as ef
 from store import results as r
 from store import van
 from store.contacts import mask_phone
@@ -29,15 +35,19 @@ from store.db import MAX_ABANDON_TARGET, Store, StoreError
 from store.outcomes import Outcome
 
 PER_PAGE = 50
+# The contacts' stored statuses (store.results.CONTACT_STATUSES) are shown through |translate: marked here so the
+# catalogue has a word for each.
+CONTACT_STATUS_WORDS = (N_("pending"), N_("dialing"), N_("connected"), N_("done"), N_("removed"), N_("exhausted"))
 TALKING_STATES = ("idle", "talking", "wrapup", "paused")  # a volunteer in these has a phone leg
+# The dashboard's words are marked N_ and translated into the viewer's language by dashboard_data (gettext).
 STATE_LABELS = {
-    "idle": "Waiting for a call",
-    "talking": "Talking",
-    "wrapup": "Wrap-up",
-    "paused": "Paused",
-    "waiting_for_phone": "Calling in",
-    "disconnected": "Phone disconnected",
-    "ended": "Left",
+    "idle": N_("Waiting for a call"),
+    "talking": N_("Talking"),
+    "wrapup": N_("Wrap-up"),
+    "paused": N_("Paused"),
+    "waiting_for_phone": N_("Calling in"),
+    "disconnected": N_("Phone disconnected"),
+    "ended": N_("Left"),
 }
 STATE_COLORS = {
     "idle": "#1f5fbf",
@@ -49,30 +59,31 @@ STATE_COLORS = {
     "ended": "#c0c6d0",
 }
 CALL_STATE_LABELS = {
-    CState.DIALING: "dialing",
-    CState.RINGING: "ringing",
-    CState.AMD: "detecting",
-    CState.CONNECTING: "connecting",
-    CState.CONNECTED: "talking",
-    CState.MACHINE: "machine",
-    CState.ABANDONING: "abandoning",
+    CState.DIALING: N_("dialing"),
+    CState.RINGING: N_("ringing"),
+    CState.AMD: N_("detecting"),
+    CState.CONNECTING: N_("connecting"),
+    CState.CONNECTED: N_("talking"),
+    CState.MACHINE: N_("machine"),
+    CState.ABANDONING: N_("abandoning"),
 }
+PERSONAL_CALLS = N_("on a caller's phone")
 # Outcome groups for the attempts chart, in stacking order (bottom first).
 OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
-    ("connected", "Talked", "#1e7b34", (Outcome.CONNECTED,)),
+    ("connected", N_("Talked"), "#1e7b34", (Outcome.CONNECTED,)),
     # "voicemail" and "not_home" are disposition codes (personal-phone attempts record the code as the outcome).
-    ("machine", "Machine", "#7a5af8", (Outcome.MACHINE, Outcome.VOICEMAIL_LEFT, "voicemail")),
-    ("no_answer", "No answer", "#9aa3b2", (Outcome.NO_ANSWER, "not_home")),
-    ("busy", "Busy / failed", "#e0a100", (Outcome.BUSY, Outcome.CONGESTION, Outcome.FAILED)),
-    ("hangup", "Hung up early", "#f28b30", (Outcome.HANGUP_BEFORE_CONNECT,)),
-    ("abandoned", "Abandoned", "#b3261e", (Outcome.ABANDONED,)),
-    ("bad_number", "Bad number", "#5b6475", (Outcome.UNALLOCATED,)),
+    ("machine", N_("Machine"), "#7a5af8", (Outcome.MACHINE, Outcome.VOICEMAIL_LEFT, "voicemail")),
+    ("no_answer", N_("No answer"), "#9aa3b2", (Outcome.NO_ANSWER, "not_home")),
+    ("busy", N_("Busy / failed"), "#e0a100", (Outcome.BUSY, Outcome.CONGESTION, Outcome.FAILED)),
+    ("hangup", N_("Hung up early"), "#f28b30", (Outcome.HANGUP_BEFORE_CONNECT,)),
+    ("abandoned", N_("Abandoned"), "#b3261e", (Outcome.ABANDONED,)),
+    ("bad_number", N_("Bad number"), "#5b6475", (Outcome.UNALLOCATED,)),
     # Hung up while ringing when the caller it was dialled for left: the contact went straight back to the queue.
-    ("cancelled", "Cancelled (caller left)", "#d6dbe4", (Outcome.CANCELLED,)),
+    ("cancelled", N_("Cancelled (caller left)"), "#d6dbe4", (Outcome.CANCELLED,)),
     # The carrier failed it before any phone rang: not the voter's, the contact went straight back to the queue.
-    ("trunk_failed", "Carrier failed", "#e8c4c1", (Outcome.TRUNK_FAILED,)),
-    ("other", "Other", "#c0c6d0", ()),
-    ("in_progress", "In progress", "#1f5fbf", (None,)),
+    ("trunk_failed", N_("Carrier failed"), "#e8c4c1", (Outcome.TRUNK_FAILED,)),
+    ("other", N_("Other"), "#c0c6d0", ()),
+    ("in_progress", N_("In progress"), "#1f5fbf", (None,)),
 ]
 _GROUP_OF = {o: g[0] for g in OUTCOME_GROUPS for o in g[3]}
 # Personal-phone attempts record the caller's disposition code as their outcome: grouped by its kind.
@@ -119,8 +130,11 @@ def _nice_max(v: float) -> int:
     return int(v)
 
 
-def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = None) -> dict[str, Any]:
-    """Attempts per 15-minute bucket, stacked by outcome group (``kinds``: disposition code -> kind)."""
+def stacked_bars(
+    buckets: list[dict[str, Any]], kinds: dict[str, str] | None = None, gettext: Callable[[str], str] = str
+) -> dict[str, Any]:
+    """Attempts per 15-minute bucket, stacked by outcome group (``kinds``: disposition code -> kind), its words
+    through ``gettext`` (the viewer's language)."""
     h, left, bottom, top = 220, 40, 26, 10
     counts: dict[int, dict[str, int]] = {}
     for row in buckets:
@@ -129,7 +143,9 @@ def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = N
         per[g] = per.get(g, 0) + int(row["n"])
     spec: dict[str, Any] = {"w": CHART_W, "h": h, "items": [], "legend": [], "empty": not counts}
     if not counts:
-        spec["items"].append({"t": "text", "x": CHART_W / 2, "y": h / 2, "text": "No calls yet", "anchor": "middle"})
+        spec["items"].append(
+            {"t": "text", "x": CHART_W / 2, "y": h / 2, "text": gettext("No calls yet"), "anchor": "middle"}
+        )
         return spec
     first, last = min(counts), max(counts)
     n = last - first + 1
@@ -165,8 +181,13 @@ def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = N
                     "w": round(bar_w, 1),
                     "h": round(bh, 1),
                     "fill": color,
-                    "title": f"{time.strftime('%H:%M', time.localtime(b * r.BUCKET_S))}: {k} {label.lower()}"
-                    f" of {total}",
+                    "title": gettext("%(time)s: %(n)s %(what)s of %(total)s")
+                    % {
+                        "time": time.strftime("%H:%M", time.localtime(b * r.BUCKET_S)),
+                        "n": k,
+                        "what": gettext(label).lower(),
+                        "total": total,
+                    },
                 }
             )
         if i % label_every == 0:
@@ -179,7 +200,9 @@ def stacked_bars(buckets: list[dict[str, Any]], kinds: dict[str, str] | None = N
                     "text": time.strftime("%H:%M", time.localtime(b * r.BUCKET_S)),
                 }
             )
-    spec["legend"] = [{"label": label, "fill": color} for key, label, color, _ in OUTCOME_GROUPS if key in used]
+    spec["legend"] = [
+        {"label": gettext(label), "fill": color} for key, label, color, _ in OUTCOME_GROUPS if key in used
+    ]
     return spec
 
 
@@ -258,8 +281,10 @@ def _volunteers(app: web.Application, campaign_id: int, sessions: list[dict[str,
     return out
 
 
-def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
-    """Everything the dashboard shows, JSON-ready: tiles, per-caller table, chart specs. SQL aggregates only."""
+def dashboard_data(app: web.Application, campaign_id: int, lang: str = i18n.DEFAULT) -> dict[str, Any]:
+    """Everything the dashboard shows, JSON-ready: tiles, per-caller table, chart specs. SQL aggregates only.
+    Its words are in ``lang`` (the page's and the WebSocket's request choose it: panel/i18n.py)."""
+    gettext = i18n.translations(lang).gettext
     store = app[STORE]
     campaign = store.campaign(campaign_id)
     if campaign is None:
@@ -295,7 +320,7 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     if campaign["dial_mode"] == "personal":
         in_flight = int(totals.get("open_calls", 0))
         if in_flight:
-            call_states["on a caller's phone"] = in_flight
+            call_states[PERSONAL_CALLS] = in_flight
     else:
         # The snapshot holds only calls not yet ended (an ended call leaves the dialer).
         live_calls = app[CONTROLLER].snapshot().calls_for(campaign_id)
@@ -314,56 +339,64 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     tiles = [
         {
             "id": "volunteers",
-            "label": "Volunteers on line",
+            "label": gettext("Volunteers on line"),
             "value": str(on_line),
             "sub": " · ".join(
-                f"{open_states[s]} {STATE_LABELS.get(s, s).lower()}" for s in state_order if open_states.get(s)
+                f"{open_states[s]} {gettext(STATE_LABELS.get(s, s)).lower()}" for s in state_order if open_states.get(s)
             )
-            or "nobody yet",
+            or gettext("nobody yet"),
             "alert": False,
         },
         {
             "id": "dialing",
-            "label": "Dialling",
-            "value": "Yes" if waiting and waiting.dialing else "No",
+            "label": gettext("Dialling"),
+            "value": gettext("Yes") if waiting and waiting.dialing else gettext("No"),
             "sub": waiting.text if waiting else "",
             "alert": bool(waiting and not waiting.dialing and open_states.get("idle")),
         },
         {
             "id": "in-flight",
-            "label": "Calls in flight",
+            "label": gettext("Calls in flight"),
             "value": str(in_flight),
-            "sub": " · ".join(f"{n} {k}" for k, n in sorted(call_states.items())) or "none",
+            "sub": " · ".join(f"{n} {gettext(k)}" for k, n in sorted(call_states.items())) or gettext("none"),
             "alert": False,
         },
-        {"id": "attempts", "label": "Attempts", "value": str(attempts), "sub": f"{answered} answered", "alert": False},
+        {
+            "id": "attempts",
+            "label": gettext("Attempts"),
+            "value": str(attempts),
+            "sub": gettext("%(n)s answered") % {"n": answered},
+            "alert": False,
+        },
         {
             "id": "completed",
-            "label": "Completed",
+            "label": gettext("Completed"),
             "value": str(completed),
-            "sub": f"of {total_contacts} contacts · {pct(completed / total_contacts) if total_contacts else '0.0%'}",
+            "sub": gettext("of %(total)s contacts · %(share)s")
+            % {"total": total_contacts, "share": pct(completed / total_contacts) if total_contacts else "0.0%"},
             "alert": False,
         },
         {
             "id": "contacts",
-            "label": "Contacts made",
+            "label": gettext("Contacts made"),
             "value": str(summary["contacts_made"]),
-            "sub": f"{bridged} conversations",
+            "sub": gettext("%(n)s conversations") % {"n": bridged},
             "alert": False,
         },
         {
             "id": "machine-rate",
-            "label": "Machine rate",
+            "label": gettext("Machine rate"),
             "value": pct(machine_rate),
-            "sub": f"{machines} of {answered} answered",
+            "sub": gettext("%(n)s of %(answered)s answered") % {"n": machines, "answered": answered},
             "alert": False,
         },
         {
             "id": "abandon-rate",
-            "label": "Abandon rate",
+            "label": gettext("Abandon rate"),
             "value": pct(abandon_rate),
-            "sub": f"{abandoned} of {live_answers} live answers · limit {pct(MAX_ABANDON_TARGET)}"
-            + (f", target {pct(target)}" if target < MAX_ABANDON_TARGET else ""),
+            "sub": gettext("%(n)s of %(live)s live answers · limit %(limit)s")
+            % {"n": abandoned, "live": live_answers, "limit": pct(MAX_ABANDON_TARGET)}
+            + (gettext(", target %(target)s") % {"target": pct(target)} if target < MAX_ABANDON_TARGET else ""),
             "alert": over,
         },
     ]
@@ -405,7 +438,7 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
             {
                 "name": c["name"],
                 "state": c["state"],
-                "state_label": STATE_LABELS.get(c["state"], c["state"]),
+                "state_label": gettext(STATE_LABELS.get(c["state"], c["state"])),
                 "state_for": duration(now - c["since"]) if c["state"] != "ended" and c["since"] else "",
                 "calls": c["calls"],
                 "contacts": c["contacts"],
@@ -419,6 +452,10 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
                 # The session a captain may coach (its phone is on the line), and whether one does now.
                 "session_id": c["last"] if vols[c["last"]]["on_line"] else None,
                 "coached": vols[c["last"]]["coached"],
+                # Said here, in the viewer's language, for the page and for results.js alike.
+                "coached_text": gettext("coached: %(mode)s") % {"mode": gettext(vols[c["last"]]["coached"])}
+                if vols[c["last"]]["coached"]
+                else "",
             }
         )
 
@@ -426,17 +463,17 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
     catalog = {d["code"]: d for d in store.disposition_codes(campaign_id)}
     results_charts = [
         {
-            "title": "Results (latest disposition per contact)",
+            "title": gettext("Results (latest disposition per contact)"),
             "spec": hbars(
                 [
                     (
-                        (catalog.get(d["code"]) or {}).get("label", d["code"]),
+                        gettext((catalog.get(d["code"]) or {}).get("label", d["code"])),
                         int(d["n"]),
                         DISPOSITION_COLORS.get((catalog.get(d["code"]) or {}).get("kind", ""), "#8a93a3"),
                     )
                     for d in summary["by_code"]
                 ],
-                "No dispositions yet",
+                gettext("No dispositions yet"),
             ),
         }
     ]
@@ -451,7 +488,7 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
             results_charts.append(
                 {
                     "title": str(q.get("text") or qid),
-                    "spec": hbars([("Answered", n, ANSWER_COLOR)] if n else [], "No answers yet"),
+                    "spec": hbars([(gettext("Answered"), n, ANSWER_COLOR)] if n else [], gettext("No answers yet")),
                 }
             )
         else:  # every option in the survey's order (none chosen yet shows as an empty bar), then any others
@@ -462,16 +499,16 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
             results_charts.append(
                 {
                     "title": str(q.get("text") or qid),
-                    "spec": hbars(ordered[:12] if any(n for _, n, _ in ordered) else [], "No answers yet"),
+                    "spec": hbars(ordered[:12] if any(n for _, n, _ in ordered) else [], gettext("No answers yet")),
                 }
             )
     volunteer_chart = hbars(
         [
-            (STATE_LABELS.get(s, s), open_states[s], STATE_COLORS.get(s, "#c0c6d0"))
+            (gettext(STATE_LABELS.get(s, s)), open_states[s], STATE_COLORS.get(s, "#c0c6d0"))
             for s in state_order
             if open_states.get(s)
         ],
-        "Nobody on this effort now",
+        gettext("Nobody on this effort now"),
         width=360,
         label_w=140,
     )
@@ -509,8 +546,9 @@ def dashboard_data(app: web.Application, campaign_id: int) -> dict[str, Any]:
             "calls_by_state": call_states,
         },
         "callers": caller_rows,
+        "callers_empty": gettext("No callers have joined yet."),
         "charts": {
-            "attempts": stacked_bars(buckets, {code: d["kind"] for code, d in catalog.items()}),
+            "attempts": stacked_bars(buckets, {code: d["kind"] for code, d in catalog.items()}, gettext),
             "volunteers": volunteer_chart,
             "results": results_charts,
         },
@@ -557,15 +595,24 @@ def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
 @require("view_results")
 async def dashboard_page(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(request)
-    data = dashboard_data(request.app, campaign["id"])
-    return render(
+    data = dashboard_data(request.app, campaign["id"], i18n.choose(request))
+    # A captain may coach from this page with computer audio: the JsSIP bundle, and the CSP's connect-src
+    # widened to the PBX's WebSocket origin (only then, only that origin).
+    browser_audio = can(request, "coach_callers") and not webphone.available(request.app)
+    resp = render(
         request,
         "results/dashboard.html",
         campaign=campaign,
         d=data,
         contacts=_contact_list(request, campaign["id"]),
         list_path=request.path,
+        coach_browser_audio=browser_audio,
+        jssip_url=webphone.JSSIP_URL,
+        status_labels=ef.STATUS_LABELS,
     )
+    if browser_audio:
+        resp.headers["Content-Security-Policy"] = webphone.csp(request.app)
+    return resp
 
 
 @routes.get("/api/efforts/{cid}/coach")
@@ -581,9 +628,11 @@ async def coached(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/efforts/{cid}/coach")
 @require("coach_callers")
 async def coach(request: web.Request) -> web.StreamResponse:
-    """A captain coaches a caller of this effort: ``{"session_id", "mode"}`` gives a one-off code to call in
-    with; ``{"mode"}`` alone changes the captain's current coaching, ``"stop"`` ends it. The answer names the
-    session, never its voter: what the captain hears is the call, what they see is the dashboard."""
+    """A captain coaches a caller of this effort: ``{"session_id", "mode", "audio"?}`` gives a one-off code to call
+    in with (audio "phone", the default), or a SIP account made for this coaching alone ("webrtc": this browser,
+    "softphone"); ``{"mode"}`` alone changes the captain's current coaching on the leg already there, ``"stop"``
+    ends it. The answer names the session, never its voter: what the captain hears is the call, what they see is
+    the dashboard."""
     campaign = _campaign(request)
     body = await read_json(request)
     user_id = int(user_of(request)["id"] or 0)  # the API token coaches as user 0
@@ -596,6 +645,12 @@ async def coach(request: web.Request) -> web.StreamResponse:
         return web.json_response({"mode": mode_raw})
     if mode_raw not in set(co.Mode):
         return json_error(400, f"mode must be one of: {', '.join(co.Mode)}, stop")
+    audio_raw = body.get("audio", "phone")
+    if audio_raw not in set(co.LegKind):
+        return json_error(400, f"audio must be one of: {', '.join(co.LegKind)}")
+    leg = co.LegKind(str(audio_raw))
+    if leg is co.LegKind.WEBRTC and (why := webphone.available(request.app)):
+        return json_error(409, why)
     try:
         session_id = int(body["session_id"])
     except (KeyError, TypeError, ValueError):
@@ -603,14 +658,28 @@ async def coach(request: web.Request) -> web.StreamResponse:
     session = request.app[STORE].session(session_id)
     if session is None or session["campaign_id"] != campaign["id"]:
         return json_error(404, "no such caller in this effort")
-    got = await controller.coach(user_id, session_id, co.Mode(str(mode_raw)))
+    got = await controller.coach(user_id, session_id, co.Mode(str(mode_raw)), leg)
     if "refused" in got:
+        if got["refused"] == "account_failed":
+            return json_error(503, "the phone system refused the coaching account: try again, or call in")
         reasons = {
             "caller_coached": "another captain is coaching this caller",
             "caller_not_on_line": "this caller is not on the line",
         }
         return json_error(409, reasons.get(got["refused"], got["refused"]))
-    return web.json_response({**got, "callin_number": request.app[CALLIN_NUMBER]}, status=201)
+    if leg is co.LegKind.PHONE:
+        return web.json_response({**got, "callin_number": request.app[CALLIN_NUMBER]}, status=201)
+    # The device's login, shaped as a caller's (panel.views.sip_account_view): the same page code and softphone
+    # settings work. Secret: not cached, and gone when the coaching ends.
+    account = sa.Account(got["account"], session_id, sa.Kind(leg.value), got["expires_at"], captain=True)
+    sip = sip_account_view(controller, account, got["password"])
+    if leg is co.LegKind.WEBRTC:
+        sip["ws_url"] = webphone.webrtc_ws_url(request.app) or sip["ws_url"]
+    return web.json_response(
+        {"coach_id": got["coach_id"], "mode": got["mode"], "session_id": session_id, "leg": leg.value, "sip": sip},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @routes.get("/admin/efforts/{cid}/contacts/{contact_id}")
@@ -734,7 +803,7 @@ async def van_save(request: web.Request) -> web.StreamResponse:
     try:
         van.set_mapping(store, campaign["id"], _van_form(campaign, store.disposition_codes(campaign["id"]), form))
     except StoreError as exc:
-        return await _van_page(request, campaign, status=400, error=str(exc))
+        return await _van_page(request, campaign, status=400, error=i18n.reason(exc))
     return await _van_page(request, campaign, saved=True)
 
 

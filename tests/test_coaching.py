@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,4 +201,110 @@ async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Pa
     assert not [p for p in deletes if "pb-vol-" in p or "vol-1" == p.rsplit("/", 1)[-1]]
     assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
     assert not await ctl.coach_mode(1, co.Mode.LISTEN)
+    store.close()
+
+
+# ---------------------------------------------------------------- a captain's own SIP leg (browser, softphone)
+ACC = "pbsipc" + "ab" * 16
+
+
+@pytest.mark.parametrize("leg", [co.LegKind.WEBRTC, co.LegKind.SOFTPHONE])
+def test_sip_captain_gets_an_account_revoked_when_the_coaching_ends(leg: co.LegKind) -> None:
+    coaches, cmds = co.step({}, co.Requested("k1", "", CAPTAIN, 1, co.Mode.LISTEN, leg, ACC), 100.0)
+    expires = 100.0 + co.ACCOUNT_TTL_S
+    assert cmds == [co.OpenAccount("k1", ACC, leg, expires), co.Coached(1, "listen")]
+    assert coaches["k1"].leg is leg and co.next_timer(coaches) == expires
+    # No code to key: the account, not a code, decides where its call goes.
+    assert co.by_code(coaches, "") is None and co.by_account(coaches, ACC) == coaches["k1"]
+    assert co.by_account(coaches, "pbsipc" + "cd" * 16) is None and co.by_account(coaches, "") is None
+    coaches, cmds = co.step(coaches, co.CaptainJoined("k1", "chan-sip"), 101.0)
+    assert cmds == [co.Attach("k1", "chan-sip", 1, co.Mode.LISTEN)]
+    # Joined: a second call from the same account finds nothing to join.
+    assert co.by_account(coaches, ACC) is None and co.next_timer(coaches) is None
+    # Mode switches move the leg already there: no new account, no new join.
+    for mode in (co.Mode.WHISPER, co.Mode.BARGE, co.Mode.LISTEN):
+        coaches, cmds = co.step(coaches, co.ModeChanged("k1", mode), 102.0)
+        assert cmds == [co.Attach("k1", "chan-sip", 1, mode), co.Coached(1, mode.value)]
+    coaches, cmds = co.step(coaches, co.CaptainLeft("k1"), 103.0)
+    assert coaches == {} and cmds == [co.RevokeAccount("k1", ACC), co.Release("k1", "chan-sip"), co.Coached(1, "")]
+
+
+@pytest.mark.parametrize(
+    "event", [co.VolunteerGone(1), co.Tick(), co.Requested("k2", "", CAPTAIN, 2, co.Mode.LISTEN, co.LegKind.PHONE)]
+)
+def test_sip_captain_account_goes_with_the_caller_the_clock_or_a_new_request(event: co.Event) -> None:
+    coaches, _ = co.step({}, co.Requested("k1", "", CAPTAIN, 1, co.Mode.LISTEN, co.LegKind.SOFTPHONE, ACC), 100.0)
+    if isinstance(event, co.Requested):
+        event = co.Requested("k2", "222222", CAPTAIN, 2, co.Mode.LISTEN)
+    # Not called from yet: the account stays until its time to join is over, not the shorter code's.
+    assert co.step(coaches, co.Tick(), 100.0 + co.CODE_TTL_S + 1) == (coaches, [])
+    _, cmds = co.step(coaches, event, 100.0 + co.ACCOUNT_TTL_S)
+    assert cmds[:3] == [co.RevokeAccount("k1", ACC), co.Release("k1", None), co.Coached(1, "")]
+
+
+def test_leg_kind_and_account_go_together() -> None:
+    for leg, account in ((co.LegKind.PHONE, ACC), (co.LegKind.WEBRTC, ""), (co.LegKind.SOFTPHONE, "")):
+        ev = co.Requested("k1", "", CAPTAIN, 1, co.Mode.LISTEN, leg, account)
+        assert co.step({}, ev, 1.0) == ({}, [co.Refused("k1", "bad_leg")])
+
+
+async def test_adapter_sip_captain_account_joins_only_its_coaching(tmp_path: Path) -> None:
+    """A captain's account is made with the coach context and no session to restore, its call joins the holding
+    bridge, a second call or a stranger's is hung up, and the account is deleted when the coaching ends."""
+    from bridge import sip_accounts as sa
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Coach")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    bodies: dict[str, Any] = {}
+    fake_put = ari.put
+
+    async def put(path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        bodies[path] = body  # the fake records no bodies of PUTs
+        return await fake_put(path, body, **params)
+
+    ari.put = put  # type: ignore[method-assign]
+    got = await ctl.coach(1, sid, co.Mode.LISTEN, co.LegKind.WEBRTC)
+    user, password = got["account"], got["password"]
+    assert "code" not in got and user.startswith(sa.COACH_PREFIX) and len(user) >= 32 + 5 and len(password) >= 32
+    assert user not in ctl.sip_accounts  # never a caller's account: the sessions' rules never see it
+    endpoint = bodies[f"asterisk/config/dynamic/res_pjsip/endpoint/{user}"]["fields"]
+    fields = {(f["attribute"], f["value"]) for f in endpoint}
+    assert ("context", sa.COACH_CONTEXT) in fields and ("webrtc", "yes") in fields
+    assert ("set_var", "PB_COACH=1") in fields and not [f for f in fields if f[1].startswith("PB_SESSION")]
+    assert ("allow_transfer", "no") in fields
+    assert sa.restored(user, {f["attribute"]: f["value"] for f in endpoint}) is None  # a restart deletes it
+
+    # A stranger's endpoint, and a channel whose name disagrees with the endpoint passed: hung up.
+    for ch_id, endpoint_name, name in (
+        ("x-1", "pbsipc" + "00" * 16, f"PJSIP/pbsipc{'00' * 16}-00000001"),
+        ("x-2", user, "PJSIP/pbsipzz-00000002"),
+    ):
+        mark = len(ari.calls)
+        await ctl.on_event(
+            {"type": "StasisStart", "args": ["coachleg", endpoint_name], "channel": {"id": ch_id, "name": name}}
+        )
+        assert ("DELETE", f"channels/{ch_id}", {}) in ari.calls[mark:]
+        assert not [c for c in ari.calls[mark:] if c[0] == "POST" and "bridges" in c[1]]
+    holding = f"bridges/pb-coach-{got['coach_id']}"
+    chan = {"id": "cap-sip", "name": f"PJSIP/{user}-00000003"}
+    await ctl.on_event({"type": "StasisStart", "args": ["coachleg", user], "channel": chan})
+    assert ("POST", f"{holding}/addChannel", {"channel": "cap-sip", "body": None}) in ari.calls
+    assert ctl.coaches[got["coach_id"]].channel_id == "cap-sip"
+    # The same account calling again while its leg is up: hung up, the coaching untouched.
+    mark = len(ari.calls)
+    await ctl.on_event({"type": "StasisStart", "args": ["coachleg", user], "channel": {**chan, "id": "cap-sip-2"}})
+    assert ("DELETE", "channels/cap-sip-2", {}) in ari.calls[mark:]
+    assert ctl.coaches[got["coach_id"]].channel_id == "cap-sip"
+
+    mark = len(ari.calls)
+    await ctl.on_event({"type": "ChannelDestroyed", "cause": 16, "channel": {"id": "cap-sip"}})
+    deletes = [path for m, path, _ in ari.calls[mark:] if m == "DELETE"]
+    assert f"asterisk/config/dynamic/res_pjsip/endpoint/{user}" in deletes and holding in deletes
+    assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
     store.close()

@@ -21,7 +21,7 @@ async def test_coach_a_caller_from_the_dashboard(panel: PanelKit) -> None:
     resp = await captain.post(url, json={"session_id": alice, "mode": "listen"}, headers=headers)
     assert resp.status == 201
     got = await resp.json()
-    assert set(got) == {"coach_id", "code", "mode", "session_id", "callin_number"}
+    assert set(got) == {"coach_id", "code", "mode", "session_id", "leg", "callin_number"}
     assert len(got["code"]) == CODE_LENGTH and got["mode"] == "listen" and got["session_id"] == alice
     text = await resp.text()
     assert not [n for n in range(101, 107) if f"5550{n}" in text]  # no voter's number (the seed's)
@@ -69,3 +69,37 @@ async def test_only_captains_coach(panel: PanelKit) -> None:
     assert (await caller.get(url)).status == 403
     anon = await panel.anonymous()
     assert (await anon.post(url, json={"session_id": s["alice"], "mode": "listen"})).status in (401, 403)
+
+
+async def test_captain_coaches_with_a_softphone_or_this_browser(panel: PanelKit) -> None:
+    s = seed(panel)
+    go_live(panel, s)
+    url = f"/api/efforts/{s['cid']}/coach"
+    captain, csrf = await panel.client("manager")
+    headers = {"X-CSRF-Token": csrf}
+    html = await (await captain.get(f"/admin/efforts/{s['cid']}/results")).text()
+    for audio in ("phone", "webrtc", "softphone"):
+        assert f'name="audio" value="{audio}"' in html
+    resp = await captain.post(url, json={"session_id": s["alice"], "mode": "listen", "audio": "fax"}, headers=headers)
+    assert resp.status == 400 and "audio" in (await resp.json())["error"] and panel.ctl.coaches == {}
+
+    resp = await captain.post(
+        url, json={"session_id": s["alice"], "mode": "listen", "audio": "softphone"}, headers=headers
+    )
+    assert resp.status == 201 and resp.headers["Cache-Control"] == "no-store"
+    got = await resp.json()
+    assert set(got) == {"coach_id", "mode", "session_id", "leg", "sip"} and got["leg"] == "softphone"
+    sip = got["sip"]
+    assert sip["kind"] == "softphone" and sip["transport"] == "udp" and sip["dial"]
+    assert len(sip["username"]) >= 32 and len(sip["password"]) >= 32  # 128 and 192 random bits
+    assert not [n for n in range(101, 107) if f"5550{n}" in await resp.text()]  # no voter's number
+    assert panel.ctl.dialer.volunteers[s["alice"]].coached == "listen"
+    # A mode switch keeps the account (no re-joining); Stop deletes it.
+    assert (await captain.post(url, json={"mode": "barge"}, headers=headers)).status == 200
+    ari = panel.ctl.ari
+    deleted = [p for m, p, _ in ari.calls if m == "DELETE" and p.endswith(sip["username"])]  # type: ignore[attr-defined]
+    assert deleted == []
+    assert (await captain.post(url, json={"mode": "stop"}, headers=headers)).status == 200
+    deleted = [p for m, p, _ in ari.calls if m == "DELETE" and p.endswith(sip["username"])]  # type: ignore[attr-defined]
+    assert {p.split("/")[-2] for p in deleted} == {"endpoint", "aor", "auth"}
+    assert panel.ctl.dialer.volunteers[s["alice"]].coached == ""

@@ -71,13 +71,13 @@
     });
   }
 
-  function updateCallers(rows) {
+  function updateCallers(rows, emptyText) {
     var tbody = document.querySelector("#callers tbody");
     if (!tbody) { return; }
     var fresh = document.createElement("tbody");
     if (!rows.length) {
       var tr = el("tr", { "class": "empty" });
-      tr.appendChild(el("td", { colspan: 8, "class": "muted" }, "No callers have joined yet."));
+      tr.appendChild(el("td", { colspan: 8, "class": "muted" }, emptyText));
       fresh.appendChild(tr);
     }
     rows.forEach(function (c) {
@@ -91,7 +91,7 @@
       }
       if (c.coached) {
         st.appendChild(document.createTextNode(" "));
-        st.appendChild(el("span", { "class": "coached small" }, "coached: " + c.coached));
+        st.appendChild(el("span", { "class": "coached small" }, c.coached_text));
       }
       tr.appendChild(st);
       var rate = c.contacts_per_hour === null ? "\u2014" : Number(c.contacts_per_hour).toFixed(1);
@@ -107,7 +107,7 @@
   /* Coaching (captains, permission coach_callers): the callers on the line to pick from, and the actions. */
   var coachSelect = document.getElementById("coach-session");
   var coachStatus = document.getElementById("coach-status");
-  var coaching = null; // {session_id, mode} once this captain has a code
+  var coaching = null; // {session_id, mode, audio} once this captain coaches someone
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
 
   function updateCoachChoices(rows) {
@@ -133,33 +133,135 @@
     });
   }
 
+  /* The coaching card's strings, translated in the page's JSON block (results/dashboard.html), keyed by the
+     English; {name} is a value filled in here. */
+  var coachStringsEl = document.getElementById("coach-strings");
+  var COACH_STRINGS = coachStringsEl ? JSON.parse(coachStringsEl.textContent) : {};
+  function tr(s, vars) {
+    return (COACH_STRINGS[s] || s).replace(/\{(\w+)\}/g, function (m, k) {
+      return vars && Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : m;
+    });
+  }
+
+  /* The captain's own leg from this browser (computer audio): JsSIP, the account the coach request made for
+     this coaching alone. Listen / whisper / barge switches move this leg on the PBX: the call stays up. */
+  var coachUa = null;
+  var coachCall = null;
+  var coachMic = null;
+  function hangUpBrowser() {
+    if (coachCall) { try { coachCall.terminate(); } catch (e) { /* already over */ } }
+    coachCall = null;
+    if (coachUa) { try { coachUa.stop(); } catch (e) { /* already stopped */ } }
+    coachUa = null;
+    if (coachMic) { coachMic.getTracks().forEach(function (t) { t.stop(); }); }
+    coachMic = null;
+  }
+  function startBrowser(sip, mode) {
+    if (typeof JsSIP === "undefined" || !navigator.mediaDevices) {
+      coachStatus.textContent = tr("Computer audio is not available on this page.");
+      return;
+    }
+    coachStatus.textContent = tr("Connecting this browser ({mode})…", { mode: tr(mode) });
+    navigator.mediaDevices.getUserMedia({ audio: true, video: false }).then(function (stream) {
+      coachMic = stream;
+      var ua = new JsSIP.UA({
+        sockets: [new JsSIP.WebSocketInterface(sip.ws_url)],
+        uri: "sip:" + sip.username + "@" + sip.domain,
+        authorization_user: sip.username,
+        password: sip.password,
+        register: false,  // the INVITE is challenged and authenticated: nothing to register for
+        session_timers: false,
+        user_agent: "phonebank-coach"
+      });
+      coachUa = ua;
+      ua.on("connected", function () {
+        if (coachUa !== ua || coachCall) { return; }
+        var remote = document.getElementById("coach-audio");
+        coachCall = ua.call("sip:" + sip.dial + "@" + sip.domain, {
+          mediaStream: stream,
+          pcConfig: { iceServers: sip.ice_servers || [], rtcpMuxPolicy: "require", bundlePolicy: "max-bundle" },
+          rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
+          eventHandlers: {
+            peerconnection: function (e) {
+              e.peerconnection.addEventListener("track", function (ev) {
+                remote.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+                var played = remote.play();
+                if (played && played.catch) { played.catch(function () { /* the click allowed it */ }); }
+              });
+            },
+            confirmed: function () {
+              coachStatus.textContent = tr("Connected: you are on the call ({mode}).",
+                { mode: tr(coaching ? coaching.mode : mode) });
+            },
+            ended: function (e) { browserEnded(ua, e.cause); },
+            failed: function (e) { browserEnded(ua, e.cause); }
+          }
+        });
+      });
+      ua.start();
+    }, function (err) {
+      coachStatus.textContent = tr("This browser has no microphone to use: {error}", { error: err.name || err });
+    });
+  }
+  function browserEnded(ua, cause) {
+    if (coachUa !== ua) { return; }
+    hangUpBrowser();
+    coaching = null;  // the PBX ended the coaching with the leg
+    coachStatus.textContent = tr("Your browser's audio ended ({cause}).", { cause: cause });
+  }
+  function showSoftphone(sip) {
+    var box = document.getElementById("coach-softphone");
+    if (!box) { return; }
+    box.hidden = !sip;
+    if (!sip) { return; }
+    document.getElementById("coach-sip-server").textContent = sip.sip_server;
+    document.getElementById("coach-sip-user").textContent = sip.username;
+    document.getElementById("coach-sip-password").textContent = sip.password;
+    document.getElementById("coach-sip-dial").textContent = sip.dial;
+  }
+
   var coachForm = document.getElementById("coach-form");
   if (coachForm) {
     coachForm.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var mode = ev.submitter ? ev.submitter.value : "listen";
       var sid = coachSelect.value;
-      if (!sid) { coachStatus.textContent = "No caller is on the line."; return; }
-      // Same caller: change the mode on the line already open; another caller: a new code.
-      var body = coaching && String(coaching.session_id) === sid ? { mode: mode } : { session_id: Number(sid), mode: mode };
+      var picked = coachForm.querySelector('input[name="audio"]:checked');
+      var audio = picked ? picked.value : "phone";
+      if (!sid) { coachStatus.textContent = tr("No caller is on the line."); return; }
+      // Same caller, same audio: change the mode on the leg already there; else a new coaching (the old ends).
+      var same = coaching && String(coaching.session_id) === sid && coaching.audio === audio;
+      var body = same ? { mode: mode } : { session_id: Number(sid), mode: mode, audio: audio };
+      if (!same) { hangUpBrowser(); showSoftphone(null); }
       coachPost(body).then(function (r) {
-        if (!r.ok) { coachStatus.textContent = r.data.error || "Could not coach."; return; }
-        if (r.data.code) {
-          coaching = { session_id: r.data.session_id, mode: r.data.mode };
-          coachStatus.textContent = "Call " + r.data.callin_number + " and key " + r.data.code +
-            " (" + r.data.mode + "). The code works once, for 5 minutes.";
+        if (!r.ok) { coachStatus.textContent = r.data.error || tr("Could not coach."); return; }
+        if (r.data.coach_id) {
+          coaching = { session_id: r.data.session_id, mode: r.data.mode, audio: audio };
+          if (r.data.code) {
+            coachStatus.textContent = tr("Call {number} and key {code} ({mode}). The code works once, for 5 minutes.",
+              { number: r.data.callin_number, code: r.data.code, mode: tr(r.data.mode) });
+          } else if (audio === "softphone") {
+            showSoftphone(r.data.sip);
+            coachStatus.textContent = tr("Set up your softphone with this login and call {dial} ({mode}). " +
+              "The login works for this coaching only.", { dial: r.data.sip.dial, mode: tr(r.data.mode) });
+          } else {
+            startBrowser(r.data.sip, r.data.mode);
+          }
         } else {
           coaching.mode = r.data.mode;
-          coachStatus.textContent = "Now: " + r.data.mode + ".";
+          coachStatus.textContent = tr("Now: {mode}.", { mode: tr(r.data.mode) });
         }
       });
     });
     document.getElementById("coach-stop").addEventListener("click", function () {
+      hangUpBrowser();
+      showSoftphone(null);
       coachPost({ mode: "stop" }).then(function (r) {
         coaching = null;
-        coachStatus.textContent = r.ok ? "Coaching ended." : (r.data.error || "");
+        coachStatus.textContent = r.ok ? tr("Coaching ended.") : (r.data.error || "");
       });
     });
+    window.addEventListener("pagehide", hangUpBrowser);
   }
 
   function updateResults(charts) {
@@ -181,7 +283,7 @@
   function update(d) {
     if (!d || !d.tiles) { return; }
     updateTiles(d.tiles);
-    updateCallers(d.callers);
+    updateCallers(d.callers, d.callers_empty);
     var a = document.querySelector('svg[data-chart="attempts"]');
     if (a) { drawChart(a, d.charts.attempts); }
     var l = document.querySelector('ul[data-legend="attempts"]');
