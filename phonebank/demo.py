@@ -184,6 +184,13 @@ screen, stays on the line and records what it hears):
   From a SIP softphone: choose "SIP softphone" on the caller link; it shows a login for this shift only
   (server {settings.sip_bind}:{settings.sip_port}, UDP, and a QR code) and the number to dial: no code to key.
 
+Coaching (captains listen, whisper, barge): the admin has the "coach callers" permission. With a caller on
+the line, open {panel}/admin/efforts/{cid}/results, pick the caller under "Coach a caller", choose your
+audio and press Listen; Whisper, Barge and Listen then switch on the same line, Stop leaves.
+  "Call in by phone": a one-off code; a simulated phone keys it with .venv/bin/phonebank drill volunteer --code CODE
+  "This browser": computer audio on the dashboard itself (accept {pbx_https}/ once, as above)
+  "SIP softphone": a login for this coaching only, gone when it ends
+
 En español: the language switcher at the foot of every page (or a browser set to Spanish) gives the caller's
 and the organiser's screens in Spanish.
 

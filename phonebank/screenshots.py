@@ -146,11 +146,27 @@ async def _login(page: Page, base: str, who: tuple[str, str]) -> None:
     await page.click("button[type=submit]")
 
 
+async def _coaching_shot(page: Page, base: str, cid: int, sid: int, target: Path) -> Path:
+    """The dashboard's coach card as a captain uses it: the talking caller picked, a softphone as their audio,
+    Listen pressed (the fake ARI takes the account), its one-off login shown. Stop after, so nothing lingers."""
+    await page.goto(f"{base}/admin/efforts/{cid}/results")
+    await page.select_option("#coach-session", str(sid))
+    await page.check("input[name=audio][value=softphone]")
+    await page.click("#coach-form button[value=listen]")
+    await page.locator("#coach-softphone").wait_for(state="visible")
+    await page.locator("#coach").screenshot(path=str(target))
+    await page.click("#coach-stop")
+    await page.locator("#coach-status").filter(has_text="ended").wait_for()
+    return target
+
+
 async def main(out: Path) -> int:
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "preview.db")
         ctl = Controller(ari=FakeAri(), store=store)
+        # Where a softphone would sign in (no ws_url: computer audio is not offered, there is no PBX to reach).
+        ctl.sip_public = {"sip_server": "pbx.example.org:5060", "domain": "pbx.example.org"}
         app = make_app(ctl, "+1 202 555 0100", "preview-token")
         ids = seed(store, ctl)
         runner = web.AppRunner(app, access_log=None)
@@ -188,6 +204,9 @@ async def main(out: Path) -> int:
                         target = out / f"{name}-{size_name}.png"
                         await page.screenshot(path=str(target), full_page=True)
                         written.append(target)
+                    written.append(
+                        await _coaching_shot(contexts[ADMIN], base, cid, sid, out / f"coaching-{size_name}.png")
+                    )
                 await chromium.close()
         finally:
             await runner.cleanup()
