@@ -308,6 +308,20 @@ def test_a_person_after_a_mid_length_sentence_is_still_put_through(speech_ms: in
     assert events[0].at_ms - (300 + speech_ms) <= (960 if speech_ms == 2000 else 620)
 
 
+def test_the_detector_decides_before_the_live_no_verdict_deadline() -> None:
+    # The live path puts a call through as NOTSURE when no verdict came AMD_VERDICT_S after the tap; the detector's
+    # own deadline must come first, with room for a busy controller, or its long-turn rules never get to decide.
+    from bridge.dialer import AMD_LISTEN_S, AMD_VERDICT_S
+
+    p = AmdParams()
+    assert p.max_analysis_ms + 400 <= AMD_VERDICT_S * 1000
+    assert AMD_VERDICT_S * 1000 + p.late_window_ms <= AMD_LISTEN_S * 1000, "the tap outlives the late window"
+    rate = 8000
+    # A turn still going at the deadline, with no pause between sentences: decided by then, as a person.
+    events = run(render(rate, [gap(rate, 1500), voice(rate, 8000, 98), gap(rate, 1000)], 13), rate)
+    assert events[0].kind == "human" and events[0].at_ms <= p.max_analysis_ms
+
+
 def test_long_greeting_is_decided_within_600_ms_of_its_end() -> None:
     rate = 8000
     parts = [gap(rate, 300), *phrases(rate, [900, 1300, 1700], 120, 40), gap(rate, 2500)]
