@@ -18,6 +18,8 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumber
 
+from store.messages import M_, N_, reason
+
 
 @dataclass
 class RowError:
@@ -30,23 +32,24 @@ def normalize_phone(raw: str, region: str = "US") -> str:
     """E.164 or ValueError with the reason."""
     text = (raw or "").strip()
     if not text:
-        raise ValueError("missing phone number")
+        raise ValueError(M_("missing phone number"))
     try:
         num = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         # The library's own text ("(1) The string supplied did not seem to be a phone number.") is for developers.
-        raise ValueError(f"not a phone number: {_PARSE_REASONS.get(exc.error_type, 'no number found in it')}") from exc
+        why = _PARSE_REASONS.get(exc.error_type, N_("no number found in it"))
+        raise ValueError(M_("not a phone number: %(why)s", why=M_(why))) from exc
     if not phonenumbers.is_valid_number(num):
-        raise ValueError("not a valid phone number: check the area code and the number of digits")
+        raise ValueError(M_("not a valid phone number: check the area code and the number of digits"))
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
 _PARSE_REASONS = {
-    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no country has the code after the +",
-    phonenumbers.NumberParseException.NOT_A_NUMBER: "no number found in it",
-    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too few digits after the international prefix",
-    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too few digits",
-    phonenumbers.NumberParseException.TOO_LONG: "too many digits",
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: N_("no country has the code after the +"),
+    phonenumbers.NumberParseException.NOT_A_NUMBER: N_("no number found in it"),
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: N_("too few digits after the international prefix"),
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: N_("too few digits"),
+    phonenumbers.NumberParseException.TOO_LONG: N_("too many digits"),
 }
 
 
@@ -107,17 +110,21 @@ class FileRefused(ValueError):
     """A file that is not a contact list we can read; the message says what it is and what to do instead."""
 
 
-SAVE_AS_CSV = "Open it in your spreadsheet program and save it as CSV (File → Save as → CSV), then upload that."
+EMPTY_FILE = N_("The file is empty: expected a header row and then one contact per row.")
+NO_CONTACTS = N_("The file has a header row but no contacts under it: nothing to import.")
+
+
+SAVE_AS_CSV = N_("Open it in your spreadsheet program and save it as CSV (File → Save as → CSV), then upload that.")
 # Magic numbers of what organisers upload by mistake: (prefix, what it is).
 MAGIC = [
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF-", "a PDF document"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf", "a 7-Zip archive"),
-    (b"{\\rtf", "a rich-text (RTF) document"),
+    (b"\x89PNG\r\n\x1a\n", N_("a PNG image")),
+    (b"\xff\xd8\xff", N_("a JPEG image")),
+    (b"GIF8", N_("a GIF image")),
+    (b"%PDF-", N_("a PDF document")),
+    (b"\x1f\x8b", N_("a gzip archive")),
+    (b"Rar!", N_("a RAR archive")),
+    (b"7z\xbc\xaf", N_("a 7-Zip archive")),
+    (b"{\\rtf", N_("a rich-text (RTF) document")),
 ]
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97-2003 .xls (and old .doc) files
 DELIMITERS = ",;\t|"
@@ -134,17 +141,24 @@ def _refuse_binary(data: bytes) -> None:
     one "Save as" that also shows them what the importer sees (dates and numbers as text, one sheet)."""
     if data.startswith(b"PK\x03\x04"):
         if b"xl/" in data:
-            raise FileRefused("This is an Excel workbook (.xlsx), not a CSV file. " + SAVE_AS_CSV)
+            raise FileRefused(M_("This is an Excel workbook (.xlsx), not a CSV file. %(how)s", how=M_(SAVE_AS_CSV)))
         if b"opendocument.spreadsheet" in data[:200]:
-            raise FileRefused("This is an OpenDocument spreadsheet (.ods), not a CSV file. " + SAVE_AS_CSV)
-        raise FileRefused("This is a ZIP archive, not a CSV file. Unpack it and upload the CSV file inside.")
+            raise FileRefused(
+                M_("This is an OpenDocument spreadsheet (.ods), not a CSV file. %(how)s", how=M_(SAVE_AS_CSV))
+            )
+        raise FileRefused(M_("This is a ZIP archive, not a CSV file. Unpack it and upload the CSV file inside."))
     if data.startswith(OLE2):
         raise FileRefused(
-            "This is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file. " + SAVE_AS_CSV
+            M_(
+                "This is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file. %(how)s",
+                how=M_(SAVE_AS_CSV),
+            )
         )
     for magic, what in MAGIC:
         if data.startswith(magic):
-            raise FileRefused(f"This is not a CSV file: it is {what}. Upload the contact list as a CSV file.")
+            raise FileRefused(
+                M_("This is not a CSV file: it is %(what)s. Upload the contact list as a CSV file.", what=M_(what))
+            )
 
 
 def _utf16(data: bytes) -> str | None:
@@ -183,10 +197,14 @@ def decode_text(data: bytes) -> str:
     bad = _CONTROL.search(text)
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
-        what = "NUL bytes" if bad.group() == "\x00" else "control characters"
+        what = N_("NUL bytes") if bad.group() == "\x00" else N_("control characters")
         raise FileRefused(
-            f"This is not a CSV file: it holds binary data ({what} on line {line:,}), not text. "
-            "Upload the contact list as a CSV file."
+            M_(
+                "This is not a CSV file: it holds binary data (%(what)s on line %(line)s), not text. "
+                "Upload the contact list as a CSV file.",
+                what=M_(what),
+                line=f"{line:,}",
+            )
         )
     return text
 
@@ -224,10 +242,10 @@ def table_text(data: bytes) -> str:
     line numbers (blank lines and quoted line breaks are kept), so the per-row report points into the file the
     admin has."""
     if not data.strip():
-        raise FileRefused("The file is empty: expected a header row and then one contact per row.")
+        raise FileRefused(M_(EMPTY_FILE))
     text = decode_text(data)
     if not text.strip():
-        raise FileRefused("The file is empty: expected a header row and then one contact per row.")
+        raise FileRefused(M_(EMPTY_FILE))
     delimiter = sniff_delimiter(text)
     # newline=None: a line break inside a quoted cell ("Rückruf\r\nnach 18 Uhr") is stored and shown as "\n".
     reader = csv.reader(io.StringIO(text, newline=None), delimiter=delimiter)
@@ -237,16 +255,22 @@ def table_text(data: bytes) -> str:
     try:
         header = next(reader, [])
         if not any(h.strip() for h in header):
-            raise FileRefused("The file has no header row: the first line must name the columns.")
+            raise FileRefused(M_("The file has no header row: the first line must name the columns."))
         if len(header) > MAX_COLUMNS:
             raise FileRefused(
-                f"The first line has {len(header):,} columns: a contact list has a header row "
-                "naming its columns (phone, first name…). Is this the right file?"
+                M_(
+                    "The first line has %(n)s columns: a contact list has a header row "
+                    "naming its columns (phone, first name…). Is this the right file?",
+                    n=f"{len(header):,}",
+                )
             )
         if max(len(h) for h in header) > MAX_HEADER_CELL:
             raise FileRefused(
-                "The first line is not a header row (a column name is longer than "
-                f"{MAX_HEADER_CELL} characters): the first line must name the columns."
+                M_(
+                    "The first line is not a header row (a column name is longer than "
+                    "%(n)s characters): the first line must name the columns.",
+                    n=MAX_HEADER_CELL,
+                )
             )
         writer.writerow(header)
         for row in reader:
@@ -254,29 +278,32 @@ def table_text(data: bytes) -> str:
             rows += any(c.strip() for c in row)
     except csv.Error as exc:
         # The csv module's own words ("field larger than field limit (131072)") mean nothing to an admin.
-        why = "a cell is far too long" if "field limit" in str(exc) else "it cannot be read as CSV"
+        why = N_("a cell is far too long") if "field limit" in str(exc) else N_("it cannot be read as CSV")
         raise FileRefused(
-            f"Line {reader.line_num:,} of the file: {why}. Is this the right file? "
-            "Save the list as CSV and upload it again."
+            M_(
+                "Line %(line)s of the file: %(why)s. Is this the right file? Save the list as CSV and upload it again.",
+                line=f"{reader.line_num:,}",
+                why=M_(why),
+            )
         ) from exc
     if rows == 0:
-        raise FileRefused("The file has a header row but no contacts under it: nothing to import.")
+        raise FileRefused(M_(NO_CONTACTS))
     return out.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------- the importer
 MAP_CHOICES: dict[str, str] = {
-    "first_name": "First name",
-    "last_name": "Last name",
-    "phone": "Phone (called)",
-    "phone2": "Other phone (called when Phone is empty or not a number)",
-    "external_id": "External ID (VAN ID)",
-    "address": "Address",
-    "city": "City",
-    "state": "State",
-    "zip": "ZIP",
-    "extra": "Extra (About pane)",
-    "ignore": "Ignore",
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "phone": N_("Phone (called)"),
+    "phone2": N_("Other phone (called when Phone is empty or not a number)"),
+    "external_id": N_("External ID (VAN ID)"),
+    "address": N_("Address"),
+    "city": N_("City"),
+    "state": N_("State"),
+    "zip": N_("ZIP"),
+    "extra": N_("Extra (About pane)"),
+    "ignore": N_("Ignore"),
 }
 # Targets one column at most can hold. "phone2" may be several columns: tried left to right after "phone".
 SINGLE_TARGETS = ("first_name", "last_name", "phone", "external_id", "address", "city", "state", "zip")
@@ -357,19 +384,19 @@ def guess_mapping(headers: list[str]) -> list[str]:
 
 def check_mapping(headers: list[str], mapping: list[str]) -> list[str]:
     """Problems with a column mapping (an empty list: fine)."""
-    problems = []
+    problems: list[str] = []
     if len(mapping) != len(headers):
-        return ["The column mapping does not match the file: upload it again."]
+        return [M_("The column mapping does not match the file: upload it again.")]
     bad = [m for m in mapping if m not in MAP_CHOICES]
     if bad:
-        problems.append(f"Unknown column type: {bad[0]}.")
+        problems.append(M_("Unknown column type: %(kind)s.", kind=bad[0]))
     for target in SINGLE_TARGETS:
         if mapping.count(target) > 1:
-            problems.append(f"Only one column can be {MAP_CHOICES[target]}.")
+            problems.append(M_("Only one column can be %(kind)s.", kind=M_(MAP_CHOICES[target])))
     if "phone" not in mapping:
-        problems.append("Choose the column that holds the phone number.")
+        problems.append(M_("Choose the column that holds the phone number."))
     if "first_name" not in mapping and "last_name" not in mapping:
-        problems.append("Choose the column(s) that hold the name (first and/or last name).")
+        problems.append(M_("Choose the column(s) that hold the name (first and/or last name)."))
     return problems
 
 
@@ -399,7 +426,7 @@ def fast_phone(raw: str, region: str = "US") -> str:
             # Valid for the US is valid (and half the work: is_valid_number first looks for the region).
             if phonenumbers.is_valid_number_for_region(number, "US") or phonenumbers.is_valid_number(number):
                 return "+1" + national
-            raise ValueError("not a valid phone number")
+            raise ValueError(M_("not a valid phone number"))
     return normalize_phone(text, region)
 
 
@@ -428,8 +455,8 @@ class ListReport:
 
 
 def _why(exc: ValueError) -> str:
-    text = str(exc)
-    return "not a phone number" if text.startswith("not a phone number") else text
+    text = reason(exc)
+    return M_("not a phone number") if text.startswith("not a phone number") else text
 
 
 def _name_key(first: str, last: str) -> str:
@@ -453,7 +480,7 @@ def check_list(
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or not any(h.strip() for h in header):
-        report.problems.append("The file is empty: expected a header row and then one contact per row.")
+        report.problems.append(M_(EMPTY_FILE))
         return report
     headers = report.headers = [h.strip() for h in header]
     report.problems = check_mapping(headers, mapping)
@@ -482,7 +509,11 @@ def check_list(
         last = cells[i_last].strip() if 0 <= i_last < len(cells) else ""
         name = f"{first} {last}".strip()[:80]
         if len(cells) != ncols:
-            errors.append(RowError(line, f"{len(cells)} cells where the header has {ncols} columns", name))
+            errors.append(
+                RowError(
+                    line, M_("%(n)s cells where the header has %(columns)s columns", n=len(cells), columns=ncols), name
+                )
+            )
             continue
         cells.append("")  # index -1: the columns the mapping does not use
         phone = raw_phone = refused = ""
@@ -493,14 +524,14 @@ def check_list(
             raw = cells[i].strip()
             if not raw:
                 if not phone:
-                    passed.append(f"{headers[i]} is empty")
+                    passed.append(M_("%(column)s is empty", column=headers[i]))
                 continue
             try:
                 number = fast_phone(raw, region)
             except ValueError as exc:
                 if not phone:
-                    refused = refused or f"bad phone number {raw[:40]!r}: {_why(exc)}"
-                    passed.append(f"{headers[i]} {raw[:40]!r} is {_why(exc)}")
+                    refused = refused or M_("bad phone number %(raw)r: %(why)s", raw=raw[:40], why=_why(exc))
+                    passed.append(M_("%(column)s %(raw)r is %(why)s", column=headers[i], raw=raw[:40], why=_why(exc)))
                 continue  # a bad number in a column not called is not kept
             if phone:
                 if number != phone and number not in others:
@@ -508,16 +539,16 @@ def check_list(
             else:
                 phone, raw_phone, used = number, raw, i
         if not phone:
-            errors.append(RowError(line, refused or "missing phone number", name))
+            errors.append(RowError(line, refused or M_("missing phone number"), name))
             continue
         if not first and not last:
-            errors.append(RowError(line, "missing name", name))
+            errors.append(RowError(line, M_("missing name"), name))
             continue
         key = _name_key(first, last)
         earlier = seen.get((phone, key))
         if earlier is not None:
-            where = f"line {earlier}" if earlier else "a contact already in this effort's list"
-            errors.append(RowError(line, f"duplicate: same person and phone as {where}", name))
+            where = M_("line %(n)s", n=earlier) if earlier else M_("a contact already in this effort's list")
+            errors.append(RowError(line, M_("duplicate: same person and phone as %(where)s", where=where), name))
             continue
         seen[(phone, key)] = line
         owner = phones.setdefault(phone, key)
@@ -526,13 +557,18 @@ def check_list(
         extra: dict[str, str] = {}
         if passed:
             report.fallbacks += 1
-            report.notes.append(RowError(line, f"called on {headers[used]} ({'; '.join(passed)})", name))
+            why = passed[0]
+            for more in passed[1:]:  # joined as messages, so each part is translated
+                why = M_("%(first)s; %(then)s", first=why, then=more)
+            report.notes.append(
+                RowError(line, M_("called on %(column)s (%(why)s)", column=headers[used], why=why), name)
+            )
         # "202-555-0100 ext 4": E.164 has no room for it, so it is kept beside the number (see PHONE_EXT).
         ext = "" if _PLAIN_PHONE.match(raw_phone) else phone_extension(raw_phone, region)
         if ext:
             extra[PHONE_EXT] = ext
             report.extensions += 1
-            report.notes.append(RowError(line, f"extension {ext} kept", name))
+            report.notes.append(RowError(line, M_("extension %(ext)s kept", ext=ext), name))
         for n, number in enumerate(others, start=2):
             extra[f"phone{n}"] = number
         address = cells[i_address].strip()
@@ -558,5 +594,5 @@ def check_list(
         )
     report.shared_numbers = len(shared)
     if report.total == 0:
-        report.problems.append("The file has a header row but no contacts under it: nothing to import.")
+        report.problems.append(M_(NO_CONTACTS))
     return report

@@ -24,6 +24,10 @@ class Message(str):
         self.msgid, self.params = msgid, params
         return self
 
+    def __reduce__(self) -> tuple[type[Message], tuple[str, dict[str, object]]]:
+        # Pickled whole (a list checked in the panel's worker process comes back with its row reasons).
+        return Message, (self.msgid, self.params)
+
 
 def M_(msgid: str, **params: object) -> Message:
     """``N_`` with values: ``M_("Not saved: %(reason)s.", reason=...)``. A value that is itself a ``Message`` (or
