@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import WSMsgType, web
 
-from panel import results
+from panel import i18n, results
 from panel.common import json_error, require, session_id, user_of
 from panel.keys import CALLIN_NUMBER, CONTROLLER, COOKIE, PUBLIC_URL, STORE, VIA
 from panel.views import session_view
@@ -152,7 +152,7 @@ async def campaign_socket(request: web.Request) -> web.StreamResponse:
         return json_error(404, "no such effort")
 
     async def view() -> dict[str, Any]:
-        return {"type": "dashboard", "dashboard": results.dashboard_data(request.app, cid)}
+        return {"type": "dashboard", "dashboard": results.dashboard_data(request.app, cid, i18n.choose(request))}
 
     return await stream(
         request, f"campaign:{cid}", view, refresh_s=DASHBOARD_REFRESH_S, min_interval_s=DASHBOARD_MIN_INTERVAL_S
