@@ -1,6 +1,7 @@
 """Spanish on the phone, on the real Asterisk: a volunteer whose session is Spanish calls in and the audio their phone
 receives is Asterisk's Spanish recording, not the English one; an English volunteer still hears English; a caller who
-keys nothing hears the call-in's prompt in English and then in Spanish.
+keys nothing hears the call-in's prompt in English and then in Spanish; voters nobody could take hear the abandon
+message in their list's language, else the effort's.
 
 What a drilled phone receives is matched against the sound files themselves, 200 ms at a time (normalised
 cross-correlation): a prompt arrives sample for sample, so each piece of its own file is found in what the phone
@@ -21,7 +22,8 @@ from bridge import language as lang
 from bridge.ari import AriClient
 from callin import drill
 from phonebank.asterisk import SOUNDS_DIR, in_root
-from phonebank.harness import ControllerProcess, Pbx, read_wav_samples, until
+from phonebank.harness import ControllerProcess, Pbx, day_number, read_wav_samples, until
+from phonebank.sim import SimNumber
 from store.db import Store
 
 pytestmark = pytest.mark.asterisk
@@ -150,3 +152,78 @@ async def test_a_spanish_volunteer_hears_spanish_and_an_english_one_english(
     assert prompt["silent"]["en"] >= MATCH and prompt["silent"]["es"] >= MATCH, prompt
     assert welcome["silent"]["en"] <= NO_MATCH and welcome["silent"]["es"] <= NO_MATCH, welcome
     store.close()
+
+
+async def test_abandoned_voters_hear_the_message_in_their_language(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient
+) -> None:
+    # Four people answer at once for one volunteer at 4:1: three are abandoned, so both languages are among them.
+    voters = [
+        SimNumber(day_number(1960 + i), "human", ring_s=2, talk_s=20, tone_hz=2500 + 70 * i, audio="human-hello-1")
+        for i in range(4)
+    ]
+    spanish = {voters[0].number, voters[2].number}
+    pbx.load_sim(voters)
+    await ari.post("asterisk/variable", variable="PB_SIM_HEARD", value="1")  # the voters record what they hear
+    store = Store(pbx.settings.db_path)
+    try:
+        cid = int(
+            store.create_campaign(
+                "Bilingual voters",
+                org_name="Fair Votes",
+                callback_number="2025550100",
+                ring_timeout_s=15,
+                dial_ratio=4.0,
+            )["id"]
+        )
+
+        # The controller speaks the effort's abandon message (English: the effort's language) and a Spanish one.
+        def prompts() -> dict[str, str] | None:
+            row = store.campaign(cid) or {}
+            es = lang.other_media(row).get("es", {}).get("abandon")
+            return {"en": row["abandon_media"], "es": es} if row.get("abandon_media") and es else None
+
+        media = await until(prompts, 30, "the abandon messages to be spoken")
+        refs = {x: read_wav_samples(pbx.rt.host_path(f"{path}.wav"))[0] for x, path in media.items()}
+
+        status, session = controller.call(
+            "POST", "/api/sessions", {"campaign_id": cid, "name": "Vera", "language": "en"}
+        )
+        assert status == 201, session
+        await drill.volunteer(ari, pbx.rt, session["code"], stay_s=120)
+        await until(lambda: controller.call("GET", f"/api/sessions/{session['id']}")[1]["phone_connected"], 20, "join")
+        store.add_contacts(
+            cid,
+            [
+                # The list's own column says who speaks Spanish; the others have none (the effort's language).
+                {
+                    "first_name": f"V{i}",
+                    "phone": v.number,
+                    "extra": {"Language": "Spanish"} if v.number in spanish else {},
+                }
+                for i, v in enumerate(voters)
+            ],
+        )
+
+        def abandoned_and_over() -> list[dict[str, object]] | None:
+            calls = store.calls(cid)
+            gone = [c for c in calls if c["abandoned"] and c["ended_at"]]
+            return gone if len(gone) >= 3 else None
+
+        gone = await until(abandoned_and_over, 90, "three abandoned calls to end")
+        await asyncio.sleep(1)  # MixMonitor closes the voter's recording as the call ends
+        phone_of = {c["id"]: c["phone"] for c in store.contacts(cid)}
+        heard_by = {}
+        for call in gone:
+            phone = str(phone_of[call["contact_id"]])
+            (path,) = sorted(pbx.rt.host_path(f"{pbx.rt.sim_dir}/vm").glob(f"heard-{phone.lstrip('+')}-*-in.wav"))
+            heard = read_wav_samples(path)[0]
+            heard_by[phone] = {x: received(heard, ref) for x, ref in refs.items()}
+        print("abandoned voters heard", heard_by)
+        assert {p in spanish for p in heard_by} == {True, False}, heard_by  # both languages abandoned
+        for phone, got in heard_by.items():
+            mine, other = ("es", "en") if phone in spanish else ("en", "es")
+            assert got[mine] >= MATCH and got[other] <= NO_MATCH, (phone, got)
+    finally:
+        await ari.post("asterisk/variable", variable="PB_SIM_HEARD", value="")
+        store.close()
