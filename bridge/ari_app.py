@@ -335,18 +335,20 @@ class Controller:
         try:
             assert self.prompt_maker is not None
             for language, text in texts.items():
-                suffix = "" if language == own else f"-{language}"
-                path = f"{self.sounds_dir}/abandon-{campaign_id}{suffix}"
+                current = self.store.campaign(campaign_id) or {}
+                # The effort's own message keeps its path (store.efforts.save_settings drops it by that name when
+                # what it says changes); each spoken message is also filed under its language.
+                own_missing = language == own and not current.get("abandon_media")
+                path = f"{self.sounds_dir}/abandon-{campaign_id}{'' if own_missing else f'-{language}'}"
                 if not await asyncio.to_thread(self.prompt_maker, text, path, language):
                     continue
                 # The next campaign refresh picks the new row up.
-                if language == own:
-                    self.store.update_campaign(campaign_id, abandon_media=path)
-                else:
-                    current = self.store.campaign(campaign_id) or {}
-                    media = lang.other_media(current)
-                    media[language] = {**media.get(language, {}), "abandon": path}
-                    self.store.update_campaign(campaign_id, media_by_language=media)
+                media = lang.other_media(current)
+                media[language] = {**media.get(language, {}), "abandon": path}
+                values: dict[str, Any] = {"media_by_language": media}
+                if own_missing:
+                    values["abandon_media"] = path
+                self.store.update_campaign(campaign_id, **values)
         except Exception:
             log.exception("controller.prompt_failed", campaign_id=campaign_id)
         finally:

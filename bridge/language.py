@@ -106,7 +106,8 @@ def effort_language(campaign: Mapping[str, Any]) -> str:
 
 
 def other_media(campaign: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """The effort's messages in languages other than its own: ``{"es": {"abandon": path, "voicemail": path}}``."""
+    """The effort's messages per language: ``{"es": {"abandon": path, "voicemail": path}}`` (every spoken abandon
+    message is there, the one in the effort's own language too)."""
     raw = campaign.get("media_by_language") or "{}"
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
@@ -119,11 +120,16 @@ def other_media(campaign: Mapping[str, Any]) -> dict[str, dict[str, str]]:
 
 def message_media(campaign: Mapping[str, Any], kind: str, lang: str) -> str:
     """The abandon message (``kind`` "abandon") or voicemail drop ("voicemail") a voter speaking ``lang`` hears:
-    the effort's message in that language when it has one, else the effort's own (in the effort's language)."""
+    the organiser's own recording when the voter speaks the effort's language; else the effort's message in the
+    voter's language when it has one; else the effort's own. A spoken (generated) message is not the organiser's
+    recording: it says which language it is in, so an effort whose language changed after its message was spoken
+    does not play it to the wrong voters."""
     own = str(campaign.get(f"{kind}_media") or "")
-    if lang == effort_language(campaign):
+    per_language = other_media(campaign)
+    spoken = {paths.get(kind) for paths in per_language.values()}
+    if own and own not in spoken and lang == effort_language(campaign):
         return own
-    return other_media(campaign).get(lang, {}).get(kind) or own
+    return per_language.get(lang, {}).get(kind) or own
 
 
 def abandon_text(lang: str, org: str, callback_number: str, custom: str = "") -> str:
@@ -140,10 +146,10 @@ def abandon_text(lang: str, org: str, callback_number: str, custom: str = "") ->
 def abandon_prompts_missing(campaign: Mapping[str, Any]) -> list[str]:
     """The languages whose spoken abandon message is to be made, the effort's own first. While the effort has no
     abandon message of its own (new, or what it says changed: store.efforts.save_settings drops it) all of them,
-    since the others name the same organisation and number; otherwise the other languages it has none in."""
+    since all name the same organisation and number; otherwise those it has none spoken in."""
     own = effort_language(campaign)
-    others = [lang for lang in LANGUAGES if lang != own]
+    ordered = [own, *(lang for lang in LANGUAGES if lang != own)]
     if not campaign.get("abandon_media"):
-        return [own, *others]
+        return ordered
     have = other_media(campaign)
-    return [lang for lang in others if not have.get(lang, {}).get("abandon")]
+    return [lang for lang in ordered if not have.get(lang, {}).get("abandon")]

@@ -135,7 +135,8 @@ async def test_the_admins_abandon_message_is_spoken_with_who_called(tmp_path: Pa
     # The same in Spanish, for voters whose list says so; the admin's English sentence is not in it.
     assert language_es == "es" and text_es.startswith("Lamentamos") and "Fair Votes" in text_es
     assert "2 0 2 5 5 5 0 1 0 0" in text_es and "busy" not in text_es
-    assert json.loads(store.campaign(cid)["media_by_language"]) == {"es": {"abandon": path_es}}  # type: ignore[index]
+    spoken = {"en": {"abandon": path}, "es": {"abandon": path_es}}  # each filed under its language
+    assert json.loads(store.campaign(cid)["media_by_language"]) == spoken  # type: ignore[index]
     assert path_es == f"/snd/abandon-{cid}-es"
     # Made once: the next refresh finds both.
     ctl.refresh_campaigns()

@@ -61,6 +61,9 @@ EFFORT = {
 }
 
 
+SPOKEN = {"en": {"abandon": "/x/abandon-1"}, "es": {"abandon": "/x/abandon-1-es"}}
+
+
 @pytest.mark.parametrize(
     ("campaign", "kind", "language", "expected"),
     [
@@ -71,6 +74,27 @@ EFFORT = {
         ({**EFFORT, "language": "es"}, "abandon", "es", "/x/abandon-1"),  # a Spanish effort's own is Spanish
         ({**EFFORT, "media_by_language": "not json"}, "abandon", "es", "/x/abandon-1"),
         ({"abandon_media": ""}, "abandon", "es", ""),  # none at all: the dialplan's generic prompt
+        # Spoken in English while the effort was English, then its language set to Spanish: the Spanish one.
+        (
+            {**EFFORT, "language": "es", "media_by_language": json.dumps(SPOKEN)},
+            "abandon",
+            "es",
+            "/x/abandon-1-es",
+        ),
+        ({**EFFORT, "language": "es", "media_by_language": json.dumps(SPOKEN)}, "abandon", "en", "/x/abandon-1"),
+        # The organiser's own recording (not a spoken one) is for the effort's language only.
+        (
+            {**EFFORT, "abandon_media": "/rec/mine", "media_by_language": json.dumps(SPOKEN)},
+            "abandon",
+            "en",
+            "/rec/mine",
+        ),
+        (
+            {**EFFORT, "abandon_media": "/rec/mine", "media_by_language": json.dumps(SPOKEN)},
+            "abandon",
+            "es",
+            "/x/abandon-1-es",
+        ),
     ],
 )
 def test_message_media(campaign: dict[str, Any], kind: str, language: str, expected: str) -> None:
@@ -82,8 +106,10 @@ def test_message_media(campaign: dict[str, Any], kind: str, language: str, expec
     [
         ({"language": "en", "abandon_media": ""}, ["en", "es"]),
         ({"language": "es", "abandon_media": ""}, ["es", "en"]),
-        ({"language": "en", "abandon_media": "/x/a"}, ["es"]),
-        (EFFORT, []),
+        ({"language": "en", "abandon_media": "/x/a"}, ["en", "es"]),  # from before: each spoken in its language
+        (EFFORT, ["en"]),
+        ({**EFFORT, "media_by_language": json.dumps(SPOKEN)}, []),
+        ({**EFFORT, "language": "es", "media_by_language": json.dumps(SPOKEN)}, []),
     ],
 )
 def test_abandon_prompts_missing(campaign: dict[str, Any], expected: list[str]) -> None:
