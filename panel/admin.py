@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import functools
-import io
-import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,38 +20,43 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from panel import i18n
+from panel import list_worker as lw
 from panel.common import callin_dialable, page_refusal, render, require, user_of
+from panel.i18n import M_, N_, reason
 from panel.keys import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler
 from store import efforts as ef
 from store import recordings
 from store import results as sr
 from store import users as u
-from store.contacts import MAP_CHOICES, FileRefused, check_list, csv_headers, guess_mapping, table_text
+from store.contacts import MAP_CHOICES
 from store.db import Store, StoreError
 
 log = structlog.get_logger(__name__)
 
+# Labels and messages are marked N_ (M_ with values) and shown through the templates' |translate (panel/i18n.py).
 STEPS = [
-    ("edit", "Details"),
-    ("list", "List"),
-    ("script", "Script & survey"),
-    ("settings", "Call settings"),
-    ("review", "Review"),
+    ("edit", N_("Details")),
+    ("list", N_("List")),
+    ("script", N_("Script & survey")),
+    ("settings", N_("Call settings")),
+    ("review", N_("Review")),
 ]
 MESSAGES = {
-    "created": "Draft created. Work through the steps, then finish it on the Review step.",
-    "saved": "Saved.",
-    "imported": "List imported.",
-    "cleared": "The list was cleared.",
-    "finished": "Finished: the effort is live (or scheduled) and its list is now frozen.",
-    "paused": "Paused: no new calls are placed.",
-    "resumed": "Resumed.",
-    "closed": "Closed.",
-    "user_created": "User created.",
-    "role_changed": "Role changed.",
-    "role_saved": "Role saved.",
+    "created": N_("Draft created. Work through the steps, then finish it on the Review step."),
+    "saved": N_("Saved."),
+    "imported": N_("List imported."),
+    "cleared": N_("The list was cleared."),
+    "finished": N_("Finished: the effort is live (or scheduled) and its list is now frozen."),
+    "paused": N_("Paused: no new calls are placed."),
+    "resumed": N_("Resumed."),
+    "closed": N_("Closed."),
+    "user_created": N_("User created."),
+    "role_changed": N_("Role changed."),
+    "role_saved": N_("Role saved."),
 }
 ERRORS_SHOWN = 500
+UPLOAD_GONE = N_("That upload is gone (it was imported or expired): upload the file again.")
 BASE = "/admin/efforts/{id:\\d+}"
 routes = web.RouteTableDef()
 
@@ -72,9 +74,12 @@ def require_any(*permissions: str) -> Callable[[Handler], Handler]:
                     request,
                     "error.html",
                     status=403,
-                    title="Not allowed",
-                    message=f"Your role ({user['role']}) cannot do this: it needs one of "
-                    f"{', '.join(u.PERMISSIONS[p].lower() for p in permissions)}.",
+                    title=N_("Not allowed"),
+                    message=M_(
+                        "Your role (%(role)s) cannot do this: it needs one of these: %(needs)s.",
+                        role=user["role"],
+                        needs=tuple(M_(u.PERMISSIONS[p]) for p in permissions),
+                    ),
                 )
             return await require()(fn)(request)
 
@@ -102,7 +107,7 @@ def _fields(form: MultiDictProxy[Any]) -> dict[str, str]:
 def _message(request: web.Request) -> str:
     msg = MESSAGES.get(request.query.get("msg", ""), "")
     if msg and request.query.get("n", "").isdigit():
-        msg = f"{msg} {int(request.query['n']):,} contacts added."
+        return M_("%(message)s %(n)s contacts added.", message=M_(msg), n=f"{int(request.query['n']):,}")
     return msg
 
 
@@ -133,7 +138,7 @@ def _go(effort_id: int, step: str, msg: str = "", n: int | None = None) -> web.H
     return web.HTTPFound(url)
 
 
-def _conflict(request: web.Request, message: str, title: str = "Not possible now") -> web.Response:
+def _conflict(request: web.Request, message: str, title: str = N_("Not possible now")) -> web.Response:
     return render(request, "error.html", status=409, title=title, message=message)
 
 
@@ -141,11 +146,11 @@ def _unfrozen_effort(request: web.Request) -> dict[str, Any]:
     """The effort in the path, while its list may still change (409 page once it is launched)."""
     effort = _effort(request)
     if ef.is_frozen(effort):
-        raise page_refusal(request, "error.html", 409, title="The list is frozen", message=FROZEN_MESSAGE)
+        raise page_refusal(request, "error.html", 409, title=N_("The list is frozen"), message=FROZEN_MESSAGE)
     return effort
 
 
-FROZEN_MESSAGE = (
+FROZEN_MESSAGE = N_(
     "This effort has been launched, so its list is frozen: contacts can no longer be added or "
     "changed. Create a new effort to call a different list. The script and call settings can "
     "still be edited."
@@ -180,9 +185,9 @@ async def new_post(request: web.Request) -> web.StreamResponse:
     title, description = form.get("title", "").strip(), form.get("description", "").strip()
     errors = {}
     if not title:
-        errors["title"] = "A title is required."
+        errors["title"] = N_("A title is required.")
     elif len(title) > 200:
-        errors["title"] = "Keep the title under 200 characters."
+        errors["title"] = N_("Keep the title under 200 characters.")
     if errors:
         return render(request, "admin/new.html", status=400, form=form, errors=errors)
     effort = ef.create_effort(_store(request), title, description)
@@ -214,7 +219,7 @@ async def edit_post(request: web.Request) -> web.StreamResponse:
     form = _fields(await request.post())
     values, errors = ef.check_details(form)
     if effort["status"] == "closed":
-        errors["launch"] = "This effort is closed."
+        errors["launch"] = N_("This effort is closed.")
     if errors:
         return _step_page(request, "admin/edit.html", effort, "edit", status=400, form=form, errors=errors)
     _store(request).update_campaign(effort["id"], **values)
@@ -233,28 +238,6 @@ def _list_ctx(store: Store, effort: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_upload(store: Store, effort_id: int, token: str) -> str | None:
-    path = ef.upload_path(store, effort_id, token)
-    return ef.decode_csv(path.read_bytes()) if path else None
-
-
-def _mapping_ctx(text: str, token: str, mapping: list[str] | None = None) -> dict[str, Any]:
-    headers = csv_headers(text)
-    reader = csv.reader(io.StringIO(text))
-    next(reader, None)
-    sample = list(itertools.islice(reader, 5))
-    if not mapping or len(mapping) != len(headers):
-        mapping = guess_mapping(headers)
-    return {
-        "token": token,
-        "headers": headers,
-        "mapping": mapping,
-        "sample": sample,
-        "problems": [],
-        "rows_in_file": len(sample) + sum(1 for _ in reader),
-    }
-
-
 @routes.get(f"{BASE}/list")
 @require("manage_efforts")
 async def list_page(request: web.Request) -> web.StreamResponse:
@@ -263,16 +246,13 @@ async def list_page(request: web.Request) -> web.StreamResponse:
     ctx = _list_ctx(store, effort)
     token = request.query.get("upload", "")
     if token and not ef.is_frozen(effort):
-        text = _read_upload(store, effort["id"], token)
-        if text is None:
-            ctx["upload_error"] = "That upload is gone (it was imported or expired): upload the file again."
+        # Check the file at once under the guessed columns: the report shows before anything is imported. In the
+        # list worker's process (panel/list_worker.py): this event loop carries the live calls.
+        mapping, report = await lw.run(request.app, lw.check, store.path, effort["id"], token)
+        if mapping is None or report is None:
+            ctx["upload_error"] = UPLOAD_GONE
         else:
-            # Check the file at once under the guessed columns: the report shows before anything is imported.
-            ctx["mapping"] = _mapping_ctx(text, token)
-            report = await asyncio.to_thread(
-                check_list, text, ctx["mapping"]["mapping"], ef.existing_people(store, effort["id"])
-            )
-            ctx["report"], ctx["errors_shown"] = report, report.errors[:ERRORS_SHOWN]
+            ctx["mapping"], ctx["report"], ctx["errors_shown"] = mapping, report, report.errors[:ERRORS_SHOWN]
     return _step_page(request, "admin/list.html", effort, "list", **ctx)
 
 
@@ -285,21 +265,17 @@ async def list_upload(request: web.Request) -> web.StreamResponse:
     upload = form.get("file")
     data = upload.file.read() if isinstance(upload, web.FileField) else b""
     problem = ""
-    text = ""
+    token = ""
     if not isinstance(upload, web.FileField):
-        problem = "Choose a CSV file to upload."
+        problem = N_("Choose a CSV file to upload.")
     else:
-        try:
-            # Spreadsheets, images, other encodings and delimiters: the kept upload is plain UTF-8 CSV.
-            text = await asyncio.to_thread(table_text, data)
-        except FileRefused as exc:
-            problem = str(exc)
+        # Spreadsheets, images, other encodings and delimiters: the kept upload is plain UTF-8 CSV.
+        token, problem = await lw.run(request.app, lw.save, store.path, effort["id"], data)
     if problem:
         log.info("admin.list_refused", campaign_id=effort["id"], bytes=len(data), reason=problem[:80])
         ctx = _list_ctx(store, effort)
         ctx["upload_error"] = problem
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    token = ef.save_upload(store, effort["id"], text.encode())
     log.info("admin.list_uploaded", campaign_id=effort["id"], bytes=len(data))
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/list?upload={token}")
 
@@ -315,31 +291,30 @@ async def list_import(request: web.Request) -> web.StreamResponse:
     household = str(form.get("household", ""))
     skip_bad = form.get("skip_bad") == "1"
     ctx = _list_ctx(store, effort)
-    text = _read_upload(store, effort["id"], token)
-    if text is None:
-        ctx["upload_error"] = "That upload is gone (it was imported or expired): upload the file again."
+    if household not in ("once", "each"):
+        ctx["mapping"] = await lw.run(request.app, lw.mapping_of, store.path, effort["id"], token, mapping)
+        if ctx["mapping"] is None:
+            ctx["upload_error"] = UPLOAD_GONE
+        else:
+            ctx["mapping"]["problems"] = [N_("Choose how to call people who share a phone number.")]
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    ctx["mapping"] = _mapping_ctx(text, token, mapping)
-    if household in ("once", "each"):
-        ctx["household"] = household
-    else:
-        ctx["mapping"]["problems"] = ["Choose how to call people who share a phone number."]
+    ctx["household"] = household
+    expected = str(form.get("expect_valid", ""))
+    # Checked again (the file against the list as it is now) and imported in the list worker's process.
+    choice = (skip_bad, expected, household == "once")
+    ctx["mapping"], report, n = await lw.run(
+        request.app, lw.check_and_import, store.path, effort["id"], token, mapping, choice
+    )
+    if ctx["mapping"] is None or report is None:
+        ctx["upload_error"] = UPLOAD_GONE
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    existing = ef.existing_people(store, effort["id"])
-    report = await asyncio.to_thread(check_list, text, mapping, existing)
     ctx["report"] = report
     ctx["errors_shown"] = report.errors[:ERRORS_SHOWN]
-    if report.problems:
+    if n is None:
+        # The report shows why; nothing is imported until the admin says "import the good rows".
+        if not lw.held_back(report, skip_bad, expected):
+            ctx["upload_error"] = N_("There are no valid rows to import.")
         return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    expected = str(form.get("expect_valid", ""))
-    if report.errors and (not skip_bad or expected != str(report.valid)):
-        # Show the report; nothing is imported until the admin says "import the good rows".
-        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    if report.valid == 0:
-        ctx["upload_error"] = "There are no valid rows to import."
-        return _step_page(request, "admin/list.html", effort, "list", status=400, **ctx)
-    n = ef.import_list(store, effort["id"], report, skip_bad=skip_bad, household_once=household == "once")
-    ef.delete_upload(store, effort["id"], token)
     log.info("admin.list_imported", campaign_id=effort["id"], rows=n, skipped=report.invalid)
     raise _go(effort["id"], "list", "imported", n)
 
@@ -353,7 +328,7 @@ async def list_clear(request: web.Request) -> web.StreamResponse:
         with store.db.atomic():
             store.conn.execute("DELETE FROM contacts WHERE campaign_id = ?", (effort["id"],))
     except Exception:
-        return _conflict(request, "Some of these contacts already have calls recorded; the list cannot be cleared.")
+        return _conflict(request, N_("Some of these contacts already have calls recorded; the list cannot be cleared."))
     raise _go(effort["id"], "list", "cleared")
 
 
@@ -369,18 +344,20 @@ async def household_post(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- script and survey
-def _survey_from_form(form: MultiDictProxy[Any]) -> list[dict[str, Any]]:
+def _survey_from_form(form: MultiDictProxy[Any], saved: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     questions = []
     try:
         n = min(int(str(form.get("q_count", "0"))), 200)
     except ValueError:
         n = 0
+    kept = {str(q.get("id")): q for q in saved or []}
     for i in range(n):
-        questions.append(_question(form, f"q{i}_", str(form.get(f"q{i}_id", ""))))
+        qid = str(form.get(f"q{i}_id", ""))
+        questions.append(_question(form, f"q{i}_", qid, kept.get(qid)))
     return questions
 
 
-def _question(form: MultiDictProxy[Any], prefix: str, qid: str) -> dict[str, Any]:
+def _question(form: MultiDictProxy[Any], prefix: str, qid: str, saved: dict[str, Any] | None = None) -> dict[str, Any]:
     kind = str(form.get(f"{prefix}kind", "text"))
     show = str(form.get(f"{prefix}show_if", ""))
     show_if = None
@@ -388,24 +365,51 @@ def _question(form: MultiDictProxy[Any], prefix: str, qid: str) -> dict[str, Any
         q, a = show.split("::", 1)
         show_if = {"question": q, "answer": a}
     options = ef.parse_options(str(form.get(f"{prefix}options", ""))) if kind in ("dropdown", "choice") else []
-    return {
+    question: dict[str, Any] = {
         "id": qid,
         "text": str(form.get(f"{prefix}text", "")).strip(),
         "kind": kind,
         "options": options,
         "show_if": show_if,
     }
+    # The second-language fields are on the page only while the effort has a second language: a form without
+    # them keeps what was saved (dropping the second language hides its translations, it does not delete them).
+    kept = saved or {}
+    if f"{prefix}second_text" in form:
+        second_text = str(form.get(f"{prefix}second_text", "")).strip()
+    else:
+        second_text = str(kept.get("second_text") or "")
+    if f"{prefix}second_options" in form:
+        second_options = ef.parse_options(str(form.get(f"{prefix}second_options", "")))
+    else:
+        second_options = list(kept.get("second_options") or [])
+    if second_text:
+        question["second_text"] = second_text
+    if second_options and kind in ("dropdown", "choice"):
+        question["second_options"] = second_options
+    return question
 
 
 def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200, **ctx: Any) -> web.Response:
     store = _store(request)
     ctx.setdefault("script", effort["script"])
     ctx.setdefault("questions", effort["survey"])
-    ctx.setdefault("new", {"text": "", "kind": "choice", "options": "", "show_if": ""})
+    ctx.setdefault(
+        "new", {"text": "", "kind": "choice", "options": "", "show_if": "", "second_text": "", "second_options": ""}
+    )
     ctx.setdefault("survey_errors", [])
     ctx.setdefault("script_errors", [])
     ctx.setdefault("disp_error", "")
     ctx.setdefault("disp_new", {"label": "", "kind": "contact"})
+    ctx.setdefault(
+        "langs",
+        {
+            "language": effort["language"],
+            "second_language": effort["second_language"],
+            "second_script": effort["second_script"],
+        },
+    )
+    ctx.setdefault("lang_errors", {})
     return _step_page(
         request,
         "admin/script.html",
@@ -413,6 +417,7 @@ def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200
         "script",
         status=status,
         kinds=ef.KINDS,
+        lang_names=_lang_names(),
         merge_fields=ef.merge_fields(store, effort["id"]),
         dispositions=store.disposition_codes(effort["id"]),
         disposition_kinds=ef.DISPOSITION_KINDS,
@@ -423,6 +428,20 @@ def _script_page(request: web.Request, effort: dict[str, Any], status: int = 200
 def _script_problems(store: Store, effort_id: int, script: str) -> list[str]:
     offered, withheld = ef.list_fields(store, effort_id)
     return ef.check_script(script, offered, withheld, has_list=ef.contact_count(store, effort_id) > 0)
+
+
+def _lang_names() -> dict[str, str]:
+    """Each script language by its own name (Español), as callers see it on their toggle."""
+    return {code: i18n.name_of(code) for code in ef.SCRIPT_LANGUAGES}
+
+
+def _langs_from_form(form: MultiDictProxy[Any], effort: dict[str, Any]) -> dict[str, str]:
+    """The languages and the second-language script as posted (what the page did not show stays as saved)."""
+    out = {}
+    for key in ("language", "second_language", "second_script"):
+        value = form.get(key)
+        out[key] = str(value).replace("\r\n", "\n") if value is not None else str(effort[key])
+    return out
 
 
 @routes.get(f"{BASE}/script")
@@ -438,8 +457,13 @@ async def script_post(request: web.Request) -> web.StreamResponse:
     store = _store(request)
     form = await request.post()
     script = str(form.get("script", ""))
-    posted = _survey_from_form(form)
-    new = {k: str(form.get(f"new_{k}", "")) for k in ("text", "kind", "options", "show_if")}
+    posted = _survey_from_form(form, effort["survey"])
+    langs = _langs_from_form(form, effort)
+    lang_errors = ef.check_languages(langs["language"], langs["second_language"])
+    new = {
+        k: str(form.get(f"new_{k}", ""))
+        for k in ("text", "kind", "options", "show_if", "second_text", "second_options")
+    }
     op = str(form.get("op", "save"))
     questions = [dict(q) for q in posted]
     errors: list[str] = []
@@ -447,14 +471,18 @@ async def script_post(request: web.Request) -> web.StreamResponse:
         action, _, index = op.partition("-")
         i = int(index) if index.isdigit() else -1
         if not 0 <= i < len(questions):
-            errors.append("That question is no longer there.")
+            errors.append(N_("That question is no longer there."))
         elif action == "delete":
             gone = questions.pop(i)
             needing = [q for q in questions if (q.get("show_if") or {}).get("question") == gone["id"]]
             if needing:
                 errors.append(
-                    f"{gone['id']} cannot be deleted: {', '.join(q['id'] for q in needing)} "
-                    "only show(s) depending on its answer. Change those first."
+                    M_(
+                        "%(question)s cannot be deleted: %(others)s only show(s) depending on its answer. "
+                        "Change those first.",
+                        question=gone["id"],
+                        others=", ".join(q["id"] for q in needing),
+                    )
                 )
         else:
             j = i - 1 if action == "up" else i + 1
@@ -462,13 +490,17 @@ async def script_post(request: web.Request) -> web.StreamResponse:
                 questions[i], questions[j] = questions[j], questions[i]
     if op == "add" or new["text"].strip():
         if not new["text"].strip():
-            errors.append("Type the new question's text first.")
+            errors.append(N_("Type the new question's text first."))
         else:
             fake = MultiDictProxy(MultiDict({f"n_{k}": v for k, v in new.items()}))
             questions.append(_question(fake, "n_", ef.next_question_id(store, effort["id"], questions)))
-    errors += ef.check_survey(questions)
+    errors += ef.check_survey(questions) + ef.check_translations(questions)
     script_errors = _script_problems(store, effort["id"], script)
-    if errors or script_errors:
+    if langs["second_language"]:
+        # The same rule for both versions: a field callers cannot see is refused in either.
+        second = _lang_names().get(langs["second_language"], langs["second_language"])
+        script_errors += [f"{second}: {p}" for p in _script_problems(store, effort["id"], langs["second_script"])]
+    if errors or script_errors or lang_errors:
         return _script_page(
             request,
             effort,
@@ -478,8 +510,10 @@ async def script_post(request: web.Request) -> web.StreamResponse:
             new=new,
             survey_errors=errors,
             script_errors=script_errors,
+            langs=langs,
+            lang_errors=lang_errors,
         )
-    store.update_campaign(effort["id"], script=script.replace("\r\n", "\n"), survey=questions)
+    store.update_campaign(effort["id"], script=script.replace("\r\n", "\n"), survey=questions, **langs)
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#survey")
 
 
@@ -502,7 +536,11 @@ async def dispositions_post(request: web.Request) -> web.StreamResponse:
     except StoreError as exc:
         disp_new = {"label": form.get("label", ""), "kind": form.get("kind", "contact")} if op == "add" else None
         return _script_page(
-            request, effort, status=400, disp_error=f"Not saved: {exc}.", **({"disp_new": disp_new} if disp_new else {})
+            request,
+            effort,
+            status=400,
+            disp_error=M_("Not saved: %(reason)s.", reason=reason(exc)),
+            **({"disp_new": disp_new} if disp_new else {}),
         )
     raise web.HTTPFound(f"/admin/efforts/{effort['id']}/script?msg=saved#dispositions")
 
@@ -571,7 +609,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
     errors = {**more, **errors}
     if errors:
         if data and "voicemail_file" not in errors:
-            errors["voicemail_file"] = "Nothing was saved: choose the WAV file again."
+            errors["voicemail_file"] = N_("Nothing was saved: choose the WAV file again.")
         return _settings_page(request, effort, form, errors, status=400)
     if data:
         values["voicemail_media"] = await asyncio.to_thread(
@@ -581,7 +619,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
     try:
         ef.save_settings(store, effort, values)
     except StoreError as exc:
-        return _settings_page(request, effort, form, {"general": str(exc)}, status=400)
+        return _settings_page(request, effort, form, {"general": reason(exc)}, status=400)
     raise _go(effort["id"], "review" if form.get("next") else "settings", "saved")
 
 
@@ -595,37 +633,60 @@ async def voicemail_audio(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- review, lifecycle
-NO_DID_WARNING = (
+NO_DID_WARNING = N_(
     "Volunteers have no phone number to call in: PHONEBANK_CALLIN_NUMBER is not set, so the call-in "
-    "is only the extension “{number}”, which a regular phone cannot reach. Callers are told to dial it "
+    "is only the extension “%(number)s”, which a regular phone cannot reach. Callers are told to dial it "
     "from a SIP softphone with an account here, or to use computer audio. Set PHONEBANK_CALLIN_NUMBER "
     "to your DID (docs/OPERATIONS.md, Connecting a real SIP trunk and DID)."
 )
 
 
 def _warnings(store: Store, effort: dict[str, Any], count: int, callin_number: str = "") -> list[str]:
-    out = []
+    out: list[str] = []
     if effort["dial_mode"] != "personal" and callin_number and not callin_dialable(callin_number):
-        out.append(NO_DID_WARNING.format(number=callin_number))
+        out.append(M_(NO_DID_WARNING, number=callin_number))
     if count == 0:
-        out.append("No contacts yet: import a list (the effort cannot be finished without one).")
+        out.append(N_("No contacts yet: import a list (the effort cannot be finished without one)."))
     if not effort["script"].strip():
-        out.append("No script: callers will have nothing to read.")
+        out.append(N_("No script: callers will have nothing to read."))
     else:
         # The list may have changed since the script was saved: a field it no longer has reaches callers as {x}.
         problems = _script_problems(store, effort["id"], effort["script"])
         if problems:
-            out.append("The script has a problem: " + " ".join(problems))
+            out.append(M_("The script has a problem: %(problems)s", problems=" ".join(problems)))
     if not effort["survey"]:
-        out.append("No survey questions: only the disposition will be recorded.")
+        out.append(N_("No survey questions: only the disposition will be recorded."))
+    languages = ef.script_languages(effort)
+    if len(languages) > 1:
+        if effort["second_script"].strip():
+            problems = _script_problems(store, effort["id"], effort["second_script"])
+            if problems:
+                out.append(
+                    M_(
+                        "The script in %(language)s has a problem: %(problems)s",
+                        language=i18n.name_of(languages[1]),
+                        problems=" ".join(problems),
+                    )
+                )
+        missing = ef.missing_translations(effort)
+        if missing:
+            out.append(
+                M_(
+                    "Not translated into %(language)s yet (callers see it in %(primary)s, marked as such): "
+                    "%(missing)s.",
+                    language=i18n.name_of(languages[1]),
+                    primary=i18n.name_of(languages[0]),
+                    missing=tuple(missing),
+                )
+            )
     if effort["dial_mode"] != "personal" and not effort["caller_id"]:
-        out.append("No caller ID: the computer dialer will show the trunk's default number.")
+        out.append(N_("No caller ID: the computer dialer will show the trunk's default number."))
     if effort["machine_action"] == "voicemail" and not effort["voicemail_media"]:
-        out.append("Voicemail is on but no message is recorded.")
+        out.append(N_("Voicemail is on but no message is recorded."))
     if effort["start_at"] and effort["start_at"] < time.time() and not ef.is_frozen(effort):
-        out.append("The scheduled start is in the past: the effort starts calling as soon as it is finished.")
+        out.append(N_("The scheduled start is in the past: the effort starts calling as soon as it is finished."))
     if effort["end_at"] and effort["end_at"] < time.time():
-        out.append("The end date has passed: no calls will be placed.")
+        out.append(N_("The end date has passed: no calls will be placed."))
     return out
 
 
@@ -642,6 +703,7 @@ def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200
         dispositions=store.disposition_codes(effort["id"]),
         disposition_kinds=ef.DISPOSITION_KINDS,
         kinds=ef.KINDS,
+        lang_names=_lang_names(),
         origin=str(request.url.origin()),
         error=error,
     )
@@ -663,12 +725,12 @@ async def finish_post(request: web.Request) -> web.StreamResponse:
             request,
             effort,
             status=400,
-            error="Not finished: tick the box to confirm that calling starts and the list freezes.",
+            error=N_("Not finished: tick the box to confirm that calling starts and the list freezes."),
         )
     try:
         ef.finish(_store(request), effort["id"])
     except StoreError as exc:
-        return _conflict(request, f"Not finished: {exc}.")
+        return _conflict(request, M_("Not finished: %(reason)s.", reason=reason(exc)))
     log.info("admin.effort_finished", campaign_id=effort["id"], user_id=user_of(request)["id"])
     raise _go(effort["id"], "review", "finished")
 
@@ -680,7 +742,7 @@ def _lifecycle(action: str) -> Handler:
         try:
             ef.change_status(_store(request), effort["id"], action)
         except StoreError as exc:
-            return _conflict(request, f"Not done: {exc}.")
+            return _conflict(request, M_("Not done: %(reason)s.", reason=reason(exc)))
         log.info(f"admin.effort_{action}", campaign_id=effort["id"], user_id=user_of(request)["id"])
         form = await request.post()
         back = "list" if form.get("back") == "list" else "review"
@@ -735,7 +797,9 @@ async def users_post(request: web.Request) -> web.StreamResponse:
             )
         except StoreError as exc:
             keep = {k: form.get(k, "") for k in ("username", "name", "email", "role")}
-            return _users_page(request, status=400, new_user=keep, user_error=f"Not created: {exc}.")
+            return _users_page(
+                request, status=400, new_user=keep, user_error=M_("Not created: %(reason)s.", reason=reason(exc))
+            )
         log.info("admin.user_created", user_id=created["id"], role=created["role"], by=me["id"])
         raise web.HTTPFound("/admin/users?msg=user_created")
     if op == "set_role":
@@ -744,15 +808,15 @@ async def users_post(request: web.Request) -> web.StreamResponse:
         except ValueError:
             target = -1
         if u.user_by_id(store, target) is None:
-            return _users_page(request, status=400, user_error="No such user.")
+            return _users_page(request, status=400, user_error=N_("No such user."))
         if target == me["id"]:
             return _users_page(
-                request, status=400, user_error="You cannot change your own role (ask another administrator)."
+                request, status=400, user_error=N_("You cannot change your own role (ask another administrator).")
             )
         try:
             u.set_role(store, target, form.get("role", ""))
         except StoreError as exc:
-            return _users_page(request, status=400, user_error=f"Not changed: {exc}.")
+            return _users_page(request, status=400, user_error=M_("Not changed: %(reason)s.", reason=reason(exc)))
         log.info("admin.role_changed", user_id=target, role=form.get("role"), by=me["id"])
         raise web.HTTPFound("/admin/users?msg=role_changed")
     if op == "save_role":
@@ -763,11 +827,11 @@ async def users_post(request: web.Request) -> web.StreamResponse:
             return _users_page(
                 request,
                 status=400,
-                role_error=f"Not saved: {exc}.",
+                role_error=M_("Not saved: %(reason)s.", reason=reason(exc)),
                 new_role={"name": form.get("role_name", ""), "perms": perms},
             )
         raise web.HTTPFound("/admin/users?msg=role_saved#roles")
-    return _users_page(request, status=400, user_error="Unknown action.")
+    return _users_page(request, status=400, user_error=N_("Unknown action."))
 
 
 # ---------------------------------------------------------------------------------------------- kept uploads

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.ari_app import Controller
-from panel import admin, api, bans, caller, feedback, forecast, login, ops, push, results, webphone
+from panel import admin, api, bans, caller, feedback, forecast, list_worker, login, ops, push, results, webphone
 from panel.common import HERE, make_templates
 from panel.keys import (
     API_TOKEN,
@@ -96,6 +96,8 @@ def make_app(
     app[results.CALL_FIGURES] = r.CallFigures()
     # Uploaded lists nobody imported are deleted after a day (panel/admin.py).
     app.cleanup_ctx.append(admin.upload_sweeper)
+    # Lists are read, checked and imported in a process of their own (panel/list_worker.py).
+    app.cleanup_ctx.append(list_worker.pool_ctx)
 
     for screen in SCREENS:
         app.router.add_routes(screen.routes)

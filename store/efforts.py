@@ -29,12 +29,29 @@ from babel import Locale
 
 from store.contacts import PHONE_NAME, ListReport, about_fields, decode_text, normalize_phone
 from store.db import MIN_RING_TIMEOUT_S, SCRIPT_LANGUAGES, Store, StoreError
+from store.messages import M_, N_, reason
 from store.textfold import fold
 
 # ---------------------------------------------------------------------------------------------- efforts
 JOIN_LETTERS = string.ascii_uppercase
 JOIN_CODE_RE = re.compile(r"^[A-Z]{7}-\d{7}$")
-STATUS_LABELS = {"draft": "Draft", "scheduled": "Scheduled", "active": "Active", "paused": "Paused", "closed": "Closed"}
+# A status inside a sentence ("cannot pause an effort that is closed") and the actions on an effort: words of
+# StoreError messages the panel shows translated (store/messages.py).
+STATUS_WORDS = {
+    "draft": N_("draft"),
+    "scheduled": N_("scheduled"),
+    "active": N_("active"),
+    "paused": N_("paused"),
+    "closed": N_("closed"),
+}
+ACTION_WORDS = {"pause": N_("pause"), "resume": N_("resume"), "close": N_("close")}
+STATUS_LABELS = {
+    "draft": N_("Draft"),
+    "scheduled": N_("Scheduled"),
+    "active": N_("Active"),
+    "paused": N_("Paused"),
+    "closed": N_("Closed"),
+}
 
 
 def new_join_code() -> str:
@@ -104,7 +121,7 @@ def parse_local_datetime(text: str) -> float | None:
             return time.mktime(datetime.strptime(text, fmt).timetuple())
         except ValueError:
             continue
-    raise ValueError("use the date and time picker (YYYY-MM-DDTHH:MM)")
+    raise ValueError(M_("use the date and time picker (YYYY-MM-DDTHH:MM)"))
 
 
 def format_local_datetime(ts: float | None) -> str:
@@ -118,25 +135,25 @@ def check_details(form: dict[str, str], now: float | None = None) -> tuple[dict[
     values: dict[str, Any] = {}
     title = form.get("title", "").strip()
     if not title:
-        errors["title"] = "A title is required."
+        errors["title"] = N_("A title is required.")
     elif len(title) > 200:
-        errors["title"] = "Keep the title under 200 characters."
+        errors["title"] = N_("Keep the title under 200 characters.")
     values["name"] = title
     values["description"] = form.get("description", "").strip()
     launch = form.get("launch", "now")
     if launch not in ("now", "schedule"):
-        errors["launch"] = "Choose Activate now or Schedule."
+        errors["launch"] = N_("Choose Activate now or Schedule.")
     start = end = None
     try:
         start = parse_local_datetime(form.get("start_at", ""))
     except ValueError as exc:
-        errors["start_at"] = f"Start: {exc}."
+        errors["start_at"] = M_("Start: %(reason)s.", reason=reason(exc))
     try:
         end = parse_local_datetime(form.get("end_at", ""))
     except ValueError as exc:
-        errors["end_at"] = f"End: {exc}."
+        errors["end_at"] = M_("End: %(reason)s.", reason=reason(exc))
     if launch == "schedule" and start is None and "start_at" not in errors:
-        errors["start_at"] = "A scheduled effort needs a start date and time."
+        errors["start_at"] = N_("A scheduled effort needs a start date and time.")
     if launch == "now":
         # Start and end belong to Schedule: an end left in the form from an earlier schedule would silently stop
         # (or, once past, refuse) an effort the admin asked to run now.
@@ -145,9 +162,9 @@ def check_details(form: dict[str, str], now: float | None = None) -> tuple[dict[
         errors.pop("end_at", None)
     if end is not None and "end_at" not in errors:
         if start is not None and end <= start:
-            errors["end_at"] = "The end must be after the start."
+            errors["end_at"] = N_("The end must be after the start.")
         elif end <= now:
-            errors["end_at"] = "The end is in the past."
+            errors["end_at"] = N_("The end is in the past.")
     values["start_at"], values["end_at"] = start, end
     return values, errors
 
@@ -158,9 +175,9 @@ def finish(store: Store, campaign_id: int, now: float | None = None) -> dict[str
     if campaign is None:
         raise StoreError(f"no effort {campaign_id}")
     if is_frozen(campaign):
-        raise StoreError("this effort is already finished")
+        raise StoreError(M_("this effort is already finished"))
     if contact_count(store, campaign_id) == 0:
-        raise StoreError("import a list of contacts before finishing: an effort without contacts cannot call")
+        raise StoreError(M_("import a list of contacts before finishing: an effort without contacts cannot call"))
     return store.update_campaign(campaign_id, status="active", finished_at=time.time() if now is None else now)
 
 
@@ -180,7 +197,13 @@ def change_status(store: Store, campaign_id: int, action: str) -> dict[str, Any]
         raise StoreError(f"unknown action {action!r}")
     allowed, target = TRANSITIONS[action]
     if campaign["status"] not in allowed:
-        raise StoreError(f"cannot {action} an effort that is {STATUS_LABELS[effort_status(campaign)].lower()}")
+        raise StoreError(
+            M_(
+                "cannot %(action)s an effort that is %(status)s",
+                action=M_(ACTION_WORDS[action]),
+                status=M_(STATUS_WORDS.get(effort_status(campaign), effort_status(campaign))),
+            )
+        )
     return store.update_campaign(campaign_id, status=target)
 
 
@@ -208,7 +231,7 @@ def existing_people(store: Store, campaign_id: int) -> list[tuple[str, str, str]
 # waited for it) for most of a second. In batches, a writer waits at most one batch (a few ms); between batches
 # the import lets go of the lock for as long as the batch held it, so a writer polling for it (SQLite's busy
 # handler sleeps 1, 2, 5, 10 ms ...) gets in instead of starving (bench/capacity.py --with-admin-load measures it).
-IMPORT_BATCH = 500
+IMPORT_BATCH = 200
 
 
 def import_list(
@@ -221,7 +244,7 @@ def import_list(
     if campaign is None:
         raise StoreError(f"no effort {campaign_id}")
     if is_frozen(campaign):
-        raise StoreError("the list is frozen: this effort has been launched")
+        raise StoreError(M_("the list is frozen: this effort has been launched"))
     if report.problems:
         raise StoreError(report.problems[0])
     if report.errors and not skip_bad:
@@ -247,27 +270,6 @@ def import_list(
                 )
         raise
     return len(rows)
-
-
-def import_list_apart(
-    path: Path, campaign_id: int, report: ListReport, *, skip_bad: bool = False, household_once: bool | None = None
-) -> int:
-    """``import_list`` on a connection of its own, for a worker thread: the panel's store connection is the
-    controller's, used from the event loop that carries the calls."""
-    own = Store(path)
-    try:
-        return import_list(own, campaign_id, report, skip_bad=skip_bad, household_once=household_once)
-    finally:
-        own.close()
-
-
-def existing_people_apart(path: Path, campaign_id: int) -> list[tuple[str, str, str]]:
-    """``existing_people`` on a connection of its own, for a worker thread (a list may be 100k rows)."""
-    own = Store(path)
-    try:
-        return existing_people(own, campaign_id)
-    finally:
-        own.close()
 
 
 def uploads_dir(store: Store) -> Path:
@@ -355,21 +357,33 @@ def check_script(script: str, offered: list[str], withheld: list[str], has_list:
         seen.add(key)
         if key in withheld or PHONE_NAME.search(key):  # named like a phone column: never sent to callers
             problems.append(
-                f"{{{key}}} holds a phone number: voters' numbers are never shown to callers, so it "
-                "cannot be used in the script."
+                M_(
+                    "{%(field)s} holds a phone number: voters' numbers are never shown to callers, so it "
+                    "cannot be used in the script.",
+                    field=key,
+                )
             )
             continue
         close = difflib.get_close_matches(key, offered, n=1, cutoff=0.6)
-        hint = f" Did you mean {{{close[0]}}}?" if close else ""
-        where = "this list" if has_list else "the standard fields (import the list first to use its columns)"
-        problems.append(f"{{{m.group(1)}}} is not a field of {where}.{hint}")
+        hint = M_(" Did you mean {%(field)s}?", field=close[0]) if close else ""
+        if has_list:
+            problems.append(M_("{%(field)s} is not a field of this list.%(hint)s", field=m.group(1), hint=hint))
+        else:
+            problems.append(
+                M_(
+                    "{%(field)s} is not a field of the standard fields (import the list first to use its columns)."
+                    "%(hint)s",
+                    field=m.group(1),
+                    hint=hint,
+                )
+            )
     if problems:
-        problems.append("Fields you can use: " + ", ".join(f"{{{f}}}" for f in offered) + ".")
+        problems.append(M_("Fields you can use: %(fields)s.", fields=", ".join(f"{{{f}}}" for f in offered)))
     return problems
 
 
 # ---------------------------------------------------------------------------------------------- surveys
-KINDS = {"dropdown": "Dropdown", "choice": "Multiple choice", "text": "Free text"}
+KINDS = {"dropdown": N_("Dropdown"), "choice": N_("Multiple choice"), "text": N_("Free text")}
 QID_RE = re.compile(r"^q(\d+)$")
 
 
@@ -378,30 +392,45 @@ def check_survey(questions: list[dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     seen: dict[str, dict[str, Any]] = {}
     for n, q in enumerate(questions, start=1):
-        label = f"Question {n}"
+        label = M_("Question %(n)s", n=n)
         qid = q.get("id", "")
         if not isinstance(qid, str) or not QID_RE.match(qid):
-            problems.append(f"{label}: bad id {qid!r}.")
+            problems.append(M_("%(question)s: bad id %(id)r.", question=label, id=qid))
         elif qid in seen:
-            problems.append(f"{label}: id {qid} is used twice.")
+            problems.append(M_("%(question)s: id %(id)s is used twice.", question=label, id=qid))
         if not str(q.get("text", "")).strip():
-            problems.append(f"{label}: the question text is empty.")
+            problems.append(M_("%(question)s: the question text is empty.", question=label))
         kind = q.get("kind")
         options = q.get("options") or []
         if kind not in KINDS:
-            problems.append(f"{label}: choose dropdown, multiple choice or free text.")
+            problems.append(M_("%(question)s: choose dropdown, multiple choice or free text.", question=label))
         elif kind in ("dropdown", "choice"):
-            if len(options) < 2:
-                problems.append(f"{label}: a {KINDS[kind].lower()} question needs at least two options (one per line).")
+            if len(options) < 2 and kind == "dropdown":
+                problems.append(
+                    M_("%(question)s: a dropdown question needs at least two options (one per line).", question=label)
+                )
+            elif len(options) < 2:
+                problems.append(
+                    M_(
+                        "%(question)s: a multiple choice question needs at least two options (one per line).",
+                        question=label,
+                    )
+                )
             if len({o.casefold() for o in options}) != len(options):
-                problems.append(f"{label}: the same option is listed twice.")
+                problems.append(M_("%(question)s: the same option is listed twice.", question=label))
         show_if = q.get("show_if")
         if show_if:
             target = seen.get(show_if.get("question", ""))
             if target is None:
-                problems.append(f"{label}: it can only depend on an earlier question.")
+                problems.append(M_("%(question)s: it can only depend on an earlier question.", question=label))
             elif show_if.get("answer") not in (target.get("options") or []):
-                problems.append(f"{label}: {show_if.get('answer')!r} is not an answer of the question it depends on.")
+                problems.append(
+                    M_(
+                        "%(question)s: %(answer)r is not an answer of the question it depends on.",
+                        question=label,
+                        answer=show_if.get("answer"),
+                    )
+                )
         if isinstance(qid, str):
             seen[qid] = q
     return problems
@@ -524,7 +553,11 @@ def missing_translations(campaign: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- dispositions
-DISPOSITION_KINDS = {"contact": "Talked to correct person", "no_contact": "No contact", "remove": "Remove number"}
+DISPOSITION_KINDS = {
+    "contact": N_("Talked to correct person"),
+    "no_contact": N_("No contact"),
+    "remove": N_("Remove number"),
+}
 
 
 def slugify(label: str) -> str:
@@ -535,12 +568,12 @@ def slugify(label: str) -> str:
 def add_disposition(store: Store, campaign_id: int, label: str, kind: str) -> dict[str, str]:
     label = label.strip()
     if not label:
-        raise StoreError("a label is required")
+        raise StoreError(M_("a label is required"))
     if kind not in DISPOSITION_KINDS:
-        raise StoreError("choose what kind of outcome it is")
+        raise StoreError(M_("choose what kind of outcome it is"))
     codes = {d["code"] for d in store.disposition_codes(campaign_id)}
     if label.casefold() in {d["label"].casefold() for d in store.disposition_codes(campaign_id)}:
-        raise StoreError(f"there is already a disposition labelled {label!r}")
+        raise StoreError(M_("there is already a disposition labelled %(label)r", label=label))
     base = code = slugify(label)
     n = 2
     while code in codes:
@@ -556,12 +589,12 @@ def add_disposition(store: Store, campaign_id: int, label: str, kind: str) -> di
 def rename_disposition(store: Store, campaign_id: int, code: str, label: str) -> None:
     label = label.strip()
     if not label:
-        raise StoreError("a label is required")
+        raise StoreError(M_("a label is required"))
     rows = store.disposition_codes(campaign_id)
     if code not in {d["code"] for d in rows}:
-        raise StoreError(f"no disposition {code!r}")
+        raise StoreError(M_("no disposition %(code)r", code=code))
     if any(d["label"].casefold() == label.casefold() and d["code"] != code for d in rows):
-        raise StoreError(f"there is already a disposition labelled {label!r}")
+        raise StoreError(M_("there is already a disposition labelled %(label)r", label=label))
     store.conn.execute(
         "UPDATE dispositions_catalog SET label = ? WHERE campaign_id = ? AND code = ?", (label, campaign_id, code)
     )
@@ -571,16 +604,23 @@ def delete_disposition(store: Store, campaign_id: int, code: str) -> None:
     rows = store.disposition_codes(campaign_id)
     target = next((d for d in rows if d["code"] == code), None)
     if target is None:
-        raise StoreError(f"no disposition {code!r}")
+        raise StoreError(M_("no disposition %(code)r", code=code))
     if sum(1 for d in rows if d["kind"] == target["kind"]) <= 1:
-        raise StoreError(f"keep at least one {DISPOSITION_KINDS[target['kind']].lower()} disposition")
+        raise StoreError(
+            M_(
+                "keep at least one disposition of the kind “%(kind)s”",
+                kind=M_(DISPOSITION_KINDS.get(target["kind"], target["kind"])),
+            )
+        )
     used = store._one(
         "SELECT COUNT(*) AS n FROM dispositions d JOIN contacts c ON c.id = d.contact_id "
         "WHERE c.campaign_id = ? AND d.code = ?",
         (campaign_id, code),
     )
     if used and used["n"]:
-        raise StoreError(f"{target['label']!r} is already recorded on {used['n']} calls: rename it instead")
+        raise StoreError(
+            M_("%(label)r is already recorded on %(n)s calls: rename it instead", label=target["label"], n=used["n"])
+        )
     store.conn.execute("DELETE FROM dispositions_catalog WHERE campaign_id = ? AND code = ?", (campaign_id, code))
 
 
@@ -593,12 +633,17 @@ def _e164_or_error(text: str, what: str, errors: dict[str, str], key: str, requi
     text = text.strip()
     if not text:
         if required:
-            errors[key] = f"{what} is required."
+            errors[key] = M_("%(field)s is required.", field=M_(what))
         return ""
     try:
         return normalize_phone(text)
     except ValueError as exc:
-        errors[key] = f"{what}: “{text[:40]}” is {exc}. Enter the whole number, e.g. +1 202 555 0100."
+        errors[key] = M_(
+            "%(field)s: “%(text)s” is %(reason)s. Enter the whole number, e.g. +1 202 555 0100.",
+            field=M_(what),
+            text=text[:40],
+            reason=reason(exc),
+        )
         return ""
 
 
@@ -607,10 +652,10 @@ def _int_field(form: dict[str, str], key: str, label: str, lo: int, hi: int, err
     try:
         value = int(raw)
     except ValueError:
-        errors[key] = f"{label}: enter a whole number."
+        errors[key] = M_("%(field)s: enter a whole number.", field=M_(label))
         return 0
     if not lo <= value <= hi:
-        errors[key] = f"{label}: between {lo} and {hi}."
+        errors[key] = M_("%(field)s: between %(low)s and %(high)s.", field=M_(label), low=lo, high=hi)
     return value
 
 
@@ -626,59 +671,63 @@ def check_settings(
     elif method == "computer":
         mode = form.get("dial_mode", "power")
         if mode not in ("power", "predictive"):
-            errors["dial_mode"] = "Choose power or predictive dialling."
+            errors["dial_mode"] = N_("Choose power or predictive dialling.")
         v["dial_mode"] = mode
         if mode == "power":
             try:
                 ratio = float(form.get("dial_ratio", "1") or "1")
                 if not 1 <= ratio <= 3:
-                    errors["dial_ratio"] = "Lines per caller: between 1 and 3."
+                    errors["dial_ratio"] = N_("Lines per caller: between 1 and 3.")
                 v["dial_ratio"] = ratio
             except ValueError:
-                errors["dial_ratio"] = "Lines per caller: enter a number such as 1 or 1.5."
+                errors["dial_ratio"] = N_("Lines per caller: enter a number such as 1 or 1.5.")
     else:
-        errors["call_method"] = "Choose personal phone or computer dial."
+        errors["call_method"] = N_("Choose personal phone or computer dial.")
     amd = form.get("amd_mode", "")
     if amd not in ("ours", "app_amd", "off"):
-        errors["amd_mode"] = "Choose how answering machines are detected."
+        errors["amd_mode"] = N_("Choose how answering machines are detected.")
     v["amd_mode"] = amd
     household = form.get("household", "")
     if household not in ("once", "each"):
-        errors["household"] = "Choose how to call people who share a phone number."
+        errors["household"] = N_("Choose how to call people who share a phone number.")
     v["household_once"] = int(household == "once")
     action = form.get("machine_action", "")
     if action not in ("hangup", "voicemail"):
-        errors["machine_action"] = "Choose what to do on an answering machine."
+        errors["machine_action"] = N_("Choose what to do on an answering machine.")
     elif action == "voicemail" and not (has_new_voicemail or campaign.get("voicemail_media")):
-        errors["voicemail_file"] = "Upload the voicemail message (a WAV file) or choose no voicemail."
+        errors["voicemail_file"] = N_("Upload the voicemail message (a WAV file) or choose no voicemail.")
     v["machine_action"] = action
     v["voicemail_instructions"] = form.get("voicemail_instructions", "").strip()
     v["org_name"] = form.get("org_name", "").strip()
     v["callback_number"] = _e164_or_error(
-        form.get("callback_number", ""), "Call-back number", errors, "callback_number"
+        form.get("callback_number", ""), N_("Call-back number"), errors, "callback_number"
     )
     v["abandon_message"] = form.get("abandon_message", "").strip()
-    v["caller_id"] = _e164_or_error(form.get("caller_id", ""), "Caller ID", errors, "caller_id")
+    v["caller_id"] = _e164_or_error(form.get("caller_id", ""), N_("Caller ID"), errors, "caller_id")
     start, end = form.get("calling_hours_start", "").strip(), form.get("calling_hours_end", "").strip()
     for key, val in (("calling_hours_start", start), ("calling_hours_end", end)):
         if not HHMM_RE.match(val):
-            errors[key] = "Use the 24-hour clock, HH:MM."
+            errors[key] = N_("Use the 24-hour clock, HH:MM.")
     if "calling_hours_start" not in errors and "calling_hours_end" not in errors:
         if start >= end:
-            errors["calling_hours_end"] = "The calling hours must end after they start."
+            errors["calling_hours_end"] = N_("The calling hours must end after they start.")
         elif start < LEGAL_START or end > LEGAL_END:
-            errors["calling_hours_start"] = (
-                f"Calls are allowed only between {LEGAL_START} and {LEGAL_END} in the contact's local time."
+            errors["calling_hours_start"] = M_(
+                "Calls are allowed only between %(start)s and %(end)s in the contact's local time.",
+                start=LEGAL_START,
+                end=LEGAL_END,
             )
     v["calling_hours_start"], v["calling_hours_end"] = start, end
-    v["max_attempts"] = _int_field(form, "max_attempts", "Max attempts", 1, 20, errors)
+    v["max_attempts"] = _int_field(form, "max_attempts", N_("Max attempts"), 1, 20, errors)
     for key in ("busy", "noanswer", "machine"):
-        minutes = _int_field(form, f"recycle_{key}_min", "Retry after", 1, 7 * 24 * 60, errors)
+        minutes = _int_field(form, f"recycle_{key}_min", N_("Retry after"), 1, 7 * 24 * 60, errors)
         v[f"recycle_{key}_s"] = minutes * 60
-    v["wrapup_limit_s"] = _int_field(form, "wrapup_limit_s", "Wrap-up limit", 5, 3600, errors)
-    v["ring_timeout_s"] = _int_field(form, "ring_timeout_s", "Ring timeout", MIN_RING_TIMEOUT_S, 120, errors)
+    v["wrapup_limit_s"] = _int_field(form, "wrapup_limit_s", N_("Wrap-up limit"), 5, 3600, errors)
+    v["ring_timeout_s"] = _int_field(form, "ring_timeout_s", N_("Ring timeout"), MIN_RING_TIMEOUT_S, 120, errors)
     if "ring_timeout_s" in errors and v["ring_timeout_s"] and v["ring_timeout_s"] < MIN_RING_TIMEOUT_S:
-        errors["ring_timeout_s"] = f"Ring timeout: at least {MIN_RING_TIMEOUT_S} s (4 rings), the legal minimum."
+        errors["ring_timeout_s"] = M_(
+            "Ring timeout: at least %(n)s s (4 rings), the legal minimum.", n=MIN_RING_TIMEOUT_S
+        )
     return v, errors
 
 

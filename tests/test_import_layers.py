@@ -125,7 +125,9 @@ def test_panel_screens_import_only_the_leaves() -> None:
         "panel.web",
         "panel.webphone",
         "panel.i18n",
-    }  # webphone: also the computer-audio helpers the caller pages use; i18n: the language of a request
+        "panel.list_worker",
+    }  # webphone: also the computer-audio helpers the caller pages use; i18n: the language of a request;
+    # list_worker: the list import's process (admin's List step)
     g = graph()
     screens = {
         "panel.admin",
