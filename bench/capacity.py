@@ -327,7 +327,7 @@ def run_step(
                 result["admin_load"] = {
                     "from_s": round(t_mid - t0),
                     **split_by_time(calls, kinds, heard, lag_rows, t_mid),
-                    **admin.report(t_mid, t1),
+                    **admin.report(t_mid, t1, lag_rows),
                 }
             if soak:
                 result["soak"] = {**(checks or {}), **rss_trend(samples)}
@@ -557,7 +557,7 @@ class AdminLoad:
                     break
                 self.ops.append({"op": "dashboard_push", "at": time.time(), "bytes": len(msg.data)})
 
-    def report(self, t_mid: float, t1: float) -> dict[str, Any]:
+    def report(self, t_mid: float, t1: float, lag_rows: list[tuple[float, float]]) -> dict[str, Any]:
         quiet = [w for at, w in self.write_waits if at < t_mid]
         loaded = [w for at, w in self.write_waits if t_mid <= at <= t1]
         per_op: dict[str, list[dict[str, Any]]] = {}
@@ -577,6 +577,9 @@ class AdminLoad:
                 }
                 for op, v in per_op.items()
             },
+            # When each request ran and the worst lags came (s from the start of the loaded half): which one stalls.
+            "timeline": [[o["op"], round(o["at"] - t_mid, 1), o["s"]] for o in self.ops if "s" in o],
+            "lag_top": [[round(at - t_mid, 1), lag] for at, lag in sorted(lag_rows, key=lambda r: -r[1])[:12]],
         }
 
 
