@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -452,13 +453,16 @@ def ensure_language_sounds(root: Path, cache_dir: Path | None = None) -> list[st
     (a root built before a language was added gets them now, with apt inside it), and any sound the phone bank plays
     that a language's recordings lack spoken with espeak-ng into ``sounds/<lang>/`` (where Asterisk looks for it).
     Idempotent, and serialised by a lock: several test sessions may provision at once. Returns what it made.
-    ``root`` "/" (a system Asterisk): nothing is installed with apt, missing sounds are still spoken."""
+    ``root`` "/" (a system Asterisk): nothing is installed with apt, missing sounds are still spoken. Not root (the
+    controller's own unit runs as an unprivileged user): nothing is installed or written, what is missing is logged
+    (Asterisk then says those sounds in English); `make asterisk` or the PBX unit's start, as root, fills it in."""
     made: list[str] = []
-    lock_dir = cache_dir if cache_dir is not None else Path("/tmp")
+    privileged = os.geteuid() == 0
+    lock_dir = cache_dir if cache_dir is not None and privileged else Path(tempfile.gettempdir())
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / "asterisk-sounds.lock").open("w") as lock:
+    with (lock_dir / "phonebank-asterisk-sounds.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if root != Path("/"):
+        if root != Path("/") and privileged:
             missing = _missing_sound_packages(root)
             if missing:
                 log.info("asterisk.installing_sounds", packages=missing)
@@ -468,10 +472,19 @@ def ensure_language_sounds(root: Path, cache_dir: Path | None = None) -> list[st
             if not sounds.is_dir():
                 log.warning("asterisk.no_sounds_dir", language=language, path=str(sounds))
                 continue
-            for name, texts in lang.SOUNDS.items():
-                if any(sounds.glob(f"{name}.*")) or language not in texts:
+            lacking = [n for n, texts in lang.SOUNDS.items() if language in texts and not any(sounds.glob(f"{n}.*"))]
+            if lacking and not os.access(sounds, os.W_OK):
+                log.warning("asterisk.sounds_missing", language=language, sounds=lacking, fix="make asterisk (as root)")
+                continue
+            for name in lacking:
+                try:
+                    spoken = prompts.synthesize(
+                        lang.SOUNDS[name][language], sounds / f"{name}.wav", voice=lang.VOICES[language]
+                    )
+                except (OSError, subprocess.CalledProcessError) as exc:
+                    log.warning("asterisk.sound_not_spoken", language=language, sound=name, error=str(exc))
                     continue
-                if prompts.synthesize(texts[language], sounds / f"{name}.wav", voice=lang.VOICES[language]):
+                if spoken:
                     made.append(f"{language}/{name}")
         if made:
             log.info("asterisk.sounds_spoken", sounds=made)

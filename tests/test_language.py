@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,41 @@ def test_in_root_follows_links_inside_the_root(tmp_path: Path) -> None:
     (sounds / "up").symlink_to("../../../../../../..")  # never above the root
     assert in_root(tmp_path, "/usr/share/asterisk/sounds/es") == sounds / "es_MX_f_Allison"
     assert in_root(tmp_path, "/usr/share/asterisk/sounds/up/etc") == tmp_path / "etc"
+
+
+def test_sounds_a_language_lacks_are_spoken_once_and_never_as_an_unprivileged_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller's own unit runs unprivileged: provisioning then installs nothing (no chroot, no apt) and writes
+    nothing it may not; where it may, it speaks what a language's recordings lack, once."""
+    from structlog.testing import capture_logs
+
+    from phonebank import asterisk
+
+    sounds = tmp_path / "usr/share/asterisk/sounds"
+    (sounds / "es_MX_f_Allison").mkdir(parents=True)
+    (sounds / "es").symlink_to("es_MX_f_Allison")
+    recorded = set(lang.SOUNDS) - {"one-moment-please", "im-sorry"}
+    for name in recorded:
+        (sounds / "es_MX_f_Allison" / f"{name}.gsm").write_bytes(b"")
+    monkeypatch.setattr(asterisk.os, "geteuid", lambda: 1000)
+
+    def never(*args: object) -> None:
+        raise AssertionError("no chroot, no apt without root")
+
+    monkeypatch.setattr(asterisk, "_missing_sound_packages", never)
+    monkeypatch.setattr(asterisk, "_chroot_apt_install", never)
+
+    # Nothing may be written: what is missing is said, nothing made.
+    monkeypatch.setattr(asterisk.os, "access", lambda path, mode: False)
+    with capture_logs() as logs:
+        assert asterisk.ensure_language_sounds(tmp_path, tmp_path) == []
+    (warned,) = [e for e in logs if e["event"] == "asterisk.sounds_missing"]
+    assert sorted(warned["sounds"]) == ["im-sorry", "one-moment-please"]
+
+    monkeypatch.setattr(asterisk.os, "access", lambda path, mode: True)
+    assert sorted(asterisk.ensure_language_sounds(tmp_path, tmp_path)) == ["es/im-sorry", "es/one-moment-please"]
+    made = sounds / "es_MX_f_Allison" / "im-sorry.wav"
+    with wave.open(str(made)) as w:  # as Asterisk plays it: 8 kHz mono 16-bit, and not empty
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2) and w.getnframes() > 800
+    assert asterisk.ensure_language_sounds(tmp_path, tmp_path) == []  # once
