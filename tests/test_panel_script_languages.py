@@ -48,6 +48,85 @@ async def _text(client: TestClient, url: str) -> str:
     return await resp.text()
 
 
+async def test_admin_writes_the_second_version_checked_like_the_first(panel: PanelKit) -> None:
+    cid = int(panel.store.create_campaign("Two", script="Hi {first_name}!", survey=SURVEY)["id"])
+    panel.store.add_contacts(cid, [{"first_name": "Ada", "phone": "+12025550101", "extra": {"Language": "Spanish"}}])
+    admin, csrf = await panel.client("admin")
+    page = await _text(admin, f"/admin/efforts/{cid}/script")
+    assert 'name="second_language"' in page and 'name="second_script"' not in page  # none chosen yet
+    # Choosing the language (and saving) brings the translation boxes.
+    chose = await admin.post(f"/admin/efforts/{cid}/script", data=_form(csrf, language="en", second_language="es"))
+    assert chose.status == 200  # followed to the page
+    page = await chose.text()
+    assert 'name="second_script"' in page and 'name="q0_second_text"' in page and 'name="q0_second_options"' in page
+    assert panel.store.campaign(cid)["second_language"] == "es"  # type: ignore[index]
+    # A field the list does not have is refused in the Spanish script too; nothing is saved, the input is kept.
+    bad = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=_form(
+            csrf,
+            language="en",
+            second_language="es",
+            second_script="Hola {nombre}",
+            q0_second_text="¿Va a votar?",
+            q0_second_options="Sí\nNo",
+            q1_second_text="",
+            q1_second_options="",
+        ),
+    )
+    text = await bad.text()
+    assert bad.status == 400 and "{nombre} is not a field" in text and "Hola {nombre}" in text
+    assert "¿Va a votar?" in text
+    assert panel.store.campaign(cid)["second_script"] == ""  # type: ignore[index]
+    # Options: one label per option, in order.
+    short = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=_form(
+            csrf, language="en", second_language="es", second_script="Hola {first_name}", q0_second_options="Sí"
+        ),
+    )
+    assert short.status == 400 and "one translated option per option" in await short.text()
+    # The same language twice, or one we do not offer: refused.
+    same = await admin.post(f"/admin/efforts/{cid}/script", data=_form(csrf, language="es", second_language="es"))
+    assert same.status == 400 and "must differ" in await same.text()
+    ok = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=_form(
+            csrf,
+            language="en",
+            second_language="es",
+            second_script="Hola {first_name}",
+            q0_second_text="¿Va a votar?",
+            q0_second_options="Sí\nNo",
+            q1_second_text="",
+            q1_second_options="",
+        ),
+        allow_redirects=False,
+    )
+    assert ok.status == 302, await ok.text()
+    effort = panel.store.campaign(cid)
+    assert effort is not None and effort["second_script"] == "Hola {first_name}"
+    assert effort["survey"][0]["second_text"] == "¿Va a votar?" and effort["survey"][0]["second_options"] == [
+        "Sí",
+        "No",
+    ]
+    assert "second_text" not in effort["survey"][1]
+    # The review shows both versions, and what is not translated yet.
+    review = await _text(admin, f"/admin/efforts/{cid}/review")
+    assert "Hola {first_name}" in review and "Hi {first_name}!" in review and "Sí = Yes" in review
+    assert "Not translated into Español yet" in review and "q2&#39;s text" in review
+    # Dropping the second language hides the translations; they are kept for when it comes back.
+    assert (
+        await admin.post(
+            f"/admin/efforts/{cid}/script", data=_form(csrf, language="en", second_language=""), allow_redirects=False
+        )
+    ).status == 302
+    effort = panel.store.campaign(cid)
+    assert effort is not None and effort["second_language"] == "" and effort["second_script"] == "Hola {first_name}"
+    assert effort["survey"][0]["second_options"] == ["Sí", "No"]
+    assert 'name="second_script"' not in await _text(admin, f"/admin/efforts/{cid}/script")
+
+
 async def test_the_caller_gets_both_versions_and_each_result_its_language(
     panel: PanelKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,8 +184,10 @@ async def test_the_caller_gets_both_versions_and_each_result_its_language(
         "SELECT d.language, a.answer FROM dispositions d JOIN survey_answers a ON a.disposition_id = d.id"
     )
     assert sorted((r["language"], r["answer"]) for r in rows) == [("en", "Yes"), ("es", "Yes")]
-    # The results' CSV says it too.
+    # The results say it too: the contact's history and the attempts CSV.
     admin, _ = await panel.client("admin")
+    ana = next(c for c in panel.store.contacts(cid) if c["first_name"] == "Ana")
+    assert "script read in es" in await _text(admin, f"/admin/efforts/{cid}/contacts/{ana['id']}")
     csv_text = await _text(admin, f"/admin/efforts/{cid}/export/attempts.csv")
     assert "script_language" in csv_text.splitlines()[0] and ",es" in csv_text
 
