@@ -129,7 +129,7 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfMeta ? csrfMeta.content : "" },
       body: JSON.stringify(body)
     }).then(function (resp) {
-      return resp.json().then(function (data) { return { ok: resp.ok, data: data }; });
+      return resp.json().then(function (data) { return { ok: resp.ok, status: resp.status, data: data }; });
     });
   }
 
@@ -148,6 +148,7 @@
   var coachUa = null;
   var coachCall = null;
   var coachMic = null;
+  var stopping = false;  // Stop pressed: the leg's end that follows is ours, not news
   function hangUpBrowser() {
     if (coachCall) { try { coachCall.terminate(); } catch (e) { /* already over */ } }
     coachCall = null;
@@ -204,7 +205,7 @@
     });
   }
   function browserEnded(ua, cause) {
-    if (coachUa !== ua) { return; }
+    if (coachUa !== ua || stopping) { return; }
     hangUpBrowser();
     coaching = null;  // the PBX ended the coaching with the leg
     coachStatus.textContent = tr("Your browser's audio ended ({cause}).", { cause: cause });
@@ -254,11 +255,16 @@
       });
     });
     document.getElementById("coach-stop").addEventListener("click", function () {
-      hangUpBrowser();
+      // Stop on the server first: hanging up this browser's leg first would end the coaching on the PBX's
+      // side, and the Stop would then find nothing to stop. The server hangs the leg up; this tidies after.
+      stopping = true;
       showSoftphone(null);
       coachPost({ mode: "stop" }).then(function (r) {
+        hangUpBrowser();
+        stopping = false;
+        var wasOn = coaching !== null;
         coaching = null;
-        coachStatus.textContent = r.ok ? tr("Coaching ended.") : (r.data.error || "");
+        coachStatus.textContent = r.ok || (wasOn && r.status === 404) ? tr("Coaching ended.") : (r.data.error || "");
       });
     });
     window.addEventListener("pagehide", hangUpBrowser);
