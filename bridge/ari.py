@@ -63,7 +63,8 @@ class AriPort(Protocol):
 
     @property
     def connected(self) -> asyncio.Event | None:
-        """Set while the event WebSocket is up; None: a stand-in with no event stream (never "connected")."""
+        """Set while the event WebSocket is up and the controller has resynced over it; None: a stand-in with no
+        event stream (never "connected")."""
 
     async def get(self, path: str, **params: Any) -> Any: ...
 
@@ -192,9 +193,11 @@ class AriClient:
                     down_s = round(time.monotonic() - down_since, 2) if down_since is not None else None
                     log.info("ari.connected", url=ws_url, attempts=failures + 1, down_s=down_s)
                     self.connects += 1
-                    self.connected.set()
                     if on_connect is not None:
                         await on_connect()
+                    # Connected means in sync: set once the resync is done, so that /healthz, the controller's
+                    # readiness and the screens say "up" only when the controller has taken stock of Asterisk.
+                    self.connected.set()
                     failures, down_since = 0, None
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:

@@ -124,6 +124,7 @@ class Controller:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _prompting: set[int] = field(default_factory=set)
     _synced: bool = False
+    _took_stock: bool = False  # a resync has finished: from then on a lost connection holds the dialer
     amd_server: amd_live.AmdRtpServer | None = None
     # call id -> (snoop channel, external media channel, bridge) feeding our detector. Its windows (no verdict
     # after 6 s, listening for 16 s) are the dialer's timers (bridge.dialer AMD_VERDICT_S, AMD_LISTEN_S).
@@ -185,7 +186,8 @@ class Controller:
         """The timer loop's poll: Asterisk lost (hold the dialer until the resync after reconnecting has taken
         stock), and the store's queued writes written out."""
         connected = self.ari.connected
-        if connected is not None and not connected.is_set() and d.Hold.PBX_DOWN not in self.dialer.holds:
+        lost = self._took_stock and connected is not None and not connected.is_set()
+        if lost and d.Hold.PBX_DOWN not in self.dialer.holds:
             await self.run(self.dialer.handle(d.HoldChanged(d.Hold.PBX_DOWN, True), now), now)
             self._notify_everyone()
         if self.facts.pending:
@@ -373,6 +375,7 @@ class Controller:
             ),
             now,
         )
+        self._took_stock = True
         if d.Hold.PBX_DOWN in self.dialer.holds:
             # Taken stock of what Asterisk lost: dial again for whoever is (still, or back) on the line.
             await self.run(self.dialer.handle(d.HoldChanged(d.Hold.PBX_DOWN, False), now), now)
