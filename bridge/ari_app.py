@@ -127,7 +127,7 @@ class Controller:
     _took_stock: bool = False  # a resync has finished: from then on a lost connection holds the dialer
     amd_server: amd_live.AmdRtpServer | None = None
     # call id -> (snoop channel, external media channel, bridge) feeding our detector. Its windows (no verdict
-    # after 6 s, listening for 16 s) are the dialer's timers (bridge.dialer AMD_VERDICT_S, AMD_LISTEN_S).
+    # after 7.5 s, listening for 17.5 s) are the dialer's timers (bridge.dialer AMD_VERDICT_S, AMD_LISTEN_S).
     _amd_taps: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     # Told (session id or None, campaign id) whenever a volunteer's or a campaign's live state changes: the
     # panel pushes fresh views to browsers from here. Observers must not block.
