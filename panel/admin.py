@@ -499,7 +499,10 @@ async def script_post(request: web.Request) -> web.StreamResponse:
     if langs["second_language"]:
         # The same rule for both versions: a field callers cannot see is refused in either.
         second = _lang_names().get(langs["second_language"], langs["second_language"])
-        script_errors += [f"{second}: {p}" for p in _script_problems(store, effort["id"], langs["second_script"])]
+        script_errors += [
+            M_("%(language)s: %(problem)s", language=second, problem=p)
+            for p in _script_problems(store, effort["id"], langs["second_script"])
+        ]
     if errors or script_errors or lang_errors:
         return _script_page(
             request,

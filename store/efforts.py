@@ -479,11 +479,11 @@ def check_languages(language: str, second: str) -> dict[str, str]:
     """Problems with the chosen languages (field -> message)."""
     errors: dict[str, str] = {}
     if language not in SCRIPT_LANGUAGES:
-        errors["language"] = "Choose the language the script is written in."
+        errors["language"] = N_("Choose the language the script is written in.")
     if second and second not in SCRIPT_LANGUAGES:
-        errors["second_language"] = "Choose a second language from the list, or none."
+        errors["second_language"] = N_("Choose a second language from the list, or none.")
     elif second and second == language:
-        errors["second_language"] = "The second language must differ from the script's language."
+        errors["second_language"] = N_("The second language must differ from the script's language.")
     return errors
 
 
@@ -522,18 +522,29 @@ def check_translations(questions: list[dict[str, Any]]) -> list[str]:
         labels = [str(o) for o in q.get("second_options") or []]
         if not labels:
             continue
-        label = f"Question {n}"
+        label = M_("Question %(n)s", n=n)
         if len(labels) != len(options):
             problems.append(
-                f"{label}: give one translated option per option ({len(options)}), in the same order, one per line."
+                M_(
+                    "%(question)s: give one translated option per option (%(n)s), in the same order, one per line.",
+                    question=label,
+                    n=len(options),
+                )
             )
             continue
         if len({o.casefold() for o in labels}) != len(labels):
-            problems.append(f"{label}: the same translated option is listed twice.")
+            problems.append(M_("%(question)s: the same translated option is listed twice.", question=label))
         for i, text in enumerate(labels):
             other = next((o for j, o in enumerate(options) if j != i and o.casefold() == text.casefold()), None)
             if other is not None:
-                problems.append(f"{label}: the translation {text!r} is the same as the option {other!r}.")
+                problems.append(
+                    M_(
+                        "%(question)s: the translation “%(label)s” is the same as the option “%(option)s”.",
+                        question=label,
+                        label=text,
+                        option=other,
+                    )
+                )
     return problems
 
 
@@ -541,14 +552,14 @@ def missing_translations(campaign: dict[str, Any]) -> list[str]:
     """What of the effort has no second-language version (shown to callers in the effort's language)."""
     if len(script_languages(campaign)) < 2:
         return []
-    out = []
+    out: list[str] = []
     if campaign.get("script", "").strip() and not str(campaign.get("second_script") or "").strip():
-        out.append("the script")
+        out.append(M_("the script"))
     for q in campaign.get("survey") or []:
         if not str(q.get("second_text") or "").strip():
-            out.append(f"{q.get('id')}'s text")
+            out.append(M_("%(question)s's text", question=q.get("id")))
         if q.get("options") and not q.get("second_options"):
-            out.append(f"{q.get('id')}'s options")
+            out.append(M_("%(question)s's options", question=q.get("id")))
     return out
 
 

@@ -86,6 +86,17 @@ async def test_admin_writes_the_second_version_checked_like_the_first(panel: Pan
         ),
     )
     assert short.status == 400 and "one translated option per option" in await short.text()
+    # In Spanish for a Spanish admin, with the question named in Spanish too.
+    short_es = await admin.post(
+        f"/admin/efforts/{cid}/script",
+        data=_form(
+            csrf, language="en", second_language="es", second_script="Hola {first_name}", q0_second_options="Sí"
+        ),
+        headers={"Accept-Language": "es"},
+    )
+    assert (
+        short_es.status == 400 and "Pregunta 1: escriba una opción traducida por cada opción" in await short_es.text()
+    )
     # The same language twice, or one we do not offer: refused.
     same = await admin.post(f"/admin/efforts/{cid}/script", data=_form(csrf, language="es", second_language="es"))
     assert same.status == 400 and "must differ" in await same.text()
@@ -115,6 +126,8 @@ async def test_admin_writes_the_second_version_checked_like_the_first(panel: Pan
     review = await _text(admin, f"/admin/efforts/{cid}/review")
     assert "Hola {first_name}" in review and "Hi {first_name}!" in review and "Sí = Yes" in review
     assert "Not translated into Español yet" in review and "q2&#39;s text" in review
+    review_es = await admin.get(f"/admin/efforts/{cid}/review", headers={"Accept-Language": "es"})
+    assert "el texto de q2" in await review_es.text()
     # Dropping the second language hides the translations; they are kept for when it comes back.
     assert (
         await admin.post(

@@ -145,7 +145,7 @@ def test_translation_rules() -> None:
     twice = [{**SURVEY[0], "second_options": ["Sí", "sí"]}]
     assert any("listed twice" in p for p in ef.check_translations(twice))
     crossed = [{**SURVEY[0], "second_options": ["No", "Yes"]}]  # "No" would name the other option
-    assert any("same as the option" in p for p in ef.check_translations(crossed))
+    assert any("is the same as the option" in p for p in ef.check_translations(crossed))
     assert ef.check_languages("en", "es") == {}
     assert "second_language" in ef.check_languages("en", "en")
     assert "second_language" in ef.check_languages("en", "klingon")
