@@ -100,3 +100,22 @@ def test_after_reconnect(
     channels: list[str], calls: list[str], legs: dict[int, str], entries: list[str], expected: list[rc.Command]
 ) -> None:
     assert rc.after_reconnect(channels, calls, legs, entries) == expected
+
+
+def test_a_full_disk_is_the_same_path(store: Store) -> None:
+    """SQLITE_FULL ("database or disk is full"), made without root by capping the file's pages on this connection:
+    the facts wait, the store is down, and they are written once there is room."""
+    changes: list[bool] = []
+    q = WriteQueue(store, on_change=changes.append)
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count={pages}")
+    try:
+        for i in range(200):  # enough rows to need a new page
+            q.insert_leg(f"leg-{i}-" + "x" * 200, "volunteer", float(i))
+        assert q.down and changes == [True] and "full" in q.error
+        assert q.pending, "refused writes are kept"
+        assert q.flush() == 0 and q.down
+    finally:
+        store.conn.execute("PRAGMA max_page_count=4294967294")
+    assert q.flush() > 0 and not q.down and changes == [True, False]
+    assert store.conn.execute("SELECT COUNT(*) FROM legs WHERE channel_id LIKE 'leg-%'").fetchone()[0] == 200
