@@ -44,7 +44,7 @@ def test_refused_writes_are_queued_in_order_and_written_when_the_lock_goes(store
     q.update_leg("v1", ended_at=13.0)
     assert len(q.pending) == 4
     assert q.flush() == 0 and q.down  # still locked: nothing written, nothing lost
-    assert store.call("c1")["answered_at"] is None  # type: ignore[index]
+    assert store.call("c1")["answered_at"] is None
 
     other.execute("ROLLBACK")
     other.close()
