@@ -145,6 +145,10 @@ class WriteQueue:
             except sqlite3.OperationalError as exc:
                 self.error = str(exc)
                 break
+            except sqlite3.IntegrityError as exc:
+                # Written already in part before the refusal (insert_call is two statements): what is left of it
+                # cannot go in twice. Said, and passed over: it must not block every fact behind it for good.
+                log.error("store.write_conflict", method=method, error=str(exc))
             self.pending.popleft()
             written += 1
         self.written_late += written

@@ -119,3 +119,18 @@ def test_a_full_disk_is_the_same_path(store: Store) -> None:
         store.conn.execute("PRAGMA max_page_count=4294967294")
     assert q.flush() > 0 and not q.down and changes == [True, False]
     assert store.conn.execute("SELECT COUNT(*) FROM legs WHERE channel_id LIKE 'leg-%'").fetchone()[0] == 200
+
+
+def test_a_write_half_done_before_the_refusal_does_not_block_the_queue(store: Store) -> None:
+    q = WriteQueue(store)
+    contact = store.conn.execute("SELECT id FROM contacts").fetchone()[0]
+    cid = store.conn.execute("SELECT id FROM campaigns").fetchone()[0]
+    other = lock(store.path)
+    q.insert_call("c1", cid, contact, 1, "c1", 10.0)
+    q.update_call("c1", ended_at=12.0)
+    other.execute("ROLLBACK")
+    other.close()
+    # As if the calls row had gone in and only the leg's INSERT was refused.
+    store.insert_call("c1", cid, contact, 1, "c1", 10.0)
+    assert q.flush() == 2 and not q.down
+    assert store.call("c1")["ended_at"] == 12.0  # type: ignore[index]
