@@ -34,10 +34,21 @@ SCRIPT = (
     "Hi, is this {first_name}? My name is ___ and I'm a volunteer with Fair Votes in {city}. "
     "Early voting starts Saturday — can we count on you to vote?"
 )
-# The demo's questions, and a free-text one so the screens show every kind.
+SCRIPT_ES = (
+    "Hola, ¿hablo con {first_name}? Me llamo ___ y soy voluntario de Fair Votes en {city}. La votación "
+    "anticipada empieza el sábado: ¿podemos contar con su voto?"
+)
+# The demo's questions (with their Spanish version), and a free-text one so the screens show every kind.
 SURVEY = [
     *DEMO_SURVEY,
-    {"id": "q3", "text": "Anything we should know?", "kind": "text", "options": [], "show_if": None},
+    {
+        "id": "q3",
+        "text": "Anything we should know?",
+        "kind": "text",
+        "options": [],
+        "show_if": None,
+        "second_text": "¿Algo que debamos saber?",
+    },
 ]
 FIRST = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jo", "Kai", "Lena")
 
@@ -58,6 +69,8 @@ def seed(store: Store, ctl: Controller) -> dict[str, Any]:
             join_code="FAIRVTE-2026110",
             script=SCRIPT,
             survey=SURVEY,
+            second_language="es",
+            second_script=SCRIPT_ES,
             finished_at=now - 4 * 3600,
         )["id"]
     )
