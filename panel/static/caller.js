@@ -515,7 +515,10 @@
       case "talking":
         return v.contact && v.contact.first_name ? t("On a call with {name}", { name: v.contact.first_name }) : t("On a call");
       case "wrapup": return t("Call ended: save the result");
-      case "disconnected": return computerAudio ? t("Your computer audio is disconnected") : t("Your phone is disconnected");
+      case "disconnected":
+        // Asterisk restarted under every caller's leg (bridge.volunteer.PBX_LOST_REASON): not their phone's doing.
+        if (r === "phone_system_restarted") return t("The phone system restarted: call in again with your code");
+        return computerAudio ? t("Your computer audio is disconnected") : t("Your phone is disconnected");
       default: return v.state;
     }
   }
