@@ -105,10 +105,11 @@ async def test_a_spanish_volunteer_hears_spanish_and_an_english_one_english(
     # The two languages' recordings are told apart: the Spanish welcome holds no piece of the English one.
     assert received(references[("es", "agent-loginok")], references[("en", "agent-loginok")]) <= NO_MATCH
 
-    # Both volunteers key their code 1.5 s into the prompt; a third caller keys nothing for 9 s (the English and the
-    # Spanish prompt are heard in full), then a wrong code.
+    # Both volunteers key their code 2 s into the English prompt (3.3 s long, the Spanish one queued behind it; a
+    # loaded PBX may start it a few hundred ms late, so only its first 1.2 s are checked); a third caller keys
+    # nothing for 9 s (the English and the Spanish prompt are heard in full), then a wrong code.
     legs = {
-        language: await drill.volunteer(ari, pbx.rt, s["code"], stay_s=60, caller=f"+1202555013{i}")
+        language: await drill.volunteer(ari, pbx.rt, s["code"], stay_s=60, delay_s=2.0, caller=f"+1202555013{i}")
         for i, (language, s) in enumerate(sessions.items())
     }
     silent = await drill.volunteer(ari, pbx.rt, "0" * 10, stay_s=60, delay_s=9.0, caller="+12025550139")
@@ -144,7 +145,7 @@ async def test_a_spanish_volunteer_hears_spanish_and_an_english_one_english(
     # The Spanish volunteer's phone received the Spanish welcome, not the English one; the English one's the reverse.
     assert welcome["es"]["es"] >= MATCH and welcome["es"]["en"] <= NO_MATCH, welcome
     assert welcome["en"]["en"] >= MATCH and welcome["en"]["es"] <= NO_MATCH, welcome
-    # Before their code both heard the start of the call-in's prompt in its first language (English); keying 1.5 s
+    # Before their code both heard the start of the call-in's prompt in its first language (English); keying 2 s
     # into it cut it short, so its Spanish half (queued behind it) never reached them.
     assert prompt_start["es"] >= MATCH and prompt_start["en"] >= MATCH, prompt_start
     assert prompt["es"]["es"] <= NO_MATCH and prompt["en"]["es"] <= NO_MATCH, prompt
