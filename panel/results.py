@@ -82,6 +82,8 @@ OUTCOME_GROUPS: list[tuple[str, str, str, tuple[str | None, ...]]] = [
     ("cancelled", N_("Cancelled (caller left)"), "#d6dbe4", (Outcome.CANCELLED,)),
     # The carrier failed it before any phone rang: not the voter's, the contact went straight back to the queue.
     ("trunk_failed", N_("Carrier failed"), "#e8c4c1", (Outcome.TRUNK_FAILED,)),
+    # Lost when the phone system (Asterisk) restarted before a caller talked: not the voter's, given back too.
+    ("pbx_lost", N_("Lost in a phone system restart"), "#c9b8d8", (Outcome.PBX_LOST,)),
     ("other", N_("Other"), "#c0c6d0", ()),
     ("in_progress", N_("In progress"), "#1f5fbf", (None,)),
 ]
@@ -625,6 +627,12 @@ async def coached(request: web.Request) -> web.StreamResponse:
     return web.json_response({"coached": vols})
 
 
+def _coach_refusal(request: web.Request, status: int, message: str) -> web.Response:
+    """A refusal the dashboard's coaching card shows as it comes: in the language of the page that asked (a
+    script sending no Accept-Language, or an English one, gets English)."""
+    return json_error(status, i18n.translate(i18n.translations(i18n.choose(request)), message))
+
+
 @routes.post("/api/efforts/{cid}/coach")
 @require("coach_callers")
 async def coach(request: web.Request) -> web.StreamResponse:
@@ -641,7 +649,7 @@ async def coach(request: web.Request) -> web.StreamResponse:
     if mode_raw == "stop" or ("session_id" not in body and mode_raw in set(co.Mode)):
         mode = None if mode_raw == "stop" else co.Mode(str(mode_raw))
         if not await controller.coach_mode(user_id, mode):
-            return json_error(404, "you are not coaching anyone")
+            return _coach_refusal(request, 404, N_("you are not coaching anyone"))
         return web.json_response({"mode": mode_raw})
     if mode_raw not in set(co.Mode):
         return json_error(400, f"mode must be one of: {', '.join(co.Mode)}, stop")
@@ -650,23 +658,25 @@ async def coach(request: web.Request) -> web.StreamResponse:
         return json_error(400, f"audio must be one of: {', '.join(co.LegKind)}")
     leg = co.LegKind(str(audio_raw))
     if leg is co.LegKind.WEBRTC and (why := webphone.available(request.app)):
-        return json_error(409, why)
+        return _coach_refusal(request, 409, why)
     try:
         session_id = int(body["session_id"])
     except (KeyError, TypeError, ValueError):
         return json_error(400, "session_id must be a number")
     session = request.app[STORE].session(session_id)
     if session is None or session["campaign_id"] != campaign["id"]:
-        return json_error(404, "no such caller in this effort")
+        return _coach_refusal(request, 404, N_("no such caller in this effort"))
     got = await controller.coach(user_id, session_id, co.Mode(str(mode_raw)), leg)
     if "refused" in got:
         if got["refused"] == "account_failed":
-            return json_error(503, "the phone system refused the coaching account: try again, or call in")
+            return _coach_refusal(
+                request, 503, N_("the phone system refused the coaching account: try again, or call in")
+            )
         reasons = {
-            "caller_coached": "another captain is coaching this caller",
-            "caller_not_on_line": "this caller is not on the line",
+            "caller_coached": N_("another captain is coaching this caller"),
+            "caller_not_on_line": N_("this caller is not on the line"),
         }
-        return json_error(409, reasons.get(got["refused"], got["refused"]))
+        return _coach_refusal(request, 409, reasons.get(got["refused"], got["refused"]))
     if leg is co.LegKind.PHONE:
         return web.json_response({**got, "callin_number": request.app[CALLIN_NUMBER]}, status=201)
     # The device's login, shaped as a caller's (panel.views.sip_account_view): the same page code and softphone
