@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from panel.common import SECURITY_HEADERS
+from panel.i18n import N_
 from panel.keys import CONTROLLER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,9 +61,9 @@ def webrtc_ws_url(app: web.Application) -> str:
 def available(app: web.Application) -> str:
     """Why computer audio cannot be offered on this server ("" when it can)."""
     if not bundle_installed():
-        return "Computer audio is not installed on this server (the organiser runs `make deps`)."
+        return N_("Computer audio is not installed on this server (the organiser runs `make deps`).")
     if not ws_origin(webrtc_ws_url(app)):
-        return "Computer audio is not set up on this server: call in by phone."
+        return N_("Computer audio is not set up on this server: call in by phone.")
     return ""
 
 

@@ -377,9 +377,12 @@ async def test_the_coaching_cards_script_strings_come_translated(panel: PanelKit
     """results.js's tr() strings (and the modes it names) are in the dashboard's JSON block, in Spanish."""
     wanted = set(_js_strings("results.js", "tr")) | {"listen", "whisper", "barge"}
     s = seed(panel)
-    admin, _ = await panel.client("admin")
+    admin, csrf = await panel.client("admin")
     admin.session.cookie_jar.update_cookies({i18n.COOKIE: "es"})
     html = await _get(admin, f"/admin/efforts/{s['cid']}/results")
+    # The coach API's refusals, which the card shows as they come, are in the page's language too.
+    stop = await admin.post(f"/api/efforts/{s['cid']}/coach", json={"mode": "stop"}, headers={"X-CSRF-Token": csrf})
+    assert stop.status == 404 and (await stop.json())["error"] == "no está asesorando a nadie"
     block = re.search(r'<script type="application/json" id="coach-strings">(.*?)</script>', html, re.S)
     assert block, "the dashboard passes results.js its strings"
     strings = json.loads(block.group(1))
