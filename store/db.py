@@ -885,17 +885,16 @@ class Store:
         language: str = "",
     ) -> dict[str, Any]:
         """Record a call's result. ``callback_at`` (epoch s): the person asked to be called back then — the
-        contact is not dialled before it (calling hours still apply when it comes). ``language``: the one of the
-        effort's script languages the caller read the script in ('' not said)."""
+        contact is not dialled before it (calling hours still apply when it comes). ``language``: the script
+        language the caller read the script in ('' not said)."""
         session = self.session(session_id)
         if session is None:
             raise StoreError(f"no session {session_id}")
         campaign = self.campaign(session["campaign_id"]) or {}
-        spoken = [campaign.get("language") or "en", campaign.get("second_language") or ""]
-        if language != "" and (not isinstance(language, str) or language not in spoken):
-            raise StoreError(
-                f"language must be one of this effort's script languages: {', '.join(filter(None, spoken))}"
-            )
+        # Any script language, not only the effort's two now: a caller whose page predates the organiser dropping
+        # or changing the second language still read that version, and their result must not be lost over it.
+        if language != "" and (not isinstance(language, str) or language not in SCRIPT_LANGUAGES):
+            raise StoreError(f"language must be one of: {', '.join(SCRIPT_LANGUAGES)}")
         codes = {d["code"]: d for d in self.disposition_codes(session["campaign_id"])}
         if code not in codes:
             raise StoreError(f"unknown disposition {code!r}; expected one of: {', '.join(codes)}")

@@ -177,7 +177,7 @@ async def test_the_caller_gets_both_versions_and_each_result_its_language(
     assert first["contact"]["first_name"] == "Ana" and first["contact"]["script_language"] == "es"
     # Read in Spanish; the answer is the option itself.
     bad = await client.post(
-        f"/api/personal/{sid}/disposition", headers=h, json={"code": "talked", "answers": {}, "language": "fr"}
+        f"/api/personal/{sid}/disposition", headers=h, json={"code": "talked", "answers": {}, "language": "xx"}
     )
     assert bad.status == 400 and "language" in (await bad.json())["error"]
     second = await (

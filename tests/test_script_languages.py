@@ -94,7 +94,7 @@ def test_each_result_records_its_language_and_answers_keep_the_options_identity(
     answers = store._all("SELECT disposition_id, question, answer FROM survey_answers ORDER BY id")
     assert [a["answer"] for a in answers] == ["Yes", "Sunday", "Yes", "No"]
     with pytest.raises(StoreError, match="language"):
-        store.add_disposition(session, call3, contact3, "talked", "", {}, language="fr")
+        store.add_disposition(session, call3, contact3, "talked", "", {}, language="xx")
     with pytest.raises(StoreError, match="language"):
         store.add_disposition(session, call3, contact3, "talked", "", {}, language=7)  # type: ignore[arg-type]
     assert len(store._all("SELECT id FROM dispositions")) == 3  # nothing written by the refused ones
@@ -124,14 +124,16 @@ def test_each_result_records_its_language_and_answers_keep_the_options_identity(
     assert not [p for p in van.problem_summary(store, cid)["problems"] if "Sí" in p["problem"]]
 
 
-def test_a_store_without_a_second_language_takes_only_its_own(tmp_path: Path) -> None:
+def test_a_result_read_in_a_version_since_dropped_is_kept(tmp_path: Path) -> None:
     store = Store(tmp_path / "pb.db")
-    cid = int(store.create_campaign("One", survey=SURVEY[:1])["id"])
+    cid = int(_effort(store)["id"])
     session = int(store.create_session(cid, "Ana")["id"])
     call, contact = _call(store, cid, session, "Ada", 1)
-    with pytest.raises(StoreError, match="language"):
-        store.add_disposition(session, call, contact, "supporter", "", {}, language="es")
-    store.add_disposition(session, call, contact, "supporter", "", {"q1": "Yes"}, language="en")
+    # The organiser drops Spanish while a caller's page still shows it: their result is recorded as read.
+    store.update_campaign(cid, second_language="")
+    store.add_disposition(session, call, contact, "supporter", "", {"q1": "Sí"}, language="es")
+    row = store._one("SELECT id, language FROM dispositions")
+    assert row is not None and row["language"] == "es" and store.answers(row["id"]) == {"q1": "Yes"}
     with pytest.raises(StoreError, match="language"):
         store.update_campaign(cid, second_language="xx")
     with pytest.raises(StoreError, match="language"):
