@@ -48,7 +48,7 @@ def test_ready_health_metrics_and_live_backup(pbx: Pbx, tmp_path: Path) -> None:
             assert sock.recv(100) == b"READY=1"  # Type=notify in deploy/systemd/phonebank.service
 
             status, body = _get(f"{ctl.api}/healthz")
-            assert status == 200 and json.loads(body) == {"ok": True, "store": True, "ari": True}
+            assert status == 200 and json.loads(body) == {"ok": True, "store": True, "ari": True, "store_writes": True}
 
             assert _get(f"{ctl.api}/metrics")[0] == 401
             status, text = _get(f"{ctl.api}/metrics", TOKEN)
