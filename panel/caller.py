@@ -23,7 +23,7 @@ from bridge import sip_accounts as sa
 from bridge.ari import AriError
 from panel import i18n, webphone
 from panel.common import json_error, json_refusal, page_refusal, read_json, render, require, session_id, user_of
-from panel.i18n import N_
+from panel.i18n import N_, reason
 from panel.keys import CALLIN_NUMBER, CONTROLLER, LIMITER, STORE
 from panel.proxy import client_ip
 from panel.views import callback_at, session_view, sip_account_view
@@ -131,7 +131,7 @@ async def effort_signin(request: web.Request) -> web.StreamResponse:
             password_hash=password_hash,
         )
     except StoreError as exc:
-        return render(request, "caller/effort.html", status=400, campaign=campaign, error=str(exc), form=values)
+        return render(request, "caller/effort.html", status=400, campaign=campaign, error=reason(exc), form=values)
     log.info("caller.shift_login_created", user_id=user["id"], campaign_id=campaign["id"])
     return _no_store(
         render(

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from panel import i18n
 from panel.common import can, render, require, safe_next, secure, set_login_cookie, user_of
-from panel.i18n import N_
+from panel.i18n import M_, N_
 from panel.keys import COOKIE, LOGIN_THROTTLE, STORE, USER
 from panel.proxy import client_ip
 from panel.throttle import retry_after
@@ -61,7 +61,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             status=429,
             next=target,
             username=username,
-            error=f"Too many failed attempts: wait {_wait_text(int(wait))} and try again.",
+            error=M_("Too many failed attempts: wait %(wait)s and try again.", wait=_wait_text(int(wait))),
         )
         resp.headers["Retry-After"] = wait
         return resp
@@ -102,9 +102,11 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 
 def _wait_text(seconds: int) -> str:
+    if seconds == 1:
+        return M_("1 second")
     if seconds < 90:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{math.ceil(seconds / 60)} minutes"
+        return M_("%(n)s seconds", n=seconds)
+    return M_("%(n)s minutes", n=math.ceil(seconds / 60))
 
 
 @routes.post("/logout")

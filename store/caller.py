@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from store.db import Store, StoreError, calling_now
+from store.messages import M_, N_
 
 PERSONAL_CALL_PREFIX = "pp-"
 # ABCDEFG-1234567 (letters/digits, a dash, letters/digits); be lenient on length, strict on characters.
@@ -44,14 +45,14 @@ def join_refusal(campaign: dict[str, Any]) -> str:
     """Why callers cannot join this effort now ("" when they can)."""
     status = campaign["status"]
     if status == "draft":
-        return "This phone bank is not open yet: the organisers are still setting it up."
+        return N_("This phone bank is not open yet: the organisers are still setting it up.")
     if status == "closed":
-        return "This phone bank has closed. Thank you for your help, and watch for the next one!"
+        return N_("This phone bank has closed. Thank you for your help, and watch for the next one!")
     if status not in JOINABLE:
-        return f"This phone bank is {status} and not open for callers."
+        return M_("This phone bank is %(status)s and not open for callers.", status=status)
     end_at = campaign.get("end_at")
     if end_at and end_at < time.time():
-        return "This phone bank's calling window is over."
+        return N_("This phone bank's calling window is over.")
     return ""
 
 
@@ -91,8 +92,9 @@ def personal_claim_next(store: Store, session_id: int, now: float | None = None)
     if campaign is None or not calling_now(campaign, now):
         # Closed, paused or outside its window: claims hand out nothing; say why (what is held can still be saved).
         if campaign and campaign["status"] == "active" and (campaign.get("start_at") or 0) > now:
-            raise StoreError("This phone bank has not started yet: calls open at its scheduled start.")
-        raise StoreError((campaign and join_refusal(campaign)) or "This phone bank is paused: no new calls for now.")
+            raise StoreError(M_("This phone bank has not started yet: calls open at its scheduled start."))
+        refusal = (campaign and join_refusal(campaign)) or N_("This phone bank is paused: no new calls for now.")
+        raise StoreError(refusal)
     claimed = store.claim_contacts(s["campaign_id"], 1, now)
     if not claimed:
         store.update_session(session_id, current_call_id=None, state="idle", state_reason="no_contacts_left")

@@ -142,11 +142,11 @@ def create_user(
 
 def check_shift_signin(name: str, email: str, phone: str) -> None:
     if not name.strip():
-        raise StoreError("your name is required")
+        raise StoreError(M_("your name is required"))
     if "@" not in email:
-        raise StoreError("a valid email address is required")
+        raise StoreError(M_("a valid email address is required"))
     if len([ch for ch in phone if ch.isdigit()]) < 7:
-        raise StoreError("a valid phone number is required")
+        raise StoreError(M_("a valid phone number is required"))
 
 
 def shift_password() -> str:

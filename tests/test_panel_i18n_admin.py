@@ -18,7 +18,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from babel.messages.pofile import read_po
 
-from panel import i18n, results
+from panel import i18n, login, results
 from panel.results import dashboard_data
 from store import caller as sc
 from store import recordings
@@ -89,6 +89,9 @@ def test_messages_with_values_are_translated_with_their_values() -> None:
     assert i18n.translate(i18n.translations("en"), msg) == str(msg)
     assert i18n.reason(ValueError(msg)) is msg
     assert set(results.CONTACT_STATUS_WORDS) == set(r.CONTACT_STATUSES)
+    wait = M_("Too many failed attempts: wait %(wait)s and try again.", wait=login._wait_text(120))
+    assert wait == "Too many failed attempts: wait 2 minutes and try again."
+    assert i18n.translate(es, wait) == "Demasiados intentos fallidos: espere 2 minutos y vuelva a intentarlo."
 
 
 def _english() -> set[str]:
@@ -390,3 +393,16 @@ async def test_the_coaching_cards_script_strings_come_translated(panel: PanelKit
     for english in wanted:
         said = strings[english]
         assert said != english and sorted(re.findall(r"\{\w+\}", said)) == sorted(re.findall(r"\{\w+\}", english))
+
+
+async def test_why_an_effort_is_not_open_reads_spanish(panel: PanelKit) -> None:
+    """The store's join refusals (store.caller.join_refusal) and sign-in checks reach a Spanish caller in Spanish."""
+    panel.store.create_campaign("Campaña cerrada", join_code="CERRADA-1234567", status="closed")
+    panel.store.create_campaign("Campaña abierta", join_code="ABIERTA-1234567")
+    anon = await panel.anonymous()
+    anon.session.cookie_jar.update_cookies({i18n.COOKIE: "es"})
+    html = await _get(anon, "/join/CERRADA-1234567", 403)
+    assert "Este banco de llamadas ya cerró." in html and "has closed" not in html
+    signin = {"name": "Ana", "email": "ana-sin-arroba", "phone": "2025550123", "_csrf": await panel.pre_csrf(anon)}
+    html = await _post(anon, "/join/ABIERTA-1234567", signin, 400)
+    assert "se necesita una dirección de correo electrónico válida" in html and "is required" not in html
