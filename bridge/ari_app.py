@@ -1117,6 +1117,14 @@ class Controller:
         self.facts.update_leg(ch_id, bridged_at=now)
         log.info("coach.joined", coach_id=coach_id)
         await self._coach_step(co.CaptainJoined(coach_id, ch_id), now)
+        coaching = self.coaches.get(coach_id)
+        if coaching is None or coaching.channel_id != ch_id:
+            # The coaching ended while the leg was being bridged (other channels' events, the panel and the timers
+            # run during the awaits above): its Release found no leg to hang up, and nothing tracks this one now.
+            log.info("coach.ended_while_joining", coach_id=coach_id)
+            self.facts.update_leg(ch_id, ended_at=now)
+            await self._quietly(self.ari.delete(f"channels/{ch_id}"))
+            await self._quietly(self.ari.delete(f"bridges/{bridge}"))
 
     async def _coach_step(self, event: co.Event, now: float, password: str = "") -> str:
         """Run the coaching core and carry out its commands; returns a refusal's reason, else "". ``password``:
@@ -1134,6 +1142,9 @@ class Controller:
                         except AriError:
                             refused = "account_failed"
                             await self._coach_step(co.CaptainLeft(coach_id), now)
+                            # What follows is this request's Coached(mode): it would mark the caller coached again
+                            # after CaptainLeft's Coached("") cleared it.
+                            break
                     case co.RevokeAccount(coach_id, username):
                         await self._sip_run([sa.DeleteAccount(username, "coaching_ended")])
                     case co.Attach(coach_id, channel_id, session_id, mode):

@@ -151,7 +151,7 @@ async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Pa
     store = Store(tmp_path / "pb.db")
     cid = store.create_campaign("Coach")["id"]
     ari = FakeAri()
-    ctl = Controller(ari=ari, store=store)  # type: ignore[arg-type]
+    ctl = Controller(ari=ari, store=store)
     ctl.refresh_campaigns()
     sid = store.create_session(cid, "Lee")["id"]
     ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
@@ -306,5 +306,69 @@ async def test_adapter_sip_captain_account_joins_only_its_coaching(tmp_path: Pat
     await ctl.on_event({"type": "ChannelDestroyed", "cause": 16, "channel": {"id": "cap-sip"}})
     deletes = [path for m, path, _ in ari.calls[mark:] if m == "DELETE"]
     assert f"asterisk/config/dynamic/res_pjsip/endpoint/{user}" in deletes and holding in deletes
+    assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
+    store.close()
+
+
+async def test_adapter_account_refused_by_asterisk_leaves_nobody_coached(tmp_path: Path) -> None:
+    """Asterisk refusing the coaching's account: the request is refused, and the caller is not left marked as
+    coached (the core's Coached(mode) came after the OpenAccount that failed)."""
+    from bridge.ari import AriError
+
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Coach")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+
+    async def put(path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        raise AriError("PUT: HTTP 500")
+
+    ari.put = put  # type: ignore[method-assign]
+    assert await ctl.coach(1, sid, co.Mode.LISTEN, co.LegKind.WEBRTC) == {"refused": "account_failed"}
+    assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
+    store.close()
+
+
+@pytest.mark.parametrize("leg", [co.LegKind.PHONE, co.LegKind.WEBRTC])
+async def test_adapter_coaching_ended_while_the_captain_joins_hangs_the_leg_up(tmp_path: Path, leg: co.LegKind) -> None:
+    """The coaching ends (Stop, the caller leaving, its time to join running out) while the captain's leg is being
+    put into the holding bridge (other channels' events and the panel run meanwhile): the leg is hung up and the
+    bridge deleted, not left in a bridge nothing tracks any more."""
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Coach")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    got = await ctl.coach(1, sid, co.Mode.LISTEN, leg)
+    holding = f"bridges/pb-coach-{got['coach_id']}"
+    fake_post = ari.post
+
+    async def post(path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+        if path == "bridges":  # the holding bridge being made: meanwhile the captain pressed Stop
+            assert await ctl.coach_mode(1, None)
+        return await fake_post(path, body, **params)
+
+    ari.post = post  # type: ignore[method-assign]
+    if leg is co.LegKind.PHONE:
+        cap = {"id": "cap-1", "name": "Local/callin@pb-callin-0001;2", "caller": {"number": "2025550199"}}
+        await ctl.on_event({"type": "StasisStart", "args": ["callin"], "channel": cap})
+        for digit in got["code"]:
+            await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": "cap-1"}})
+    else:
+        chan = {"id": "cap-1", "name": f"PJSIP/{got['account']}-00000003"}
+        await ctl.on_event({"type": "StasisStart", "args": ["coachleg", got["account"]], "channel": chan})
+    assert ("POST", f"{holding}/addChannel", {"channel": "cap-1", "body": None}) in ari.calls
+    deletes = [i for i, (m, path, _) in enumerate(ari.calls) if m == "DELETE"]
+    joined = ari.calls.index(("POST", f"{holding}/addChannel", {"channel": "cap-1", "body": None}))
+    late = [ari.calls[i][1] for i in deletes if i > joined]
+    assert "channels/cap-1" in late and holding in late
+    assert not [p for m, p, _ in ari.calls if m == "POST" and p.endswith("/snoop")]
     assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
     store.close()
