@@ -77,7 +77,7 @@ def require_any(*permissions: str) -> Callable[[Handler], Handler]:
                     title=N_("Not allowed"),
                     message=M_(
                         "Your role (%(role)s) cannot do this: it needs one of these: %(needs)s.",
-                        role=user["role"],
+                        role=M_(user["role"]),
                         needs=tuple(M_(u.PERMISSIONS[p]) for p in permissions),
                     ),
                 )

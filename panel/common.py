@@ -94,7 +94,7 @@ def require(*permissions: str) -> Callable[[Handler], Handler]:
                     title=i18n.N_("Not allowed"),
                     message=i18n.M_(
                         "Your role (%(role)s) cannot do this: it needs %(needs)s.",
-                        role=user["role"],
+                        role=i18n.M_(user["role"]),
                         needs=tuple(i18n.M_(u.PERMISSIONS[p]) for p in missing),
                     ),
                 )

@@ -37,6 +37,8 @@ BUILTIN_ROLES: dict[str, list[str]] = {
     "manager": [*CALLER_PERMISSIONS, "manage_efforts", "view_results", "coach_callers"],
     "caller": CALLER_PERMISSIONS,
 }
+# The built-in roles' names as words for the pages (shown through |translate); a custom role shows as named.
+BUILTIN_ROLE_WORDS = (N_("admin"), N_("manager"), N_("caller"))
 LOGIN_TTL_S = 12 * 3600
 SHIFT_LOGIN_TTL_S = 12 * 3600
 MIN_PASSWORD = 8

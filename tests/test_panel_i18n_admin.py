@@ -320,7 +320,8 @@ async def test_every_admin_page_renders_in_spanish_with_no_english_left(panel: P
     assert "escriba un número, por favor" in pages["forecast_error"]
     assert "Comentarios de los voluntarios" in pages["feedback_all"] and "Resuelto el" in pages["feedback_all"]
     assert "No permitido" in pages["not_allowed"] and "Crear y dirigir campañas" not in pages["not_allowed"]
-    assert "Administrar usuarios y roles" in pages["not_allowed"]
+    assert "Administrar usuarios y roles" in pages["not_allowed"] and "Su rol (voluntario)" in pages["not_allowed"]
+    assert "Marta · administrador" in pages["users"] and "coordinador" in pages["users"]
 
 
 async def test_the_live_dashboard_speaks_the_viewers_language(panel: PanelKit) -> None:
