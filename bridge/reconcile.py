@@ -30,6 +30,8 @@ TAP_BRIDGE_PREFIX = "amdb-"
 # bridge. Coaching lives in memory only: after a restart the captain calls in again.
 COACH_SNOOP_PREFIX = "pbks-"
 COACH_BRIDGE_PREFIX = "pb-coach-"
+# Dialplan contexts a volunteer's or a captain's own leg comes in through (config/asterisk/extensions.conf).
+LEG_CONTEXTS = ("pb-callin", "pb-sip-leg", "pb-coach-leg")
 # Volunteers in these stored states have no phone to lose (not joined yet, or already marked as gone).
 NO_PHONE_STATES = ("waiting_for_phone", "disconnected")
 
@@ -181,6 +183,16 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
             out += [HangupChannel(ch, "volunteer_bridge_gone") for ch in members]
             continue
         voter_id = next((ch for ch in members if ch in calls), None)
+        # A captain who was barging sits in the caller's own bridge, not in a coaching's: coaching does not outlive
+        # the controller, so left there they would stay on this caller's calls, unseen (and a SIP captain's
+        # account is gone, not the leg). Only a leg that called in (any other member is the voter's side).
+        out += [
+            HangupChannel(ch, "coach_gone")
+            for ch in members
+            if ch != vol_chan
+            and ch not in calls
+            and (channels[ch].get("dialplan") or {}).get("context") in LEG_CONTEXTS
+        ]
         voter = None
         if voter_id is not None:
             row = calls.pop(voter_id)

@@ -136,6 +136,23 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], Stored, list[rc.Com
         ],
     ),
     (
+        "captains barging in a caller's bridge (called in, or from a coaching account) are hung up; the call stays",
+        {
+            "v1": ch("v1", context="pb-callin", app="Stasis"),
+            "pbc-a": ch("pbc-a", context="pb-outbound", app="Stasis"),
+            "cap-1": ch("cap-1", context="pb-callin", app="Stasis"),
+            "cap-2": ch("cap-2", "PJSIP/pbsipcab12-00000006", context="pb-coach-leg", app="Stasis"),
+        },
+        [vol_bridge(1, "v1", "cap-1", "pbc-a", "cap-2")],
+        Stored({1: session(1, "v1", "talking", call_id="pbc-a")}, {"pbc-a": call("pbc-a")}),
+        [
+            HangupChannel("cap-1", "coach_gone"),
+            HangupChannel("cap-2", "coach_gone"),
+            restore(1, "v1", Voter("pbc-a", 7, 3), "talking", call_id="pbc-a"),
+            ResetStaleDialing(),
+        ],
+    ),
+    (
         "a caller keying a code is prompted again",
         {
             "in1": ch("in1", context="pb-callin", app="Stasis", caller="+15550001111"),
