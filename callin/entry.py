@@ -188,7 +188,7 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
         case Started():
             first = e.languages[0] if e.languages else DEFAULT_LANGUAGE
             cmds: list[EntryCommand] = [] if first == DEFAULT_LANGUAGE else [SetLanguage(e.channel_id, first)]
-            return replace(e, deadline=now + DIGIT_TIMEOUT_S), [*cmds, *_prompts(e, PROMPT)]
+            return replace(e, deadline=now + _prompted_timeout(e)), [*cmds, *_prompts(e, PROMPT)]
         case Digit(d) if e.state is EState.COLLECTING:
             # The first key of a try stops the prompts (the rest of a bilingual prompt is not waited for).
             stop: list[EntryCommand] = [] if e.digits else [StopPrompts(e.channel_id)]
@@ -272,9 +272,17 @@ def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
     if tries >= MAX_TRIES:
         return replace(e, state=EState.REFUSED, tries=tries, digits=""), [Refuse(e.channel_id)]
     return (
-        replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + DIGIT_TIMEOUT_S),
+        replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + _prompted_timeout(e)),
         _prompts(e, WRONG, PROMPT),
     )
+
+
+def _prompted_timeout(e: Entry) -> float:
+    """The time to the first key after prompts said in each of the call-in's languages: one allowance per language.
+    The silence timer runs from when the prompts are queued, and the last language's prompt starts only after the
+    others: after a wrong code ("Login incorrect" + the prompt, about 8 s in English and 10 s in Spanish) a single
+    allowance ran out before the Spanish prompt had begun, charging a Spanish caller a silent try unasked."""
+    return DIGIT_TIMEOUT_S * max(len(e.languages), 1)
 
 
 def _prompts(e: Entry, *media: str) -> list[EntryCommand]:

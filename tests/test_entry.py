@@ -321,6 +321,34 @@ def test_the_callin_speaks_each_language_until_the_code_says_which(
     assert out == commands
 
 
+@pytest.mark.parametrize(
+    ("languages", "wrong_first"),
+    [(("en",), False), (("en",), True), (BILINGUAL, False), (BILINGUAL, True), (("es", "en"), True)],
+)
+def test_a_caller_gets_the_whole_prompt_in_every_language_before_silence_counts(
+    languages: tuple[str, ...], wrong_first: bool
+) -> None:
+    """The silence timer runs from the prompts' start: in two languages the second one's prompt comes only after
+    the first's (after a wrong code about 8 s in English, then 10 s in Spanish), so each language gets its own
+    allowance; a key (which stops the prompts) brings back the single one."""
+    from callin.entry import get_timer
+
+    e, _ = step(Entry("ch", languages=languages), Started(), 0.0)
+    now = 0.0
+    if wrong_first:
+        for d in W1:
+            e, _ = step(e, Digit(d), now)
+        now = 1.0
+        e, _ = step(e, Validated(None), now)
+        assert e.tries == 1
+    allowance = DIGIT_TIMEOUT_S * len(languages)
+    assert get_timer(e) == now + allowance
+    assert step(e, Tick(), now + allowance - 0.01)[1] == [], "no try counted while a language's prompt is still due"
+    assert step(e, Tick(), now + allowance)[0].tries == e.tries + 1
+    e, _ = step(e, Digit("5"), now + 2.0)
+    assert get_timer(e) == now + 2.0 + DIGIT_TIMEOUT_S
+
+
 def test_a_spanish_sessions_code_reports_its_language() -> None:
     from callin.entry import CodeFacts, code_checked
     from callin.guard import Right
