@@ -32,6 +32,8 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from store.messages import M_
+
 ANONYMOUS = "anonymous"  # no or withheld caller ID: all such callers share one number's limits
 
 
@@ -217,16 +219,28 @@ def alert(g: Guard, now: float) -> str:
     s = summary(g, now)
     if not (s.alarm or s.numbers_locked):
         return ""
-    span = "hour" if s.window_s == 3600 else f"{s.window_s / 60:g} minutes"
-    text = (
-        f"{s.wrong_last_window} wrong call-in code{'' if s.wrong_last_window == 1 else 's'} in the last {span}, "
-        f"{s.numbers_locked} number{'' if s.numbers_locked == 1 else 's'} locked out."
-    )
+    # Messages (store.messages), so the dashboard can show them in its viewer's language; English as a str.
+    n, minutes = s.wrong_last_window, f"{s.window_s / 60:g}"
+    if s.window_s == 3600 and n == 1:
+        wrong = M_("%(n)s wrong call-in code in the last hour,", n=n)
+    elif s.window_s == 3600:
+        wrong = M_("%(n)s wrong call-in codes in the last hour,", n=n)
+    elif n == 1:
+        wrong = M_("%(n)s wrong call-in code in the last %(minutes)s minutes,", n=n, minutes=minutes)
+    else:
+        wrong = M_("%(n)s wrong call-in codes in the last %(minutes)s minutes,", n=n, minutes=minutes)
+    if s.numbers_locked == 1:
+        locked = M_("%(n)s number locked out.", n=1)
+    else:
+        locked = M_("%(n)s numbers locked out.", n=s.numbers_locked)
+    text = M_("%(wrong)s %(locked)s", wrong=wrong, locked=locked)
     if s.alarm:
-        text += (
-            f" Someone may be guessing codes: every caller's code is checked at most one per "
-            f"{g.limits.alarm_spacing_s:g} s until it calms down, so volunteers calling in may wait."
+        guessing = M_(
+            "Someone may be guessing codes: every caller's code is checked at most one per %(s)s s until it calms "
+            "down, so volunteers calling in may wait.",
+            s=f"{g.limits.alarm_spacing_s:g}",
         )
+        text = M_("%(counts)s %(alarm)s", counts=text, alarm=guessing)
     return text
 
 

@@ -525,7 +525,9 @@ def dashboard_data(app: web.Application, campaign_id: int, lang: str = i18n.DEFA
         "updated_at": now,
         "updated": time.strftime("%H:%M:%S", time.localtime(now)),
         # Guessing at the call-in concerns every effort: the same alert on each dashboard.
-        "callin_alert": guard.alert(app[CONTROLLER].snapshot().callin_guard, now),
+        "callin_alert": i18n.translate(
+            i18n.translations(lang), guard.alert(app[CONTROLLER].snapshot().callin_guard, now)
+        ),
         "tiles": tiles,
         "waiting": waiting.as_dict() if waiting else None,
         "stats": {

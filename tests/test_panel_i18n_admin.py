@@ -407,3 +407,22 @@ async def test_why_an_effort_is_not_open_reads_spanish(panel: PanelKit) -> None:
     signin = {"name": "Ana", "email": "ana-sin-arroba", "phone": "2025550123", "_csrf": await panel.pre_csrf(anon)}
     html = await _post(anon, "/join/ABIERTA-1234567", signin, 400)
     assert "se necesita una dirección de correo electrónico válida" in html and "is required" not in html
+
+
+async def test_the_call_in_guard_alert_reads_spanish(panel: PanelKit) -> None:
+    """Guessing at the call-in: the dashboard's alert (callin.guard.alert) in the viewer's language."""
+    from callin import guard as g
+
+    cid = panel.store.create_campaign("Campaña")["id"]
+    now = time.time()
+    for i in range(6):
+        panel.ctl._guard(g.Wrong("+12025550177"), now - 600 + i)
+    for i in range(14):
+        panel.ctl._guard(g.Wrong(f"+1202555{i:04d}"), now - 60 + i)
+    es = dashboard_data(panel.server.app, cid, "es")["callin_alert"]
+    assert es.startswith("20 códigos de entrada incorrectos en la última hora, 1 número bloqueado. Puede que alguien")
+    assert dashboard_data(panel.server.app, cid)["callin_alert"].startswith("20 wrong call-in codes in the last hour")
+    admin, _ = await panel.client("admin")
+    admin.session.cookie_jar.update_cookies({i18n.COOKIE: "es"})
+    html = await _get(admin, f"/admin/efforts/{cid}/results")
+    assert "20 códigos de entrada incorrectos" in html and "wrong call-in" not in html
