@@ -1018,6 +1018,10 @@ class Controller:
             await self._quietly(self.ari.delete(f"channels/{ch_id}"))
             return
         self.legs[session_id] = Leg(session_id, old.campaign_id, ch_id, old.bridge_id, acc.username)
+        session = self.store.session(session_id) or {}
+        if (spoken := lang.of(session.get("language"))) != lang.DEFAULT:
+            # As _join's: the old leg's language went with it; the beeps and hold messages on this one are its own.
+            await self._set_language(ch_id, spoken)
         self.facts.update_session(session_id, channel_id=ch_id)
         self.facts.update_leg(ch_id, session_id=session_id, bridged_at=now)
         self.facts.update_leg(old.channel_id, ended_at=now)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bridge import dialer as d
-from bridge.ari_app import Controller
+from bridge.ari_app import Controller, Leg
 from bridge.commands import DropVoicemail, NeedContacts, PlayAbandonMessage
 from phonebank.harness import day_number
 from store.db import Store
@@ -394,3 +394,23 @@ async def test_the_abandon_message_and_voicemail_follow_the_voters_language(tmp_
         ("PB_MEDIA", "/snd/vm-en"),
         ("CHANNEL(language)", "en"),
     ]
+
+
+async def test_a_spanish_volunteers_computer_audio_replacing_their_phone_turns_spanish(tmp_path: Path) -> None:
+    """A computer audio leg that takes the place of the phone one (the same bridge, voter and all) hears the
+    session's language from then on, as one that joins fresh does (the beep before each voter, hold messages)."""
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Bilingual")["id"]
+    session = store.create_session(cid, "Lucía", language="es")
+    sid = session["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)
+    ctl.refresh_campaigns()
+    ctl.legs[sid] = Leg(sid, cid, "phone-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0), 1.0)
+    account, _ = await ctl.issue_sip_account(sid, "webrtc")
+    chan = {"id": "web-1", "name": f"PJSIP/{account.username}-00000001"}
+    await ctl.on_event({"type": "StasisStart", "args": ["sipleg", account.username], "channel": chan})
+    assert ctl.legs[sid].channel_id == "web-1", "the new leg took the old one's place"
+    set_lang = ("POST", "channels/web-1/variable", {"variable": "CHANNEL(language)", "value": "es", "body": None})
+    assert set_lang in ari.calls
