@@ -17,6 +17,7 @@ next to the rest of the suite; bench/capacity.py measures the PBX's ceiling with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -78,19 +79,36 @@ async def test_kill_controller_under_load(pbx: Pbx, controller: ControllerProces
         ]
     )
     store.add_contacts(cid, [{"first_name": f"L{i}", "phone": v.number} for i, v in enumerate(voters)])
-    sids = []
+    sids, codes, legs = [], {}, {}
     for i in range(VOLUNTEERS):
         status, s = controller.call("POST", "/api/sessions", {"campaign_id": cid, "name": f"Caller {i}"})
         assert status == 201, s
         sids.append(int(s["id"]))
-        await drill.volunteer(ari, pbx.rt, s["code"], stay_s=900, delay_s=1.0)
+        codes[int(s["id"])] = s["code"]
+        legs[int(s["id"])] = (await drill.volunteer(ari, pbx.rt, s["code"], stay_s=900, delay_s=1.0)).channel_id
 
     def views() -> dict[int, dict[str, Any]]:
         return {sid: controller.call("GET", f"/api/sessions/{sid}")[1] for sid in sids}
 
-    await until(
-        lambda: all(v["phone_connected"] for v in views().values()), 60, "every caller on the line", interval=1.0
-    )
+    # With 50 call-ins keying codes at once on a loaded 2-core box a digit is now and then lost and the code
+    # refused: that caller calls in again, as a person would.
+    called_again = 0
+    for attempt in range(3):
+        try:
+            await until(lambda: all(v["phone_connected"] for v in views().values()), 30, "callers on the line", 1.0)
+            break
+        except AssertionError as exc:
+            if attempt == 2:
+                missing = {
+                    sid: (v["state"], v.get("state_reason")) for sid, v in views().items() if not v["phone_connected"]
+                }
+                raise AssertionError(f"callers never on the line: {missing}; see {controller.log_path}") from exc
+        for sid, v in views().items():
+            if not v["phone_connected"]:
+                with contextlib.suppress(Exception):
+                    await ari.delete(f"channels/{legs[sid]}")
+                legs[sid] = (await drill.volunteer(ari, pbx.rt, codes[sid], stay_s=900, delay_s=1.0)).channel_id
+                called_again += 1
 
     # Screens of a few callers, as their browsers hold them.
     pushed: list[dict[str, Any]] = []
@@ -155,7 +173,8 @@ async def test_kill_controller_under_load(pbx: Pbx, controller: ControllerProces
     controller.start(timeout=60)
     after = views()
     print(
-        f"kill under load: {VOLUNTEERS} callers, {len(before['calls'])} calls placed, {len(saved)} results saved,"
+        f"kill under load: {VOLUNTEERS} callers ({called_again} called in again),"
+        f" {len(before['calls'])} calls placed, {len(saved)} results saved,"
         f" {len(talking_at_kill)} talking at the kill, {len(still_talking)} taken back on the same call"
     )
     for v in after.values():
