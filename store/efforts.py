@@ -777,7 +777,29 @@ def save_settings(store: Store, campaign: dict[str, Any], values: dict[str, Any]
         values.get(k) != campaign.get(k) for k in ("org_name", "callback_number", "abandon_message")
     ):
         values = {**values, "abandon_media": ""}
+    if any(values.get(k, campaign.get(k)) != campaign.get(k) for k in ("org_name", "callback_number")):
+        # The messages spoken in the other languages (bridge.language, media_by_language) name the organisation
+        # and the number too. When the effort's own is the organiser's recording it is kept, and so were these:
+        # Spanish voters went on hearing the old call-back number.
+        values = {**values, "media_by_language": _without_spoken_abandon(campaign, cid)}
     return store.update_campaign(cid, **values)
+
+
+def _without_spoken_abandon(campaign: dict[str, Any], cid: int) -> dict[str, dict[str, str]]:
+    """The effort's messages per language less the abandon messages the controller spoke (abandon-<id>[-<lang>])."""
+    try:
+        media = json.loads(campaign.get("media_by_language") or "{}")
+    except ValueError:
+        media = {}
+    spoken = re.compile(rf".*/abandon-{cid}(-[A-Za-z0-9_-]+)?")
+    out: dict[str, dict[str, str]] = {}
+    for language, paths in (media if isinstance(media, dict) else {}).items():
+        if not isinstance(paths, dict):
+            continue
+        kept = {k: v for k, v in paths.items() if not (k == "abandon" and spoken.fullmatch(str(v)))}
+        if kept:
+            out[language] = kept
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- voicemail audio

@@ -177,3 +177,36 @@ def test_sounds_a_language_lacks_are_spoken_once_and_never_as_an_unprivileged_us
     with wave.open(str(made)) as w:  # as Asterisk plays it: 8 kHz mono 16-bit, and not empty
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2) and w.getnframes() > 800
     assert asterisk.ensure_language_sounds(tmp_path, tmp_path) == []  # once
+
+
+@pytest.mark.parametrize("own", ["/rec/mine", "generated"])
+def test_a_new_call_back_number_or_name_respeaks_every_languages_abandon_message(tmp_path: Path, own: str) -> None:
+    """The spoken messages in the other languages name the organisation and the call-back number: changing either
+    drops them (so the controller speaks them again), whether the effort's own message is the organiser's
+    recording (kept) or a spoken one (dropped too); the organiser's own per-language recordings stay."""
+    from store import efforts as ef
+    from store.db import Store
+
+    store = Store(tmp_path / "pb.db")
+    cid = int(store.create_campaign("Calls", org_name="Fair Votes", callback_number="2025550100")["id"])
+    own_media = own if own.startswith("/") else f"/s/abandon-{cid}"
+    spoken = {
+        "en": {"abandon": f"/s/abandon-{cid}"},
+        "es": {"abandon": f"/s/abandon-{cid}-es", "voicemail": "/rec/vm-es"},
+    }
+    store.update_campaign(cid, abandon_media=own_media, media_by_language=spoken)
+    campaign = store.campaign(cid)
+    assert campaign is not None
+    form = {"org_name": "Fair Votes", "callback_number": "2025550100", "abandon_message": campaign["abandon_message"]}
+    same = ef.save_settings(store, campaign, form)
+    assert lang.other_media(same) == spoken and same["abandon_media"] == own_media
+    assert lang.abandon_prompts_missing(same) == []
+    for change in ({"callback_number": "2025550111"}, {"org_name": "Fairer Votes"}):
+        store.update_campaign(cid, abandon_media=own_media, media_by_language=spoken)
+        campaign = store.campaign(cid)
+        assert campaign is not None
+        saved = ef.save_settings(store, campaign, {**form, **change})
+        assert lang.other_media(saved) == {"es": {"voicemail": "/rec/vm-es"}}
+        assert saved["abandon_media"] == ("" if own == "generated" else own)
+        assert "es" in lang.abandon_prompts_missing(saved), "the Spanish message is spoken again"
+    store.close()
