@@ -372,6 +372,7 @@ class Controller:
                 list(self.dialer.calls),
                 {sid: leg.channel_id for sid, leg in self.legs.items()},
                 list(self.entries),
+                {x.coach_id: x.channel_id for x in self.coaches.values() if x.channel_id},
             ),
             now,
         )
@@ -443,6 +444,12 @@ class Controller:
                     self.entries.pop(channel_id, None)
                     self.facts.update_leg(channel_id, ended_at=now)
                     log.info("callin.lost_with_asterisk")
+                case rc.CaptainLost(coach_id):
+                    # Ended already when their caller's leg was lost with it (LegLost, above): then a no-op.
+                    coaching = self.coaches.get(coach_id)
+                    if coaching is not None and coaching.channel_id:
+                        self.facts.update_leg(coaching.channel_id, ended_at=now)
+                    await self._coach_step(co.CaptainLeft(coach_id), now)
 
     # ------------------------------------------------------------------ ARI events
     async def on_event(self, event: Event) -> None:

@@ -133,6 +133,14 @@ class EntryLost:
     channel_id: str
 
 
+@dataclass(frozen=True)
+class CaptainLost:
+    """A coaching captain's leg that vanished while the event WebSocket was down: end the coaching (its snoop,
+    holding bridge and SIP account go; the caller stops showing as coached)."""
+
+    coach_id: str
+
+
 Command = (
     HangupChannel
     | DeleteBridge
@@ -144,6 +152,7 @@ Command = (
     | CallLost
     | LegLost
     | EntryLost
+    | CaptainLost
 )
 
 
@@ -236,14 +245,20 @@ def after_restart(channels: Mapping[str, Row], bridges: Sequence[Row], stored: S
 
 
 def after_reconnect(
-    channels: Iterable[str], calls: Iterable[str], legs: Mapping[int, str], entries: Iterable[str] = ()
+    channels: Iterable[str],
+    calls: Iterable[str],
+    legs: Mapping[int, str],
+    entries: Iterable[str] = (),
+    captains: Mapping[str, str] | None = None,
 ) -> list[Command]:
     """``calls``: the call ids the dialer tracks; ``legs``: session id -> its volunteer channel; ``entries``: the
-    channels of callers keying a code. Calls go first: a voter lost with their volunteer's leg is recorded as the
-    call it was (talked, or lost before anyone talked) before the volunteer is paused."""
+    channels of callers keying a code; ``captains``: coach id -> the captain's joined leg. Calls go first: a voter
+    lost with their volunteer's leg is recorded as the call it was (talked, or lost before anyone talked) before the
+    volunteer is paused. A captain whose volunteer's leg is lost goes with it (LegLost ends the coaching)."""
     live = set(channels)
     return [
         *(CallLost(cid) for cid in calls if cid not in live),
         *(LegLost(sid) for sid, ch in legs.items() if ch not in live),
         *(EntryLost(ch) for ch in entries if ch not in live),
+        *(CaptainLost(coach_id) for coach_id, ch in (captains or {}).items() if ch not in live),
     ]

@@ -372,3 +372,35 @@ async def test_adapter_coaching_ended_while_the_captain_joins_hangs_the_leg_up(t
     assert not [p for m, p, _ in ari.calls if m == "POST" and p.endswith("/snoop")]
     assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
     store.close()
+
+
+async def test_adapter_captain_gone_while_the_event_socket_was_down_ends_the_coaching(tmp_path: Path) -> None:
+    """The captain hangs up while the controller's event WebSocket is down (no ChannelDestroyed ever comes): the
+    resync on reconnect ends the coaching, so the caller stops showing as coached and the snoop goes."""
+    store = Store(tmp_path / "pb.db")
+    cid = store.create_campaign("Coach")["id"]
+    ari = FakeAri()
+    ctl = Controller(ari=ari, store=store)
+    ctl.refresh_campaigns()
+    sid = store.create_session(cid, "Lee")["id"]
+    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
+    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    got = await ctl.coach(1, sid, co.Mode.LISTEN, co.LegKind.WEBRTC)
+    chan = {"id": "cap-1", "name": f"PJSIP/{got['account']}-00000003"}
+    await ctl.on_event({"type": "StasisStart", "args": ["coachleg", got["account"]], "channel": chan})
+    ((_, _, snoop),) = [c for c in ari.calls if c[0] == "POST" and c[1] == "channels/vol-1/snoop"]
+    assert ctl.dialer.volunteers[sid].coached == "listen"
+
+    async def get(path: str, **params: Any) -> Any:
+        return [{"id": "vol-1"}, {"id": snoop["snoopId"]}] if path == "channels" else []
+
+    ari.get = get  # type: ignore[method-assign]
+    ctl._synced = True  # a reconnect, not the first connect
+    mark = len(ari.calls)
+    await ctl.resync()
+    deletes = [path for m, path, _ in ari.calls[mark:] if m == "DELETE"]
+    assert f"channels/{snoop['snoopId']}" in deletes and f"bridges/pb-coach-{got['coach_id']}" in deletes
+    assert f"asterisk/config/dynamic/res_pjsip/endpoint/{got['account']}" in deletes
+    assert ctl.coaches == {} and ctl.dialer.volunteers[sid].coached == ""
+    assert sid in ctl.legs, "the caller's leg is still there"
+    store.close()

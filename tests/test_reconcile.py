@@ -256,6 +256,22 @@ def test_after_reconnect(
     assert rc.after_reconnect(channels, calls, legs) == expected
 
 
+@pytest.mark.parametrize(
+    ("channels", "captains", "expected"),
+    [
+        (["v1", "cap-1"], {"k1": "cap-1"}, []),
+        # The captain hung up while the event WebSocket was down: no ChannelDestroyed will come for it.
+        (["v1"], {"k1": "cap-1"}, [rc.CaptainLost("k1")]),
+        # Everything gone (Asterisk restarted): the caller's leg first (it ends the coaching too), then the captain.
+        ([], {"k1": "cap-1"}, [LegLost(1), rc.CaptainLost("k1")]),
+    ],
+)
+def test_after_reconnect_a_captain_lost_meanwhile_ends_the_coaching(
+    channels: list[str], captains: dict[str, str], expected: list[rc.Command]
+) -> None:
+    assert rc.after_reconnect(channels, [], {1: "v1"}, [], captains) == expected
+
+
 @pytest.mark.parametrize(("name", "sid"), [("pb-vol-12", 12), ("pb-vol-12-x", 12), ("amdb-x", None), ("pb-vol-", None)])
 def test_session_of_bridge(name: str, sid: int | None) -> None:
     assert rc.session_of_bridge(name) == sid
