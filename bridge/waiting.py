@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The reasons are messages (store.messages): English as a str, and in the viewer's language where the panel shows
+# them (the dashboard, the calling screen).
+from store.messages import M_, N_
+
 # How long an answer is reused. The list's answer changes when a claim comes back, a call ends or the clock
 # reaches ``until``: a few seconds late is fine on a waiting screen.
 CACHE_S = 5.0
@@ -25,24 +29,24 @@ TRUNK_FAILURES = 3
 
 # US zones by the name people use; others are named by their city.
 _ZONE_NAMES = {
-    "America/New_York": "Eastern",
-    "America/Detroit": "Eastern",
-    "America/Indiana/Indianapolis": "Eastern",
-    "America/Kentucky/Louisville": "Eastern",
-    "America/Chicago": "Central",
-    "America/Indiana/Knox": "Central",
-    "America/Menominee": "Central",
-    "America/North_Dakota/Center": "Central",
-    "America/Denver": "Mountain",
-    "America/Boise": "Mountain",
-    "America/Phoenix": "Arizona",
-    "America/Los_Angeles": "Pacific",
-    "America/Anchorage": "Alaska",
-    "America/Juneau": "Alaska",
-    "America/Adak": "Hawaii-Aleutian",
-    "Pacific/Honolulu": "Hawaii",
-    "America/Puerto_Rico": "Atlantic",
-    "Pacific/Guam": "Chamorro",
+    "America/New_York": N_("Eastern"),
+    "America/Detroit": N_("Eastern"),
+    "America/Indiana/Indianapolis": N_("Eastern"),
+    "America/Kentucky/Louisville": N_("Eastern"),
+    "America/Chicago": N_("Central"),
+    "America/Indiana/Knox": N_("Central"),
+    "America/Menominee": N_("Central"),
+    "America/North_Dakota/Center": N_("Central"),
+    "America/Denver": N_("Mountain"),
+    "America/Boise": N_("Mountain"),
+    "America/Phoenix": N_("Arizona"),
+    "America/Los_Angeles": N_("Pacific"),
+    "America/Anchorage": N_("Alaska"),
+    "America/Juneau": N_("Alaska"),
+    "America/Adak": N_("Hawaii-Aleutian"),
+    "Pacific/Honolulu": N_("Hawaii"),
+    "America/Puerto_Rico": N_("Atlantic"),
+    "Pacific/Guam": N_("Chamorro"),
 }
 
 
@@ -79,97 +83,146 @@ def zone_name(zone: str) -> str:
 def in_words(seconds: float) -> str:
     minutes = max(1, round(seconds / 60))
     if minutes < 60:
-        return f"{minutes} min"
+        return M_("%(n)s min", n=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{round(hours / 24)} days"
+        return M_("%(h)s h %(m)s min", h=hours, m=minutes) if minutes else M_("%(h)s h", h=hours)
+    return M_("%(n)s days", n=round(hours / 24))
+
+
+_WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
+_MONTHS: tuple[str, ...] = (
+    *(N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun")),
+    *(N_("Jul"), N_("Aug"), N_("Sep"), N_("Oct"), N_("Nov"), N_("Dec")),
+)
 
 
 def when(at: float, now: float, zone: str | None) -> str:
-    """'9:00 AM Central time (in 5 h 10 min)'; a later day is named ('tomorrow', 'Thu')."""
+    """'9:00 AM Central time (in 5 h 10 min)'; a later day is named ('tomorrow', 'Thu Dec 3')."""
     try:
         tz: Any = ZoneInfo(zone) if zone else UTC
     except (ZoneInfoNotFoundError, ValueError):
         tz, zone = UTC, None
     local, today = datetime.fromtimestamp(at, tz), datetime.fromtimestamp(now, tz)
-    clock = local.strftime("%I:%M %p").lstrip("0")
+    hour, minute = local.strftime("%I").lstrip("0"), local.strftime("%M")
+    if local.hour < 12:
+        clock = M_("%(hour)s:%(minute)s AM", hour=hour, minute=minute)
+    else:
+        clock = M_("%(hour)s:%(minute)s PM", hour=hour, minute=minute)
+    if not zone:
+        where = "UTC"
+    elif zone in _ZONE_NAMES:
+        where = M_("%(zone)s time", zone=M_(_ZONE_NAMES[zone]))
+    else:
+        where = M_("%(city)s time", city=zone_name(zone))
+    wait = in_words(at - now)
     days = (local.date() - today.date()).days
-    day = "" if days <= 0 else "tomorrow " if days == 1 else local.strftime("%a %b %d ").replace(" 0", " ")
-    where = f" {zone_name(zone)} time" if zone else " UTC"
-    return f"{day}{clock}{where} (in {in_words(at - now)})"
+    if days <= 0:
+        return M_("%(clock)s %(zone)s (in %(wait)s)", clock=clock, zone=where, wait=wait)
+    if days == 1:
+        return M_("tomorrow %(clock)s %(zone)s (in %(wait)s)", clock=clock, zone=where, wait=wait)
+    return M_(
+        "%(weekday)s %(month)s %(day)s %(clock)s %(zone)s (in %(wait)s)",
+        weekday=M_(_WEEKDAYS[local.weekday()]),
+        month=M_(_MONTHS[local.month - 1]),
+        day=local.day,
+        clock=clock,
+        zone=where,
+        wait=wait,
+    )
 
 
 def explain(campaign: dict[str, Any], outlook: Callable[[], dict[str, Any]], live: Live, now: float) -> Waiting:
     """Why a caller of this effort waits. ``outlook`` (Store.queue_outlook) is only asked when the list decides."""
     if not live.asterisk_up:
-        return Waiting("asterisk_down", "The phone system is unreachable; calls resume as soon as it is back.")
+        return Waiting("asterisk_down", N_("The phone system is unreachable; calls resume as soon as it is back."))
     if live.store_down:
         return Waiting(
             "store_down",
-            "The database is refusing writes (disk full or locked), so no new calls are placed; calls on the line "
-            "go on. The organisers have been told on their dashboard.",
+            N_(
+                "The database is refusing writes (disk full or locked), so no new calls are placed; calls on the line "
+                "go on. The organisers have been told on their dashboard."
+            ),
         )
     status = campaign.get("status")
     if status == "draft":
-        return Waiting("draft", "This effort is not finished yet: the organisers have not opened it for calls.")
+        return Waiting("draft", N_("This effort is not finished yet: the organisers have not opened it for calls."))
     if status == "paused":
-        return Waiting("paused", "The organisers have paused this effort; calls resume when they restart it.")
+        return Waiting("paused", N_("The organisers have paused this effort; calls resume when they restart it."))
     if status == "closed":
-        return Waiting("closed", "This effort is closed: there are no more calls to make.")
+        return Waiting("closed", N_("This effort is closed: there are no more calls to make."))
     start, end = campaign.get("start_at"), campaign.get("end_at")
     if start and now < float(start):
         return Waiting(
-            "not_started", f"This effort starts calling at {when(float(start), now, None)}.", until=float(start)
+            "not_started",
+            M_("This effort starts calling at %(when)s.", when=when(float(start), now, None)),
+            until=float(start),
         )
     if end and now >= float(end):
-        return Waiting("window_over", "This effort's calling time is over.")
+        return Waiting("window_over", N_("This effort's calling time is over."))
     if campaign.get("dial_mode") == "personal":
-        return Waiting("caller_dials", "Callers start each call themselves.", dialing=True)
+        return Waiting("caller_dials", N_("Callers start each call themselves."), dialing=True)
     if live.in_flight:
-        text = f"Calling {live.in_flight} number{'s' if live.in_flight != 1 else ''}…"
+        if live.in_flight == 1:
+            text = M_("Calling %(n)s number…", n=1)
+        else:
+            text = M_("Calling %(n)s numbers…", n=live.in_flight)
         if live.plan_reason.startswith("abandon budget spent"):
             return Waiting(
                 "governor",
-                text + " The abandon rate is at its limit, so we dial only one number per "
-                "waiting caller until it comes down.",
+                M_(
+                    "%(calling)s The abandon rate is at its limit, so we dial only one number per waiting caller "
+                    "until it comes down.",
+                    calling=text,
+                ),
                 dialing=True,
             )
         return Waiting("dialing", text, dialing=True)
     if live.trunk_error:
         return Waiting(
             "trunk_down",
-            "Calls are not getting through: the phone line refuses them "
-            f"({live.trunk_error}). The organisers have been told on their dashboard.",
+            M_(
+                "Calls are not getting through: the phone line refuses them (%(error)s). The organisers have been "
+                "told on their dashboard.",
+                error=live.trunk_error,
+            ),
         )
     o = outlook()
     kind, at, zone = o.get("kind"), o.get("at"), o.get("zone")
     if kind == "due":
         if not live.callers:
-            return Waiting("no_callers", "Numbers are ready to call as soon as a caller is waiting.")
-        return Waiting("dialing", "Dialling the next voter…", dialing=True)
+            return Waiting("no_callers", N_("Numbers are ready to call as soon as a caller is waiting."))
+        return Waiting("dialing", N_("Dialling the next voter…"), dialing=True)
     if kind == "outside_hours" and at:
         return Waiting(
             "outside_hours",
-            f"Everyone left on the list is outside calling hours; the next can be called from {when(at, now, zone)}.",
+            M_(
+                "Everyone left on the list is outside calling hours; the next can be called from %(when)s.",
+                when=when(at, now, zone),
+            ),
             until=at,
         )
     if kind == "callback" and at:
         return Waiting(
             "callback",
-            f"Everyone left is waiting for a callback or a retry; the next callback is due at {when(at, now, zone)}.",
+            M_(
+                "Everyone left is waiting for a callback or a retry; the next callback is due at %(when)s.",
+                when=when(at, now, zone),
+            ),
             until=at,
         )
     if kind == "recycle" and at:
         return Waiting(
             "recycle",
-            "Everyone left was tried recently and waits before the next try; the next is "
-            f"due at {when(at, now, zone)}.",
+            M_(
+                "Everyone left was tried recently and waits before the next try; the next is due at %(when)s.",
+                when=when(at, now, zone),
+            ),
             until=at,
         )
     if kind == "in_calls":
-        return Waiting("in_calls", "The last numbers on the list are being dialled now.")
-    return Waiting("exhausted", "The list is finished: nobody is left to call.")
+        return Waiting("in_calls", N_("The last numbers on the list are being dialled now."))
+    return Waiting("exhausted", N_("The list is finished: nobody is left to call."))
 
 
 class TrunkWatch:

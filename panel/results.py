@@ -353,7 +353,7 @@ def dashboard_data(app: web.Application, campaign_id: int, lang: str = i18n.DEFA
             "id": "dialing",
             "label": gettext("Dialling"),
             "value": gettext("Yes") if waiting and waiting.dialing else gettext("No"),
-            "sub": waiting.text if waiting else "",
+            "sub": i18n.translate(i18n.translations(lang), waiting.text) if waiting else "",
             "alert": bool(waiting and not waiting.dialing and open_states.get("idle")),
         },
         {

@@ -11,6 +11,7 @@ from typing import Any
 
 from bridge import sip_accounts as sa
 from bridge.ari_app import Controller
+from panel import i18n
 from panel.localtime import voter_clock
 from store.contacts import PHONE_EXT, about_fields
 from store.db import StoreError
@@ -85,6 +86,9 @@ def session_view(
         # Why nothing is put through yet, and until when (bridge.waiting: the dashboard says the same).
         reason = ctl.waiting.for_effort(ctl, s["campaign_id"])
         view["waiting"] = reason.as_dict() if reason else None
+        if reason:  # said in the session's language (the page's when the caller joined)
+            tr = i18n.translations(str(s.get("language") or i18n.DEFAULT))
+            view["waiting"]["text"] = i18n.translate(tr, reason.text)
     return view
 
 

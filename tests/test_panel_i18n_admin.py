@@ -426,3 +426,25 @@ async def test_the_call_in_guard_alert_reads_spanish(panel: PanelKit) -> None:
     admin.session.cookie_jar.update_cookies({i18n.COOKIE: "es"})
     html = await _get(admin, f"/admin/efforts/{cid}/results")
     assert "20 códigos de entrada incorrectos" in html and "wrong call-in" not in html
+
+
+async def test_the_waiting_reason_reads_spanish(panel: PanelKit) -> None:
+    """Why nothing is dialled (bridge.waiting): on a Spanish dashboard's Dialling tile, and on the calling screen
+    of a session that joined in Spanish; English for the others."""
+    from bridge.volunteer import Volunteer, VState
+    from panel.views import session_view
+
+    cid = panel.store.create_campaign("Campaña en pausa", status="paused")["id"]
+    es_session, en_session = panel.store.create_session(cid, "Ana"), panel.store.create_session(cid, "Bea")
+    panel.store.update_session(es_session["id"], language="es")
+    for s in (es_session, en_session):
+        panel.ctl.dialer.volunteers[s["id"]] = Volunteer(s["id"], cid, state=VState.IDLE, since=time.time())
+    tile = {t["id"]: t for t in dashboard_data(panel.server.app, cid, "es")["tiles"]}["dialing"]
+    assert (
+        tile["sub"] == "Los organizadores pusieron en pausa esta campaña; las llamadas se reanudan cuando la reactiven."
+    )
+    es = session_view(panel.ctl, es_session["id"], "callin")
+    en = session_view(panel.ctl, en_session["id"], "callin")
+    assert es and en and es["waiting"]["code"] == en["waiting"]["code"] == "paused"
+    assert es["waiting"]["text"].startswith("Los organizadores pusieron en pausa")
+    assert en["waiting"]["text"] == "The organisers have paused this effort; calls resume when they restart it."
