@@ -448,3 +448,26 @@ async def test_the_waiting_reason_reads_spanish(panel: PanelKit) -> None:
     assert es and en and es["waiting"]["code"] == en["waiting"]["code"] == "paused"
     assert es["waiting"]["text"].startswith("Los organizadores pusieron en pausa")
     assert en["waiting"]["text"] == "The organisers have paused this effort; calls resume when they restart it."
+
+
+def _unmarked(src: str) -> list[str]:
+    """Words a template shows outside _(), {% trans %} and {{ values }}: text a translator never sees."""
+    for pattern in (
+        r"\{%-?\s*trans\b.*?endtrans\s*-?%\}",  # marked
+        r"\{%-?\s*block body_class\s*%\}.*?\{%-?\s*endblock\s*%\}",  # a CSS class name
+        r"\{#.*?#\}|<!--.*?-->|\{\{.*?\}\}|\{%.*?%\}",  # comments, values, tags
+        r"<script\b.*?</script>|<style\b.*?</style>",
+        r"&\w+;|/join/|[A-Z]{7}-\d{7}",  # entities, the join path, a join code's shape
+    ):
+        src = re.sub(pattern, " ", src, flags=re.S)
+    shown = re.findall(r'\b(?:placeholder|title|aria-label|label|alt)="([^"]*)"', src)
+    text = re.sub(r"<[^>]+>", " ", src) + " " + " ".join(shown)
+    return re.findall(r"[A-Za-z]{2,}", text)
+
+
+def test_every_template_marks_its_words_for_translation() -> None:
+    """No English typed straight into a template (the catalogue checks above cannot see an unmarked string)."""
+    templates = sorted((i18n.HERE / "templates").rglob("*.html"))
+    assert len(templates) > 30
+    left = {str(p.relative_to(i18n.HERE)): words for p in templates if (words := _unmarked(p.read_text()))}
+    assert not left, f"wrap these in _() or {{% trans %}}: {left}"
