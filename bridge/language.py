@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from callin.entry import DEFAULT_LANGUAGE
+from store.efforts import is_spoken_abandon
 from store.efforts import voter_language as listed_language
 
 # Asterisk's own default (config/asterisk/asterisk.conf defaultlanguage): a channel nobody set hears English.
@@ -146,10 +147,14 @@ def abandon_text(lang: str, org: str, callback_number: str, custom: str = "") ->
 def abandon_prompts_missing(campaign: Mapping[str, Any]) -> list[str]:
     """The languages whose spoken abandon message is to be made, the effort's own first. While the effort has no
     abandon message of its own (new, or what it says changed: store.efforts.save_settings drops it) all of them,
-    since all name the same organisation and number; otherwise those it has none spoken in."""
+    since all name the same organisation and number, but those the organiser recorded one in; otherwise those it
+    has none in."""
     own = effort_language(campaign)
     ordered = [own, *(lang for lang in LANGUAGES if lang != own)]
-    if not campaign.get("abandon_media"):
-        return ordered
     have = other_media(campaign)
+    # An organiser's recording in a language (the settings' per-language upload) is never spoken over.
+    cid = int(campaign.get("id") or 0)
+    recorded = {x for x, paths in have.items() if paths.get("abandon") and not is_spoken_abandon(paths["abandon"], cid)}
+    if not campaign.get("abandon_media"):
+        return [lang for lang in ordered if lang not in recorded]
     return [lang for lang in ordered if not have.get(lang, {}).get("abandon")]

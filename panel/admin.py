@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from bridge import language as phone
 from panel import i18n
 from panel import list_worker as lw
 from panel.common import callin_dialable, page_refusal, render, require, user_of
@@ -549,12 +550,115 @@ async def dispositions_post(request: web.Request) -> web.StreamResponse:
 
 
 # ---------------------------------------------------------------------------------------------- call settings
-def _voicemail_file(store: Store, effort: dict[str, Any]) -> Path | None:
-    media = effort["voicemail_media"]
+# What a voter of a language hears as a voicemail or an abandon message (the state the page and Review show).
+MESSAGE_STATES = {
+    "recorded": N_("Recorded"),
+    "spoken": N_("Spoken from the settings"),
+    "effort": N_("The effort's message (%(language)s)"),
+    "none_voicemail": N_("None"),
+    "none_abandon": N_("Not spoken yet (Asterisk's “all representatives are busy” until it is)"),
+}
+SAVE_AGAIN = N_("Nothing was saved: choose the WAV file again.")
+
+
+def _media_file(store: Store, media: str) -> Path | None:
+    """An uploaded message's converted WAV in the data dir (a message recorded by phone has none there)."""
     if not media:
         return None
     path = ef.media_dir(store) / f"{Path(media).name}.wav"
     return path if path.is_file() else None
+
+
+def _voicemail_file(store: Store, effort: dict[str, Any]) -> Path | None:
+    return _media_file(store, effort["voicemail_media"])
+
+
+def _message_languages(effort: dict[str, Any]) -> list[str]:
+    """The languages voters may hear the effort's messages in: its own first, then each other one the phone side
+    speaks (bridge.language; a list's language column picks among them)."""
+    own = phone.effort_language(effort)
+    return [own, *(x for x in phone.LANGUAGES if x != own)]
+
+
+def _message_slots(effort: dict[str, Any]) -> list[tuple[str, str]]:
+    """(language, kind) the settings page sets per language: the voicemail in the effort's own language is the
+    Voicemail card's."""
+    own = phone.effort_language(effort)
+    return [(x, k) for x in _message_languages(effort) for k in ef.MESSAGE_KINDS if not (x == own and k == "voicemail")]
+
+
+def _own_message(effort: dict[str, Any], language: str, kind: str) -> str:
+    """The message set for this language itself (the effort's columns for its own, else media_by_language)."""
+    if language == phone.effort_language(effort):
+        return str(effort[f"{kind}_media"] or "")
+    return phone.other_media(effort).get(language, {}).get(kind, "")
+
+
+def _is_recording(effort: dict[str, Any], media: str, kind: str) -> bool:
+    return bool(media) and not (kind == "abandon" and ef.is_spoken_abandon(media, effort["id"]))
+
+
+def _message_states(store: Store, effort: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per language, what its voters hear (bridge.language.message_media decides; this names it) and, for a
+    recording uploaded here, the address that plays it back."""
+    own = phone.effort_language(effort)
+    rows = []
+    for language in _message_languages(effort):
+        row: dict[str, Any] = {"lang": language, "name": i18n.name_of(language), "own": language == own}
+        for kind in ef.MESSAGE_KINDS:
+            media = phone.message_media(effort, kind, language)
+            mine = {_own_message(effort, language, kind), phone.other_media(effort).get(language, {}).get(kind, "")}
+            if not media:
+                state = f"none_{kind}"
+            elif media not in mine:
+                state = "effort"
+            else:
+                state = "recorded" if _is_recording(effort, media, kind) else "spoken"
+            row[kind] = state
+            label = MESSAGE_STATES[state]
+            row[f"{kind}_label"] = M_(label, language=i18n.name_of(own)) if state == "effort" else label
+            row[f"{kind}_set"] = _is_recording(effort, _own_message(effort, language, kind), kind)
+            row[f"{kind}_url"] = (
+                f"/admin/efforts/{effort['id']}/message/{kind}/{language}.wav"
+                if state == "recorded" and _media_file(store, media)
+                else ""
+            )
+        rows.append(row)
+    return rows
+
+
+def _wav_uploads(raw: MultiDictProxy[Any], names: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The WAV files posted in these fields (empty ones left out) and each one's problem (store.efforts.check_wav:
+    format, size and length), by field."""
+    files: dict[str, bytes] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        upload = raw.get(name)
+        data = upload.file.read() if isinstance(upload, web.FileField) else b""
+        if data:
+            files[name] = data
+            problem = ef.check_wav(data)
+            if problem:
+                errors[name] = problem
+    return files, errors
+
+
+def _message_defaults(
+    effort: dict[str, Any], form: dict[str, str], files: dict[str, bytes]
+) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """The recordings the organiser sent back to the default ({kind}_default_{language} ticked), as store changes,
+    and the fields that ask for both a new file and the default."""
+    own = phone.effort_language(effort)
+    changes: dict[tuple[str, str], str] = {}
+    errors: dict[str, str] = {}
+    for language, kind in _message_slots(effort):
+        if form.get(f"{kind}_default_{language}") != "1":
+            continue
+        if f"{kind}_file_{language}" in files:
+            errors[f"{kind}_file_{language}"] = N_("Upload a file or go back to the default, not both.")
+        elif _is_recording(effort, _own_message(effort, language, kind), kind):
+            changes[("" if language == own else language, kind)] = ""
+    return changes, errors
 
 
 def _settings_page(
@@ -574,6 +678,7 @@ def _settings_page(
         recording=recordings.latest(store, effort["id"]),
         now=time.time(),
         callin_number=request.app[CALLIN_NUMBER],
+        messages=_message_states(store, effort),
     )
 
 
@@ -601,26 +706,32 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
     store = _store(request)
     raw = await request.post()
     form = _fields(raw)
-    upload = raw.get("voicemail_file")
-    data = upload.file.read() if isinstance(upload, web.FileField) else b""
-    errors: dict[str, str] = {}
-    if data:
-        problem = ef.check_wav(data)
-        if problem:
-            errors["voicemail_file"] = problem
-    values, more = ef.check_settings(form, effort, has_new_voicemail=bool(data) and not errors)
-    errors = {**more, **errors}
+    slots = _message_slots(effort)
+    files, errors = _wav_uploads(raw, ["voicemail_file", *(f"{kind}_file_{x}" for x, kind in slots)])
+    data = files.get("voicemail_file", b"")
+    messages, conflicts = _message_defaults(effort, form, files)
+    values, more = ef.check_settings(form, effort, has_new_voicemail=bool(data) and "voicemail_file" not in errors)
+    errors = {**more, **conflicts, **errors}
     if errors:
-        if data and "voicemail_file" not in errors:
-            errors["voicemail_file"] = N_("Nothing was saved: choose the WAV file again.")
+        # A file input cannot be given back filled in: each good file is named as not kept.
+        errors.update({name: SAVE_AGAIN for name in files if name not in errors})
         return _settings_page(request, effort, form, errors, status=400)
     if data:
         values["voicemail_media"] = await asyncio.to_thread(
             ef.stage_voicemail, store, effort["id"], data, request.app[STAGE_MEDIA]
         )
         log.info("admin.voicemail_staged", campaign_id=effort["id"], media=values["voicemail_media"])
+    own = phone.effort_language(effort)
+    for language, kind in slots:
+        upload = files.get(f"{kind}_file_{language}")
+        if upload:
+            media = await asyncio.to_thread(
+                ef.stage_message, store, effort["id"], upload, request.app[STAGE_MEDIA], kind, language
+            )
+            messages[("" if language == own else language, kind)] = media
+            log.info("admin.message_staged", campaign_id=effort["id"], kind=kind, language=language, media=media)
     try:
-        ef.save_settings(store, effort, values)
+        ef.save_settings(store, effort, values, messages)
     except StoreError as exc:
         return _settings_page(request, effort, form, {"general": reason(exc)}, status=400)
     raise _go(effort["id"], "review" if form.get("next") else "settings", "saved")
@@ -630,6 +741,19 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
 @require("manage_efforts")
 async def voicemail_audio(request: web.Request) -> web.StreamResponse:
     path = _voicemail_file(_store(request), _effort(request))
+    if path is None:
+        raise web.HTTPNotFound(text="No recorded message.")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+
+
+@routes.get(f"{BASE}/message/{{kind:voicemail|abandon}}/{{lang:[a-z]+}}.wav")
+@require("manage_efforts")
+async def message_audio(request: web.Request) -> web.StreamResponse:
+    """A message uploaded for a language, played back on the settings page."""
+    effort = _effort(request)
+    kind, language = request.match_info["kind"], request.match_info["lang"]
+    media = _own_message(effort, language, kind) if language in phone.LANGUAGES else ""
+    path = _media_file(_store(request), media) if _is_recording(effort, media, kind) else None
     if path is None:
         raise web.HTTPNotFound(text="No recorded message.")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
@@ -709,6 +833,7 @@ def _review_page(request: web.Request, effort: dict[str, Any], status: int = 200
         lang_names=_lang_names(),
         origin=str(request.url.origin()),
         error=error,
+        messages=_message_states(store, effort),
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from babel import Locale
 
 from store.contacts import PHONE_NAME, ListReport, about_fields, decode_text, normalize_phone
-from store.db import MIN_RING_TIMEOUT_S, SCRIPT_LANGUAGES, Store, StoreError
+from store.db import MIN_RING_TIMEOUT_S, SCRIPT_LANGUAGES, Store, StoreError, language_tag
 from store.messages import M_, N_, reason
 from store.textfold import fold
 
@@ -768,10 +768,21 @@ def settings_form(campaign: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def save_settings(store: Store, campaign: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def save_settings(
+    store: Store,
+    campaign: dict[str, Any],
+    values: dict[str, Any],
+    messages: dict[tuple[str, str], str] | None = None,
+) -> dict[str, Any]:
     """Store checked settings. A generated abandon prompt is dropped when what it says changes, so the
-    controller speaks a fresh one."""
+    controller speaks a fresh one. ``messages`` sets the effort's messages per language (:func:`set_messages`)."""
     cid = int(campaign["id"])
+    if messages:
+        with store.db.atomic():
+            # Read again: the controller files the messages it speaks into media_by_language meanwhile.
+            fresh = store.campaign(cid) or campaign
+            saved = save_settings(store, {**campaign, "media_by_language": fresh.get("media_by_language")}, values)
+            return store.update_campaign(cid, **set_messages(saved, messages))
     media = str(campaign.get("abandon_media") or "")
     if media.endswith(f"/abandon-{cid}") and any(
         values.get(k) != campaign.get(k) for k in ("org_name", "callback_number", "abandon_message")
@@ -791,15 +802,57 @@ def _without_spoken_abandon(campaign: dict[str, Any], cid: int) -> dict[str, dic
         media = json.loads(campaign.get("media_by_language") or "{}")
     except ValueError:
         media = {}
-    spoken = re.compile(rf".*/abandon-{cid}(-[A-Za-z0-9_-]+)?")
     out: dict[str, dict[str, str]] = {}
     for language, paths in (media if isinstance(media, dict) else {}).items():
         if not isinstance(paths, dict):
             continue
-        kept = {k: v for k, v in paths.items() if not (k == "abandon" and spoken.fullmatch(str(v)))}
+        kept = {k: v for k, v in paths.items() if not (k == "abandon" and is_spoken_abandon(str(v), cid))}
         if kept:
             out[language] = kept
     return out
+
+
+# ---------------------------------------------------------------------------------------------- messages per language
+# The voicemail drop and the abandon message a voter hears are in their language (bridge.language.message_media).
+# The effort's own language: ``voicemail_media`` and ``abandon_media``; each other language: ``media_by_language``
+# (``{"es": {"abandon": path, "voicemail": path}}``), where the controller also files the abandon messages it speaks.
+MESSAGE_KINDS = ("voicemail", "abandon")
+
+
+def is_spoken_abandon(path: str, campaign_id: int) -> bool:
+    """An abandon message the controller spoke (``abandon-<id>`` or ``abandon-<id>-<language>``), not a recording
+    the organiser gave: a spoken one is dropped and spoken again when what it says changes, a recording never."""
+    return bool(re.fullmatch(rf".*/abandon-{campaign_id}(-[A-Za-z0-9_-]+)?", path))
+
+
+def set_messages(campaign: dict[str, Any], changes: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """The campaign fields that give the effort these messages. ``changes`` maps (language, kind) to a recording's
+    media path, or to '' for the default: the abandon message spoken from the settings; for a voicemail in another
+    language, the effort's own. Language '' is the effort's own (``abandon_media``; its voicemail is the settings'
+    own upload, not set here), any other goes to ``media_by_language``."""
+    try:
+        media = json.loads(campaign.get("media_by_language") or "{}")
+    except ValueError:
+        media = {}
+    media = {k: dict(v) for k, v in media.items() if isinstance(v, dict)} if isinstance(media, dict) else {}
+    values: dict[str, Any] = {}
+    for (language, kind), path in changes.items():
+        if kind not in MESSAGE_KINDS:
+            raise StoreError(f"not a message: {kind!r}")
+        if not language:
+            if kind != "abandon":
+                raise StoreError("the voicemail in the effort's language is the settings' own upload")
+            values["abandon_media"] = path
+            continue
+        paths = media.setdefault(language_tag(language), {})
+        if path:
+            paths[kind] = path
+        else:
+            paths.pop(kind, None)
+            if not paths:
+                del media[language]
+    values["media_by_language"] = media
+    return values
 
 
 # ---------------------------------------------------------------------------------------------- voicemail audio
@@ -874,11 +927,28 @@ def media_dir(store: Store) -> Path:
 
 
 def stage_voicemail(store: Store, campaign_id: int, data: bytes, stage: Callable[[Path, str], str]) -> str:
-    """Keep an uploaded voicemail message and return the name Asterisk plays it by (path without extension).
+    """Keep an uploaded voicemail message and return the name Asterisk plays it by (path without extension)."""
+    return stage_message(store, campaign_id, data, stage)
 
-    The converted file always lands in the data dir (``media/voicemail-<effort>-<random>.wav``, which the
-    settings page plays back); ``stage`` then puts it where the running Asterisk can play it."""
-    name = f"voicemail-{campaign_id}-{secrets.token_hex(6)}"
+
+def stage_message(
+    store: Store,
+    campaign_id: int,
+    data: bytes,
+    stage: Callable[[Path, str], str],
+    kind: str = "voicemail",
+    language: str = "",
+) -> str:
+    """Keep an uploaded message (a checked WAV) and return the name Asterisk plays it by (path without extension).
+
+    The converted file always lands in the data dir (``media/voicemail-<effort>[-<language>]-<random>.wav`` or
+    ``media/recorded-abandon-...``, which the settings page plays back); ``stage`` then puts it where the running
+    Asterisk can play it. A recorded abandon message is never named like a spoken one (:func:`is_spoken_abandon`)."""
+    if kind not in MESSAGE_KINDS:
+        raise StoreError(f"not a message: {kind!r}")
+    prefix = "voicemail" if kind == "voicemail" else "recorded-abandon"
+    tag = f"-{language_tag(language)}" if language else ""
+    name = f"{prefix}-{campaign_id}{tag}-{secrets.token_hex(6)}"
     dest = media_dir(store) / f"{name}.wav"
     convert_wav(data, dest)
     return stage(dest, f"{name}.wav")
