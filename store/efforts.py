@@ -863,18 +863,18 @@ MAX_WAV_SECONDS = 120
 def check_wav(data: bytes) -> str:
     """'' if ``data`` is a playable PCM WAV of sensible length, else why not."""
     if len(data) > MAX_WAV_BYTES:
-        return "The file is too large (20 MB at most)."
+        return N_("The file is too large (20 MB at most).")
     try:
         with wave.open(io.BytesIO(data)) as w:
             frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
     except (wave.Error, EOFError) as exc:
-        return f"That is not a WAV file we can read ({exc}). Export it as WAV (PCM)."
+        return M_("That is not a WAV file we can read (%(why)s). Export it as WAV (PCM).", why=str(exc))
     if rate <= 0 or frames == 0:
-        return "The WAV file holds no sound."
+        return N_("The WAV file holds no sound.")
     if width not in (1, 2, 3, 4):
-        return "Unsupported WAV sample size."
+        return N_("Unsupported WAV sample size.")
     if frames / rate > MAX_WAV_SECONDS:
-        return f"The message is longer than {MAX_WAV_SECONDS} seconds."
+        return M_("The message is longer than %(n)s seconds.", n=MAX_WAV_SECONDS)
     return ""
 
 
