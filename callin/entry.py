@@ -9,11 +9,11 @@ calls), which answers with ``Validated`` (looked up), ``Hold`` (the caller waits
 the core asks again when the time has come) or ``Locked`` (this number is locked out: no lookup, goodbye).
 
 Languages: until a code is known nothing says which language the caller speaks, so the prompts before it (enter
-your code, wrong code, one moment) are said in each of the call-in's languages in turn (``Entry.languages``, the
-setting PHONEBANK_CALLIN_LANGUAGES, "en,es" by default), the channel itself in the first; keying a digit cuts the
-prompts short (``StopPrompts``). A code that opens a session sets the channel's language to the session's
-(``SetLanguage``, before ``Join``), so the welcome, the beeps and anything else played to it from then on are in the
-volunteer's language (bridge.language; docs/OPERATIONS.md, "Languages on the phone").
+your code, wrong code, one moment) and a refusal's goodbye are said in each of the call-in's languages in turn
+(``Entry.languages``, the setting PHONEBANK_CALLIN_LANGUAGES, "en,es" by default), the channel itself in the first;
+keying a digit cuts the prompts short (``StopPrompts``). A code that opens a session sets the channel's language to
+the session's (``SetLanguage``, before ``Join``), so the welcome, the beeps and anything else played to it from then
+on are in the volunteer's language (bridge.language; docs/OPERATIONS.md, "Languages on the phone").
 """
 
 from __future__ import annotations
@@ -154,10 +154,12 @@ class Join:
 
 @dataclass(frozen=True)
 class Refuse:
-    """Say goodbye and hang up (a locked-out number first hears "I'm sorry, please try again later")."""
+    """Say goodbye and hang up (a locked-out number first hears "I'm sorry, please try again later"), in each of
+    ``languages`` in turn (no code is known, so no language either, as for the prompts); () is the channel's."""
 
     channel_id: str
     locked: bool = False
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             held = [] if e.held else _prompts(e, HOLD)
             return replace(e, state=EState.HOLDING, deadline=until, held=True), held
         case Locked() if e.state is EState.VALIDATING:
-            return replace(e, state=EState.REFUSED, digits=""), [Refuse(e.channel_id, locked=True)]
+            return replace(e, state=EState.REFUSED, digits=""), [_refuse(e, locked=True)]
         case Tick() if e.state is EState.HOLDING and now >= e.deadline:
             return replace(e, state=EState.VALIDATING), [CheckCode(e.channel_id, e.digits, e.caller, e.submitted_at)]
         case Tick() if e.state is EState.COLLECTING and now >= e.deadline:
@@ -270,7 +272,7 @@ def _submit(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
 def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
     tries = e.tries + 1
     if tries >= MAX_TRIES:
-        return replace(e, state=EState.REFUSED, tries=tries, digits=""), [Refuse(e.channel_id)]
+        return replace(e, state=EState.REFUSED, tries=tries, digits=""), [_refuse(e)]
     return (
         replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + _prompted_timeout(e)),
         _prompts(e, WRONG, PROMPT),
@@ -283,6 +285,11 @@ def _prompted_timeout(e: Entry) -> float:
     others: after a wrong code ("Login incorrect" + the prompt, about 8 s in English and 10 s in Spanish) a single
     allowance ran out before the Spanish prompt had begun, charging a Spanish caller a silent try unasked."""
     return DIGIT_TIMEOUT_S * max(len(e.languages), 1)
+
+
+def _refuse(e: Entry, locked: bool = False) -> Refuse:
+    """A refusal comes before any code is known: said in each of the call-in's languages, as the prompts are."""
+    return Refuse(e.channel_id, locked, e.languages if len(e.languages) > 1 else ())
 
 
 def _prompts(e: Entry, *media: str) -> list[EntryCommand]:

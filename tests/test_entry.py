@@ -312,6 +312,23 @@ def _bilingual_run(events: list[object], languages: tuple[str, ...] = BILINGUAL)
             [*(Digit(d) for d in GOOD), Hold(99.0)],
             [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Play("ch", (HOLD,), "en"), Play("ch", (HOLD,), "es")],
         ),
+        # Refused (three wrong codes, or a locked-out number): no code known either, so goodbye in each language.
+        (
+            BILINGUAL,
+            [*(Digit(d) for d in GOOD), Locked()],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Refuse("ch", locked=True, languages=BILINGUAL)],
+        ),
+        (
+            ("es", "en"),
+            [*(Digit(d) for d in GOOD), Locked()],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Refuse("ch", locked=True, languages=("es", "en"))],
+        ),
+        # One language: the channel's own, as it is.
+        (
+            ("es",),
+            [*(Digit(d) for d in GOOD), Locked()],
+            [StopPrompts("ch"), CheckCode("ch", GOOD, "", 9.0), Refuse("ch", locked=True)],
+        ),
     ],
 )
 def test_the_callin_speaks_each_language_until_the_code_says_which(
@@ -357,3 +374,18 @@ def test_a_spanish_sessions_code_reports_its_language() -> None:
     assert event == Validated(42, "es") and learned == Right("+15550001111")
     # A wrong code carries no language (no session).
     assert code_checked(GOOD, "x", CodeFacts(42, language="es", has_leg=True))[0] == Validated(None)
+
+
+@pytest.mark.parametrize(
+    ("languages", "refusal"),
+    [(BILINGUAL, Refuse("ch", languages=BILINGUAL)), (("es", "en"), Refuse("ch", languages=("es", "en")))],
+)
+def test_three_wrong_codes_are_refused_in_each_language(languages: tuple[str, ...], refusal: Refuse) -> None:
+    e, _ = _bilingual_run([Started(), *(Digit(d) for d in W1), Validated(None)], languages)
+    for wrong in (W2, W3):
+        for d in wrong:
+            e, cmds = step(e, Digit(d), 20.0)
+        e, cmds = step(e, Validated(None), 21.0)
+    assert e.state is EState.REFUSED and cmds == [refusal]
+    silent, _ = step(Entry("ch", languages=languages, tries=2), Started(), 0.0)
+    assert step(silent, Tick(), 100.0)[1] == [refusal]  # silence as the last try: the same goodbye
