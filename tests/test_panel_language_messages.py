@@ -94,6 +94,8 @@ async def test_recordings_per_language_are_checked_stored_shown_and_played(panel
         audio = await admin.get(url)
         assert audio.status == 200 and (await audio.read())[:4] == b"RIFF"
     assert (await admin.get(f"/admin/efforts/{cid}/message/abandon/fr.wav")).status == 404
+    caller, _ = await panel.client("caller")
+    assert (await caller.get(f"/admin/efforts/{cid}/message/voicemail/es.wav")).status == 403
 
     review = await _page(admin, f"/admin/efforts/{cid}/review")
     es_row = review.split('id="review-messages-es"', 1)[1].split("</tr>", 1)[0]
