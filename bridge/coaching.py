@@ -9,6 +9,10 @@ way the leg sits in its own holding bridge; the adapter joins it to the voluntee
 snoop for listen and whisper, the volunteer's own bridge for barge). A mode change moves the leg already there: the
 captain never joins again. One captain per caller, one caller per captain.
 
+A coaching lasts no longer than the captain's right to coach: the panel reports a captain who lost it
+(``CaptainDismissed``: their permission or role taken away, their user disabled, deleted or banned, or they logged
+out) and the coaching ends at once, its account revoked. The panel's API token is one principal, ``TOKEN_USER``.
+
 The volunteer's core hears of it (``bridge.volunteer.Coached``) only to show it: their state and the pacing do
 not change. Nothing here holds a voter's number: the captain coaches a session, never a contact.
 """
@@ -35,6 +39,11 @@ class LegKind(StrEnum):
 CODE_TTL_S = 300.0
 # A SIP account nobody called from goes after this long: setting up a softphone takes longer than keying a code.
 ACCOUNT_TTL_S = 900.0
+
+
+# The captain the panel's API token coaches as: there is one token, so one principal; stored users' ids start at 1,
+# so its Stop or mode change reaches only the token's own coaching, never a captain's.
+TOKEN_USER = 0
 
 
 def join_ttl(leg: LegKind) -> float:
@@ -82,6 +91,23 @@ class ModeChanged:
 
 
 @dataclass(frozen=True)
+class AccountPushed:
+    """The coaching's SIP account now exists in Asterisk (the adapter made it while other events ran: the coaching
+    may have ended meanwhile, and its revocation found nothing yet to delete)."""
+
+    coach_id: str
+    username: str
+
+
+@dataclass(frozen=True)
+class CaptainDismissed:
+    """The captain may no longer coach (permission or role taken away, user disabled, deleted or banned, logged
+    out): their coaching ends now."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class CaptainLeft:
     """The captain's leg hung up (or they pressed Stop coaching on the dashboard)."""
 
@@ -105,7 +131,17 @@ class Tick:
     pass
 
 
-Event = Requested | CaptainJoined | ModeChanged | CaptainLeft | VolunteerGone | VolunteerLegReplaced | Tick
+Event = (
+    Requested
+    | AccountPushed
+    | CaptainJoined
+    | ModeChanged
+    | CaptainLeft
+    | CaptainDismissed
+    | VolunteerGone
+    | VolunteerLegReplaced
+    | Tick
+)
 
 
 # commands
@@ -138,7 +174,7 @@ class Coached:
 @dataclass(frozen=True)
 class Refused:
     coach_id: str
-    reason: str  # "caller_coached": another captain is on them
+    reason: str  # "caller_coached": another captain is on them; "coaching_gone": it ended before it started
 
 
 @dataclass(frozen=True)
@@ -181,6 +217,13 @@ def of_session(coaches: Coaches, session_id: int) -> Coaching | None:
     return next((c for c in coaches.values() if c.session_id == session_id), None)
 
 
+def mark(coaches: Coaches, session_id: int) -> str:
+    """The caller's coached mark as the coachings stand now ("" : nobody on them). The adapter carries a
+    ``Coached`` out after awaits during which other steps ran: it shows this, not the command's older mode."""
+    c = of_session(coaches, session_id)
+    return c.mode.value if c is not None else ""
+
+
 def next_timer(coaches: Coaches) -> float | None:
     """The first code to expire unkeyed."""
     return min((c.expires_at for c in coaches.values() if c.channel_id is None), default=None)
@@ -208,6 +251,12 @@ def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Comm
             out[coach_id] = Coaching(coach_id, code, user_id, session_id, mode, expires, None, leg, account)
             opened: list[Command] = [OpenAccount(coach_id, account, leg, expires)] if account else []
             return out, [*cmds, *opened, Coached(session_id, mode)]
+        case AccountPushed(coach_id, username):
+            if coach_id in out and out[coach_id].account == username:
+                return coaches, []
+            # Ended while the account was being made (a second request of the captain's, the caller leaving, the
+            # captain dismissed): the revocation ran before the account existed, so delete it again now.
+            return coaches, [RevokeAccount(coach_id, username), Refused(coach_id, "coaching_gone")]
         case CaptainJoined(coach_id, channel_id) if coach_id in out and out[coach_id].channel_id is None:
             c = out[coach_id] = replace(out[coach_id], channel_id=channel_id)
             return out, [Attach(coach_id, channel_id, c.session_id, c.mode)]
@@ -217,6 +266,11 @@ def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Comm
             return out, [*cmds, Coached(c.session_id, mode.value)]
         case CaptainLeft(coach_id) if coach_id in out:
             return out, _end(out, out[coach_id])
+        case CaptainDismissed(user_id):
+            cmds = []
+            for c in [c for c in out.values() if c.user_id == user_id]:
+                cmds += _end(out, c)
+            return out, cmds
         case VolunteerGone(session_id) if (gone := of_session(out, session_id)) is not None:
             return out, _end(out, gone)
         case VolunteerLegReplaced(session_id) if (moved := of_session(out, session_id)) and moved.channel_id:

@@ -17,6 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from store import bans
 from store.db import Store, StoreError
 from store.messages import M_, N_
 
@@ -252,6 +253,27 @@ def login_for_token(store: Store, token: str) -> dict[str, Any] | None:
         return None
     row["permissions"] = role_permissions(store, row["role"])
     return row
+
+
+def coach_standing(store: Store, user_id: int, campaign_id: int | None) -> str:
+    """Why this user may not coach a caller of the effort now ("" : they may). The live check a coaching must
+    pass for as long as it lasts, not only when it starts: gone, disabled or expired, a role without
+    ``coach_callers``, no live login left (logged out, expired), or banned from the effort."""
+    row = store._one("SELECT id, email, phone, role, expires_at, disabled FROM users WHERE id = ?", (user_id,))
+    now = time.time()
+    if row is None:
+        return "deleted"
+    if row["disabled"]:
+        return "disabled"
+    if row["expires_at"] is not None and row["expires_at"] < now:
+        return "expired"
+    if "coach_callers" not in role_permissions(store, row["role"]):
+        return "no_permission"
+    if store._one("SELECT 1 FROM auth_sessions WHERE user_id = ? AND expires_at >= ?", (user_id, now)) is None:
+        return "logged_out"
+    if campaign_id is not None and bans.user_banned(store, campaign_id, row):
+        return "banned"
+    return ""
 
 
 def end_login(store: Store, token: str) -> None:

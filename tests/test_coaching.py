@@ -242,6 +242,51 @@ def test_sip_captain_account_goes_with_the_caller_the_clock_or_a_new_request(eve
     assert cmds[:3] == [co.RevokeAccount("k1", ACC), co.Release("k1", None), co.Coached(1, "")]
 
 
+@pytest.mark.parametrize(
+    ("ended_by", "expected"),
+    [
+        (None, []),  # still there: nothing to do
+        (co.CaptainLeft("k1"), [co.RevokeAccount("k1", ACC), co.Refused("k1", "coaching_gone")]),
+        (co.VolunteerGone(1), [co.RevokeAccount("k1", ACC), co.Refused("k1", "coaching_gone")]),
+        (co.CaptainDismissed(CAPTAIN), [co.RevokeAccount("k1", ACC), co.Refused("k1", "coaching_gone")]),
+        # A double-click: the second request ends the first while its account is being made.
+        (
+            co.Requested("k2", "", CAPTAIN, 1, co.Mode.LISTEN, co.LegKind.WEBRTC, "pbsipc" + "cd" * 16),
+            [co.RevokeAccount("k1", ACC), co.Refused("k1", "coaching_gone")],
+        ),
+    ],
+)
+def test_account_pushed_after_its_coaching_ended_is_deleted_again(
+    ended_by: co.Event | None, expected: list[co.Command]
+) -> None:
+    """The adapter makes the account while other events run: one that ended the coaching meanwhile revoked an
+    account that did not exist yet, so the push's report deletes it (and refuses the request that made it)."""
+    coaches, _ = co.step({}, co.Requested("k1", "", CAPTAIN, 1, co.Mode.LISTEN, co.LegKind.WEBRTC, ACC), 100.0)
+    if ended_by is not None:
+        coaches, _ = co.step(coaches, ended_by, 100.5)
+    after, cmds = co.step(coaches, co.AccountPushed("k1", ACC), 101.0)
+    assert after == coaches and cmds == expected
+
+
+@pytest.mark.parametrize("joined", [False, True])
+@pytest.mark.parametrize("leg", [co.LegKind.PHONE, co.LegKind.SOFTPHONE])
+def test_dismissed_captain_coaching_ends_at_once(joined: bool, leg: co.LegKind) -> None:
+    """Permission or role taken away, user disabled, deleted or banned, logged out: the captain's coaching ends
+    however long the caller's leg lasts, its account revoked; another captain's coaching stays."""
+    account = ACC if leg is co.LegKind.SOFTPHONE else ""
+    coaches, _ = co.step({}, co.Requested("k1", "111111", CAPTAIN, 1, co.Mode.WHISPER, leg, account), 100.0)
+    coaches, _ = co.step(coaches, co.Requested("k2", "222222", OTHER, 2, co.Mode.LISTEN), 100.0)
+    channel = "chan-cap" if joined else None
+    if joined:
+        coaches, _ = co.step(coaches, co.CaptainJoined("k1", "chan-cap"), 101.0)
+    coaches, cmds = co.step(coaches, co.CaptainDismissed(CAPTAIN), 5000.0)
+    revoke = [co.RevokeAccount("k1", ACC)] if account else []
+    assert cmds == [*revoke, co.Release("k1", channel), co.Coached(1, "")]
+    assert set(coaches) == {"k2"} and co.mark(coaches, 1) == "" and co.mark(coaches, 2) == "listen"
+    # Nobody left to dismiss: nothing happens.
+    assert co.step(coaches, co.CaptainDismissed(CAPTAIN), 5001.0) == (coaches, [])
+
+
 def test_leg_kind_and_account_go_together() -> None:
     for leg, account in ((co.LegKind.PHONE, ACC), (co.LegKind.WEBRTC, ""), (co.LegKind.SOFTPHONE, "")):
         ev = co.Requested("k1", "", CAPTAIN, 1, co.Mode.LISTEN, leg, account)
