@@ -19,6 +19,8 @@ and the processes' counters are read:
 
     .venv/bin/python bench/capacity.py --volunteers 10 --minutes 1 [--json] [--profile]
     .venv/bin/python bench/capacity.py --ramp 10,25,50,75,100 --minutes 2
+    .venv/bin/python bench/capacity.py --volunteers 25 --minutes 2 --with-admin-load --json   # imports, exports
+    .venv/bin/python bench/capacity.py --volunteers 25 --soak --json    # 10 minutes, RSS slope, leftovers in Asterisk
 
 Supersedes nothing: bench/connect_latency.py (simulation inside the PBX, one burst) stays for the detector
 comparison it does (ours vs app_amd on identical answers).
