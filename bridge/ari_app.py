@@ -260,6 +260,7 @@ class Controller:
                     next_refresh = now + self.campaign_refresh_s
                     await self.run(self.refresh_campaigns(now), now)
                     await self.sweep_sip_accounts(now)
+                    await self.recheck_coaches()
                 elif (expiry := sa.next_expiry(self.sip_accounts)) is not None and expiry <= now:
                     await self.sweep_sip_accounts(now)
                 await self.handle_timers(now)
@@ -366,6 +367,9 @@ class Controller:
             self._synced = True
             await self._restore_sip_accounts()
             await self._restore_after_restart(channels, bridges, now)
+        else:
+            # First, so a device whose account Asterisk forgot (it restarted) can register again at once.
+            await self._push_lost_sip_accounts(now)
         await self._reconcile(
             rc.after_reconnect(
                 channels,
@@ -618,9 +622,16 @@ class Controller:
                 case en.StartCoaching(channel_id, coach_id):
                     self.entries.pop(channel_id, None)
                     await self._captain_joined(channel_id, coach_id, now)
-                case en.Refuse(channel_id, locked):
+                case en.Refuse(channel_id, locked, languages):
                     # The entry stays until the channel is gone, so its hangup is recorded on the leg.
                     log.info("callin.refused", locked=locked)
+                    if languages:
+                        # The dialplan (pb-say) says the goodbye in each of them in turn.
+                        await self._quietly(
+                            self.ari.post(
+                                f"channels/{channel_id}/variable", variable="PB_LANGUAGES", value=",".join(languages)
+                            )
+                        )
                     await self._quietly(
                         self.ari.post(
                             f"channels/{channel_id}/continue",
@@ -895,19 +906,24 @@ class Controller:
         base = "asterisk/config/dynamic/res_pjsip"
         for cmd in cmds:
             match cmd:
-                case sa.CreateAccount(account, password):
+                case sa.CreateAccount(account, _) | sa.PushAgain(account):
                     name = account.username
+                    again = isinstance(cmd, sa.PushAgain)
                     try:
                         # The endpoint last: until it exists nothing can authenticate as it.
-                        await self.ari.put(f"{base}/auth/{name}", body=_fields(sa.auth_fields(account, password)))
+                        await self.ari.put(f"{base}/auth/{name}", body=_fields(sa.auth_fields(account)))
                         await self.ari.put(f"{base}/aor/{name}", body=_fields(sa.aor_fields()))
                         await self.ari.put(f"{base}/endpoint/{name}", body=_fields(sa.endpoint_fields(account)))
-                    except AriError:
+                    except AriError as exc:
                         self.sip_accounts.pop(name, None)
                         await self._sip_run([sa.DeleteAccount(name, "create_failed")])
-                        raise
+                        if not again:
+                            raise
+                        # Its device fails to register from now on: its volunteer fetches a new login.
+                        log.warning("sip.account_push_failed", session_id=account.session_id, error=str(exc))
+                        continue
                     log.info(
-                        "sip.account_created",
+                        "sip.account_pushed_again" if again else "sip.account_created",
                         session_id=account.session_id,
                         kind=account.kind.value,
                         expires_at=int(account.expires_at),
@@ -940,12 +956,34 @@ class Controller:
                 fields = await self.ari.get(f"asterisk/config/dynamic/res_pjsip/endpoint/{name}")
             except AriError:
                 continue
-            acc = sa.restored(name, {f["attribute"]: f["value"] for f in fields})
+            try:
+                auth = await self.ari.get(f"asterisk/config/dynamic/res_pjsip/auth/{name}")
+            except AriError:
+                auth = []
+            acc = sa.restored(
+                name, {f["attribute"]: f["value"] for f in fields}, {f["attribute"]: f["value"] for f in auth}
+            )
             if acc is None:
                 await self._sip_run([sa.DeleteAccount(name, "unreadable")])
             else:
                 self.sip_accounts[name] = acc
         log.info("sip.accounts_restored", count=len(self.sip_accounts))
+
+    async def _push_lost_sip_accounts(self, now: float) -> None:
+        """On a reconnect: the accounts Asterisk forgot (it restarted) are pushed again if still valid (sa.lost)."""
+        if not self.sip_accounts:
+            return
+        try:
+            present = {ep.get("resource", "") for ep in await self.ari.get("endpoints/PJSIP")}
+        except AriNotFound:
+            present = set()  # no PJSIP endpoint at all
+        except AriError as exc:
+            log.warning("sip.push_again_failed", error=str(exc))
+            return
+        ids = {acc.session_id for acc in self.sip_accounts.values()}
+        facts = {sid: f for sid in ids if (f := self._session_facts(sid)) is not None}
+        self.sip_accounts, cmds = sa.lost(self.sip_accounts, present, facts, now)
+        await self._sip_run(cmds)
 
     def _start_sip_guard(self) -> None:
         """Bans do not outlive the controller that made them; old log lines are not counted again."""
@@ -974,7 +1012,7 @@ class Controller:
                         events.append(failure)
         events.append(sg.Tick())
         for event in events:
-            self.sip_guard, changes = sg.step(self.sip_guard, event, now)
+            self.sip_guard, changes = sg.step(self.sip_guard, event, now, self.sip_accounts.keys())
             for change in changes:
                 if change.added:
                     # An address, not a person: fine to log (it is what ops block upstream).
@@ -1084,12 +1122,18 @@ class Controller:
         )
         if refused:
             return {"refused": refused}
+        coaching = self.coaches.get(coach_id)
+        if coaching is None:
+            # Ended while its commands ran (another request of the captain's, the caller leaving, the captain
+            # dismissed): its account, if any, is deleted already (co.AccountPushed); a code would join nothing.
+            log.info("coach.ended_before_it_started", coach_id=coach_id, user_id=user_id)
+            return {"refused": "coaching_gone"}
         log.info(
             "coach.requested", coach_id=coach_id, user_id=user_id, session_id=session_id, mode=mode.value, leg=leg.value
         )
         got: dict[str, Any] = {"coach_id": coach_id, "mode": mode.value, "session_id": session_id, "leg": leg.value}
         if account:
-            return {**got, "account": account, "password": password, "expires_at": self.coaches[coach_id].expires_at}
+            return {**got, "account": account, "password": password, "expires_at": coaching.expires_at}
         return {**got, "code": code}
 
     async def coach_mode(self, user_id: int, mode: co.Mode | None) -> bool:
@@ -1100,6 +1144,27 @@ class Controller:
         event: co.Event = co.CaptainLeft(coaching.coach_id) if mode is None else co.ModeChanged(coaching.coach_id, mode)
         await self._coach_step(event, time.time())
         return True
+
+    async def end_coaching_of(self, user_id: int, reason: str) -> bool:
+        """The captain may no longer coach (``reason``: role_changed, logged_out, or a store.users.coach_standing
+        reason): their coaching ends now, its account revoked. False: they coach nobody."""
+        if not any(x.user_id == user_id for x in self.coaches.values()):
+            return False
+        log.info("coach.captain_dismissed", user_id=user_id, reason=reason)
+        await self._coach_step(co.CaptainDismissed(user_id), time.time())
+        return True
+
+    async def recheck_coaches(self) -> None:
+        """Every live coaching's captain must still be allowed to coach its caller (store.users.coach_standing):
+        the panel calls this after changing roles or banning; the timers call it every campaign refresh, for what
+        changes elsewhere (a user disabled or deleted by ops, a login expiring)."""
+        for coaching in list(self.coaches.values()):
+            if coaching.user_id == co.TOKEN_USER:
+                continue  # the API token is no stored user: it coaches while the panel holds it
+            session = self.store.session(coaching.session_id)
+            why = u.coach_standing(self.store, coaching.user_id, session["campaign_id"] if session else None)
+            if why:
+                await self.end_coaching_of(coaching.user_id, why)
 
     async def _coach_leg(self, ch_id: str, endpoint: str, channel_name: str, now: float) -> None:
         """A call from a captain's coaching account: into that coaching's holding bridge, or hung up. Asterisk
@@ -1147,7 +1212,14 @@ class Controller:
                 match cmd:
                     case co.OpenAccount(coach_id, username, leg, expires_at):
                         sid = self.coaches[coach_id].session_id if coach_id in self.coaches else 0
-                        account = sa.Account(username, sid, sa.Kind(leg.value), expires_at, captain=True)
+                        account = sa.Account(
+                            username,
+                            sid,
+                            sa.Kind(leg.value),
+                            expires_at,
+                            captain=True,
+                            md5_cred=sa.md5_cred(username, password),
+                        )
                         try:
                             await self._sip_run([sa.CreateAccount(account, password)])
                         except AriError:
@@ -1155,6 +1227,10 @@ class Controller:
                             await self._coach_step(co.CaptainLeft(coach_id), now)
                             # What follows is this request's Coached(mode): it would mark the caller coached again
                             # after CaptainLeft's Coached("") cleared it.
+                            break
+                        # The pushes awaited: the coaching may have ended meanwhile (the core says, and deletes
+                        # the account again: its revocation ran before the endpoint existed).
+                        if refused := await self._coach_step(co.AccountPushed(coach_id, username), now):
                             break
                     case co.RevokeAccount(coach_id, username):
                         await self._sip_run([sa.DeleteAccount(username, "coaching_ended")])
@@ -1167,8 +1243,11 @@ class Controller:
                             await self._quietly(self.ari.delete(f"channels/{channel_id}"))
                         await self._quietly(self.ari.delete(f"bridges/{rc.COACH_BRIDGE_PREFIX}{coach_id}"))
                         log.info("coach.ended", coach_id=coach_id)
-                    case co.Coached(session_id, mode):
-                        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.Coached(mode)), now), now)
+                    case co.Coached(session_id, _):
+                        # As the coachings stand now: this batch's awaits let other steps run, and their newer
+                        # mark must not be undone by this older one.
+                        mark = co.mark(self.coaches, session_id)
+                        await self.run(self.dialer.handle(d.VolunteerEvent(session_id, vol.Coached(mark)), now), now)
                         self._notify_session(session_id)
                     case co.Refused(coach_id, reason):
                         refused = reason

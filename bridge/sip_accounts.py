@@ -7,13 +7,19 @@ open and its shift login is valid; asking again replaces it. A call from it reac
 authenticated endpoint's name (dialplan context ``pb-sip-leg``) and joins that session's own bridge, never
 anything else: the number it dialled plays no part. The adapter (bridge/ari_app.py) turns the commands into
 ARI requests; randomness comes in from outside so the decisions stay table-testable.
+
+Asterisk keeps the accounts in memory only. The controller keeps no password, only the digest Asterisk checks
+against (``md5_cred``, HA1 = md5(user:realm:password)), and pushes the auth as that: so when Asterisk restarts and
+forgets them, ``lost`` decides which to push again with the same name and credentials, and a softphone registers
+again by itself without its volunteer fetching a new login.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 # Endpoint names start with this; nothing in pjsip.conf does, so a restart can tell ours apart.
@@ -29,6 +35,9 @@ MAX_TTL_S = 12 * 3600.0
 CAUSE_NO_MEDIA = 44
 # Asterisk drops the leg after this many seconds without audio (endpoint rtp_timeout).
 RTP_TIMEOUT_S = 20
+# The digest realm every account's auth carries: md5_cred is computed with it, so it must be the one Asterisk
+# challenges with (pjsip's own default_realm; explicit so the two cannot drift apart).
+REALM = "asterisk"
 
 
 class Kind(StrEnum):
@@ -43,6 +52,9 @@ class Account:
     kind: Kind
     expires_at: float
     captain: bool = False  # a captain's coaching account (bridge.coaching): never in the sessions' accounts
+    # HA1 of the password, what Asterisk's auth checks (auth_type=md5): enough to make the account again after an
+    # Asterisk restart, while the password itself is kept nowhere. A secret all the same: out of reprs (logs).
+    md5_cred: str = field(default="", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,14 @@ class DeleteAccount:
     reason: str
 
 
-Command = CreateAccount | DeleteAccount
+@dataclass(frozen=True)
+class PushAgain:
+    """Asterisk lost a valid account (it restarted): make it again, same name and credentials (``md5_cred``)."""
+
+    account: Account
+
+
+Command = CreateAccount | DeleteAccount | PushAgain
 
 
 class Refused(Exception):
@@ -99,6 +118,12 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)  # 192 bits
 
 
+def md5_cred(username: str, password: str, realm: str = REALM) -> str:
+    """HA1 of RFC 2617 digest (what Asterisk's md5_cred holds). MD5 because SIP digest is MD5 for the devices we
+    serve (JsSIP, most softphones), not as a choice of ours."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
 def issue(
     accounts: Mapping[str, Account], session: SessionFacts | None, kind: str, now: float, username: str, password: str
 ) -> tuple[dict[str, Account], list[Command]]:
@@ -117,7 +142,7 @@ def issue(
             raise Refused(409, "the shift login has expired")
         expires = min(expires, session.login_expires_at)
     out, cmds = revoke_session(accounts, session.session_id, "replaced")
-    account = Account(username, session.session_id, k, expires)
+    account = Account(username, session.session_id, k, expires, md5_cred=md5_cred(username, password))
     out[username] = account
     return out, [*cmds, CreateAccount(account, password)]
 
@@ -141,19 +166,44 @@ def sweep(
     out = dict(accounts)
     cmds: list[Command] = []
     for name, acc in accounts.items():
-        session = sessions.get(acc.session_id)
-        reason = (
-            "session_ended"
-            if session is None or not session.open
-            else "expired"
-            if acc.expires_at <= now
-            else "login_expired"
-            if session.login_expires_at is not None and session.login_expires_at <= now
-            else ""
-        )
+        if reason := _ended(acc, sessions.get(acc.session_id), now):
+            del out[name]
+            cmds.append(DeleteAccount(name, reason))
+    return out, cmds
+
+
+def _ended(acc: Account, session: SessionFacts | None, now: float) -> str:
+    """Why the account may no longer be used ("" while it may)."""
+    if session is None or not session.open:
+        return "session_ended"
+    if acc.expires_at <= now:
+        return "expired"
+    if session.login_expires_at is not None and session.login_expires_at <= now:
+        return "login_expired"
+    return ""
+
+
+def lost(
+    accounts: Mapping[str, Account], present: Collection[str], sessions: Mapping[int, SessionFacts], now: float
+) -> tuple[dict[str, Account], list[Command]]:
+    """After the controller reconnects: the accounts Asterisk no longer has (``present``: the endpoint names it
+    does have) because it restarted. Each one still valid is pushed again with the same name and credentials, so
+    its device registers and calls again with the login it has; the others go (their leftovers, if any, deleted).
+    Accounts Asterisk still has are not touched (``sweep`` looks after them).
+
+    A captain's coaching account is never here: coaching needs the caller's leg, which an Asterisk restart takes
+    with it, so that coaching has ended (and its account been revoked) by the time anything is pushed again."""
+    out = dict(accounts)
+    cmds: list[Command] = []
+    for name, acc in accounts.items():
+        if name in present:
+            continue
+        reason = _ended(acc, sessions.get(acc.session_id), now) or ("" if acc.md5_cred else "no_credentials")
         if reason:
             del out[name]
             cmds.append(DeleteAccount(name, reason))
+        else:
+            cmds.append(PushAgain(acc))
     return out, cmds
 
 
@@ -209,10 +259,17 @@ def next_expiry(accounts: Mapping[str, Account]) -> float | None:
     return min((acc.expires_at for acc in accounts.values()), default=None)
 
 
-def restored(username: str, fields: Mapping[str, str]) -> Account | None:
-    """An account found in Asterisk after a controller restart, from the variables the endpoint carries."""
+def restored(username: str, fields: Mapping[str, str], auth: Mapping[str, str] | None = None) -> Account | None:
+    """An account found in Asterisk after a controller restart, from the variables the endpoint carries and its
+    auth's ``md5_cred`` (so a later Asterisk restart can push it again; without one it cannot be)."""
     try:
-        return Account(username, int(fields["PB_SESSION"]), Kind(fields["PB_KIND"]), float(fields["PB_EXPIRES"]))
+        return Account(
+            username,
+            int(fields["PB_SESSION"]),
+            Kind(fields["PB_KIND"]),
+            float(fields["PB_EXPIRES"]),
+            md5_cred=(auth or {}).get("md5_cred", ""),
+        )
     except (KeyError, ValueError):
         return None
 
@@ -284,5 +341,11 @@ def aor_fields() -> list[tuple[str, str]]:
     ]
 
 
-def auth_fields(account: Account, password: str) -> list[tuple[str, str]]:
-    return [("auth_type", "userpass"), ("username", account.username), ("password", password)]
+def auth_fields(account: Account) -> list[tuple[str, str]]:
+    """The digest, not the password: Asterisk never holds it in plain either (nor shows it to an ARI reader)."""
+    return [
+        ("auth_type", "md5"),
+        ("username", account.username),
+        ("realm", REALM),
+        ("md5_cred", account.md5_cred),
+    ]

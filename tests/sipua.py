@@ -7,6 +7,9 @@ own threads and sockets) and reports what happens as JSON lines on stdout:
 
 Events: {"event": "registered", "code": 200} (or another SIP status), {"event": "call", "state": "CONFIRMED",
 "code": 200}, {"event": "media"}, {"event": "ended", "code": ..., "reason": ...}, {"event": "done"}.
+
+With ``--stdin`` it stays (after registering, if asked) and takes commands, one a line: ``register`` (REGISTER
+now, as its refresh timer would), ``call EXT``, ``hangup``, ``quit``; the events say what came of them.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import sys
 import time
+from collections.abc import Callable
 
 import pjsua2 as pj
 
@@ -99,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tone", type=int, default=0, help="send this tone (Hz) to the other side")
     ap.add_argument("--answer", action="store_true", help="answer one incoming call (after --register)")
     ap.add_argument("--seconds", type=float, default=10.0, help="how long to stay (the call hangs up after)")
+    ap.add_argument("--stdin", action="store_true", help="take commands from stdin (see the module docstring)")
     args = ap.parse_args(argv)
 
     ep = pj.Endpoint()
@@ -139,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if acc.reg_code is None:
             emit(event="registered", code=0, reason="no answer")
     call: Call | None = None
-    if args.call:
+    if args.stdin:
+        call = commands(acc, args, pump)
+    elif args.call:
         call = Call(acc, args.record, args.tone)
         prm = pj.CallOpParam(True)
         call.makeCall(f"sip:{args.call}@{args.server}", prm)
@@ -160,6 +168,42 @@ def main(argv: list[str] | None = None) -> int:
     emit(event="done")
     # pjsua2's Python objects assert on their way out after a call ended; nothing is left to flush.
     os._exit(0)
+
+
+def commands(acc: Account, args: argparse.Namespace, pump: Callable[..., None]) -> Call | None:
+    """The --stdin loop: pjsua2's events are handled between lines (everything on this one thread)."""
+    call: Call | None = None
+    # Raw reads and our own line buffer: select() cannot see lines a buffered sys.stdin already took in.
+    pending, eof = b"", False
+    lines: list[str] = []
+    while not eof:
+        pump(0.05)
+        if select.select([sys.stdin], [], [], 0)[0]:
+            data = os.read(sys.stdin.fileno(), 4096)
+            eof = not data
+            pending += data
+            *done, pending = pending.split(b"\n")
+            lines += [x.decode() for x in done]
+        while lines:
+            words = lines.pop(0).split()
+            if words == ["quit"]:
+                eof = True
+                break
+            if words == ["register"]:
+                acc.reg_code = None
+                try:
+                    acc.setRegistration(True)
+                except pj.Error as exc:
+                    emit(event="error", command="register", reason=str(exc.info()))
+            elif words[:1] == ["call"] and len(words) == 2:
+                call = Call(acc, args.record, args.tone)
+                call.makeCall(f"sip:{words[1]}@{args.server}", pj.CallOpParam(True))
+            elif words == ["hangup"] and call is not None and not call.ended:
+                call.hangup(pj.CallOpParam(True))
+    if call is not None and not call.ended:
+        call.hangup(pj.CallOpParam(True))
+        pump(2, lambda: call is not None and call.ended)
+    return call
 
 
 if __name__ == "__main__":

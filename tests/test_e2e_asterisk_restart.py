@@ -218,3 +218,96 @@ async def test_asterisk_restart_mid_shift(own_pbx: Pbx, tmp_path: Path) -> None:
     finally:
         ctl.stop()
         store.close()
+
+
+async def test_softphone_keeps_its_login_across_an_asterisk_restart(own_pbx: Pbx, tmp_path: Path) -> None:
+    """A volunteer on a SIP softphone (pjsua2, tests/sipua.py) is on the line when Asterisk crashes. Once the
+    controller is back it pushes the session's account again, same name and credentials: the phone's next REGISTER
+    (its refresh timer's, brought forward here by the test) is accepted and its call joins the session's bridge
+    again, with no new login fetched from the screen (even with a controller restart in between). A REGISTER
+    refused while Asterisk did not have the account does not get the phone's address banned (the guard here bans
+    at the first counted failure), and no secret reaches the log."""
+    from tests.test_e2e_softphone import Softphone  # a pjsua2 device in its own process
+
+    pbx = own_pbx
+    store = Store(pbx.settings.db_path)
+    cid = int(store.create_campaign("Softphone restart", status="paused")["id"])  # no voter: the leg is the point
+    ctl = ControllerProcess(pbx, tmp_path / "controller.log", extra_env={"PHONEBANK_SIP_GUARD": "1/60/600"})
+    ctl.start()
+    assert ctl.proc is not None
+    ua: Softphone | None = None
+    user, password = pbx.ari_credentials()
+    try:
+        status, s = ctl.call("POST", "/api/sessions", {"campaign_id": cid, "name": "Sofia"})
+        assert status == 201, s
+        sid = s["id"]
+        status, creds = ctl.call("POST", f"/api/sessions/{sid}/sip", {"kind": "softphone"})
+        assert status == 200, creds
+
+        def view() -> dict[str, Any]:
+            return dict(ctl.call("GET", f"/api/sessions/{sid}")[1])
+
+        ua = Softphone(creds["sip_server"], creds["username"], creds["password"], "--register", "--stdin")
+        await until(lambda: ua.first("registered", code=200), 20, "the softphone registered")
+        # A controller restart first: it learns the account back from Asterisk, digest included, which is all it
+        # has to push it again after the Asterisk restart below.
+        ctl.stop()
+        ctl.start()
+        assert ctl.proc is not None
+        restored = [e for e in log_events(ctl.log_path) if e.get("event") == "sip.accounts_restored"]
+        assert restored and restored[-1]["count"] == 1, restored
+        ua.send(f"call {creds['dial']}")
+        await until(lambda: view()["phone_connected"], 20, "the softphone's leg joined")
+
+        crash(pbx)
+        # The window between Asterisk being back and the controller pushing the account, held open: the controller
+        # is stopped (SIGSTOP) while Asterisk starts and the phone tries to register, and refused.
+        ctl.proc.send_signal(signal.SIGSTOP)
+        try:
+            pbx.rt.up()
+            seen = len(ua.events)
+            ua.send("register")
+            refused = await until(
+                lambda: next((e for e in ua.events[seen:] if e["event"] == "registered"), None), 20, "a REGISTER"
+            )
+        finally:
+            ctl.proc.send_signal(signal.SIGCONT)
+        assert refused["code"] in (401, 403), refused
+        await until(lambda: health(ctl)[0] == 200, 60, "the controller reconnected")
+        await until(lambda: view()["state_reason"] == PBX_LOST_REASON, 20, "the session paused")
+        events = log_events(ctl.log_path)
+        pushed = [e for e in events if e.get("event") == "sip.account_pushed_again"]
+        assert [e["session_id"] for e in pushed] == [sid], pushed
+
+        # The same login, untouched: the phone registers again and calls in to its own session's bridge.
+        ua.send("hangup")  # the call Asterisk dropped without a BYE
+        seen = len(ua.events)
+        ua.send("register")
+        await until(
+            lambda: next((e for e in ua.events[seen:] if e["event"] == "registered"), None), 20, "the new REGISTER"
+        )
+        assert [e["code"] for e in ua.events[seen:] if e["event"] == "registered"][-1] == 200, ua.events[seen:]
+        ua.send(f"call {creds['dial']}")
+        back = await until(lambda: (v := view())["phone_connected"] and v, 20, "the leg joined again")
+        assert back["state"] != "disconnected", back
+        bridge = store.session(sid)["bridge_id"]  # type: ignore[index]
+        async with AriClient(pbx.rt.ari_url(), user, password, "restart-drill") as ari:
+            members = [await ari.get(f"channels/{ch}") for ch in (await ari.get(f"bridges/{bridge}"))["channels"]]
+            # The account's state in Asterisk: the auth carries the digest, never the password.
+            auth = {
+                f["attribute"]: f["value"]
+                for f in await ari.get(f"asterisk/config/dynamic/res_pjsip/auth/{creds['username']}")
+            }
+        assert [m["name"].rsplit("-", 1)[0] for m in members] == [f"PJSIP/{creds['username']}"], members
+        assert auth.get("auth_type") == "md5" and not auth.get("password"), auth
+        assert auth["md5_cred"] not in ctl.log_path.read_text()
+        assert creds["password"] not in ctl.log_path.read_text()
+
+        events = log_events(ctl.log_path)
+        assert not [e for e in events if e.get("event") == "sip.address_banned"]
+        assert not [e for e in events if e.get("event") == "sip.account_created"][1:], "no second login was made"
+    finally:
+        if ua is not None:
+            ua.kill()
+        ctl.stop()
+        store.close()

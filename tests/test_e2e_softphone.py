@@ -39,6 +39,7 @@ class Softphone:
                 f"--password={password}",
                 *args,
             ],
+            stdin=subprocess.PIPE if "--stdin" in args else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -62,6 +63,12 @@ class Softphone:
         await asyncio.wait_for(asyncio.shield(self._reader), limit_s)
         self.proc.wait(10)
         return self.events
+
+    def send(self, command: str) -> None:
+        """A line for tests/sipua.py --stdin (register, call EXT, hangup, quit)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
 
     def kill(self) -> None:
         if self.proc.poll() is None:

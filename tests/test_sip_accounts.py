@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from bridge import sip_accounts as sa
@@ -106,7 +108,10 @@ def test_endpoint_fields_keep_the_account_in_its_own_context() -> None:
         },
     )
     assert restored == Account("pbsipa", 1, Kind.WEBRTC, float(int(T0 + 3600)))
+    assert restored is not None and restored.md5_cred == ""  # an auth without one: cannot be pushed again
     assert sa.restored("pbsipa", {"PB_SESSION": "x"}) is None
+    again = sa.restored("pbsipa", {"PB_SESSION": "1", "PB_KIND": "webrtc", "PB_EXPIRES": "5"}, {"md5_cred": "ab"})
+    assert again is not None and again.md5_cred == "ab"
 
 
 @pytest.mark.parametrize(
@@ -128,3 +133,61 @@ def test_call_back(accounts: dict[str, Account], session: SessionFacts | None, h
     with pytest.raises(sa.Refused) as err:
         sa.call_back(accounts, session, T0, has_leg)
     assert err.value.status == status
+
+
+def test_the_auth_carries_the_digest_never_the_password() -> None:
+    out, cmds = sa.issue({}, OPEN, "softphone", T0, "pbsipa", "s3cret")
+    account = out["pbsipa"]
+    # RFC 2617's HA1, as Asterisk checks it for auth_type=md5: md5("user:realm:password").
+    assert account.md5_cred == hashlib.md5(b"pbsipa:asterisk:s3cret").hexdigest()
+    fields = dict(sa.auth_fields(account))
+    assert fields == {"auth_type": "md5", "username": "pbsipa", "realm": sa.REALM, "md5_cred": account.md5_cred}
+    assert "s3cret" not in repr(cmds) and account.md5_cred not in repr(cmds), "no secret in a repr (logs)"
+
+
+def pushed(account: Account) -> Account:
+    return Account(account.username, account.session_id, account.kind, account.expires_at, md5_cred="0" * 32)
+
+
+@pytest.mark.parametrize(
+    ("account", "present", "facts", "now", "expected"),
+    [
+        # Asterisk restarted and lost it: still valid, so pushed again as it was.
+        (pushed(acc(kind=Kind.SOFTPHONE)), set(), {1: OPEN}, T0, "again"),
+        (pushed(acc(kind=Kind.WEBRTC)), {"pbsipother"}, {1: OPEN}, T0, "again"),
+        (pushed(acc()), set(), {1: SessionFacts(1, True, login_expires_at=T0 + 60)}, T0, "again"),
+        # Asterisk still has it (the WebSocket only blinked): nothing to do.
+        (pushed(acc()), {"pbsipa"}, {1: OPEN}, T0, "kept"),
+        (pushed(acc()), {"pbsipa"}, {}, T0, "kept"),  # ended: the sweep's business, not this
+        # Lost and no longer valid: forgotten, not pushed.
+        (pushed(acc()), set(), {}, T0, "session_ended"),
+        (pushed(acc()), set(), {1: SessionFacts(1, False)}, T0, "session_ended"),
+        (pushed(acc()), set(), {1: OPEN}, T0 + 3600, "expired"),
+        (pushed(acc()), set(), {1: SessionFacts(1, True, login_expires_at=T0)}, T0, "login_expired"),
+        # Learnt back from an Asterisk whose auth had no digest (made before digests): cannot be made the same.
+        (acc(), set(), {1: OPEN}, T0, "no_credentials"),
+    ],
+)
+def test_lost_accounts_pushed_again_with_the_same_credentials(
+    account: Account, present: set[str], facts: dict[int, SessionFacts], now: float, expected: str
+) -> None:
+    other = pushed(acc("pbsipb", sid=2))
+    out, cmds = sa.lost({"pbsipa": account, "pbsipb": other}, {*present, "pbsipb"}, facts, now)
+    assert out["pbsipb"] is other  # present in Asterisk: untouched
+    if expected == "again":
+        assert cmds == [sa.PushAgain(account)] and out["pbsipa"] is account
+        assert isinstance(cmds[0], sa.PushAgain) and cmds[0].account.md5_cred == account.md5_cred
+    elif expected == "kept":
+        assert cmds == [] and out["pbsipa"] is account
+    else:
+        assert cmds == [DeleteAccount("pbsipa", expected)] and "pbsipa" not in out
+
+
+def test_an_issued_account_survives_a_restart_with_its_login() -> None:
+    """The whole path: issued, Asterisk restarts (nothing present), pushed again with the digest of the password
+    the device was given."""
+    accounts, _ = sa.issue({}, OPEN, "softphone", T0, "pbsipa", "pw")
+    out, cmds = sa.lost(accounts, set(), {1: OPEN}, T0 + 60)
+    assert out == accounts
+    assert cmds == [sa.PushAgain(accounts["pbsipa"])] and isinstance(cmds[0], sa.PushAgain)
+    assert dict(sa.auth_fields(cmds[0].account))["md5_cred"] == sa.md5_cred("pbsipa", "pw")

@@ -17,9 +17,9 @@ LINE = (
 @pytest.mark.parametrize(
     ("ev", "svc", "expected"),
     [
-        ("InvalidAccountID", "PJSIP", sg.Failure("203.0.113.9", "s1")),
-        ("ChallengeResponseFailed", "PJSIP", sg.Failure("203.0.113.9", "s1")),
-        ("InvalidPassword", "PJSIP", sg.Failure("203.0.113.9", "s1")),
+        ("InvalidAccountID", "PJSIP", sg.Failure("203.0.113.9", "s1", "pbsipdeadbeef")),
+        ("ChallengeResponseFailed", "PJSIP", sg.Failure("203.0.113.9", "s1", "pbsipdeadbeef")),
+        ("InvalidPassword", "PJSIP", sg.Failure("203.0.113.9", "s1", "pbsipdeadbeef")),
         ("ChallengeSent", "PJSIP", None),
         ("SuccessfulAuth", "PJSIP", None),
         ("InvalidAccountID", "AMI", None),
@@ -80,3 +80,41 @@ def test_acl_config() -> None:
     conf = sg.acl_config(("203.0.113.9", "2001:db8::1"))
     assert "[pb-guard]" in conf and "deny = 203.0.113.9/32" in conf and "deny = 2001:db8::1/128" in conf
     assert "deny" not in sg.acl_config(())
+
+
+OURS = "pbsip" + "5" * 32  # a valid account's name (37 characters); Asterisk logs its first 36
+CUT = OURS[:36]
+
+
+@pytest.mark.parametrize(
+    ("failures", "banned"),
+    [
+        # What Asterisk logs for a device whose account it lost in a restart: InvalidAccountID naming it (cut),
+        # then the same attempt's ChallengeResponseFailed with "<unknown>". Repeated, never counted.
+        ([("s1", CUT), ("s1", "<unknown>")] * 3 + [("s2", CUT), ("s2", "<unknown>")], False),
+        ([("s1", OURS)] * 5, False),
+        # Named in a later event of the attempt only: what was counted for it is taken back.
+        ([("s1", "<unknown>"), ("s1", CUT), ("s2", "<unknown>")], False),
+        # Not ours: a guessed name, one we never made, a prefix too short to be unguessable, an empty one.
+        ([("s1", "pbsip" + "0" * 32), ("s2", "<unknown>")], True),
+        ([("s1", OURS[:20]), ("s2", "admin")], True),
+        ([("s1", ""), ("s2", "")], True),
+        # Without a SessionID an attempt cannot be tied to its other events: only its own naming counts.
+        ([("", CUT), ("", "<unknown>"), ("s9", "<unknown>")], True),
+    ],
+)
+def test_attempts_naming_a_valid_account_are_not_counted(failures: list[tuple[str, str]], banned: bool) -> None:
+    g = sg.Guard(sg.Limits(failures=2, window_s=60, ban_s=600))
+    out: list[sg.Banned] = []
+    for i, (attempt, account) in enumerate(failures):
+        g, cmds = sg.step(g, sg.Failure("198.51.100.7", attempt, account), T0 + i, ours={OURS, "pbsip" + "6" * 32})
+        out += cmds
+    assert bool(out) == banned, out
+
+
+def test_an_account_no_longer_valid_is_counted_again() -> None:
+    g = sg.Guard(sg.Limits(failures=2, window_s=60, ban_s=600))
+    g, out = sg.step(g, sg.Failure("198.51.100.7", "s1", CUT), T0, ours=())
+    assert out == []
+    g, out = sg.step(g, sg.Failure("198.51.100.7", "s2", CUT), T0 + 1, ours=())
+    assert out == [sg.Banned(("198.51.100.7",), added="198.51.100.7")]
