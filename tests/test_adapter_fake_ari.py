@@ -414,3 +414,28 @@ async def test_a_spanish_volunteers_computer_audio_replacing_their_phone_turns_s
     assert ctl.legs[sid].channel_id == "web-1", "the new leg took the old one's place"
     set_lang = ("POST", "channels/web-1/variable", {"variable": "CHANNEL(language)", "value": "es", "body": None})
     assert set_lang in ari.calls
+
+
+async def test_a_refused_caller_is_told_goodbye_in_each_callin_language(tmp_path: Path) -> None:
+    """Three wrong codes: the adapter hands the call-in's languages to the dialplan (PB_LANGUAGES, pb-say) before
+    it continues there; a one-language call-in sets nothing (the channel's language, as it was)."""
+    from callin import guard as g
+
+    store = Store(tmp_path / "pb.db")
+    store.create_campaign("Refusals")
+    for ch, languages in (("two", ("en", "es")), ("one", ("en",))):
+        ari = FakeAri()
+        guard = g.Guard(limits=g.Limits(tarpit_base_s=0.0))  # no wait between tries: three wrong codes at once
+        ctl = Controller(ari=ari, store=store, guard=guard, callin_languages=languages)  # type: ignore[arg-type]
+        start = {"type": "StasisStart", "args": ["callin"], "channel": {"id": ch, "name": f"Local/{ch}"}}
+        await ctl.on_event({**start, "channel": {**start["channel"], "caller": {"number": f"+1555000{len(ch)}"}}})
+        for digit in "1" * 30:
+            await ctl.on_event({"type": "ChannelDtmfReceived", "digit": digit, "channel": {"id": ch}})
+        paths = [c[1] for c in ari.calls if c[0] == "POST"]
+        assert ctl.entries[ch].state.value == "refused" and f"channels/{ch}/continue" in paths
+        variables = [c[2] for c in ari.calls if c[1] == f"channels/{ch}/variable"]
+        if len(languages) > 1:
+            assert variables == [{"variable": "PB_LANGUAGES", "value": "en,es", "body": None}]
+            assert paths.index(f"channels/{ch}/variable") < paths.index(f"channels/{ch}/continue")
+        else:
+            assert variables == []

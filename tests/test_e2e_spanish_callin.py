@@ -228,3 +228,42 @@ async def test_abandoned_voters_hear_the_message_in_their_language(
     finally:
         await ari.post("asterisk/variable", variable="PB_SIM_HEARD", value="")
         store.close()
+
+
+async def test_a_refused_caller_hears_goodbye_in_each_language(
+    pbx: Pbx, controller: ControllerProcess, ari: AriClient, tmp_path: Path
+) -> None:
+    """Three wrong codes: no code said which language the caller speaks, so the goodbye is said in each of the
+    call-in's languages (English, then Spanish: callin.entry's Refuse, the dialplan's pb-say), as the prompts were."""
+    refs = {x: read_wav_samples(sound_file(pbx, x, "vm-goodbye", tmp_path))[0] for x in ("en", "es")}
+    assert received(refs["es"], refs["en"]) <= NO_MATCH  # the two recordings are told apart
+    # A wrong code 1 s into the prompt, then two more right after it (ten digits each: no # needed).
+    leg = await drill.volunteer(
+        ari,
+        pbx.rt,
+        "0" * 10,
+        stay_s=60,
+        delay_s=1.0,
+        later_keys="1" * 20,
+        later_keys_after_s=1.0,
+        caller="+12025550177",
+    )
+
+    async def gone() -> bool:
+        return leg.channel_id not in {ch["id"] for ch in await ari.get("channels")}
+
+    deadline = time.monotonic() + 60
+    while not await gone():
+        assert time.monotonic() < deadline, "the refused caller was never hung up"
+        await asyncio.sleep(0.5)
+    sizes: list[int] = []
+
+    def settled() -> bool:
+        sizes.append(leg.heard_wav.stat().st_size if leg.heard_wav.exists() else -1)
+        return len(sizes) > 2 and sizes[-1] == sizes[-2] == sizes[-3] > 0
+
+    await until(settled, 10, "the recording to be closed")
+    heard = read_wav_samples(leg.heard_wav)[0]
+    goodbye = {x: received(heard, refs[x]) for x in ("en", "es")}
+    print("goodbye", goodbye)
+    assert goodbye["en"] >= MATCH and goodbye["es"] >= MATCH, goodbye
