@@ -25,7 +25,7 @@ from panel import i18n
 from panel import list_worker as lw
 from panel.common import callin_dialable, page_refusal, render, require, user_of
 from panel.i18n import M_, N_, reason
-from panel.keys import CALLIN_NUMBER, STAGE_MEDIA, STORE, USER, Handler
+from panel.keys import CALLIN_NUMBER, CONTROLLER, STAGE_MEDIA, STORE, USER, Handler
 from store import efforts as ef
 from store import recordings
 from store import results as sr
@@ -946,6 +946,8 @@ async def users_post(request: web.Request) -> web.StreamResponse:
         except StoreError as exc:
             return _users_page(request, status=400, user_error=M_("Not changed: %(reason)s.", reason=reason(exc)))
         log.info("admin.role_changed", user_id=target, role=form.get("role"), by=me["id"])
+        # A coaching started under the old role ends with it (the captain starts again if the new one allows).
+        await request.app[CONTROLLER].end_coaching_of(target, "role_changed")
         raise web.HTTPFound("/admin/users?msg=role_changed")
     if op == "save_role":
         perms = [str(p) for p in raw.getall("perm", [])]
@@ -958,6 +960,7 @@ async def users_post(request: web.Request) -> web.StreamResponse:
                 role_error=M_("Not saved: %(reason)s.", reason=reason(exc)),
                 new_role={"name": form.get("role_name", ""), "perms": perms},
             )
+        await request.app[CONTROLLER].recheck_coaches()  # the role may have lost coach_callers
         raise web.HTTPFound("/admin/users?msg=role_saved#roles")
     return _users_page(request, status=400, user_error=N_("Unknown action."))
 

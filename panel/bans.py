@@ -66,6 +66,7 @@ async def bans_post(request: web.Request) -> web.StreamResponse:
         return _bans_page(request, campaign, status=400, error=reason(exc), kind=kind, value=value)
     for sid in stop:
         await request.app[CONTROLLER].volunteer_action(sid, "stop")
+    await request.app[CONTROLLER].recheck_coaches()  # a banned captain coaching one of the effort's callers
     log.info("panel.caller_banned", campaign_id=campaign["id"], kind=kind, sessions_stopped=len(stop))
     if len(stop) == 1:
         done = M_("Banned. %(n)s open session stopped.", n=1)

@@ -12,7 +12,7 @@ from aiohttp import web
 from panel import i18n
 from panel.common import can, render, require, safe_next, secure, set_login_cookie, user_of
 from panel.i18n import M_, N_
-from panel.keys import COOKIE, LOGIN_THROTTLE, STORE, USER
+from panel.keys import CONTROLLER, COOKIE, LOGIN_THROTTLE, STORE, USER
 from panel.proxy import client_ip
 from panel.throttle import retry_after
 from store import bans
@@ -114,6 +114,9 @@ def _wait_text(seconds: int) -> str:
 async def logout(request: web.Request) -> web.StreamResponse:
     if token := request.cookies.get(COOKIE):
         u.end_login(request.app[STORE], token)
+    if (user_id := user_of(request)["id"]) is not None:
+        # A captain leaving the panel leaves their coaching too: nobody keeps listening in on a call unseen.
+        await request.app[CONTROLLER].end_coaching_of(int(user_id), "logged_out")
     resp = web.HTTPFound("/login")
     resp.del_cookie(COOKIE, path="/")
     raise resp

@@ -29,6 +29,7 @@ from panel.keys import CALLIN_NUMBER, CONTROLLER, STORE
 from panel.views import sip_account_view
 from store import efforts as ef
 from store import results as r
+from store import users as u
 from store import van
 from store.contacts import mask_phone
 from store.db import MAX_ABANDON_TARGET, Store, StoreError
@@ -645,7 +646,8 @@ async def coach(request: web.Request) -> web.StreamResponse:
     the dashboard."""
     campaign = _campaign(request)
     body = await read_json(request)
-    user_id = int(user_of(request)["id"] or 0)  # the API token coaches as user 0
+    # The API token is one principal (co.TOKEN_USER): its Stop or mode change reaches only its own coaching.
+    user_id = int(user_of(request)["id"] or co.TOKEN_USER)
     mode_raw = body.get("mode")
     controller = request.app[CONTROLLER]
     if mode_raw == "stop" or ("session_id" not in body and mode_raw in set(co.Mode)):
@@ -668,6 +670,10 @@ async def coach(request: web.Request) -> web.StreamResponse:
     session = request.app[STORE].session(session_id)
     if session is None or session["campaign_id"] != campaign["id"]:
         return _coach_refusal(request, 404, N_("no such caller in this effort"))
+    # Checked again after this handler's awaits (an admin may have taken the right away meanwhile, and their
+    # recheck found no coaching yet to end); nothing awaits between here and the coaching's start.
+    if user_id != co.TOKEN_USER and u.coach_standing(request.app[STORE], user_id, campaign["id"]):
+        return _coach_refusal(request, 403, N_("you may no longer coach callers"))
     got = await controller.coach(user_id, session_id, co.Mode(str(mode_raw)), leg)
     if "refused" in got:
         if got["refused"] == "account_failed":
@@ -677,6 +683,7 @@ async def coach(request: web.Request) -> web.StreamResponse:
         reasons = {
             "caller_coached": N_("another captain is coaching this caller"),
             "caller_not_on_line": N_("this caller is not on the line"),
+            "coaching_gone": N_("this coaching ended before it started (another request of yours, or the caller left)"),
         }
         return _coach_refusal(request, 409, reasons.get(got["refused"], got["refused"]))
     if leg is co.LegKind.PHONE:

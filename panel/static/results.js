@@ -129,8 +129,19 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfMeta ? csrfMeta.content : "" },
       body: JSON.stringify(body)
     }).then(function (resp) {
-      return resp.json().then(function (data) { return { ok: resp.ok, status: resp.status, data: data }; });
+      return resp.json().then(function (data) { return { ok: resp.ok, status: resp.status, data: data }; },
+        function () { return { ok: false, status: resp.status, data: {} }; });  // a proxy's HTML error page
     });
+  }
+
+  /* One coach request at a time: a double-click would start a second coaching that ends the first while its
+     account is still being made. The buttons come back when the answer (or the network error) does. */
+  var coachBusy = false;
+  function setCoachBusy(on) {
+    coachBusy = on;
+    var form = document.getElementById("coach-form");
+    if (!form) { return; }
+    Array.prototype.forEach.call(form.querySelectorAll("button"), function (b) { b.disabled = on; });
   }
 
   /* The coaching card's strings, translated in the page's JSON block (results/dashboard.html), keyed by the
@@ -229,12 +240,15 @@
       var sid = coachSelect.value;
       var picked = coachForm.querySelector('input[name="audio"]:checked');
       var audio = picked ? picked.value : "phone";
+      if (coachBusy) { return; }
       if (!sid) { coachStatus.textContent = tr("No caller is on the line."); return; }
       // Same caller, same audio: change the mode on the leg already there; else a new coaching (the old ends).
       var same = coaching && String(coaching.session_id) === sid && coaching.audio === audio;
       var body = same ? { mode: mode } : { session_id: Number(sid), mode: mode, audio: audio };
       if (!same) { hangUpBrowser(); showSoftphone(null); }
+      setCoachBusy(true);
       coachPost(body).then(function (r) {
+        setCoachBusy(false);
         if (!r.ok) { coachStatus.textContent = r.data.error || tr("Could not coach."); return; }
         if (r.data.coach_id) {
           coaching = { session_id: r.data.session_id, mode: r.data.mode, audio: audio };
@@ -252,19 +266,30 @@
           coaching.mode = r.data.mode;
           coachStatus.textContent = tr("Now: {mode}.", { mode: tr(r.data.mode) });
         }
+      }, function () {
+        setCoachBusy(false);
+        coachStatus.textContent = tr("Could not reach the server: try again.");
       });
     });
     document.getElementById("coach-stop").addEventListener("click", function () {
       // Stop on the server first: hanging up this browser's leg first would end the coaching on the PBX's
       // side, and the Stop would then find nothing to stop. The server hangs the leg up; this tidies after.
+      if (coachBusy) { return; }
       stopping = true;
       showSoftphone(null);
+      setCoachBusy(true);
       coachPost({ mode: "stop" }).then(function (r) {
+        setCoachBusy(false);
         hangUpBrowser();
         stopping = false;
         var wasOn = coaching !== null;
         coaching = null;
         coachStatus.textContent = r.ok || (wasOn && r.status === 404) ? tr("Coaching ended.") : (r.data.error || "");
+      }, function () {
+        // Not known to have stopped: the leg stays, and its end (if the PBX ends it) is news again.
+        setCoachBusy(false);
+        stopping = false;
+        coachStatus.textContent = tr("Could not reach the server: try again.");
       });
     });
     window.addEventListener("pagehide", hangUpBrowser);
