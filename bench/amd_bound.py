@@ -21,7 +21,9 @@ f is fitted ON THE SPLIT ITSELF (tune, and held-out) by an exact mixed-integer p
 threshold per bin from 20..3000 ms in 20 ms steps or "never", maximise machines caught subject to people kept
 >= 99%, and the numbers of people decided within 600 / 400 ms of their greeting's end large enough for p95 <= 600
 and p50 <= 400 (the counts np.percentile needs at the lowest rank, with the fewest people kept allowed: a
-relaxation, so the ceiling is if anything too high). The fitted f is then re-scored exactly. No rule of the
+relaxation, so the ceiling is if anything too high); the ceiling printed is the solver's proven bound on that
+program. A second, strict fit (the highest rank, every person kept) finds an f that does meet the targets: the
+exact optimum lies between the two. Every f is re-scored exactly. No rule of the
 family, however tuned, can beat the ceiling on that split: it is an upper bound, not a result to ship. The f
 fitted on tune is also scored on held-out (what tuning could honestly get).
 
