@@ -157,7 +157,7 @@ async def test_a_spanish_callers_screens_have_no_english_left(panel: PanelKit, c
         left = sorted(e for e in english if re.search(rf"(?<!\w){re.escape(e)}(?!\w)", text))
         assert not left, f"{name}: English left on a Spanish page: {left}"
     assert "Buscando a su próximo votante" in pages["session_phone"]
-    assert "Audio del ordenador" in pages["session_computer"] and 'id="webphone"' in pages["session_computer"]
+    assert "Audio de la computadora" in pages["session_computer"] and 'id="webphone"' in pages["session_computer"]
     assert "Después marque" in pages["softphone_login"]
     assert "Su acceso para Get out the vote" in pages["your_login"]
     assert "Simpatizante" in pages["session_phone"] and "Número equivocado" in pages["session_phone"]
