@@ -572,6 +572,38 @@ def _campaign(request: web.Request) -> dict[str, Any]:
     return campaign
 
 
+# How a dial ended, as an organiser reads it (contacts.last_outcome and calls.outcome hold the codes; a volunteer's
+# result holds the effort's term code, shown by its own label).
+OUTCOME_TEXT: dict[str, str] = {
+    Outcome.CONNECTED: N_("Put through to a caller"),
+    Outcome.ABANDONED: N_("Answered, nobody free (abandoned)"),
+    Outcome.MACHINE: N_("Answering machine"),
+    Outcome.VOICEMAIL_LEFT: N_("Answering machine, message left"),
+    Outcome.HANGUP_BEFORE_CONNECT: N_("Hung up before a caller was put through"),
+    Outcome.NO_ANSWER: N_("No answer"),
+    Outcome.BUSY: N_("Busy"),
+    Outcome.CONGESTION: N_("Network busy"),
+    Outcome.FAILED: N_("Call failed"),
+    Outcome.UNALLOCATED: N_("Number does not exist"),
+    Outcome.CANCELLED: N_("Cancelled while ringing"),
+    Outcome.TRUNK_FAILED: N_("Carrier failed the call"),
+    Outcome.LOST: N_("Lost in a controller restart"),
+    Outcome.PBX_LOST: N_("Lost in a phone system restart"),
+    Outcome.CALLBACK: N_("Asked to be called back"),
+    Outcome.CONTACTED: N_("Contacted"),
+    Outcome.REFUSED: N_("Refused"),
+    Outcome.WRONG_NUMBER: N_("Wrong number"),
+    Outcome.DISCONNECTED: N_("Disconnected"),
+    Outcome.DO_NOT_CALL: N_("Do not call"),
+}
+
+
+def result_labels(store: Store, campaign_id: int) -> dict[str, str]:
+    """Code -> what the screens show: the effort's term codes by their labels, the dialler's outcomes by
+    OUTCOME_TEXT (English, for ``|translate``)."""
+    return {**OUTCOME_TEXT, **{d["code"]: d["label"] for d in store.disposition_codes(campaign_id)}}
+
+
 def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
     q = request.query.get("q", "")[:100]
     status = request.query.get("status", "")
@@ -582,8 +614,10 @@ def _contact_list(request: web.Request, campaign_id: int) -> dict[str, Any]:
     except ValueError:
         page = 1
     rows, total = r.search_contacts(request.app[STORE], campaign_id, q, status, page, PER_PAGE)
+    labels = result_labels(request.app[STORE], campaign_id)
     for row in rows:
         row["phone_masked"] = mask_phone(row["phone"])
+        row["last_label"] = labels.get(row["last_outcome"] or "", row["last_outcome"] or "")
     pages = max(math.ceil(total / PER_PAGE), 1)
     return {
         "rows": rows,
@@ -717,8 +751,11 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
     for d in history["dispositions"]:
         for a in d["answers"]:
             a["text"] = texts.get(a["question"], a["question"])
+    labels = result_labels(store, campaign["id"])
     for a in history["attempts"]:
         a["talk"] = duration(a["talk_s"]) if a["talk_s"] is not None else ""
+        a["outcome_label"] = labels.get(a["outcome"] or "", a["outcome"] or "")
+    contact = {**contact, "last_label": labels.get(contact["last_outcome"] or "", contact["last_outcome"] or "")}
     return render(request, "results/contact.html", campaign=campaign, contact=contact, history=history)
 
 

@@ -304,7 +304,7 @@ async def test_contact_history(panel: PanelKit) -> None:
     html = await resp.text()
     assert "+12025550101" in html  # full number on the contact page
     attempts = re.search(r'<table id="attempts">.*?</table>', html, re.S)
-    assert attempts and "connected" in attempts.group(0) and "HUMAN" in attempts.group(0)
+    assert attempts and "Put through to a caller" in attempts.group(0) and "HUMAN" in attempts.group(0)
     assert "Alice" in attempts.group(0) and "2m 00s" in attempts.group(0)
     history = re.search(r'<ol id="dispositions".*?</ol>', html, re.S)
     assert history and "Supporter" in history.group(0)
@@ -631,3 +631,23 @@ def test_cancelled_calls_have_their_own_place_in_the_attempts_chart() -> None:
 
     spec = stacked_bars([{"bucket": 100, "outcome": "cancelled", "n": 2}, {"bucket": 100, "outcome": "busy", "n": 1}])
     assert {item["label"] for item in spec["legend"]} == {"Cancelled (caller left)", "Busy / failed"}
+
+
+def test_every_outcome_has_words_and_term_codes_show_their_labels(tmp_path: Any) -> None:
+    """The contacts table and a contact's history show what happened in words (translatable), never a code."""
+    from panel.i18n import translations
+    from panel.results import OUTCOME_TEXT, result_labels
+    from store.db import Store
+    from store.outcomes import Outcome
+
+    assert set(OUTCOME_TEXT) == set(Outcome)
+    es = translations("es")
+    assert all(es.gettext(text) != text for text in OUTCOME_TEXT.values()), "an outcome's words lack Spanish"
+    store = Store(tmp_path / "t.db")
+    try:
+        cid = int(store.create_campaign("Labels")["id"])
+        labels = result_labels(store, cid)
+        assert labels["no_answer"] == "No answer" and es.gettext(labels["no_answer"]) == "No contesta"
+        assert labels["supporter"] == "Supporter"  # the effort's own term code, by its label
+    finally:
+        store.close()
