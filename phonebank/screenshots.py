@@ -198,6 +198,9 @@ async def main(out: Path) -> int:
             (ADMIN, "plan", f"/admin/forecast?effort={cid}"),
             (None, "join", "/join/FAIRVTE-2026110"),
             (CALLER, "caller-on-call", f"/call/{cid}/s/{sid}"),
+            # The same screens for a browser set to Spanish (the panel follows Accept-Language).
+            ((*CALLER, "es"), "caller-on-call-es", f"/call/{cid}/s/{sid}"),
+            ((*ADMIN, "es"), "dashboard-es", f"/admin/efforts/{cid}/results"),
         ]
         written = []
         try:
@@ -207,10 +210,11 @@ async def main(out: Path) -> int:
                     contexts: dict[Any, Page] = {}
                     for who, name, path in shots:
                         if who not in contexts:
-                            context = await chromium.new_context(viewport=size)
+                            lang = who[2] if who and len(who) > 2 else "en-US"
+                            context = await chromium.new_context(viewport=size, locale=lang)
                             contexts[who] = await context.new_page()
                             if who:
-                                await _login(contexts[who], base, who)
+                                await _login(contexts[who], base, (who[0], who[1]))
                         page = contexts[who]
                         await page.goto(base + path)
                         await page.wait_for_load_state("networkidle")
