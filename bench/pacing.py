@@ -2,6 +2,7 @@
 
     python bench/pacing.py            # full grid, ~5 min on 2 cores
     python bench/pacing.py --quick    # shorter simulated hours, no extra sections
+    python bench/pacing.py --cold-start   # only the capacity benchmark's cold start, before/after (prints it)
 
 Grid: 3, 20 and 100 volunteers × answer rates 10 %, 20 %, 35 % × machine share 40 % and 60 %, talk 150 s and wrap-up
 15 s on average. Prints the table, writes docs/bench-pacing.md and plots to docs/img/pacing-*.png (matplotlib,
@@ -25,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bridge import pacing_sim as ps  # noqa: E402
+from bridge import predictive as pe  # noqa: E402
 
 VOLUNTEERS = (3, 20, 100)
 ANSWER_RATES = (0.10, 0.20, 0.35)
@@ -37,6 +39,51 @@ TARGET = 0.03
 ADAPT = ("vicidial_adapt_average", "vicidial_adapt_hard_limit")
 # Fixed marginal allowances for the 20-volunteer trade-off section.
 ALLOWANCES = (0.03, 0.06, 0.1, 0.2, 0.4)
+
+
+# Cold start in the capacity benchmark's world (bench/capacity.py: 3-minute steps from no history): the engine as
+# it was (a cushion of 1 abandon, live answers entering the history at hang-up), each fix alone, and now.
+COLD_VOLUNTEERS = (10, 25, 50, 75, 100)
+COLD_SEEDS = (1, 2, 3, 4, 5)
+COLD_VARIANTS = {
+    "before": (1.0, True),
+    "answers at verdict only": (1.0, False),
+    "cushion 3 only": (3.0, True),
+    "after": (3.0, False),
+}
+
+
+def _cold(job: tuple[int, int, str]) -> tuple[tuple[int, int, str], ps.Result]:
+    volunteers, seed, variant = job
+    cushion, at_hangup = COLD_VARIANTS[variant]
+    sc = ps.capacity_world(volunteers, minutes=3.0, seed=seed)
+    cfg = pe.PacingConfig(cushion_abandons=cushion)
+    return job, ps.run_engine(sc, cfg, answers_at_hangup=at_hangup)
+
+
+def cold_start(workers: int) -> str:
+    """Markdown: per volunteer count and variant, pooled and worst-step abandon over COLD_SEEDS, talk-minutes per
+    volunteer-hour and mean wait (both over the step plus the minute the volunteers stay to finish)."""
+    jobs = [(v, s, name) for v in COLD_VOLUNTEERS for name in COLD_VARIANTS for s in COLD_SEEDS]
+    if workers <= 1:
+        res = dict(map(_cold, jobs))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            res = dict(ex.map(_cold, jobs))
+    out = [
+        "| volunteers | engine | answers | abandoned | abandon (pooled) | worst step | talk min/vol-h | mean wait s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in COLD_VOLUNTEERS:
+        for name in COLD_VARIANTS:
+            rs = [res[(v, s, name)] for s in COLD_SEEDS]
+            live = sum(r.live_answers for r in rs)
+            ab = sum(r.abandoned for r in rs)
+            worst = max(r.abandon_rate for r in rs)
+            talk = sum(r.talk_min_per_vol_hour for r in rs) / len(rs)
+            wait = sum(r.mean_wait_s for r in rs) / len(rs)
+            out.append(f"| {v} | {name} | {live} | {ab} | {ab / live:.2%} | {worst:.2%} | {talk:.1f} | {wait:.1f} |")
+    return "\n".join(out)
 
 
 def _run(job: tuple[ps.Scenario, str]) -> tuple[ps.Scenario, ps.Result]:
@@ -209,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-pacing.md")
+    p.add_argument(
+        "--cold-start", action="store_true", help="only the capacity world's cold start, before/after; prints it"
+    )
     a = p.parse_args(argv)
+    if a.cold_start:
+        t0 = time.monotonic()
+        table = cold_start(a.workers)
+        sys.stdout.write(table + f"\n\n({time.monotonic() - t0:.0f} s, {a.workers} worker(s))\n")
+        return 0
     hours = QUICK_HOURS if a.quick else HOURS
     t0 = time.monotonic()
     scenarios = grid(hours, a.seed)

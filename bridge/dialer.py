@@ -574,6 +574,11 @@ class Dialer:
         if status in ("HUMAN", "NOTSURE"):
             idle = self.idle_volunteers(call.campaign_id)
             ledger.record(int(now // DAY_S), abandoned=0 if idle else 1, live=0 if again else 1)
+            if not again:
+                # Into the history at the verdict, as the simulator records it: kept until hang-up, a live answer
+                # would be missing for its whole conversation, and early in a shift (most of them still talking)
+                # the answer rate would look far lower than it is and the forecast would overdial.
+                self._history(call.campaign_id).window.add_attempt(attempt_of(call, now))
             if idle:
                 v = idle[0]
                 self.calls[call_id] = replace(call, state=CState.CONNECTING, session_id=v.session_id)
@@ -705,8 +710,13 @@ class Dialer:
                 self._trunk_through(call)
                 self.got_through_at[call.campaign_id] = now
             out.append(RecordOutcome(call_id, outcome))
-        if call.state is not CState.CANCELLED and outcome not in (Outcome.TRUNK_FAILED, Outcome.PBX_LOST):
+        if (
+            call.state is not CState.CANCELLED
+            and outcome not in (Outcome.TRUNK_FAILED, Outcome.PBX_LOST)
+            and call.verdict not in ("HUMAN", "NOTSURE")
+        ):
             # A line we withdrew, or one the carrier or Asterisk failed, says nothing about how this list answers.
+            # A live answer went in at its verdict (_amd_decided).
             h.window.add_attempt(attempt_of(call, now))
         if call.session_id is not None and call.state is CState.CONNECTED:
             h.talk_s[call.session_id] = now - (call.bridged_at or call.decided_at or now)

@@ -32,6 +32,7 @@ __all__ = [
     "Result",
     "Scenario",
     "WarmStart",
+    "capacity_world",
     "conversation_lengths",
     "dial_fates",
     "forecast_main",
@@ -120,7 +121,7 @@ JSON_KEYS = (
 )
 
 # Event kinds.
-_JOIN, _LEAVE, _DETECT, _DEADLINE, _LINE_END, _TALK_END, _WRAP_END, _TICK = range(8)
+_JOIN, _LEAVE, _DETECT, _DEADLINE, _LINE_END, _TALK_END, _WRAP_END, _TICK, _LOG = range(9)
 _IDLE, _TALK, _WRAP, _OUT = range(4)
 _HUMAN, _MACHINE, _NOANS = range(3)
 
@@ -196,6 +197,11 @@ class _Talks:
         self.rng = np.random.default_rng(list(seed))
         self.buf: list[tuple[float, float]] = []
         self.pos = 0
+
+    def peek(self) -> tuple[float, float]:
+        r = self.next()
+        self.pos -= 1
+        return r
 
     def next(self) -> tuple[float, float]:
         if self.pos >= len(self.buf):
@@ -430,8 +436,13 @@ class WarmStart:
 
 
 class _Sim:
-    def __init__(self, sc: Scenario, policy: Policy, warm: WarmStart | None = None) -> None:
+    def __init__(
+        self, sc: Scenario, policy: Policy, warm: WarmStart | None = None, answers_at_hangup: bool = False
+    ) -> None:
         self.sc = sc
+        # Before bridge/dialer.py put a live answer into the history at its verdict it did so at hang-up; this
+        # replays that (for the before/after of bench/pacing.py --cold-start).
+        self.answers_at_hangup = answers_at_hangup
         self.policy = policy
         self.now = 0.0
         self.day = 0
@@ -565,6 +576,8 @@ class _Sim:
                 self.deadline(obj)
             elif kind == _LINE_END:
                 self.line_end(obj)
+            elif kind == _LOG:
+                self._log_attempt(obj, now=True)
             elif kind == _TALK_END:
                 vid, talk_s, wrap_s = obj
                 v = self.vols[vid]
@@ -607,8 +620,12 @@ class _Sim:
         else:
             self.push(self.now + ring, _LINE_END, cid)
 
-    def _log_attempt(self, c: _Call) -> None:
+    def _log_attempt(self, c: _Call, now: bool = False) -> None:
         kind, ring, det, _ = c.fate
+        if kind == _HUMAN and self.answers_at_hangup and not now:
+            # Connected: at the end of its conversation; abandoned: after the apology (about 3 s).
+            self.push(self.now + (self.talks.peek()[0] if self.vols and self.n_idle else 3.0), _LOG, c)
+            return
         outcome = (pe.Outcome.HUMAN, pe.Outcome.MACHINE, pe.Outcome.NO_ANSWER)[kind]
         self.history.add_attempt(pe.Attempt(ring, outcome, det))
         self.replay_log.append((self.now, kind, ring, det))
@@ -718,10 +735,51 @@ def run_policy(sc: Scenario, name: str) -> Result:
     return _Sim(sc, make_policy(sc, name)).run()
 
 
-def run_engine(sc: Scenario, cfg: pe.PacingConfig, name: str = "ours", warm: WarmStart | None = None) -> Result:
+def run_engine(
+    sc: Scenario,
+    cfg: pe.PacingConfig,
+    name: str = "ours",
+    warm: WarmStart | None = None,
+    answers_at_hangup: bool = False,
+) -> Result:
     """Simulate one scenario under our engine with a given configuration (e.g. an effort's pacing settings),
-    optionally starting from an effort's history."""
-    return _Sim(sc, EnginePolicy(name, cfg), warm).run()
+    optionally starting from an effort's history (``answers_at_hangup``: live answers reach the history when their
+    call ends, as the live dialer recorded them before it did so at the verdict)."""
+    return _Sim(sc, EnginePolicy(name, cfg), warm, answers_at_hangup).run()
+
+
+def capacity_world(volunteers: int, minutes: float = 3.0, seed: int = 1) -> Scenario:
+    """One step of bench/capacity.py from a cold start, as the simulator models it: the carrier's list (36 %
+    people, 26 % machines, 24 % busy or not in service, 14 % never answered; rings of 2–8 s), conversations of
+    15–45 s, wrap-ups of 3–8 s, AMD judging a person about 2.8 s after the answer, no grace after the verdict (the
+    live dialer abandons at once when nobody is free), everybody logged in within 10 s. Dials stop after
+    ``minutes``; the volunteers stay a minute longer so every call placed is answered or ends, as in the benchmark."""
+    h = (minutes + 1.0) / 60.0
+    return Scenario(
+        volunteers=volunteers,
+        answer_rate=0.62,
+        machine_share=26 / 62,
+        talk_mean=30.0,
+        wrap_mean=5.5,
+        hours=h,
+        day_hours=h,
+        seed=seed,
+        ring_timeout_s=25.0,
+        talk_sigma=0.3,
+        wrap_sigma=0.25,
+        human_ring_median_s=4.6,
+        human_ring_sigma=0.35,
+        machine_ring_mean_s=5.0,
+        machine_ring_sd_s=1.7,
+        fast_fail_share=24 / 38,
+        greeting_mean_s=2.0,
+        amd_silence_s=0.8,
+        abandon_after_greeting_s=0.8,
+        late_join_share=0.0,
+        early_leave_share=0.0,
+        login_spread_s=10.0,
+        last_call_s=60.0,
+    )
 
 
 def dial_fates(sc: Scenario, n: int) -> list[tuple[str, float, float]]:

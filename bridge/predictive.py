@@ -289,7 +289,13 @@ class PacingConfig:
     # Allowance once the budget is spent (see governor_allowance).
     min_risk_share: float = 0.1
     # Remaining budget (in abandons) below which the allowance shrinks: max(cushion_abandons, cushion_share × live).
-    cushion_abandons: float = 1.0
+    # Up to three, not one: abandons come in bursts (the calls already out when the volunteers are all busy cannot
+    # be taken back), and with a cushion of one a short shift (a 3-minute capacity step, ~100 answers at 25
+    # volunteers) spent its whole budget in one burst and ended over 3 % (bench/pacing.py --cold-start). A burst
+    # grows with the team, so the cushion is ``cushion_per_volunteer`` abandons per volunteer, at least 1 and at
+    # most ``cushion_abandons``: a team of 3 keeps the cushion of 1 (3 cost it a tenth of its talk time).
+    cushion_abandons: float = 3.0
+    cushion_per_volunteer: float = 0.3
     cushion_share: float = 0.01
     # Also keep each day under the target (with one abandon of grace), not just the 30-day window.
     daily_guard: bool = True
@@ -324,18 +330,22 @@ class Decision:
     expected_humans: float = 0.0
 
 
-def governor_allowance(cfg: PacingConfig, counts: AbandonCounts) -> float:
+def governor_allowance(cfg: PacingConfig, counts: AbandonCounts, volunteers: int | None = None) -> float:
     """Per-call probability of abandoning that may be spent now.
 
     ``budget = target × live − abandoned`` is how many more abandons the 30-day window can absorb. At or above
     the cushion the full allowance applies; below it the allowance falls linearly to ``min_risk_share``: a
     marginal risk far below the target, so the rolling rate keeps falling while dialing stays well above 1:1.
     Before the campaign has enough live answers to afford a single abandon, the allowance is 0: strict 1:1.
+    ``volunteers``: the team now, which sizes the cushion (None: the largest cushion).
     """
+    small = cfg.cushion_abandons
+    if volunteers is not None:
+        small = max(1.0, min(small, cfg.cushion_per_volunteer * volunteers))
 
     def scale(abandoned: int, live: int, grace: float) -> float:
         budget = cfg.abandon_target * live - abandoned + grace
-        cushion = max(cfg.cushion_abandons, cfg.cushion_share * live)
+        cushion = max(small, cfg.cushion_share * live)
         return min(max(budget / cushion, 0.0), 1.0)
 
     if cfg.abandon_target * counts.live_answers < 1.0:
@@ -383,7 +393,7 @@ def plan(
     floor = min(_power(state, 1.0), _line_cap(cfg, state))
     if stats is None or thin_data(cfg, stats):
         return Decision(floor, "thin data: 1:1")
-    allowed = governor_allowance(cfg, counts or AbandonCounts())
+    allowed = governor_allowance(cfg, counts or AbandonCounts(), len(state.volunteers))
     if allowed <= 0.0:
         return Decision(floor, "abandon budget spent: 1:1")
     return _predictive(cfg, state, stats, allowed, floor)

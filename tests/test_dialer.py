@@ -396,6 +396,18 @@ def test_history_learns_attempts_and_conversations() -> None:
     assert list(h.window.conversations) == [(60.0, 10.0)]
 
 
+def test_live_answer_is_in_the_history_from_its_verdict_once() -> None:
+    # Recorded at hang-up, every answer still in conversation would be missing from the answer rate: early in a
+    # shift most of them are, and the forecast overdialled (the capacity benchmark's cold-start abandons).
+    d = dialer(1)
+    answered(d, "c1", now=10)
+    d.handle(AmdDecided("c1", "HUMAN"), 13)
+    assert list(d.history[1].window.attempts) == [pr.Attempt(1.0, pr.Outcome.HUMAN, 2.0)]
+    d.handle(CallBridged("c1"), 13)
+    d.handle(CallEnded("c1", 16), 73)
+    assert list(d.history[1].window.attempts) == [pr.Attempt(1.0, pr.Outcome.HUMAN, 2.0)]
+
+
 def test_personal_phone_efforts_are_never_dialled() -> None:
     d = dialer(2, mode="personal")
     assert not [c for c in d.handle(Tick(), 1) if isinstance(c, NeedContacts)]

@@ -150,8 +150,12 @@ def test_respects_line_caps() -> None:
     ("abandoned", "live", "expected"),
     [
         (0, 0, 0.0),  # nothing answered yet: no budget, strict 1:1
-        (0, 10, 0.06 * 0.3),  # ramp: 0.03 × 10 = 0.3 abandons of budget
+        (0, 10, 0.06 * 0.3 / 3),  # ramp: 0.03 × 10 = 0.3 abandons of budget, a tenth of the 3-abandon cushion
         (1, 20, 0.0),  # ramp, budget already spent
+        # A short shift (a 3-minute capacity step): the cushion is 3 abandons, not 1, so the allowance is already
+        # trimmed with 1-2 abandons of budget left, before a burst of answers can spend it all.
+        (0, 60, 0.03 * (0.1 + 1.9 * 0.6)),  # budget 1.8 of 3
+        (1, 100, 0.03 * (0.1 + 1.9 * 2 / 3)),  # budget 2 of 3
         (0, 100, 0.06),  # full allowance: target × risk_share
         (20, 1000, 0.06),  # budget 30 - 20 = 10 abandons = the cushion (1 % of live answers)
         (25, 1000, 0.03 * (0.1 + 1.9 * 0.5)),  # 2.5 %: half-way down
@@ -162,6 +166,21 @@ def test_respects_line_caps() -> None:
 def test_governor_trims_as_rate_approaches_target(abandoned: int, live: int, expected: float) -> None:
     cfg = PacingConfig(daily_guard=False)
     assert pe.governor_allowance(cfg, AbandonCounts(abandoned, live)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("volunteers", "expected"),
+    [
+        (3, 0.06),  # a burst of a team of 3 is small: cushion 1, and 1.8 abandons of budget is comfortable
+        (5, 0.06),  # 1.5
+        (8, 0.03 * (0.1 + 1.9 * 1.8 / 2.4)),  # 0.3 × 8 = 2.4
+        (10, 0.03 * (0.1 + 1.9 * 0.6)),  # 3: the largest cushion
+        (100, 0.03 * (0.1 + 1.9 * 0.6)),
+    ],
+)
+def test_governor_cushion_grows_with_the_team(volunteers: int, expected: float) -> None:
+    cfg = PacingConfig(daily_guard=False)
+    assert pe.governor_allowance(cfg, AbandonCounts(0, 60), volunteers) == pytest.approx(expected)
 
 
 def test_governor_is_monotone_in_abandons() -> None:
