@@ -11,7 +11,7 @@ from playwright.async_api import Browser
 
 from store import caller as sc
 from tests.fakes import PanelKit
-from tests.pages import eventually
+from tests.pages import calling_screen, eventually
 
 # Noon in Washington DC (the numbers are 202s): inside calling hours whenever the test runs.
 NOON_DC = datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp()
@@ -25,17 +25,7 @@ async def test_shortcuts_shown_and_working_but_not_while_typing(
     panel.store.add_contacts(cid, [{"first_name": "Pat", "phone": "+12025551111"}])
     user, password = panel.make_user("caller", name="Casey Caller", campaign_id=cid)
     base = str(panel.server.make_url("")).rstrip("/")
-    context = await chromium.new_context()
-    page = await context.new_page()
-    csp: list[str] = []
-    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", user["username"])
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.goto(f"{base}/call/{cid}")
-    await page.click("#choose-audio")
-    await eventually(page, "!document.getElementById('call-panel').hidden")
+    page, csp = await calling_screen(chromium, base, user["username"], password, cid)
 
     # Shown on the page: a key badge on every term code (1, 2, ...) and on the buttons.
     radios = page.locator('#term-codes input[name="code"]')
@@ -74,4 +64,4 @@ async def test_shortcuts_shown_and_working_but_not_while_typing(
         await asyncio.sleep(0.2)
     assert row is not None and row["code"] == code
     assert csp == []
-    await context.close()
+    await page.context.close()

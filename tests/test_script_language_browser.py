@@ -12,7 +12,7 @@ from playwright.async_api import Browser
 
 from store import caller as sc
 from tests.fakes import PanelKit
-from tests.pages import eventually
+from tests.pages import calling_screen, eventually
 
 NOON_DC = datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp()
 SURVEY = [
@@ -47,17 +47,7 @@ async def test_the_caller_switches_the_script_language_per_call(
     panel.store.add_contacts(cid, [{"first_name": "Pat", "phone": "+12025551111", "extra": {"Language": "Spanish"}}])
     user, password = panel.make_user("caller", name="Casey Caller", campaign_id=cid)
     base = str(panel.server.make_url("")).rstrip("/")
-    context = await chromium.new_context()
-    page = await context.new_page()
-    csp: list[str] = []
-    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None)
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", user["username"])
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.goto(f"{base}/call/{cid}")
-    await page.click("#choose-audio")
-    await eventually(page, "!document.getElementById('call-panel').hidden")
+    page, csp = await calling_screen(chromium, base, user["username"], password, cid)
 
     # Pat's list row says Spanish: the screen starts in Spanish.
     await eventually(page, "document.getElementById('script').textContent.startsWith('Hola Pat')")
@@ -99,4 +89,4 @@ async def test_the_caller_switches_the_script_language_per_call(
     assert row is not None and row["language"] == "es"
     assert panel.store.answers(row["id"]) == {"q1": "Yes"}
     assert csp == []
-    await context.close()
+    await page.context.close()
