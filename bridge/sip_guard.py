@@ -111,14 +111,15 @@ def step(g: Guard, event: GuardEvent, now: float, ours: Collection[str] = ()) ->
     match event:
         case Failure(address, attempt, account):
             banned = {a for a, _ in bans}
-            if attempt and names_ours(account, ours):
+            valid = names_ours(account, ours)
+            if attempt and valid:
                 excused = (*excused, (address, attempt, now))
                 recent = tuple(r for r in recent if (r[0], r[1]) != (address, attempt))
             if (
                 address in g.limits.exempt
                 or address in banned
+                or valid
                 or any((a, t) == (address, attempt) for a, t, _ in excused)
-                or names_ours(account, ours)
             ):
                 return replace(g, recent=recent, bans=bans, excused=excused), _changed(g, bans)
             if not any(a == address and t == attempt and attempt for a, t, _ in recent):
