@@ -145,9 +145,8 @@ def test_callin_coach_code() -> None:
     assert e.state is en.EState.COACHING and cmds == [en.StartCoaching("ch", "k1")]
 
 
-async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Path) -> None:
-    """The ARI requests behind each mode, through the call-in path a captain takes (the sound itself: the
-    real-Asterisk test, tests/test_e2e_coaching.py)."""
+async def _volunteer_on_line(tmp_path: Path) -> tuple[Store, FakeAri, Controller, int]:
+    """A controller on the fake ARI with one volunteer (session sid) joined and on the line."""
     store = Store(tmp_path / "pb.db")
     cid = store.create_campaign("Coach")["id"]
     ari = FakeAri()
@@ -156,6 +155,13 @@ async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Pa
     sid = store.create_session(cid, "Lee")["id"]
     ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
     await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    return store, ari, ctl, sid
+
+
+async def test_adapter_carries_out_listen_barge_whisper_and_leaving(tmp_path: Path) -> None:
+    """The ARI requests behind each mode, through the call-in path a captain takes (the sound itself: the
+    real-Asterisk test, tests/test_e2e_coaching.py)."""
+    store, ari, ctl, sid = await _volunteer_on_line(tmp_path)
     assert (await ctl.coach(1, sid + 1, co.Mode.LISTEN)) == {"refused": "caller_not_on_line"}
     got = await ctl.coach(1, sid, co.Mode.LISTEN)
     holding = f"bridges/pb-coach-{got['coach_id']}"
@@ -298,14 +304,7 @@ async def test_adapter_sip_captain_account_joins_only_its_coaching(tmp_path: Pat
     bridge, a second call or a stranger's is hung up, and the account is deleted when the coaching ends."""
     from bridge import sip_accounts as sa
 
-    store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Coach")["id"]
-    ari = FakeAri()
-    ctl = Controller(ari=ari, store=store)
-    ctl.refresh_campaigns()
-    sid = store.create_session(cid, "Lee")["id"]
-    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
-    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    store, ari, ctl, sid = await _volunteer_on_line(tmp_path)
     bodies: dict[str, Any] = {}
     fake_put = ari.put
 
@@ -360,14 +359,7 @@ async def test_adapter_account_refused_by_asterisk_leaves_nobody_coached(tmp_pat
     coached (the core's Coached(mode) came after the OpenAccount that failed)."""
     from bridge.ari import AriError
 
-    store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Coach")["id"]
-    ari = FakeAri()
-    ctl = Controller(ari=ari, store=store)
-    ctl.refresh_campaigns()
-    sid = store.create_session(cid, "Lee")["id"]
-    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
-    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    store, ari, ctl, sid = await _volunteer_on_line(tmp_path)
 
     async def put(path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
         raise AriError("PUT: HTTP 500")
@@ -383,14 +375,7 @@ async def test_adapter_coaching_ended_while_the_captain_joins_hangs_the_leg_up(t
     """The coaching ends (Stop, the caller leaving, its time to join running out) while the captain's leg is being
     put into the holding bridge (other channels' events and the panel run meanwhile): the leg is hung up and the
     bridge deleted, not left in a bridge nothing tracks any more."""
-    store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Coach")["id"]
-    ari = FakeAri()
-    ctl = Controller(ari=ari, store=store)
-    ctl.refresh_campaigns()
-    sid = store.create_session(cid, "Lee")["id"]
-    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
-    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    store, ari, ctl, sid = await _volunteer_on_line(tmp_path)
     got = await ctl.coach(1, sid, co.Mode.LISTEN, leg)
     holding = f"bridges/pb-coach-{got['coach_id']}"
     fake_post = ari.post
@@ -422,14 +407,7 @@ async def test_adapter_coaching_ended_while_the_captain_joins_hangs_the_leg_up(t
 async def test_adapter_captain_gone_while_the_event_socket_was_down_ends_the_coaching(tmp_path: Path) -> None:
     """The captain hangs up while the controller's event WebSocket is down (no ChannelDestroyed ever comes): the
     resync on reconnect ends the coaching, so the caller stops showing as coached and the snoop goes."""
-    store = Store(tmp_path / "pb.db")
-    cid = store.create_campaign("Coach")["id"]
-    ari = FakeAri()
-    ctl = Controller(ari=ari, store=store)
-    ctl.refresh_campaigns()
-    sid = store.create_session(cid, "Lee")["id"]
-    ctl.legs[sid] = Leg(sid, cid, "vol-1", "pb-vol-1-x")
-    await ctl.run(ctl.dialer.handle(d.VolunteerJoined(sid, cid), 1.0))
+    store, ari, ctl, sid = await _volunteer_on_line(tmp_path)
     got = await ctl.coach(1, sid, co.Mode.LISTEN, co.LegKind.WEBRTC)
     chan = {"id": "cap-1", "name": f"PJSIP/{got['account']}-00000003"}
     await ctl.on_event({"type": "StasisStart", "args": ["coachleg", got["account"]], "channel": chan})
