@@ -76,14 +76,15 @@ def ban(store: Store, campaign_id: int, kind: str, value: str, reason: str = "")
     )
     # A shift login is this effort's only: its cookie sessions end now. An account that matches keeps its login
     # and its other efforts; the caller screens refuse it this one (panel/caller.py).
-    users = [
-        u["id"]
+    matched = [
+        u
         for u in store._all("SELECT id, email, phone, campaign_id FROM users")
         if u["campaign_id"] in (None, campaign_id) and _key(kind, u[kind]) == key
     ]
-    for uid in users:
-        if store._one("SELECT 1 FROM users WHERE id = ? AND campaign_id = ?", (uid, campaign_id)):
-            end_logins(store, uid)
+    users = [u["id"] for u in matched]
+    for u in matched:
+        if u["campaign_id"] == campaign_id:  # already read: no second query per user
+            end_logins(store, u["id"])
     sessions = store._all(
         "SELECT s.id, s.user_id, v.email, v.phone FROM sessions s JOIN volunteers v ON v.id = s.volunteer_id "
         "WHERE s.campaign_id = ? AND s.status = 'open'",
