@@ -29,7 +29,7 @@ import contextlib
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,14 +114,20 @@ class WriteQueue:
             return
         self.pending.append((method, args, kwargs))
 
-    def _apply(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], busy_ms: int) -> Any:
+    @contextlib.contextmanager
+    def _patience(self, busy_ms: int) -> Iterator[sqlite3.Connection]:
+        """The connection with a short busy wait for the body, then the store's own again."""
         conn = self.store.conn
         conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
         try:
-            return getattr(self.store, method)(*args, **kwargs)
+            yield conn
         finally:
             # Back to the store's own patience for everyone else on this connection (the panel's requests).
             conn.execute(f"PRAGMA busy_timeout={self._busy_default}")
+
+    def _apply(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], busy_ms: int) -> Any:
+        with self._patience(busy_ms):
+            return getattr(self.store, method)(*args, **kwargs)
 
     def refused(self, exc: sqlite3.OperationalError, what: str) -> None:
         """A write was refused (queued by the caller, or not attempted again: a claim). The first refusal takes
@@ -169,15 +175,12 @@ class WriteQueue:
         """Down with nothing queued (only a claim was refused): try whether the store writes again."""
         if self.pending or self.down_since is None:
             return
-        conn = self.store.conn
-        conn.execute(f"PRAGMA busy_timeout={FLUSH_BUSY_MS}")
         try:
-            # Takes the write lock and lets it go: what a write would need first.
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            with self._patience(FLUSH_BUSY_MS) as conn:
+                # Takes the write lock and lets it go: what a write would need first.
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
         except sqlite3.OperationalError as exc:
             self.error = str(exc)
             return
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={self._busy_default}")
         self.flush()
