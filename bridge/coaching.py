@@ -235,6 +235,14 @@ def _end(coaches: Coaches, c: Coaching) -> list[Command]:
     return [*revoke, Release(c.coach_id, c.channel_id), Coached(c.session_id, "")]
 
 
+def _end_captains(coaches: Coaches, user_id: int) -> list[Command]:
+    """End every coaching of this captain's (at most one: a captain coaches one caller at a time)."""
+    cmds: list[Command] = []
+    for c in [c for c in coaches.values() if c.user_id == user_id]:
+        cmds += _end(coaches, c)
+    return cmds
+
+
 def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Command]]:
     out = dict(coaches)
     match event:
@@ -244,9 +252,7 @@ def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Comm
                 return coaches, [Refused(coach_id, "caller_coached")]
             if (leg is LegKind.PHONE) != (not account):
                 return coaches, [Refused(coach_id, "bad_leg")]  # a phoned-in leg has a code, a SIP leg an account
-            cmds: list[Command] = []
-            for old in [c for c in out.values() if c.user_id == user_id]:
-                cmds += _end(out, old)  # a captain coaches one caller at a time: the new request wins
+            cmds = _end_captains(out, user_id)  # a captain coaches one caller at a time: the new request wins
             expires = now + join_ttl(leg)
             out[coach_id] = Coaching(coach_id, code, user_id, session_id, mode, expires, None, leg, account)
             opened: list[Command] = [OpenAccount(coach_id, account, leg, expires)] if account else []
@@ -267,10 +273,7 @@ def step(coaches: Coaches, event: Event, now: float) -> tuple[Coaches, list[Comm
         case CaptainLeft(coach_id) if coach_id in out:
             return out, _end(out, out[coach_id])
         case CaptainDismissed(user_id):
-            cmds = []
-            for c in [c for c in out.values() if c.user_id == user_id]:
-                cmds += _end(out, c)
-            return out, cmds
+            return out, _end_captains(out, user_id)
         case VolunteerGone(session_id) if (gone := of_session(out, session_id)) is not None:
             return out, _end(out, gone)
         case VolunteerLegReplaced(session_id) if (moved := of_session(out, session_id)) and moved.channel_id:
