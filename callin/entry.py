@@ -188,7 +188,7 @@ def get_timer(e: Entry) -> float | None:
 def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryCommand]]:
     match event:
         case Started():
-            first = e.languages[0] if e.languages else DEFAULT_LANGUAGE
+            first = _first_language(e)
             cmds: list[EntryCommand] = [] if first == DEFAULT_LANGUAGE else [SetLanguage(e.channel_id, first)]
             return replace(e, deadline=now + _prompted_timeout(e)), [*cmds, *_prompts(e, PROMPT)]
         case Digit(d) if e.state is EState.COLLECTING:
@@ -209,7 +209,7 @@ def step(e: Entry, event: EntryEvent, now: float) -> tuple[Entry, list[EntryComm
             if session_id is not None:
                 # The session's language for everything the volunteer hears from here on (welcome, beeps); the
                 # channel is in the call-in's first language already.
-                first = e.languages[0] if e.languages else DEFAULT_LANGUAGE
+                first = _first_language(e)
                 spoken = language or first
                 switch: list[EntryCommand] = [] if spoken == first else [SetLanguage(e.channel_id, spoken)]
                 return replace(e, state=EState.JOINED), [*switch, Join(e.channel_id, session_id)]
@@ -277,6 +277,11 @@ def _wrong(e: Entry, now: float) -> tuple[Entry, list[EntryCommand]]:
         replace(e, state=EState.COLLECTING, tries=tries, digits="", deadline=now + _prompted_timeout(e)),
         _prompts(e, WRONG, PROMPT),
     )
+
+
+def _first_language(e: Entry) -> str:
+    """The channel's own language while no code is known (the call-in's first)."""
+    return e.languages[0] if e.languages else DEFAULT_LANGUAGE
 
 
 def _prompted_timeout(e: Entry) -> float:
