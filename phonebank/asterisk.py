@@ -60,7 +60,8 @@ CONFIG_FILES = (
 # Rendered files holding a password (ARI's, the trunk's digest, TURN's): owner only, from the moment they exist.
 SECRET_FILES = frozenset({"ari.conf", "pjsip.conf", "rtp.conf"})
 # Asterisk and the recorded core sounds of every language the phone side speaks (bridge.language.SOUND_PACKAGES).
-SID_PACKAGES = ",".join(("asterisk", "asterisk-modules", *(p for ps in lang.SOUND_PACKAGES.values() for p in ps)))
+SOUND_PACKAGES = tuple(p for ps in lang.SOUND_PACKAGES.values() for p in ps)
+SID_PACKAGES = ",".join(("asterisk", "asterisk-modules", *SOUND_PACKAGES))
 SOUNDS_DIR = "/usr/share/asterisk/sounds"
 MIN_SYSTEM_MAJOR = 20
 
@@ -425,7 +426,7 @@ def in_root(root: Path, path: str, hops: int = 20) -> Path:
 
 
 def _missing_sound_packages(root: Path) -> list[str]:
-    wanted = [p for ps in lang.SOUND_PACKAGES.values() for p in ps]
+    wanted = list(SOUND_PACKAGES)
     res = subprocess.run(
         ["chroot", str(root), "dpkg-query", "-W", "-f", "${Package} ${Status}\n", *wanted],
         capture_output=True,
