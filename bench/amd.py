@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import wave
+from collections import Counter
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -285,6 +286,9 @@ def summarize(clips: list[dict], outs: dict[str, Outcome]) -> dict:
         "late_corrections": len(late),
         "late_correction_after_human_p50_ms": q(late_after, 50),
         "late_correction_after_human_p95_ms": q(late_after, 95),
+        "late_correction_after_human_p25_p75_ms": [q(late_after, 25), q(late_after, 75)],
+        "late_correction_after_3s_pct": pct(sum(ms > 3000 for ms in late_after), len(late_after)),
+        "late_corrections_by_reason": dict(Counter(outs[c["id"]].reason for c in late)),
         "humans_lost_to_late_correction": len(lost_late),
         "human_delay_p50_ms": q(delays, 50),
         "human_delay_p95_ms": q(delays, 95),
