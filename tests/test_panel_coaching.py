@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bridge import coaching as co
@@ -109,7 +111,7 @@ async def test_captain_coaches_with_a_softphone_or_this_browser(panel: PanelKit)
     assert panel.ctl.dialer.volunteers[s["alice"]].coached == ""
 
 
-ACTIONS = ["role_changed", "role_lost_permission", "banned", "logged_out", "disabled", "deleted"]
+ACTIONS = ["role_changed", "role_lost_permission", "banned", "logged_out", "disabled", "expired", "deleted"]
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -151,6 +153,8 @@ async def test_taking_a_captains_right_away_ends_their_coaching(panel: PanelKit,
     else:
         if action == "disabled":
             panel.store.conn.execute("UPDATE users SET disabled = 1 WHERE id = ?", (user["id"],))
+        elif action == "expired":  # a temporary (shift) account past its end
+            panel.store.conn.execute("UPDATE users SET expires_at = ? WHERE id = ?", (time.time() - 1, user["id"]))
         else:
             panel.store.conn.execute("DELETE FROM auth_sessions WHERE user_id = ?", (user["id"],))
             panel.store.conn.execute("DELETE FROM users WHERE id = ?", (user["id"],))
