@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from callin.entry import DEFAULT_LANGUAGE
-from store.efforts import is_spoken_abandon
+from store.efforts import is_spoken_abandon, language_names
 from store.efforts import voter_language as listed_language
+from store.textfold import fold
 
 # Asterisk's own default (config/asterisk/asterisk.conf defaultlanguage): a channel nobody set hears English.
 DEFAULT = DEFAULT_LANGUAGE
@@ -52,11 +53,9 @@ SOUNDS: dict[str, dict[str, str]] = {
     },
 }
 
-# What names each language in a setting or a session row (a list's column is read by store.efforts.voter_language).
-_NAMES = {
-    "en": ("en", "eng", "english", "inglés", "ingles"),
-    "es": ("es", "spa", "spanish", "español", "espanol", "castellano"),
-}
+# Names of a language besides those store.efforts.language_names gives (its code and its English, Spanish and own
+# names): the three-letter codes some exports write, and Spain's name for Spanish.
+_MORE_NAMES = {"en": ("eng",), "es": ("spa", "castellano")}
 
 # The abandon message the controller speaks for an effort that recorded none (the law's safe harbour: who called
 # and a number to call back). ``{custom}`` is the organiser's own sentence, in the effort's language only.
@@ -72,10 +71,11 @@ def normalize(value: Any) -> str | None:
     "Español" -> "es"); None for empty or unknown values (the caller's default then applies)."""
     if not isinstance(value, str):
         return None
-    text = value.strip().lower().replace("_", "-")
+    text = fold(value.strip()).replace("_", "-")
     if not text:
         return None
-    for lang, names in _NAMES.items():
+    for lang in LANGUAGES:
+        names = language_names(lang) | set(_MORE_NAMES.get(lang, ()))
         if text in names or text.split("-")[0] in names:
             return lang
     return None

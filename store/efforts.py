@@ -488,8 +488,10 @@ def check_languages(language: str, second: str) -> dict[str, str]:
 
 
 @functools.cache
-def _language_names(code: str) -> frozenset[str]:
-    """What a list may write for a language: its code, its English, Spanish and own names, folded."""
+@functools.cache
+def language_names(code: str) -> frozenset[str]:
+    """What a list (or a setting) may write for a language: its code, its English, Spanish and own names, folded
+    (store.textfold.fold). The one reading of a language's name: bridge.language uses it for the phone side."""
     loc = Locale.parse(code)
     names = {code, loc.language}
     for where in ("en", "es", code):
@@ -508,7 +510,7 @@ def voter_language(extra: dict[str, Any], languages: list[str]) -> str:
         words = re.split(r"[^a-z]+", text)
         for candidate in (text, text.replace("_", "-").split("-")[0], words[0] if words else ""):
             for code in languages:
-                if candidate and candidate in _language_names(code):
+                if candidate and candidate in language_names(code):
                     return code
     return ""
 
