@@ -554,7 +554,7 @@ class Controller:
             self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             log.info("callin.ended", entry_state=entry.state.value, tries=entry.tries)
             return
-        coaching = next((x for x in self.coaches.values() if x.channel_id == ch_id), None)
+        coaching = co.by_channel(self.coaches, ch_id)
         if coaching is not None:
             self.facts.update_leg(ch_id, ended_at=now, hangup_cause=cause)
             await self._coach_step(co.CaptainLeft(coaching.coach_id), now)
@@ -1138,7 +1138,7 @@ class Controller:
 
     async def coach_mode(self, user_id: int, mode: co.Mode | None) -> bool:
         """The captain's own coaching changes mode, or ends (``None``); False: they coach nobody."""
-        coaching = next((x for x in self.coaches.values() if x.user_id == user_id), None)
+        coaching = co.of_captain(self.coaches, user_id)
         if coaching is None:
             return False
         event: co.Event = co.CaptainLeft(coaching.coach_id) if mode is None else co.ModeChanged(coaching.coach_id, mode)
@@ -1148,7 +1148,7 @@ class Controller:
     async def end_coaching_of(self, user_id: int, reason: str) -> bool:
         """The captain may no longer coach (``reason``: role_changed, logged_out, or a store.users.coach_standing
         reason): their coaching ends now, its account revoked. False: they coach nobody."""
-        if not any(x.user_id == user_id for x in self.coaches.values()):
+        if co.of_captain(self.coaches, user_id) is None:
             return False
         log.info("coach.captain_dismissed", user_id=user_id, reason=reason)
         await self._coach_step(co.CaptainDismissed(user_id), time.time())

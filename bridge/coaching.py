@@ -217,6 +217,16 @@ def of_session(coaches: Coaches, session_id: int) -> Coaching | None:
     return next((c for c in coaches.values() if c.session_id == session_id), None)
 
 
+def of_captain(coaches: Coaches, user_id: int) -> Coaching | None:
+    """The captain's coaching (a captain coaches one caller at a time)."""
+    return next((c for c in coaches.values() if c.user_id == user_id), None)
+
+
+def by_channel(coaches: Coaches, channel_id: str) -> Coaching | None:
+    """The coaching whose captain's leg this channel is."""
+    return next((c for c in coaches.values() if c.channel_id == channel_id), None)
+
+
 def mark(coaches: Coaches, session_id: int) -> str:
     """The caller's coached mark as the coachings stand now ("" : nobody on them). The adapter carries a
     ``Coached`` out after awaits during which other steps ran: it shows this, not the command's older mode."""
